@@ -1,0 +1,69 @@
+# A thin layer over CMake: the two commands of the README (make run, make
+# test) and the maintainers' extras. Every target installs what it needs.
+BUILD      ?= build
+TEST_BUILD ?= build-test
+FUZZ_BUILD ?= build-fuzz
+JOBS       ?= $(shell nproc)
+VAULT      ?= examples/vault
+FUZZ_SECONDS ?= 60
+
+.PHONY: all deps build run test fuzz bench soak memcheck lint format clean
+
+all: build
+
+deps:
+	@contrib/install-deps build
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+# Starts quipud in the foreground on the bundled example vault.
+run: build
+	exec $(BUILD)/quipud $(VAULT)
+
+# Every test, built with AddressSanitizer + UndefinedBehaviorSanitizer.
+test:
+	@contrib/install-deps test
+	@cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DQP_SANITIZE=ON >/dev/null
+	@cmake --build $(TEST_BUILD) -j $(JOBS)
+	cd $(TEST_BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
+# libFuzzer targets (clang), each run for FUZZ_SECONDS on a scratch copy of its corpus.
+fuzz:
+	@contrib/install-deps test
+	@CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DQP_SANITIZE=ON -DQP_FUZZ=ON >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS)
+	@for t in $(FUZZ_BUILD)/test/fuzz_*; do \
+	    n=$${t##*/fuzz_}; w=$(FUZZ_BUILD)/corpus/$$n; mkdir -p $$w; \
+	    echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
+	    $$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 \
+	        -artifact_prefix=$(FUZZ_BUILD)/ $$w test/fuzz/corpus/$$n || exit 1; \
+	done
+
+bench:
+	@contrib/install-deps bench
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+	python3 test/bench/bench.py --build $(BUILD)
+
+soak:
+	@contrib/install-deps test
+	@cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DQP_SANITIZE=ON >/dev/null
+	@cmake --build $(TEST_BUILD) -j $(JOBS)
+	QP_SOAK_SECONDS=600 QUIPUD=$(TEST_BUILD)/quipud python3 test/integration/test_soak.py
+
+memcheck:
+	@contrib/install-deps test
+	@cmake -S . -B build-memcheck -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	@cmake --build build-memcheck -j $(JOBS)
+	cd build-memcheck && ctest --output-on-failure -L unit -T memcheck
+
+lint:
+	clang-format --dry-run -Werror include/quipu/*.h lib/*.c lib/*.h daemon/*.c daemon/*.h
+
+format:
+	clang-format -i include/quipu/*.h lib/*.c lib/*.h daemon/*.c daemon/*.h
+
+clean:
+	rm -rf $(BUILD) $(TEST_BUILD) $(FUZZ_BUILD) build-memcheck

@@ -1,0 +1,18 @@
+#ifndef QUIPU_QUIPU_H
+#define QUIPU_QUIPU_H
+
+/* libquipu — the umbrella header: every public module. */
+
+#include "quipu/arena.h"
+#include "quipu/error.h"
+#include "quipu/frontmatter.h"
+#include "quipu/links.h"
+#include "quipu/note.h"
+#include "quipu/query.h"
+#include "quipu/store.h"
+#include "quipu/text.h"
+#include "quipu/value.h"
+#include "quipu/vault.h"
+#include "quipu/version.h"
+
+#endif

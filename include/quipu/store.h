@@ -1,0 +1,79 @@
+#ifndef QUIPU_STORE_H
+#define QUIPU_STORE_H
+
+/*
+ * store — the SQLite index of one vault.
+ *
+ * A qp_store is one connection plus its prepared statements. It is not
+ * thread-safe: use each store from one thread at a time. Open exactly one
+ * store with QP_STORE_WRITE per index; open as many QP_STORE_READ stores as
+ * there are threads that query. Readers see the last committed snapshot
+ * (WAL) and never wait for the writer.
+ *
+ * The index is a cache of the vault: a file that is corrupt or carries an
+ * unknown schema version is deleted and rebuilt empty when opened for
+ * writing (qp_store_rebuilt() says so), and the caller rescans.
+ *
+ * Writes happen in batches: qp_store_begin(), any number of put/remove
+ * calls, qp_store_commit(). The commit re-resolves every link whose target
+ * can have changed (spec/links.md §2.5) and bumps the generation counter.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "quipu/error.h"
+#include "quipu/note.h"
+#include "quipu/vault.h"
+
+typedef struct qp_store qp_store; /* opaque */
+
+typedef enum qp_store_mode {
+    QP_STORE_READ = 0,
+    QP_STORE_WRITE = 1, /* creates and migrates the schema if needed */
+} qp_store_mode;
+
+/* Opens the index at `db_path`. On success *out is a new store (free with
+ * qp_store_close). Fails with QP_EIO, QP_EBUSY, QP_ENOMEM; a reader on a
+ * missing or foreign file fails with QP_ECORRUPT. */
+qp_rc qp_store_open(qp_store **out, const char *db_path, qp_store_mode mode, qp_error *err);
+
+/* Closes the connection; rolls back an open batch. Accepts NULL. */
+void qp_store_close(qp_store *st);
+
+/* True when qp_store_open() found a corrupt or foreign index and rebuilt it. */
+bool qp_store_rebuilt(const qp_store *st);
+
+/* The commit counter: grows by one per committed batch that changed anything. */
+int64_t qp_store_generation(qp_store *st);
+
+/* Batch writes (QP_STORE_WRITE only). */
+qp_rc qp_store_begin(qp_store *st, qp_error *err);
+/* Inserts or replaces a note. `note` is borrowed. */
+qp_rc qp_store_put_note(qp_store *st, const char *path, const qp_file_stat *fs,
+                        const qp_note *note, qp_error *err);
+/* Inserts or replaces an attachment (a non-Markdown file: a link target only). */
+qp_rc qp_store_put_file(qp_store *st, const char *path, const qp_file_stat *fs, qp_error *err);
+/* Removes a file and what it owns; QP_ENOTFOUND when it was not indexed. */
+qp_rc qp_store_remove(qp_store *st, const char *path, qp_error *err);
+/* Re-resolves affected links, commits, bumps the generation. On failure the
+ * batch is rolled back and the index is as before qp_store_begin(). */
+qp_rc qp_store_commit(qp_store *st, qp_error *err);
+void qp_store_rollback(qp_store *st);
+
+/* The stored stat of a file; QP_ENOTFOUND when not indexed. */
+qp_rc qp_store_file_stat(qp_store *st, const char *path, qp_file_stat *out, qp_error *err);
+
+/* Calls cb for every indexed path (notes and attachments); a non-zero return stops. */
+qp_rc qp_store_each_file(qp_store *st, int (*cb)(const char *path, void *payload), void *payload,
+                         qp_error *err);
+
+/* Convenience for tools and tests: bring the index in line with the vault on
+ * the calling thread (walk, compare size+mtime(+hash), parse what changed,
+ * drop what is gone, one batch). `progress` may be NULL. */
+qp_rc qp_store_sync(qp_store *st, const qp_vault *v,
+                    void (*progress)(size_t done, size_t total, void *payload), void *payload,
+                    qp_error *err);
+
+#endif

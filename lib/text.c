@@ -1,0 +1,169 @@
+/*
+ * text — NFC and lower-casing via libunistring; UTF-8 decoding helpers.
+ *
+ * libunistring refuses invalid UTF-8 with EILSEQ. Notes and file names may
+ * hold anything, so on EILSEQ we fall back to the bytes as they are: a key
+ * that is not normalised is still a deterministic key.
+ */
+#include "quipu/text.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unicase.h>
+#include <unictype.h>
+#include <uninorm.h>
+#include <unistr.h>
+
+static char *copy_bytes(const char *s, size_t len, size_t *outlen)
+{
+    char *p = malloc(len + 1);
+
+    if (p == NULL)
+        return NULL;
+    if (len > 0)
+        memcpy(p, s, len);
+    p[len] = '\0';
+    if (outlen != NULL)
+        *outlen = len;
+    return p;
+}
+
+/* Hands libunistring's (not NUL-terminated) result back NUL-terminated. */
+static char *terminate(uint8_t *r, size_t rlen, size_t *outlen)
+{
+    char *p = realloc(r, rlen + 1);
+
+    if (p == NULL) {
+        free(r);
+        return NULL;
+    }
+    p[rlen] = '\0';
+    if (outlen != NULL)
+        *outlen = rlen;
+    return p;
+}
+
+static bool is_ascii(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] >= 0x80)
+            return false;
+    return true;
+}
+
+char *qp_text_nfc(const char *s, size_t len, size_t *outlen)
+{
+    size_t rlen = 0;
+    uint8_t *r;
+
+    /* ASCII is its own NFC: the common case skips libunistring entirely. */
+    if (is_ascii(s, len) || !qp_text_utf8_valid(s, len))
+        return copy_bytes(s, len, outlen);
+    r = u8_normalize(UNINORM_NFC, (const uint8_t *)s, len, NULL, &rlen);
+    if (r == NULL)
+        return errno == ENOMEM ? NULL : copy_bytes(s, len, outlen);
+    return terminate(r, rlen, outlen);
+}
+
+char *qp_text_fold(const char *s, size_t len, size_t *outlen)
+{
+    size_t rlen = 0;
+    uint8_t *r;
+
+    if (is_ascii(s, len)) {
+        char *p = copy_bytes(s, len, outlen);
+        if (p != NULL)
+            for (size_t i = 0; i < len; i++)
+                if (p[i] >= 'A' && p[i] <= 'Z')
+                    p[i] = (char)(p[i] - 'A' + 'a');
+        return p;
+    }
+    if (!qp_text_utf8_valid(s, len))
+        return copy_bytes(s, len, outlen);
+    r = u8_tolower((const uint8_t *)s, len, NULL, UNINORM_NFC, NULL, &rlen);
+    if (r == NULL)
+        return errno == ENOMEM ? NULL : copy_bytes(s, len, outlen);
+    return terminate(r, rlen, outlen);
+}
+
+static char *to_arena(qp_arena *arena, char *p, size_t len)
+{
+    char *q;
+
+    if (p == NULL)
+        return NULL;
+    q = qp_arena_strndup(arena, p, len);
+    free(p);
+    return q;
+}
+
+char *qp_text_nfc_arena(qp_arena *arena, const char *s, size_t len)
+{
+    size_t n = 0;
+    char *p = qp_text_nfc(s, len, &n);
+
+    return to_arena(arena, p, n);
+}
+
+char *qp_text_fold_arena(qp_arena *arena, const char *s, size_t len)
+{
+    size_t n = 0;
+    char *p = qp_text_fold(s, len, &n);
+
+    return to_arena(arena, p, n);
+}
+
+bool qp_text_utf8_valid(const char *s, size_t len)
+{
+    return u8_check((const uint8_t *)s, len) == NULL;
+}
+
+size_t qp_text_decode(const char *s, size_t n, uint32_t *cp)
+{
+    ucs4_t uc = 0;
+    int k;
+
+    if ((unsigned char)s[0] < 0x80) {
+        *cp = (unsigned char)s[0];
+        return 1;
+    }
+    k = u8_mbtoucr(&uc, (const uint8_t *)s, n);
+    if (k <= 0) {
+        *cp = 0xFFFD;
+        return 1;
+    }
+    *cp = uc;
+    return (size_t)k;
+}
+
+size_t qp_text_decode_before(const char *s, size_t pos, uint32_t *cp)
+{
+    size_t start = pos;
+
+    /* Step back over at most three continuation bytes to the lead byte. */
+    while (start > 0 && pos - start < 4) {
+        start--;
+        if (((unsigned char)s[start] & 0xC0) != 0x80)
+            break;
+    }
+    if (qp_text_decode(s + start, pos - start, cp) == pos - start)
+        return pos - start;
+    *cp = 0xFFFD;
+    return 1;
+}
+
+bool qp_text_is_word(uint32_t cp)
+{
+    if (cp < 0x80)
+        return (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') ||
+               (cp >= '0' && cp <= '9') || cp == '_';
+    return uc_is_alnum(cp) || uc_is_general_category(cp, UC_CATEGORY_M);
+}
+
+bool qp_text_is_space(uint32_t cp)
+{
+    if (cp < 0x80)
+        return cp == ' ' || cp == '\t' || cp == '\n' || cp == '\r' || cp == '\f' || cp == '\v';
+    return cp == 0xA0 || uc_is_property_white_space(cp);
+}
