@@ -76,4 +76,45 @@ qp_rc qp_store_sync(qp_store *st, const qp_vault *v,
                     void (*progress)(size_t done, size_t total, void *payload), void *payload,
                     qp_error *err);
 
+/* Counters since qp_store_open(), for tests and logs. */
+typedef struct qp_store_stats {
+    size_t parsed;      /* notes read and parsed by qp_store_sync */
+    size_t skipped;     /* files whose size and mtime matched the index */
+    size_t rehashed;    /* stat differed, content hash equal: only the stat was updated */
+    size_t attachments; /* attachments (re)recorded by qp_store_sync */
+    size_t removed;     /* files dropped by qp_store_sync because they are gone */
+    size_t resolved;    /* links resolved by commits */
+} qp_store_stats;
+
+void qp_store_get_stats(const qp_store *st, qp_store_stats *out);
+
+/* One stored task line (see quipu/note.h qp_task_line); every pointer is
+ * borrowed and valid only during the callback. */
+typedef struct qp_store_task {
+    const char *path;     /* the note's vault path */
+    uint32_t line;        /* 1-based */
+    uint32_t indent;
+    const char *symbol;   /* status symbol */
+    const char *text;     /* after "] " */
+    const char *raw;      /* the whole source line */
+    const char *heading;  /* text of the heading above it, or NULL */
+    uint32_t parent_line; /* line of the enclosing task, 0 when none */
+} qp_store_task;
+
+typedef int (*qp_store_task_cb)(const qp_store_task *task, void *payload);
+
+/* Calls cb for every stored task, ordered by path then line; with
+ * `path_contains` non-NULL and non-empty, only tasks of notes whose path
+ * contains it (case-insensitively, Unicode fold). A non-zero return stops
+ * the walk and is returned. */
+qp_rc qp_store_each_task(qp_store *st, const char *path_contains, qp_store_task_cb cb,
+                         void *payload, qp_error *err);
+
+/* Calls cb for every ```tasks block of the note at `path` (line of the
+ * opening fence, the block's text), in order; QP_ENOTFOUND when the path
+ * is not indexed. A non-zero return stops and is returned. */
+qp_rc qp_store_note_query_blocks(qp_store *st, const char *path,
+                                 int (*cb)(uint32_t line, const char *query, void *payload),
+                                 void *payload, qp_error *err);
+
 #endif

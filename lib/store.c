@@ -1,0 +1,1600 @@
+/*
+ * store — the SQLite index of one vault.
+ *
+ * Invariants:
+ * - files.id is stable while a path stays indexed (put_note on an indexed
+ *   path updates the row), so links.dst of other files stays valid.
+ * - links.dst is the resolved target, NULL when unresolved; after every
+ *   commit it is what spec/links.md §2.1 gives for the current file set.
+ *   A commit re-resolves (a) every link of a source put in the batch and
+ *   (b) every link whose candidate names (§2.1 step 2: links.name1 /
+ *   links.name2) include a file name created or removed in the batch. Only
+ *   those can change: resolution depends on the source's path, the link
+ *   text and the set of files with the candidate name, nothing else.
+ * - body holds each note's source and the runs its mention text blanks;
+ *   mention_fts (contentless FTS5) indexes the mention text. A contentless
+ *   table needs the old text to delete a row, which body rebuilds exactly.
+ * - meta.generation grows by one per committed batch that changed anything.
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "quipu/note.h"
+#include "quipu/store.h"
+#include "quipu/text.h"
+#include "quipu/vault.h"
+#include "store_int.h"
+
+#define QP_STORE_APP_ID 0x71697075 /* "qipu" */
+#define QP_STORE_SCHEMA 1
+#define RESOLVE_CHUNK 4096
+
+static const char *const schema_v1[] = {
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
+    "INSERT INTO meta VALUES('generation', 0)",
+    "CREATE TABLE files(id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE,"
+    " path_folded TEXT NOT NULL, name_folded TEXT NOT NULL, is_note INTEGER NOT NULL,"
+    " kind INTEGER NOT NULL DEFAULT 0, title TEXT, title_folded TEXT, date TEXT,"
+    " size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, hash INTEGER NOT NULL)",
+    "CREATE INDEX files_name ON files(name_folded)",
+    "CREATE INDEX files_title ON files(title_folded)",
+    "CREATE TABLE properties(file INTEGER PRIMARY KEY, json TEXT NOT NULL)",
+    "CREATE TABLE aliases(file INTEGER NOT NULL, alias TEXT NOT NULL, alias_folded TEXT NOT NULL)",
+    "CREATE INDEX aliases_file ON aliases(file)",
+    "CREATE INDEX aliases_folded ON aliases(alias_folded)",
+    "CREATE TABLE tags(file INTEGER NOT NULL, tag TEXT NOT NULL, tag_folded TEXT NOT NULL,"
+    " frontmatter INTEGER NOT NULL, line INTEGER, col INTEGER)",
+    "CREATE INDEX tags_file ON tags(file)",
+    "CREATE INDEX tags_folded ON tags(tag_folded)",
+    "CREATE TABLE links(id INTEGER PRIMARY KEY, src INTEGER NOT NULL, line INTEGER NOT NULL,"
+    " col INTEGER NOT NULL, offset INTEGER NOT NULL, len INTEGER NOT NULL, target TEXT NOT NULL,"
+    " subpath TEXT, display TEXT, key TEXT, embed INTEGER NOT NULL, syntax INTEGER NOT NULL,"
+    " name1 TEXT, name2 TEXT, dst INTEGER)",
+    "CREATE INDEX links_src ON links(src)",
+    "CREATE INDEX links_dst ON links(dst)",
+    "CREATE INDEX links_name1 ON links(name1)",
+    "CREATE INDEX links_name2 ON links(name2)",
+    "CREATE TABLE headings(file INTEGER NOT NULL, level INTEGER NOT NULL, text TEXT NOT NULL,"
+    " line INTEGER NOT NULL)",
+    "CREATE INDEX headings_file ON headings(file)",
+    "CREATE TABLE blocks(file INTEGER NOT NULL, id TEXT NOT NULL, line INTEGER NOT NULL)",
+    "CREATE INDEX blocks_file ON blocks(file)",
+    "CREATE TABLE tasks(file INTEGER NOT NULL, line INTEGER NOT NULL, indent INTEGER NOT NULL,"
+    " symbol TEXT NOT NULL, text TEXT NOT NULL, raw TEXT NOT NULL, heading TEXT,"
+    " parent_line INTEGER NOT NULL)",
+    "CREATE INDEX tasks_file ON tasks(file)",
+    "CREATE TABLE mention_lines(file INTEGER NOT NULL, line INTEGER NOT NULL, date TEXT,"
+    " title TEXT NOT NULL, title_folded TEXT NOT NULL)",
+    "CREATE INDEX mention_lines_file ON mention_lines(file)",
+    "CREATE TABLE query_blocks(file INTEGER NOT NULL, line INTEGER NOT NULL, query TEXT NOT NULL)",
+    "CREATE INDEX query_blocks_file ON query_blocks(file)",
+    "CREATE TABLE diags(file INTEGER NOT NULL, severity INTEGER NOT NULL, line INTEGER NOT NULL,"
+    " col INTEGER NOT NULL, msg TEXT NOT NULL)",
+    "CREATE INDEX diags_file ON diags(file)",
+    "CREATE TABLE body(file INTEGER PRIMARY KEY, source BLOB NOT NULL, mask BLOB)",
+    "CREATE VIRTUAL TABLE mention_fts USING fts5(text, content='', tokenize='unicode61')",
+};
+
+/* Write statements follow the read ones of store_int.h in one array. */
+enum {
+    W_INSERT_FILE = QP__S_READ_COUNT,
+    W_UPDATE_FILE,
+    W_UPDATE_STAT,
+    W_DELETE_FILE,
+    W_DEL_PROPS,
+    W_DEL_ALIASES,
+    W_DEL_TAGS,
+    W_DEL_LINKS,
+    W_DEL_HEADINGS,
+    W_DEL_BLOCKS,
+    W_DEL_TASKS,
+    W_DEL_MLINES,
+    W_DEL_QBLOCKS,
+    W_DEL_DIAGS,
+    W_DEL_BODY,
+    W_UNLINK_DST,
+    W_INS_PROPS,
+    W_INS_ALIAS,
+    W_INS_TAG,
+    W_INS_LINK,
+    W_INS_HEADING,
+    W_INS_BLOCK,
+    W_INS_TASK,
+    W_INS_MLINE,
+    W_INS_QBLOCK,
+    W_INS_DIAG,
+    W_INS_BODY,
+    W_FTS_INSERT,
+    W_FTS_DELETE,
+    W_DIRTY_SRC,
+    W_AFF_NAME,
+    W_TODO_PAGE,
+    W_SET_DST,
+    W_BUMP_GEN,
+    W_ALL_PATHS,
+    STMT_COUNT
+};
+
+static const char *const stmt_sql[STMT_COUNT] = {
+    [QP__S_FILE_BY_PATH] = "SELECT id, size, mtime_ns, hash, is_note FROM files WHERE path = ?1",
+    [QP__S_FILES_BY_NAME] = "SELECT id, path, path_folded FROM files WHERE name_folded = ?1",
+    [QP__S_FILE_INFO] = "SELECT path, is_note, kind, title, date FROM files WHERE id = ?1",
+    [QP__S_BODY] = "SELECT source, mask FROM body WHERE file = ?1",
+    [QP__S_LINKS_TO] =
+        "SELECT l.src, l.line, l.col, f.path, f.kind, f.title, f.date FROM links l"
+        " JOIN files f ON f.id = l.src WHERE l.dst = ?1 AND l.src <> ?1"
+        " ORDER BY f.path, l.line, l.col",
+    [QP__S_LINKS_FROM] =
+        "SELECT l.line, l.col, l.target, l.subpath, l.display, l.embed, l.key, l.syntax, f.path"
+        " FROM links l LEFT JOIN files f ON f.id = l.dst WHERE l.src = ?1 ORDER BY l.id",
+    [QP__S_ALIASES_OF] = "SELECT alias, alias_folded FROM aliases WHERE file = ?1 ORDER BY rowid",
+    [QP__S_TAGS_OF] = "SELECT tag, frontmatter, line, col FROM tags WHERE file = ?1 ORDER BY rowid",
+    [QP__S_HEADINGS_OF] =
+        "SELECT level, text, line FROM headings WHERE file = ?1 ORDER BY rowid",
+    [QP__S_BLOCKS_OF] = "SELECT id, line FROM blocks WHERE file = ?1 ORDER BY rowid",
+    [QP__S_TASKS_OF] =
+        "SELECT line, indent, symbol, text, raw, heading, parent_line FROM tasks WHERE file = ?1"
+        " ORDER BY rowid",
+    [QP__S_PROPS_OF] = "SELECT json FROM properties WHERE file = ?1",
+    [QP__S_MENTION_LINES_OF] =
+        "SELECT line, date, title, title_folded FROM mention_lines WHERE file = ?1 ORDER BY rowid",
+    [QP__S_MEETING_BY_TITLE] =
+        "SELECT id, path FROM files WHERE title_folded = ?1 AND kind = 2 ORDER BY path LIMIT 1",
+    [QP__S_FTS_MATCH] = "SELECT rowid FROM mention_fts WHERE mention_fts MATCH ?1",
+    [QP__S_ALL_NOTES] = "SELECT id FROM files WHERE is_note = 1",
+    [QP__S_COUNT_FILES] = "SELECT count(*) FROM files",
+    [QP__S_COUNT_KINDS] = "SELECT kind, count(*) FROM files WHERE is_note = 1 GROUP BY kind",
+    [QP__S_COUNT_TASKS] = "SELECT count(*) FROM tasks",
+    [QP__S_COUNT_LINKS] = "SELECT count(*) FROM links",
+    [QP__S_COUNT_UNRESOLVED] = "SELECT count(*) FROM links WHERE dst IS NULL",
+    [QP__S_LINKERS_OF] = "SELECT DISTINCT src FROM links WHERE dst = ?1",
+    [QP__S_EACH_TASK] =
+        "SELECT f.path, t.line, t.indent, t.symbol, t.text, t.raw, t.heading, t.parent_line"
+        " FROM tasks t JOIN files f ON f.id = t.file ORDER BY f.path, t.line",
+    [QP__S_EACH_TASK_LIKE] =
+        "SELECT f.path, t.line, t.indent, t.symbol, t.text, t.raw, t.heading, t.parent_line"
+        " FROM files f JOIN tasks t ON t.file = f.id WHERE instr(f.path_folded, ?1) > 0"
+        " ORDER BY f.path, t.line",
+    [W_INSERT_FILE] =
+        "INSERT INTO files(path, path_folded, name_folded, is_note, kind, title, title_folded,"
+        " date, size, mtime_ns, hash) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    [W_UPDATE_FILE] =
+        "UPDATE files SET is_note = ?2, kind = ?3, title = ?4, title_folded = ?5, date = ?6,"
+        " size = ?7, mtime_ns = ?8, hash = ?9 WHERE id = ?1",
+    [W_UPDATE_STAT] = "UPDATE files SET size = ?2, mtime_ns = ?3, hash = ?4 WHERE id = ?1",
+    [W_DELETE_FILE] = "DELETE FROM files WHERE id = ?1",
+    [W_DEL_PROPS] = "DELETE FROM properties WHERE file = ?1",
+    [W_DEL_ALIASES] = "DELETE FROM aliases WHERE file = ?1",
+    [W_DEL_TAGS] = "DELETE FROM tags WHERE file = ?1",
+    [W_DEL_LINKS] = "DELETE FROM links WHERE src = ?1",
+    [W_DEL_HEADINGS] = "DELETE FROM headings WHERE file = ?1",
+    [W_DEL_BLOCKS] = "DELETE FROM blocks WHERE file = ?1",
+    [W_DEL_TASKS] = "DELETE FROM tasks WHERE file = ?1",
+    [W_DEL_MLINES] = "DELETE FROM mention_lines WHERE file = ?1",
+    [W_DEL_QBLOCKS] = "DELETE FROM query_blocks WHERE file = ?1",
+    [W_DEL_DIAGS] = "DELETE FROM diags WHERE file = ?1",
+    [W_DEL_BODY] = "DELETE FROM body WHERE file = ?1",
+    [W_UNLINK_DST] = "UPDATE links SET dst = NULL WHERE dst = ?1",
+    [W_INS_PROPS] = "INSERT INTO properties(file, json) VALUES(?1, ?2)",
+    [W_INS_ALIAS] = "INSERT INTO aliases(file, alias, alias_folded) VALUES(?1, ?2, ?3)",
+    [W_INS_TAG] =
+        "INSERT INTO tags(file, tag, tag_folded, frontmatter, line, col)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+    [W_INS_LINK] =
+        "INSERT INTO links(src, line, col, offset, len, target, subpath, display, key, embed,"
+        " syntax, name1, name2, dst) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
+        " ?13, NULL)",
+    [W_INS_HEADING] = "INSERT INTO headings(file, level, text, line) VALUES(?1, ?2, ?3, ?4)",
+    [W_INS_BLOCK] = "INSERT INTO blocks(file, id, line) VALUES(?1, ?2, ?3)",
+    [W_INS_TASK] =
+        "INSERT INTO tasks(file, line, indent, symbol, text, raw, heading, parent_line)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [W_INS_MLINE] =
+        "INSERT INTO mention_lines(file, line, date, title, title_folded)"
+        " VALUES(?1, ?2, ?3, ?4, ?5)",
+    [W_INS_QBLOCK] = "INSERT INTO query_blocks(file, line, query) VALUES(?1, ?2, ?3)",
+    [W_INS_DIAG] =
+        "INSERT INTO diags(file, severity, line, col, msg) VALUES(?1, ?2, ?3, ?4, ?5)",
+    [W_INS_BODY] = "INSERT INTO body(file, source, mask) VALUES(?1, ?2, ?3)",
+    [W_FTS_INSERT] = "INSERT INTO mention_fts(rowid, text) VALUES(?1, ?2)",
+    [W_FTS_DELETE] = "INSERT INTO mention_fts(mention_fts, rowid, text) VALUES('delete', ?1, ?2)",
+    [W_DIRTY_SRC] = "INSERT OR IGNORE INTO temp.dirty_src(id) VALUES(?1)",
+    [W_AFF_NAME] = "INSERT OR IGNORE INTO temp.aff_name(name) VALUES(?1)",
+    [W_TODO_PAGE] =
+        "SELECT t.id, l.target, l.dst, s.id, s.path FROM temp.todo t"
+        " JOIN links l ON l.id = t.id JOIN files s ON s.id = l.src"
+        " WHERE t.id > ?1 ORDER BY t.id LIMIT ?2",
+    [W_SET_DST] = "UPDATE links SET dst = ?2 WHERE id = ?1",
+    [W_BUMP_GEN] = "UPDATE meta SET value = value + 1 WHERE key = 'generation'",
+    [W_ALL_PATHS] = "SELECT id, path FROM files ORDER BY path",
+};
+
+struct qp_store {
+    sqlite3 *db;
+    qp_store_mode mode;
+    bool rebuilt;
+    bool in_batch;
+    bool changed; /* the open batch wrote something */
+    sqlite3_stmt *stmt[STMT_COUNT];
+    /* candidate buffer of qp__store_cands() */
+    qp__cand *cands;
+    size_t ncands, capcands;
+    char *candstr;
+    size_t candstr_cap;
+    qp_store_stats stats;
+};
+
+/* ---- errors and statements ---- */
+
+qp_rc qp__store_sqlite_error(qp_store *st, int src, const char *what, qp_error *err)
+{
+    qp_rc code;
+    switch (src & 0xff) {
+    case SQLITE_NOMEM: code = QP_ENOMEM; break;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: code = QP_EBUSY; break;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB: code = QP_ECORRUPT; break;
+    case SQLITE_FULL: code = QP_EFULL; break;
+    default: code = QP_EIO; break;
+    }
+    const char *msg = st && st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(src);
+    qp_error_set(err, code, "index: %s: %s", what, msg);
+    if (err)
+        err->sys = src;
+    return code;
+}
+
+static sqlite3_stmt *stmt_get(qp_store *st, int id, qp_error *err)
+{
+    sqlite3_stmt *s = st->stmt[id];
+    if (!s) {
+        int src = sqlite3_prepare_v3(st->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s,
+                                     NULL);
+        if (src != SQLITE_OK) {
+            qp__store_sqlite_error(st, src, "prepare", err);
+            return NULL;
+        }
+        st->stmt[id] = s;
+    } else {
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+    }
+    return s;
+}
+
+sqlite3_stmt *qp__store_stmt(qp_store *st, qp__stmt_id id, qp_error *err)
+{
+    return stmt_get(st, (int)id, err);
+}
+
+/* Runs a statement that returns no rows; resets it. */
+static qp_rc step_done(qp_store *st, sqlite3_stmt *s, const char *what, qp_error *err)
+{
+    int src = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (src != SQLITE_DONE && src != SQLITE_ROW)
+        return qp__store_sqlite_error(st, src, what, err);
+    return QP_OK;
+}
+
+static qp_rc exec_sql(qp_store *st, const char *sql, qp_error *err)
+{
+    int src = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+    if (src != SQLITE_OK)
+        return qp__store_sqlite_error(st, src, sql, err);
+    return QP_OK;
+}
+
+static void bind_text_or_null(sqlite3_stmt *s, int i, const char *t)
+{
+    if (t)
+        sqlite3_bind_text(s, i, t, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, i);
+}
+
+/* ---- open / schema ---- */
+
+static qp_rc pragma_int(qp_store *st, const char *sql, int64_t *out, qp_error *err)
+{
+    sqlite3_stmt *s = NULL;
+    int src = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
+    if (src == SQLITE_OK) {
+        src = sqlite3_step(s);
+        if (src == SQLITE_ROW) {
+            *out = sqlite3_column_int64(s, 0);
+            src = SQLITE_OK;
+        } else if (src == SQLITE_DONE) {
+            *out = 0;
+            src = SQLITE_OK;
+        }
+    }
+    sqlite3_finalize(s);
+    if (src != SQLITE_OK)
+        return qp__store_sqlite_error(st, src, sql, err);
+    return QP_OK;
+}
+
+static qp_rc create_schema(qp_store *st, qp_error *err)
+{
+    qp_rc rc = exec_sql(st, "BEGIN IMMEDIATE", err);
+    if (rc != QP_OK)
+        return rc;
+    for (size_t i = 0; i < sizeof schema_v1 / sizeof schema_v1[0]; i++) {
+        rc = exec_sql(st, schema_v1[i], err);
+        if (rc != QP_OK)
+            goto fail;
+    }
+    char sql[96];
+    snprintf(sql, sizeof sql, "PRAGMA application_id = %d", QP_STORE_APP_ID);
+    if ((rc = exec_sql(st, sql, err)) != QP_OK)
+        goto fail;
+    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", QP_STORE_SCHEMA);
+    if ((rc = exec_sql(st, sql, err)) != QP_OK)
+        goto fail;
+    return exec_sql(st, "COMMIT", err);
+fail:
+    sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+/* Schema check for the writer: QP_OK when ready (created or current),
+ * QP_ECORRUPT when the file must be rebuilt, other codes for real errors. */
+static qp_rc check_or_create(qp_store *st, qp_error *err)
+{
+    int64_t app = 0, ver = 0, ntables = 0;
+    qp_rc rc = pragma_int(st, "PRAGMA application_id", &app, err);
+    if (rc == QP_OK)
+        rc = pragma_int(st, "PRAGMA user_version", &ver, err);
+    if (rc == QP_OK)
+        rc = pragma_int(st, "SELECT count(*) FROM sqlite_master", &ntables, err);
+    if (rc != QP_OK)
+        return rc;
+    if (ntables == 0 && app == 0 && ver == 0)
+        return create_schema(st, err);
+    if (app != QP_STORE_APP_ID || ver != QP_STORE_SCHEMA) {
+        /* Older versions would be migrated here, one step per version; there is
+         * only version 1 so far, so anything else is foreign or newer. */
+        return qp_error_set(err, QP_ECORRUPT, "index: unknown schema (application_id %lld,"
+                            " version %lld)", (long long)app, (long long)ver);
+    }
+    int64_t gen = 0;
+    return pragma_int(st, "SELECT value FROM meta WHERE key = 'generation'", &gen, err);
+}
+
+static void remove_db_files(const char *db_path)
+{
+    size_t n = strlen(db_path);
+    char *p = malloc(n + 5);
+    unlink(db_path);
+    if (!p)
+        return;
+    snprintf(p, n + 5, "%s-wal", db_path);
+    unlink(p);
+    snprintf(p, n + 5, "%s-shm", db_path);
+    unlink(p);
+    free(p);
+}
+
+static qp_rc open_db(qp_store *st, const char *db_path, int flags, qp_error *err)
+{
+    int src = sqlite3_open_v2(db_path, &st->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+    if (src != SQLITE_OK) {
+        qp_rc rc = qp__store_sqlite_error(st, src, db_path, err);
+        sqlite3_close(st->db);
+        st->db = NULL;
+        return rc;
+    }
+    sqlite3_extended_result_codes(st->db, 1);
+    sqlite3_busy_timeout(st->db, 5000);
+    return QP_OK;
+}
+
+static qp_rc writer_setup(qp_store *st, qp_error *err)
+{
+    qp_rc rc = exec_sql(st, "PRAGMA journal_mode = WAL", err);
+    if (rc == QP_OK)
+        rc = exec_sql(st, "PRAGMA synchronous = NORMAL", err);
+    if (rc == QP_OK)
+        rc = exec_sql(st, "PRAGMA temp_store = MEMORY", err);
+    if (rc == QP_OK)
+        rc = exec_sql(st, "PRAGMA cache_size = -32768", err);
+    if (rc == QP_OK)
+        rc = check_or_create(st, err);
+    return rc;
+}
+
+static qp_rc writer_temp_tables(qp_store *st, qp_error *err)
+{
+    return exec_sql(st,
+                    "CREATE TEMP TABLE IF NOT EXISTS dirty_src(id INTEGER PRIMARY KEY);"
+                    "CREATE TEMP TABLE IF NOT EXISTS aff_name(name TEXT PRIMARY KEY) WITHOUT ROWID;"
+                    "CREATE TEMP TABLE IF NOT EXISTS todo(id INTEGER PRIMARY KEY);",
+                    err);
+}
+
+qp_rc qp_store_open(qp_store **out, const char *db_path, qp_store_mode mode, qp_error *err)
+{
+    qp_rc rc = QP_OK;
+    *out = NULL;
+    qp_store *st = calloc(1, sizeof *st);
+    if (!st)
+        return qp_error_set(err, QP_ENOMEM, "out of memory opening the index");
+    st->mode = mode;
+
+    if (mode == QP_STORE_READ) {
+        if (access(db_path, F_OK) != 0) {
+            rc = qp_error_set(err, QP_ECORRUPT, "index: %s: no index", db_path);
+            goto fail;
+        }
+        rc = open_db(st, db_path, SQLITE_OPEN_READONLY, err);
+        if (rc != QP_OK)
+            goto fail;
+        int64_t app = 0, ver = 0;
+        rc = pragma_int(st, "PRAGMA application_id", &app, err);
+        if (rc == QP_OK)
+            rc = pragma_int(st, "PRAGMA user_version", &ver, err);
+        if (rc == QP_OK && (app != QP_STORE_APP_ID || ver != QP_STORE_SCHEMA))
+            rc = qp_error_set(err, QP_ECORRUPT, "index: %s: not a quipu index of version %d",
+                              db_path, QP_STORE_SCHEMA);
+        if (rc != QP_OK)
+            goto fail;
+        *out = st;
+        return QP_OK;
+    }
+
+    rc = open_db(st, db_path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, err);
+    if (rc != QP_OK)
+        goto fail;
+    rc = writer_setup(st, err);
+    if (rc == QP_ECORRUPT) {
+        /* The index is a cache: throw a corrupt, foreign or newer one away. */
+        sqlite3_close(st->db);
+        st->db = NULL;
+        remove_db_files(db_path);
+        rc = open_db(st, db_path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, err);
+        if (rc == QP_OK)
+            rc = writer_setup(st, err);
+        st->rebuilt = true;
+    }
+    if (rc == QP_OK)
+        rc = writer_temp_tables(st, err);
+    if (rc != QP_OK)
+        goto fail;
+    qp_error_clear(err);
+    *out = st;
+    return QP_OK;
+fail:
+    qp_store_close(st);
+    return rc;
+}
+
+void qp_store_close(qp_store *st)
+{
+    if (!st)
+        return;
+    if (st->in_batch)
+        qp_store_rollback(st);
+    for (int i = 0; i < STMT_COUNT; i++)
+        sqlite3_finalize(st->stmt[i]);
+    sqlite3_close(st->db);
+    free(st->cands);
+    free(st->candstr);
+    free(st);
+}
+
+bool qp_store_rebuilt(const qp_store *st)
+{
+    return st->rebuilt;
+}
+
+int64_t qp_store_generation(qp_store *st)
+{
+    int64_t g = 0;
+    if (pragma_int(st, "SELECT value FROM meta WHERE key = 'generation'", &g, NULL) != QP_OK)
+        return 0;
+    return g;
+}
+
+void qp_store_get_stats(const qp_store *st, qp_store_stats *out)
+{
+    *out = st->stats;
+}
+
+/* ---- candidates for the resolver ---- */
+
+qp_rc qp__store_cands(const qp__cand **out, size_t *n, const char *name_folded, void *payload,
+                      qp_error *err)
+{
+    qp_store *st = payload;
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *s = stmt_get(st, QP__S_FILES_BY_NAME, err);
+    if (!s)
+        return err ? err->code : QP_EIO;
+    sqlite3_bind_text(s, 1, name_folded, -1, SQLITE_STATIC);
+    size_t nc = 0, used = 0;
+    int src;
+    /* Strings go to one buffer; offsets are turned into pointers at the end
+     * because the buffer may move while growing. */
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *p = (const char *)sqlite3_column_text(s, 1);
+        const char *pf = (const char *)sqlite3_column_text(s, 2);
+        size_t pl = strlen(p ? p : "") + 1, pfl = strlen(pf ? pf : "") + 1;
+        if (nc == st->capcands) {
+            size_t cap = st->capcands ? st->capcands * 2 : 8;
+            qp__cand *c = realloc(st->cands, cap * sizeof *c);
+            if (!c)
+                goto oom;
+            st->cands = c;
+            st->capcands = cap;
+        }
+        if (used + pl + pfl > st->candstr_cap) {
+            size_t cap = st->candstr_cap ? st->candstr_cap : 256;
+            while (cap < used + pl + pfl)
+                cap *= 2;
+            char *b = realloc(st->candstr, cap);
+            if (!b)
+                goto oom;
+            st->candstr = b;
+            st->candstr_cap = cap;
+        }
+        st->cands[nc].id = sqlite3_column_int64(s, 0);
+        memcpy(st->candstr + used, p ? p : "", pl);
+        st->cands[nc].path = (const char *)(uintptr_t)used;
+        used += pl;
+        memcpy(st->candstr + used, pf ? pf : "", pfl);
+        st->cands[nc].path_folded = (const char *)(uintptr_t)used;
+        used += pfl;
+        nc++;
+    }
+    sqlite3_reset(s);
+    if (src != SQLITE_DONE)
+        return qp__store_sqlite_error(st, src, "file names", err);
+    for (size_t i = 0; i < nc; i++) {
+        st->cands[i].path = st->candstr + (uintptr_t)st->cands[i].path;
+        st->cands[i].path_folded = st->candstr + (uintptr_t)st->cands[i].path_folded;
+    }
+    *out = st->cands;
+    *n = nc;
+    return QP_OK;
+oom:
+    sqlite3_reset(s);
+    return qp_error_set(err, QP_ENOMEM, "out of memory resolving links");
+}
+
+/* ---- the mention mask ---- */
+
+static bool build_mask(const char *src, const char *mention, size_t len, uint32_t **out,
+                       size_t *nbytes)
+{
+    uint32_t *runs = NULL;
+    size_t n = 0, cap = 0;
+    *out = NULL;
+    *nbytes = 0;
+    for (size_t i = 0; i < len;) {
+        if (mention[i] == src[i]) {
+            i++;
+            continue;
+        }
+        size_t j = i;
+        while (j < len && mention[j] != src[j])
+            j++;
+        if (n + 2 > cap) {
+            cap = cap ? cap * 2 : 16;
+            uint32_t *r = realloc(runs, cap * sizeof *r);
+            if (!r) {
+                free(runs);
+                return false;
+            }
+            runs = r;
+        }
+        runs[n++] = (uint32_t)i;
+        runs[n++] = (uint32_t)(j - i);
+        i = j;
+    }
+    *out = runs;
+    *nbytes = n * sizeof *runs;
+    return true;
+}
+
+char *qp__store_apply_mask(const char *src, size_t len, const void *mask, size_t masklen)
+{
+    char *t = malloc(len + 1);
+    if (!t)
+        return NULL;
+    if (len)
+        memcpy(t, src, len);
+    t[len] = '\0';
+    size_t nruns = masklen / (2 * sizeof(uint32_t));
+    const unsigned char *m = mask;
+    for (size_t r = 0; r < nruns; r++) {
+        uint32_t at, n;
+        memcpy(&at, m + r * 8, 4);
+        memcpy(&n, m + r * 8 + 4, 4);
+        if ((size_t)at + n <= len)
+            memset(t + at, ' ', n);
+    }
+    return t;
+}
+
+/* ---- batches ---- */
+
+qp_rc qp_store_begin(qp_store *st, qp_error *err)
+{
+    if (st->mode != QP_STORE_WRITE)
+        return qp_error_set(err, QP_EINVAL, "index: opened read-only");
+    if (st->in_batch)
+        return qp_error_set(err, QP_EINVAL, "index: a batch is already open");
+    qp_rc rc = exec_sql(st, "BEGIN IMMEDIATE", err);
+    if (rc != QP_OK)
+        return rc;
+    st->in_batch = true;
+    st->changed = false;
+    return QP_OK;
+}
+
+static qp_rc need_batch(qp_store *st, qp_error *err)
+{
+    if (!st->in_batch)
+        return qp_error_set(err, QP_EINVAL, "index: write outside a batch");
+    return QP_OK;
+}
+
+static qp_rc run_id(qp_store *st, int id, int64_t file, qp_error *err)
+{
+    sqlite3_stmt *s = stmt_get(st, id, err);
+    if (!s)
+        return err ? err->code : QP_EIO;
+    sqlite3_bind_int64(s, 1, file);
+    return step_done(st, s, stmt_sql[id], err);
+}
+
+static qp_rc mark_name(qp_store *st, const char *name_folded, qp_error *err)
+{
+    sqlite3_stmt *s = stmt_get(st, W_AFF_NAME, err);
+    if (!s)
+        return err ? err->code : QP_EIO;
+    sqlite3_bind_text(s, 1, name_folded, -1, SQLITE_STATIC);
+    return step_done(st, s, "affected names", err);
+}
+
+/* Drops the FTS entry of a file (rebuilt from body) and every row it owns. */
+static qp_rc clear_children(qp_store *st, int64_t id, qp_error *err)
+{
+    qp_rc rc = QP_OK;
+    sqlite3_stmt *s = stmt_get(st, QP__S_BODY, err);
+    if (!s)
+        return err ? err->code : QP_EIO;
+    sqlite3_bind_int64(s, 1, id);
+    int src = sqlite3_step(s);
+    if (src == SQLITE_ROW) {
+        const char *source = sqlite3_column_blob(s, 0);
+        size_t len = (size_t)sqlite3_column_bytes(s, 0);
+        const void *mask = sqlite3_column_blob(s, 1);
+        size_t masklen = (size_t)sqlite3_column_bytes(s, 1);
+        char *old = qp__store_apply_mask(source ? source : "", len, mask, masklen);
+        sqlite3_reset(s);
+        if (!old)
+            return qp_error_set(err, QP_ENOMEM, "out of memory");
+        sqlite3_stmt *d = stmt_get(st, W_FTS_DELETE, err);
+        if (!d) {
+            free(old);
+            return err ? err->code : QP_EIO;
+        }
+        sqlite3_bind_int64(d, 1, id);
+        sqlite3_bind_text(d, 2, old, (int)len, SQLITE_STATIC);
+        rc = step_done(st, d, "mention index", err);
+        free(old);
+        if (rc != QP_OK)
+            return rc;
+    } else {
+        sqlite3_reset(s);
+        if (src != SQLITE_DONE)
+            return qp__store_sqlite_error(st, src, "body", err);
+    }
+    static const int dels[] = {W_DEL_PROPS,  W_DEL_ALIASES, W_DEL_TAGS,   W_DEL_LINKS,
+                               W_DEL_HEADINGS, W_DEL_BLOCKS, W_DEL_TASKS, W_DEL_MLINES,
+                               W_DEL_QBLOCKS, W_DEL_DIAGS,  W_DEL_BODY};
+    for (size_t i = 0; i < sizeof dels / sizeof dels[0] && rc == QP_OK; i++)
+        rc = run_id(st, dels[i], id, err);
+    return rc;
+}
+
+typedef struct file_row {
+    int64_t id;
+    qp_file_stat fs;
+    bool is_note;
+} file_row;
+
+/* Looks a path up: QP_OK with row filled, QP_ENOTFOUND, or an error. */
+static qp_rc find_file(qp_store *st, const char *path, file_row *row, qp_error *err)
+{
+    sqlite3_stmt *s = stmt_get(st, QP__S_FILE_BY_PATH, err);
+    if (!s)
+        return err ? err->code : QP_EIO;
+    sqlite3_bind_text(s, 1, path, -1, SQLITE_STATIC);
+    int src = sqlite3_step(s);
+    if (src == SQLITE_ROW) {
+        row->id = sqlite3_column_int64(s, 0);
+        row->fs.size = sqlite3_column_int64(s, 1);
+        row->fs.mtime_ns = sqlite3_column_int64(s, 2);
+        row->fs.hash = (uint64_t)sqlite3_column_int64(s, 3);
+        row->is_note = sqlite3_column_int(s, 4) != 0;
+        sqlite3_reset(s);
+        return QP_OK;
+    }
+    sqlite3_reset(s);
+    if (src == SQLITE_DONE)
+        return QP_ENOTFOUND;
+    return qp__store_sqlite_error(st, src, "files", err);
+}
+
+static const char *basename_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+/* Inserts or updates the files row; *id receives its id; new names are
+ * marked as affected. `note` may be NULL (attachment). */
+static qp_rc upsert_file(qp_store *st, const char *path, const qp_file_stat *fs,
+                         const qp_note *note, int64_t *id, qp_error *err)
+{
+    qp_rc rc = QP_OK;
+    char *title_folded = NULL, *path_folded = NULL, *name_folded = NULL;
+    file_row row;
+    const char *title = note ? qp_note_title(note) : NULL;
+    if (title) {
+        title_folded = qp_text_fold(title, strlen(title), NULL);
+        if (!title_folded)
+            goto oom;
+    }
+    int kind = note ? (int)qp_note_kind_of(note) : 0;
+    const char *date = note ? qp_note_date(note) : NULL;
+
+    rc = find_file(st, path, &row, err);
+    if (rc == QP_OK) {
+        rc = clear_children(st, row.id, err);
+        if (rc != QP_OK)
+            goto cleanup;
+        sqlite3_stmt *s = stmt_get(st, W_UPDATE_FILE, err);
+        if (!s)
+            goto sqlfail;
+        sqlite3_bind_int64(s, 1, row.id);
+        sqlite3_bind_int(s, 2, note != NULL);
+        sqlite3_bind_int(s, 3, kind);
+        bind_text_or_null(s, 4, title);
+        bind_text_or_null(s, 5, title_folded);
+        bind_text_or_null(s, 6, date);
+        sqlite3_bind_int64(s, 7, fs->size);
+        sqlite3_bind_int64(s, 8, fs->mtime_ns);
+        sqlite3_bind_int64(s, 9, (sqlite3_int64)fs->hash);
+        rc = step_done(st, s, "update file", err);
+        *id = row.id;
+        goto cleanup;
+    }
+    if (rc != QP_ENOTFOUND)
+        goto cleanup;
+    rc = QP_OK;
+    path_folded = qp_text_fold(path, strlen(path), NULL);
+    const char *base = basename_of(path);
+    name_folded = qp_text_fold(base, strlen(base), NULL);
+    if (!path_folded || !name_folded)
+        goto oom;
+    sqlite3_stmt *s = stmt_get(st, W_INSERT_FILE, err);
+    if (!s)
+        goto sqlfail;
+    sqlite3_bind_text(s, 1, path, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, path_folded, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, name_folded, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 4, note != NULL);
+    sqlite3_bind_int(s, 5, kind);
+    bind_text_or_null(s, 6, title);
+    bind_text_or_null(s, 7, title_folded);
+    bind_text_or_null(s, 8, date);
+    sqlite3_bind_int64(s, 9, fs->size);
+    sqlite3_bind_int64(s, 10, fs->mtime_ns);
+    sqlite3_bind_int64(s, 11, (sqlite3_int64)fs->hash);
+    rc = step_done(st, s, "insert file", err);
+    if (rc != QP_OK)
+        goto cleanup;
+    *id = sqlite3_last_insert_rowid(st->db);
+    rc = mark_name(st, name_folded, err);
+    goto cleanup;
+
+sqlfail:
+    rc = err ? err->code : QP_EIO;
+    goto cleanup;
+oom:
+    rc = qp_error_set(err, QP_ENOMEM, "out of memory indexing %s", path);
+cleanup:
+    free(title_folded);
+    free(path_folded);
+    free(name_folded);
+    return rc;
+}
+
+static json_t *value_to_json(const qp_value *v)
+{
+    if (!v)
+        return json_null();
+    switch (v->type) {
+    case QP_VALUE_NULL: return json_null();
+    case QP_VALUE_BOOL: return json_boolean(v->u.b);
+    case QP_VALUE_INT: return json_integer(v->u.i);
+    case QP_VALUE_REAL: {
+        json_t *r = json_real(v->u.r); /* NULL for NaN and infinities */
+        return r ? r : json_null();
+    }
+    case QP_VALUE_STRING:
+    case QP_VALUE_DATE:
+    case QP_VALUE_DATETIME: return json_stringn(v->u.str.s, v->u.str.len);
+    case QP_VALUE_LIST: {
+        json_t *a = json_array();
+        for (size_t i = 0; a && i < v->u.list.n; i++)
+            json_array_append_new(a, value_to_json(&v->u.list.items[i]));
+        return a;
+    }
+    case QP_VALUE_MAP: {
+        json_t *o = json_object();
+        for (size_t i = 0; o && i < v->u.map.n; i++)
+            json_object_set_new(o, v->u.map.keys[i], value_to_json(&v->u.map.vals[i]));
+        return o;
+    }
+    }
+    return json_null();
+}
+
+/* Helpers that bind and step one insert; they keep the code below flat. */
+#define STMT_OR_FAIL(var, id)                                                                      \
+    sqlite3_stmt *var = stmt_get(st, (id), err);                                                   \
+    if (!var) {                                                                                    \
+        rc = err ? err->code : QP_EIO;                                                             \
+        goto cleanup;                                                                              \
+    }
+
+static qp_rc insert_note_rows(qp_store *st, int64_t id, const qp_note *note, qp_error *err)
+{
+    qp_rc rc = QP_OK;
+    char *json = NULL, *folded = NULL, *name1 = NULL, *name2 = NULL, *mention_copy = NULL;
+    uint32_t *mask = NULL;
+    size_t n;
+
+    const qp_value *props = qp_note_properties(note);
+    if (props) {
+        json_t *j = value_to_json(props);
+        json = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+        json_decref(j);
+        if (!json)
+            goto oom;
+        STMT_OR_FAIL(s, W_INS_PROPS);
+        sqlite3_bind_int64(s, 1, id);
+        sqlite3_bind_text(s, 2, json, -1, SQLITE_STATIC);
+        if ((rc = step_done(st, s, "properties", err)) != QP_OK)
+            goto cleanup;
+    }
+
+    const char *const *aliases = qp_note_aliases(note, &n);
+    for (size_t i = 0; i < n; i++) {
+        folded = qp_text_fold(aliases[i], strlen(aliases[i]), NULL);
+        if (!folded)
+            goto oom;
+        STMT_OR_FAIL(s, W_INS_ALIAS);
+        sqlite3_bind_int64(s, 1, id);
+        sqlite3_bind_text(s, 2, aliases[i], -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 3, folded, -1, SQLITE_STATIC);
+        if ((rc = step_done(st, s, "aliases", err)) != QP_OK)
+            goto cleanup;
+        free(folded);
+        folded = NULL;
+    }
+
+    const qp_tag *tags = qp_note_tags(note, &n);
+    for (size_t i = 0; i < n; i++) {
+        folded = qp_text_fold(tags[i].tag, strlen(tags[i].tag), NULL);
+        if (!folded)
+            goto oom;
+        STMT_OR_FAIL(s, W_INS_TAG);
+        sqlite3_bind_int64(s, 1, id);
+        sqlite3_bind_text(s, 2, tags[i].tag, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 3, folded, -1, SQLITE_STATIC);
+        sqlite3_bind_int(s, 4, tags[i].frontmatter);
+        sqlite3_bind_int64(s, 5, tags[i].line);
+        sqlite3_bind_int64(s, 6, tags[i].col);
+        if ((rc = step_done(st, s, "tags", err)) != QP_OK)
+            goto cleanup;
+        free(folded);
+        folded = NULL;
+    }
+
+    const qp_link *links = qp_note_links(note, &n);
+    for (size_t i = 0; i < n; i++) {
+        const qp_link *l = &links[i];
+        const char *target = l->target ? l->target : "";
+        if (qp__link_names(&name1, &name2, target) != QP_OK)
+            goto oom;
+        STMT_OR_FAIL(s, W_INS_LINK);
+        sqlite3_bind_int64(s, 1, id);
+        sqlite3_bind_int64(s, 2, l->line);
+        sqlite3_bind_int64(s, 3, l->col);
+        sqlite3_bind_int64(s, 4, l->offset);
+        sqlite3_bind_int64(s, 5, l->len);
+        sqlite3_bind_text(s, 6, target, -1, SQLITE_STATIC);
+        bind_text_or_null(s, 7, l->subpath);
+        bind_text_or_null(s, 8, l->display);
+        bind_text_or_null(s, 9, l->key);
+        sqlite3_bind_int(s, 10, l->embed);
+        sqlite3_bind_int(s, 11, (int)l->syntax);
+        bind_text_or_null(s, 12, name1);
+        bind_text_or_null(s, 13, name2);
+        if ((rc = step_done(st, s, "links", err)) != QP_OK)
+            goto cleanup;
+        free(name1);
+        free(name2);
+        name1 = name2 = NULL;
+    }
+
+    const qp_heading *hs = qp_note_headings(note, &n);
+    size_t nheadings = n;
+    for (size_t i = 0; i < n; i++) {
+        STMT_OR_FAIL(s, W_INS_HEADING);
+        sqlite3_bind_int64(s, 1, id);
+        sqlite3_bind_int(s, 2, hs[i].level);
+        sqlite3_bind_text(s, 3, hs[i].text ? hs[i].text : "", -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 4, hs[i].line);
+        if ((rc = step_done(st, s, "headings", err)) != QP_OK)
+            goto cleanup;
+    }
+
+    const qp_block_id *bs = qp_note_blocks(note, &n);
+    for (size_t i = 0; i < n; i++) {
+        STMT_OR_FAIL(s, W_INS_BLOCK);
+        sqlite3_bind_int64(s, 1, id);
+        sqlite3_bind_text(s, 2, bs[i].id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 3, bs[i].line);
+        if ((rc = step_done(st, s, "blocks", err)) != QP_OK)
+            goto cleanup;
+    }
+
+    size_t ntasks;
+    const qp_task_line *ts = qp_note_tasks(note, &ntasks);
+    for (size_t i = 0; i < ntasks; i++) {
+        const qp_task_line *t = &ts[i];
+        STMT_OR_FAIL(s, W_INS_TASK);
+        sqlite3_bind_int64(s, 1, id);
+        sqlite3_bind_int64(s, 2, t->line);
+        sqlite3_bind_int64(s, 3, t->indent);
+        sqlite3_bind_text(s, 4, t->symbol ? t->symbol : " ", -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 5, t->text ? t->text : "", -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 6, t->raw ? t->raw : "", -1, SQLITE_STATIC);
+        if (t->heading >= 0 && (size_t)t->heading < nheadings)
+            sqlite3_bind_text(s, 7, hs[t->heading].text, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(s, 7);
+        uint32_t parent_line =
+            t->parent >= 0 && (size_t)t->parent < ntasks ? ts[t->parent].line : 0;
+        sqlite3_bind_int64(s, 8, parent_line);
+        if ((rc = step_done(st, s, "tasks", err)) != QP_OK)
+            goto cleanup;
+    }
+
+    const qp_mention_line *ml = qp_note_mention_lines(note, &n);
+    for (size_t i = 0; i < n; i++) {
+        const char *title = ml[i].title ? ml[i].title : "";
+        folded = qp_text_fold(title, strlen(title), NULL);
+        if (!folded)
+            goto oom;
+        STMT_OR_FAIL(s, W_INS_MLINE);
+        sqlite3_bind_int64(s, 1, id);
+        sqlite3_bind_int64(s, 2, ml[i].line);
+        bind_text_or_null(s, 3, ml[i].date);
+        sqlite3_bind_text(s, 4, title, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 5, folded, -1, SQLITE_STATIC);
+        if ((rc = step_done(st, s, "mention lines", err)) != QP_OK)
+            goto cleanup;
+        free(folded);
+        folded = NULL;
+    }
+
+    const qp_query_block *qb = qp_note_query_blocks(note, &n);
+    for (size_t i = 0; i < n; i++) {
+        STMT_OR_FAIL(s, W_INS_QBLOCK);
+        sqlite3_bind_int64(s, 1, id);
+        sqlite3_bind_int64(s, 2, qb[i].line);
+        sqlite3_bind_text(s, 3, qb[i].query ? qb[i].query : "", -1, SQLITE_STATIC);
+        if ((rc = step_done(st, s, "query blocks", err)) != QP_OK)
+            goto cleanup;
+    }
+
+    const qp_diag *ds = qp_note_diags(note, &n);
+    for (size_t i = 0; i < n; i++) {
+        STMT_OR_FAIL(s, W_INS_DIAG);
+        sqlite3_bind_int64(s, 1, id);
+        sqlite3_bind_int(s, 2, (int)ds[i].severity);
+        sqlite3_bind_int64(s, 3, ds[i].line);
+        sqlite3_bind_int64(s, 4, ds[i].col);
+        sqlite3_bind_text(s, 5, ds[i].msg ? ds[i].msg : "", -1, SQLITE_STATIC);
+        if ((rc = step_done(st, s, "diagnostics", err)) != QP_OK)
+            goto cleanup;
+    }
+
+    size_t slen = 0, mlen = 0, masklen = 0;
+    const char *source = qp_note_source(note, &slen);
+    const char *mention = qp_note_mention_text(note, &mlen);
+    if (!source)
+        slen = 0;
+    if (!mention || mlen != slen) {
+        /* No usable mention text: index nothing for mentions. */
+        mention_copy = malloc(slen + 1);
+        if (!mention_copy)
+            goto oom;
+        memset(mention_copy, ' ', slen);
+        mention_copy[slen] = '\0';
+        mention = mention_copy;
+    }
+    if (!build_mask(source ? source : "", mention, slen, &mask, &masklen))
+        goto oom;
+    {
+        STMT_OR_FAIL(s, W_INS_BODY);
+        sqlite3_bind_int64(s, 1, id);
+        sqlite3_bind_blob(s, 2, source ? source : "", (int)slen, SQLITE_STATIC);
+        if (mask)
+            sqlite3_bind_blob(s, 3, mask, (int)masklen, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(s, 3);
+        if ((rc = step_done(st, s, "body", err)) != QP_OK)
+            goto cleanup;
+    }
+    {
+        /* Index exactly what clear_children() will rebuild for the delete. */
+        char *text = qp__store_apply_mask(source ? source : "", slen, mask, masklen);
+        if (!text)
+            goto oom;
+        sqlite3_stmt *s = stmt_get(st, W_FTS_INSERT, err);
+        if (!s) {
+            free(text);
+            rc = err ? err->code : QP_EIO;
+            goto cleanup;
+        }
+        sqlite3_bind_int64(s, 1, id);
+        sqlite3_bind_text(s, 2, text, (int)slen, SQLITE_STATIC);
+        rc = step_done(st, s, "mention index", err);
+        free(text);
+        if (rc != QP_OK)
+            goto cleanup;
+    }
+
+    STMT_OR_FAIL(s, W_DIRTY_SRC);
+    sqlite3_bind_int64(s, 1, id);
+    rc = step_done(st, s, "dirty sources", err);
+    goto cleanup;
+
+oom:
+    rc = qp_error_set(err, QP_ENOMEM, "out of memory indexing %s", qp_note_path(note));
+cleanup:
+    free(json);
+    free(folded);
+    free(name1);
+    free(name2);
+    free(mask);
+    free(mention_copy);
+    return rc;
+}
+
+qp_rc qp_store_put_note(qp_store *st, const char *path, const qp_file_stat *fs,
+                        const qp_note *note, qp_error *err)
+{
+    qp_rc rc = need_batch(st, err);
+    if (rc != QP_OK)
+        return rc;
+    int64_t id = 0;
+    rc = upsert_file(st, path, fs, note, &id, err);
+    if (rc == QP_OK)
+        rc = insert_note_rows(st, id, note, err);
+    if (rc == QP_OK)
+        st->changed = true;
+    return rc;
+}
+
+qp_rc qp_store_put_file(qp_store *st, const char *path, const qp_file_stat *fs, qp_error *err)
+{
+    qp_rc rc = need_batch(st, err);
+    if (rc != QP_OK)
+        return rc;
+    int64_t id = 0;
+    rc = upsert_file(st, path, fs, NULL, &id, err);
+    if (rc == QP_OK)
+        st->changed = true;
+    return rc;
+}
+
+static qp_rc add_diag(qp_store *st, const char *path, const char *msg, qp_error *err)
+{
+    file_row row;
+    qp_rc rc = find_file(st, path, &row, err);
+    if (rc != QP_OK)
+        return rc;
+    sqlite3_stmt *s = stmt_get(st, W_INS_DIAG, err);
+    if (!s)
+        return err ? err->code : QP_EIO;
+    sqlite3_bind_int64(s, 1, row.id);
+    sqlite3_bind_int(s, 2, (int)QP_DIAG_WARNING);
+    sqlite3_bind_int(s, 3, 0);
+    sqlite3_bind_int(s, 4, 0);
+    sqlite3_bind_text(s, 5, msg, -1, SQLITE_STATIC);
+    return step_done(st, s, "diagnostics", err);
+}
+
+qp_rc qp_store_remove(qp_store *st, const char *path, qp_error *err)
+{
+    qp_rc rc = need_batch(st, err);
+    if (rc != QP_OK)
+        return rc;
+    file_row row;
+    rc = find_file(st, path, &row, err);
+    if (rc == QP_ENOTFOUND)
+        return qp_error_set(err, QP_ENOTFOUND, "%s: not indexed", path);
+    if (rc != QP_OK)
+        return rc;
+    const char *base = basename_of(path);
+    char *name_folded = qp_text_fold(base, strlen(base), NULL);
+    if (!name_folded)
+        return qp_error_set(err, QP_ENOMEM, "out of memory");
+    rc = clear_children(st, row.id, err);
+    if (rc == QP_OK)
+        rc = run_id(st, W_UNLINK_DST, row.id, err);
+    if (rc == QP_OK)
+        rc = run_id(st, W_DELETE_FILE, row.id, err);
+    if (rc == QP_OK)
+        rc = mark_name(st, name_folded, err);
+    free(name_folded);
+    if (rc == QP_OK)
+        st->changed = true;
+    return rc;
+}
+
+typedef struct todo_row {
+    int64_t link, dst, src;
+    char *target, *src_path;
+} todo_row;
+
+/* Re-resolves every link in temp.todo, a page at a time so that memory
+ * stays bounded on a cold index of a big vault. */
+static qp_rc resolve_todo(qp_store *st, qp_error *err)
+{
+    qp_rc rc = QP_OK;
+    todo_row *rows = calloc(RESOLVE_CHUNK, sizeof *rows);
+    size_t n = 0;
+    int64_t last = 0;
+    if (!rows)
+        return qp_error_set(err, QP_ENOMEM, "out of memory resolving links");
+    for (;;) {
+        sqlite3_stmt *s = stmt_get(st, W_TODO_PAGE, err);
+        if (!s) {
+            rc = err ? err->code : QP_EIO;
+            goto cleanup;
+        }
+        sqlite3_bind_int64(s, 1, last);
+        sqlite3_bind_int(s, 2, RESOLVE_CHUNK);
+        int src;
+        n = 0;
+        while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+            todo_row *r = &rows[n];
+            r->link = sqlite3_column_int64(s, 0);
+            const char *t = (const char *)sqlite3_column_text(s, 1);
+            r->dst = sqlite3_column_type(s, 2) == SQLITE_NULL ? 0 : sqlite3_column_int64(s, 2);
+            r->src = sqlite3_column_int64(s, 3);
+            const char *p = (const char *)sqlite3_column_text(s, 4);
+            r->target = strdup(t ? t : "");
+            r->src_path = strdup(p ? p : "");
+            n++;
+            if (!r->target || !r->src_path) {
+                sqlite3_reset(s);
+                rc = qp_error_set(err, QP_ENOMEM, "out of memory resolving links");
+                goto cleanup;
+            }
+        }
+        sqlite3_reset(s);
+        if (src != SQLITE_DONE) {
+            rc = qp__store_sqlite_error(st, src, "links to resolve", err);
+            goto cleanup;
+        }
+        if (n == 0)
+            break;
+        for (size_t i = 0; i < n; i++) {
+            todo_row *r = &rows[i];
+            int64_t dst = 0;
+            rc = qp__resolve(&dst, r->target, r->src_path, r->src, qp__store_cands, st, err);
+            if (rc != QP_OK)
+                goto cleanup;
+            st->stats.resolved++;
+            if (dst == r->dst)
+                continue;
+            sqlite3_stmt *u = stmt_get(st, W_SET_DST, err);
+            if (!u) {
+                rc = err ? err->code : QP_EIO;
+                goto cleanup;
+            }
+            sqlite3_bind_int64(u, 1, r->link);
+            if (dst)
+                sqlite3_bind_int64(u, 2, dst);
+            else
+                sqlite3_bind_null(u, 2);
+            if ((rc = step_done(st, u, "set link target", err)) != QP_OK)
+                goto cleanup;
+        }
+        last = rows[n - 1].link;
+        for (size_t i = 0; i < n; i++) {
+            free(rows[i].target);
+            free(rows[i].src_path);
+            rows[i].target = rows[i].src_path = NULL;
+        }
+        n = 0;
+    }
+cleanup:
+    for (size_t i = 0; i < n; i++) {
+        free(rows[i].target);
+        free(rows[i].src_path);
+    }
+    free(rows);
+    return rc;
+}
+
+static void clear_temp(qp_store *st)
+{
+    sqlite3_exec(st->db, "DELETE FROM temp.dirty_src; DELETE FROM temp.aff_name;"
+                         " DELETE FROM temp.todo;", NULL, NULL, NULL);
+}
+
+qp_rc qp_store_commit(qp_store *st, qp_error *err)
+{
+    qp_rc rc = need_batch(st, err);
+    if (rc != QP_OK)
+        return rc;
+    if (st->changed) {
+        rc = exec_sql(st,
+                      "INSERT OR IGNORE INTO temp.todo SELECT id FROM links"
+                      "  WHERE src IN (SELECT id FROM temp.dirty_src);"
+                      "INSERT OR IGNORE INTO temp.todo SELECT id FROM links"
+                      "  WHERE name1 IN (SELECT name FROM temp.aff_name);"
+                      "INSERT OR IGNORE INTO temp.todo SELECT id FROM links"
+                      "  WHERE name2 IN (SELECT name FROM temp.aff_name);",
+                      err);
+        if (rc == QP_OK)
+            rc = resolve_todo(st, err);
+        if (rc == QP_OK) {
+            sqlite3_stmt *s = stmt_get(st, W_BUMP_GEN, err);
+            rc = s ? step_done(st, s, "generation", err) : (err ? err->code : QP_EIO);
+        }
+        if (rc != QP_OK) {
+            qp_store_rollback(st);
+            return rc;
+        }
+    }
+    rc = exec_sql(st, "COMMIT", err);
+    if (rc != QP_OK) {
+        qp_store_rollback(st);
+        return rc;
+    }
+    clear_temp(st);
+    st->in_batch = false;
+    st->changed = false;
+    return QP_OK;
+}
+
+void qp_store_rollback(qp_store *st)
+{
+    if (!st || !st->in_batch)
+        return;
+    for (int i = 0; i < STMT_COUNT; i++)
+        if (st->stmt[i])
+            sqlite3_reset(st->stmt[i]);
+    sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    clear_temp(st);
+    st->in_batch = false;
+    st->changed = false;
+}
+
+qp_rc qp_store_file_stat(qp_store *st, const char *path, qp_file_stat *out, qp_error *err)
+{
+    file_row row;
+    qp_rc rc = find_file(st, path, &row, err);
+    if (rc == QP_ENOTFOUND)
+        return qp_error_set(err, QP_ENOTFOUND, "%s: not indexed", path);
+    if (rc == QP_OK)
+        *out = row.fs;
+    return rc;
+}
+
+qp_rc qp_store_each_file(qp_store *st, int (*cb)(const char *path, void *payload), void *payload,
+                         qp_error *err)
+{
+    sqlite3_stmt *s = stmt_get(st, W_ALL_PATHS, err);
+    if (!s)
+        return err ? err->code : QP_EIO;
+    int src;
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *p = (const char *)sqlite3_column_text(s, 1);
+        int r = cb(p ? p : "", payload);
+        if (r != 0) {
+            sqlite3_reset(s);
+            return r;
+        }
+    }
+    sqlite3_reset(s);
+    if (src != SQLITE_DONE)
+        return qp__store_sqlite_error(st, src, "files", err);
+    return QP_OK;
+}
+
+static qp_rc each_task_rows(sqlite3_stmt *s, qp_store *st, qp_store_task_cb cb, void *payload,
+                            qp_error *err)
+{
+    int src;
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        qp_store_task t;
+        t.path = (const char *)sqlite3_column_text(s, 0);
+        t.line = (uint32_t)sqlite3_column_int64(s, 1);
+        t.indent = (uint32_t)sqlite3_column_int64(s, 2);
+        t.symbol = (const char *)sqlite3_column_text(s, 3);
+        t.text = (const char *)sqlite3_column_text(s, 4);
+        t.raw = (const char *)sqlite3_column_text(s, 5);
+        t.heading = (const char *)sqlite3_column_text(s, 6);
+        t.parent_line = (uint32_t)sqlite3_column_int64(s, 7);
+        int r = cb(&t, payload);
+        if (r != 0) {
+            sqlite3_reset(s);
+            return r;
+        }
+    }
+    sqlite3_reset(s);
+    if (src != SQLITE_DONE)
+        return qp__store_sqlite_error(st, src, "tasks", err);
+    return QP_OK;
+}
+
+qp_rc qp_store_each_task(qp_store *st, const char *path_contains, qp_store_task_cb cb,
+                         void *payload, qp_error *err)
+{
+    if (!path_contains || !path_contains[0]) {
+        sqlite3_stmt *s = stmt_get(st, QP__S_EACH_TASK, err);
+        if (!s)
+            return err ? err->code : QP_EIO;
+        return each_task_rows(s, st, cb, payload, err);
+    }
+    char *needle = qp_text_fold(path_contains, strlen(path_contains), NULL);
+    if (!needle)
+        return qp_error_set(err, QP_ENOMEM, "out of memory");
+    sqlite3_stmt *s = stmt_get(st, QP__S_EACH_TASK_LIKE, err);
+    qp_rc rc;
+    if (!s) {
+        rc = err ? err->code : QP_EIO;
+    } else {
+        sqlite3_bind_text(s, 1, needle, -1, SQLITE_STATIC);
+        rc = each_task_rows(s, st, cb, payload, err);
+    }
+    free(needle);
+    return rc;
+}
+
+qp_rc qp_store_note_query_blocks(qp_store *st, const char *path,
+                                 int (*cb)(uint32_t line, const char *query, void *payload),
+                                 void *payload, qp_error *err)
+{
+    file_row row;
+    qp_rc rc = find_file(st, path, &row, err);
+    if (rc == QP_ENOTFOUND)
+        return qp_error_set(err, QP_ENOTFOUND, "%s: not indexed", path);
+    if (rc != QP_OK)
+        return rc;
+    sqlite3_stmt *s = NULL;
+    int src = sqlite3_prepare_v2(st->db,
+                                 "SELECT line, query FROM query_blocks WHERE file = ?1"
+                                 " ORDER BY line",
+                                 -1, &s, NULL);
+    if (src != SQLITE_OK)
+        return qp__store_sqlite_error(st, src, "query blocks", err);
+    sqlite3_bind_int64(s, 1, row.id);
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *q = (const char *)sqlite3_column_text(s, 1);
+        int r = cb((uint32_t)sqlite3_column_int64(s, 0), q ? q : "", payload);
+        if (r != 0) {
+            sqlite3_finalize(s);
+            return r;
+        }
+    }
+    sqlite3_finalize(s);
+    if (src != SQLITE_DONE)
+        return qp__store_sqlite_error(st, src, "query blocks", err);
+    return QP_OK;
+}
+
+/* ---- sync ---- */
+
+typedef struct walk_entry {
+    char *path;
+    qp_file_stat fs;
+} walk_entry;
+
+typedef struct walk_list {
+    walk_entry *v;
+    size_t n, cap;
+    bool oom;
+} walk_list;
+
+static int walk_collect(const char *relpath, const qp_file_stat *fs, void *payload)
+{
+    walk_list *w = payload;
+    if (w->n == w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 256;
+        walk_entry *v = realloc(w->v, cap * sizeof *v);
+        if (!v) {
+            w->oom = true;
+            return 1;
+        }
+        w->v = v;
+        w->cap = cap;
+    }
+    char *p = strdup(relpath);
+    if (!p) {
+        w->oom = true;
+        return 1;
+    }
+    w->v[w->n].path = p;
+    w->v[w->n].fs = *fs;
+    w->n++;
+    return 0;
+}
+
+static int walk_cmp(const void *a, const void *b)
+{
+    return strcmp(((const walk_entry *)a)->path, ((const walk_entry *)b)->path);
+}
+
+/* Brings one walked file into the index (batch open). */
+static qp_rc sync_one(qp_store *st, const qp_vault *v, const walk_entry *e, qp_error *err)
+{
+    file_row row;
+    qp_rc rc = find_file(st, e->path, &row, err);
+    bool known = rc == QP_OK;
+    if (rc != QP_OK && rc != QP_ENOTFOUND)
+        return rc;
+    bool is_note = qp_vault_is_note(e->path);
+    if (known && row.is_note == is_note && row.fs.size == e->fs.size &&
+        row.fs.mtime_ns == e->fs.mtime_ns) {
+        st->stats.skipped++;
+        return QP_OK;
+    }
+    if (!is_note) {
+        st->stats.attachments++;
+        return qp_store_put_file(st, e->path, &e->fs, err);
+    }
+    char *buf = NULL;
+    size_t len = 0;
+    qp_file_stat fs = e->fs;
+    rc = qp_vault_read(v, e->path, QP_NOTE_MAX_SIZE, &buf, &len, &fs, err);
+    if (rc == QP_ETOOBIG) {
+        rc = qp_store_put_file(st, e->path, &fs, err);
+        if (rc == QP_OK)
+            rc = add_diag(st, e->path, "larger than 8 MiB: indexed as an attachment", err);
+        return rc;
+    }
+    if (rc == QP_ENOTFOUND) /* vanished since the walk */
+        return QP_OK;
+    if (rc != QP_OK)
+        return rc;
+    if (known && row.is_note && fs.hash != 0 && fs.hash == row.fs.hash) {
+        free(buf);
+        st->stats.rehashed++;
+        sqlite3_stmt *s = stmt_get(st, W_UPDATE_STAT, err);
+        if (!s)
+            return err ? err->code : QP_EIO;
+        sqlite3_bind_int64(s, 1, row.id);
+        sqlite3_bind_int64(s, 2, fs.size);
+        sqlite3_bind_int64(s, 3, fs.mtime_ns);
+        sqlite3_bind_int64(s, 4, (sqlite3_int64)fs.hash);
+        return step_done(st, s, "update stat", err);
+    }
+    qp_note *note = NULL;
+    rc = qp_note_parse(&note, e->path, buf, len, NULL, err);
+    free(buf);
+    if (rc != QP_OK)
+        return rc;
+    st->stats.parsed++;
+    rc = qp_store_put_note(st, e->path, &fs, note, err);
+    qp_note_free(note);
+    return rc;
+}
+
+qp_rc qp_store_sync(qp_store *st, const qp_vault *v,
+                    void (*progress)(size_t done, size_t total, void *payload), void *payload,
+                    qp_error *err)
+{
+    qp_rc rc = QP_OK;
+    walk_list w = {0};
+    char **gone = NULL;
+    size_t ngone = 0, capgone = 0;
+
+    rc = qp_vault_walk(v, walk_collect, &w, err);
+    if (w.oom) {
+        rc = qp_error_set(err, QP_ENOMEM, "out of memory walking the vault");
+        goto cleanup;
+    }
+    if (rc != QP_OK)
+        goto cleanup;
+    qsort(w.v, w.n, sizeof *w.v, walk_cmp);
+
+    rc = qp_store_begin(st, err);
+    if (rc != QP_OK)
+        goto cleanup;
+    for (size_t i = 0; i < w.n; i++) {
+        rc = sync_one(st, v, &w.v[i], err);
+        if (rc != QP_OK)
+            goto fail;
+        if (progress)
+            progress(i + 1, w.n, payload);
+    }
+
+    /* What the index knows and the vault no longer has. */
+    sqlite3_stmt *s = stmt_get(st, W_ALL_PATHS, err);
+    if (!s) {
+        rc = err ? err->code : QP_EIO;
+        goto fail;
+    }
+    int src;
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        walk_entry key = {(char *)(uintptr_t)sqlite3_column_text(s, 1), {0, 0, 0}};
+        if (key.path && bsearch(&key, w.v, w.n, sizeof *w.v, walk_cmp))
+            continue;
+        if (ngone == capgone) {
+            capgone = capgone ? capgone * 2 : 16;
+            char **g = realloc(gone, capgone * sizeof *g);
+            if (!g) {
+                sqlite3_reset(s);
+                rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+                goto fail;
+            }
+            gone = g;
+        }
+        gone[ngone] = strdup(key.path ? key.path : "");
+        if (!gone[ngone]) {
+            sqlite3_reset(s);
+            rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+            goto fail;
+        }
+        ngone++;
+    }
+    sqlite3_reset(s);
+    if (src != SQLITE_DONE) {
+        rc = qp__store_sqlite_error(st, src, "files", err);
+        goto fail;
+    }
+    for (size_t i = 0; i < ngone; i++) {
+        rc = qp_store_remove(st, gone[i], err);
+        if (rc != QP_OK)
+            goto fail;
+        st->stats.removed++;
+    }
+    rc = qp_store_commit(st, err);
+    goto cleanup;
+
+fail:
+    qp_store_rollback(st);
+cleanup:
+    for (size_t i = 0; i < w.n; i++)
+        free(w.v[i].path);
+    free(w.v);
+    for (size_t i = 0; i < ngone; i++)
+        free(gone[i]);
+    free(gone);
+    return rc;
+}
