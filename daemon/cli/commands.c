@@ -479,6 +479,17 @@ static void watch_header(const qp_cli *cli, const char *method, const json_t *ge
     fprintf(stdout, " · %s ──%s\n", when, cli->color ? "\033[0m" : "");
 }
 
+/* One result of a watch: for people, rendered; with --json, one compact
+ * line each, so that a script reads one update per line. */
+static void render_update(const qp_cli *cli, const char *method, const json_t *result)
+{
+    if (cli->json)
+        qp_cli_print_json(result, stdout, true);
+    else
+        qp_cli_render(cli, method, result, stdout);
+    fflush(stdout);
+}
+
 static int cmd_watch(qp_cli *cli, const cmd_args *a)
 {
     const char *method;
@@ -503,8 +514,7 @@ static int cmd_watch(qp_cli *cli, const cmd_args *a)
     }
     if (!cli->json)
         watch_header(cli, method, NULL);
-    qp_cli_render(cli, method, json_object_get(result, "result"), stdout);
-    fflush(stdout);
+    render_update(cli, method, json_object_get(result, "result"));
     for (;;) {
         json_t *upd = NULL;
 
@@ -513,8 +523,7 @@ static int cmd_watch(qp_cli *cli, const cmd_args *a)
             break;
         if (!cli->json)
             watch_header(cli, method, json_object_get(upd, "generation"));
-        qp_cli_render(cli, method, json_object_get(upd, "result"), stdout);
-        fflush(stdout);
+        render_update(cli, method, json_object_get(upd, "result"));
         json_decref(upd);
     }
 
@@ -634,6 +643,9 @@ int qp_cli_run(qp_cli *cli, int argc, char **argv)
                 rc = QP_CLI_EXIT_FAIL;
                 goto cleanup;
             }
+            /* A file's final newline does not make an empty query line. */
+            for (size_t n = strlen(part); n > 0 && (part[n - 1] == '\n' || part[n - 1] == '\r');)
+                part[--n] = '\0';
             q = realloc(query, len + strlen(part) + 2);
             if (q == NULL) {
                 free(part);
