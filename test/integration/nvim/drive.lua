@@ -1,0 +1,192 @@
+-- Drives the quipu plugin in headless Neovim for test_nvim.py and writes
+-- what it saw (panel lines, virtual lines, quickfix, health, messages) as
+-- JSON to $QP_OUT. The Python side holds the expected values.
+--
+-- $QP_MODE: "main" (a running daemon), "dead" (no daemon, autostart off),
+-- "autostart" (no daemon yet; the plugin starts $QUIPUD).
+local uv = vim.uv or vim.loop
+local out = { mode = vim.env.QP_MODE, notes = {}, steps = {} }
+local vault = vim.env.QP_VAULT
+
+-- Record messages instead of printing them.
+vim.notify = function(msg, level)
+  table.insert(out.notes, { msg = msg, level = level })
+end
+
+local function finish(code)
+  local f = assert(io.open(vim.env.QP_OUT, 'w'))
+  f:write(vim.fn.json_encode(out))
+  f:close()
+  vim.cmd((code == 0) and 'qall!' or 'cquit! ' .. code)
+end
+
+local function lines(buf)
+  return vim.api.nvim_buf_get_lines(buf, 0, -1, false)
+end
+
+local function panel_lines()
+  local st = require('quipu.panel').state()
+  if not st.buf or not vim.api.nvim_buf_is_valid(st.buf) then
+    return {}
+  end
+  return lines(st.buf)
+end
+
+-- Waits up to ms for pred(); records how long it took.
+local function wait(name, ms, pred)
+  local t0 = uv.hrtime()
+  local ok = vim.wait(ms, pred, 10)
+  out.steps[name] = { ok = ok, ms = math.floor((uv.hrtime() - t0) / 1e6) }
+  return ok
+end
+
+local function append(rel, text)
+  local f = assert(io.open(vault .. '/' .. rel, 'a'))
+  f:write(text)
+  f:close()
+end
+
+local function panel_has(pat)
+  for _, l in ipairs(panel_lines()) do
+    if l:find(pat, 1, true) then
+      return true
+    end
+  end
+  return false
+end
+
+local function panel_ready(header)
+  local l = panel_lines()
+  return l[1] == header and l[3] ~= nil and l[3] ~= 'loading…'
+end
+
+local function main()
+  local mara = vault .. '/People/Mara Lindqvist.md'
+  vim.cmd('edit ' .. vim.fn.fnameescape(mara))
+  local note_buf = vim.api.nvim_get_current_buf()
+
+  vim.cmd('QuipuBacklinks')
+  wait('backlinks', 5000, function()
+    return panel_ready('Backlinks: People/Mara Lindqvist.md')
+  end)
+  out.panel_filetype = vim.bo[require('quipu.panel').state().buf or 0].filetype
+  out.panel_windows = #vim.api.nvim_tabpage_list_wins(0)
+  out.backlinks = panel_lines()
+
+  append('Meetings/2025-11-20 Planning.md', '- Follow up with [[Mara Lindqvist]] on pricing\n')
+  wait('backlinks_update', 2000, function()
+    return panel_has('Meetings/2025-11-20 Planning.md')
+  end)
+  out.backlinks_updated = panel_lines()
+
+  local tasks = require('quipu.tasks')
+  wait('tasks_blocks', 5000, function()
+    return #tasks.rendered(note_buf) > 0
+  end)
+  out.tasks_blocks = tasks.rendered(note_buf)
+
+  append('Meetings/2025-11-14 RFP debrief.md', '- [ ] Send Mara the pricing deck 📅 2025-12-01\n')
+  wait('tasks_blocks_update', 2000, function()
+    local r = tasks.rendered(note_buf)
+    return r[1] and #r[1].lines == 3
+  end)
+  out.tasks_blocks_updated = tasks.rendered(note_buf)
+
+  vim.cmd([[QuipuTasks not done\ndescription includes Mara]])
+  wait('qf', 5000, function()
+    return #vim.fn.getqflist() > 0
+  end)
+  out.qf = {}
+  for _, it in ipairs(vim.fn.getqflist()) do
+    local name = vim.api.nvim_buf_get_name(it.bufnr)
+    table.insert(out.qf, { file = name:sub(#vault + 2), lnum = it.lnum, text = it.text })
+  end
+  out.qf_title = vim.fn.getqflist({ title = 1 }).title
+  vim.cmd('cclose')
+
+  vim.api.nvim_set_current_win(vim.fn.bufwinid(note_buf))
+  vim.cmd('QuipuMentions')
+  wait('mentions', 5000, function()
+    return panel_ready('Mentions: People/Mara Lindqvist.md')
+  end)
+  out.mentions = panel_lines()
+
+  vim.cmd('QuipuBacklinks')
+  wait('backlinks_again', 5000, function()
+    return panel_ready('Backlinks: People/Mara Lindqvist.md')
+  end)
+  -- <CR> on an occurrence line jumps to path, line and column.
+  local st = require('quipu.panel').state()
+  vim.api.nvim_set_current_win(st.win)
+  for i, l in ipairs(panel_lines()) do
+    if l:find('to confirm headcount', 1, true) then
+      vim.api.nvim_win_set_cursor(st.win, { i, 0 })
+      break
+    end
+  end
+  vim.cmd('normal ' .. vim.api.nvim_replace_termcodes('<CR>', true, false, true))
+  out.jump = {
+    file = vim.api.nvim_buf_get_name(0):sub(#vault + 2),
+    cursor = vim.api.nvim_win_get_cursor(0),
+  }
+  -- The jump made the meeting the current note: the panel follows it.
+  wait('follow_jump', 5000, function()
+    return panel_ready('Backlinks: Meetings/2025-10-30 Rob 1on1.md')
+  end)
+  out.followed_meeting = panel_lines()
+
+  vim.cmd('edit ' .. vim.fn.fnameescape(vault .. '/People/Rob Kestrel.md'))
+  wait('follow_edit', 5000, function()
+    return panel_ready('Backlinks: People/Rob Kestrel.md')
+  end)
+  out.followed_person = panel_lines()
+
+  vim.cmd('checkhealth quipu')
+  out.health = lines(0)
+
+  -- Closing the panel ends its subscription; the window goes away.
+  vim.cmd('QuipuClose')
+  out.after_close = { state = require('quipu.panel').state(), windows = #vim.api.nvim_tabpage_list_wins(0) }
+end
+
+local function dead()
+  vim.g.quipu_autostart = false
+  vim.cmd('edit ' .. vim.fn.fnameescape(vault .. '/People/Mara Lindqvist.md'))
+  vim.cmd('QuipuBacklinks')
+  vim.wait(300)
+  vim.cmd('QuipuMentions')
+  vim.wait(300)
+  vim.cmd('QuipuTasks not done')
+  vim.wait(300)
+  vim.cmd('edit ' .. vim.fn.fnameescape(vault .. '/People/Rob Kestrel.md'))
+  vim.wait(300)
+  vim.cmd('QuipuStatus')
+  vim.wait(1000)
+  vim.cmd('checkhealth quipu')
+  out.health = lines(0)
+end
+
+local function autostart()
+  require('quipu').setup({
+    socket = vim.env.QP_SOCKET,
+    quipud = vim.env.QUIPUD,
+    autostart = true,
+  })
+  vim.cmd('edit ' .. vim.fn.fnameescape(vault .. '/People/Mara Lindqvist.md'))
+  vim.cmd('QuipuBacklinks')
+  wait('autostart_backlinks', 20000, function()
+    return panel_ready('Backlinks: People/Mara Lindqvist.md')
+  end)
+  out.backlinks = panel_lines()
+  out.spawned = require('quipu').spawned[vault]
+end
+
+vim.cmd('runtime plugin/quipu.lua')
+local modes = { main = main, dead = dead, autostart = autostart }
+local ok, err = xpcall(modes[out.mode], debug.traceback)
+if not ok then
+  out.error = err
+  finish(1)
+else
+  finish(0)
+end
