@@ -1,0 +1,1265 @@
+/*
+ * query — the protocol's query methods over a store, answered as JSON.
+ *
+ * Result shapes are spec/protocol.md's. Where the protocol leaves an
+ * element open, quipu answers (to be copied into docs/protocol.md):
+ *   note.headings  [{level, text, line}]
+ *   note.links     [{line, column, target, subpath, display, embed, key, path}]
+ *                  (path: resolved vault path or null; key: frontmatter key
+ *                  path or null; target: the linkpath as written)
+ *   note.tasks     [{line, status: {symbol}, text}]
+ *   note.tags      ["#tag", ...] every occurrence, frontmatter first
+ *   note.kind      "person" | "meeting" | "note" ("attachment" for non-notes)
+ *   resolve        {path, subpath?, subpath_found?, subpath_line?} — the
+ *                  subpath fields are present when the link has a subpath and
+ *                  the path resolved; subpath_line is 1-based (0 = not found).
+ *                  params: link (with or without [[ ]], may carry #sub and
+ *                  |display), from? (source path; default: vault root),
+ *                  syntax? ("wiki" | "markdown": a Markdown destination,
+ *                  percent-encoded, optionally in <>).
+ * Occurrence context is the source line as stored in the index (without
+ * its line ending), so answering never touches the vault.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "quipu/arena.h"
+#include "quipu/links.h"
+#include "quipu/note.h"
+#include "quipu/query.h"
+#include "quipu/text.h"
+#include "store_int.h"
+
+#define JSON_FLAGS (JSON_COMPACT | JSON_ENCODE_ANY)
+
+typedef struct file_info {
+    int64_t id;
+    char *path;
+    bool is_note;
+    int kind;
+    char *title;
+    char *date;
+} file_info;
+
+static void file_info_free(file_info *f)
+{
+    free(f->path);
+    free(f->title);
+    free(f->date);
+    memset(f, 0, sizeof *f);
+}
+
+static char *col_dup(sqlite3_stmt *s, int i)
+{
+    const unsigned char *t = sqlite3_column_text(s, i);
+    return t ? strdup((const char *)t) : NULL;
+}
+
+static qp_rc stmt_fail(qp_error *err)
+{
+    return err && err->code ? err->code : QP_EIO;
+}
+
+static qp_rc get_file_info(qp_store *st, int64_t id, file_info *out, qp_error *err)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *s = qp__store_stmt(st, QP__S_FILE_INFO, err);
+    if (!s)
+        return stmt_fail(err);
+    sqlite3_bind_int64(s, 1, id);
+    int src = sqlite3_step(s);
+    if (src != SQLITE_ROW) {
+        sqlite3_reset(s);
+        if (src == SQLITE_DONE)
+            return qp_error_set(err, QP_ENOTFOUND, "file %lld is not indexed", (long long)id);
+        return qp__store_sqlite_error(st, src, "files", err);
+    }
+    out->id = id;
+    out->path = col_dup(s, 0);
+    out->is_note = sqlite3_column_int(s, 1) != 0;
+    out->kind = sqlite3_column_int(s, 2);
+    out->title = col_dup(s, 3);
+    out->date = col_dup(s, 4);
+    sqlite3_reset(s);
+    if (!out->path)
+        return qp_error_set(err, QP_ENOMEM, "out of memory");
+    return QP_OK;
+}
+
+static const char *kind_name(const file_info *f)
+{
+    return f->is_note ? qp_note_kind_name((qp_note_kind)f->kind) : "attachment";
+}
+
+static json_t *str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+/* ---- params ---- */
+
+static qp_rc param_string(const char **out, json_t *params, const char *name, bool required,
+                          qp_error *err)
+{
+    *out = NULL;
+    json_t *v = json_object_get(params, name);
+    if (!v || json_is_null(v)) {
+        if (required)
+            return qp_error_set(err, QP_EINVAL, "missing param: %s", name);
+        return QP_OK;
+    }
+    if (!json_is_string(v))
+        return qp_error_set(err, QP_EINVAL, "param %s: expected a string", name);
+    *out = json_string_value(v);
+    return QP_OK;
+}
+
+static qp_rc param_bool(bool *out, json_t *params, const char *name, qp_error *err)
+{
+    json_t *v = json_object_get(params, name);
+    *out = false;
+    if (!v || json_is_null(v))
+        return QP_OK;
+    if (!json_is_boolean(v))
+        return qp_error_set(err, QP_EINVAL, "param %s: expected a boolean", name);
+    *out = json_is_true(v);
+    return QP_OK;
+}
+
+/* ---- link text ---- */
+
+typedef struct parsed_link {
+    qp_arena *arena;
+    const char *target; /* linkpath */
+    const char *subpath;
+} parsed_link;
+
+/* Splits link text as written in `[[...]]` (brackets optional) or, with
+ * markdown, a Markdown destination. */
+static qp_rc parse_link_text(parsed_link *pl, const char *text, bool markdown, qp_error *err)
+{
+    memset(pl, 0, sizeof *pl);
+    pl->arena = qp_arena_new();
+    if (!pl->arena)
+        return qp_error_set(err, QP_ENOMEM, "out of memory");
+    size_t len = strlen(text);
+    if (markdown) {
+        while (len > 0 && (text[0] == ' ' || text[0] == '\t'))
+            text++, len--;
+        while (len > 0 && (text[len - 1] == ' ' || text[len - 1] == '\t'))
+            len--;
+        if (len >= 2 && text[0] == '<' && text[len - 1] == '>')
+            text++, len -= 2;
+        bool oom = false;
+        char *dec = qp_link_url_decode(pl->arena, text, len, &oom);
+        if (!dec)
+            return oom ? qp_error_set(err, QP_ENOMEM, "out of memory")
+                       : qp_error_set(err, QP_EINVAL, "param link: malformed %% escape");
+        char *nfc = qp_text_nfc_arena(pl->arena, dec, strlen(dec));
+        if (!nfc)
+            return qp_error_set(err, QP_ENOMEM, "out of memory");
+        char *hash = strchr(nfc, '#');
+        if (hash) {
+            pl->subpath = qp_arena_strdup(pl->arena, hash);
+            *hash = '\0';
+        }
+        pl->target = nfc;
+        return QP_OK;
+    }
+    const char *p = text;
+    size_t n = len;
+    while (n > 0 && (*p == ' ' || *p == '\t'))
+        p++, n--;
+    while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+        n--;
+    if (n >= 4 && strncmp(p, "[[", 2) == 0 && strncmp(p + n - 2, "]]", 2) == 0) {
+        p += 2;
+        n -= 4;
+    }
+    qp_link l;
+    memset(&l, 0, sizeof l);
+    bool oom = false;
+    if (!qp_link_split(&l, pl->arena, p, n, &oom)) {
+        if (oom)
+            return qp_error_set(err, QP_ENOMEM, "out of memory");
+        return qp_error_set(err, QP_EINVAL, "param link: empty link");
+    }
+    pl->target = l.target ? l.target : "";
+    pl->subpath = l.subpath;
+    return QP_OK;
+}
+
+static qp_rc file_id_by_path(qp_store *st, const char *path, int64_t *id, qp_error *err)
+{
+    *id = 0;
+    sqlite3_stmt *s = qp__store_stmt(st, QP__S_FILE_BY_PATH, err);
+    if (!s)
+        return stmt_fail(err);
+    sqlite3_bind_text(s, 1, path, -1, SQLITE_STATIC);
+    int src = sqlite3_step(s);
+    if (src == SQLITE_ROW)
+        *id = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    if (src != SQLITE_ROW && src != SQLITE_DONE)
+        return qp__store_sqlite_error(st, src, "files", err);
+    return QP_OK;
+}
+
+/* The `note` param: a vault path, else link text resolved from the root. */
+static qp_rc resolve_note_param(qp_store *st, json_t *params, file_info *out, qp_error *err)
+{
+    const char *note = NULL;
+    memset(out, 0, sizeof *out);
+    qp_rc rc = param_string(&note, params, "note", true, err);
+    if (rc != QP_OK)
+        return rc;
+    int64_t id = 0;
+    if ((rc = file_id_by_path(st, note, &id, err)) != QP_OK)
+        return rc;
+    if (id == 0) {
+        parsed_link pl;
+        rc = parse_link_text(&pl, note, false, err);
+        if (rc == QP_OK && pl.target[0] != '\0')
+            rc = qp__resolve(&id, pl.target, "", 0, qp__store_cands, st, err);
+        qp_arena_free(pl.arena);
+        if (rc == QP_EINVAL)
+            rc = QP_OK; /* unparseable link text is simply not found */
+        if (rc != QP_OK)
+            return rc;
+    }
+    if (id == 0)
+        return qp_error_set(err, QP_ENOTFOUND, "note not found: %s", note);
+    return get_file_info(st, id, out, err);
+}
+
+/* ---- sources and occurrences ---- */
+
+typedef struct body {
+    char *src;
+    size_t len;
+    void *mask;
+    size_t masklen;
+} body;
+
+static void body_free(body *b)
+{
+    free(b->src);
+    free(b->mask);
+    memset(b, 0, sizeof *b);
+}
+
+static qp_rc load_body(qp_store *st, int64_t id, body *b, qp_error *err)
+{
+    memset(b, 0, sizeof *b);
+    sqlite3_stmt *s = qp__store_stmt(st, QP__S_BODY, err);
+    if (!s)
+        return stmt_fail(err);
+    sqlite3_bind_int64(s, 1, id);
+    int src = sqlite3_step(s);
+    if (src == SQLITE_ROW) {
+        const void *p = sqlite3_column_blob(s, 0);
+        b->len = (size_t)sqlite3_column_bytes(s, 0);
+        b->src = malloc(b->len + 1);
+        const void *m = sqlite3_column_blob(s, 1);
+        b->masklen = (size_t)sqlite3_column_bytes(s, 1);
+        b->mask = malloc(b->masklen + 1);
+        if (!b->src || !b->mask) {
+            sqlite3_reset(s);
+            body_free(b);
+            return qp_error_set(err, QP_ENOMEM, "out of memory");
+        }
+        if (b->len)
+            memcpy(b->src, p, b->len);
+        b->src[b->len] = '\0';
+        if (b->masklen)
+            memcpy(b->mask, m, b->masklen);
+        src = SQLITE_DONE;
+    }
+    sqlite3_reset(s);
+    if (src != SQLITE_DONE)
+        return qp__store_sqlite_error(st, src, "body", err);
+    if (!b->src) { /* not a note: no text */
+        b->src = calloc(1, 1);
+        if (!b->src)
+            return qp_error_set(err, QP_ENOMEM, "out of memory");
+    }
+    return QP_OK;
+}
+
+/* The text of 1-based `line`, without its line ending. */
+static json_t *line_context(const body *b, uint32_t line)
+{
+    const char *p = b->src, *end = b->src + b->len;
+    for (uint32_t l = 1; l < line && p < end; l++) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl)
+            return json_string("");
+        p = nl + 1;
+    }
+    const char *e = memchr(p, '\n', (size_t)(end - p));
+    if (!e)
+        e = end;
+    if (e > p && e[-1] == '\r')
+        e--;
+    json_t *j = json_stringn(p, (size_t)(e - p));
+    if (!j) { /* invalid UTF-8 in the line: hand back what decodes */
+        char *fixed = malloc((size_t)(e - p) + 1);
+        if (!fixed)
+            return json_string("");
+        size_t w = 0;
+        for (const char *q = p; q < e;) {
+            uint32_t cp;
+            size_t l = qp_text_decode(q, (size_t)(e - q), &cp);
+            if (cp == 0xFFFD && l == 1)
+                fixed[w++] = '?';
+            else {
+                memcpy(fixed + w, q, l);
+                w += l;
+            }
+            q += l;
+        }
+        j = json_stringn(fixed, w);
+        free(fixed);
+        if (!j)
+            j = json_string("");
+    }
+    return j;
+}
+
+static json_t *occurrence(const body *b, uint32_t line, uint32_t col)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    json_object_set_new(o, "line", json_integer(line));
+    json_object_set_new(o, "column", json_integer(col));
+    json_object_set_new(o, "context", line_context(b, line));
+    return o;
+}
+
+static json_t *source_obj(const file_info *f, json_t *occurrences)
+{
+    json_t *o = json_object();
+    if (!o) {
+        json_decref(occurrences);
+        return NULL;
+    }
+    json_object_set_new(o, "path", json_string(f->path));
+    json_object_set_new(o, "kind", json_string(kind_name(f)));
+    json_object_set_new(o, "title", str_or_null(f->title));
+    json_object_set_new(o, "date", str_or_null(f->date));
+    json_object_set_new(o, "occurrences", occurrences);
+    return o;
+}
+
+/* A growable set of file ids. */
+typedef struct idset {
+    int64_t *v;
+    size_t n, cap;
+} idset;
+
+static bool idset_has(const idset *s, int64_t id)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (s->v[i] == id)
+            return true;
+    return false;
+}
+
+static bool idset_add(idset *s, int64_t id)
+{
+    if (idset_has(s, id))
+        return true;
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 16;
+        int64_t *v = realloc(s->v, cap * sizeof *v);
+        if (!v)
+            return false;
+        s->v = v;
+        s->cap = cap;
+    }
+    s->v[s->n++] = id;
+    return true;
+}
+
+/* Linked sources of `target`: an array of Source, sorted by path. Files
+ * whose links point at it are added to *linkers (self included). */
+static qp_rc linked_sources(qp_store *st, const file_info *target, json_t **out, idset *linkers,
+                            qp_error *err)
+{
+    qp_rc rc = QP_OK;
+    json_t *arr = json_array();
+    json_t *occ = NULL;
+    file_info cur;
+    body b;
+    memset(&cur, 0, sizeof cur);
+    memset(&b, 0, sizeof b);
+    *out = NULL;
+    if (!arr)
+        return qp_error_set(err, QP_ENOMEM, "out of memory");
+    if (!idset_add(linkers, target->id))
+        goto oom;
+
+    /* Collect rows first: building a Source runs other statements. */
+    typedef struct row {
+        int64_t src;
+        uint32_t line, col;
+    } row;
+    row *rows = NULL;
+    size_t n = 0, cap = 0;
+    sqlite3_stmt *s = qp__store_stmt(st, QP__S_LINKS_TO, err);
+    if (!s) {
+        rc = stmt_fail(err);
+        goto cleanup;
+    }
+    sqlite3_bind_int64(s, 1, target->id);
+    int src;
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 32;
+            row *r = realloc(rows, cap * sizeof *r);
+            if (!r) {
+                sqlite3_reset(s);
+                goto oom;
+            }
+            rows = r;
+        }
+        rows[n].src = sqlite3_column_int64(s, 0);
+        rows[n].line = (uint32_t)sqlite3_column_int64(s, 1);
+        rows[n].col = (uint32_t)sqlite3_column_int64(s, 2);
+        n++;
+    }
+    sqlite3_reset(s);
+    if (src != SQLITE_DONE) {
+        rc = qp__store_sqlite_error(st, src, "backlinks", err);
+        goto cleanup;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (cur.id != rows[i].src) {
+            if (cur.id) {
+                json_array_append_new(arr, source_obj(&cur, occ));
+                occ = NULL;
+                file_info_free(&cur);
+                body_free(&b);
+            }
+            if ((rc = get_file_info(st, rows[i].src, &cur, err)) != QP_OK)
+                goto cleanup;
+            if ((rc = load_body(st, rows[i].src, &b, err)) != QP_OK)
+                goto cleanup;
+            if (!idset_add(linkers, rows[i].src))
+                goto oom;
+            occ = json_array();
+            if (!occ)
+                goto oom;
+        }
+        json_array_append_new(occ, occurrence(&b, rows[i].line, rows[i].col));
+    }
+    if (cur.id) {
+        json_array_append_new(arr, source_obj(&cur, occ));
+        occ = NULL;
+    }
+    *out = arr;
+    arr = NULL;
+    goto cleanup;
+oom:
+    rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+cleanup:
+    free(rows);
+    json_decref(occ);
+    json_decref(arr);
+    file_info_free(&cur);
+    body_free(&b);
+    return rc;
+}
+
+/* The names unlinked mentions look for: basename and aliases, folded. */
+static qp_rc mention_names(qp_store *st, const file_info *f, char ***out, size_t *n,
+                           qp_error *err)
+{
+    char **names = NULL;
+    size_t nn = 0, cap = 4;
+    *out = NULL;
+    *n = 0;
+    names = calloc(cap, sizeof *names);
+    if (!names)
+        goto oom;
+    const char *base = strrchr(f->path, '/');
+    base = base ? base + 1 : f->path;
+    const char *dot = strrchr(base, '.');
+    size_t blen = dot && dot != base ? (size_t)(dot - base) : strlen(base);
+    names[nn] = qp_text_fold(base, blen, NULL);
+    if (!names[nn])
+        goto oom;
+    nn++;
+    sqlite3_stmt *s = qp__store_stmt(st, QP__S_ALIASES_OF, err);
+    if (!s) {
+        for (size_t i = 0; i < nn; i++)
+            free(names[i]);
+        free(names);
+        return stmt_fail(err);
+    }
+    sqlite3_bind_int64(s, 1, f->id);
+    int src;
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *a = (const char *)sqlite3_column_text(s, 1);
+        if (!a || !a[0])
+            continue;
+        bool dup = false;
+        for (size_t i = 0; i < nn && !dup; i++)
+            dup = strcmp(names[i], a) == 0;
+        if (dup)
+            continue;
+        if (nn == cap) {
+            cap *= 2;
+            char **nv = realloc(names, cap * sizeof *nv);
+            if (!nv) {
+                sqlite3_reset(s);
+                goto oom;
+            }
+            names = nv;
+        }
+        names[nn] = strdup(a);
+        if (!names[nn]) {
+            sqlite3_reset(s);
+            goto oom;
+        }
+        nn++;
+    }
+    sqlite3_reset(s);
+    /* An empty basename (".md") cannot be mentioned. */
+    if (names[0][0] == '\0') {
+        free(names[0]);
+        memmove(names, names + 1, (nn - 1) * sizeof *names);
+        nn--;
+    }
+    *out = names;
+    *n = nn;
+    return QP_OK;
+oom:
+    if (names)
+        for (size_t i = 0; i < nn; i++)
+            free(names[i]);
+    free(names);
+    return qp_error_set(err, QP_ENOMEM, "out of memory");
+}
+
+static bool has_word_char(const char *s)
+{
+    size_t len = strlen(s);
+    for (size_t i = 0; i < len;) {
+        uint32_t cp;
+        i += qp_text_decode(s + i, len - i, &cp);
+        if (qp_text_is_word(cp))
+            return true;
+    }
+    return false;
+}
+
+/* Candidate files for a name: FTS5 phrase match over the mention text
+ * (a superset of the exact, word-bounded matches), or every note when the
+ * name has no word character for the tokenizer to index. */
+static qp_rc candidates_for(qp_store *st, const char *name, idset *out, qp_error *err)
+{
+    sqlite3_stmt *s;
+    char *phrase = NULL;
+    if (has_word_char(name)) {
+        size_t len = strlen(name);
+        phrase = malloc(2 * len + 3);
+        if (!phrase)
+            return qp_error_set(err, QP_ENOMEM, "out of memory");
+        size_t w = 0;
+        phrase[w++] = '"';
+        for (size_t i = 0; i < len; i++) {
+            if (name[i] == '"')
+                phrase[w++] = '"';
+            phrase[w++] = name[i];
+        }
+        phrase[w++] = '"';
+        phrase[w] = '\0';
+        s = qp__store_stmt(st, QP__S_FTS_MATCH, err);
+        if (s)
+            sqlite3_bind_text(s, 1, phrase, -1, SQLITE_STATIC);
+    } else {
+        s = qp__store_stmt(st, QP__S_ALL_NOTES, err);
+    }
+    if (!s) {
+        free(phrase);
+        return stmt_fail(err);
+    }
+    int src;
+    qp_rc rc = QP_OK;
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        if (!idset_add(out, sqlite3_column_int64(s, 0))) {
+            rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+            break;
+        }
+    }
+    sqlite3_reset(s);
+    free(phrase);
+    if (rc == QP_OK && src != SQLITE_DONE)
+        rc = qp__store_sqlite_error(st, src, "mention search", err);
+    return rc;
+}
+
+static int source_path_cmp(const void *a, const void *b)
+{
+    json_t *const *x = a, *const *y = b;
+    return strcmp(json_string_value(json_object_get(*x, "path")),
+                  json_string_value(json_object_get(*y, "path")));
+}
+
+/* Unlinked sources of `target` (links.md §4.3), sorted by path. */
+static qp_rc unlinked_sources(qp_store *st, const file_info *target, const idset *linkers,
+                              json_t **out, qp_error *err)
+{
+    qp_rc rc = QP_OK;
+    char **names = NULL;
+    size_t nn = 0;
+    idset cands = {0};
+    json_t **found = NULL;
+    size_t nfound = 0;
+    json_t *arr = NULL;
+    *out = NULL;
+
+    rc = mention_names(st, target, &names, &nn, err);
+    if (rc != QP_OK)
+        goto cleanup;
+    for (size_t i = 0; i < nn && rc == QP_OK; i++)
+        rc = candidates_for(st, names[i], &cands, err);
+    if (rc != QP_OK)
+        goto cleanup;
+    found = calloc(cands.n + 1, sizeof *found);
+    if (!found)
+        goto oom;
+    for (size_t c = 0; c < cands.n; c++) {
+        int64_t id = cands.v[c];
+        if (idset_has(linkers, id))
+            continue;
+        body b;
+        if ((rc = load_body(st, id, &b, err)) != QP_OK)
+            goto cleanup;
+        char *text = qp__store_apply_mask(b.src, b.len, b.mask, b.masklen);
+        if (!text) {
+            body_free(&b);
+            goto oom;
+        }
+        qp__mention_hit *hits = NULL;
+        size_t nh = 0;
+        rc = qp__mentions_find(&hits, &nh, text, b.len, (const char *const *)names, nn, err);
+        free(text);
+        if (rc != QP_OK || nh == 0) {
+            free(hits);
+            body_free(&b);
+            if (rc != QP_OK)
+                goto cleanup;
+            continue;
+        }
+        file_info f;
+        rc = get_file_info(st, id, &f, err);
+        if (rc != QP_OK) {
+            free(hits);
+            body_free(&b);
+            goto cleanup;
+        }
+        json_t *occ = json_array();
+        uint32_t line = 1;
+        size_t line_start = 0, pos = 0;
+        for (size_t h = 0; occ && h < nh; h++) {
+            for (; pos < hits[h].offset; pos++)
+                if (b.src[pos] == '\n') {
+                    line++;
+                    line_start = pos + 1;
+                }
+            json_array_append_new(
+                occ, occurrence(&b, line, (uint32_t)(hits[h].offset - line_start + 1)));
+        }
+        free(hits);
+        body_free(&b);
+        found[nfound] = occ ? source_obj(&f, occ) : NULL;
+        file_info_free(&f);
+        if (!found[nfound])
+            goto oom;
+        nfound++;
+    }
+    qsort(found, nfound, sizeof *found, source_path_cmp);
+    arr = json_array();
+    if (!arr)
+        goto oom;
+    for (size_t i = 0; i < nfound; i++) {
+        json_array_append_new(arr, found[i]);
+        found[i] = NULL;
+    }
+    *out = arr;
+    arr = NULL;
+    goto cleanup;
+oom:
+    rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+cleanup:
+    if (found)
+        for (size_t i = 0; i < nfound; i++)
+            json_decref(found[i]);
+    free(found);
+    json_decref(arr);
+    free(cands.v);
+    for (size_t i = 0; i < nn; i++)
+        free(names[i]);
+    free(names);
+    return rc;
+}
+
+/* ---- methods ---- */
+
+static qp_rc count_one(qp_store *st, qp__stmt_id id, json_int_t *out, qp_error *err)
+{
+    sqlite3_stmt *s = qp__store_stmt(st, id, err);
+    if (!s)
+        return stmt_fail(err);
+    int src = sqlite3_step(s);
+    *out = src == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
+    if (src != SQLITE_ROW && src != SQLITE_DONE)
+        return qp__store_sqlite_error(st, src, "counts", err);
+    return QP_OK;
+}
+
+static qp_rc m_status(json_t **out, qp_store *st, json_t *params, qp_error *err)
+{
+    (void)params;
+    json_int_t files = 0, tasks = 0, links = 0, unresolved = 0;
+    json_int_t kinds[3] = {0, 0, 0};
+    qp_rc rc = count_one(st, QP__S_COUNT_FILES, &files, err);
+    if (rc == QP_OK)
+        rc = count_one(st, QP__S_COUNT_TASKS, &tasks, err);
+    if (rc == QP_OK)
+        rc = count_one(st, QP__S_COUNT_LINKS, &links, err);
+    if (rc == QP_OK)
+        rc = count_one(st, QP__S_COUNT_UNRESOLVED, &unresolved, err);
+    if (rc != QP_OK)
+        return rc;
+    sqlite3_stmt *s = qp__store_stmt(st, QP__S_COUNT_KINDS, err);
+    if (!s)
+        return stmt_fail(err);
+    int src;
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        int k = sqlite3_column_int(s, 0);
+        if (k >= 0 && k < 3)
+            kinds[k] = sqlite3_column_int64(s, 1);
+    }
+    sqlite3_reset(s);
+    if (src != SQLITE_DONE)
+        return qp__store_sqlite_error(st, src, "counts", err);
+    *out = json_pack("{sI sI s{sI sI sI} sI sI sI}", "generation",
+                     (json_int_t)qp_store_generation(st), "files", files, "notes", "person",
+                     kinds[QP_KIND_PERSON], "meeting", kinds[QP_KIND_MEETING], "other",
+                     kinds[QP_KIND_NOTE], "tasks", tasks, "links", links, "unresolved_links",
+                     unresolved);
+    return *out ? QP_OK : qp_error_set(err, QP_ENOMEM, "out of memory");
+}
+
+/* Runs a per-file statement and appends one JSON value per row. */
+typedef json_t *(*row_fn)(sqlite3_stmt *s);
+
+static qp_rc rows_to_array(qp_store *st, qp__stmt_id id, int64_t file, row_fn fn, json_t **out,
+                           qp_error *err)
+{
+    *out = NULL;
+    sqlite3_stmt *s = qp__store_stmt(st, id, err);
+    if (!s)
+        return stmt_fail(err);
+    sqlite3_bind_int64(s, 1, file);
+    json_t *arr = json_array();
+    if (!arr) {
+        sqlite3_reset(s);
+        return qp_error_set(err, QP_ENOMEM, "out of memory");
+    }
+    int src;
+    while ((src = sqlite3_step(s)) == SQLITE_ROW)
+        json_array_append_new(arr, fn(s));
+    sqlite3_reset(s);
+    if (src != SQLITE_DONE) {
+        json_decref(arr);
+        return qp__store_sqlite_error(st, src, "note", err);
+    }
+    *out = arr;
+    return QP_OK;
+}
+
+static json_t *col_json_text(sqlite3_stmt *s, int i)
+{
+    const unsigned char *t = sqlite3_column_text(s, i);
+    return t ? json_string((const char *)t) : json_null();
+}
+
+static json_t *row_alias(sqlite3_stmt *s)
+{
+    return col_json_text(s, 0);
+}
+
+static json_t *row_tag(sqlite3_stmt *s)
+{
+    return col_json_text(s, 0);
+}
+
+static json_t *row_heading(sqlite3_stmt *s)
+{
+    return json_pack("{sI so sI}", "level", (json_int_t)sqlite3_column_int64(s, 0), "text",
+                     col_json_text(s, 1), "line", (json_int_t)sqlite3_column_int64(s, 2));
+}
+
+static json_t *row_link(sqlite3_stmt *s)
+{
+    return json_pack("{sI sI so so so sb so so}", "line", (json_int_t)sqlite3_column_int64(s, 0),
+                     "column", (json_int_t)sqlite3_column_int64(s, 1), "target",
+                     col_json_text(s, 2), "subpath", col_json_text(s, 3), "display",
+                     col_json_text(s, 4), "embed", sqlite3_column_int(s, 5) != 0, "key",
+                     col_json_text(s, 6), "path", col_json_text(s, 8));
+}
+
+static json_t *row_task(sqlite3_stmt *s)
+{
+    return json_pack("{sI s{so} so}", "line", (json_int_t)sqlite3_column_int64(s, 0), "status",
+                     "symbol", col_json_text(s, 2), "text", col_json_text(s, 3));
+}
+
+static qp_rc m_note(json_t **out, qp_store *st, json_t *params, qp_error *err)
+{
+    file_info f;
+    qp_rc rc = resolve_note_param(st, params, &f, err);
+    if (rc != QP_OK)
+        return rc;
+    json_t *aliases = NULL, *tags = NULL, *headings = NULL, *links = NULL, *tasks = NULL,
+           *props = NULL;
+    rc = rows_to_array(st, QP__S_ALIASES_OF, f.id, row_alias, &aliases, err);
+    if (rc == QP_OK)
+        rc = rows_to_array(st, QP__S_TAGS_OF, f.id, row_tag, &tags, err);
+    if (rc == QP_OK)
+        rc = rows_to_array(st, QP__S_HEADINGS_OF, f.id, row_heading, &headings, err);
+    if (rc == QP_OK)
+        rc = rows_to_array(st, QP__S_LINKS_FROM, f.id, row_link, &links, err);
+    if (rc == QP_OK)
+        rc = rows_to_array(st, QP__S_TASKS_OF, f.id, row_task, &tasks, err);
+    if (rc == QP_OK) {
+        sqlite3_stmt *s = qp__store_stmt(st, QP__S_PROPS_OF, err);
+        if (!s) {
+            rc = stmt_fail(err);
+        } else {
+            sqlite3_bind_int64(s, 1, f.id);
+            if (sqlite3_step(s) == SQLITE_ROW) {
+                const char *j = (const char *)sqlite3_column_text(s, 0);
+                props = j ? json_loads(j, JSON_DECODE_ANY, NULL) : NULL;
+            }
+            sqlite3_reset(s);
+            if (!props)
+                props = json_null();
+        }
+    }
+    if (rc == QP_OK) {
+        *out = json_pack("{ss ss so so so so so so so so}", "path", f.path, "kind",
+                         kind_name(&f), "title", str_or_null(f.title), "date",
+                         str_or_null(f.date), "aliases", aliases, "tags", tags, "properties",
+                         props, "headings", headings, "links", links, "tasks", tasks);
+        aliases = tags = headings = links = tasks = props = NULL; /* "o" stole them */
+        if (!*out)
+            rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+    }
+    json_decref(aliases);
+    json_decref(tags);
+    json_decref(headings);
+    json_decref(links);
+    json_decref(tasks);
+    json_decref(props);
+    file_info_free(&f);
+    return rc;
+}
+
+static qp_rc load_refs(qp_store *st, int64_t id, qp__heading_ref **h, size_t *nh,
+                       qp__block_ref **b, size_t *nb, char **strs, qp_error *err);
+
+static qp_rc m_resolve(json_t **out, qp_store *st, json_t *params, qp_error *err)
+{
+    const char *link = NULL, *from = NULL, *syntax = NULL;
+    qp_rc rc = param_string(&link, params, "link", true, err);
+    if (rc == QP_OK)
+        rc = param_string(&from, params, "from", false, err);
+    if (rc == QP_OK)
+        rc = param_string(&syntax, params, "syntax", false, err);
+    if (rc != QP_OK)
+        return rc;
+    bool markdown = syntax && strcmp(syntax, "markdown") == 0;
+    if (syntax && !markdown && strcmp(syntax, "wiki") != 0)
+        return qp_error_set(err, QP_EINVAL, "param syntax: expected \"wiki\" or \"markdown\"");
+
+    parsed_link pl;
+    rc = parse_link_text(&pl, link, markdown, err);
+    if (rc != QP_OK) {
+        qp_arena_free(pl.arena);
+        return rc;
+    }
+    int64_t src_id = 0, dst = 0;
+    if (from && (rc = file_id_by_path(st, from, &src_id, err)) != QP_OK)
+        goto cleanup;
+    rc = qp__resolve(&dst, pl.target, from ? from : "", src_id, qp__store_cands, st, err);
+    if (rc != QP_OK)
+        goto cleanup;
+    json_t *res = json_object();
+    if (!res)
+        goto oom;
+    file_info f;
+    memset(&f, 0, sizeof f);
+    if (dst) {
+        if ((rc = get_file_info(st, dst, &f, err)) != QP_OK) {
+            json_decref(res);
+            goto cleanup;
+        }
+        json_object_set_new(res, "path", json_string(f.path));
+    } else {
+        json_object_set_new(res, "path", json_null());
+    }
+    if (dst && pl.subpath) {
+        qp__heading_ref *h = NULL;
+        qp__block_ref *b = NULL;
+        size_t nh = 0, nb = 0;
+        char *strs = NULL;
+        rc = load_refs(st, dst, &h, &nh, &b, &nb, &strs, err);
+        if (rc == QP_OK) {
+            uint32_t line = 0;
+            bool found = qp__subpath_find(pl.subpath, h, nh, b, nb, &line);
+            json_object_set_new(res, "subpath", json_string(pl.subpath));
+            json_object_set_new(res, "subpath_found", json_boolean(found));
+            json_object_set_new(res, "subpath_line", json_integer(line));
+        }
+        free(h);
+        free(b);
+        free(strs);
+    }
+    file_info_free(&f);
+    if (rc != QP_OK) {
+        json_decref(res);
+        goto cleanup;
+    }
+    *out = res;
+    goto cleanup;
+oom:
+    rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+cleanup:
+    qp_arena_free(pl.arena);
+    return rc;
+}
+
+/* Headings and block ids of a file; the strings live in *strs (one buffer). */
+static qp_rc load_refs(qp_store *st, int64_t id, qp__heading_ref **h, size_t *nh,
+                       qp__block_ref **b, size_t *nb, char **strs, qp_error *err)
+{
+    /* Two passes over small per-file tables: gather strings as JSON first
+     * (jansson owns them), then lay them out. */
+    json_t *hs = NULL, *bs = NULL;
+    qp_rc rc = rows_to_array(st, QP__S_HEADINGS_OF, id, row_heading, &hs, err);
+    if (rc != QP_OK)
+        return rc;
+    sqlite3_stmt *s = qp__store_stmt(st, QP__S_BLOCKS_OF, err);
+    if (!s) {
+        json_decref(hs);
+        return stmt_fail(err);
+    }
+    bs = json_array();
+    sqlite3_bind_int64(s, 1, id);
+    while (bs && sqlite3_step(s) == SQLITE_ROW)
+        json_array_append_new(bs, json_pack("{so sI}", "id", col_json_text(s, 0), "line",
+                                             (json_int_t)sqlite3_column_int64(s, 1)));
+    sqlite3_reset(s);
+    size_t total = 1;
+    size_t i;
+    json_t *v;
+    json_array_foreach(hs, i, v) total += strlen(json_string_value(json_object_get(v, "text"))) + 1;
+    json_array_foreach(bs, i, v) total += strlen(json_string_value(json_object_get(v, "id"))) + 1;
+    *nh = json_array_size(hs);
+    *nb = json_array_size(bs);
+    *h = calloc(*nh + 1, sizeof **h);
+    *b = calloc(*nb + 1, sizeof **b);
+    *strs = malloc(total);
+    if (!bs || !*h || !*b || !*strs) {
+        json_decref(hs);
+        json_decref(bs);
+        return qp_error_set(err, QP_ENOMEM, "out of memory");
+    }
+    size_t used = 0;
+    json_array_foreach(hs, i, v)
+    {
+        const char *t = json_string_value(json_object_get(v, "text"));
+        size_t l = strlen(t) + 1;
+        memcpy(*strs + used, t, l);
+        (*h)[i].text = *strs + used;
+        used += l;
+        (*h)[i].level = (int)json_integer_value(json_object_get(v, "level"));
+        (*h)[i].line = (uint32_t)json_integer_value(json_object_get(v, "line"));
+    }
+    json_array_foreach(bs, i, v)
+    {
+        const char *t = json_string_value(json_object_get(v, "id"));
+        size_t l = strlen(t) + 1;
+        memcpy(*strs + used, t, l);
+        (*b)[i].id = *strs + used;
+        used += l;
+        (*b)[i].line = (uint32_t)json_integer_value(json_object_get(v, "line"));
+    }
+    json_decref(hs);
+    json_decref(bs);
+    return QP_OK;
+}
+
+static qp_rc m_backlinks(json_t **out, qp_store *st, json_t *params, qp_error *err)
+{
+    file_info f;
+    bool want_unlinked = false;
+    qp_rc rc = param_bool(&want_unlinked, params, "unlinked", err);
+    if (rc != QP_OK)
+        return rc;
+    rc = resolve_note_param(st, params, &f, err);
+    if (rc != QP_OK)
+        return rc;
+    idset linkers = {0};
+    json_t *linked = NULL, *unlinked = NULL;
+    rc = linked_sources(st, &f, &linked, &linkers, err);
+    if (rc == QP_OK && want_unlinked)
+        rc = unlinked_sources(st, &f, &linkers, &unlinked, err);
+    if (rc == QP_OK) {
+        *out = json_pack("{ss so}", "path", f.path, "linked", linked);
+        linked = NULL;
+        if (*out && unlinked) {
+            json_object_set_new(*out, "unlinked", unlinked);
+            unlinked = NULL;
+        }
+        if (!*out)
+            rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+    }
+    json_decref(linked);
+    json_decref(unlinked);
+    free(linkers.v);
+    file_info_free(&f);
+    return rc;
+}
+
+static int meeting_cmp(const void *a, const void *b)
+{
+    json_t *const *x = a, *const *y = b;
+    const char *dx = json_string_value(json_object_get(*x, "date"));
+    const char *dy = json_string_value(json_object_get(*y, "date"));
+    if (dx && !dy)
+        return -1;
+    if (!dx && dy)
+        return 1;
+    if (dx && dy) {
+        int c = strcmp(dy, dx); /* newest first */
+        if (c != 0)
+            return c;
+    }
+    return source_path_cmp(a, b);
+}
+
+static bool array_has_path(json_t *arr, const char *path)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v)
+    {
+        const char *p = json_is_string(v) ? json_string_value(v)
+                                          : json_string_value(json_object_get(v, "path"));
+        if (p && path && strcmp(p, path) == 0)
+            return true;
+    }
+    return false;
+}
+
+static qp_rc m_mentions(json_t **out, qp_store *st, json_t *params, qp_error *err)
+{
+    file_info f;
+    qp_rc rc = resolve_note_param(st, params, &f, err);
+    if (rc != QP_OK)
+        return rc;
+    idset linkers = {0};
+    json_t *linked = NULL, *unlinked = NULL, *mentioned = NULL, *listed = NULL, *missing = NULL,
+           *stale = NULL;
+    json_t **tmp = NULL;
+    rc = linked_sources(st, &f, &linked, &linkers, err);
+    if (rc == QP_OK)
+        rc = unlinked_sources(st, &f, &linkers, &unlinked, err);
+    if (rc != QP_OK)
+        goto cleanup;
+
+    size_t cap = json_array_size(linked) + json_array_size(unlinked), n = 0;
+    tmp = calloc(cap + 1, sizeof *tmp);
+    mentioned = json_array();
+    listed = json_array();
+    missing = json_array();
+    stale = json_array();
+    if (!tmp || !mentioned || !listed || !missing || !stale)
+        goto oom;
+    size_t i;
+    json_t *v;
+    json_array_foreach(linked, i, v) if (strcmp(json_string_value(json_object_get(v, "kind")),
+                                                "meeting") == 0) tmp[n++] = v;
+    json_array_foreach(unlinked, i, v) if (strcmp(json_string_value(json_object_get(v, "kind")),
+                                                  "meeting") == 0) tmp[n++] = v;
+    qsort(tmp, n, sizeof *tmp, meeting_cmp);
+    for (i = 0; i < n; i++)
+        json_array_append(mentioned, tmp[i]);
+
+    sqlite3_stmt *s = qp__store_stmt(st, QP__S_MENTION_LINES_OF, err);
+    if (!s) {
+        rc = stmt_fail(err);
+        goto cleanup;
+    }
+    sqlite3_bind_int64(s, 1, f.id);
+    typedef struct ml {
+        uint32_t line;
+        char *title, *folded;
+    } ml;
+    ml *lines = NULL;
+    size_t nl = 0, capl = 0;
+    int src;
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        if (nl == capl) {
+            capl = capl ? capl * 2 : 16;
+            ml *nv = realloc(lines, capl * sizeof *nv);
+            if (!nv)
+                break;
+            lines = nv;
+        }
+        lines[nl].line = (uint32_t)sqlite3_column_int64(s, 0);
+        lines[nl].title = col_dup(s, 2);
+        lines[nl].folded = col_dup(s, 3);
+        nl++;
+    }
+    sqlite3_reset(s);
+    if (src != SQLITE_DONE && src != SQLITE_ROW)
+        rc = qp__store_sqlite_error(st, src, "mention lines", err);
+    else if (src == SQLITE_ROW)
+        rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+    for (size_t k = 0; k < nl && rc == QP_OK; k++) {
+        json_t *path = json_null();
+        sqlite3_stmt *m = qp__store_stmt(st, QP__S_MEETING_BY_TITLE, err);
+        if (!m) {
+            rc = stmt_fail(err);
+            break;
+        }
+        sqlite3_bind_text(m, 1, lines[k].folded ? lines[k].folded : "", -1, SQLITE_STATIC);
+        if (sqlite3_step(m) == SQLITE_ROW)
+            path = col_json_text(m, 1);
+        sqlite3_reset(m);
+        const char *ps = json_string_value(path);
+        json_array_append_new(listed, json_pack("{sI ss sO}", "line", (json_int_t)lines[k].line,
+                                                "title", lines[k].title ? lines[k].title : "",
+                                                "path", path));
+        if (!ps || !array_has_path(mentioned, ps))
+            json_array_append_new(stale, json_pack("{sI ss}", "line", (json_int_t)lines[k].line,
+                                                   "title",
+                                                   lines[k].title ? lines[k].title : ""));
+        json_decref(path);
+    }
+    for (size_t k = 0; k < nl; k++) {
+        free(lines[k].title);
+        free(lines[k].folded);
+    }
+    free(lines);
+    if (rc != QP_OK)
+        goto cleanup;
+    json_array_foreach(mentioned, i, v)
+    {
+        const char *p = json_string_value(json_object_get(v, "path"));
+        if (!array_has_path(listed, p))
+            json_array_append_new(missing, json_string(p));
+    }
+    *out = json_pack("{ss so so so so}", "path", f.path, "mentioned_in", mentioned, "listed",
+                     listed, "missing", missing, "stale", stale);
+    mentioned = listed = missing = stale = NULL;
+    if (!*out)
+        goto oom;
+    goto cleanup;
+oom:
+    rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+cleanup:
+    free(tmp);
+    json_decref(linked);
+    json_decref(unlinked);
+    json_decref(mentioned);
+    json_decref(listed);
+    json_decref(missing);
+    json_decref(stale);
+    free(linkers.v);
+    file_info_free(&f);
+    return rc;
+}
+
+static qp_rc m_tasks_unavailable(json_t **out, qp_store *st, json_t *params, qp_error *err)
+{
+    (void)out;
+    (void)st;
+    (void)params;
+    return qp_error_set(err, QP_EINVAL, "tasks queries are not available yet");
+}
+
+typedef qp_rc (*method_fn)(json_t **out, qp_store *st, json_t *params, qp_error *err);
+
+static const struct {
+    const char *name;
+    method_fn fn;
+} methods[] = {
+    {"backlinks", m_backlinks},
+    {"mentions", m_mentions},
+    {"note", m_note},
+    {"resolve", m_resolve},
+    {"status", m_status},
+    {"tasks.blocks", m_tasks_unavailable},
+    {"tasks.query", m_tasks_unavailable},
+};
+
+qp_rc qp_query_run(char **out, qp_store *st, const qp_vault *vault, const char *method,
+                   const char *params_json, qp_error *err)
+{
+    (void)vault; /* contexts come from the index */
+    *out = NULL;
+    if (!method)
+        return qp_error_set(err, QP_EINVAL, "missing method");
+    method_fn fn = NULL;
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+        if (strcmp(methods[i].name, method) == 0)
+            fn = methods[i].fn;
+    if (!fn)
+        return qp_error_set(err, QP_EINVAL, "unknown method: %s", method);
+
+    json_t *params;
+    if (params_json) {
+        json_error_t je;
+        params = json_loads(params_json, JSON_DECODE_ANY, &je);
+        if (!params)
+            return qp_error_set(err, QP_EINVAL, "params: invalid JSON: %s", je.text);
+        if (json_is_null(params)) {
+            json_decref(params);
+            params = json_object();
+        }
+    } else {
+        params = json_object();
+    }
+    if (!params)
+        return qp_error_set(err, QP_ENOMEM, "out of memory");
+    if (!json_is_object(params)) {
+        json_decref(params);
+        return qp_error_set(err, QP_EINVAL, "params: expected an object");
+    }
+    json_t *res = NULL;
+    qp_rc rc = fn(&res, st, params, err);
+    json_decref(params);
+    if (rc != QP_OK) {
+        json_decref(res);
+        return rc;
+    }
+    char *text = json_dumps(res, JSON_FLAGS);
+    json_decref(res);
+    if (!text)
+        return qp_error_set(err, QP_ENOMEM, "out of memory");
+    *out = text;
+    return QP_OK;
+}
