@@ -490,18 +490,13 @@ static void render_update(const qp_cli *cli, const char *method, const json_t *r
     fflush(stdout);
 }
 
-static int cmd_watch(qp_cli *cli, const cmd_args *a)
+/* Subscribes to `method` with `params` (taken) and prints until the
+ * connection ends. */
+static int cmd_watch(qp_cli *cli, const char *method, json_t *params)
 {
-    const char *method;
-    json_t *params, *result = NULL, *error = NULL;
+    json_t *result = NULL, *error = NULL;
     int rc;
 
-    if (a->npos < 1)
-        return usage_error("watch needs a METHOD");
-    method = watch_method(a->pos[0]);
-    params = watch_params(a->npos - 1, a->pos + 1);
-    if (params == NULL)
-        return QP_CLI_EXIT_USAGE;
     if (json_is_string(json_object_get(params, "note")))
         cli->subject = json_string_value(json_object_get(params, "note"));
     rc = qp_cli_call(cli, "subscribe", json_pack("{s:s, s:O}", "method", method, "params", params),
@@ -615,16 +610,22 @@ int qp_cli_run(qp_cli *cli, int argc, char **argv)
     } else if (strcmp(cmd, "watch") == 0) {
         if (a.npos == 0)
             return usage_error("watch needs a METHOD");
+        params = watch_params(a.npos - 1, a.pos + 1);
+        if (params == NULL)
+            return QP_CLI_EXIT_USAGE;
     }
 
     rc = qp_cli_connect(cli);
-    if (rc != 0)
+    if (rc != 0) {
+        json_decref(params);
         return rc;
+    }
 
     if (strcmp(cmd, "status") == 0) {
         rc = cmd_status(cli, &a, wait);
     } else if (strcmp(cmd, "watch") == 0) {
-        rc = cmd_watch(cli, &a);
+        rc = cmd_watch(cli, watch_method(a.pos[0]), params);
+        params = NULL;
     } else if (strcmp(cmd, "resolve") == 0) {
         cli->subject = a.pos[0];
         params = json_pack("{s:s}", "link", a.pos[0]);
