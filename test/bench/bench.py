@@ -404,6 +404,77 @@ def throughput(sock_path, person, clients, duration=3.0, window=16):
     return total / duration
 
 
+def profile_cold(args, label, notes, quipud):
+    """Records the cold index of the `label` vault with perf (cpu-clock, DWARF
+    call graphs, quipud run as perf's workload) and writes the flat (self) and
+    inclusive (children) reports to BUILD/bench/profile-LABEL-*.txt; returns
+    the top self-time lines."""
+    vault, _ = ensure_vault(label, notes, args.seed)
+    work = tempfile.mkdtemp(prefix="qp-prof-")
+    outdir = os.path.join(args.build, "bench")
+    data = os.path.join(work, "perf.data")
+    q = Quipud(quipud, vault, work, args.daemon_args.split())
+    perf = None
+    try:
+        env = dict(os.environ)
+        env["XDG_CACHE_HOME"] = os.path.join(work, "cache")
+        env["XDG_RUNTIME_DIR"] = os.path.join(work, "xdg")
+        q.errlog = open(os.path.join(work, "quipud.log"), "ab")
+        t0 = time.monotonic()
+        # quipud runs as perf's workload, so the profile covers it from exec;
+        # stopping quipud ends the recording.
+        perf = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", "499",
+                                 "--call-graph", "dwarf,8192", "-o", data, "--",
+                                 q.binary, q.vault, "--socket", q.socket, "--db", q.db]
+                                + q.extra, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=q.errlog, env=env)
+        pid = None
+        while pid is None:
+            if perf.poll() is not None:
+                raise RuntimeError("perf exited; see %s" % q.errlog.name)
+            try:
+                with open("/proc/%d/task/%d/children" % (perf.pid, perf.pid)) as f:
+                    kids = f.read().split()
+                if kids:
+                    pid = int(kids[0])
+            except OSError:
+                pass
+            time.sleep(0.002)
+        conn = None
+        while conn is None:
+            if perf.poll() is not None:
+                raise RuntimeError("quipud exited; see %s" % q.errlog.name)
+            try:
+                conn = Conn(q.socket)
+            except OSError:
+                time.sleep(0.005)
+        while conn.call("status", {}).get("state") != "ready":
+            time.sleep(0.02)
+        conn.close()
+        log("profile %s: cold index %.2fs under perf" % (label, time.monotonic() - t0))
+        os.kill(pid, signal.SIGTERM)
+        perf.wait(300)
+        perf = None
+        q.errlog.close()
+        reports = {}
+        for kind, extra in (("self", ["--no-children", "--sort", "dso,symbol"]),
+                            ("children", ["--children", "--sort", "symbol"])):
+            out = subprocess.run(["perf", "report", "-i", data, "--stdio", "-g", "none",
+                                  "--percent-limit", "0.5"] + extra,
+                                 capture_output=True, text=True).stdout
+            path = os.path.join(outdir, "profile-%s-%s.txt" % (label, kind))
+            with open(path, "w") as f:
+                f.write(out)
+            reports[kind] = [l for l in out.splitlines() if l.strip()[:1].isdigit()]
+            log("profile %s: wrote %s" % (label, path))
+        return reports
+    finally:
+        if perf is not None:
+            perf.kill()
+            perf.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
 # ---------------------------------------------------------------- one size
 
 def bench_size(args, label, notes, quipud):
@@ -785,13 +856,15 @@ def main():
                     help="forget results of earlier invocations")
     ap.add_argument("--profile-note", help="file whose text goes under 'Profile' in the doc")
     ap.add_argument("--keep", action="store_true", help="keep the index and logs")
+    ap.add_argument("--profile", metavar="SIZE",
+                    help="only profile quipud's cold index on this vault with perf")
     args = ap.parse_args()
 
     args.build = os.path.abspath(args.build)
     quipud = os.path.join(args.build, "quipud")
     if not os.access(quipud, os.X_OK):
         ap.error("%s is not built" % quipud)
-    for tool in ("rg", "hyperfine", "pkg-config"):
+    for tool in ("rg", "hyperfine", "pkg-config") + (("perf",) if args.profile else ()):
         if shutil.which(tool) is None:
             ap.error("%s is missing (contrib/install-deps bench)" % tool)
     sizes = "1k,10k" if args.quick else args.sizes
@@ -799,6 +872,14 @@ def main():
     for s in sizes.split(","):
         s = s.strip()
         todo.append((s, SIZES[s] if s in SIZES else int(s)))
+
+    if args.profile:
+        s = args.profile
+        reports = profile_cold(args, s, SIZES[s] if s in SIZES else int(s), quipud)
+        for kind in ("self", "children"):
+            print("top %s time:" % kind)
+            print("\n".join(reports[kind][:15]))
+        return 0
 
     store = os.path.join(args.build, "bench", "results.json")
     os.makedirs(os.path.dirname(store), exist_ok=True)

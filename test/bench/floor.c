@@ -8,7 +8,8 @@
  * YAML frontmatter with libyaml into a document, parse the body with
  * cmark-gfm and walk the resulting tree once.  Nothing is stored.  With
  * --ext the GFM table, strikethrough, autolink and tasklist extensions are
- * attached to the parser, as an Obsidian-compatible indexer would.
+ * attached to the parser, as quipu does (lib/markdown.c); source positions
+ * are always on, as quipu needs them.
  *
  * Prints one line: "<seconds> files=<n> bytes=<n> nodes=<n> yaml_errors=<n>".
  * The node count is printed so the compiler cannot drop the walk.
@@ -123,7 +124,7 @@ static void parse_yaml(const char *s, size_t n, floor_state *st)
 
 static void parse_markdown(const char *s, size_t n, floor_state *st)
 {
-    cmark_parser *p = cmark_parser_new(CMARK_OPT_DEFAULT);
+    cmark_parser *p = cmark_parser_new(CMARK_OPT_SOURCEPOS);
     if (st->ext) {
         for (size_t i = 0; i < sizeof ext_names / sizeof ext_names[0]; i++) {
             cmark_syntax_extension *e = cmark_find_syntax_extension(ext_names[i]);
