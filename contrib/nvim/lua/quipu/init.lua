@@ -254,14 +254,27 @@ function M.client_for(bufnr, cb)
       cb(nil, client, client.vault)
       return
     end
+    -- The first status tells the vault root; callers arriving meanwhile
+    -- share that one request.
+    if client.status_waiters then
+      table.insert(client.status_waiters, cb)
+      return
+    end
+    client.status_waiters = { cb }
     client:request('status', {}, function(serr, st)
-      if serr then
-        cb(serr)
-        return
+      local waiters = client.status_waiters
+      client.status_waiters = nil
+      if not serr then
+        client.status = st
+        client.vault = st.vault and realpath(st.vault) or vault
       end
-      client.status = st
-      client.vault = st.vault and realpath(st.vault) or vault
-      cb(nil, client, client.vault)
+      for _, w in ipairs(waiters) do
+        if serr then
+          w(serr)
+        else
+          w(nil, client, client.vault)
+        end
+      end
     end)
   end)
 end
