@@ -74,6 +74,19 @@ void qp__md_line_span(const qp__md_doc *doc, uint32_t line, size_t *start, size_
     *end = e;
 }
 
+/* The last line of a block: cmark reports an end column of 0 when the
+ * block ends with the previous line's ending (a setext underline followed
+ * by a blank line, an indented code block). */
+static uint32_t last_line(cmark_node *node)
+{
+    int first = cmark_node_get_start_line(node);
+    int last = cmark_node_get_end_line(node);
+
+    if (cmark_node_get_end_column(node) == 0 && last > first)
+        last--;
+    return last > 0 ? (uint32_t)last : 0;
+}
+
 /* Byte offset of (line, col) as cmark reports it, clamped into the line. */
 static size_t pos_offset(const walk *w, int line, int col)
 {
@@ -108,10 +121,8 @@ static void mask_range(walk *w, size_t from, size_t to)
 static void mask_block(walk *w, cmark_node *node)
 {
     int first = cmark_node_get_start_line(node);
-    int last = cmark_node_get_end_line(node);
+    int last = (int)last_line(node);
 
-    if (cmark_node_get_end_column(node) == 0 && last > first)
-        last--;
     if (first < 1 || last < first)
         return;
     if ((uint32_t)last > w->doc->nlines)
@@ -259,7 +270,10 @@ static void enter(walk *w, cmark_node *node)
 
     switch (t) {
     case CMARK_NODE_CODE_BLOCK: {
-        int fenced = cmark_node_get_fenced(node, NULL, NULL, NULL);
+        int flen = 0, foff = 0;
+        char fchar = 0;
+        /* cmark-gfm writes through every out-pointer: none may be NULL. */
+        int fenced = cmark_node_get_fenced(node, &flen, &foff, &fchar);
         mask_block(w, node);
         if (fenced) {
             qp__md_fence *f = PUSH(w, d->fences, d->nfences, w->capfences);
@@ -296,7 +310,7 @@ static void enter(walk *w, cmark_node *node)
         qp__md_para *p = PUSH(w, d->paras, d->nparas, w->capparas);
         if (p != NULL) {
             p->line = (uint32_t)cmark_node_get_start_line(node);
-            p->last_line = (uint32_t)cmark_node_get_end_line(node);
+            p->last_line = last_line(node);
         }
         return;
     }
@@ -306,7 +320,7 @@ static void enter(walk *w, cmark_node *node)
             if (h != NULL) {
                 h->level = cmark_node_get_heading_level(node);
                 h->line = (uint32_t)cmark_node_get_start_line(node);
-                h->last_line = (uint32_t)cmark_node_get_end_line(node);
+                h->last_line = last_line(node);
             }
         }
         return;
@@ -317,7 +331,7 @@ static void enter(walk *w, cmark_node *node)
         qp__md_lines *tl = PUSH(w, d->tables, d->ntables, w->captables);
         if (tl != NULL) {
             tl->first = (uint32_t)cmark_node_get_start_line(node);
-            tl->last = (uint32_t)cmark_node_get_end_line(node);
+            tl->last = last_line(node);
         }
     } else if (t == CMARK_NODE_ITEM || is_type(node, "tasklist")) {
         qp__md_item *it = PUSH(w, d->items, d->nitems, w->capitems);

@@ -850,7 +850,8 @@ qp_rc qp_note_parse(qp_note **out, const char *path, const char *bytes, size_t l
         size_t nfm = note->nlinks;
         if (!scan_wikilinks(&b) || !add_markdown_links(&b))
             goto nomem;
-        qsort(note->links + nfm, note->nlinks - nfm, sizeof *note->links, cmp_link);
+        if (note->nlinks > nfm)
+            qsort(note->links + nfm, note->nlinks - nfm, sizeof *note->links, cmp_link);
     }
     if (!scan_tags(&b) || !add_headings(&b) || !add_blocks(&b) || !add_items(&b) ||
         !add_queries(&b) || !mention_text(&b) || !classify(note))
