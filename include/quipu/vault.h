@@ -9,6 +9,19 @@
  * `userIgnoreFilters` from .obsidian/app.json when present. Paths in and out
  * are vault-relative, '/'-separated, NFC. Nothing outside the root is ever
  * read: symlinks that leave the vault are skipped, loops are survived.
+ *
+ * userIgnoreFilters, as Obsidian reads them: each string is either
+ *  - "/regex/" (starts and ends with '/', at least one character between):
+ *    a regular expression searched anywhere in the vault-relative path of a
+ *    file. quipu compiles it as a POSIX extended regex (best effort:
+ *    JavaScript-only syntax such as \d or lookahead may not mean the same;
+ *    a pattern regcomp rejects is skipped, not an error); or
+ *  - anything else: a plain, case-sensitive path prefix. "Archive/" excludes
+ *    the folder Archive; "Templates" excludes Templates.md, Templates/... and
+ *    TemplatesOld/... alike (it is a string prefix, not a path segment).
+ * Empty strings and non-strings are ignored; a missing or malformed app.json
+ * means no filters. app.json is read once, at qp_vault_open().
+ *
  * A qp_vault is immutable after qp_vault_open() and safe to share between
  * threads.
  */
@@ -48,15 +61,22 @@ bool qp_vault_is_note(const char *relpath);
  * is 0. A non-zero return stops the walk and becomes qp_vault_walk's result. */
 typedef int (*qp_vault_walk_cb)(const char *relpath, const qp_file_stat *st, void *payload);
 
-/* Walks the whole vault depth-first in byte order of names. Unreadable
- * directories are skipped. Fails with QP_EIO only when the root is unreadable. */
+/* Walks the whole vault depth-first in byte order of names. Regular files
+ * only; a symlink is followed only when its real path is inside the root,
+ * and each directory (dev, inode) is entered once, so loops end and a
+ * folder linked twice is reported under the first name met. relpath is
+ * NFC (borrowed, valid during the call). Unreadable directories are
+ * skipped. Fails with QP_EIO only when the root is unreadable, QP_ENOMEM,
+ * or with the callback's non-zero result. */
 qp_rc qp_vault_walk(const qp_vault *v, qp_vault_walk_cb cb, void *payload, qp_error *err);
 
 /* Reads a vault-relative file. Refuses paths that are absolute, contain
  * "..", NUL, or resolve outside the vault (QP_EINVAL); QP_ENOTFOUND when it
  * does not exist; QP_ETOOBIG when larger than max_size (then *out is NULL
  * but *st is filled). On success *out is new (free with free()), NUL-
- * terminated, *len its length, *st its size, mtime and XXH3 hash. */
+ * terminated, *len its length, *st its size, mtime and XXH3 hash.
+ * max_size 0 means no limit. A path whose components are NFC while the
+ * names on disk are decomposed (NFD) is found all the same. */
 qp_rc qp_vault_read(const qp_vault *v, const char *relpath, size_t max_size, char **out,
                     size_t *len, qp_file_stat *st, qp_error *err);
 
