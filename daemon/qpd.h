@@ -1,0 +1,55 @@
+#ifndef QPD_H
+#define QPD_H
+
+/*
+ * qpd — the state of one quipud process, shared by its modules.
+ *
+ * quipud serves one vault. Its modules (index: change sets, parse jobs, the
+ * writer thread and the reader pool; watcher: one uv_fs_event per
+ * directory; server: the socket, clients, dispatch and subscriptions) hang
+ * off one qpd_daemon that main() owns. Every field is touched by the loop
+ * thread only, except where a comment says otherwise.
+ */
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "quipu/store.h"
+#include "quipu/vault.h"
+
+typedef struct qpd_index qpd_index;
+typedef struct qpd_watcher qpd_watcher;
+typedef struct qpd_server qpd_server;
+
+typedef struct qpd_daemon {
+    uv_loop_t *loop;
+    qp_vault *vault;        /* immutable, shared with every thread */
+    const char *vault_root; /* borrowed from vault */
+    char socket_path[PATH_MAX];
+    char db_path[PATH_MAX];
+    char *db_rel; /* the index's vault-relative path when someone put it inside the vault */
+
+    /* options */
+    size_t max_message;        /* longest request line */
+    size_t max_output;         /* unsent bytes a client may accumulate before it is cut off */
+    unsigned rescan_interval;  /* seconds between periodic rescans; 0 = off */
+    long watch_limit;          /* test hook: at most this many watches (-1 = no limit) */
+    unsigned threads;          /* libuv pool size */
+
+    /* state */
+    bool ready;          /* the first scan finished */
+    size_t scan_done;    /* files handled by the running scan */
+    size_t scan_total;   /* files the running scan has to handle (0 while walking) */
+    int64_t generation;  /* last committed generation seen by the loop */
+    bool stopping;
+
+    qpd_index *index;
+    qpd_watcher *watcher;
+    qpd_server *server;
+} qpd_daemon;
+
+#endif

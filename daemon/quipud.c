@@ -1,0 +1,337 @@
+/*
+ * quipud — keeps the index of one vault current and answers JSON-RPC over a
+ * Unix socket. main() parses the command line, does everything that must
+ * happen before any thread exists, binds the socket (so that a second
+ * daemon is refused before it touches the index), opens the index, starts
+ * serving and the initial scan, and runs the loop until SIGINT/SIGTERM.
+ */
+
+/* realpath() is XSI. */
+#define _XOPEN_SOURCE 700
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cmark-gfm-core-extensions.h>
+#include <jansson.h>
+#include <uv.h>
+
+#include "index.h"
+#include "log.h"
+#include "paths.h"
+#include "proto.h"
+#include "qpd.h"
+#include "quipu/version.h"
+#include "server.h"
+#include "watcher.h"
+
+static const char usage[] =
+    "usage: quipud VAULT [options]\n"
+    "       quipud --print-socket VAULT\n"
+    "\n"
+    "Keeps an index of the Markdown vault VAULT current and answers JSON-RPC\n"
+    "requests (one JSON message per line) on a Unix socket. Runs in the\n"
+    "foreground and logs to stderr.\n"
+    "\n"
+    "options:\n"
+    "  --socket PATH            socket path (default $XDG_RUNTIME_DIR/quipu/NAME.sock)\n"
+    "  --db PATH                index file (default $XDG_CACHE_HOME/quipu/NAME.sqlite3)\n"
+    "  --log-level LEVEL        error, warn, info (default) or debug\n"
+    "  --rescan-interval SECS   full rescan period, 0 = off (default 600)\n"
+    "  --max-message BYTES      longest request line (default 16777216)\n"
+    "  --max-output BYTES       unsent bytes per client before it is cut off\n"
+    "                           (default 67108864)\n"
+    "  --watch-limit N          watch at most N directories (testing the fallback)\n"
+    "  --print-socket VAULT     print VAULT's default socket path and exit\n"
+    "  --help                   this text\n"
+    "  --version                the version\n";
+
+static qpd_daemon daemon_state;
+static uv_signal_t sigint_h, sigterm_h;
+
+static void index_stopped(qpd_daemon *d)
+{
+    qpd_log(QPD_LOG_INFO, "index closed (generation %lld)", (long long)d->generation);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    qpd_daemon *d = h->data;
+
+    if (d->stopping)
+        return;
+    d->stopping = true;
+    qpd_log(QPD_LOG_INFO, "%s: shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    uv_close((uv_handle_t *)&sigint_h, NULL);
+    uv_close((uv_handle_t *)&sigterm_h, NULL);
+    qpd_server_stop(d);
+    qpd_watcher_stop(d);
+    qpd_index_stop(d, index_stopped);
+}
+
+/* Parses a non-negative decimal number; -1 when it is not one. */
+static long long parse_num(const char *s)
+{
+    char *end;
+    long long v;
+
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < 0)
+        return -1;
+    return v;
+}
+
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+
+    /* Each client is a descriptor; 256 clients need more than the usual 1024
+     * soft limit leaves once watches and SQLite take their share. */
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static void close_any(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static int print_socket(const char *vault)
+{
+    qp_vault *v = NULL;
+    qp_error err = QP_ERROR_INIT;
+    char buf[PATH_MAX];
+    int r;
+
+    if (qp_vault_open(&v, vault, &err) != QP_OK) {
+        fprintf(stderr, "quipud: %s\n", err.msg);
+        return 1;
+    }
+    r = qpd_paths_default_socket(buf, sizeof buf, qp_vault_root(v));
+    qp_vault_close(v);
+    if (r != 0) {
+        fprintf(stderr, "quipud: socket path: %s\n", strerror(-r));
+        return 1;
+    }
+    printf("%s\n", buf);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    qpd_daemon *d = &daemon_state;
+    const char *vault_arg = NULL, *socket_arg = NULL, *db_arg = NULL;
+    int level = QPD_LOG_INFO;
+    long long rescan = 600, max_message = (long long)QPD_MAX_MESSAGE_DEFAULT;
+    long long max_output = 64LL * 1024 * 1024, watch_limit = -1;
+    qp_error err = QP_ERROR_INIT;
+    qp_store *wstore = NULL;
+    uv_loop_t loop;
+    char threads[16];
+    unsigned nthreads;
+    int rc = 1, r;
+
+    /* Before any thread: libuv does not ignore SIGPIPE, and a client that
+     * hangs up must not kill the daemon. */
+    signal(SIGPIPE, SIG_IGN);
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+        bool takes = true;
+
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(usage, stdout);
+            return 0;
+        } else if (strcmp(a, "--version") == 0) {
+            printf("quipud %s (protocol %d)\n", QP_VERSION_STRING, QP_PROTOCOL_VERSION);
+            return 0;
+        } else if (strcmp(a, "--print-socket") == 0) {
+            if (val == NULL)
+                goto usage_error;
+            return print_socket(val);
+        } else if (strcmp(a, "--socket") == 0 && val) {
+            socket_arg = val;
+        } else if (strcmp(a, "--db") == 0 && val) {
+            db_arg = val;
+        } else if (strcmp(a, "--log-level") == 0 && val) {
+            level = qpd_log_parse_level(val);
+            if (level < 0) {
+                fprintf(stderr, "quipud: unknown log level '%s'\n", val);
+                goto usage_error;
+            }
+        } else if (strcmp(a, "--rescan-interval") == 0 && val) {
+            rescan = parse_num(val);
+        } else if (strcmp(a, "--max-message") == 0 && val) {
+            max_message = parse_num(val);
+        } else if (strcmp(a, "--max-output") == 0 && val) {
+            max_output = parse_num(val);
+        } else if (strcmp(a, "--watch-limit") == 0 && val) {
+            watch_limit = parse_num(val);
+            if (watch_limit < 0)
+                goto usage_error;
+        } else if (a[0] == '-' && a[1] != '\0') {
+            fprintf(stderr, "quipud: unknown option or missing value: %s\n", a);
+            goto usage_error;
+        } else if (vault_arg == NULL) {
+            vault_arg = a;
+            takes = false;
+        } else {
+            fprintf(stderr, "quipud: one vault only\n");
+            goto usage_error;
+        }
+        if (takes)
+            i++;
+    }
+    if (vault_arg == NULL || rescan < 0 || rescan > 1000000 || max_message <= 0 ||
+        max_output <= 0)
+        goto usage_error;
+
+    qpd_log_init((qpd_log_level)level);
+    nthreads = uv_available_parallelism() + 2;
+    if (nthreads > 128)
+        nthreads = 128;
+    if (getenv("UV_THREADPOOL_SIZE") == NULL) {
+        /* libuv reads it once, when the pool starts: now or never. */
+        snprintf(threads, sizeof threads, "%u", nthreads);
+        setenv("UV_THREADPOOL_SIZE", threads, 1);
+    } else {
+        nthreads = (unsigned)atoi(getenv("UV_THREADPOOL_SIZE"));
+    }
+    /* cmark-gfm's extension registry is a global without a lock. */
+    cmark_gfm_core_extensions_ensure_registered();
+    json_object_seed(0);
+    raise_fd_limit();
+
+    d->threads = nthreads ? nthreads : 4;
+    d->rescan_interval = (unsigned)rescan;
+    d->max_message = (size_t)max_message;
+    d->max_output = (size_t)max_output;
+    d->watch_limit = (long)watch_limit;
+
+    if (qp_vault_open(&d->vault, vault_arg, &err) != QP_OK) {
+        fprintf(stderr, "quipud: %s: %s\n", vault_arg, err.msg);
+        return 1;
+    }
+    d->vault_root = qp_vault_root(d->vault);
+    r = socket_arg ? (snprintf(d->socket_path, sizeof d->socket_path, "%s", socket_arg), 0)
+                   : qpd_paths_default_socket(d->socket_path, sizeof d->socket_path, d->vault_root);
+    if (r != 0) {
+        fprintf(stderr, "quipud: socket path: %s\n", strerror(-r));
+        goto cleanup;
+    }
+    if (db_arg) {
+        snprintf(d->db_path, sizeof d->db_path, "%s", db_arg);
+    } else {
+        char dir[PATH_MAX], *slash;
+
+        r = qpd_paths_default_db(d->db_path, sizeof d->db_path, d->vault_root);
+        if (r != 0) {
+            fprintf(stderr, "quipud: index path: %s\n", strerror(-r));
+            goto cleanup;
+        }
+        snprintf(dir, sizeof dir, "%s", d->db_path);
+        slash = strrchr(dir, '/');
+        if (slash != NULL) {
+            *slash = '\0';
+            qpd_paths_mkdir_p(dir, 0700);
+        }
+    }
+    {
+        /* Someone may keep the index inside the vault: never index it. */
+        char real[PATH_MAX], dir[PATH_MAX], *slash;
+        size_t n = strlen(d->vault_root);
+
+        snprintf(dir, sizeof dir, "%s", d->db_path);
+        slash = strrchr(dir, '/');
+        if (slash != NULL)
+            *slash = '\0';
+        if (slash != NULL && realpath(dir[0] ? dir : "/", real) != NULL &&
+            strncmp(real, d->vault_root, n) == 0 && (real[n] == '/' || real[n] == '\0')) {
+            size_t need = strlen(real) + strlen(slash + 1) + 2;
+
+            d->db_rel = malloc(need);
+            if (d->db_rel != NULL)
+                snprintf(d->db_rel, need, "%s%s%s", real[n] ? real + n + 1 : "",
+                         real[n] ? "/" : "", slash + 1);
+        }
+    }
+
+    if (uv_loop_init(&loop) != 0) {
+        fprintf(stderr, "quipud: cannot start the event loop\n");
+        goto cleanup;
+    }
+    d->loop = &loop;
+
+    /* The socket first: a second daemon must stop before it opens the index. */
+    if (qpd_server_start(d, &err) != QP_OK) {
+        fprintf(stderr, "quipud: %s\n", err.msg);
+        goto stop_loop;
+    }
+    if (qp_store_open(&wstore, d->db_path, QP_STORE_WRITE, &err) != QP_OK) {
+        fprintf(stderr, "quipud: %s: %s\n", d->db_path, err.msg);
+        goto stop_loop;
+    }
+    qpd_log(QPD_LOG_INFO, "quipud %s: vault %s, index %s%s, %u pool threads", QP_VERSION_STRING,
+            d->vault_root, d->db_path, qp_store_rebuilt(wstore) ? " (rebuilt)" : "", d->threads);
+    if (qpd_watcher_start(d, &err) != QP_OK) {
+        qp_store_close(wstore);
+        fprintf(stderr, "quipud: %s\n", err.msg);
+        goto stop_loop;
+    }
+    if (qpd_index_start(d, wstore, &err) != QP_OK) { /* takes wstore */
+        fprintf(stderr, "quipud: %s\n", err.msg);
+        goto stop_loop;
+    }
+    uv_signal_init(&loop, &sigint_h);
+    uv_signal_init(&loop, &sigterm_h);
+    sigint_h.data = sigterm_h.data = d;
+    uv_signal_start(&sigint_h, on_signal, SIGINT);
+    uv_signal_start(&sigterm_h, on_signal, SIGTERM);
+
+    qpd_index_rescan(d, "start-up");
+    uv_run(&loop, UV_RUN_DEFAULT);
+    rc = 0;
+
+stop_loop:
+    if (rc != 0) {
+        d->stopping = true;
+        qpd_server_stop(d);
+        qpd_watcher_stop(d);
+        if (d->index != NULL)
+            qpd_index_stop(d, NULL);
+        uv_run(&loop, UV_RUN_DEFAULT);
+    }
+    qpd_index_free(d);
+    qpd_server_free(d);
+    qpd_watcher_free(d);
+    uv_walk(&loop, close_any, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    r = uv_loop_close(&loop);
+    if (r != 0) {
+        qpd_log(QPD_LOG_ERROR, "event loop not empty at exit: %s", uv_strerror(r));
+        rc = rc ? rc : 1;
+    }
+    if (rc == 0)
+        qpd_log(QPD_LOG_INFO, "stopped");
+
+cleanup:
+    free(d->db_rel);
+    qp_vault_close(d->vault);
+    return rc;
+
+usage_error:
+    fputs(usage, stderr);
+    return 2;
+}

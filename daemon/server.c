@@ -1,0 +1,976 @@
+/*
+ * server — socket, clients, dispatch, subscriptions; see server.h.
+ *
+ * Client lifetime: a client holds one reference while its handle is open
+ * plus one per job in flight; it is freed when the count reaches zero,
+ * which only happens after its close callback. A closing client gets no
+ * more output: finished jobs drop their bytes.
+ *
+ * Subscriptions: each belongs to one client and is re-run after every
+ * commit on the pool. At most one run per subscription is in flight; a
+ * commit during a run marks it dirty and it runs again when done, so the
+ * last update always reflects the last commit. An update is pushed only when
+ * the XXH3 of the result bytes differs from the last one pushed.
+ */
+
+/* struct ucred and SO_PEERCRED (peer uid check) are Linux/GNU extensions;
+ * flock() is BSD. */
+#define _GNU_SOURCE
+
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <xxhash.h>
+
+#include "index.h"
+#include "log.h"
+#include "paths.h"
+#include "proto.h"
+#include "quipu/query.h"
+#include "quipu/version.h"
+
+#define CLIENT_MAX_INFLIGHT 4096 /* requests of one client on the pool */
+#define READ_BUF            65536
+#define PROGRESS_MS         100 /* status subscribers: at most ~10 progress updates/s */
+
+typedef struct client client;
+typedef struct sub sub;
+
+struct client {
+    uv_pipe_t pipe; /* first: the handle is the client */
+    qpd_server *srv;
+    qpd_framer fr;
+    client *prev, *next;
+    unsigned refs;
+    unsigned inflight;
+    bool closing;
+    unsigned long long id; /* for the log */
+    char rbuf[READ_BUF];
+};
+
+struct sub {
+    sub *prev, *next;
+    long long id;
+    client *c;
+    const char *method; /* static (method table) */
+    char *params;       /* JSON text */
+    uint64_t hash;
+    int64_t generation; /* of the last update pushed */
+    bool running, dirty, dead;
+};
+
+struct qpd_server {
+    uv_pipe_t pipe; /* first */
+    qpd_daemon *d;
+    client *clients;
+    size_t nclients;
+    sub *subs;
+    long long next_sub;
+    unsigned long long next_client;
+    uv_timer_t progress;
+    uint64_t progress_last;
+    char lock_path[PATH_MAX + 8];
+    bool bound;
+    int handles_open;
+};
+
+/* A handler's answer: only reply_sent()/reply_later() make one, and the
+ * compiler insists it is used, so each request is answered exactly once. */
+typedef struct qpd_reply {
+    int later;
+} qpd_reply;
+
+#define QPD_MUST __attribute__((warn_unused_result))
+
+static QPD_MUST qpd_reply reply_sent(void)
+{
+    return (qpd_reply){0};
+}
+
+static QPD_MUST qpd_reply reply_later(void)
+{
+    return (qpd_reply){1};
+}
+
+enum {
+    QPD_ON_LOOP = 1,
+    QPD_ON_WORKER = 2,
+    QPD_SUBSCRIBABLE = 4,
+};
+
+typedef struct qpd_method {
+    const char *name;
+    qpd_reply (*handler)(client *c, const struct qpd_method *m, qpd_request *req);
+    unsigned flags;
+} qpd_method;
+
+/* ---- output ------------------------------------------------------------- */
+
+typedef struct write_req {
+    uv_write_t req; /* first */
+    char *buf;
+} write_req;
+
+static void client_close(client *c);
+
+static void write_cb(uv_write_t *req, int status)
+{
+    write_req *w = (write_req *)req;
+    (void)status; /* errors surface as a read error/EOF, which closes */
+
+    free(w->buf);
+    free(w);
+}
+
+/* Sends one message; takes `buf` (NULL means out of memory: the client is
+ * dropped, since it would otherwise wait for a reply forever). */
+static void client_send(client *c, char *buf, size_t len)
+{
+    write_req *w;
+    uv_buf_t b;
+    size_t queued;
+
+    if (c->closing) {
+        free(buf);
+        return;
+    }
+    if (buf == NULL) {
+        qpd_log(QPD_LOG_ERROR, "client %llu: out of memory for a reply", c->id);
+        client_close(c);
+        return;
+    }
+    w = malloc(sizeof *w);
+    if (w == NULL) {
+        free(buf);
+        client_close(c);
+        return;
+    }
+    w->buf = buf;
+    b = uv_buf_init(buf, (unsigned)len);
+    if (uv_write(&w->req, (uv_stream_t *)&c->pipe, &b, 1, write_cb) != 0) {
+        free(buf);
+        free(w);
+        client_close(c);
+        return;
+    }
+    queued = uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe);
+    if (queued > c->srv->d->max_output) {
+        qpd_log(QPD_LOG_WARN, "client %llu: %zu bytes unread, disconnecting it", c->id, queued);
+        client_close(c);
+    }
+}
+
+static void client_send_json(client *c, json_t *msg)
+{
+    size_t len = 0;
+    char *s = msg ? qpd_proto_dump(msg, &len) : NULL;
+
+    json_decref(msg);
+    client_send(c, s, len);
+}
+
+static void client_error(client *c, json_t *id, int code, const char *message, json_t *data)
+{
+    client_send_json(c, qpd_proto_error(id, code, message, data));
+}
+
+/* ---- subscriptions ------------------------------------------------------ */
+
+static void sub_unlink(qpd_server *srv, sub *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        srv->subs = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->prev = s->next = NULL;
+}
+
+static void sub_free(sub *s)
+{
+    free(s->params);
+    free(s);
+}
+
+/* Ends a subscription; a run in flight frees it when it returns. */
+static void sub_end(qpd_server *srv, sub *s)
+{
+    sub_unlink(srv, s);
+    s->dead = true;
+    if (!s->running)
+        sub_free(s);
+}
+
+/* ---- jobs on the pool --------------------------------------------------- */
+
+typedef enum job_kind {
+    JOB_REQUEST,
+    JOB_SUBSCRIBE,
+    JOB_RERUN,
+} job_kind;
+
+typedef struct rpc_job {
+    uv_work_t req; /* first */
+    job_kind kind;
+    qpd_server *srv;
+    client *c; /* one reference held */
+    sub *s;    /* JOB_SUBSCRIBE, JOB_RERUN */
+    const char *method;
+    char *params;
+    json_t *id; /* a deep copy: only this job touches it */
+    /* the daemon's state when the request arrived, for status */
+    bool ready;
+    size_t done, total;
+    /* results, built on the worker */
+    char *out; /* the whole line to send */
+    size_t out_len;
+    bool failed;
+    uint64_t hash;
+    int64_t generation;
+} rpc_job;
+
+/* The status result: the index's counts plus the daemon's state. */
+static char *status_result(rpc_job *job, const char *lib_json)
+{
+    qpd_daemon *d = job->srv->d;
+    json_t *o = json_loads(lib_json, 0, NULL);
+    char *s;
+
+    if (o == NULL || !json_is_object(o)) {
+        json_decref(o);
+        return NULL;
+    }
+    json_object_set_new(o, "version", json_string(QP_VERSION_STRING));
+    json_object_set_new(o, "protocol", json_integer(QP_PROTOCOL_VERSION));
+    json_object_set_new(o, "vault", json_string(d->vault_root));
+    json_object_set_new(o, "state", json_string(job->ready ? "ready" : "scanning"));
+    json_object_set_new(o, "progress", json_pack("{s:I, s:I}", "done", (json_int_t)job->done,
+                                                 "total", (json_int_t)job->total));
+    s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return s;
+}
+
+/* The error object (not the envelope) for a failed query. */
+static json_t *query_error(qp_rc rc, const qp_error *err, int *code_out)
+{
+    int code;
+    json_t *data = json_object();
+
+    switch (rc) {
+    case QP_EINVAL:
+        code = QPD_RPC_INVALID_PARAMS;
+        break;
+    case QP_ENOTFOUND:
+        code = QPD_RPC_NOT_FOUND;
+        break;
+    case QP_EQUERY:
+        code = QPD_RPC_QUERY_ERROR;
+        json_object_set_new(data, "line", json_integer(err->line));
+        if (err->col > 0)
+            json_object_set_new(data, "column", json_integer(err->col));
+        json_object_set_new(data, "message", json_string(err->msg));
+        break;
+    default:
+        code = QPD_RPC_INTERNAL;
+        break;
+    }
+    json_object_set_new(data, "kind", json_string(qpd_proto_error_kind(code)));
+    *code_out = code;
+    return json_pack("{s:i, s:s, s:o}", "code", code, "message",
+                     err->msg[0] ? err->msg : qp_rc_name(rc), "data", data);
+}
+
+static void rpc_work(uv_work_t *req)
+{
+    rpc_job *job = (rpc_job *)req;
+    qpd_daemon *d = job->srv->d;
+    qp_error err = QP_ERROR_INIT;
+    qp_store *st = qpd_readers_acquire(d, &err);
+    char *result = NULL;
+    qp_rc rc;
+
+    if (st == NULL) {
+        rc = err.code ? err.code : QP_EIO;
+    } else {
+        rc = qp_query_run(&result, st, d->vault, job->method, job->params, &err);
+        job->generation = qp_store_generation(st);
+        qpd_readers_release(d, st);
+    }
+    if (rc == QP_OK && strcmp(job->method, "status") == 0) {
+        char *s = status_result(job, result);
+
+        free(result);
+        result = s;
+        if (result == NULL)
+            rc = qp_error_set(&err, QP_ENOMEM, "out of memory");
+    }
+
+    if (rc != QP_OK) {
+        int code;
+        json_t *eo = query_error(rc, &err, &code);
+
+        job->failed = true;
+        if (job->kind == JOB_RERUN) {
+            char *text = json_dumps(eo, JSON_COMPACT);
+
+            if (text != NULL) {
+                job->hash = XXH3_64bits(text, strlen(text));
+                job->out = qpd_proto_update(job->s->id, job->generation, text, strlen(text), true,
+                                            &job->out_len);
+            }
+            free(text);
+            json_decref(eo);
+        } else {
+            json_t *msg = json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", job->id, "error", eo);
+
+            job->out = msg ? qpd_proto_dump(msg, &job->out_len) : NULL;
+            json_decref(msg);
+        }
+        return;
+    }
+
+    job->hash = XXH3_64bits(result, strlen(result));
+    switch (job->kind) {
+    case JOB_REQUEST:
+        job->out = qpd_proto_result(job->id, result, strlen(result), &job->out_len);
+        break;
+    case JOB_SUBSCRIBE: {
+        size_t n = strlen(result) + 64;
+        char *wrapped = malloc(n);
+
+        if (wrapped != NULL) {
+            int k = snprintf(wrapped, n, "{\"subscription\":%lld,\"result\":%s}", job->s->id,
+                             result);
+            job->out = qpd_proto_result(job->id, wrapped, (size_t)k, &job->out_len);
+        }
+        free(wrapped);
+        break;
+    }
+    case JOB_RERUN:
+        job->out = qpd_proto_update(job->s->id, job->generation, result, strlen(result), false,
+                                    &job->out_len);
+        break;
+    }
+    free(result);
+}
+
+static void client_unref(client *c)
+{
+    if (--c->refs == 0) {
+        qpd_framer_free(&c->fr);
+        free(c);
+    }
+}
+
+static void submit(qpd_server *srv, rpc_job *job);
+
+static void rpc_done(uv_work_t *req, int status)
+{
+    rpc_job *job = (rpc_job *)req;
+    client *c = job->c;
+    sub *s = job->s;
+    qpd_server *srv = job->srv;
+
+    c->inflight--;
+    if (status != 0 || c->closing) {
+        free(job->out); /* cancelled, or the client hung up */
+        job->out = NULL;
+    }
+    switch (job->kind) {
+    case JOB_REQUEST:
+        if (job->out != NULL || !c->closing)
+            client_send(c, job->out, job->out_len);
+        job->out = NULL;
+        break;
+    case JOB_SUBSCRIBE:
+        s->running = false;
+        if (job->out != NULL && !job->failed && !s->dead && !c->closing) {
+            /* Registered only now: a subscription whose first run failed
+             * never existed. */
+            s->hash = job->hash;
+            s->generation = job->generation;
+            s->next = srv->subs;
+            if (srv->subs)
+                srv->subs->prev = s;
+            srv->subs = s;
+            qpd_log(QPD_LOG_DEBUG, "client %llu: subscription %lld to %s", c->id, s->id,
+                    s->method);
+            if (srv->d->generation > s->generation)
+                s->dirty = true; /* a commit landed while it ran */
+        } else {
+            s->dead = true;
+        }
+        if (!c->closing)
+            client_send(c, job->out, job->out_len);
+        else
+            free(job->out);
+        job->out = NULL;
+        break;
+    case JOB_RERUN:
+        s->running = false;
+        if (!s->dead && job->out != NULL && job->hash != s->hash &&
+            job->generation >= s->generation) {
+            s->hash = job->hash;
+            s->generation = job->generation;
+            client_send(c, job->out, job->out_len);
+            job->out = NULL;
+        }
+        free(job->out);
+        job->out = NULL;
+        break;
+    }
+    if (s != NULL && s->dead && !s->running) {
+        sub_free(s);
+        s = NULL;
+    }
+    json_decref(job->id);
+    free(job->params);
+    free(job);
+    if (s != NULL && s->dirty && !c->closing && !srv->d->stopping) {
+        rpc_job *again = calloc(1, sizeof *again);
+
+        s->dirty = false;
+        if (again != NULL) {
+            again->kind = JOB_RERUN;
+            again->s = s;
+            again->c = c;
+            again->method = s->method;
+            again->params = strdup(s->params);
+            submit(srv, again);
+        }
+    }
+    client_unref(c);
+}
+
+/* Queues a job; fills in the state snapshot and takes a client reference. */
+static void submit(qpd_server *srv, rpc_job *job)
+{
+    qpd_daemon *d = srv->d;
+
+    job->srv = srv;
+    job->ready = d->ready;
+    job->done = d->scan_done;
+    job->total = d->scan_total;
+    if (job->s)
+        job->s->running = true;
+    job->c->refs++;
+    job->c->inflight++;
+    if (uv_queue_work(d->loop, &job->req, rpc_work, rpc_done) != 0)
+        abort(); /* only fails for a NULL work callback: a bug */
+}
+
+static void rerun(qpd_server *srv, bool status_only)
+{
+    for (sub *s = srv->subs; s != NULL; s = s->next) {
+        rpc_job *job;
+
+        if (status_only && strcmp(s->method, "status") != 0)
+            continue;
+        if (s->running) {
+            s->dirty = true;
+            continue;
+        }
+        job = calloc(1, sizeof *job);
+        if (job == NULL)
+            continue; /* the next commit tries again */
+        job->kind = JOB_RERUN;
+        job->s = s;
+        job->c = s->c;
+        job->method = s->method;
+        job->params = strdup(s->params);
+        if (job->params == NULL) {
+            free(job);
+            continue;
+        }
+        submit(srv, job);
+    }
+}
+
+void qpd_server_on_commit(qpd_daemon *d)
+{
+    if (d->server != NULL)
+        rerun(d->server, false);
+}
+
+static void progress_cb(uv_timer_t *t)
+{
+    qpd_server *srv = t->data;
+
+    srv->progress_last = uv_now(srv->d->loop);
+    rerun(srv, true);
+}
+
+void qpd_server_on_progress(qpd_daemon *d)
+{
+    qpd_server *srv = d->server;
+    uint64_t now, since;
+
+    if (srv == NULL || d->stopping || srv->subs == NULL)
+        return;
+    now = uv_now(d->loop);
+    since = now - srv->progress_last;
+    if (d->ready && !d->scan_total) {
+        progress_cb(&srv->progress); /* the final "ready" must not wait */
+        return;
+    }
+    if (since >= PROGRESS_MS)
+        progress_cb(&srv->progress);
+    else if (!uv_is_active((uv_handle_t *)&srv->progress))
+        uv_timer_start(&srv->progress, progress_cb, PROGRESS_MS - since, 0);
+}
+
+/* ---- methods ------------------------------------------------------------ */
+
+static char *params_text(const json_t *params)
+{
+    return json_dumps(params, JSON_COMPACT);
+}
+
+static qpd_reply m_query(client *c, const qpd_method *m, qpd_request *req)
+{
+    rpc_job *job = calloc(1, sizeof *job);
+
+    if (job == NULL || (job->params = params_text(req->params)) == NULL ||
+        (job->id = json_deep_copy(req->id)) == NULL) {
+        if (job)
+            free(job->params);
+        free(job);
+        client_error(c, req->id, QPD_RPC_INTERNAL, "out of memory", NULL);
+        return reply_sent();
+    }
+    job->kind = JOB_REQUEST;
+    job->c = c;
+    job->method = m->name;
+    submit(c->srv, job);
+    return reply_later();
+}
+
+static const qpd_method *find_method(const char *name);
+
+static qpd_reply m_subscribe(client *c, const qpd_method *m, qpd_request *req)
+{
+    json_t *jm = json_object_get(req->params, "method");
+    json_t *jp = json_object_get(req->params, "params");
+    const qpd_method *target;
+    rpc_job *job;
+    sub *s;
+    (void)m;
+
+    if (!json_is_string(jm)) {
+        client_error(c, req->id, QPD_RPC_INVALID_PARAMS, "subscribe: method must be a string",
+                     NULL);
+        return reply_sent();
+    }
+    target = find_method(json_string_value(jm));
+    if (target == NULL || !(target->flags & QPD_SUBSCRIBABLE)) {
+        client_error(c, req->id, QPD_RPC_INVALID_PARAMS,
+                     "subscribe: method must be one of status, note, resolve, backlinks, "
+                     "mentions, tasks.query, tasks.blocks",
+                     NULL);
+        return reply_sent();
+    }
+    if (jp != NULL && !json_is_object(jp)) {
+        client_error(c, req->id, QPD_RPC_INVALID_PARAMS, "subscribe: params must be an object",
+                     NULL);
+        return reply_sent();
+    }
+    job = calloc(1, sizeof *job);
+    s = calloc(1, sizeof *s);
+    if (job == NULL || s == NULL ||
+        (s->params = jp ? params_text(jp) : strdup("{}")) == NULL ||
+        (job->params = strdup(s->params)) == NULL || (job->id = json_deep_copy(req->id)) == NULL) {
+        if (s)
+            free(s->params);
+        if (job)
+            free(job->params);
+        free(s);
+        free(job);
+        client_error(c, req->id, QPD_RPC_INTERNAL, "out of memory", NULL);
+        return reply_sent();
+    }
+    s->id = ++c->srv->next_sub;
+    s->c = c;
+    s->method = target->name;
+    job->kind = JOB_SUBSCRIBE;
+    job->c = c;
+    job->s = s;
+    job->method = target->name;
+    submit(c->srv, job);
+    return reply_later();
+}
+
+static qpd_reply m_unsubscribe(client *c, const qpd_method *m, qpd_request *req)
+{
+    json_t *js = json_object_get(req->params, "subscription");
+    (void)m;
+
+    if (!json_is_integer(js)) {
+        client_error(c, req->id, QPD_RPC_INVALID_PARAMS,
+                     "unsubscribe: subscription must be an integer", NULL);
+        return reply_sent();
+    }
+    for (sub *s = c->srv->subs; s != NULL; s = s->next) {
+        if (s->id == json_integer_value(js) && s->c == c) {
+            sub_end(c->srv, s);
+            if (req->id != NULL)
+                client_send_json(c, json_pack("{s:s, s:O, s:b}", "jsonrpc", "2.0", "id", req->id,
+                                              "result", 1));
+            return reply_sent();
+        }
+    }
+    client_error(c, req->id, QPD_RPC_INVALID_PARAMS, "unsubscribe: no such subscription", NULL);
+    return reply_sent();
+}
+
+/* Sorted by name: found with bsearch. */
+static const qpd_method methods[] = {
+    {"backlinks", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
+    {"mentions", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
+    {"note", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
+    {"resolve", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
+    {"status", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
+    {"subscribe", m_subscribe, QPD_ON_LOOP},
+    {"tasks.blocks", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
+    {"tasks.query", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
+    {"unsubscribe", m_unsubscribe, QPD_ON_LOOP},
+};
+
+static int cmp_method(const void *key, const void *elem)
+{
+    return strcmp(key, ((const qpd_method *)elem)->name);
+}
+
+static const qpd_method *find_method(const char *name)
+{
+    return bsearch(name, methods, sizeof methods / sizeof methods[0], sizeof methods[0],
+                   cmp_method);
+}
+
+/* ---- clients ------------------------------------------------------------ */
+
+static void handle_line(client *c, const char *line, size_t len)
+{
+    qpd_request req;
+    json_t *reply = NULL;
+    const qpd_method *m;
+    qpd_reply r;
+
+    if (qpd_proto_parse(line, len, &req, &reply) != 0) {
+        client_send_json(c, reply);
+        return;
+    }
+    m = find_method(req.method);
+    if (req.id == NULL && (m == NULL || !(m->flags & QPD_ON_LOOP))) {
+        /* A notification: nobody waits for the answer, and queries change
+         * nothing, so only loop methods (unsubscribe) have an effect. */
+        qpd_request_free(&req);
+        return;
+    }
+    if (m == NULL) {
+        client_error(c, req.id, QPD_RPC_METHOD_NOT_FOUND, "method not found",
+                     json_pack("{s:s}", "method", req.method));
+    } else if (c->srv->d->stopping || c->inflight >= CLIENT_MAX_INFLIGHT) {
+        client_error(c, req.id, QPD_RPC_OVERLOADED,
+                     c->srv->d->stopping ? "shutting down" : "too many requests in flight",
+                     NULL);
+    } else {
+        r = m->handler(c, m, &req);
+        (void)r;
+    }
+    qpd_request_free(&req);
+}
+
+static void client_close_cb(uv_handle_t *h)
+{
+    client *c = (client *)h;
+
+    client_unref(c);
+}
+
+static void client_close(client *c)
+{
+    qpd_server *srv = c->srv;
+
+    if (c->closing)
+        return;
+    c->closing = true;
+    for (sub *s = srv->subs, *next; s != NULL; s = next) {
+        next = s->next;
+        if (s->c == c)
+            sub_end(srv, s);
+    }
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->clients = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    srv->nclients--;
+    qpd_log(QPD_LOG_DEBUG, "client %llu: closed", c->id);
+    uv_close((uv_handle_t *)&c->pipe, client_close_cb);
+}
+
+static void shutdown_cb(uv_shutdown_t *req, int status)
+{
+    client *c = req->data;
+    (void)status;
+
+    free(req);
+    client_close(c);
+    client_unref(c);
+}
+
+/* Sends what is queued, then closes (for -32600 over the size limit). */
+static void client_close_after_write(client *c)
+{
+    uv_shutdown_t *req = malloc(sizeof *req);
+
+    uv_read_stop((uv_stream_t *)&c->pipe);
+    if (req == NULL || (req->data = c, c->refs++,
+                        uv_shutdown(req, (uv_stream_t *)&c->pipe, shutdown_cb) != 0)) {
+        if (req != NULL)
+            c->refs--;
+        free(req);
+        client_close(c);
+    }
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    client *c = (client *)h;
+    (void)suggested;
+
+    *buf = uv_buf_init(c->rbuf, sizeof c->rbuf);
+}
+
+static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    client *c = (client *)stream;
+    const char *line;
+    size_t len;
+    int r;
+
+    (void)buf;
+    if (nread < 0) {
+        client_close(c);
+        return;
+    }
+    if (nread == 0 || c->closing)
+        return;
+    r = qpd_framer_feed(&c->fr, c->rbuf, (size_t)nread);
+    if (r == -2) {
+        qpd_log(QPD_LOG_ERROR, "client %llu: out of memory", c->id);
+        client_close(c);
+        return;
+    }
+    while (r == 0 && !c->closing && (r = qpd_framer_next(&c->fr, &line, &len)) == 1) {
+        handle_line(c, line, len);
+        r = 0;
+    }
+    if (r == -1 && !c->closing) {
+        char msg[96];
+
+        snprintf(msg, sizeof msg, "message over the size limit of %zu bytes",
+                 c->srv->d->max_message);
+        qpd_log(QPD_LOG_WARN, "client %llu: %s; closing", c->id, msg);
+        client_error(c, NULL, QPD_RPC_INVALID_REQUEST, msg,
+                     json_pack("{s:I}", "limit", (json_int_t)c->srv->d->max_message));
+        client_close_after_write(c);
+    }
+}
+
+/* Only the daemon's own user may talk to it. */
+static bool peer_allowed(client *c)
+{
+    uv_os_fd_t fd;
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+
+    if (uv_fileno((uv_handle_t *)&c->pipe, &fd) != 0)
+        return false;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+        return false;
+    return cred.uid == geteuid();
+}
+
+static void connection_cb(uv_stream_t *server, int status)
+{
+    qpd_server *srv = (qpd_server *)server;
+    client *c;
+
+    if (status < 0) {
+        qpd_log(QPD_LOG_WARN, "accept: %s", uv_strerror(status));
+        return;
+    }
+    c = malloc(sizeof *c);
+    if (c == NULL) {
+        qpd_log(QPD_LOG_ERROR, "out of memory");
+        abort();
+    }
+    memset(c, 0, offsetof(client, rbuf));
+    c->srv = srv;
+    c->refs = 1;
+    c->id = ++srv->next_client;
+    qpd_framer_init(&c->fr, srv->d->max_message);
+    uv_pipe_init(srv->d->loop, &c->pipe, 0);
+    c->next = srv->clients;
+    if (srv->clients)
+        srv->clients->prev = c;
+    srv->clients = c;
+    srv->nclients++;
+    if (uv_accept(server, (uv_stream_t *)&c->pipe) != 0) {
+        client_close(c);
+        return;
+    }
+    if (!peer_allowed(c)) {
+        qpd_log(QPD_LOG_WARN, "client %llu: another user; refused", c->id);
+        client_close(c);
+        return;
+    }
+    qpd_log(QPD_LOG_DEBUG, "client %llu: connected (%zu clients)", c->id, srv->nclients);
+    uv_read_start((uv_stream_t *)&c->pipe, alloc_cb, read_cb);
+}
+
+/* ---- the socket --------------------------------------------------------- */
+
+/* True when a server answers on `path`. */
+static bool socket_alive(const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    bool alive;
+
+    if (fd < 0)
+        return true; /* cannot tell: do not remove someone else's socket */
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+    alive = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 ||
+            (errno != ECONNREFUSED && errno != ENOENT);
+    close(fd);
+    return alive;
+}
+
+static int bind_socket(qpd_server *srv, const char *path)
+{
+    mode_t old = umask(0177); /* the socket is born 0600 (tmux) */
+    int r = uv_pipe_bind(&srv->pipe, path);
+
+    umask(old);
+    return r;
+}
+
+qp_rc qpd_server_start(qpd_daemon *d, qp_error *err)
+{
+    qpd_server *srv = calloc(1, sizeof *srv);
+    const char *path = d->socket_path;
+    char dir[PATH_MAX];
+    char *slash;
+    int lock_fd = -1, r;
+    qp_rc rc = QP_OK;
+
+    if (srv == NULL)
+        return qp_error_set(err, QP_ENOMEM, "out of memory");
+    srv->d = d;
+    d->server = srv;
+    uv_pipe_init(d->loop, &srv->pipe, 0);
+    uv_timer_init(d->loop, &srv->progress);
+    srv->progress.data = srv;
+    srv->handles_open = 2;
+    if (strlen(path) >= sizeof((struct sockaddr_un *)0)->sun_path)
+        return qp_error_set(err, QP_EINVAL, "socket path too long (%zu bytes): %s", strlen(path),
+                            path);
+    snprintf(dir, sizeof dir, "%s", path);
+    slash = strrchr(dir, '/');
+    if (slash != NULL && slash != dir) {
+        *slash = '\0';
+        r = qpd_paths_mkdir_p(dir, 0700);
+        if (r != 0)
+            return qp_error_set(err, QP_EIO, "%s: %s", dir, strerror(-r));
+    }
+    snprintf(srv->lock_path, sizeof srv->lock_path, "%s.lock", path);
+    lock_fd = open(srv->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lock_fd < 0)
+        return qp_error_set(err, QP_EIO, "%s: %s", srv->lock_path, strerror(errno));
+    /* Two daemons starting at once must not both decide the socket is stale. */
+    while (flock(lock_fd, LOCK_EX) != 0 && errno == EINTR)
+        ;
+    r = bind_socket(srv, path);
+    if (r == UV_EADDRINUSE) {
+        if (socket_alive(path)) {
+            rc = qp_error_set(err, QP_EBUSY, "another quipud is serving %s on %s", d->vault_root,
+                              path);
+            goto cleanup;
+        }
+        qpd_log(QPD_LOG_INFO, "removing stale socket %s", path);
+        unlink(path);
+        r = bind_socket(srv, path);
+    }
+    if (r != 0) {
+        rc = qp_error_set(err, QP_EIO, "bind %s: %s", path, uv_strerror(r));
+        goto cleanup;
+    }
+    srv->bound = true;
+    chmod(path, 0600);
+    r = uv_listen((uv_stream_t *)&srv->pipe, 511, connection_cb);
+    if (r != 0) {
+        rc = qp_error_set(err, QP_EIO, "listen %s: %s", path, uv_strerror(r));
+        goto cleanup;
+    }
+    qpd_log(QPD_LOG_INFO, "listening on %s", path);
+
+cleanup:
+    flock(lock_fd, LOCK_UN);
+    close(lock_fd);
+    if (rc == QP_EBUSY)
+        srv->lock_path[0] = '\0'; /* the other daemon's: leave it */
+    return rc;
+}
+
+static void server_handle_closed(uv_handle_t *h)
+{
+    qpd_server *srv = h->data;
+
+    srv->handles_open--;
+}
+
+void qpd_server_stop(qpd_daemon *d)
+{
+    qpd_server *srv = d->server;
+
+    if (srv == NULL)
+        return;
+    srv->pipe.data = srv;
+    if (!uv_is_closing((uv_handle_t *)&srv->pipe))
+        uv_close((uv_handle_t *)&srv->pipe, server_handle_closed);
+    if (!uv_is_closing((uv_handle_t *)&srv->progress))
+        uv_close((uv_handle_t *)&srv->progress, server_handle_closed);
+    while (srv->clients != NULL)
+        client_close(srv->clients);
+}
+
+void qpd_server_free(qpd_daemon *d)
+{
+    qpd_server *srv = d->server;
+
+    if (srv == NULL)
+        return;
+    if (srv->bound)
+        unlink(d->socket_path);
+    if (srv->lock_path[0] != '\0')
+        unlink(srv->lock_path);
+    free(srv);
+    d->server = NULL;
+}

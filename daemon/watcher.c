@@ -1,0 +1,286 @@
+/*
+ * watcher — one uv_fs_event per directory; see watcher.h.
+ *
+ * Watches live in an array sorted by relative path, so the watches of a
+ * directory and everything under it are one contiguous run (every string
+ * with the prefix "a/" sorts together), found with a binary search. A watch
+ * is freed in its close callback, never earlier: libuv may still hold it.
+ *
+ * libuv on Linux reports IN_Q_OVERFLOW nowhere (the event has no watch
+ * descriptor and is dropped), so a lost event cannot be detected here; the
+ * periodic rescan is what bounds the damage (see docs/architecture.md).
+ */
+
+#include "watcher.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "index.h"
+#include "log.h"
+
+typedef struct watch {
+    uv_fs_event_t h; /* first: the handle is the watch */
+    qpd_watcher *w;
+    char *rel; /* "" for the root */
+    uint64_t dev, ino;
+} watch;
+
+struct qpd_watcher {
+    qpd_daemon *d;
+    watch **v; /* sorted by rel */
+    size_t n, cap;
+    size_t failed; /* directories we could not watch since the last full scan */
+    bool warned;
+};
+
+static void watch_close_cb(uv_handle_t *h)
+{
+    watch *wt = (watch *)h;
+
+    free(wt->rel);
+    free(wt);
+}
+
+/* Index of the first watch whose rel is >= key. */
+static size_t lower_bound(qpd_watcher *w, const char *key)
+{
+    size_t lo = 0, hi = w->n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (strcmp(w->v[mid]->rel, key) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static void event_cb(uv_fs_event_t *h, const char *filename, int events, int status)
+{
+    watch *wt = (watch *)h;
+    qpd_daemon *d = wt->w->d;
+    char *rel;
+    size_t nr, nf;
+    (void)events;
+
+    if (status < 0) {
+        qpd_log(QPD_LOG_WARN, "watch %s: %s", wt->rel[0] ? wt->rel : ".", uv_strerror(status));
+        qpd_index_rescan(d, "a directory watch failed");
+        return;
+    }
+    if (filename == NULL) {
+        /* The kernel could not say what changed: look at everything. */
+        qpd_index_rescan(d, "an event without a file name");
+        return;
+    }
+    nr = strlen(wt->rel);
+    nf = strlen(filename);
+    rel = malloc(nr + nf + 2);
+    if (rel == NULL) {
+        qpd_log(QPD_LOG_ERROR, "out of memory");
+        abort();
+    }
+    if (nr == 0) {
+        memcpy(rel, filename, nf + 1);
+    } else {
+        memcpy(rel, wt->rel, nr);
+        rel[nr] = '/';
+        memcpy(rel + nr + 1, filename, nf + 1);
+    }
+    if (qp_vault_ignored(d->vault, rel) ||
+        (d->db_rel != NULL && strncmp(rel, d->db_rel, strlen(d->db_rel)) == 0)) {
+        free(rel);
+        return;
+    }
+    qpd_log(QPD_LOG_DEBUG, "event %s%s%s", rel, (events & UV_RENAME) ? " rename" : "",
+            (events & UV_CHANGE) ? " change" : "");
+    qpd_index_changed(d, rel);
+    free(rel);
+}
+
+static void remove_at(qpd_watcher *w, size_t i, size_t count)
+{
+    for (size_t k = i; k < i + count; k++) {
+        uv_fs_event_stop(&w->v[k]->h);
+        uv_close((uv_handle_t *)&w->v[k]->h, watch_close_cb);
+    }
+    memmove(w->v + i, w->v + i + count, (w->n - i - count) * sizeof *w->v);
+    w->n -= count;
+}
+
+void qpd_watcher_add(qpd_daemon *d, const char *rel, uint64_t dev, uint64_t ino)
+{
+    qpd_watcher *w = d->watcher;
+    size_t i;
+    watch *wt;
+    char *abs;
+    int r;
+
+    if (w == NULL || d->stopping)
+        return;
+    i = lower_bound(w, rel);
+    if (i < w->n && strcmp(w->v[i]->rel, rel) == 0) {
+        if (w->v[i]->dev == dev && w->v[i]->ino == ino)
+            return;
+        /* Another directory now has this name (deleted and made again, or
+         * moved over): the old watch follows the old inode. */
+        remove_at(w, i, 1);
+    }
+    if (d->watch_limit >= 0 && (long)w->n >= d->watch_limit) {
+        r = UV_ENOSPC;
+        goto failed;
+    }
+    wt = calloc(1, sizeof *wt);
+    abs = malloc(strlen(d->vault_root) + strlen(rel) + 2);
+    if (wt == NULL || abs == NULL || (wt->rel = strdup(rel)) == NULL) {
+        qpd_log(QPD_LOG_ERROR, "out of memory");
+        abort();
+    }
+    strcpy(abs, d->vault_root);
+    if (rel[0] != '\0') {
+        strcat(abs, "/");
+        strcat(abs, rel);
+    }
+    wt->w = w;
+    wt->dev = dev;
+    wt->ino = ino;
+    uv_fs_event_init(d->loop, &wt->h);
+    r = uv_fs_event_start(&wt->h, event_cb, abs, 0);
+    free(abs);
+    if (r != 0) {
+        uv_close((uv_handle_t *)&wt->h, watch_close_cb);
+        if (r == UV_ENOENT || r == UV_ENOTDIR)
+            return; /* gone already: its parent's event brings it back */
+        goto failed;
+    }
+    if (w->n == w->cap) {
+        w->cap = w->cap ? 2 * w->cap : 64;
+        w->v = realloc(w->v, w->cap * sizeof *w->v);
+        if (w->v == NULL) {
+            qpd_log(QPD_LOG_ERROR, "out of memory");
+            abort();
+        }
+    }
+    memmove(w->v + i + 1, w->v + i, (w->n - i) * sizeof *w->v);
+    w->v[i] = wt;
+    w->n++;
+    return;
+
+failed:
+    w->failed++;
+    if (!w->warned) {
+        w->warned = true;
+        qpd_log(QPD_LOG_WARN,
+                "cannot watch %s: %s (%zu directories watched); falling back to rescans%s",
+                rel[0] ? rel : ".", uv_strerror(r), w->n,
+                r == UV_ENOSPC ? "; raise fs.inotify.max_user_watches" : "");
+        /* Once: from now on the degraded-mode timer rescans periodically. */
+        qpd_index_rescan(d, "a directory could not be watched");
+    }
+}
+
+bool qpd_watcher_is_dir(qpd_daemon *d, const char *rel)
+{
+    qpd_watcher *w = d->watcher;
+    size_t i = lower_bound(w, rel);
+
+    return i < w->n && strcmp(w->v[i]->rel, rel) == 0;
+}
+
+void qpd_watcher_drop_tree(qpd_daemon *d, const char *rel)
+{
+    qpd_watcher *w = d->watcher;
+    size_t n = strlen(rel), i, j;
+    char *slash;
+
+    if (w == NULL || n == 0)
+        return;
+    i = lower_bound(w, rel);
+    if (i < w->n && strcmp(w->v[i]->rel, rel) == 0)
+        remove_at(w, i, 1);
+    /* "a" < "a-b" < "a/x": the subdirectories are the run starting "a/". */
+    slash = malloc(n + 2);
+    if (slash == NULL) {
+        qpd_log(QPD_LOG_ERROR, "out of memory");
+        abort();
+    }
+    memcpy(slash, rel, n);
+    slash[n] = '/';
+    slash[n + 1] = '\0';
+    i = lower_bound(w, slash);
+    for (j = i; j < w->n && strncmp(w->v[j]->rel, slash, n + 1) == 0; j++)
+        ;
+    free(slash);
+    if (j > i)
+        remove_at(w, i, j - i);
+}
+
+void qpd_watcher_keep_only(qpd_daemon *d, char *const *dirs, size_t n)
+{
+    qpd_watcher *w = d->watcher;
+    size_t k = 0;
+
+    for (size_t i = 0; i < w->n;) {
+        int c = 1;
+
+        while (k < n && (c = strcmp(dirs[k], w->v[i]->rel)) < 0)
+            k++;
+        if (k < n && c == 0) {
+            i++;
+            continue;
+        }
+        remove_at(w, i, 1);
+    }
+    /* The scan saw every directory: what failed before failed again now or
+     * is watched now. */
+    w->failed = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!qpd_watcher_is_dir(d, dirs[i]))
+            w->failed++;
+    if (w->failed == 0)
+        w->warned = false;
+}
+
+bool qpd_watcher_degraded(qpd_daemon *d)
+{
+    return d->watcher != NULL && d->watcher->failed > 0;
+}
+
+size_t qpd_watcher_count(qpd_daemon *d)
+{
+    return d->watcher ? d->watcher->n : 0;
+}
+
+qp_rc qpd_watcher_start(qpd_daemon *d, qp_error *err)
+{
+    qpd_watcher *w = calloc(1, sizeof *w);
+
+    if (w == NULL)
+        return qp_error_set(err, QP_ENOMEM, "out of memory");
+    w->d = d;
+    d->watcher = w;
+    return QP_OK;
+}
+
+void qpd_watcher_stop(qpd_daemon *d)
+{
+    qpd_watcher *w = d->watcher;
+
+    if (w != NULL && w->n > 0)
+        remove_at(w, 0, w->n);
+}
+
+void qpd_watcher_free(qpd_daemon *d)
+{
+    qpd_watcher *w = d->watcher;
+
+    if (w == NULL)
+        return;
+    free(w->v);
+    free(w);
+    d->watcher = NULL;
+}

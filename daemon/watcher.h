@@ -1,0 +1,44 @@
+#ifndef QPD_WATCHER_H
+#define QPD_WATCHER_H
+
+/*
+ * watcher — one uv_fs_event per directory of the vault (inotify watches are
+ * not recursive). Every event becomes a vault-relative path handed to
+ * qpd_index_changed(); ignored paths (dot-folders, userIgnoreFilters, the
+ * index itself when it lives in the vault) are dropped here. Directories
+ * are added as scans and parse jobs discover them and dropped when they are
+ * gone. When a watch cannot be added (ENOSPC: the inotify limit; or the
+ * --watch-limit test hook), the watcher says so and the index falls back to
+ * rescans. Loop thread only.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "qpd.h"
+
+qp_rc qpd_watcher_start(qpd_daemon *d, qp_error *err);
+
+/* Watches `rel` ("" is the root) if not watched yet, or re-watches it when
+ * the directory there is a different one (dev/ino changed). */
+void qpd_watcher_add(qpd_daemon *d, const char *rel, uint64_t dev, uint64_t ino);
+
+/* True when `rel` is a watched directory. */
+bool qpd_watcher_is_dir(qpd_daemon *d, const char *rel);
+
+/* Drops the watches of `rel` and every directory under it. */
+void qpd_watcher_drop_tree(qpd_daemon *d, const char *rel);
+
+/* After a full scan: drops watches of directories not in `dirs` (sorted). */
+void qpd_watcher_keep_only(qpd_daemon *d, char *const *dirs, size_t n);
+
+/* True when some directory could not be watched: only rescans see it. */
+bool qpd_watcher_degraded(qpd_daemon *d);
+
+size_t qpd_watcher_count(qpd_daemon *d);
+
+void qpd_watcher_stop(qpd_daemon *d);
+void qpd_watcher_free(qpd_daemon *d);
+
+#endif
