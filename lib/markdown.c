@@ -123,7 +123,16 @@ static void mask_block(walk *w, cmark_node *node)
     int first = cmark_node_get_start_line(node);
     int last = (int)last_line(node);
 
-    if (first < 1 || last < first)
+    if (last < first) {
+        /* cmark-gfm 0.29 reports an end before the start for an HTML block
+         * that interrupts a paragraph; its literal still holds every line. */
+        const char *lit = cmark_node_get_literal(node);
+        last = first;
+        for (const char *p = lit; p != NULL && *p != '\0'; p++)
+            if (*p == '\n' && p[1] != '\0')
+                last++;
+    }
+    if (first < 1)
         return;
     if ((uint32_t)last > w->doc->nlines)
         last = (int)w->doc->nlines;
