@@ -341,7 +341,7 @@ class Daemon:
         time.sleep(0.05)
         return "\n".join(self.stderr_lines)
 
-    def signal(self, sig):
+    def send_signal(self, sig):
         self.proc.send_signal(sig)
 
     def wait(self, timeout=None):
@@ -350,7 +350,7 @@ class Daemon:
             self._stderr_thread.join(2)
         return rc
 
-    def stop(self, sig=signal.SIGTERM):
+    def stop(self, sig=None):
         """Stops the daemon; returns its exit status."""
         for c in self.clients:
             c.close()
@@ -358,7 +358,7 @@ class Daemon:
         if self.proc is None:
             return None
         if self.proc.poll() is None:
-            self.proc.send_signal(sig)
+            self.proc.send_signal(signal.SIGTERM if sig is None else sig)
             try:
                 self.proc.wait(self.timeout)
             except subprocess.TimeoutExpired:
