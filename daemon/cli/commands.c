@@ -369,13 +369,11 @@ static int wait_ready(qp_cli *cli, json_t **status)
     return 0;
 }
 
-static int cmd_status(qp_cli *cli, const cmd_args *a, bool wait)
+static int cmd_status(qp_cli *cli, bool wait)
 {
     json_t *result = NULL, *error = NULL;
     int rc;
 
-    if (a->npos != 0)
-        return usage_error("status takes no arguments, got '%s'", a->pos[0]);
     rc = qp_cli_call(cli, "status", json_object(), &result, &error);
     if (rc != 0)
         return rc;
@@ -597,7 +595,10 @@ int qp_cli_run(qp_cli *cli, int argc, char **argv)
         return usage_error("--today wants a date YYYY-MM-DD, not '%s'", today);
 
     /* Usage is checked before connecting: a typo is not "no daemon". */
-    if (strcmp(cmd, "backlinks") == 0 || strcmp(cmd, "mentions") == 0 ||
+    if (strcmp(cmd, "status") == 0) {
+        if (a.npos != 0)
+            return usage_error("status takes no arguments, got '%s'", a.pos[0]);
+    } else if (strcmp(cmd, "backlinks") == 0 || strcmp(cmd, "mentions") == 0 ||
         strcmp(cmd, "note") == 0 || strcmp(cmd, "blocks") == 0) {
         if ((rc = one_arg(&a, cmd, "NOTE")) != 0)
             return rc;
@@ -622,7 +623,7 @@ int qp_cli_run(qp_cli *cli, int argc, char **argv)
     }
 
     if (strcmp(cmd, "status") == 0) {
-        rc = cmd_status(cli, &a, wait);
+        rc = cmd_status(cli, wait);
     } else if (strcmp(cmd, "watch") == 0) {
         rc = cmd_watch(cli, watch_method(a.pos[0]), params);
         params = NULL;
