@@ -1,0 +1,8 @@
+# links-cases.jsonl (a copy of shared/spec/links-cases.jsonl): Obsidian's
+# link resolution, backlinks and unlinked mentions, replayed against the
+# engine by test/cases/links_cases.c.
+add_executable(links_cases ${CMAKE_CURRENT_SOURCE_DIR}/cases/links_cases.c)
+target_link_libraries(links_cases PRIVATE quipu PkgConfig::JANSSON PkgConfig::CMARK)
+add_test(NAME cases.links
+         COMMAND links_cases ${CMAKE_CURRENT_SOURCE_DIR}/cases/links-cases.jsonl)
+set_tests_properties(cases.links PROPERTIES LABELS cases TIMEOUT 300)
