@@ -123,14 +123,17 @@ static void mask_block(walk *w, cmark_node *node)
     int first = cmark_node_get_start_line(node);
     int last = (int)last_line(node);
 
-    if (last < first) {
-        /* cmark-gfm 0.29 reports an end before the start for an HTML block
-         * that interrupts a paragraph; its literal still holds every line. */
+    if (cmark_node_get_type(node) == CMARK_NODE_HTML_BLOCK) {
+        /* cmark-gfm 0.29 gives a wrong end (even one before the start) for
+         * an HTML block that interrupts a paragraph; its literal still holds
+         * every line, one per source line. */
         const char *lit = cmark_node_get_literal(node);
-        last = first;
+        int n = first;
         for (const char *p = lit; p != NULL && *p != '\0'; p++)
             if (*p == '\n' && p[1] != '\0')
-                last++;
+                n++;
+        if (n > last)
+            last = n;
     }
     if (first < 1)
         return;
