@@ -146,8 +146,14 @@ local function draw(r)
   vim.bo[S.buf].modifiable = false
   vim.bo[S.buf].modified = false
   vim.api.nvim_buf_clear_namespace(S.buf, ns, 0, -1)
+  -- Extmark highlights: nvim_buf_add_highlight is deprecated in newer
+  -- releases, extmarks with hl_group work from 0.5 on.
   for _, h in ipairs(r.hls) do
-    vim.api.nvim_buf_add_highlight(S.buf, ns, h[2], h[1], h[3], h[4])
+    local len = #r.lines[h[1] + 1]
+    local e = (h[4] < 0 or h[4] > len) and len or h[4]
+    if e > h[3] then
+      vim.api.nvim_buf_set_extmark(S.buf, ns, h[1], h[3], { end_col = e, hl_group = h[2] })
+    end
   end
   S.targets = r.targets
 end
