@@ -1,0 +1,75 @@
+/* test_mentions — word-bounded, case-insensitive (Unicode) name search in
+ * a note's mention text (spec/links.md §4.3). */
+#include "qp_test.h"
+
+#include <stdlib.h>
+
+#include "store_int.h"
+
+/* Runs the search and renders the hits as "offset+len,..." for comparison. */
+static void find(const char *text, const char *const *names, size_t n, const char *want)
+{
+    qp__mention_hit *hits = NULL;
+    size_t nh = 0;
+    assert_rc(qp__mentions_find(&hits, &nh, text, strlen(text), names, n, NULL), QP_OK);
+    char got[512] = "";
+    for (size_t i = 0; i < nh; i++) {
+        char one[32];
+        snprintf(one, sizeof one, "%s%zu+%zu", i ? "," : "", hits[i].offset, hits[i].len);
+        strncat(got, one, sizeof got - strlen(got) - 1);
+    }
+    free(hits);
+    assert_string_equal(got, want);
+}
+
+static void test_word_boundaries(void **state)
+{
+    (void)state;
+    const char *ai[] = {"ai"};
+    find("AI is here.", ai, 1, "0+2");
+    find("We said no.", ai, 1, "");
+    find("(AI), ai; AI_x xAI A.I.", ai, 1, "1+2,6+2");
+    find("AI2 and 2AI", ai, 1, "");
+}
+
+static void test_names_and_aliases(void **state)
+{
+    (void)state;
+    const char *names[] = {"mara lindqvist", "mara"};
+    /* "Mara Lindqvist" and "Mara" start at the same place: one hit, the longer. */
+    find("Met Mara Lindqvist and mara.", names, 2, "4+14,23+4");
+    find("Mara Lindqvistson", names, 2, "0+4");
+    find("Mara  Lindqvist", names, 2, "0+4"); /* inner spaces are significant */
+}
+
+static void test_unicode(void **state)
+{
+    (void)state;
+    const char *names[] = {"élodie müller"};
+    find("Talked to ÉLODIE MÜLLER today", names, 1, "10+15");
+    find("ÉlodieX Müller", names, 1, "");
+    const char *sigma[] = {"σοφία"};
+    find("ΣΟΦΊΑ and σοφία", sigma, 1, "0+10,15+10");
+    /* A letter of another script directly after is a word character. */
+    const char *jp[] = {"ai"};
+    find("AI日本", jp, 1, "");
+}
+
+static void test_blanked_text_and_lines(void **state)
+{
+    (void)state;
+    /* Link spans arrive as spaces: what remains around them still counts. */
+    const char *names[] = {"target"};
+    find("see            and Target\nTarget!", names, 1, "19+6,26+6");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_word_boundaries),
+        cmocka_unit_test(test_names_and_aliases),
+        cmocka_unit_test(test_unicode),
+        cmocka_unit_test(test_blanked_text_and_lines),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
