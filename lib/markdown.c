@@ -142,23 +142,58 @@ static void mask_block(walk *w, cmark_node *node)
     mask_range(w, w->doc->line_start[first - 1], w->doc->line_start[last]);
 }
 
+static bool is_type(cmark_node *node, const char *name)
+{
+    const char *t = cmark_node_get_type_string(node);
+    return t != NULL && strcmp(t, name) == 0;
+}
+
 /* The end (exclusive) of an inline node. cmark's start of an inline is
- * right; its end is not on continuation lines, so for a node spanning lines
- * we take the next sibling's start, or the end of the node's last line. */
-static size_t inline_end(const walk *w, cmark_node *node)
+ * right, but its end is not once the inline spans lines (both the end line
+ * and column can be off). So the reported end is kept only when it ends in
+ * `want` (')' for an inline link; 0 = any) and the node is on one line;
+ * otherwise the node ends where the next sibling starts (or, across a soft
+ * break, at the end of the line before it), or with its block. */
+static size_t inline_end(const walk *w, cmark_node *node, char want)
 {
     int sl = cmark_node_get_start_line(node), el = cmark_node_get_end_line(node);
-    cmark_node *next = cmark_node_next(node);
-    size_t e;
+    size_t e = w->doc->len;
 
-    if (sl == el && sl > 0)
-        return pos_offset(w, el, cmark_node_get_end_column(node)) + 1;
-    if (next != NULL && cmark_node_get_start_line(next) > 0) {
-        e = pos_offset(w, cmark_node_get_start_line(next), cmark_node_get_start_column(next));
-    } else {
-        e = pos_offset(w, el, 1 << 30); /* end of that line's text */
+    if (sl == el && sl > 0) {
+        e = pos_offset(w, el, cmark_node_get_end_column(node)) + 1;
+        if (e <= w->doc->len && (want == 0 || w->src[e - 1] == want))
+            return e;
     }
-    while (e > 0 && (w->src[e - 1] == ' ' || w->src[e - 1] == '\t'))
+    for (cmark_node *n = node; n != NULL; n = cmark_node_parent(n)) {
+        cmark_node *next = cmark_node_next(n), *parent = cmark_node_parent(n);
+        if (next != NULL) {
+            cmark_node_type nt = cmark_node_get_type(next);
+            if (nt == CMARK_NODE_SOFTBREAK || nt == CMARK_NODE_LINEBREAK) {
+                cmark_node *after = cmark_node_next(next);
+                int line = after != NULL ? cmark_node_get_start_line(after) - 1 : 0;
+                if (line < 1)
+                    line = el;
+                e = pos_offset(w, line, 1 << 30);
+                break;
+            }
+            if (cmark_node_get_start_line(next) > 0) {
+                e = pos_offset(w, cmark_node_get_start_line(next),
+                               cmark_node_get_start_column(next));
+                break;
+            }
+        }
+        if (parent != NULL && (cmark_node_get_type(parent) == CMARK_NODE_PARAGRAPH ||
+                               cmark_node_get_type(parent) == CMARK_NODE_HEADING ||
+                               is_type(parent, "table_cell"))) {
+            e = pos_offset(w, cmark_node_get_end_line(parent),
+                           cmark_node_get_end_column(parent)) + 1;
+            if (e > w->doc->len)
+                e = w->doc->len;
+            break;
+        }
+    }
+    while (e > 0 && (w->src[e - 1] == ' ' || w->src[e - 1] == '\t' || w->src[e - 1] == '\n' ||
+                     w->src[e - 1] == '\r'))
         e--;
     return e;
 }
@@ -176,7 +211,7 @@ static void mask_code_span(walk *w, cmark_node *node)
     if (open_end > 0 && s[open_end - 1] != '`' && (s[open_end - 1] == ' ' || s[open_end - 1] == '\n'))
         open_end--;
     if (open_end == 0 || s[open_end - 1] != '`') {
-        mask_range(w, p, inline_end(w, node));
+        mask_range(w, p, inline_end(w, node, 0));
         return;
     }
     open_start = open_end;
@@ -196,12 +231,6 @@ static void mask_code_span(walk *w, cmark_node *node)
         q = r - 1;
     }
     mask_range(w, open_start, len);
-}
-
-static bool is_type(cmark_node *node, const char *name)
-{
-    const char *t = cmark_node_get_type_string(node);
-    return t != NULL && strcmp(t, name) == 0;
 }
 
 /* The plain text of a link's label: its text and code descendants. */
@@ -253,7 +282,7 @@ nomem:
 static void add_link(walk *w, cmark_node *node, bool image)
 {
     size_t start = pos_offset(w, cmark_node_get_start_line(node), cmark_node_get_start_column(node));
-    size_t end = inline_end(w, node);
+    size_t end = inline_end(w, node, ')');
     const char *url = cmark_node_get_url(node);
     qp__md_link *l;
 
@@ -310,7 +339,7 @@ static void enter(walk *w, cmark_node *node)
     case CMARK_NODE_HTML_INLINE:
         mask_range(w, pos_offset(w, cmark_node_get_start_line(node),
                                  cmark_node_get_start_column(node)),
-                   inline_end(w, node));
+                   inline_end(w, node, 0));
         return;
     case CMARK_NODE_LINK:
         add_link(w, node, false);
