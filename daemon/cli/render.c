@@ -315,13 +315,16 @@ static void render_mentions(const qp_cli *cli, const json_t *r, FILE *out)
 
 /* ---- tasks ----------------------------------------------------------------- */
 
-static void print_task(const qp_cli *cli, FILE *out, const json_t *t, size_t width,
-                       const char *indent)
+/* One task row. `path` names the file when the task does not (the tasks
+ * of a `note` result). Without a parsed description (the note's raw task
+ * lines), the text after the checkbox is shown as written. */
+static void print_task(const qp_cli *cli, FILE *out, const json_t *t, const char *path,
+                       size_t width, const char *indent)
 {
     const json_t *status = json_object_get(t, "status");
     const char *sym = str(status, "symbol");
     const char *type = str(status, "type");
-    const char *desc = str(t, "description");
+    const char *desc = str(t, "description") != NULL ? str(t, "description") : str(t, "text");
     const char *prio = str(t, "priority");
     const char *colour = "";
     static const struct {
@@ -343,7 +346,7 @@ static void print_task(const qp_cli *cli, FILE *out, const json_t *t, size_t wid
         colour = esc(cli, ESC_YEL);
 
     fputs(indent, out);
-    print_loc(cli, out, str(t, "path") != NULL ? str(t, "path") : "?", num(t, "line"), width);
+    print_loc(cli, out, str(t, "path") != NULL ? str(t, "path") : path, num(t, "line"), width);
     fprintf(out, "%s- [%s]%s %s", colour, sym != NULL ? sym : " ", esc(cli, ESC_OFF),
             desc != NULL ? desc : "");
     /* The fields the description no longer carries, in the plugin's own
@@ -402,7 +405,7 @@ static void render_tasks(const qp_cli *cli, const json_t *r, FILE *out, const ch
         }
         prev = names;
         json_array_foreach(json_object_get(g, "tasks"), j, t) {
-            print_task(cli, out, t, width, indent);
+            print_task(cli, out, t, "?", width, indent);
             shown++;
         }
     }
@@ -504,8 +507,10 @@ static void print_entry(const qp_cli *cli, FILE *out, const json_t *e, bool is_l
         const char *display = str(e, "display");
         const json_t *dst = json_object_get(e, "resolved");
 
+        /* protocol.md leaves the link shape to docs/protocol.md; quipud
+         * names the target note "path" (null when unresolved). */
         if (dst == NULL)
-            dst = json_object_get(e, "dst");
+            dst = json_object_get(e, "path");
         if (raw != NULL)
             snprintf(buf, sizeof buf, "%s", raw);
         else
@@ -582,7 +587,7 @@ static void render_note(const qp_cli *cli, const json_t *r, FILE *out)
         fputc('\n', out);
         heading(cli, out, "", "Tasks", json_array_size(tasks));
         json_array_foreach(tasks, i, v) {
-            print_task(cli, out, v, width < LOC_PAD_MAX ? width : LOC_PAD_MAX, "");
+            print_task(cli, out, v, path, width < LOC_PAD_MAX ? width : LOC_PAD_MAX, "");
         }
     }
 }

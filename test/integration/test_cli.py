@@ -217,7 +217,7 @@ def test_backlinks_human():
        [P_ROAD + ":9", P_ROAD + ":11", P_IDEAS + ":3"], "places")
     assert rows[0].endswith("[[Ann Lee]] presented the roadmap."), rows[0]
     # Contexts line up in one column.
-    starts = {r.index("[[") if "Talk" not in r else r.index("Talk") for r in rows}
+    starts = {len(r) - len(r.split(":", 1)[1].split(" ", 1)[1].lstrip()) for r in rows}
     eq(len(starts), 1, "aligned context column: %r" % rows)
     i = lines.index("Unlinked mentions (1)")
     eq(lines[i - 1], "", "blank line between sections")
