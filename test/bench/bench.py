@@ -534,8 +534,14 @@ def bench_size(args, label, notes, quipud):
         ]
         res["queries"] = {}
         for key, method, params in queries:
-            times, result, nbytes = latency(q.socket, method, params, args.requests,
-                                            args.query_budget)
+            try:
+                times, result, nbytes = latency(q.socket, method, params, args.requests,
+                                                args.query_budget)
+            except RuntimeError as e:
+                # A method quipud does not answer yet is reported, not fatal.
+                res["queries"][key] = {"error": str(e)}
+                log("%s: %s failed: %s" % (label, key, e))
+                continue
             size = describe(method, result)
             res["queries"][key] = {"p50_ms": pct(times, 50), "p99_ms": pct(times, 99),
                                    "n": len(times), "bytes": nbytes, "result": size}
@@ -549,7 +555,8 @@ def bench_size(args, label, notes, quipud):
         res["backlinks_p99_ms"] = b["p99_ms"]
         res["backlinks_vs_rg"] = rg_med * 1e3 / b["p50_ms"]
         for key in res["queries"]:
-            res["queries"][key]["vs_rg"] = rg_med * 1e3 / res["queries"][key]["p50_ms"]
+            if "p50_ms" in res["queries"][key]:
+                res["queries"][key]["vs_rg"] = rg_med * 1e3 / res["queries"][key]["p50_ms"]
 
         # save -> push
         res["save"] = {}
@@ -639,7 +646,7 @@ def table(results):
             try:
                 cells.append(fn(r))
             except (KeyError, TypeError, ZeroDivisionError):
-                cells.append("-")
+                cells.append("n/a")
         rows.append("| %s | %s |" % (name, " | ".join(cells)))
 
     row("notes / tasks", lambda r: "%d / %d" % (r["notes"], r["manifest"]["tasks"]))
