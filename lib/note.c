@@ -517,8 +517,9 @@ static bool read_task(body *b, uint32_t bl, qp_task_line *t, bool *oom)
     if (q == 0 || q >= le || s[q] != '[' || q + 1 >= le)
         return false;
     n = qp_text_decode(s + q + 1, le - q - 1, &cp);
-    if (s[q + 1] == '\n' || s[q + 1] == '\r' || (cp == 0xFFFD && n == 1 &&
-                                                  (unsigned char)s[q + 1] >= 0x80))
+    /* The status is one character: not a control byte (NUL, newline), not
+     * a broken UTF-8 sequence. */
+    if ((unsigned char)s[q + 1] < 0x20 || (cp == 0xFFFD && n == 1))
         return false;
     if (q + 1 + n >= le + 1 || q + 1 + n > le || s[q + 1 + n] != ']')
         return false;
