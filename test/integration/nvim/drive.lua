@@ -55,9 +55,11 @@ local function panel_has(pat)
   return false
 end
 
+-- The panel shows a result (not "loading…" or a message) for header.
 local function panel_ready(header)
   local l = panel_lines()
-  return l[1] == header and l[3] ~= nil and l[3] ~= 'loading…'
+  return l[1] == header and l[3] ~= nil
+    and (l[3]:match('^Linked mentions') ~= nil or l[3]:match('^Mentioned in') ~= nil)
 end
 
 local function main()

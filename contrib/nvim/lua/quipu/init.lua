@@ -279,6 +279,36 @@ function M.client_for(bufnr, cb)
   end)
 end
 
+-- Calls cb() once the daemon's initial scan is over (at once when it
+-- already is). Notes are not found until the scan reaches them, so views
+-- that got not_found retry then. One status subscription serves all.
+function M.when_ready(client, cb)
+  if client.ready_waiters then
+    table.insert(client.ready_waiters, cb)
+    return
+  end
+  client.ready_waiters = { cb }
+  local handle
+  local function fire()
+    local waiters = client.ready_waiters or {}
+    client.ready_waiters = nil
+    if handle then
+      client:unsubscribe(handle)
+    end
+    for _, f in ipairs(waiters) do
+      f()
+    end
+  end
+  handle = client:subscribe('status', {}, function(st)
+    if type(st) == 'table' then
+      client.status = st
+    end
+    if type(st) ~= 'table' or st.state ~= 'scanning' then
+      fire()
+    end
+  end, fire)
+end
+
 -- The vault-relative path of a buffer's file, or nil when it is not
 -- inside the vault.
 function M.relpath(bufnr, vault)
@@ -393,9 +423,7 @@ function M.on_buf_event(ev, bufnr)
   if M.config.tasks_blocks then
     require('quipu.tasks').attach(bufnr, ev == 'BufWritePost')
   end
-  if ev == 'BufEnter' then
-    require('quipu.panel').follow(bufnr)
-  end
+  require('quipu.panel').follow(bufnr, ev == 'BufWritePost')
 end
 
 return M

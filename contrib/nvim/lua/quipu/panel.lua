@@ -255,7 +255,7 @@ local function ensure_window()
   vim.api.nvim_set_current_win(src)
 end
 
-local function subscribe(client, vault, rel, mode)
+local function subscribe(client, vault, rel, mode, retried)
   if S.sub and S.client then
     S.client:unsubscribe(S.sub)
   end
@@ -279,7 +279,17 @@ local function subscribe(client, vault, rel, mode)
     end
     local kind = err.data and err.data.kind
     if kind == 'not_found' then
-      render_message('not in the index (save the note first?)', 'QuipuDim')
+      if retried then
+        render_message('not in the index (save the note first?)', 'QuipuDim')
+      else
+        -- Maybe the initial scan has not reached it: once more when ready.
+        render_message('not in the index yet', 'QuipuDim')
+        quipu.when_ready(client, function()
+          if S.sub == sub then
+            subscribe(client, vault, rel, mode, true)
+          end
+        end)
+      end
     elseif kind == 'disconnected' then
       render_message('quipud is not reachable: ' .. (err.message or ''), 'QuipuError')
     else
@@ -305,8 +315,9 @@ function M.open(mode, bufnr)
   end)
 end
 
--- Called on BufEnter of a Markdown buffer: the panel shows that note.
-function M.follow(bufnr)
+-- Called on BufEnter of a Markdown buffer: the panel shows that note. On
+-- BufWritePost (saved = true) a note that was not indexed is asked again.
+function M.follow(bufnr, saved)
   if not (valid_win(S.win) and valid_buf(S.buf)) or bufnr == S.buf or not S.mode then
     return
   end
@@ -318,7 +329,7 @@ function M.follow(bufnr)
     if win ~= -1 then
       S.src_win = win
     end
-    if rel ~= S.note or client ~= S.client then
+    if rel ~= S.note or client ~= S.client or (saved and S.result == nil) then
       subscribe(client, vault, rel, S.mode)
     end
   end)

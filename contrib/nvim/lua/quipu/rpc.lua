@@ -264,13 +264,19 @@ function Client:_send(method, params, cb)
   return id
 end
 
+-- An empty Lua table would be encoded as [], and params must be an object.
+local function object(params)
+  if params == nil or (type(params) == 'table' and next(params) == nil) then
+    return vim.empty_dict()
+  end
+  return params
+end
+
 -- Sends a request; cb(err, result) runs on the main loop. err is the
 -- JSON-RPC error object, or one with data.kind = 'disconnected'.
 function Client:request(method, params, cb)
   cb = cb or function() end
-  if params == nil or (type(params) == 'table' and next(params) == nil) then
-    params = vim.empty_dict()
-  end
+  params = object(params)
   if self.state == 'connected' then
     self:_send(method, params, cb)
     return
@@ -316,7 +322,7 @@ function Client:subscribe(method, params, on_result, on_error)
   local rec = {
     handle = handle,
     method = method,
-    params = params,
+    params = object(params),
     on_result = on_result,
     on_error = on_error or function() end,
   }

@@ -118,7 +118,7 @@ end
 -- Subscribes to tasks.blocks for the buffer's note when it has a tasks
 -- block. Called on BufEnter (cheap when already attached) and on
 -- BufWritePost (a block may have been added, or the note renamed).
-function M.attach(bufnr, recheck)
+function M.attach(bufnr, recheck, retried)
   local a = attached[bufnr]
   if a and not recheck then
     return
@@ -135,7 +135,7 @@ function M.attach(bufnr, recheck)
       return
     end
     M.detach(bufnr)
-    local rec = { client = client, note = rel }
+    local rec = { client = client, note = rel, retried = retried }
     attached[bufnr] = rec
     local params = { note = rel }
     if quipu.config.today then
@@ -148,10 +148,17 @@ function M.attach(bufnr, recheck)
       rec.blocks = blocks
       render(bufnr, blocks)
     end, function(err)
-      -- A new note is not indexed until it is saved: the next
-      -- BufWritePost attaches again.
+      -- A new note is not indexed until it is saved (the next
+      -- BufWritePost attaches again), nor before the scan reaches it.
       if attached[bufnr] == rec and err.data and err.data.kind == 'not_found' then
         M.detach(bufnr)
+        if not rec.retried then
+          quipu.when_ready(client, function()
+            if attached[bufnr] == nil and vim.api.nvim_buf_is_valid(bufnr) then
+              M.attach(bufnr, false, true)
+            end
+          end)
+        end
       end
     end)
     vim.api.nvim_create_autocmd({ 'BufWipeout', 'BufDelete' }, {
