@@ -1,0 +1,250 @@
+/* test_query — the query methods on test/fixtures/people (persons, meetings
+ * with and without dates, aliases, duplicate basenames, a renamed person,
+ * "Mentioned in" lines listed / missing / stale), against hand-written JSON. */
+#include "qp_test.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cmark-gfm-core-extensions.h>
+#include <jansson.h>
+
+#include "quipu/query.h"
+#include "quipu/store.h"
+#include "quipu/vault.h"
+
+static qp_store *st;
+static qp_vault *vault;
+static char dbdir[] = "/tmp/qp-query-db-XXXXXX";
+static char db[128];
+
+static int setup(void **state)
+{
+    (void)state;
+    const char *src = getenv("QP_SOURCE_DIR");
+    char root[1024];
+    snprintf(root, sizeof root, "%s/test/fixtures/people", src ? src : ".");
+    if (!mkdtemp(dbdir))
+        return -1;
+    snprintf(db, sizeof db, "%s/index.db", dbdir);
+    qp_error err = QP_ERROR_INIT;
+    if (qp_vault_open(&vault, root, &err) != QP_OK ||
+        qp_store_open(&st, db, QP_STORE_WRITE, &err) != QP_OK ||
+        qp_store_sync(st, vault, NULL, NULL, &err) != QP_OK) {
+        fprintf(stderr, "setup: %s\n", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    qp_store_close(st);
+    qp_vault_close(vault);
+    char p[256];
+    const char *sfx[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s%s", db, sfx[i]);
+        unlink(p);
+    }
+    rmdir(dbdir);
+    return 0;
+}
+
+/* Runs a query and compares the result with `want` as JSON values. */
+static void check(const char *method, const char *params, const char *want)
+{
+    char *out = NULL;
+    qp_error err = QP_ERROR_INIT;
+    qp_rc rc = qp_query_run(&out, st, vault, method, params, &err);
+    if (rc != QP_OK)
+        fail_msg("%s %s: %s: %s", method, params, qp_rc_name(rc), err.msg);
+    json_error_t je;
+    json_t *g = json_loads(out, 0, &je);
+    json_t *w = json_loads(want, 0, &je);
+    if (!w)
+        fail_msg("bad expected JSON: %s", je.text);
+    if (!json_equal(g, w))
+        fail_msg("%s %s:\n got  %s\n want %s", method, params, out, want);
+    json_decref(g);
+    json_decref(w);
+    free(out);
+}
+
+#define PRICING "Meetings/2025/2025-11-14 Pricing sync.md"
+#define SUPPORT "Meetings/2025/2025-10-30 Support model.md"
+#define PLANNING "Meetings/2025/2025-12-01 Planning.md"
+#define STANDUP "Meetings/Undated standup.md"
+
+#define SRC_PRICING                                                                                \
+    "{\"path\":\"" PRICING "\",\"kind\":\"meeting\",\"title\":\"Pricing sync\","                   \
+    "\"date\":\"2025-11-14\",\"occurrences\":[{\"line\":6,\"column\":3,"                           \
+    "\"context\":\"- \\\"[[Mara Lindqvist]]\\\"\"}]}"
+#define SRC_PLANNING                                                                               \
+    "{\"path\":\"" PLANNING "\",\"kind\":\"meeting\",\"title\":\"2025-12-01 Planning\","           \
+    "\"date\":\"2025-12-01\",\"occurrences\":[{\"line\":5,\"column\":15,"                          \
+    "\"context\":\"Planning with [[mara lindqvist|Mara]] and [[Omar Castell]].\"}]}"
+#define SRC_SUPPORT                                                                                \
+    "{\"path\":\"" SUPPORT "\",\"kind\":\"meeting\","                                              \
+    "\"title\":\"1:1 with Rob Kestrel, support model\",\"date\":\"2025-10-30\","                  \
+    "\"occurrences\":[{\"line\":9,\"column\":1,"                                                   \
+    "\"context\":\"Mara Lindqvist wants a monthly review.\"}]}"
+#define SRC_STANDUP                                                                                \
+    "{\"path\":\"" STANDUP "\",\"kind\":\"meeting\",\"title\":\"Undated standup\","                \
+    "\"date\":null,\"occurrences\":[{\"line\":5,\"column\":1,"                                     \
+    "\"context\":\"Mara L said hi; [[Robert Kestrel]] was there too.\"}]}"
+
+static void test_backlinks_linked_only(void **state)
+{
+    (void)state;
+    check("backlinks", "{\"note\":\"Mara Lindqvist\"}",
+          "{\"path\":\"People/Mara Lindqvist.md\",\"linked\":[" SRC_PRICING "," SRC_PLANNING "]}");
+}
+
+static void test_backlinks_with_unlinked(void **state)
+{
+    (void)state;
+    check("backlinks", "{\"note\":\"People/Mara Lindqvist.md\",\"unlinked\":true}",
+          "{\"path\":\"People/Mara Lindqvist.md\","
+          "\"linked\":[" SRC_PRICING "," SRC_PLANNING "],"
+          "\"unlinked\":[" SRC_SUPPORT "," SRC_STANDUP ","
+          "{\"path\":\"Notes/Random.md\",\"kind\":\"note\",\"title\":\"Random\",\"date\":null,"
+          "\"occurrences\":[{\"line\":3,\"column\":14,\"context\":\"A note about MARA "
+          "LINDQVIST.\"}]},"
+          "{\"path\":\"People/Omar Castell.md\",\"kind\":\"person\",\"title\":\"Omar Castell\","
+          "\"date\":null,\"occurrences\":[{\"line\":7,\"column\":27,\"context\":\"- Omar "
+          "Castell reports to Mara Lindqvist at Northwind.\"}]}]}");
+}
+
+static void test_renamed_person(void **state)
+{
+    (void)state;
+    /* [[Robert Kestrel]] (the old name, now an alias) stays unresolved and
+     * its text is a link span, so it is no unlinked mention either. */
+    check("backlinks", "{\"note\":\"[[Rob Kestrel]]\",\"unlinked\":true}",
+          "{\"path\":\"People/Rob Kestrel.md\","
+          "\"linked\":[{\"path\":\"" SUPPORT "\",\"kind\":\"meeting\","
+          "\"title\":\"1:1 with Rob Kestrel, support model\",\"date\":\"2025-10-30\","
+          "\"occurrences\":[{\"line\":7,\"column\":12,\"context\":\"# 1:1 with [[Rob "
+          "Kestrel]]\"}]}],"
+          "\"unlinked\":[{\"path\":\"People/Mara Lindqvist.md\",\"kind\":\"person\","
+          "\"title\":\"Mara Lindqvist\",\"date\":null,\"occurrences\":[{\"line\":15,"
+          "\"column\":38,\"context\":\"- 2025-10-30: Mentioned in: 1:1 with ROB KESTREL, "
+          "support model\"}]}]}");
+    check("resolve", "{\"link\":\"Robert Kestrel\"}", "{\"path\":null}");
+}
+
+static void test_mentions(void **state)
+{
+    (void)state;
+    check("mentions", "{\"note\":\"Mara Lindqvist\"}",
+          "{\"path\":\"People/Mara Lindqvist.md\","
+          "\"mentioned_in\":[" SRC_PLANNING "," SRC_PRICING "," SRC_SUPPORT "," SRC_STANDUP "],"
+          "\"listed\":[{\"line\":14,\"title\":\"Pricing sync\",\"path\":\"" PRICING "\"},"
+          "{\"line\":15,\"title\":\"1:1 with ROB KESTREL, support model\",\"path\":\"" SUPPORT
+          "\"},"
+          "{\"line\":16,\"title\":\"Old offsite\",\"path\":null}],"
+          "\"missing\":[\"" PLANNING "\",\"" STANDUP "\"],"
+          "\"stale\":[{\"line\":16,\"title\":\"Old offsite\"}]}");
+}
+
+static void test_duplicate_basenames(void **state)
+{
+    (void)state;
+    check("resolve", "{\"link\":\"Alex Kim\",\"from\":\"" PRICING "\"}",
+          "{\"path\":\"People/Alex Kim.md\"}");
+    check("resolve", "{\"link\":\"[[Alex Kim#Nope|x]]\",\"from\":\"Contractors/Alex Kim.md\"}",
+          "{\"path\":\"Contractors/Alex Kim.md\",\"subpath\":\"#Nope\",\"subpath_found\":false,"
+          "\"subpath_line\":0}");
+    check("backlinks", "{\"note\":\"Contractors/Alex Kim.md\"}",
+          "{\"path\":\"Contractors/Alex Kim.md\",\"linked\":[]}");
+    check("resolve", "{\"link\":\"Mara Lindqvist#Recent Context\"}",
+          "{\"path\":\"People/Mara Lindqvist.md\",\"subpath\":\"#Recent Context\","
+          "\"subpath_found\":true,\"subpath_line\":12}");
+}
+
+static void test_status(void **state)
+{
+    (void)state;
+    check("status", "{}",
+          "{\"generation\":1,\"files\":10,\"notes\":{\"person\":5,\"meeting\":4,\"other\":1},"
+          "\"tasks\":1,\"links\":6,\"unresolved_links\":1}");
+}
+
+static void test_note(void **state)
+{
+    (void)state;
+    check("note", "{\"note\":\"Rob Kestrel\"}",
+          "{\"path\":\"People/Rob Kestrel.md\",\"kind\":\"person\",\"title\":\"Rob Kestrel\","
+          "\"date\":null,\"aliases\":[\"Robert Kestrel\"],\"tags\":[],"
+          "\"properties\":{\"type\":\"person\",\"aliases\":[\"Robert Kestrel\"]},"
+          "\"headings\":[{\"level\":1,\"text\":\"Rob Kestrel\",\"line\":6}],"
+          "\"links\":[],\"tasks\":[]}");
+    check("note", "{\"note\":\"" PLANNING "\"}",
+          "{\"path\":\"" PLANNING "\",\"kind\":\"meeting\",\"title\":\"2025-12-01 Planning\","
+          "\"date\":\"2025-12-01\",\"aliases\":[],\"tags\":[\"#type/meeting\"],"
+          "\"properties\":{\"tags\":[\"type/meeting\"]},\"headings\":[],"
+          "\"links\":[{\"line\":5,\"column\":15,\"target\":\"mara lindqvist\",\"subpath\":null,"
+          "\"display\":\"Mara\",\"embed\":false,\"key\":null,"
+          "\"path\":\"People/Mara Lindqvist.md\"},"
+          "{\"line\":5,\"column\":43,\"target\":\"Omar Castell\",\"subpath\":null,"
+          "\"display\":null,\"embed\":false,\"key\":null,\"path\":\"People/Omar Castell.md\"}],"
+          "\"tasks\":[{\"line\":6,\"status\":{\"symbol\":\" \"},"
+          "\"text\":\"Mara Lindqvist to send the plan \xf0\x9f\x93\x85 2025-12-05\"}]}");
+}
+
+static void expect_error(const char *method, const char *params, qp_rc want, const char *needle)
+{
+    char *out = NULL;
+    qp_error err = QP_ERROR_INIT;
+    assert_rc(qp_query_run(&out, st, vault, method, params, &err), want);
+    assert_null(out);
+    if (!strstr(err.msg, needle))
+        fail_msg("%s %s: message \"%s\" lacks \"%s\"", method, params, err.msg, needle);
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    expect_error("backlinks", "{}", QP_EINVAL, "note");
+    expect_error("backlinks", "{\"note\":3}", QP_EINVAL, "note");
+    expect_error("backlinks", "{\"note\":\"X\",\"unlinked\":\"yes\"}", QP_EINVAL, "unlinked");
+    expect_error("note", "{\"note\":\"Nobody Here\"}", QP_ENOTFOUND, "Nobody Here");
+    expect_error("mentions", "{\"note\":\"Robert Kestrel\"}", QP_ENOTFOUND, "Robert Kestrel");
+    expect_error("resolve", "{}", QP_EINVAL, "link");
+    expect_error("nope", "{}", QP_EINVAL, "nope");
+    expect_error("status", "[1]", QP_EINVAL, "object");
+    expect_error("status", "{bad", QP_EINVAL, "JSON");
+    expect_error("tasks.query", "{\"query\":\"not done\"}", QP_EINVAL, "not available");
+}
+
+static void test_reader_sees_committed_snapshot(void **state)
+{
+    (void)state;
+    qp_store *r = NULL;
+    assert_rc(qp_store_open(&r, db, QP_STORE_READ, NULL), QP_OK);
+    char *out = NULL;
+    assert_rc(qp_query_run(&out, r, NULL, "backlinks", "{\"note\":\"Omar Castell\"}", NULL),
+              QP_OK);
+    assert_non_null(strstr(out, PLANNING));
+    free(out);
+    qp_store_close(r);
+}
+
+int main(void)
+{
+    cmark_gfm_core_extensions_ensure_registered();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_backlinks_linked_only),
+        cmocka_unit_test(test_backlinks_with_unlinked),
+        cmocka_unit_test(test_renamed_person),
+        cmocka_unit_test(test_mentions),
+        cmocka_unit_test(test_duplicate_basenames),
+        cmocka_unit_test(test_status),
+        cmocka_unit_test(test_note),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_reader_sees_committed_snapshot),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,465 @@
+/* test_store — the index: open, schema check and rebuild, warm sync, the
+ * incremental re-resolution of links.md §2.5, crash safety, task walk. */
+#define _XOPEN_SOURCE 700 /* nftw */
+#include "qp_test.h"
+
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmark-gfm-core-extensions.h>
+#include <sqlite3.h>
+
+#include "quipu/note.h"
+#include "quipu/query.h"
+#include "quipu/store.h"
+#include "quipu/vault.h"
+
+typedef struct fx {
+    char root[64];
+    char dbdir[64];
+    char db[128];
+    qp_vault *v;
+    qp_store *st;
+} fx;
+
+static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(p);
+}
+
+static void write_at(const char *root, const char *rel, const char *content)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", root, rel);
+    for (char *p = path + strlen(root) + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            mkdir(path, 0755);
+            *p = '/';
+        }
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fputs(content, f);
+    fclose(f);
+}
+
+static int setup(void **state)
+{
+    fx *f = calloc(1, sizeof *f);
+    strcpy(f->root, "/tmp/qp-store-vault-XXXXXX");
+    strcpy(f->dbdir, "/tmp/qp-store-db-XXXXXX");
+    if (!mkdtemp(f->root) || !mkdtemp(f->dbdir))
+        return -1;
+    snprintf(f->db, sizeof f->db, "%s/index.db", f->dbdir);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx *f = *state;
+    qp_store_close(f->st);
+    qp_vault_close(f->v);
+    nftw(f->root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    nftw(f->dbdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    return 0;
+}
+
+static void open_all(fx *f)
+{
+    qp_error err = QP_ERROR_INIT;
+    if (!f->v)
+        assert_rc(qp_vault_open(&f->v, f->root, &err), QP_OK);
+    assert_rc(qp_store_open(&f->st, f->db, QP_STORE_WRITE, &err), QP_OK);
+}
+
+static void sync_vault(fx *f)
+{
+    qp_error err = QP_ERROR_INIT;
+    qp_rc rc = qp_store_sync(f->st, f->v, NULL, NULL, &err);
+    if (rc != QP_OK)
+        fail_msg("sync: %s", err.msg);
+}
+
+/* Puts one path as it is on disk, in its own batch. */
+static void put(fx *f, const char *rel)
+{
+    qp_error err = QP_ERROR_INIT;
+    char *buf = NULL;
+    size_t len = 0;
+    qp_file_stat fs;
+    assert_rc(qp_store_begin(f->st, &err), QP_OK);
+    assert_rc(qp_vault_read(f->v, rel, QP_NOTE_MAX_SIZE, &buf, &len, &fs, &err), QP_OK);
+    qp_note *note = NULL;
+    assert_rc(qp_note_parse(&note, rel, buf, len, NULL, &err), QP_OK);
+    assert_rc(qp_store_put_note(f->st, rel, &fs, note, &err), QP_OK);
+    qp_note_free(note);
+    free(buf);
+    assert_rc(qp_store_commit(f->st, &err), QP_OK);
+}
+
+static void del(fx *f, const char *rel)
+{
+    qp_error err = QP_ERROR_INIT;
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", f->root, rel);
+    unlink(path);
+    assert_rc(qp_store_begin(f->st, &err), QP_OK);
+    assert_rc(qp_store_remove(f->st, rel, &err), QP_OK);
+    assert_rc(qp_store_commit(f->st, &err), QP_OK);
+}
+
+/* The resolved path of [[link]] from `from`, "null" when unresolved. */
+static void assert_link(fx *f, const char *from, const char *link, const char *want)
+{
+    char params[512], *out = NULL;
+    snprintf(params, sizeof params, "{\"link\":\"%s\",\"from\":\"%s\"}", link, from);
+    qp_error err = QP_ERROR_INIT;
+    assert_rc(qp_query_run(&out, f->st, f->v, "resolve", params, &err), QP_OK);
+    char expect[512];
+    if (strcmp(want, "null") == 0)
+        snprintf(expect, sizeof expect, "{\"path\":null}");
+    else
+        snprintf(expect, sizeof expect, "{\"path\":\"%s\"}", want);
+    assert_string_equal(out, expect);
+    free(out);
+}
+
+static int64_t unresolved_count(fx *f)
+{
+    char *out = NULL;
+    assert_rc(qp_query_run(&out, f->st, NULL, "status", NULL, NULL), QP_OK);
+    const char *p = strstr(out, "\"unresolved_links\":");
+    assert_non_null(p);
+    int64_t n = strtoll(p + strlen("\"unresolved_links\":"), NULL, 10);
+    free(out);
+    return n;
+}
+
+static void test_open_new_and_reopen(void **state)
+{
+    fx *f = *state;
+    open_all(f);
+    assert_false(qp_store_rebuilt(f->st));
+    assert_int_equal(qp_store_generation(f->st), 0);
+    qp_store_close(f->st);
+    f->st = NULL;
+    open_all(f);
+    assert_false(qp_store_rebuilt(f->st));
+    qp_store *r = NULL;
+    assert_rc(qp_store_open(&r, f->db, QP_STORE_READ, NULL), QP_OK);
+    assert_int_equal(qp_store_generation(r), 0);
+    qp_error err = QP_ERROR_INIT;
+    assert_rc(qp_store_begin(r, &err), QP_EINVAL); /* readers cannot write */
+    qp_store_close(r);
+}
+
+static void test_reader_on_missing_or_foreign(void **state)
+{
+    fx *f = *state;
+    qp_store *r = NULL;
+    assert_rc(qp_store_open(&r, f->db, QP_STORE_READ, NULL), QP_ECORRUPT);
+    assert_null(r);
+    write_at(f->dbdir, "index.db", "this is not a database, just some text that is long enough");
+    assert_rc(qp_store_open(&r, f->db, QP_STORE_READ, NULL), QP_ECORRUPT);
+}
+
+static void test_garbage_file_rebuilt(void **state)
+{
+    fx *f = *state;
+    char junk[8192];
+    memset(junk, 'x', sizeof junk - 1);
+    junk[sizeof junk - 1] = '\0';
+    write_at(f->dbdir, "index.db", junk);
+    open_all(f);
+    assert_true(qp_store_rebuilt(f->st));
+    write_at(f->root, "a.md", "[[b]]\n");
+    sync_vault(f);
+    assert_int_equal(qp_store_generation(f->st), 1);
+}
+
+static void test_foreign_and_newer_rebuilt(void **state)
+{
+    fx *f = *state;
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "CREATE TABLE other(x); INSERT INTO other VALUES(1);", NULL,
+                                  NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    open_all(f);
+    assert_true(qp_store_rebuilt(f->st));
+    qp_store_close(f->st);
+    f->st = NULL;
+
+    /* A newer schema version is not ours to read: rebuilt too. */
+    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    open_all(f);
+    assert_true(qp_store_rebuilt(f->st));
+}
+
+static void test_warm_sync_parses_nothing(void **state)
+{
+    fx *f = *state;
+    write_at(f->root, "People/Mara.md", "---\ntype: person\n---\n# Mara\n");
+    write_at(f->root, "Meetings/2025-01-02 Sync.md", "Met [[Mara]].\n- [ ] follow up\n");
+    write_at(f->root, "img/pic.png", "PNG");
+    open_all(f);
+    sync_vault(f);
+    qp_store_stats s;
+    qp_store_get_stats(f->st, &s);
+    assert_int_equal(s.parsed, 2);
+    assert_int_equal(s.attachments, 1);
+    int64_t gen = qp_store_generation(f->st);
+    assert_int_equal(gen, 1);
+
+    qp_store_close(f->st);
+    f->st = NULL;
+    open_all(f);
+    sync_vault(f);
+    qp_store_get_stats(f->st, &s);
+    assert_int_equal(s.parsed, 0);
+    assert_int_equal(s.skipped, 3);
+    assert_int_equal(qp_store_generation(f->st), gen); /* nothing changed, no new generation */
+
+    /* Same bytes, new mtime: re-hashed, not parsed. */
+    char path[512];
+    snprintf(path, sizeof path, "%s/People/Mara.md", f->root);
+    struct timespec ts[2] = {{1000000, 0}, {1000000, 0}};
+    assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+    sync_vault(f);
+    qp_store_get_stats(f->st, &s);
+    assert_int_equal(s.parsed, 0);
+    assert_int_equal(s.rehashed, 1);
+
+    /* New content: parsed. A removed file is dropped. */
+    write_at(f->root, "People/Mara.md", "---\ntype: person\n---\n# Mara L\n");
+    snprintf(path, sizeof path, "%s/img/pic.png", f->root);
+    unlink(path);
+    sync_vault(f);
+    qp_store_get_stats(f->st, &s);
+    assert_int_equal(s.parsed, 1);
+    assert_int_equal(s.removed, 1);
+    qp_file_stat fs;
+    assert_rc(qp_store_file_stat(f->st, "img/pic.png", &fs, NULL), QP_ENOTFOUND);
+    assert_rc(qp_store_file_stat(f->st, "People/Mara.md", &fs, NULL), QP_OK);
+    assert_int_equal(fs.size, (int64_t)strlen("---\ntype: person\n---\n# Mara L\n"));
+}
+
+static void test_create_steals_link(void **state)
+{
+    fx *f = *state;
+    write_at(f->root, "b/Note.md", "");
+    write_at(f->root, "a/src.md", "[[Note]]\n");
+    open_all(f);
+    sync_vault(f);
+    assert_link(f, "a/src.md", "Note", "b/Note.md");
+    write_at(f->root, "a/Note.md", "");
+    put(f, "a/Note.md");
+    assert_link(f, "a/src.md", "Note", "a/Note.md");
+    /* And a root file beats both (exact path). */
+    write_at(f->root, "Note.md", "");
+    put(f, "Note.md");
+    assert_link(f, "a/src.md", "Note", "Note.md");
+    char *out = NULL;
+    assert_rc(qp_query_run(&out, f->st, NULL, "backlinks", "{\"note\":\"Note.md\"}", NULL),
+              QP_OK);
+    assert_string_equal(out, "{\"path\":\"Note.md\",\"linked\":[{\"path\":\"a/src.md\",\"kind\":"
+                             "\"note\",\"title\":\"src\",\"date\":null,\"occurrences\":[{"
+                             "\"line\":1,\"column\":1,\"context\":\"[[Note]]\"}]}]}");
+    free(out);
+    assert_rc(qp_query_run(&out, f->st, NULL, "backlinks", "{\"note\":\"b/Note.md\"}", NULL),
+              QP_OK);
+    assert_string_equal(out, "{\"path\":\"b/Note.md\",\"linked\":[]}");
+    free(out);
+}
+
+static void test_delete_unresolves(void **state)
+{
+    fx *f = *state;
+    write_at(f->root, "a/Note.md", "");
+    write_at(f->root, "b/Note.md", "");
+    write_at(f->root, "a/src.md", "[[Note]] [[Other]]\n");
+    open_all(f);
+    sync_vault(f);
+    assert_int_equal(unresolved_count(f), 1);
+    del(f, "a/Note.md");
+    assert_link(f, "a/src.md", "Note", "b/Note.md");
+    assert_int_equal(unresolved_count(f), 1);
+    del(f, "b/Note.md");
+    assert_link(f, "a/src.md", "Note", "null");
+    assert_int_equal(unresolved_count(f), 2);
+    /* Creating the missing name resolves the link. */
+    write_at(f->root, "x/Other.md", "");
+    put(f, "x/Other.md");
+    assert_int_equal(unresolved_count(f), 1);
+}
+
+static void test_rename_rechecks_both_names(void **state)
+{
+    fx *f = *state;
+    write_at(f->root, "People/Old Name.md", "[[./Sib]]\n");
+    write_at(f->root, "People/Sib.md", "");
+    write_at(f->root, "Other/Sib.md", "");
+    write_at(f->root, "m1.md", "[[Old Name]]\n");
+    write_at(f->root, "m2.md", "[[New Name]]\n");
+    open_all(f);
+    sync_vault(f);
+    assert_link(f, "m1.md", "Old Name", "People/Old Name.md");
+    assert_link(f, "m2.md", "New Name", "null");
+    int64_t gen = qp_store_generation(f->st);
+
+    /* Rename (and move) in one batch: remove the old path, put the new one. */
+    char a[512], b[512];
+    snprintf(a, sizeof a, "%s/People/Old Name.md", f->root);
+    mkdir((snprintf(b, sizeof b, "%s/Other", f->root), b), 0755);
+    snprintf(b, sizeof b, "%s/Other/New Name.md", f->root);
+    assert_int_equal(rename(a, b), 0);
+    qp_error err = QP_ERROR_INIT;
+    assert_rc(qp_store_begin(f->st, &err), QP_OK);
+    assert_rc(qp_store_remove(f->st, "People/Old Name.md", &err), QP_OK);
+    char *buf = NULL;
+    size_t len = 0;
+    qp_file_stat fs;
+    assert_rc(qp_vault_read(f->v, "Other/New Name.md", QP_NOTE_MAX_SIZE, &buf, &len, &fs, &err),
+              QP_OK);
+    qp_note *note = NULL;
+    assert_rc(qp_note_parse(&note, "Other/New Name.md", buf, len, NULL, &err), QP_OK);
+    assert_rc(qp_store_put_note(f->st, "Other/New Name.md", &fs, note, &err), QP_OK);
+    qp_note_free(note);
+    free(buf);
+    assert_rc(qp_store_commit(f->st, &err), QP_OK);
+    assert_int_equal(qp_store_generation(f->st), gen + 1);
+
+    assert_link(f, "m1.md", "Old Name", "null");
+    assert_link(f, "m2.md", "New Name", "Other/New Name.md");
+    /* The moved file's own relative link follows its new folder. */
+    char *out = NULL;
+    assert_rc(qp_query_run(&out, f->st, NULL, "backlinks", "{\"note\":\"Other/Sib.md\"}", NULL),
+              QP_OK);
+    assert_non_null(strstr(out, "\"path\":\"Other/New Name.md\""));
+    free(out);
+}
+
+static void test_rollback_leaves_index_unchanged(void **state)
+{
+    fx *f = *state;
+    write_at(f->root, "a.md", "[[b]]\n");
+    open_all(f);
+    sync_vault(f);
+    int64_t gen = qp_store_generation(f->st);
+    assert_rc(qp_store_begin(f->st, NULL), QP_OK);
+    assert_rc(qp_store_remove(f->st, "a.md", NULL), QP_OK);
+    qp_store_rollback(f->st);
+    qp_file_stat fs;
+    assert_rc(qp_store_file_stat(f->st, "a.md", &fs, NULL), QP_OK);
+    assert_int_equal(qp_store_generation(f->st), gen);
+    assert_rc(qp_store_begin(f->st, NULL), QP_OK);
+    assert_rc(qp_store_remove(f->st, "nope.md", NULL), QP_ENOTFOUND);
+    assert_rc(qp_store_commit(f->st, NULL), QP_OK);
+    assert_int_equal(qp_store_generation(f->st), gen); /* nothing changed */
+}
+
+static void test_killed_mid_batch_reopens_consistent(void **state)
+{
+    fx *f = *state;
+    write_at(f->root, "a.md", "[[b]]\n");
+    write_at(f->root, "b.md", "# B\n");
+    open_all(f);
+    sync_vault(f);
+    int64_t gen = qp_store_generation(f->st);
+    qp_store_close(f->st);
+    f->st = NULL;
+
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        qp_store *w = NULL;
+        if (qp_store_open(&w, f->db, QP_STORE_WRITE, NULL) != QP_OK)
+            _exit(2);
+        qp_store_begin(w, NULL);
+        qp_store_remove(w, "b.md", NULL);
+        qp_store_remove(w, "a.md", NULL);
+        raise(SIGKILL); /* dies with the batch open */
+        _exit(3);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    assert_true(WIFSIGNALED(status));
+
+    open_all(f);
+    assert_false(qp_store_rebuilt(f->st));
+    assert_int_equal(qp_store_generation(f->st), gen);
+    assert_link(f, "a.md", "b", "b.md");
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(f->db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *s = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &s, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(s, 0), "ok");
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+}
+
+typedef struct task_acc {
+    char buf[1024];
+    int n;
+} task_acc;
+
+static int on_task(const qp_store_task *t, void *payload)
+{
+    task_acc *a = payload;
+    char one[256];
+    snprintf(one, sizeof one, "%s:%u[%s]%s<%s>^%u;", t->path, t->line, t->symbol, t->text,
+             t->heading ? t->heading : "-", t->parent_line);
+    strncat(a->buf, one, sizeof a->buf - strlen(a->buf) - 1);
+    a->n++;
+    return 0;
+}
+
+static void test_each_task(void **state)
+{
+    fx *f = *state;
+    write_at(f->root, "People/Mara.md", "# Mara\n\n## Tasks\n- [ ] call Mara\n  - [x] sub\n");
+    write_at(f->root, "x.md", "- [/] other\n");
+    open_all(f);
+    sync_vault(f);
+    task_acc a = {{0}, 0};
+    assert_rc(qp_store_each_task(f->st, NULL, on_task, &a, NULL), QP_OK);
+    assert_string_equal(a.buf, "People/Mara.md:4[ ]call Mara<Tasks>^0;"
+                               "People/Mara.md:5[x]sub<Tasks>^4;x.md:1[/]other<->^0;");
+    memset(&a, 0, sizeof a);
+    assert_rc(qp_store_each_task(f->st, "mara", on_task, &a, NULL), QP_OK);
+    assert_int_equal(a.n, 2);
+}
+
+int main(void)
+{
+    cmark_gfm_core_extensions_ensure_registered();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_open_new_and_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reader_on_missing_or_foreign, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_garbage_file_rebuilt, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_foreign_and_newer_rebuilt, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_warm_sync_parses_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_create_steals_link, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delete_unresolves, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rename_rechecks_both_names, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rollback_leaves_index_unchanged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_killed_mid_batch_reopens_consistent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_each_task, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
