@@ -103,7 +103,12 @@ local function render_backlinks(r, res)
 end
 
 local function dated(r, date, title, path, target)
-  local text = string.format('%s %s (%s)', date or '----------', title or path, path)
+  title = title or path
+  -- A title taken from a "2025-10-16 Weekly sync.md" file name repeats the date.
+  if date and title:sub(1, #date + 1) == date .. ' ' then
+    title = title:sub(#date + 2)
+  end
+  local text = string.format('%s %s (%s)', date or '----------', title, path)
   local l = r.add(text, nil, target)
   r.hl(l, 'QuipuDate', 0, 10)
   r.hl(l, 'QuipuPath', #text - #path - 1, #text - 1)
