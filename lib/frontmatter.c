@@ -55,7 +55,7 @@ typedef struct linkpos {
 typedef struct fm_parser {
     qp_arena *arena;
     yaml_parser_t yp;
-    const char *file;  /* the whole input */
+    const char *file; /* the whole input */
     size_t flen;
     const char *yaml; /* the block's inside, as given to libyaml */
     size_t ylen;
@@ -114,8 +114,7 @@ static uint32_t file_col(const fm_parser *p, size_t off)
 /* ------------------------------------------------------------------ */
 /* Diagnostics                                                        */
 
-static int set_diag(fm_parser *p, uint32_t line, uint32_t col, const char *what,
-                    const char *detail)
+static int set_diag(fm_parser *p, uint32_t line, uint32_t col, const char *what, const char *detail)
 {
     size_t n;
     char *msg;
@@ -581,8 +580,8 @@ static int build_map(fm_parser *p, qp_value *out, size_t depth, size_t *nodes, s
             keys = gk, vals = gv, marks = gm;
             cap = ncap;
         }
-        keys[n] = qp_arena_strndup(p->arena, (const char *)ev.data.scalar.value,
-                                   ev.data.scalar.length);
+        keys[n] =
+            qp_arena_strndup(p->arena, (const char *)ev.data.scalar.value, ev.data.scalar.length);
         marks[n] = ev.start_mark;
         yaml_event_delete(&ev);
         if (keys[n] == NULL)
@@ -644,8 +643,8 @@ static int build(fm_parser *p, yaml_event_t *ev, qp_value *out, size_t depth, si
     case YAML_SEQUENCE_START_EVENT:
     case YAML_MAPPING_START_EVENT: {
         bool seq = ev->type == YAML_SEQUENCE_START_EVENT;
-        anchor_name = (const char *)(seq ? ev->data.sequence_start.anchor
-                                         : ev->data.mapping_start.anchor);
+        anchor_name =
+            (const char *)(seq ? ev->data.sequence_start.anchor : ev->data.mapping_start.anchor);
         if (depth + 1 > p->max_depth) {
             rc = diag_at(p, mark, "nested too deeply");
             break;
@@ -719,8 +718,7 @@ static int parse_stream(fm_parser *p, qp_value *root)
 
 static bool is_stringish(const qp_value *v)
 {
-    return v->type == QP_VALUE_STRING || v->type == QP_VALUE_DATE ||
-           v->type == QP_VALUE_DATETIME;
+    return v->type == QP_VALUE_STRING || v->type == QP_VALUE_DATE || v->type == QP_VALUE_DATETIME;
 }
 
 static bool is_ws(char c)
@@ -1050,12 +1048,16 @@ qp_rc qp_frontmatter_parse(qp_frontmatter *out, qp_arena *arena, const char *byt
     return QP_OK; /* INVALID or EMPTY: no properties */
 
 oom:
-    {
-        bool present = out->present;
-        memset(out, 0, sizeof *out);
-        out->present = present;
-        out->body_offset = body;
-        out->body_line = present ? close_line + 1 : 1;
-    }
+    /* keep where the body starts; drop everything half-built */
+    out->valid = false;
+    out->properties = NULL;
+    out->aliases = NULL;
+    out->naliases = 0;
+    out->tags = NULL;
+    out->ntags = 0;
+    out->links = NULL;
+    out->nlinks = 0;
+    out->diags = NULL;
+    out->ndiags = 0;
     return qp_error_set(err, QP_ENOMEM, "out of memory parsing frontmatter");
 }

@@ -171,6 +171,31 @@ bool qp_vault_ignored(const qp_vault *v, const char *relpath)
     return v != NULL && filter_match(v, relpath, false);
 }
 
+bool qp_vault_ignored_dir(const qp_vault *v, const char *relpath)
+{
+    const char *p = relpath;
+    char *slash;
+    bool ignored;
+
+    if (relpath == NULL)
+        return true;
+    for (;;) {
+        if (*p == '.')
+            return true;
+        p = strchr(p, '/');
+        if (p == NULL)
+            break;
+        p++;
+    }
+    if (v == NULL || v->nfilters == 0)
+        return false;
+    if ((slash = join(relpath, "")) == NULL)
+        return false; /* out of memory: not pruning is the safe answer */
+    ignored = filter_match(v, slash, true);
+    free(slash);
+    return ignored;
+}
+
 bool qp_vault_is_note(const char *relpath)
 {
     size_t n = relpath != NULL ? strlen(relpath) : 0;
@@ -193,8 +218,7 @@ qp_rc qp_vault_open(qp_vault **out, const char *root, qp_error *err)
         return qp_error_set(err, QP_ENOMEM, "out of memory");
     if ((v->root = realpath(root, NULL)) == NULL) {
         int e = errno;
-        rc = sys_error(err, e, e == ENOENT || e == ENOTDIR ? QP_ENOTFOUND : QP_EIO, "vault",
-                       root);
+        rc = sys_error(err, e, e == ENOENT || e == ENOTDIR ? QP_ENOTFOUND : QP_EIO, "vault", root);
         goto fail;
     }
     if (stat(v->root, &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -348,7 +372,7 @@ static void walk_entry(walker *w, const char *abs_dir, const char *rel_dir, cons
 {
     char *abs = join(abs_dir, name);
     char *rel = rel_dir[0] != '\0' ? join(rel_dir, name) : strdup(name);
-    char *relslash = NULL, *real = NULL, *nfc = NULL;
+    char *real = NULL, *nfc = NULL;
     struct stat st;
 
     if (abs == NULL || rel == NULL)
@@ -368,9 +392,7 @@ static void walk_entry(walker *w, const char *abs_dir, const char *rel_dir, cons
     if (S_ISDIR(st.st_mode)) {
         /* A matching plain-prefix filter covers the whole folder; regex
          * filters are tested on each file. */
-        if ((relslash = join(rel, "")) == NULL)
-            goto oom;
-        if (filter_match(w->v, relslash, true) || filter_match(w->v, rel, true))
+        if (qp_vault_ignored_dir(w->v, rel))
             goto cleanup;
         if (!seen_add(w, &st))
             goto cleanup;
@@ -393,7 +415,6 @@ oom:
 cleanup:
     free(nfc);
     free(real);
-    free(relslash);
     free(rel);
     free(abs);
 }
@@ -589,7 +610,10 @@ qp_rc qp_vault_read(const qp_vault *v, const char *relpath, size_t max_size, cha
     fd = open(real, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
         int e = errno;
-        rc = sys_error(err, e, e == ENOENT ? QP_ENOTFOUND : e == ELOOP ? QP_EINVAL : QP_EIO,
+        rc = sys_error(err, e,
+                       e == ENOENT  ? QP_ENOTFOUND
+                       : e == ELOOP ? QP_EINVAL
+                                    : QP_EIO,
                        "open", relpath);
         goto cleanup;
     }

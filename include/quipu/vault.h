@@ -54,6 +54,12 @@ const char *qp_vault_root(const qp_vault *v);
  * userIgnoreFilters match). */
 bool qp_vault_ignored(const qp_vault *v, const char *relpath);
 
+/* True when the folder `relpath` and everything below it is ignored: a dot
+ * component, or a plain-prefix filter matching "relpath/" (the walk prunes
+ * such folders; watchers need not watch them). Regex filters are tested on
+ * files only, so a folder they might partly exclude is not reported here. */
+bool qp_vault_ignored_dir(const qp_vault *v, const char *relpath);
+
 /* True when relpath names a Markdown note (".md", case-insensitive). */
 bool qp_vault_is_note(const char *relpath);
 

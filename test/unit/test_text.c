@@ -34,16 +34,16 @@ static void check_fold(const char *in, const char *want)
 static void test_nfc(void **state)
 {
     (void)state;
-    check_nfc("e\xCC\x81", 3, "\xC3\xA9", 2);           /* e + U+0301 → é */
-    check_nfc("Cafe\xCC\x81.md", 9, "Caf\xC3\xA9.md", 8);  /* NFD file name */
-    check_nfc("\xC3\xA9", 2, "\xC3\xA9", 2);            /* already NFC */
+    check_nfc("e\xCC\x81", 3, "\xC3\xA9", 2);                    /* e + U+0301 → é */
+    check_nfc("Cafe\xCC\x81.md", 9, "Caf\xC3\xA9.md", 8);        /* NFD file name */
+    check_nfc("\xC3\xA9", 2, "\xC3\xA9", 2);                     /* already NFC */
     check_nfc("\xE1\x84\x80\xE1\x85\xA1", 6, "\xEA\xB0\x80", 3); /* jamo → 가 */
-    check_nfc("\xE2\x84\xAB", 3, "\xC3\x85", 2);        /* ANGSTROM SIGN → Å (singleton) */
+    check_nfc("\xE2\x84\xAB", 3, "\xC3\x85", 2); /* ANGSTROM SIGN → Å (singleton) */
     check_nfc("plain ascii", 11, "plain ascii", 11);
     check_nfc("", 0, "", 0);
-    check_nfc("a\0b", 3, "a\0b", 3);                    /* NUL kept, length counts */
-    check_nfc("\xff\xfe" "e\xCC\x81", 5, "\xff\xfe" "e\xCC\x81", 5); /* invalid: as is */
-    check_nfc("x\xC3", 2, "x\xC3", 2);                  /* truncated sequence */
+    check_nfc("a\0b", 3, "a\0b", 3);                                 /* NUL kept, length counts */
+    check_nfc("\xff\xfe\x65\xCC\x81", 5, "\xff\xfe\x65\xCC\x81", 5); /* invalid: as is */
+    check_nfc("x\xC3", 2, "x\xC3", 2);                               /* truncated sequence */
     /* outlen may be NULL */
     char *p = qp_text_nfc("e\xCC\x81", 3, NULL);
     assert_string_equal(p, "\xC3\xA9");
@@ -54,14 +54,15 @@ static void test_fold(void **state)
 {
     (void)state;
     check_fold("ABC xyz 123", "abc xyz 123");
-    check_fold("\xC3\x89", "\xC3\xA9");                   /* É → é */
-    check_fold("\xCE\xA3", "\xCF\x83");                   /* Σ → σ */
-    check_fold("\xCE\x9F\xCE\x94\xCE\x9F\xCE\xA3", "\xCE\xBF\xCE\xB4\xCE\xBF\xCF\x82"); /* ΟΔΟΣ → οδος, final ς as in JS */
-    check_fold("E\xCC\x81", "\xC3\xA9");                  /* folded and NFC */
+    check_fold("\xC3\x89", "\xC3\xA9"); /* É → é */
+    check_fold("\xCE\xA3", "\xCF\x83"); /* Σ → σ */
+    check_fold("\xCE\x9F\xCE\x94\xCE\x9F\xCE\xA3",
+               "\xCE\xBF\xCE\xB4\xCE\xBF\xCF\x82"); /* ΟΔΟΣ → οδος, final ς as in JS */
+    check_fold("E\xCC\x81", "\xC3\xA9");            /* folded and NFC */
     check_fold("Mara Lindqvist", "mara lindqvist");
-    check_fold("\xC3\x9F", "\xC3\x9F");                   /* ß stays */
-    check_fold("\xE1\xBA\x9E", "\xC3\x9F");               /* ẞ → ß */
-    check_fold("\xC4\xB0", "i\xCC\x87");                  /* İ → i + U+0307, as JS */
+    check_fold("\xC3\x9F", "\xC3\x9F");     /* ß stays */
+    check_fold("\xE1\xBA\x9E", "\xC3\x9F"); /* ẞ → ß */
+    check_fold("\xC4\xB0", "i\xCC\x87");    /* İ → i + U+0307, as JS */
     check_fold("\xD0\x9C\xD0\x98\xD0\xA0", "\xD0\xBC\xD0\xB8\xD1\x80"); /* МИР → мир */
     check_fold("", "");
     /* invalid UTF-8 is kept byte for byte */
@@ -93,9 +94,9 @@ static void test_utf8_valid(void **state)
     assert_true(qp_text_utf8_valid("abc", 3));
     assert_true(qp_text_utf8_valid("\xC3\xA9\xF0\x9F\x98\x80", 6));
     assert_false(qp_text_utf8_valid("\xff", 1));
-    assert_false(qp_text_utf8_valid("\xC3", 1));         /* truncated */
-    assert_false(qp_text_utf8_valid("\xC0\xAF", 2));     /* overlong '/' */
-    assert_false(qp_text_utf8_valid("\xED\xA0\x80", 3)); /* surrogate */
+    assert_false(qp_text_utf8_valid("\xC3", 1));             /* truncated */
+    assert_false(qp_text_utf8_valid("\xC0\xAF", 2));         /* overlong '/' */
+    assert_false(qp_text_utf8_valid("\xED\xA0\x80", 3));     /* surrogate */
     assert_false(qp_text_utf8_valid("\xF4\x90\x80\x80", 4)); /* > U+10FFFF */
 }
 
@@ -113,7 +114,10 @@ static void test_decode(void **state)
     assert_int_equal(qp_text_decode("\xF0\x9F\x98\x80", 4, &cp), 4);
     assert_int_equal(cp, 0x1F600);
     /* invalid → U+FFFD, one byte, so a scan always advances */
-    assert_int_equal(qp_text_decode("\xff" "a", 2, &cp), 1);
+    assert_int_equal(qp_text_decode("\xff"
+                                    "a",
+                                    2, &cp),
+                     1);
     assert_int_equal(cp, 0xFFFD);
     assert_int_equal(qp_text_decode("\xE2\x82", 2, &cp), 1); /* cut by n */
     assert_int_equal(cp, 0xFFFD);
@@ -195,10 +199,14 @@ static void test_is_space(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_nfc),        cmocka_unit_test(test_fold),
-        cmocka_unit_test(test_arena_variants), cmocka_unit_test(test_utf8_valid),
-        cmocka_unit_test(test_decode),     cmocka_unit_test(test_decode_before),
-        cmocka_unit_test(test_is_word),    cmocka_unit_test(test_is_space),
+        cmocka_unit_test(test_nfc),
+        cmocka_unit_test(test_fold),
+        cmocka_unit_test(test_arena_variants),
+        cmocka_unit_test(test_utf8_valid),
+        cmocka_unit_test(test_decode),
+        cmocka_unit_test(test_decode_before),
+        cmocka_unit_test(test_is_word),
+        cmocka_unit_test(test_is_space),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

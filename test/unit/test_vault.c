@@ -138,8 +138,14 @@ static void test_walk(void **state)
 {
     fx *f = *state;
     static const char *const want[] = {
-        "A.md",     "ArchiveOld.md",       "B.MD",      "Caf\xC3\xA9.md", "People/Mara Lindqvist.md",
-        "alias.md", "attachments/img.png", "notes/n.md",
+        "A.md",
+        "ArchiveOld.md",
+        "B.MD",
+        "Caf\xC3\xA9.md",
+        "People/Mara Lindqvist.md",
+        "alias.md",
+        "attachments/img.png",
+        "notes/n.md",
     };
     seen_files s;
     qp_error err = QP_ERROR_INIT;
@@ -205,6 +211,18 @@ static void test_ignored(void **state)
     assert_false(qp_vault_ignored(f->v, "notes/draft.tmp.md"));
     assert_false(qp_vault_ignored(f->v, "notes/a.b.md"));
     assert_false(qp_vault_ignored(f->v, "People/Mara Lindqvist.md"));
+
+    /* folders */
+    assert_true(qp_vault_ignored_dir(f->v, "Archive"));
+    assert_true(qp_vault_ignored_dir(f->v, "Archive/sub"));
+    assert_true(qp_vault_ignored_dir(f->v, "Templates"));
+    assert_true(qp_vault_ignored_dir(f->v, "TemplatesX"));
+    assert_true(qp_vault_ignored_dir(f->v, ".obsidian"));
+    assert_true(qp_vault_ignored_dir(f->v, "People/.cache"));
+    assert_false(qp_vault_ignored_dir(f->v, "ArchiveOld"));
+    assert_false(qp_vault_ignored_dir(f->v, "People"));
+    assert_false(qp_vault_ignored_dir(f->v, "notes")); /* a regex filter only hides files */
+    assert_false(qp_vault_ignored(f->v, "Archive"));   /* a file named Archive is not in Archive/ */
 }
 
 static void test_no_app_json(void **state)
@@ -309,7 +327,12 @@ static void test_read_refused(void **state)
 {
     fx *f = *state;
     static const char *const bad[] = {
-        "../x.md", "/etc/passwd", "", "a/../A.md", "People/..", "..",
+        "../x.md",
+        "/etc/passwd",
+        "",
+        "a/../A.md",
+        "People/..",
+        "..",
         "secret.md",        /* symlink out of the vault */
         "outdir/secret.md", /* through a linked folder outside */
         "People/loop/../../etc/passwd",
