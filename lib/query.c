@@ -369,6 +369,18 @@ static bool idset_has(const idset *s, int64_t id)
     return false;
 }
 
+static int id_cmp(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Membership in a set sorted with id_cmp. */
+static bool idset_has_sorted(const idset *s, int64_t id)
+{
+    return s->n && bsearch(&id, s->v, s->n, sizeof *s->v, id_cmp) != NULL;
+}
+
 static bool idset_add(idset *s, int64_t id)
 {
     if (idset_has(s, id))
@@ -386,30 +398,20 @@ static bool idset_add(idset *s, int64_t id)
 }
 
 /* Linked sources of `target`: an array of Source, sorted by path. Files
- * whose links point at it are added to *linkers (self included). */
+ * whose links point at it are added to *linkers (self included). Each link
+ * row carries its line's text, so no note body is read. */
 static qp_rc linked_sources(qp_store *st, const file_info *target, json_t **out, idset *linkers,
                             qp_error *err)
 {
     qp_rc rc = QP_OK;
     json_t *arr = json_array();
     json_t *occ = NULL;
-    file_info cur;
-    body b;
-    memset(&cur, 0, sizeof cur);
-    memset(&b, 0, sizeof b);
+    int64_t cur = 0;
     *out = NULL;
     if (!arr)
         return qp_error_set(err, QP_ENOMEM, "out of memory");
     if (!idset_add(linkers, target->id))
         goto oom;
-
-    /* Collect rows first: building a Source runs other statements. */
-    typedef struct row {
-        int64_t src;
-        uint32_t line, col;
-    } row;
-    row *rows = NULL;
-    size_t n = 0, cap = 0;
     sqlite3_stmt *s = qp__store_stmt(st, QP__S_LINKS_TO, err);
     if (!s) {
         rc = stmt_fail(err);
@@ -418,48 +420,39 @@ static qp_rc linked_sources(qp_store *st, const file_info *target, json_t **out,
     sqlite3_bind_int64(s, 1, target->id);
     int src;
     while ((src = sqlite3_step(s)) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 32;
-            row *r = realloc(rows, cap * sizeof *r);
-            if (!r) {
+        int64_t id = sqlite3_column_int64(s, 0);
+        if (id != cur) {
+            file_info f;
+            f.id = id;
+            f.path = (char *)(uintptr_t)sqlite3_column_text(s, 3);
+            f.kind = sqlite3_column_int(s, 4);
+            f.title = (char *)(uintptr_t)sqlite3_column_text(s, 5);
+            f.date = (char *)(uintptr_t)sqlite3_column_text(s, 6);
+            f.is_note = sqlite3_column_int(s, 7) != 0;
+            occ = json_array();
+            json_t *so = occ ? source_obj(&f, occ) : NULL;
+            if (!so || json_array_append_new(arr, so) != 0 || !idset_add(linkers, id)) {
                 sqlite3_reset(s);
                 goto oom;
             }
-            rows = r;
+            cur = id;
         }
-        rows[n].src = sqlite3_column_int64(s, 0);
-        rows[n].line = (uint32_t)sqlite3_column_int64(s, 1);
-        rows[n].col = (uint32_t)sqlite3_column_int64(s, 2);
-        n++;
+        const char *ctx = (const char *)sqlite3_column_text(s, 8);
+        body b = {(char *)(uintptr_t)(ctx ? ctx : ""), ctx ? strlen(ctx) : 0, NULL, 0};
+        json_t *o = json_object();
+        if (!o) {
+            sqlite3_reset(s);
+            goto oom;
+        }
+        json_object_set_new(o, "line", json_integer(sqlite3_column_int64(s, 1)));
+        json_object_set_new(o, "column", json_integer(sqlite3_column_int64(s, 2)));
+        json_object_set_new(o, "context", line_context(&b, 1));
+        json_array_append_new(occ, o);
     }
     sqlite3_reset(s);
     if (src != SQLITE_DONE) {
         rc = qp__store_sqlite_error(st, src, "backlinks", err);
         goto cleanup;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (cur.id != rows[i].src) {
-            if (cur.id) {
-                json_array_append_new(arr, source_obj(&cur, occ));
-                occ = NULL;
-                file_info_free(&cur);
-                body_free(&b);
-            }
-            if ((rc = get_file_info(st, rows[i].src, &cur, err)) != QP_OK)
-                goto cleanup;
-            if ((rc = load_body(st, rows[i].src, &b, err)) != QP_OK)
-                goto cleanup;
-            if (!idset_add(linkers, rows[i].src))
-                goto oom;
-            occ = json_array();
-            if (!occ)
-                goto oom;
-        }
-        json_array_append_new(occ, occurrence(&b, rows[i].line, rows[i].col));
-    }
-    if (cur.id) {
-        json_array_append_new(arr, source_obj(&cur, occ));
-        occ = NULL;
     }
     *out = arr;
     arr = NULL;
@@ -467,11 +460,7 @@ static qp_rc linked_sources(qp_store *st, const file_info *target, json_t **out,
 oom:
     rc = qp_error_set(err, QP_ENOMEM, "out of memory");
 cleanup:
-    free(rows);
-    json_decref(occ);
     json_decref(arr);
-    file_info_free(&cur);
-    body_free(&b);
     return rc;
 }
 
@@ -612,7 +601,7 @@ static int source_path_cmp(const void *a, const void *b)
 }
 
 /* Unlinked sources of `target` (links.md §4.3), sorted by path. */
-static qp_rc unlinked_sources(qp_store *st, const file_info *target, const idset *linkers,
+static qp_rc unlinked_sources(qp_store *st, const file_info *target, idset *linkers,
                               json_t **out, qp_error *err)
 {
     qp_rc rc = QP_OK;
@@ -624,6 +613,7 @@ static qp_rc unlinked_sources(qp_store *st, const file_info *target, const idset
     json_t *arr = NULL;
     *out = NULL;
 
+    qsort(linkers->v, linkers->n, sizeof *linkers->v, id_cmp);
     rc = mention_names(st, target, &names, &nn, err);
     if (rc != QP_OK)
         goto cleanup;
@@ -636,7 +626,7 @@ static qp_rc unlinked_sources(qp_store *st, const file_info *target, const idset
         goto oom;
     for (size_t c = 0; c < cands.n; c++) {
         int64_t id = cands.v[c];
-        if (idset_has(linkers, id))
+        if (idset_has_sorted(linkers, id))
             continue;
         body b;
         if ((rc = load_body(st, id, &b, err)) != QP_OK)
@@ -1249,8 +1239,13 @@ qp_rc qp_query_run(char **out, qp_store *st, const qp_vault *vault, const char *
         json_decref(params);
         return qp_error_set(err, QP_EINVAL, "params: expected an object");
     }
+    /* One read transaction: every statement of the answer sees the same
+     * snapshot, and SQLite takes its locks once instead of per statement. */
+    bool txn = qp__store_read_begin(st);
     json_t *res = NULL;
     qp_rc rc = fn(&res, st, params, err);
+    if (txn)
+        qp__store_read_end(st);
     json_decref(params);
     if (rc != QP_OK) {
         json_decref(res);

@@ -56,7 +56,7 @@ static const char *const schema_v1[] = {
     "CREATE TABLE links(id INTEGER PRIMARY KEY, src INTEGER NOT NULL, line INTEGER NOT NULL,"
     " col INTEGER NOT NULL, offset INTEGER NOT NULL, len INTEGER NOT NULL, target TEXT NOT NULL,"
     " subpath TEXT, display TEXT, key TEXT, embed INTEGER NOT NULL, syntax INTEGER NOT NULL,"
-    " name1 TEXT, name2 TEXT, dst INTEGER)",
+    " name1 TEXT, name2 TEXT, dst INTEGER, context TEXT NOT NULL DEFAULT '')",
     "CREATE INDEX links_src ON links(src)",
     "CREATE INDEX links_dst ON links(dst)",
     "CREATE INDEX links_name1 ON links(name1)",
@@ -128,7 +128,8 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [QP__S_FILE_INFO] = "SELECT path, is_note, kind, title, date FROM files WHERE id = ?1",
     [QP__S_BODY] = "SELECT source, mask FROM body WHERE file = ?1",
     [QP__S_LINKS_TO] =
-        "SELECT l.src, l.line, l.col, f.path, f.kind, f.title, f.date FROM links l"
+        "SELECT l.src, l.line, l.col, f.path, f.kind, f.title, f.date, f.is_note, l.context"
+        " FROM links l"
         " JOIN files f ON f.id = l.src WHERE l.dst = ?1 AND l.src <> ?1"
         " ORDER BY f.path, l.line, l.col",
     [QP__S_LINKS_FROM] =
@@ -162,6 +163,7 @@ static const char *const stmt_sql[STMT_COUNT] = {
         "SELECT f.path, t.line, t.indent, t.symbol, t.text, t.raw, t.heading, t.parent_line"
         " FROM files f JOIN tasks t ON t.file = f.id WHERE instr(f.path_folded, ?1) > 0"
         " ORDER BY f.path, t.line",
+    [QP__S_GENERATION] = "SELECT value FROM meta WHERE key = 'generation'",
     [W_INSERT_FILE] =
         "INSERT INTO files(path, path_folded, name_folded, is_note, kind, title, title_folded,"
         " date, size, mtime_ns, hash) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -189,8 +191,8 @@ static const char *const stmt_sql[STMT_COUNT] = {
         " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
     [W_INS_LINK] =
         "INSERT INTO links(src, line, col, offset, len, target, subpath, display, key, embed,"
-        " syntax, name1, name2, dst) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
-        " ?13, NULL)",
+        " syntax, name1, name2, dst, context) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
+        " ?11, ?12, ?13, NULL, ?14)",
     [W_INS_HEADING] = "INSERT INTO headings(file, level, text, line) VALUES(?1, ?2, ?3, ?4)",
     [W_INS_BLOCK] = "INSERT INTO blocks(file, id, line) VALUES(?1, ?2, ?3)",
     [W_INS_TASK] =
@@ -299,6 +301,21 @@ static void bind_text_or_null(sqlite3_stmt *s, int i, const char *t)
         sqlite3_bind_text(s, i, t, -1, SQLITE_STATIC);
     else
         sqlite3_bind_null(s, i);
+}
+
+bool qp__store_read_begin(qp_store *st)
+{
+    if (!sqlite3_get_autocommit(st->db))
+        return false;
+    return sqlite3_exec(st->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK;
+}
+
+void qp__store_read_end(qp_store *st)
+{
+    for (int i = 0; i < STMT_COUNT; i++)
+        if (st->stmt[i])
+            sqlite3_reset(st->stmt[i]);
+    sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
 }
 
 /* ---- open / schema ---- */
@@ -498,9 +515,11 @@ bool qp_store_rebuilt(const qp_store *st)
 
 int64_t qp_store_generation(qp_store *st)
 {
-    int64_t g = 0;
-    if (pragma_int(st, "SELECT value FROM meta WHERE key = 'generation'", &g, NULL) != QP_OK)
+    sqlite3_stmt *s = stmt_get(st, QP__S_GENERATION, NULL);
+    if (!s)
         return 0;
+    int64_t g = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
     return g;
 }
 
@@ -854,6 +873,42 @@ static json_t *value_to_json(const qp_value *v)
     return json_null();
 }
 
+/* The span of 1-based `line` in src (without its line ending). */
+static void line_span(const char *src, size_t len, const size_t *starts, size_t nlines,
+                      uint32_t line, size_t *off, size_t *n)
+{
+    *off = 0;
+    *n = 0;
+    if (line == 0 || line > nlines)
+        return;
+    size_t a = starts[line - 1];
+    size_t b = a;
+    while (b < len && src[b] != '\n')
+        b++;
+    if (b > a && src[b - 1] == '\r')
+        b--;
+    *off = a;
+    *n = b - a;
+}
+
+/* Byte offsets where each line starts; *n lines. New, free(). */
+static size_t *line_starts(const char *src, size_t len, size_t *n)
+{
+    size_t count = 1;
+    for (size_t i = 0; i < len; i++)
+        count += src[i] == '\n';
+    size_t *v = malloc(count * sizeof *v);
+    if (!v)
+        return NULL;
+    size_t k = 0;
+    v[k++] = 0;
+    for (size_t i = 0; i < len; i++)
+        if (src[i] == '\n')
+            v[k++] = i + 1;
+    *n = k;
+    return v;
+}
+
 /* Helpers that bind and step one insert; they keep the code below flat. */
 #define STMT_OR_FAIL(var, id)                                                                      \
     sqlite3_stmt *var = stmt_get(st, (id), err);                                                   \
@@ -867,6 +922,7 @@ static qp_rc insert_note_rows(qp_store *st, int64_t id, const qp_note *note, qp_
     qp_rc rc = QP_OK;
     char *json = NULL, *folded = NULL, *name1 = NULL, *name2 = NULL, *mention_copy = NULL;
     uint32_t *mask = NULL;
+    size_t *starts = NULL;
     size_t n;
 
     const qp_value *props = qp_note_properties(note);
@@ -916,6 +972,14 @@ static qp_rc insert_note_rows(qp_store *st, int64_t id, const qp_note *note, qp_
         folded = NULL;
     }
 
+    size_t slen = 0, mlen = 0, masklen = 0, nlines = 0;
+    const char *source = qp_note_source(note, &slen);
+    if (!source)
+        slen = 0;
+    starts = line_starts(source ? source : "", slen, &nlines);
+    if (!starts)
+        goto oom;
+
     const qp_link *links = qp_note_links(note, &n);
     for (size_t i = 0; i < n; i++) {
         const qp_link *l = &links[i];
@@ -936,6 +1000,9 @@ static qp_rc insert_note_rows(qp_store *st, int64_t id, const qp_note *note, qp_
         sqlite3_bind_int(s, 11, (int)l->syntax);
         bind_text_or_null(s, 12, name1);
         bind_text_or_null(s, 13, name2);
+        size_t coff, clen;
+        line_span(source ? source : "", slen, starts, nlines, l->line, &coff, &clen);
+        sqlite3_bind_text(s, 14, source ? source + coff : "", (int)clen, SQLITE_STATIC);
         if ((rc = step_done(st, s, "links", err)) != QP_OK)
             goto cleanup;
         free(name1);
@@ -1027,11 +1094,7 @@ static qp_rc insert_note_rows(qp_store *st, int64_t id, const qp_note *note, qp_
             goto cleanup;
     }
 
-    size_t slen = 0, mlen = 0, masklen = 0;
-    const char *source = qp_note_source(note, &slen);
     const char *mention = qp_note_mention_text(note, &mlen);
-    if (!source)
-        slen = 0;
     if (!mention || mlen != slen) {
         /* No usable mention text: index nothing for mentions. */
         mention_copy = malloc(slen + 1);
@@ -1087,6 +1150,7 @@ cleanup:
     free(name2);
     free(mask);
     free(mention_copy);
+    free(starts);
     return rc;
 }
 

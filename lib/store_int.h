@@ -110,12 +110,18 @@ typedef enum qp__stmt_id {
     QP__S_LINKERS_OF,
     QP__S_EACH_TASK,
     QP__S_EACH_TASK_LIKE,
+    QP__S_GENERATION,
     QP__S_READ_COUNT /* not a statement */
 } qp__stmt_id;
 
 /* A prepared read statement, reset and with bindings cleared; NULL with
  * *err set on failure. Borrowed from the store. */
 sqlite3_stmt *qp__store_stmt(qp_store *st, qp__stmt_id id, qp_error *err);
+
+/* Opens a read transaction when none is open (returns true when it did);
+ * qp__store_read_end() closes it. */
+bool qp__store_read_begin(qp_store *st);
+void qp__store_read_end(qp_store *st);
 
 /* Maps a SQLite result code to a qp_rc and fills *err with `what`. */
 qp_rc qp__store_sqlite_error(qp_store *st, int src, const char *what, qp_error *err);
