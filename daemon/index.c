@@ -61,7 +61,8 @@ typedef struct batch {
 
 typedef struct pathent {
     char *path;
-    bool tree; /* was a watched directory when the event came */
+    bool tree;    /* was a watched directory when the event came */
+    bool listing; /* a directory whose watch was just added: list its entries */
 } pathent;
 
 typedef struct pathvec {
@@ -159,7 +160,7 @@ static char *xstrdup(const char *s)
 static void pathvec_push(pathvec *pv, char *path, bool tree)
 {
     pv->v = grow(pv->v, &pv->cap, pv->n + 1, sizeof *pv->v);
-    pv->v[pv->n++] = (pathent){path, tree};
+    pv->v[pv->n++] = (pathent){path, tree, false};
 }
 
 static void pathvec_clear(pathvec *pv)
@@ -444,24 +445,32 @@ typedef struct parse_job {
     strvec gone_dirs; /* tree paths that no longer exist: drop their watches */
 } parse_job;
 
-/* Lists `rel` (a directory) recursively: files into more, dirs into dirs.
- * Files whose size and mtime match the index are skipped (a folder moved
- * back in, or a directory event on a known folder). */
-static void walk_dir(qpd_daemon *d, qp_store *rd, const char *rel, parse_job *job, int depth)
+/* Stats a directory entry. Symbolic links to directories are not followed
+ * (a link to an ancestor would make the watches endless); links to files
+ * are, as the vault walk does. False when the entry is to be skipped. */
+static bool stat_entry(const char *abs, struct stat *sb)
+{
+    if (lstat(abs, sb) != 0)
+        return false;
+    if (!S_ISLNK(sb->st_mode))
+        return true;
+    return stat(abs, sb) == 0 && !S_ISDIR(sb->st_mode);
+}
+
+/* Lists the entries of `rel`, a directory whose watch exists already: files
+ * into more, subdirectories into dirs (the loop watches each and has it
+ * listed in turn, so every directory is listed after its watch is in place
+ * and nothing created meanwhile is missed). Files whose size and mtime
+ * match the index are skipped. */
+static void list_dir(qpd_daemon *d, qp_store *rd, const char *rel, parse_job *job)
 {
     char *abs = join(d->vault_root, rel);
-    DIR *dir;
+    DIR *dir = opendir(abs);
     struct dirent *de;
 
-    if (depth > 64) { /* survives symlink loops */
-        free(abs);
+    free(abs);
+    if (dir == NULL)
         return;
-    }
-    dir = opendir(abs);
-    if (dir == NULL) {
-        free(abs);
-        return;
-    }
     while ((de = readdir(dir)) != NULL) {
         char *crel, *cabs;
         struct stat sb;
@@ -469,22 +478,20 @@ static void walk_dir(qpd_daemon *d, qp_store *rd, const char *rel, parse_job *jo
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
             continue;
         crel = join(rel, de->d_name);
-        if (qp_vault_ignored(d->vault, crel) || (d->db_rel && strncmp(crel, d->db_rel,
-                                                                       strlen(d->db_rel)) == 0)) {
+        if (qp_vault_ignored(d->vault, crel) ||
+            (d->db_rel && strncmp(crel, d->db_rel, strlen(d->db_rel)) == 0)) {
             free(crel);
             continue;
         }
         cabs = join(d->vault_root, crel);
-        if (stat(cabs, &sb) != 0) {
+        if (!stat_entry(cabs, &sb)) {
             free(cabs);
             free(crel);
             continue;
         }
         free(cabs);
         if (S_ISDIR(sb.st_mode)) {
-            dirvec_push(&job->dirs, xstrdup(crel), &sb);
-            walk_dir(d, rd, crel, job, depth + 1);
-            free(crel);
+            dirvec_push(&job->dirs, crel, &sb);
         } else if (S_ISREG(sb.st_mode)) {
             qp_file_stat fs;
 
@@ -500,7 +507,6 @@ static void walk_dir(qpd_daemon *d, qp_store *rd, const char *rel, parse_job *jo
         }
     }
     closedir(dir);
-    free(abs);
 }
 
 /* Produces the op for one path. */
@@ -525,10 +531,14 @@ static void parse_one(qpd_daemon *d, qp_store **rd, pathent *pe, parse_job *job)
     }
     free(abs);
     if (S_ISDIR(sb.st_mode)) {
-        if (*rd == NULL)
-            *rd = qpd_readers_acquire(d, NULL);
-        dirvec_push(&job->dirs, xstrdup(pe->path), &sb);
-        walk_dir(d, *rd, pe->path, job, 0);
+        if (pe->listing) {
+            if (*rd == NULL)
+                *rd = qpd_readers_acquire(d, NULL);
+            list_dir(d, *rd, pe->path, job);
+        } else {
+            /* Watch first (on the loop), list after: see list_dir. */
+            dirvec_push(&job->dirs, xstrdup(pe->path), &sb);
+        }
         return;
     }
     if (!S_ISREG(sb.st_mode))
@@ -594,8 +604,15 @@ static void parse_done(uv_work_t *req, int status)
     for (size_t i = 0; i < job->gone_dirs.n; i++)
         qpd_watcher_drop_tree(d, job->gone_dirs.v[i]);
     if (!d->stopping) {
-        for (size_t i = 0; i < job->dirs.n; i++)
-            qpd_watcher_add(d, job->dirs.v[i].rel, job->dirs.v[i].dev, job->dirs.v[i].ino);
+        for (size_t i = 0; i < job->dirs.n; i++) {
+            dir_info *di = &job->dirs.v[i];
+
+            if (qpd_watcher_add(d, di->rel, di->dev, di->ino)) {
+                pathvec_push(&ix->todo, di->rel, false);
+                ix->todo.v[ix->todo.n - 1].listing = true;
+                di->rel = NULL;
+            }
+        }
         for (size_t i = 0; i < job->more.n; i++) {
             pathvec_push(&ix->todo, job->more.v[i], false);
             job->more.v[i] = NULL;
@@ -710,7 +727,7 @@ static void scan_dirs(qpd_daemon *d, const char *rel, dirvec *out, int depth)
             continue;
         }
         cabs = join(d->vault_root, crel);
-        if (stat(cabs, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        if (stat_entry(cabs, &sb) && S_ISDIR(sb.st_mode)) {
             dirvec_push(out, crel, &sb);
             scan_dirs(d, out->v[out->n - 1].rel, out, depth + 1);
         } else {

@@ -54,7 +54,9 @@ struct client {
     qpd_framer fr;
     client *prev, *next;
     unsigned refs;
-    unsigned inflight;
+    unsigned inflight; /* jobs accepted: running on the pool or waiting in waitq */
+    unsigned running;  /* jobs on the pool */
+    struct rpc_job *waitq, *waitq_tail; /* over the per-client share of the pool */
     bool closing;
     unsigned long long id; /* for the log */
     char rbuf[READ_BUF];
@@ -224,6 +226,7 @@ typedef enum job_kind {
 
 typedef struct rpc_job {
     uv_work_t req; /* first */
+    struct rpc_job *next; /* in the client's waitq */
     job_kind kind;
     qpd_server *srv;
     client *c; /* one reference held */
@@ -377,6 +380,7 @@ static void client_unref(client *c)
 }
 
 static void submit(qpd_server *srv, rpc_job *job);
+static void client_pump(client *c);
 
 static void rpc_done(uv_work_t *req, int status)
 {
@@ -386,6 +390,7 @@ static void rpc_done(uv_work_t *req, int status)
     qpd_server *srv = job->srv;
 
     c->inflight--;
+    c->running--;
     if (status != 0 || c->closing) {
         free(job->out); /* cancelled, or the client hung up */
         job->out = NULL;
@@ -453,13 +458,31 @@ static void rpc_done(uv_work_t *req, int status)
             submit(srv, again);
         }
     }
+    if (!c->closing)
+        client_pump(c);
     client_unref(c);
+}
+
+static void start_job(qpd_server *srv, rpc_job *job)
+{
+    job->c->running++;
+    if (uv_queue_work(srv->d->loop, &job->req, rpc_work, rpc_done) != 0)
+        abort(); /* only fails for a NULL work callback: a bug */
+}
+
+/* One client gets at most as many pool threads as there are: its other
+ * requests wait in its own queue, so a client that pipelines thousands of
+ * requests cannot starve the others (the pool itself is FIFO). */
+static unsigned client_share(qpd_server *srv)
+{
+    return srv->d->threads > 1 ? srv->d->threads - 1 : 1;
 }
 
 /* Queues a job; fills in the state snapshot and takes a client reference. */
 static void submit(qpd_server *srv, rpc_job *job)
 {
     qpd_daemon *d = srv->d;
+    client *c = job->c;
 
     job->srv = srv;
     job->ready = d->ready;
@@ -467,10 +490,36 @@ static void submit(qpd_server *srv, rpc_job *job)
     job->total = d->scan_total;
     if (job->s)
         job->s->running = true;
-    job->c->refs++;
-    job->c->inflight++;
-    if (uv_queue_work(d->loop, &job->req, rpc_work, rpc_done) != 0)
-        abort(); /* only fails for a NULL work callback: a bug */
+    c->refs++;
+    c->inflight++;
+    if (c->running < client_share(srv)) {
+        start_job(srv, job);
+        return;
+    }
+    job->next = NULL;
+    if (c->waitq_tail)
+        c->waitq_tail->next = job;
+    else
+        c->waitq = job;
+    c->waitq_tail = job;
+}
+
+/* Starts waiting jobs while the client has a share of the pool free. */
+static void client_pump(client *c)
+{
+    while (c->waitq != NULL && c->running < client_share(c->srv)) {
+        rpc_job *job = c->waitq;
+
+        c->waitq = job->next;
+        if (c->waitq == NULL)
+            c->waitq_tail = NULL;
+        /* The state snapshot is taken now: a status that waited reports
+         * the state it runs in. */
+        job->ready = c->srv->d->ready;
+        job->done = c->srv->d->scan_done;
+        job->total = c->srv->d->scan_total;
+        start_job(c->srv, job);
+    }
 }
 
 static void rerun(qpd_server *srv, bool status_only)
@@ -708,6 +757,25 @@ static void client_close(client *c)
     if (c->closing)
         return;
     c->closing = true;
+    /* Jobs not started yet are dropped; running ones finish and see closing. */
+    while (c->waitq != NULL) {
+        rpc_job *job = c->waitq;
+
+        c->waitq = job->next;
+        if (job->s != NULL) {
+            job->s->running = false;
+            if (job->kind == JOB_SUBSCRIBE || job->s->dead)
+                sub_free(job->s); /* never linked, or already ended */
+            else
+                job->s->dead = true; /* linked: sub_end below frees it */
+        }
+        c->inflight--;
+        json_decref(job->id);
+        free(job->params);
+        free(job);
+        c->refs--; /* the handle's reference keeps c alive until close_cb */
+    }
+    c->waitq_tail = NULL;
     for (sub *s = srv->subs, *next; s != NULL; s = next) {
         next = s->next;
         if (s->c == c)

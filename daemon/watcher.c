@@ -112,7 +112,7 @@ static void remove_at(qpd_watcher *w, size_t i, size_t count)
     w->n -= count;
 }
 
-void qpd_watcher_add(qpd_daemon *d, const char *rel, uint64_t dev, uint64_t ino)
+bool qpd_watcher_add(qpd_daemon *d, const char *rel, uint64_t dev, uint64_t ino)
 {
     qpd_watcher *w = d->watcher;
     size_t i;
@@ -121,11 +121,11 @@ void qpd_watcher_add(qpd_daemon *d, const char *rel, uint64_t dev, uint64_t ino)
     int r;
 
     if (w == NULL || d->stopping)
-        return;
+        return false;
     i = lower_bound(w, rel);
     if (i < w->n && strcmp(w->v[i]->rel, rel) == 0) {
         if (w->v[i]->dev == dev && w->v[i]->ino == ino)
-            return;
+            return false;
         /* Another directory now has this name (deleted and made again, or
          * moved over): the old watch follows the old inode. */
         remove_at(w, i, 1);
@@ -154,7 +154,7 @@ void qpd_watcher_add(qpd_daemon *d, const char *rel, uint64_t dev, uint64_t ino)
     if (r != 0) {
         uv_close((uv_handle_t *)&wt->h, watch_close_cb);
         if (r == UV_ENOENT || r == UV_ENOTDIR)
-            return; /* gone already: its parent's event brings it back */
+            return false; /* gone already: its parent's event says so */
         goto failed;
     }
     if (w->n == w->cap) {
@@ -168,7 +168,7 @@ void qpd_watcher_add(qpd_daemon *d, const char *rel, uint64_t dev, uint64_t ino)
     memmove(w->v + i + 1, w->v + i, (w->n - i) * sizeof *w->v);
     w->v[i] = wt;
     w->n++;
-    return;
+    return true;
 
 failed:
     w->failed++;
@@ -181,6 +181,7 @@ failed:
         /* Once: from now on the degraded-mode timer rescans periodically. */
         qpd_index_rescan(d, "a directory could not be watched");
     }
+    return true; /* not watched: list it anyway, the rescans do the rest */
 }
 
 bool qpd_watcher_is_dir(qpd_daemon *d, const char *rel)

@@ -21,8 +21,10 @@
 qp_rc qpd_watcher_start(qpd_daemon *d, qp_error *err);
 
 /* Watches `rel` ("" is the root) if not watched yet, or re-watches it when
- * the directory there is a different one (dev/ino changed). */
-void qpd_watcher_add(qpd_daemon *d, const char *rel, uint64_t dev, uint64_t ino);
+ * the directory there is a different one (dev/ino changed). True when a new
+ * watch was added: the caller lists the directory now, so that files made
+ * before the watch existed are not missed. */
+bool qpd_watcher_add(qpd_daemon *d, const char *rel, uint64_t dev, uint64_t ino);
 
 /* True when `rel` is a watched directory. */
 bool qpd_watcher_is_dir(qpd_daemon *d, const char *rel);
