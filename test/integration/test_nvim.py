@@ -139,12 +139,24 @@ def eq(got, want, what):
         json.dumps(want, ensure_ascii=False, indent=1))
 
 
-def test_main():
-    with Daemon(files=FILES) as d:
-        r = run_nvim("main", d.vault, {"QUIPU_SOCKET": d.socket})
-    steps = r["steps"]
-    print("steps (ms): " + ", ".join("%s=%s%s" % (k, v["ms"], "" if v["ok"] else " TIMEOUT")
-                                     for k, v in sorted(steps.items())))
+_main = {}
+
+
+def main_report():
+    """One headless session against a real daemon, shared by the test_main_*
+    checks below (each asserts one part of what it saw)."""
+    if not _main:
+        with Daemon(files=FILES) as d:
+            _main["r"] = run_nvim("main", d.vault, {"QUIPU_SOCKET": d.socket})
+            _main["socket"], _main["vault"] = d.socket, d.vault
+        steps = _main["r"]["steps"]
+        print("steps (ms): " + ", ".join("%s=%s%s" % (k, v["ms"], "" if v["ok"] else " TIMEOUT")
+                                         for k, v in sorted(steps.items())))
+    return _main["r"]
+
+
+def test_main_backlinks_panel():
+    r = main_report()
     eq(r["panel_filetype"], "quipu", "panel filetype")
     eq(r["panel_windows"], 2, "windows after :QuipuBacklinks")
     eq(r["backlinks"], [
@@ -159,8 +171,11 @@ def test_main():
         "  L9: Mara Lindqvist wants a monthly review.",
     ], "backlinks panel")
 
+
+def test_main_backlinks_live_update():
     # The link appended on disk shows up by push update, within 2 s.
-    assert steps["backlinks_update"]["ok"], "panel not updated within 2 s"
+    r = main_report()
+    assert r["steps"]["backlinks_update"]["ok"], "panel not updated within 2 s"
     eq(r["backlinks_updated"], [
         "Backlinks: People/Mara Lindqvist.md",
         "",
@@ -175,21 +190,9 @@ def test_main():
         "  L9: Mara Lindqvist wants a monthly review.",
     ], "backlinks panel after the append")
 
-    # Virtual lines under the closing fence (line 21) of the tasks block.
-    task1 = "  [ ] [[Mara Lindqvist]] to confirm headcount  📅 2025-11-10  (%s:10)" % P_1ON1
-    task2 = "  [ ] Send Mara the pricing deck  📅 2025-12-01  (%s:10)" % P_DEBRIEF
-    eq(r["tasks_blocks"], [{"row": 21, "lines": [task1, "  1 task"]}], "tasks block")
-    assert steps["tasks_blocks_update"]["ok"], "tasks block not updated within 2 s"
-    eq(r["tasks_blocks_updated"], [{"row": 21, "lines": [task1, task2, "  2 tasks"]}],
-       "tasks block after a new task")
 
-    eq(r["qf"], [
-        {"file": P_1ON1, "lnum": 10, "text": "[ ] [[Mara Lindqvist]] to confirm headcount  📅 2025-11-10"},
-        {"file": P_DEBRIEF, "lnum": 10, "text": "[ ] Send Mara the pricing deck  📅 2025-12-01"},
-    ], ":QuipuTasks quickfix")
-    eq(r["qf_title"], "quipu tasks: not done | description includes Mara", "quickfix title")
-
-    eq(r["mentions"], [
+def test_main_mentions_panel():
+    eq(main_report()["mentions"], [
         "Mentions: People/Mara Lindqvist.md",
         "",
         "Mentioned in (3)",
@@ -208,6 +211,9 @@ def test_main():
         "  L13: Old offsite",
     ], "mentions panel")
 
+
+def test_main_jump_and_follow():
+    r = main_report()
     # <CR> on "L10: - [ ] [[Mara..." lands on the link: line 10, byte column 7.
     eq(r["jump"], {"file": P_1ON1, "cursor": [10, 6]}, "<CR> jump")
     eq(r["followed_meeting"], [
@@ -226,13 +232,44 @@ def test_main():
         "",
         "Unlinked mentions (0)",
     ], "panel following :edit")
+    # An empty Lua table comes back as [] from json_encode.
+    eq(r["after_close"]["state"] or {}, {}, "panel state after :QuipuClose")
+    eq(r["after_close"]["windows"], 1, "windows after :QuipuClose")
 
+
+def test_main_checkhealth():
+    r = main_report()
     health = "\n".join(r["health"])
-    assert "socket: " + d.socket in health, health
+    assert "socket: " + _main["socket"] in health, health
     assert "daemon reachable: quipud " in health, health
-    assert "state: ready, vault %s" % d.vault in health, health
-    eq(r["after_close"], {"state": {}, "windows": 1}, "after :QuipuClose")
-    eq([n for n in r["notes"] if n["level"] and n["level"] >= 3], [], "warnings and errors")
+    assert "state: ready, vault %s" % _main["vault"] in health, health
+
+
+# Virtual lines under the closing fence (line 21) of the tasks block.
+TASK1 = "  [ ] [[Mara Lindqvist]] to confirm headcount  📅 2025-11-10  (%s:10)" % P_1ON1
+TASK2 = "  [ ] Send Mara the pricing deck  📅 2025-12-01  (%s:10)" % P_DEBRIEF
+
+
+def test_main_tasks_block():
+    r = main_report()
+    eq(r["tasks_blocks"], [{"row": 21, "lines": [TASK1, "  1 task"]}], "tasks block")
+    assert r["steps"]["tasks_blocks_update"]["ok"], "tasks block not updated within 2 s"
+    eq(r["tasks_blocks_updated"], [{"row": 21, "lines": [TASK1, TASK2, "  2 tasks"]}],
+       "tasks block after a new task")
+
+
+def test_main_tasks_quickfix():
+    r = main_report()
+    eq(r["qf"], [
+        {"file": P_1ON1, "lnum": 10, "text": "[ ] [[Mara Lindqvist]] to confirm headcount  📅 2025-11-10"},
+        {"file": P_DEBRIEF, "lnum": 10, "text": "[ ] Send Mara the pricing deck  📅 2025-12-01"},
+    ], ":QuipuTasks quickfix")
+    eq(r["qf_title"], "quipu tasks: not done | description includes Mara", "quickfix title")
+
+
+def test_main_no_warnings():
+    eq([n for n in main_report()["notes"] if n["level"] and n["level"] >= 3], [],
+       "warnings and errors")
 
 
 def test_dead_daemon_one_message():

@@ -9,6 +9,8 @@ local ns = vim.api.nvim_create_namespace('quipu_tasks')
 
 -- bufnr -> { client, note, sub, blocks }
 local attached = {}
+-- bufnr -> true once its BufWipeout/BufDelete cleanup is registered
+local rec_cleanup = {}
 
 vim.cmd([[
   highlight default link QuipuTaskGroup Title
@@ -150,7 +152,13 @@ function M.attach(bufnr, recheck, retried)
     end, function(err)
       -- A new note is not indexed until it is saved (the next
       -- BufWritePost attaches again), nor before the scan reaches it.
-      if attached[bufnr] == rec and err.data and err.data.kind == 'not_found' then
+      if attached[bufnr] ~= rec then
+        return
+      end
+      if not (err.data and err.data.kind == 'not_found') then
+        -- Said once per buffer: the record stays, so no new attempt follows.
+        quipu.report_error(err, 'tasks blocks of ' .. rel)
+      else
         M.detach(bufnr)
         if not rec.retried then
           quipu.when_ready(client, function()
@@ -161,13 +169,17 @@ function M.attach(bufnr, recheck, retried)
         end
       end
     end)
-    vim.api.nvim_create_autocmd({ 'BufWipeout', 'BufDelete' }, {
-      buffer = bufnr,
-      once = true,
-      callback = function()
-        M.detach(bufnr)
-      end,
-    })
+    if not rec_cleanup[bufnr] then
+      rec_cleanup[bufnr] = true
+      vim.api.nvim_create_autocmd({ 'BufWipeout', 'BufDelete' }, {
+        buffer = bufnr,
+        once = true,
+        callback = function()
+          rec_cleanup[bufnr] = nil
+          M.detach(bufnr)
+        end,
+      })
+    end
   end)
 end
 
