@@ -1,0 +1,182 @@
+#ifndef QUIPU_TASKQUERY_INT_H
+#define QUIPU_TASKQUERY_INT_H
+
+/*
+ * Internals shared by tasks.c, taskquery*.c and tq_*.c: the settings
+ * layout, day arithmetic, the natural-language date reader and the
+ * recurrence-rule reader. Not part of the public API.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "quipu/arena.h"
+#include "quipu/tasks.h"
+
+typedef struct qp__status_def {
+    char symbol[8];
+    char *name;
+    char next[8];
+    qp_status_type type;
+} qp__status_def;
+
+struct qp_tasks_settings {
+    char *global_filter; /* NULL when none */
+    bool dataview;
+    bool js;
+    qp__status_def *statuses; /* custom statuses, searched before the defaults */
+    size_t n_statuses;
+    char **preset_names; /* n_presets user presets, searched before the built-ins */
+    char **preset_texts;
+    size_t n_presets;
+    char *global_query; /* NULL when none */
+};
+
+/* Days since 1970-01-01 for a proleptic Gregorian date (no range checks). */
+int32_t qp__days_from_civil(int y, int m, int d);
+/* The inverse: yyyymmdd for a day number. */
+int32_t qp__ymd_from_days(int32_t days);
+/* Day number of a yyyymmdd value (which must be a real date). */
+int32_t qp__days_from_ymd(int32_t ymd);
+/* 0 = Sunday .. 6 = Saturday. */
+int qp__weekday(int32_t days);
+/* True when y-m-d is a calendar day. */
+bool qp__valid_civil(int y, int m, int d);
+int qp__days_in_month(int y, int m);
+
+/* Reads `text` the way the chrono library used by the plugin does, for the
+ * expressions that plugin queries use. On success returns the number of
+ * dates found (1 or 2) with yyyymmdd values in out[0..n); 0 when nothing
+ * was recognised. `today` is a day number. */
+int qp__chrono_parse(const char *text, int32_t today, int32_t out[2]);
+
+/* Normalises a recurrence rule ("every Sunday when done") to the text the
+ * plugin shows ("every week on Sunday when done"); the result is written
+ * into buf (NUL-terminated, truncated to cap). Returns false when the rule
+ * does not parse (the task is then not recurring). */
+bool qp__recurrence_normalise(const char *rule, size_t len, char *buf, size_t cap);
+
+/* Case-insensitive (full lower-case) substring test, as JavaScript's
+ * toLowerCase().includes() would do it. */
+bool qp__text_includes_ci(const char *hay, const char *needle_folded, size_t needle_len);
+
+
+/* ---- compiled queries (taskquery.c builds them, tq_eval.c runs them) ---- */
+
+#include <unicode/uregex.h>
+
+#include "quipu/taskquery.h"
+
+/* Opens an ICU regex from a UTF-8 pattern (JavaScript flags mapped to ICU's). */
+URegularExpression *qp__regex_open(const char *pattern, uint32_t flags, UErrorCode *st);
+
+#define TQ_HAPPENS QP_TASK_NDATES /* the date "field" that means any of start/scheduled/due */
+
+typedef enum tq_text_field {
+    TF_DESCRIPTION,
+    TF_PATH,
+    TF_FILENAME,
+    TF_FOLDER,
+    TF_ROOT,
+    TF_HEADING,
+    TF_STATUS_NAME,
+    TF_RECURRENCE,
+    TF_ID,
+    TF_TAGS,
+} tq_text_field;
+
+typedef enum tq_filter_kind {
+    FK_DONE,         /* isDone */
+    FK_STATUS_TYPE,  /* value = type */
+    FK_TEXT,         /* field, needle or regex */
+    FK_DATE,         /* field (or TQ_HAPPENS), op, lo..hi */
+    FK_HAS_DATE,     /* field (or TQ_HAPPENS) */
+    FK_DATE_INVALID, /* field */
+    FK_RECURRING,
+    FK_PRIORITY, /* op, value */
+    FK_SUBITEMS, /* true for top-level tasks */
+    FK_HAS_ID,
+    FK_HAS_DEPS,
+    FK_BLOCKING,
+    FK_BLOCKED,
+    FK_HAS_TAGS,
+    FK_AND,
+    FK_OR,
+    FK_XOR,
+    FK_NOT,
+} tq_filter_kind;
+
+enum { DOP_IN, DOP_BEFORE, DOP_AFTER, DOP_ON_OR_BEFORE, DOP_ON_OR_AFTER };
+enum { POP_IS, POP_ABOVE, POP_BELOW, POP_NOT };
+
+typedef struct tq_filter {
+    tq_filter_kind kind;
+    bool negate;
+    int field;
+    int op;
+    int value;
+    int32_t lo, hi;    /* yyyymmdd range */
+    char *needle;      /* includes: the folded search text */
+    size_t needle_len;
+    bool regex;
+    char *pattern;     /* regex: the pattern (UTF-8) */
+    uint32_t rflags;   /* regex: ICU flags */
+    int regex_slot;    /* index of this regex in a run's compiled-regex array */
+    struct tq_filter *a, *b;
+    const char *source; /* the statement, for explain */
+} tq_filter;
+
+typedef enum tq_key {
+    K_STATUS,
+    K_STATUS_TYPE,
+    K_STATUS_NAME,
+    K_URGENCY,
+    K_DUE,
+    K_SCHEDULED,
+    K_START,
+    K_CREATED,
+    K_DONE,
+    K_CANCELLED,
+    K_HAPPENS,
+    K_PRIORITY,
+    K_PATH,
+    K_FILENAME,
+    K_HEADING,
+    K_DESCRIPTION,
+    K_TAG,
+    K_RECURRING,
+    K_ID,
+    K_RANDOM,
+    K_FOLDER,
+    K_ROOT,
+    K_BACKLINK,
+    K_TAGS,
+    K_RECURRENCE,
+} tq_key;
+
+typedef struct tq_order {
+    tq_key key;
+    bool reverse;
+    int tag_n; /* sort by tag N (1-based) */
+    const char *source;
+} tq_order;
+
+struct qp_taskquery {
+    qp_arena *arena;
+    tq_filter **filters;
+    size_t n_filters, cap_filters;
+    tq_order *sorters;
+    size_t n_sorters, cap_sorters;
+    tq_order *groupers;
+    size_t n_groupers, cap_groupers;
+    tq_order column; /* view columns by <key>: the outermost grouping */
+    bool has_column;
+    qp_taskquery_layout layout;
+    int32_t today; /* yyyymmdd */
+    const char *global_filter;
+    int n_regex;
+    bool uses_blocking;
+};
+
+#endif /* QUIPU_TASKQUERY_INT_H */
