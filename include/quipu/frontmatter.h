@@ -12,8 +12,35 @@
  * bomb) yields no properties, aliases, tags or links — and one diagnostic
  * with the YAML error's line — but is still not body text.
  *
+ * The fences: the first line (after a BOM) is exactly "---" followed by LF
+ * or CRLF; the block ends at the next line that is exactly "---" (a trailing
+ * CR allowed). "...", "--- " or a missing closing fence mean no frontmatter:
+ * the whole file is body. An empty block ("---\n---", or only comments) is
+ * present, not valid, and has no diagnostic.
+ *
+ * Types (libyaml does not resolve them): a string shaped YYYY-MM-DD is a
+ * DATE and YYYY-MM-DDTHH:MM[:SS] a DATETIME, quoted or not; an empty string
+ * ('' or "") is NULL; other quoted and block scalars are STRING; plain
+ * scalars follow the YAML 1.2 core schema (null ~ "" → NULL; true/false in
+ * three casings → BOOL; decimal, 0x, 0o → INT, a decimal beyond int64 →
+ * REAL; floats, .inf, .nan → REAL; else STRING, so `yes` is a string).
+ * Invalid also covers: more than one YAML document, a non-scalar mapping
+ * key, an unknown alias, and more than 100000 values once aliases are
+ * expanded (alias nodes share the anchored subtree; they are not copied).
+ *
+ * aliases: the `aliases` value (key case-insensitive): each string of a
+ * list, or the single string, trimmed; empty and non-string items dropped.
+ * tags: the `tags` value likewise, trimmed, dropped when empty or holding
+ * white space, "#" prepended when missing (no comma split).
+ * links: document order; key is the dotted path ("attendees.1",
+ * "project.lead"); line/col are the scalar's file position (col in bytes),
+ * offset/len its byte span including quotes. A value reached through an
+ * alias yields a link under its own key with the anchored scalar's place.
+ *
+ * Diagnostics: line/col are file positions (the opening fence is line 1).
+ *
  * Pure and thread-safe; everything is allocated in the caller's arena and
- * valid until that arena is freed.
+ * valid until that arena is freed. Never reads outside bytes[0, len).
  */
 
 #include <stdbool.h>
