@@ -75,6 +75,7 @@ FILES = {
     "Meetings/2025-04-10 Review.md": REVIEW,
     "Home.md": HOME,
     "Attachments/plan.pdf": b"%PDF-1.4 not really\n",
+    "Inbox/call.md": "# Call\n\nTalked to Annie about `Ann Veld` and Ann Veld.\n",
 }
 
 
@@ -115,12 +116,12 @@ def test_status_and_queries():
         assert st["protocol"] == 1
         assert st["state"] == "ready"
         assert st["vault"] == d.vault
-        assert st["files"] == 5, st
-        assert st["notes"] == {"person": 1, "meeting": 2, "other": 1}, st
+        assert st["files"] == 6, st
+        assert st["notes"] == {"person": 1, "meeting": 2, "other": 2}, st
         assert st["generation"] >= 1
 
         # status without params works too
-        assert c.request("status")["files"] == 5
+        assert c.request("status")["files"] == 6
 
         n = c.request("note", {"note": "Ann Veld"})
         assert n["path"] == "People/Ann Veld.md" and n["kind"] == "person"
@@ -144,7 +145,11 @@ def test_status_and_queries():
         assert rev["occurrences"][0]["line"] == 9 and rev["occurrences"][0]["column"] == 10, rev
         assert rev["occurrences"][0]["context"] == "We asked [[Ann Veld|Ann]] about the budget."
         b = c.request("backlinks", {"note": "Ann Veld", "unlinked": True})
-        assert "Meetings/2025-03-02 Kickoff.md" in paths(b["unlinked"]), b["unlinked"]
+        # a file that links the note is not an unlinked mention (links.md)
+        assert paths(b["unlinked"]) == ["Inbox/call.md"], b["unlinked"]
+        occ = b["unlinked"][0]["occurrences"]
+        # the alias and the plain name; not the code span
+        assert [(o["line"], o["column"]) for o in occ] == [(3, 11), (3, 38)], occ
 
         m = c.request("mentions", {"note": "Ann Veld"})
         assert paths(m["mentioned_in"]) == ["Meetings/2025-04-10 Review.md",
@@ -321,10 +326,10 @@ def test_restart_keeps_index():
         d.remove("Home.md")
         d.start()
         st = d.client().request("status")
-        assert st["files"] == 5 and st["generation"] > gen, st
+        assert st["files"] == 6 and st["generation"] > gen, st
         b = d.client().request("backlinks", {"note": "Ann Veld"})
         assert "New.md" in paths(b["linked"])
-        assert "scan: 5 files, 1 changed, 1 removed" in d.stderr(), d.stderr()
+        assert "scan: 6 files, 1 changed, 1 removed" in d.stderr(), d.stderr()
     finally:
         d.cleanup()
 
