@@ -33,8 +33,17 @@ end
 
 -- The 0-based line of the fence closing the block opened at 1-based `line`.
 local function closing_fence(bufnr, line)
+  local fence = '^%s*([`~][`~][`~]+)'
+  local first = vim.api.nvim_buf_get_lines(bufnr, line - 1, line, false)[1]
+  if line > 1 and not (first and first:match(fence)) then
+    -- A line number that points at the query's first line: the fence is above.
+    local above = vim.api.nvim_buf_get_lines(bufnr, line - 2, line - 1, false)[1]
+    if above and above:match(fence) then
+      line = line - 1
+    end
+  end
   local lines = vim.api.nvim_buf_get_lines(bufnr, line - 1, -1, false)
-  local open = lines[1] and lines[1]:match('^%s*([`~][`~][`~]+)')
+  local open = lines[1] and lines[1]:match(fence)
   for i = 2, #lines do
     local fence = lines[i]:match('^%s*([`~][`~][`~]+)%s*$')
     if fence and open and fence:sub(1, 1) == open:sub(1, 1) and #fence >= #open then
@@ -62,9 +71,16 @@ local function block_lines(block)
   local out = {}
   local max = quipu.config.tasks_max_lines
   if block.error then
+    -- The error is a message, or an object {message, line} (possibly as
+    -- a JSON-RPC error with them in data).
     local e = block.error
-    local where = e.data and e.data.line and (' (query line ' .. e.data.line .. ')') or ''
-    local msg = (e.data and e.data.message) or e.message or vim.inspect(e)
+    local msg, line = e, nil
+    if type(e) == 'table' then
+      local d = type(e.data) == 'table' and e.data or {}
+      msg = d.message or e.message or vim.inspect(e)
+      line = d.line or e.line
+    end
+    local where = line and (' (query line ' .. line .. ')') or ''
     return { { { '  quipu: query error' .. where .. ': ' .. msg, 'QuipuTaskError' } } }
   end
   local res = block.result or {}
