@@ -1090,9 +1090,11 @@ static const char *placeholder_value(ctx *c, const char *stmt, const char *expr,
             const char *s1 = strchr(p, '/');
             return s1 ? qp_arena_strndup(a, p, (size_t)(s1 - p) + 1) : "/";
         }
-        if (strncmp(prop, "hasProperty(", 12) == 0)
+        size_t pl = strlen(prop);
+        bool call = pl > 0 && prop[pl - 1] == ')' && strchr(prop, ' ') == NULL;
+        if (call && strncmp(prop, "hasProperty(", 12) == 0)
             return "false"; /* the query note's properties are not known here */
-        if (strncmp(prop, "property(", 9) == 0) {
+        if (call && strncmp(prop, "property(", 9) == 0) {
             qerr(c, stmt,
                  "There was an error expanding one or more placeholders.\n\nThe error message "
                  "was:\n    Invalid placeholder result 'null'.\n    Check for missing file "

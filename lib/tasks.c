@@ -680,7 +680,7 @@ static bool dv_priority(reader *r, qp_task_priority *out)
 
 static char *dup_span(qp_arena *a, const char *s, span v)
 {
-    return qp_arena_strndup(a, s, v.e - v.b);
+    return qp_arena_strndup(a, s + v.b, v.e - v.b);
 }
 
 static const uint32_t sig_done[] = {0x2705}, sig_cancelled[] = {0x274C},

@@ -741,7 +741,7 @@ static const char **group_names(run *r, tq_key key, size_t i, size_t *n)
         break;
     }
     case K_HEADING:
-        v[0] = t->heading ? t->heading : "(No heading)";
+        v[0] = t->heading && t->heading[0] ? t->heading : "(No heading)";
         break;
     case K_TAGS:
     case K_TAG:
