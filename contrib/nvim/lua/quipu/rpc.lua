@@ -17,7 +17,6 @@ if vim.json then
 else
   json_encode, json_decode = vim.fn.json_encode, vim.fn.json_decode
 end
-M.json_encode = json_encode
 
 -- JSON null decodes to vim.NIL; callers see plain nil instead.
 local function denull(v)
@@ -31,7 +30,6 @@ local function denull(v)
   end
   return v
 end
-M.denull = denull
 
 local Client = {}
 Client.__index = Client
