@@ -828,6 +828,21 @@ static void arm_flush(qpd_index *ix, uint64_t ms)
         uv_timer_start(&ix->coalesce, flush_cb, ms, 0);
 }
 
+/* Closes the idle readers before the writer closes: the last connection
+ * to close checkpoints and removes the WAL, and only the writer may. */
+static void tell_writer_to_quit(qpd_index *ix)
+{
+    uv_mutex_lock(&ix->rmu);
+    for (size_t i = 0; i < ix->nidle; i++)
+        qp_store_close(ix->idle[i]);
+    ix->nidle = 0;
+    uv_mutex_unlock(&ix->rmu);
+    uv_mutex_lock(&ix->mu);
+    ix->quit = true;
+    uv_cond_signal(&ix->cond);
+    uv_mutex_unlock(&ix->mu);
+}
+
 static void cycle_end(qpd_index *ix)
 {
     qpd_daemon *d = ix->d;
@@ -849,10 +864,7 @@ static void cycle_end(qpd_index *ix)
     }
     if (d->stopping) {
         /* Nothing in flight any more: let the writer finish and exit. */
-        uv_mutex_lock(&ix->mu);
-        ix->quit = true;
-        uv_cond_signal(&ix->cond);
-        uv_mutex_unlock(&ix->mu);
+        tell_writer_to_quit(ix);
         return;
     }
     if (ix->pending.n > 0 || ix->rescan_pending)
@@ -1088,12 +1100,8 @@ void qpd_index_stop(qpd_daemon *d, void (*done)(qpd_daemon *d))
     uv_close((uv_handle_t *)&ix->coalesce, close_cb);
     uv_close((uv_handle_t *)&ix->periodic, close_cb);
     pathvec_clear(&ix->pending);
-    if (!ix->busy) {
-        uv_mutex_lock(&ix->mu);
-        ix->quit = true;
-        uv_cond_signal(&ix->cond);
-        uv_mutex_unlock(&ix->mu);
-    }
+    if (!ix->busy)
+        tell_writer_to_quit(ix);
     /* else: cycle_continue() stops parsing, lets the writer finish what it
      * has and then sets quit (cycle_end). */
 }
