@@ -52,14 +52,67 @@ static bool is_ascii(const char *s, size_t len)
     return true;
 }
 
+/* Applies fn to each maximal valid UTF-8 run of s and copies the invalid
+ * bytes between runs as they are, so "Note\xff.md" folds to "note\xff.md". */
+static char *by_runs(const char *s, size_t len, size_t *outlen,
+                     char *(*fn)(const char *, size_t, size_t *))
+{
+    char *out = NULL;
+    size_t n = 0, cap = len + 16, i = 0;
+
+    out = malloc(cap);
+    if (out == NULL)
+        return NULL;
+    while (i < len) {
+        const uint8_t *bad = u8_check((const uint8_t *)s + i, len - i);
+        size_t run = bad == NULL ? len - i : (size_t)(bad - (const uint8_t *)s) - i;
+        size_t piece_len = 1;
+        char *piece = run > 0 ? fn(s + i, run, &piece_len) : NULL;
+
+        if (run > 0 && piece == NULL)
+            goto fail;
+        if (run == 0)
+            piece_len = 1; /* one invalid byte, copied below */
+        if (n + piece_len + 1 > cap) {
+            char *grown;
+            cap = (n + piece_len + 1) * 2;
+            grown = realloc(out, cap);
+            if (grown == NULL) {
+                free(piece);
+                goto fail;
+            }
+            out = grown;
+        }
+        if (run > 0) {
+            memcpy(out + n, piece, piece_len);
+            free(piece);
+            i += run;
+        } else {
+            out[n] = s[i];
+            i++;
+        }
+        n += piece_len;
+    }
+    out[n] = '\0';
+    if (outlen != NULL)
+        *outlen = n;
+    return out;
+
+fail:
+    free(out);
+    return NULL;
+}
+
 char *qp_text_nfc(const char *s, size_t len, size_t *outlen)
 {
     size_t rlen = 0;
     uint8_t *r;
 
     /* ASCII is its own NFC: the common case skips libunistring entirely. */
-    if (is_ascii(s, len) || !qp_text_utf8_valid(s, len))
+    if (is_ascii(s, len))
         return copy_bytes(s, len, outlen);
+    if (!qp_text_utf8_valid(s, len))
+        return by_runs(s, len, outlen, qp_text_nfc);
     r = u8_normalize(UNINORM_NFC, (const uint8_t *)s, len, NULL, &rlen);
     if (r == NULL)
         return errno == ENOMEM ? NULL : copy_bytes(s, len, outlen);
@@ -80,7 +133,7 @@ char *qp_text_fold(const char *s, size_t len, size_t *outlen)
         return p;
     }
     if (!qp_text_utf8_valid(s, len))
-        return copy_bytes(s, len, outlen);
+        return by_runs(s, len, outlen, qp_text_fold);
     r = u8_tolower((const uint8_t *)s, len, NULL, UNINORM_NFC, NULL, &rlen);
     if (r == NULL)
         return errno == ENOMEM ? NULL : copy_bytes(s, len, outlen);
