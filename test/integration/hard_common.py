@@ -286,6 +286,25 @@ def diff_snapshots(a, b, name_a="live", name_b="cold", limit=20):
     return out
 
 
+def answer_stats(snap):
+    """How much a snapshot says: linked and unlinked sources, people,
+    mentioned_in entries, errors."""
+    st = {"linked": 0, "unlinked": 0, "people": 0, "mentioned_in": 0, "errors": 0}
+    for k, v in snap.items():
+        if k == "status":
+            continue
+        if v[0] == "error":
+            st["errors"] += 1
+            continue
+        if k.startswith("backlinks "):
+            st["linked"] += len(v[1]["linked"])
+            st["unlinked"] += len(v[1].get("unlinked", []))
+        elif k.startswith("mentions "):
+            st["people"] += 1
+            st["mentioned_in"] += len(v[1]["mentioned_in"])
+    return st
+
+
 def cold_snapshot(vault, notes=None, tmp_parent=None, args=()):
     """Copies `vault` and answers from a fresh quipud with a new empty index."""
     tmp = os.path.join(tmp_parent or "/tmp", "cold-%d-%d" % (os.getpid(), int(time.time() * 1e6)))

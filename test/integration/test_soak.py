@@ -252,8 +252,12 @@ def compare(c, vault, label):
     live = H.snapshot(c, vault)
     cold = H.cold_snapshot(vault)
     diffs = H.diff_snapshots(live, cold)
-    print("checkpoint %s: %d notes, %d answers compared, %d mismatches"
-          % (label, len(H.list_notes(vault)), len(live), len(diffs)), flush=True)
+    st = H.answer_stats(cold)
+    print("checkpoint %s: %d notes, %d answers compared (%s), %d mismatches"
+          % (label, len(H.list_notes(vault)), len(live),
+             ", ".join("%s %d" % kv for kv in sorted(st.items())), len(diffs)), flush=True)
+    # a comparison of empty answers would prove nothing
+    assert st["linked"] > 0 and st["people"] > 0, st
     return len(diffs)
 
 
