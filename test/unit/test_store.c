@@ -413,6 +413,29 @@ static void test_killed_mid_batch_reopens_consistent(void **state)
     sqlite3_close(db);
 }
 
+static void test_oversized_note_is_attachment(void **state)
+{
+    fx *f = *state;
+    size_t big = QP_NOTE_MAX_SIZE + 10;
+    char *text = malloc(big + 1);
+    assert_non_null(text);
+    memset(text, 'a', big);
+    memcpy(text, "[[x]]\n", 6);
+    text[big] = '\0';
+    write_at(f->root, "huge.md", text);
+    free(text);
+    write_at(f->root, "s.md", "[[huge]]\n");
+    open_all(f);
+    sync_vault(f);
+    char *out = NULL;
+    assert_rc(qp_query_run(&out, f->st, NULL, "note", "{\"note\":\"huge.md\"}", NULL), QP_OK);
+    assert_non_null(strstr(out, "\"kind\":\"attachment\""));
+    assert_non_null(strstr(out, "\"links\":[]"));
+    free(out);
+    /* Still a link target. */
+    assert_link(f, "s.md", "huge", "huge.md");
+}
+
 typedef struct task_acc {
     char buf[1024];
     int n;
@@ -460,6 +483,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rollback_leaves_index_unchanged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_killed_mid_batch_reopens_consistent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_each_task, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_oversized_note_is_attachment, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
