@@ -448,6 +448,10 @@ static claim parse_text_filter(ctx *c, const char *line, tq_filter **out)
                 return FAILED;
             f->field = fields[i].f;
             f->negate = ops[k].negate;
+            f->value = -1;
+            if (f->field == TF_PATH || f->field == TF_FILENAME || f->field == TF_FOLDER ||
+                f->field == TF_ROOT)
+                f->value = c->q->n_path_cache++;
             if (ops[k].regex) {
                 claim r = set_regex(c, line, value, f);
                 if (r != PARSED)

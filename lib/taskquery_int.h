@@ -64,9 +64,21 @@ bool qp__text_includes_ci(const char *hay, const char *needle_folded, size_t nee
 
 /* ---- compiled queries (taskquery.c builds them, tq_eval.c runs them) ---- */
 
+#include <unicode/ucol.h>
 #include <unicode/uregex.h>
 
 #include "quipu/taskquery.h"
+
+/* The plugin's text order: ICU root collation with numeric digit runs,
+ * with a fast path for printable ASCII. Not shareable between threads. */
+typedef struct qp__coll {
+    UCollator *coll;
+    uint8_t prim[128]; /* primary rank of printable ASCII; 0 = unknown */
+} qp__coll;
+bool qp__coll_open(qp__coll *c);
+void qp__coll_close(qp__coll *c);
+/* <0, 0, >0 as a sorts before, with, after b. */
+int qp__coll_cmp(const qp__coll *c, const char *a, const char *b);
 
 /* Opens an ICU regex from a UTF-8 pattern (JavaScript flags mapped to ICU's). */
 URegularExpression *qp__regex_open(const char *pattern, uint32_t flags, UErrorCode *st);
@@ -115,7 +127,8 @@ typedef struct tq_filter {
     bool negate;
     int field;
     int op;
-    int value;
+    int value;         /* status type, priority; for text filters on path-derived
+                          fields the slot of the run's per-path cache, else -1 */
     int32_t lo, hi;    /* yyyymmdd range */
     char *needle;      /* includes: the folded search text */
     size_t needle_len;
@@ -176,6 +189,7 @@ struct qp_taskquery {
     int32_t today; /* yyyymmdd */
     const char *global_filter;
     int n_regex;
+    int n_path_cache; /* text filters on path, filename, folder or root */
     bool uses_blocking;
 };
 

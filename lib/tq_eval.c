@@ -25,7 +25,7 @@ typedef struct run {
     const qp_task *tasks;
     size_t n;
     qp_arena *arena;
-    UCollator *coll;
+    qp__coll coll;
     URegularExpression **re;
     const char **not_done_ids; /* sorted ids of tasks that are not done */
     size_t n_not_done_ids;
@@ -35,6 +35,10 @@ typedef struct run {
     double *urgency;
     const char **clean_desc;
     int32_t *random;
+    /* path-derived text tests repeat for every task of a file: remember the
+     * last path seen per filter and its answer */
+    const char **cache_path;
+    bool *cache_val;
     bool failed;
 } run;
 
@@ -44,30 +48,32 @@ bool qp__text_includes_ci(const char *hay, const char *needle, size_t nlen)
 {
     if (nlen == 0)
         return true;
-    bool ascii = true;
-    for (const char *p = hay; *p; p++) {
-        if ((unsigned char)*p >= 0x80) {
-            ascii = false;
-            break;
+    /* ASCII haystacks (nearly all paths) are searched in place; anything
+     * else is folded the way the needle was */
+    char first = needle[0];
+    char upper = first >= 'a' && first <= 'z' ? (char)(first - 32) : first;
+    const char *p = hay;
+    for (; *p; p++) {
+        if ((unsigned char)*p >= 0x80)
+            goto slow;
+        if (*p != first && *p != upper)
+            continue;
+        size_t k = 1;
+        while (k < nlen) {
+            char c = p[k];
+            if (c == '\0' || (unsigned char)c >= 0x80)
+                break;
+            if (c >= 'A' && c <= 'Z')
+                c = (char)(c + 32);
+            if (c != needle[k])
+                break;
+            k++;
         }
+        if (k == nlen)
+            return true;
     }
-    if (ascii) {
-        size_t hl = strlen(hay);
-        for (size_t i = 0; i + nlen <= hl; i++) {
-            size_t k = 0;
-            while (k < nlen) {
-                char c = hay[i + k];
-                if (c >= 'A' && c <= 'Z')
-                    c = (char)(c + 32);
-                if (c != needle[k])
-                    break;
-                k++;
-            }
-            if (k == nlen)
-                return true;
-        }
-        return false;
-    }
+    return false;
+slow:;
     size_t fl;
     char *f = qp_text_fold(hay, strlen(hay), &fl);
     if (f == NULL)
@@ -202,6 +208,22 @@ static bool test(run *r, const tq_filter *f, const qp_task *t)
 {
     bool v = false;
     char buf[512];
+
+    if (f->kind == FK_TEXT && f->value >= 0 && t->path != NULL &&
+        (f->field == TF_PATH || f->field == TF_FILENAME || f->field == TF_FOLDER ||
+         f->field == TF_ROOT)) {
+        int slot = f->value;
+        if (r->cache_path[slot] == t->path)
+            return r->cache_val[slot];
+        r->cache_path[slot] = t->path;
+        r->cache_val[slot] = false;
+        tq_filter plain = *f;
+        plain.value = -1;
+        plain.kind = FK_TEXT;
+        bool res = test(r, &plain, t);
+        r->cache_val[slot] = res;
+        return res;
+    }
 
     switch (f->kind) {
     case FK_DONE:
@@ -378,13 +400,118 @@ static bool build_blocking(run *r)
 
 /* ---- sort keys ----------------------------------------------------------- */
 
-static int collate(run *r, const char *a, const char *b)
+bool qp__coll_open(qp__coll *c)
 {
     UErrorCode st = U_ZERO_ERROR;
-    UCollationResult c = ucol_strcollUTF8(r->coll, a, -1, b, -1, &st);
+    UCollator *prim = NULL;
+    uint8_t keys[95][16];
+    int order[95];
+
+    memset(c, 0, sizeof *c);
+    c->coll = ucol_open("", &st);
+    ucol_setAttribute(c->coll, UCOL_NUMERIC_COLLATION, UCOL_ON, &st);
+    prim = ucol_open("", &st);
+    ucol_setAttribute(prim, UCOL_NUMERIC_COLLATION, UCOL_ON, &st);
+    ucol_setStrength(prim, UCOL_PRIMARY);
+    if (U_FAILURE(st)) {
+        ucol_close(prim);
+        qp__coll_close(c);
+        return false;
+    }
+    /* rank printable ASCII by primary weight, so most comparisons of ASCII
+     * text (paths, tags, descriptions) never reach ICU */
+    for (int i = 0; i < 95; i++) {
+        UChar ch = (UChar)(0x20 + i);
+        int32_t n = ucol_getSortKey(prim, &ch, 1, keys[i], (int32_t)sizeof keys[i]);
+        if (n <= 0 || n > (int32_t)sizeof keys[i]) {
+            ucol_close(prim);
+            return true; /* no table: every comparison goes to ICU */
+        }
+        order[i] = i;
+    }
+    ucol_close(prim);
+    for (int i = 1; i < 95; i++) { /* insertion sort of 95 keys */
+        int v = order[i], j = i;
+        while (j > 0 && strcmp((const char *)keys[order[j - 1]], (const char *)keys[v]) > 0) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = v;
+    }
+    uint8_t rank = 1;
+    for (int i = 0; i < 95; i++) {
+        if (i > 0 && strcmp((const char *)keys[order[i - 1]], (const char *)keys[order[i]]) != 0)
+            rank++;
+        c->prim[0x20 + order[i]] = rank;
+    }
+    return true;
+}
+
+void qp__coll_close(qp__coll *c)
+{
+    if (c->coll != NULL)
+        ucol_close(c->coll);
+    c->coll = NULL;
+}
+
+static bool is_dig(char ch)
+{
+    return ch >= '0' && ch <= '9';
+}
+
+/* Primary-level comparison of printable ASCII with numeric digit runs;
+ * 2 when either string leaves printable ASCII or the primaries tie. */
+static int fast_primary(const qp__coll *c, const char *a, const char *b)
+{
+    for (;;) {
+        unsigned char x = (unsigned char)*a, y = (unsigned char)*b;
+        if (x == 0 || y == 0)
+            return x == 0 && y == 0 ? 2 : x == 0 ? -1 : 1;
+        if (x >= 0x7F || y >= 0x7F || c->prim[x] == 0 || c->prim[y] == 0)
+            return 2;
+        if (is_dig((char)x) && is_dig((char)y)) {
+            while (*a == '0' && is_dig(a[1]))
+                a++;
+            while (*b == '0' && is_dig(b[1]))
+                b++;
+            size_t la = 0, lb = 0;
+            while (is_dig(a[la]))
+                la++;
+            while (is_dig(b[lb]))
+                lb++;
+            if (la != lb)
+                return la < lb ? -1 : 1;
+            int d = memcmp(a, b, la);
+            if (d != 0)
+                return d < 0 ? -1 : 1;
+            a += la;
+            b += lb;
+            continue;
+        }
+        if (c->prim[x] != c->prim[y])
+            return c->prim[x] < c->prim[y] ? -1 : 1;
+        a++;
+        b++;
+    }
+}
+
+int qp__coll_cmp(const qp__coll *c, const char *a, const char *b)
+{
+    if (a == b || strcmp(a, b) == 0)
+        return 0;
+    int f = fast_primary(c, a, b);
+    if (f != 2)
+        return f;
+    UErrorCode st = U_ZERO_ERROR;
+    UCollationResult r = ucol_strcollUTF8(c->coll, a, -1, b, -1, &st);
     if (U_FAILURE(st))
-        return strcmp(a, b);
-    return c == UCOL_LESS ? -1 : c == UCOL_GREATER ? 1 : 0;
+        return strcmp(a, b) < 0 ? -1 : 1;
+    return r == UCOL_LESS ? -1 : r == UCOL_GREATER ? 1 : 0;
+}
+
+static int collate(run *r, const char *a, const char *b)
+{
+    return qp__coll_cmp(&r->coll, a, b);
 }
 
 /* The cleaned description used by `sort by description`. */
@@ -848,8 +975,7 @@ static void run_close(run *r)
         for (int i = 0; i < r->q->n_regex; i++)
             uregex_close(r->re[i]);
     free(r->re);
-    if (r->coll != NULL)
-        ucol_close(r->coll);
+    qp__coll_close(&r->coll);
 }
 
 qp_rc qp_taskquery_run(qp_taskquery_result **out, const qp_taskquery *q, const qp_task *tasks,
@@ -882,6 +1008,12 @@ qp_rc qp_taskquery_run(qp_taskquery_result **out, const qp_taskquery *q, const q
     }
     if (q->uses_blocking && !build_blocking(&r))
         goto oom;
+    if (q->n_path_cache > 0) {
+        r.cache_path = qp_arena_alloc(r.arena, (size_t)q->n_path_cache * sizeof(char *));
+        r.cache_val = qp_arena_alloc(r.arena, (size_t)q->n_path_cache);
+        if (r.cache_path == NULL || r.cache_val == NULL)
+            goto oom;
+    }
 
     /* 1. filter */
     idx = malloc((n ? n : 1) * sizeof *idx);
@@ -898,13 +1030,8 @@ qp_rc qp_taskquery_run(qp_taskquery_result **out, const qp_taskquery *q, const q
     res->total = m;
 
     /* 2. sort */
-    {
-        UErrorCode st = U_ZERO_ERROR;
-        r.coll = ucol_open("", &st);
-        if (U_FAILURE(st))
-            goto oom;
-        ucol_setAttribute(r.coll, UCOL_NUMERIC_COLLATION, UCOL_ON, &st);
-    }
+    if (!qp__coll_open(&r.coll))
+        goto oom;
     r.urgency = qp_arena_alloc(r.arena, (n ? n : 1) * sizeof(double));
     if (r.urgency == NULL)
         goto oom;

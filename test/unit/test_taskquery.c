@@ -364,6 +364,42 @@ static void test_settings_presets_and_global_query(void **state)
     qp_tasks_settings_free(s);
 }
 
+/* The ASCII fast path of the text order must agree with ICU everywhere. */
+static void test_collation_fast_path(void **state)
+{
+    static const char alphabet[] = " !\"#$%&'()*+,-./0123456789:;<=>?@AZaz[\\]^_`{|}~bB0019";
+    qp__coll c;
+    UErrorCode st = U_ZERO_ERROR;
+    UCollator *icu = ucol_open("", &st);
+    unsigned seed = 12345;
+    (void)state;
+    ucol_setAttribute(icu, UCOL_NUMERIC_COLLATION, UCOL_ON, &st);
+    assert_true(U_SUCCESS(st));
+    assert_true(qp__coll_open(&c));
+    assert_true(qp__coll_cmp(&c, "apple 9", "Apple 10") < 0);
+    assert_true(qp__coll_cmp(&c, "#foo", "#Foo") < 0);
+    assert_true(qp__coll_cmp(&c, "(No tags)", "#t1") < 0);
+    assert_true(qp__coll_cmp(&c, "-1.80", "-1.05") > 0);
+    for (int i = 0; i < 20000; i++) {
+        char a[8], b[8];
+        int la = 1 + (int)((seed = seed * 1103515245u + 12345u) >> 16) % 6;
+        int lb = 1 + (int)((seed = seed * 1103515245u + 12345u) >> 16) % 6;
+        for (int k = 0; k < la; k++)
+            a[k] = alphabet[((seed = seed * 1103515245u + 12345u) >> 16) % (sizeof alphabet - 1)];
+        for (int k = 0; k < lb; k++)
+            b[k] = alphabet[((seed = seed * 1103515245u + 12345u) >> 16) % (sizeof alphabet - 1)];
+        a[la] = b[lb] = '\0';
+        UCollationResult want = ucol_strcollUTF8(icu, a, -1, b, -1, &st);
+        int w = want == UCOL_LESS ? -1 : want == UCOL_GREATER ? 1 : 0;
+        int got = qp__coll_cmp(&c, a, b);
+        got = (got > 0) - (got < 0);
+        if (got != w)
+            fail_msg("\"%s\" vs \"%s\": got %d, ICU says %d", a, b, got, w);
+    }
+    qp__coll_close(&c);
+    ucol_close(icu);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -380,6 +416,7 @@ int main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_statements),
         cmocka_unit_test(test_settings_presets_and_global_query),
+        cmocka_unit_test(test_collation_fast_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
