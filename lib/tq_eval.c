@@ -975,6 +975,9 @@ static void run_close(run *r)
         for (int i = 0; i < r->q->n_regex; i++)
             uregex_close(r->re[i]);
     free(r->re);
+    free(r->urgency);
+    free((void *)r->clean_desc);
+    free(r->random);
     qp__coll_close(&r->coll);
 }
 
@@ -1017,8 +1020,7 @@ qp_rc qp_taskquery_run(qp_taskquery_result **out, const qp_taskquery *q, const q
 
     /* 1. filter */
     idx = malloc((n ? n : 1) * sizeof *idx);
-    tmp = malloc((n ? n : 1) * sizeof *tmp);
-    if (idx == NULL || tmp == NULL)
+    if (idx == NULL)
         goto oom;
     for (size_t i = 0; i < n; i++) {
         bool keep = true;
@@ -1032,27 +1034,32 @@ qp_rc qp_taskquery_run(qp_taskquery_result **out, const qp_taskquery *q, const q
     /* 2. sort */
     if (!qp__coll_open(&r.coll))
         goto oom;
-    r.urgency = qp_arena_alloc(r.arena, (n ? n : 1) * sizeof(double));
+    /* indexed by task, but only the m filtered tasks are written: malloc
+     * (not a zeroed arena block) so untouched pages cost nothing */
+    r.urgency = malloc((n ? n : 1) * sizeof(double));
     if (r.urgency == NULL)
         goto oom;
     for (size_t k = 0; k < m; k++)
         r.urgency[idx[k]] = qp_task_urgency(&tasks[idx[k]], q->today);
     for (size_t s = 0; s < q->n_sorters; s++) {
         if (q->sorters[s].key == K_DESCRIPTION && r.clean_desc == NULL) {
-            r.clean_desc = qp_arena_alloc(r.arena, (n ? n : 1) * sizeof(char *));
+            r.clean_desc = malloc((n ? n : 1) * sizeof(char *));
             if (r.clean_desc == NULL)
                 goto oom;
             for (size_t k = 0; k < m; k++)
                 r.clean_desc[idx[k]] = clean_description(&r, &tasks[idx[k]]);
         }
         if (q->sorters[s].key == K_RANDOM && r.random == NULL) {
-            r.random = qp_arena_alloc(r.arena, (n ? n : 1) * sizeof(int32_t));
+            r.random = malloc((n ? n : 1) * sizeof(int32_t));
             if (r.random == NULL)
                 goto oom;
             for (size_t k = 0; k < m; k++)
                 r.random[idx[k]] = random_key(&tasks[idx[k]], q->today);
         }
     }
+    tmp = malloc((m ? m : 1) * sizeof *tmp);
+    if (tmp == NULL)
+        goto oom;
     merge_sort(&r, idx, tmp, m);
 
     /* 3. limit */
