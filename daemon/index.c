@@ -100,7 +100,7 @@ struct qpd_index {
     bool scanning; /* the cycle is a full scan */
     pathvec todo;
     size_t todo_next;
-    unsigned jobs; /* parse or scan jobs on the pool */
+    unsigned jobs;    /* parse or scan jobs on the pool */
     unsigned batches; /* batches queued for or in the writer */
     batch *cur;
 
@@ -439,9 +439,9 @@ typedef struct parse_job {
     qpd_index *ix;
     pathent *paths; /* owned */
     size_t n;
-    batch *out;  /* ops produced */
-    strvec more; /* files found under new directories, to parse next */
-    dirvec dirs; /* directories found, to watch */
+    batch *out;       /* ops produced */
+    strvec more;      /* files found under new directories, to parse next */
+    dirvec dirs;      /* directories found, to watch */
     strvec gone_dirs; /* tree paths that no longer exist: drop their watches */
 } parse_job;
 
@@ -523,8 +523,8 @@ static void parse_one(qpd_daemon *d, qp_store **rd, pathent *pe, parse_job *job)
 
     if (stat(abs, &sb) != 0) {
         free(abs);
-        batch_add(job->out, (op){pe->tree ? OP_REMOVE_TREE : OP_REMOVE, xstrdup(pe->path),
-                                 NULL, fs});
+        batch_add(job->out,
+                  (op){pe->tree ? OP_REMOVE_TREE : OP_REMOVE, xstrdup(pe->path), NULL, fs});
         if (pe->tree)
             strvec_push(&job->gone_dirs, xstrdup(pe->path));
         return;
@@ -879,8 +879,7 @@ static void cycle_continue(qpd_index *ix)
     if (!ix->busy)
         return;
     if (!d->stopping) {
-        while (ix->todo_next < ix->todo.n && ix->jobs < max_jobs &&
-               ix->batches < WRITER_BACKLOG)
+        while (ix->todo_next < ix->todo.n && ix->jobs < max_jobs && ix->batches < WRITER_BACKLOG)
             submit_parse_job(ix);
     }
     if ((ix->todo_next < ix->todo.n && !d->stopping) || ix->jobs > 0)

@@ -28,10 +28,10 @@ int qpd_log_parse_level(const char *name);
 
 void qpd_log_write(qpd_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-#define qpd_log(level, ...)                                                                        \
-    do {                                                                                           \
-        if ((level) <= qpd_log_threshold)                                                          \
-            qpd_log_write((level), __VA_ARGS__);                                                   \
+#define qpd_log(level, ...)                      \
+    do {                                         \
+        if ((level) <= qpd_log_threshold)        \
+            qpd_log_write((level), __VA_ARGS__); \
     } while (0)
 
 #endif

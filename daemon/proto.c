@@ -187,9 +187,9 @@ int qpd_proto_parse(const char *line, size_t len, qpd_request *req, json_t **rep
     *reply = NULL;
     root = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (root == NULL) {
-        *reply = qpd_proto_error(NULL, QPD_RPC_PARSE_ERROR, "Parse error",
-                                 json_pack("{s:s, s:i}", "detail", jerr.text, "position",
-                                           jerr.position));
+        *reply = qpd_proto_error(
+            NULL, QPD_RPC_PARSE_ERROR, "Parse error",
+            json_pack("{s:s, s:i}", "detail", jerr.text, "position", jerr.position));
         return QPD_RPC_PARSE_ERROR;
     }
     if (json_is_array(root)) {

@@ -36,7 +36,7 @@ typedef struct qpd_framer {
     size_t start; /* first byte not yet returned as a line */
     size_t len;   /* bytes used in buf */
     size_t cap;
-    size_t scan;    /* bytes from start already searched for '\n' */
+    size_t scan;     /* bytes from start already searched for '\n' */
     size_t max_line; /* longest line accepted, without its '\n' */
     bool too_big;    /* sticky: the stream exceeded max_line */
 } qpd_framer;

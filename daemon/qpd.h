@@ -34,17 +34,17 @@ typedef struct qpd_daemon {
     char *db_rel; /* the index's vault-relative path when someone put it inside the vault */
 
     /* options */
-    size_t max_message;        /* longest request line */
-    size_t max_output;         /* unsent bytes a client may accumulate before it is cut off */
-    unsigned rescan_interval;  /* seconds between periodic rescans; 0 = off */
-    long watch_limit;          /* test hook: at most this many watches (-1 = no limit) */
-    unsigned threads;          /* libuv pool size */
+    size_t max_message;       /* longest request line */
+    size_t max_output;        /* unsent bytes a client may accumulate before it is cut off */
+    unsigned rescan_interval; /* seconds between periodic rescans; 0 = off */
+    long watch_limit;         /* test hook: at most this many watches (-1 = no limit) */
+    unsigned threads;         /* libuv pool size */
 
     /* state */
-    bool ready;          /* the first scan finished */
-    size_t scan_done;    /* files handled by the running scan */
-    size_t scan_total;   /* files the running scan has to handle (0 while walking) */
-    int64_t generation;  /* last committed generation seen by the loop */
+    bool ready;         /* the first scan finished */
+    size_t scan_done;   /* files handled by the running scan */
+    size_t scan_total;  /* files the running scan has to handle (0 while walking) */
+    int64_t generation; /* last committed generation seen by the loop */
     bool stopping;
 
     qpd_index *index;

@@ -194,8 +194,7 @@ int main(int argc, char **argv)
         if (takes)
             i++;
     }
-    if (vault_arg == NULL || rescan < 0 || rescan > 1000000 || max_message <= 0 ||
-        max_output <= 0)
+    if (vault_arg == NULL || rescan < 0 || rescan > 1000000 || max_message <= 0 || max_output <= 0)
         goto usage_error;
 
     qpd_log_init((qpd_log_level)level);
@@ -263,8 +262,8 @@ int main(int argc, char **argv)
 
             d->db_rel = malloc(need);
             if (d->db_rel != NULL)
-                snprintf(d->db_rel, need, "%s%s%s", real[n] ? real + n + 1 : "",
-                         real[n] ? "/" : "", slash + 1);
+                snprintf(d->db_rel, need, "%s%s%s", real[n] ? real + n + 1 : "", real[n] ? "/" : "",
+                         slash + 1);
         }
     }
 

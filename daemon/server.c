@@ -54,8 +54,8 @@ struct client {
     qpd_framer fr;
     client *prev, *next;
     unsigned refs;
-    unsigned inflight; /* jobs accepted: running on the pool or waiting in waitq */
-    unsigned running;  /* jobs on the pool */
+    unsigned inflight;                  /* jobs accepted: running on the pool or waiting in waitq */
+    unsigned running;                   /* jobs on the pool */
     struct rpc_job *waitq, *waitq_tail; /* over the per-client share of the pool */
     bool closing;
     unsigned long long id; /* for the log */
@@ -225,7 +225,7 @@ typedef enum job_kind {
 } job_kind;
 
 typedef struct rpc_job {
-    uv_work_t req; /* first */
+    uv_work_t req;        /* first */
     struct rpc_job *next; /* in the client's waitq */
     job_kind kind;
     qpd_server *srv;
@@ -260,8 +260,9 @@ static char *status_result(rpc_job *job, const char *lib_json)
     json_object_set_new(o, "protocol", json_integer(QP_PROTOCOL_VERSION));
     json_object_set_new(o, "vault", json_string(d->vault_root));
     json_object_set_new(o, "state", json_string(job->ready ? "ready" : "scanning"));
-    json_object_set_new(o, "progress", json_pack("{s:I, s:I}", "done", (json_int_t)job->done,
-                                                 "total", (json_int_t)job->total));
+    json_object_set_new(
+        o, "progress",
+        json_pack("{s:I, s:I}", "done", (json_int_t)job->done, "total", (json_int_t)job->total));
     s = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     return s;
@@ -338,7 +339,8 @@ static void rpc_work(uv_work_t *req)
             free(text);
             json_decref(eo);
         } else {
-            json_t *msg = json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", job->id, "error", eo);
+            json_t *msg =
+                json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", job->id, "error", eo);
 
             job->out = msg ? qpd_proto_dump(msg, &job->out_len) : NULL;
             json_decref(msg);
@@ -356,8 +358,8 @@ static void rpc_work(uv_work_t *req)
         char *wrapped = malloc(n);
 
         if (wrapped != NULL) {
-            int k = snprintf(wrapped, n, "{\"subscription\":%lld,\"result\":%s}", job->s->id,
-                             result);
+            int k =
+                snprintf(wrapped, n, "{\"subscription\":%lld,\"result\":%s}", job->s->id, result);
             job->out = qpd_proto_result(job->id, wrapped, (size_t)k, &job->out_len);
         }
         free(wrapped);
@@ -412,8 +414,7 @@ static void rpc_done(uv_work_t *req, int status)
             if (srv->subs)
                 srv->subs->prev = s;
             srv->subs = s;
-            qpd_log(QPD_LOG_DEBUG, "client %llu: subscription %lld to %s", c->id, s->id,
-                    s->method);
+            qpd_log(QPD_LOG_DEBUG, "client %llu: subscription %lld to %s", c->id, s->id, s->method);
             if (srv->d->generation > s->generation)
                 s->dirty = true; /* a commit landed while it ran */
         } else {
@@ -639,8 +640,7 @@ static qpd_reply m_subscribe(client *c, const qpd_method *m, qpd_request *req)
     }
     job = calloc(1, sizeof *job);
     s = calloc(1, sizeof *s);
-    if (job == NULL || s == NULL ||
-        (s->params = jp ? params_text(jp) : strdup("{}")) == NULL ||
+    if (job == NULL || s == NULL || (s->params = jp ? params_text(jp) : strdup("{}")) == NULL ||
         (job->params = strdup(s->params)) == NULL || (job->id = json_deep_copy(req->id)) == NULL) {
         if (s)
             free(s->params);
@@ -676,8 +676,8 @@ static qpd_reply m_unsubscribe(client *c, const qpd_method *m, qpd_request *req)
         if (s->id == json_integer_value(js) && s->c == c) {
             sub_end(c->srv, s);
             if (req->id != NULL)
-                client_send_json(c, json_pack("{s:s, s:O, s:b}", "jsonrpc", "2.0", "id", req->id,
-                                              "result", 1));
+                client_send_json(
+                    c, json_pack("{s:s, s:O, s:b}", "jsonrpc", "2.0", "id", req->id, "result", 1));
             return reply_sent();
         }
     }
@@ -734,8 +734,7 @@ static void handle_line(client *c, const char *line, size_t len)
                      json_pack("{s:s}", "method", req.method));
     } else if (c->srv->d->stopping || c->inflight >= CLIENT_MAX_INFLIGHT) {
         client_error(c, req.id, QPD_RPC_OVERLOADED,
-                     c->srv->d->stopping ? "shutting down" : "too many requests in flight",
-                     NULL);
+                     c->srv->d->stopping ? "shutting down" : "too many requests in flight", NULL);
     } else {
         r = m->handler(c, m, &req);
         (void)r;
@@ -808,8 +807,8 @@ static void client_close_after_write(client *c)
     uv_shutdown_t *req = malloc(sizeof *req);
 
     uv_read_stop((uv_stream_t *)&c->pipe);
-    if (req == NULL || (req->data = c, c->refs++,
-                        uv_shutdown(req, (uv_stream_t *)&c->pipe, shutdown_cb) != 0)) {
+    if (req == NULL ||
+        (req->data = c, c->refs++, uv_shutdown(req, (uv_stream_t *)&c->pipe, shutdown_cb) != 0)) {
         if (req != NULL)
             c->refs--;
         free(req);

@@ -148,8 +148,8 @@ static void assert_error_shape(json_t *reply, int code, const char *kind)
     assert_true(json_is_object(err));
     assert_int_equal(json_integer_value(json_object_get(err, "code")), code);
     assert_true(json_is_string(json_object_get(err, "message")));
-    assert_string_equal(
-        json_string_value(json_object_get(json_object_get(err, "data"), "kind")), kind);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(err, "data"), "kind")),
+                        kind);
 }
 
 static void test_valid_request(void **state)
@@ -209,14 +209,18 @@ static void test_envelope_errors(void **state)
     r = parse_fail("{\"jsonrpc\":\"1.0\",\"id\":3,\"method\":\"status\"}", QPD_RPC_INVALID_REQUEST);
     json_decref(r);
     /* bad id types answer with id null */
-    r = parse_fail("{\"jsonrpc\":\"2.0\",\"id\":{},\"method\":\"status\"}", QPD_RPC_INVALID_REQUEST);
+    r = parse_fail("{\"jsonrpc\":\"2.0\",\"id\":{},\"method\":\"status\"}",
+                   QPD_RPC_INVALID_REQUEST);
     assert_true(json_is_null(json_object_get(r, "id")));
     json_decref(r);
-    r = parse_fail("{\"jsonrpc\":\"2.0\",\"id\":1.5,\"method\":\"status\"}", QPD_RPC_INVALID_REQUEST);
+    r = parse_fail("{\"jsonrpc\":\"2.0\",\"id\":1.5,\"method\":\"status\"}",
+                   QPD_RPC_INVALID_REQUEST);
     json_decref(r);
-    r = parse_fail("{\"jsonrpc\":\"2.0\",\"id\":true,\"method\":\"status\"}", QPD_RPC_INVALID_REQUEST);
+    r = parse_fail("{\"jsonrpc\":\"2.0\",\"id\":true,\"method\":\"status\"}",
+                   QPD_RPC_INVALID_REQUEST);
     json_decref(r);
-    r = parse_fail("{\"jsonrpc\":\"2.0\",\"id\":null,\"method\":\"status\"}", QPD_RPC_INVALID_REQUEST);
+    r = parse_fail("{\"jsonrpc\":\"2.0\",\"id\":null,\"method\":\"status\"}",
+                   QPD_RPC_INVALID_REQUEST);
     json_decref(r);
     /* method missing or not a string */
     r = parse_fail("{\"jsonrpc\":\"2.0\",\"id\":1}", QPD_RPC_INVALID_REQUEST);
@@ -233,7 +237,8 @@ static void test_envelope_errors(void **state)
                    QPD_RPC_INVALID_REQUEST);
     json_decref(r);
     /* batches and non-objects */
-    r = parse_fail("[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"status\"}]", QPD_RPC_INVALID_REQUEST);
+    r = parse_fail("[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"status\"}]",
+                   QPD_RPC_INVALID_REQUEST);
     assert_true(json_is_null(json_object_get(r, "id")));
     json_decref(r);
     r = parse_fail("42", QPD_RPC_INVALID_REQUEST);
@@ -253,9 +258,9 @@ static void test_error_kinds_and_data(void **state)
     r = qpd_proto_error(id, QPD_RPC_QUERY_ERROR, "bad query",
                         json_pack("{s:i, s:s}", "line", 2, "message", "do not understand"));
     assert_error_shape(r, QPD_RPC_QUERY_ERROR, "query_error");
-    assert_int_equal(
-        json_integer_value(json_object_get(json_object_get(json_object_get(r, "error"), "data"), "line")),
-        2);
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(json_object_get(r, "error"), "data"), "line")),
+                     2);
     json_decref(r);
     json_decref(id);
 }
@@ -278,8 +283,9 @@ static void test_result_and_update_text(void **state)
     json_decref(id);
 
     s = qpd_proto_update(3, 41, "[1]", 3, false, &len);
-    assert_string_equal(s, "{\"jsonrpc\":\"2.0\",\"method\":\"update\",\"params\":{\"subscription\":3,"
-                           "\"generation\":41,\"result\":[1]}}\n");
+    assert_string_equal(s,
+                        "{\"jsonrpc\":\"2.0\",\"method\":\"update\",\"params\":{\"subscription\":3,"
+                        "\"generation\":41,\"result\":[1]}}\n");
     free(s);
 }
 
