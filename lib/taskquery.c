@@ -91,7 +91,8 @@ static char *afmt(qp_arena *a, const char *fmt, ...)
 }
 
 /* Records a query error for the current statement; returns QP_EQUERY. */
-static qp_rc qerr(ctx *c, const char *stmt, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static qp_rc qerr(ctx *c, const char *stmt, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static qp_rc qerr(ctx *c, const char *stmt, const char *fmt, ...)
 {
     char msg[QP_ERROR_MSG_MAX];
@@ -153,13 +154,17 @@ static tq_filter *new_filter(ctx *c, tq_filter_kind kind, const char *src)
     return f;
 }
 
-typedef enum claim { NOT_MINE, PARSED, FAILED } claim;
+typedef enum claim {
+    NOT_MINE,
+    PARSED,
+    FAILED
+} claim;
 
 /* The fields' names as filter keywords, date order as qp_task_date_field. */
-static const char *const date_keywords[] = {"due", "scheduled", "starts", "created", "done",
-                                            "cancelled", "happens"};
-static const char *const date_names[] = {"due", "scheduled", "start", "created", "done",
-                                         "cancelled", "happens"};
+static const char *const date_keywords[] = {"due",  "scheduled", "starts", "created",
+                                            "done", "cancelled", "happens"};
+static const char *const date_names[] = {"due",  "scheduled", "start",  "created",
+                                         "done", "cancelled", "happens"};
 
 /* Resolves the date-spec part of a date filter to [lo, hi] (yyyymmdd). */
 static bool relative_range(const char *text, int32_t today, int32_t *lo, int32_t *hi)
@@ -289,10 +294,14 @@ static claim parse_date_filter(ctx *c, const char *line, tq_filter **out)
         static const struct {
             const char *w;
             int op;
-        } ops[] = {{"on or before", DOP_ON_OR_BEFORE}, {"in or before", DOP_ON_OR_BEFORE},
-                   {"before", DOP_BEFORE},             {"on or after", DOP_ON_OR_AFTER},
-                   {"in or after", DOP_ON_OR_AFTER},   {"after", DOP_AFTER},
-                   {"on", DOP_IN},                     {"in", DOP_IN}};
+        } ops[] = {{"on or before", DOP_ON_OR_BEFORE},
+                   {"in or before", DOP_ON_OR_BEFORE},
+                   {"before", DOP_BEFORE},
+                   {"on or after", DOP_ON_OR_AFTER},
+                   {"in or after", DOP_ON_OR_AFTER},
+                   {"after", DOP_AFTER},
+                   {"on", DOP_IN},
+                   {"in", DOP_IN}};
         int op = DOP_IN;
         const char *spec = rest;
         for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
@@ -378,15 +387,18 @@ static claim set_regex(ctx *c, const char *line, const char *value, tq_filter *f
         case 'd':
             break;
         default:
-            qerr(c, line, "Error: Parsing regular expression. Invalid flags supplied to RegExp "
-                          "constructor '%s'", last + 1);
+            qerr(c, line,
+                 "Error: Parsing regular expression. Invalid flags supplied to RegExp "
+                 "constructor '%s'",
+                 last + 1);
             return FAILED;
         }
     }
     size_t plen = (size_t)(last - value) - 1;
     if (plen > 500) {
-        qerr(c, line, "Error: Parsing regular expression. The pattern is longer than 500 "
-                      "characters.");
+        qerr(c, line,
+             "Error: Parsing regular expression. The pattern is longer than 500 "
+             "characters.");
         return FAILED;
     }
     f->pattern = qp_arena_strndup(c->q->arena, value + 1, plen);
@@ -414,21 +426,23 @@ static claim parse_text_filter(ctx *c, const char *line, tq_filter **out)
     static const struct {
         const char *name;
         tq_text_field f;
-    } fields[] = {{"status.name", TF_STATUS_NAME}, {"path", TF_PATH},
-                  {"folder", TF_FOLDER},           {"root", TF_ROOT},
-                  {"description", TF_DESCRIPTION}, {"tags", TF_TAGS},
-                  {"tag", TF_TAGS},                {"heading", TF_HEADING},
-                  {"filename", TF_FILENAME},       {"recurrence", TF_RECURRENCE},
+    } fields[] = {{"status.name", TF_STATUS_NAME},
+                  {"path", TF_PATH},
+                  {"folder", TF_FOLDER},
+                  {"root", TF_ROOT},
+                  {"description", TF_DESCRIPTION},
+                  {"tags", TF_TAGS},
+                  {"tag", TF_TAGS},
+                  {"heading", TF_HEADING},
+                  {"filename", TF_FILENAME},
+                  {"recurrence", TF_RECURRENCE},
                   {"id", TF_ID}};
     static const struct {
         const char *w;
         bool negate, regex, tags_only;
-    } ops[] = {{"includes ", false, false, false},
-               {"does not include ", true, false, false},
-               {"regex matches ", false, true, false},
-               {"regex does not match ", true, true, false},
-               {"include ", false, false, true},
-               {"do not include ", true, false, true}};
+    } ops[] = {{"includes ", false, false, false},     {"does not include ", true, false, false},
+               {"regex matches ", false, true, false}, {"regex does not match ", true, true, false},
+               {"include ", false, false, true},       {"do not include ", true, false, true}};
 
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
         size_t nl = strlen(fields[i].name);
@@ -514,9 +528,8 @@ static claim parse_priority(ctx *c, const char *line, tq_filter **out)
         p++;
     for (int i = 0; i < 6; i++) {
         if (ci_eq(p, words[i])) {
-            static const int code[] = {QP_PRIORITY_HIGHEST, QP_PRIORITY_HIGH,
-                                       QP_PRIORITY_MEDIUM,  QP_PRIORITY_NONE,
-                                       QP_PRIORITY_LOW,     QP_PRIORITY_LOWEST};
+            static const int code[] = {QP_PRIORITY_HIGHEST, QP_PRIORITY_HIGH, QP_PRIORITY_MEDIUM,
+                                       QP_PRIORITY_NONE,    QP_PRIORITY_LOW,  QP_PRIORITY_LOWEST};
             tq_filter *f = new_filter(c, FK_PRIORITY, line);
             if (f == NULL)
                 return FAILED;
@@ -577,13 +590,20 @@ static const struct {
     tq_filter_kind kind;
     bool negate;
 } phrases[] = {
-    {"is recurring", FK_RECURRING, false}, {"is not recurring", FK_RECURRING, true},
-    {"exclude sub-items", FK_SUBITEMS, false}, {"has id", FK_HAS_ID, false},
-    {"no id", FK_HAS_ID, true},             {"has depends on", FK_HAS_DEPS, false},
-    {"no depends on", FK_HAS_DEPS, true},   {"is blocking", FK_BLOCKING, false},
-    {"is not blocking", FK_BLOCKING, true}, {"is blocked", FK_BLOCKED, false},
-    {"is not blocked", FK_BLOCKED, true},   {"has tags", FK_HAS_TAGS, false},
-    {"has tag", FK_HAS_TAGS, false},        {"no tags", FK_HAS_TAGS, true},
+    {"is recurring", FK_RECURRING, false},
+    {"is not recurring", FK_RECURRING, true},
+    {"exclude sub-items", FK_SUBITEMS, false},
+    {"has id", FK_HAS_ID, false},
+    {"no id", FK_HAS_ID, true},
+    {"has depends on", FK_HAS_DEPS, false},
+    {"no depends on", FK_HAS_DEPS, true},
+    {"is blocking", FK_BLOCKING, false},
+    {"is not blocking", FK_BLOCKING, true},
+    {"is blocked", FK_BLOCKED, false},
+    {"is not blocked", FK_BLOCKED, true},
+    {"has tags", FK_HAS_TAGS, false},
+    {"has tag", FK_HAS_TAGS, false},
+    {"no tags", FK_HAS_TAGS, true},
     {"no tag", FK_HAS_TAGS, true},
 };
 
@@ -631,7 +651,16 @@ static claim parse_filter(ctx *c, const char *line, tq_filter **out)
 /* ---- Boolean combinations ----------------------------------------------- */
 
 typedef struct btok {
-    enum { B_OPEN, B_CLOSE, B_AND, B_OR, B_XOR, B_NOT, B_FILTER, B_END } t;
+    enum {
+        B_OPEN,
+        B_CLOSE,
+        B_AND,
+        B_OR,
+        B_XOR,
+        B_NOT,
+        B_FILTER,
+        B_END
+    } t;
     tq_filter *f;
 } btok;
 
@@ -910,26 +939,53 @@ static const struct {
     const char *name;
     tq_key key;
 } sort_keys[] = {
-    {"status.name", K_STATUS_NAME}, {"status.type", K_STATUS_TYPE}, {"status", K_STATUS},
-    {"recurring", K_RECURRING},     {"priority", K_PRIORITY},       {"happens", K_HAPPENS},
-    {"cancelled", K_CANCELLED},     {"created", K_CREATED},         {"start", K_START},
-    {"scheduled", K_SCHEDULED},     {"due", K_DUE},                 {"done", K_DONE},
-    {"path", K_PATH},               {"description", K_DESCRIPTION}, {"tag", K_TAG},
-    {"heading", K_HEADING},         {"filename", K_FILENAME},       {"urgency", K_URGENCY},
-    {"id", K_ID},                   {"random", K_RANDOM},
+    {"status.name", K_STATUS_NAME},
+    {"status.type", K_STATUS_TYPE},
+    {"status", K_STATUS},
+    {"recurring", K_RECURRING},
+    {"priority", K_PRIORITY},
+    {"happens", K_HAPPENS},
+    {"cancelled", K_CANCELLED},
+    {"created", K_CREATED},
+    {"start", K_START},
+    {"scheduled", K_SCHEDULED},
+    {"due", K_DUE},
+    {"done", K_DONE},
+    {"path", K_PATH},
+    {"description", K_DESCRIPTION},
+    {"tag", K_TAG},
+    {"heading", K_HEADING},
+    {"filename", K_FILENAME},
+    {"urgency", K_URGENCY},
+    {"id", K_ID},
+    {"random", K_RANDOM},
 };
 
 static const struct {
     const char *name;
     tq_key key;
 } group_keys[] = {
-    {"status.name", K_STATUS_NAME}, {"status.type", K_STATUS_TYPE}, {"status", K_STATUS},
-    {"recurring", K_RECURRING},     {"recurrence", K_RECURRENCE},   {"priority", K_PRIORITY},
-    {"happens", K_HAPPENS},         {"cancelled", K_CANCELLED},     {"created", K_CREATED},
-    {"start", K_START},             {"scheduled", K_SCHEDULED},     {"due", K_DUE},
-    {"done", K_DONE},               {"path", K_PATH},               {"folder", K_FOLDER},
-    {"root", K_ROOT},               {"backlink", K_BACKLINK},       {"heading", K_HEADING},
-    {"tags", K_TAGS},               {"filename", K_FILENAME},       {"urgency", K_URGENCY},
+    {"status.name", K_STATUS_NAME},
+    {"status.type", K_STATUS_TYPE},
+    {"status", K_STATUS},
+    {"recurring", K_RECURRING},
+    {"recurrence", K_RECURRENCE},
+    {"priority", K_PRIORITY},
+    {"happens", K_HAPPENS},
+    {"cancelled", K_CANCELLED},
+    {"created", K_CREATED},
+    {"start", K_START},
+    {"scheduled", K_SCHEDULED},
+    {"due", K_DUE},
+    {"done", K_DONE},
+    {"path", K_PATH},
+    {"folder", K_FOLDER},
+    {"root", K_ROOT},
+    {"backlink", K_BACKLINK},
+    {"heading", K_HEADING},
+    {"tags", K_TAGS},
+    {"filename", K_FILENAME},
+    {"urgency", K_URGENCY},
     {"id", K_ID},
 };
 
@@ -995,11 +1051,13 @@ static qp_rc push(ctx *c, void **arr, size_t *n, size_t *cap, size_t elem, const
 /* ---- layout --------------------------------------------------------------- */
 
 static const char *const layout_options[] = {
-    "backlink",       "edit button",  "nested backlink", "postpone button", "task count",
-    "group count",    "toolbar",      "tree",            "urgency",         "cancelled date",
-    "created date",   "depends on",   "done date",       "due date",        "id",
-    "on completion",  "priority",     "recurrence rule", "scheduled date",  "start date",
-    "tags",
+    "backlink",        "edit button",  "nested backlink",
+    "postpone button", "task count",   "group count",
+    "toolbar",         "tree",         "urgency",
+    "cancelled date",  "created date", "depends on",
+    "done date",       "due date",     "id",
+    "on completion",   "priority",     "recurrence rule",
+    "scheduled date",  "start date",   "tags",
 };
 
 /* ---- placeholders --------------------------------------------------------- */
@@ -1406,7 +1464,8 @@ static qp_rc parse_statement(ctx *c, const char *t, int depth)
             opt++;
         for (size_t i = 0; i < sizeof layout_options / sizeof layout_options[0]; i++) {
             if (ci_prefix(opt, layout_options[i])) {
-                /* "nested backlink" must not be read as "backlink": it is longer and listed later */
+                /* "nested backlink" must not be read as "backlink": it is longer and listed later
+                 */
                 size_t best = i;
                 for (size_t k = i + 1; k < sizeof layout_options / sizeof layout_options[0]; k++)
                     if (ci_prefix(opt, layout_options[k]) &&
@@ -1464,8 +1523,8 @@ static int count_lines(const char *s)
     return n;
 }
 
-qp_rc qp_taskquery_compile(qp_taskquery **out, const char *text,
-                           const qp_taskquery_options *opts, qp_error *err)
+qp_rc qp_taskquery_compile(qp_taskquery **out, const char *text, const qp_taskquery_options *opts,
+                           qp_error *err)
 {
     qp_rc rc = QP_OK;
     qp_taskquery *q = NULL;
@@ -1582,8 +1641,8 @@ const qp_taskquery_layout *qp_taskquery_get_layout(const qp_taskquery *q)
 
 static void explain_filter(qp_arena *a, char **buf, const tq_filter *f, int depth)
 {
-    static const char *const names[] = {"AND (All of):", "OR (At least one of):",
-                                        "XOR (Exactly one of):", "NOT:"};
+    static const char *const names[] = {
+        "AND (All of):", "OR (At least one of):", "XOR (Exactly one of):", "NOT:"};
     const char *label = NULL;
     if (f->kind == FK_AND)
         label = names[0];
@@ -1613,8 +1672,8 @@ char *qp_taskquery_explain(const qp_taskquery *q)
     for (size_t i = 0; buf && i < q->n_filters; i++) {
         const tq_filter *f = q->filters[i];
         buf = afmt(a, "%s%s =>\n", buf, f->source ? f->source : "");
-        if (buf && (f->kind == FK_AND || f->kind == FK_OR || f->kind == FK_XOR ||
-                    f->kind == FK_NOT))
+        if (buf &&
+            (f->kind == FK_AND || f->kind == FK_OR || f->kind == FK_XOR || f->kind == FK_NOT))
             explain_filter(a, &buf, f, 1);
     }
     for (size_t i = 0; buf && i < q->n_groupers; i++)
@@ -1625,8 +1684,9 @@ char *qp_taskquery_explain(const qp_taskquery *q)
         buf = afmt(a, "%sAt most %zu task%s.\n", buf, q->layout.limit,
                    q->layout.limit == 1 ? "" : "s");
     if (buf && q->layout.group_limit != SIZE_MAX)
-        buf = afmt(a, "%sAt most %zu task%s per group (if any \"group by\" options are "
-                      "supplied).\n",
+        buf = afmt(a,
+                   "%sAt most %zu task%s per group (if any \"group by\" options are "
+                   "supplied).\n",
                    buf, q->layout.group_limit, q->layout.group_limit == 1 ? "" : "s");
     if (buf)
         res = strdup(buf);

@@ -61,7 +61,6 @@ bool qp__recurrence_normalise(const char *rule, size_t len, char *buf, size_t ca
  * toLowerCase().includes() would do it. */
 bool qp__text_includes_ci(const char *hay, const char *needle_folded, size_t needle_len);
 
-
 /* ---- compiled queries (taskquery.c builds them, tq_eval.c runs them) ---- */
 
 #include <unicode/ucol.h>
@@ -119,23 +118,34 @@ typedef enum tq_filter_kind {
     FK_NOT,
 } tq_filter_kind;
 
-enum { DOP_IN, DOP_BEFORE, DOP_AFTER, DOP_ON_OR_BEFORE, DOP_ON_OR_AFTER };
-enum { POP_IS, POP_ABOVE, POP_BELOW, POP_NOT };
+enum {
+    DOP_IN,
+    DOP_BEFORE,
+    DOP_AFTER,
+    DOP_ON_OR_BEFORE,
+    DOP_ON_OR_AFTER
+};
+enum {
+    POP_IS,
+    POP_ABOVE,
+    POP_BELOW,
+    POP_NOT
+};
 
 typedef struct tq_filter {
     tq_filter_kind kind;
     bool negate;
     int field;
     int op;
-    int value;         /* status type, priority; for text filters on path-derived
-                          fields the slot of the run's per-path cache, else -1 */
-    int32_t lo, hi;    /* yyyymmdd range */
-    char *needle;      /* includes: the folded search text */
+    int value;      /* status type, priority; for text filters on path-derived
+                       fields the slot of the run's per-path cache, else -1 */
+    int32_t lo, hi; /* yyyymmdd range */
+    char *needle;   /* includes: the folded search text */
     size_t needle_len;
     bool regex;
-    char *pattern;     /* regex: the pattern (UTF-8) */
-    uint32_t rflags;   /* regex: ICU flags */
-    int regex_slot;    /* index of this regex in a run's compiled-regex array */
+    char *pattern;   /* regex: the pattern (UTF-8) */
+    uint32_t rflags; /* regex: ICU flags */
+    int regex_slot;  /* index of this regex in a run's compiled-regex array */
     struct tq_filter *a, *b;
     const char *source; /* the statement, for explain */
 } tq_filter;

@@ -159,7 +159,8 @@ const char *qp_task_priority_name(qp_task_priority p)
 
 const char *qp_task_date_field_name(qp_task_date_field f)
 {
-    static const char *const names[] = {"due", "scheduled", "start", "created", "done", "cancelled"};
+    static const char *const names[] = {"due",     "scheduled", "start",
+                                        "created", "done",      "cancelled"};
     return (unsigned)f < QP_TASK_NDATES ? names[f] : "";
 }
 
@@ -194,7 +195,8 @@ double qp_task_urgency(const qp_task *t, int32_t today)
     if (t->dates[QP_TASK_SCHEDULED] && !(inv & (1u << QP_TASK_SCHEDULED)) &&
         t->dates[QP_TASK_SCHEDULED] <= today)
         u += 5.0;
-    if (t->dates[QP_TASK_START] && !(inv & (1u << QP_TASK_START)) && t->dates[QP_TASK_START] > today)
+    if (t->dates[QP_TASK_START] && !(inv & (1u << QP_TASK_START)) &&
+        t->dates[QP_TASK_START] > today)
         u -= 3.0;
     u += prio[(unsigned)t->priority < 6 ? t->priority : QP_PRIORITY_NONE];
     return u;
@@ -244,9 +246,12 @@ static bool type_from_name(const char *n, qp_status_type *out)
     static const struct {
         const char *name;
         qp_status_type t;
-    } map[] = {{"TODO", QP_STATUS_TODO},           {"DONE", QP_STATUS_DONE},
-               {"IN_PROGRESS", QP_STATUS_IN_PROGRESS}, {"ON_HOLD", QP_STATUS_ON_HOLD},
-               {"CANCELLED", QP_STATUS_CANCELLED}, {"NON_TASK", QP_STATUS_NON_TASK},
+    } map[] = {{"TODO", QP_STATUS_TODO},
+               {"DONE", QP_STATUS_DONE},
+               {"IN_PROGRESS", QP_STATUS_IN_PROGRESS},
+               {"ON_HOLD", QP_STATUS_ON_HOLD},
+               {"CANCELLED", QP_STATUS_CANCELLED},
+               {"NON_TASK", QP_STATUS_NON_TASK},
                {"EMPTY", QP_STATUS_EMPTY}};
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
         if (strcmp(map[i].name, n) == 0) {
@@ -317,7 +322,8 @@ static qp_rc settings_fill(qp_tasks_settings *s, json_t *root, qp_error *err)
             if (sym == NULL || name == NULL || type == NULL || strlen(sym) >= sizeof d->symbol ||
                 !type_from_name(type, &d->type))
                 return qp_error_set(err, QP_EINVAL,
-                                    "settings: statuses[%zu] must be [symbol, name, next, type]", i);
+                                    "settings: statuses[%zu] must be [symbol, name, next, type]",
+                                    i);
             strcpy(d->symbol, sym);
             if (next != NULL && strlen(next) < sizeof d->next)
                 strcpy(d->next, next);
@@ -689,8 +695,8 @@ static const uint32_t sig_done[] = {0x2705}, sig_cancelled[] = {0x274C},
 
 static bool read_date(reader *r, qp_task_date_field f, span *v)
 {
-    static const char *const dv_keys[] = {"due", "scheduled", "start", "created", "completion",
-                                          "cancelled"};
+    static const char *const dv_keys[] = {"due",     "scheduled",  "start",
+                                          "created", "completion", "cancelled"};
     if (r->dataview)
         return dv_field(r, dv_keys[f], NULL, true, v);
     switch (f) {
@@ -914,9 +920,9 @@ qp_rc qp_task_parse_line(qp_task *out, bool *is_task, const char *line, size_t l
             t.priority = prio;
             matched = true;
         }
-        static const qp_task_date_field order[] = {QP_TASK_DONE,      QP_TASK_CANCELLED,
-                                                   QP_TASK_DUE,       QP_TASK_SCHEDULED,
-                                                   QP_TASK_START,     QP_TASK_CREATED};
+        static const qp_task_date_field order[] = {QP_TASK_DONE,  QP_TASK_CANCELLED,
+                                                   QP_TASK_DUE,   QP_TASK_SCHEDULED,
+                                                   QP_TASK_START, QP_TASK_CREATED};
         for (size_t i = 0; i < 6; i++) {
             if (read_date(&r, order[i], &v)) {
                 set_date(&t, order[i], buf + v.b);

@@ -107,13 +107,13 @@ static int32_t add_months(int32_t days, long months)
 }
 
 static const char *const month_words[] = {
-    "january", "jan", "jan.", "february", "feb", "feb.", "march",   "mar",      "mar.",
-    "april",   "apr", "apr.", "may",      "june", "jun", "jun.",    "july",     "jul",
-    "jul.",    "august", "aug", "aug.",   "september", "sept", "sept.", "sep", "sep.",
-    "october", "oct", "oct.", "november", "nov", "nov.", "december", "dec", "dec.", NULL};
-static const int month_of_word[] = {1, 1, 1, 2,  2,  2,  3,  3,  3,  4,  4,  4,  5,
-                                    6, 6, 6, 7,  7,  7,  8,  8,  8,  9,  9,  9,  9,
-                                    9, 10, 10, 10, 11, 11, 11, 12, 12, 12};
+    "january", "jan",      "jan.", "february", "feb", "feb.", "march",     "mar",
+    "mar.",    "april",    "apr",  "apr.",     "may", "june", "jun",       "jun.",
+    "july",    "jul",      "jul.", "august",   "aug", "aug.", "september", "sept",
+    "sept.",   "sep",      "sep.", "october",  "oct", "oct.", "november",  "nov",
+    "nov.",    "december", "dec",  "dec.",     NULL};
+static const int month_of_word[] = {1, 1, 1, 2, 2, 2, 3, 3, 3, 4,  4,  4,  5,  6,  6,  6,  7,  7,
+                                    7, 8, 8, 8, 9, 9, 9, 9, 9, 10, 10, 10, 11, 11, 11, 12, 12, 12};
 
 static size_t month_name(const scan *sc, size_t p, int *month)
 {
@@ -184,9 +184,9 @@ static size_t year_digits(const scan *sc, size_t p, int *y)
 
 static size_t p_casual(const scan *sc, size_t p, int32_t *out)
 {
-    static const char *const w[] = {"now",     "today",  "tonight", "tomorrow", "tmr", "tmrw",
-                                    "yesterday", "noon", "midnight", "midday",  "morning",
-                                    "afternoon", "evening", NULL};
+    static const char *const w[] = {"now",     "today",     "tonight", "tomorrow", "tmr",
+                                    "tmrw",    "yesterday", "noon",    "midnight", "midday",
+                                    "morning", "afternoon", "evening", NULL};
     static const int off[] = {0, 0, 0, 1, 1, 1, -1, 0, 0, 0, 0, 0, 0};
     int idx = -1;
     size_t b = p, e;
@@ -200,12 +200,11 @@ static size_t p_casual(const scan *sc, size_t p, int32_t *out)
     return e;
 }
 
-static const char *const weekday_words[] = {"sunday", "sun", "sun.", "monday", "mon",
-                                            "mon.",   "tuesday", "tues", "tue", "tues.",
-                                            "tue.",   "wednesday", "wed", "wed.", "thursday",
-                                            "thurs",  "thur", "thu", "thurs.", "thur.",
-                                            "thu.",   "friday", "fri", "fri.", "saturday",
-                                            "sat",    "sat.", NULL};
+static const char *const weekday_words[] = {
+    "sunday",   "sun",   "sun.",  "monday",   "mon",       "mon.",  "tuesday",
+    "tues",     "tue",   "tues.", "tue.",     "wednesday", "wed",   "wed.",
+    "thursday", "thurs", "thur",  "thu",      "thurs.",    "thur.", "thu.",
+    "friday",   "fri",   "fri.",  "saturday", "sat",       "sat.",  NULL};
 static const int weekday_of_word[] = {0, 0, 0, 1, 1, 1, 2, 2, 2, 2, 2, 3, 3, 3,
                                       4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 6, 6, 6};
 
@@ -292,13 +291,12 @@ static size_t p_weekday(const scan *sc, size_t p, int32_t *out)
 /* unit words; the value is the unit: 0 day, 1 week, 2 month, 3 year, 4 quarter, 5 time-of-day */
 static size_t unit_word(const scan *sc, size_t p, int *unit)
 {
-    static const char *const w[] = {"day",     "days",    "d",      "week",    "weeks",   "wk",
-                                    "wks",     "w",       "month",  "months",  "mo",      "mos",
-                                    "year",    "years",   "yr",     "yrs",     "y",       "quarter",
-                                    "quarters", "qtr",    "qtrs",   "hour",    "hours",   "h",
-                                    "hr",      "hrs",     "minute", "minutes", "min",     "mins",
-                                    "m",       "second",  "seconds", "sec",    "secs",    "s",
-                                    NULL};
+    static const char *const w[] = {
+        "day",     "days",    "d",        "week",    "weeks", "wk",    "wks",   "w",
+        "month",   "months",  "mo",       "mos",     "year",  "years", "yr",    "yrs",
+        "y",       "quarter", "quarters", "qtr",     "qtrs",  "hour",  "hours", "h",
+        "hr",      "hrs",     "minute",   "minutes", "min",   "mins",  "m",     "second",
+        "seconds", "sec",     "secs",     "s",       NULL};
     static const int u[] = {0, 0, 0, 1, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 3, 4,
                             4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5};
     int idx = -1;
@@ -310,9 +308,9 @@ static size_t unit_word(const scan *sc, size_t p, int *unit)
 
 static size_t number_word(const scan *sc, size_t p, long *v)
 {
-    static const char *const w[] = {"one",  "two",    "three", "four",  "five",   "six",
-                                    "seven", "eight", "nine",  "ten",   "eleven", "twelve",
-                                    "a",    "an",     "few",   "several", "half", NULL};
+    static const char *const w[] = {"one",   "two",   "three", "four",    "five",   "six",
+                                    "seven", "eight", "nine",  "ten",     "eleven", "twelve",
+                                    "a",     "an",    "few",   "several", "half",   NULL};
     static const long val[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 1, 1, 3, 7, 0};
     int idx = -1, n;
     size_t e = digits(sc, p, 1, 6, &n);
@@ -398,8 +396,8 @@ static size_t p_ago(const scan *sc, size_t p, int32_t *out)
 
 static size_t p_later(const scan *sc, size_t p, int32_t *out)
 {
-    static const char *const w[] = {"later", "after", "from now", "henceforth", "forward", "out",
-                                    NULL};
+    static const char *const w[] = {"later",   "after", "from now", "henceforth",
+                                    "forward", "out",   NULL};
     int32_t v;
     int idx;
     size_t e = time_units(sc, p, 1, &v);
@@ -415,8 +413,8 @@ static size_t p_later(const scan *sc, size_t p, int32_t *out)
 static size_t p_within(const scan *sc, size_t p, int32_t *out)
 {
     static const char *const w[] = {"within", "in", "for", NULL};
-    static const char *const approx[] = {"about", "around", "roughly", "approximately", "just",
-                                         NULL};
+    static const char *const approx[] = {"about",         "around", "roughly",
+                                         "approximately", "just",   NULL};
     int idx;
     size_t e = word_of(sc, p, w, &idx);
     if (e == 0)
@@ -660,10 +658,9 @@ typedef size_t (*reader_fn)(const scan *, size_t, int32_t *);
 
 int qp__chrono_parse(const char *text, int32_t today, int32_t out[2])
 {
-    static const reader_fn readers[] = {p_year_first, p_casual,        p_weekday,
-                                        p_relative,   p_ago,           p_later,
-                                        p_within,     p_little_endian, p_month_first,
-                                        p_slash};
+    static const reader_fn readers[] = {p_year_first,  p_casual, p_weekday, p_relative,
+                                        p_ago,         p_later,  p_within,  p_little_endian,
+                                        p_month_first, p_slash};
     size_t n = strlen(text);
     char *low = malloc(n + 1);
     int found = 0;

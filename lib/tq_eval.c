@@ -325,8 +325,7 @@ static bool test(run *r, const tq_filter *f, const qp_task *t)
         v = t->n_depends_on > 0;
         break;
     case FK_BLOCKING:
-        v = !qp_task_is_done(t) && t->id != NULL &&
-            id_in(r->wanted_ids, r->n_wanted_ids, t->id);
+        v = !qp_task_is_done(t) && t->id != NULL && id_in(r->wanted_ids, r->n_wanted_ids, t->id);
         break;
     case FK_BLOCKED:
         if (!qp_task_is_done(t))
@@ -1193,9 +1192,9 @@ qp_rc qp_tasks_eval(qp_taskquery_result **out, const char *query, const char *co
     for (size_t i = 0; i < n; i++) {
         bool is_task;
         const char *line = lines[i] ? lines[i] : "";
-        rc = qp_task_parse_line(&tasks[nt], &is_task, line, strlen(line), paths ? paths[i] : "",
-                                headings ? headings[i] : NULL, opts ? opts->settings : NULL, a,
-                                err);
+        rc =
+            qp_task_parse_line(&tasks[nt], &is_task, line, strlen(line), paths ? paths[i] : "",
+                               headings ? headings[i] : NULL, opts ? opts->settings : NULL, a, err);
         if (rc != QP_OK)
             goto cleanup;
         if (is_task) {

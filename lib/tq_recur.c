@@ -84,40 +84,28 @@ static size_t ci_alts(const char *p, size_t n, const char *const *alts)
 
 static bool next_symbol(lexer *lx)
 {
-    static const char *const a_every[] = {"every", NULL}, *const a_day[] = {"day", "days", NULL},
-                             *const a_weekday[] = {"weekday", "weekdays", NULL},
-                             *const a_week[] = {"week", "weeks", NULL},
-                             *const a_hour[] = {"hour", "hours", NULL},
-                             *const a_minute[] = {"minute", "minutes", NULL},
-                             *const a_month[] = {"month", "months", NULL},
-                             *const a_year[] = {"year", "years", NULL},
-                             *const a_on[] = {"on", "in", NULL}, *const a_at[] = {"at", NULL},
-                             *const a_the[] = {"the", NULL}, *const a_first[] = {"first", NULL},
-                             *const a_second[] = {"second", NULL},
-                             *const a_third[] = {"third", NULL}, *const a_last[] = {"last", NULL},
-                             *const a_for[] = {"for", NULL},
-                             *const a_times[] = {"time", "times", NULL},
-                             *const a_until[] = {"til", "until", NULL},
-                             *const a_numtext[] = {"one", "two", "three", NULL},
-                             *const a_mo[] = {"mo", "mon", "monday", NULL},
-                             *const a_tu[] = {"tu", "tue", "tues", "tuesday", NULL},
-                             *const a_we[] = {"we", "wed", "wedn", "wednesday", NULL},
-                             *const a_th[] = {"th", "thu", "thur", "thursday", NULL},
-                             *const a_fr[] = {"fr", "fri", "friday", NULL},
-                             *const a_sa[] = {"sa", "sat", "saturday", NULL},
-                             *const a_su[] = {"su", "sun", "sunday", NULL},
-                             *const a_jan[] = {"jan", "january", NULL},
-                             *const a_feb[] = {"feb", "february", NULL},
-                             *const a_mar[] = {"mar", "march", NULL},
-                             *const a_apr[] = {"apr", "april", NULL},
-                             *const a_may[] = {"may", NULL},
-                             *const a_jun[] = {"jun", "june", NULL},
-                             *const a_jul[] = {"jul", "july", NULL},
-                             *const a_aug[] = {"aug", "august", NULL},
-                             *const a_sep[] = {"sep", "sept", "september", NULL},
-                             *const a_oct[] = {"oct", "october", NULL},
-                             *const a_nov[] = {"nov", "november", NULL},
-                             *const a_dec[] = {"dec", "december", NULL};
+    static const char *const a_every
+        [] = {"every", NULL},
+ *const a_day[] = {"day", "days", NULL}, *const a_weekday[] = {"weekday", "weekdays", NULL},
+ *const a_week[] = {"week", "weeks", NULL}, *const a_hour[] = {"hour", "hours", NULL},
+ *const a_minute[] = {"minute", "minutes", NULL}, *const a_month[] = {"month", "months", NULL},
+ *const a_year[] = {"year", "years", NULL}, *const a_on[] = {"on", "in", NULL},
+ *const a_at[] = {"at", NULL}, *const a_the[] = {"the", NULL}, *const a_first[] = {"first", NULL},
+ *const a_second[] = {"second", NULL}, *const a_third[] = {"third", NULL},
+ *const a_last[] = {"last", NULL}, *const a_for[] = {"for", NULL},
+ *const a_times[] = {"time", "times", NULL}, *const a_until[] = {"til", "until", NULL},
+ *const a_numtext[] = {"one", "two", "three", NULL}, *const a_mo[] = {"mo", "mon", "monday", NULL},
+ *const a_tu[] = {"tu", "tue", "tues", "tuesday", NULL},
+ *const a_we[] = {"we", "wed", "wedn", "wednesday", NULL},
+ *const a_th[] = {"th", "thu", "thur", "thursday", NULL},
+ *const a_fr[] = {"fr", "fri", "friday", NULL}, *const a_sa[] = {"sa", "sat", "saturday", NULL},
+ *const a_su[] = {"su", "sun", "sunday", NULL}, *const a_jan[] = {"jan", "january", NULL},
+ *const a_feb[] = {"feb", "february", NULL}, *const a_mar[] = {"mar", "march", NULL},
+ *const a_apr[] = {"apr", "april", NULL}, *const a_may[] = {"may", NULL},
+ *const a_jun[] = {"jun", "june", NULL}, *const a_jul[] = {"jul", "july", NULL},
+ *const a_aug[] = {"aug", "august", NULL}, *const a_sep[] = {"sep", "sept", "september", NULL},
+ *const a_oct[] = {"oct", "october", NULL}, *const a_nov[] = {"nov", "november", NULL},
+ *const a_dec[] = {"dec", "december", NULL};
     static const struct {
         enum tok t;
         const char *const *alts;
@@ -242,7 +230,14 @@ static bool accept(lexer *lx, enum tok t)
     return false;
 }
 
-enum freq { F_YEARLY, F_MONTHLY, F_WEEKLY, F_DAILY, F_HOURLY, F_MINUTELY };
+enum freq {
+    F_YEARLY,
+    F_MONTHLY,
+    F_WEEKLY,
+    F_DAILY,
+    F_HOURLY,
+    F_MINUTELY
+};
 
 typedef struct rule {
     enum freq freq;
@@ -474,9 +469,9 @@ static void nth_text(long n, char *b, size_t cap)
 
 static const char *const day_names[] = {"Monday", "Tuesday",  "Wednesday", "Thursday",
                                         "Friday", "Saturday", "Sunday"};
-static const char *const month_names[] = {"January", "February", "March",     "April",
-                                          "May",     "June",     "July",      "August",
-                                          "September", "October", "November", "December"};
+static const char *const month_names[] = {"January",   "February", "March",    "April",
+                                          "May",       "June",     "July",     "August",
+                                          "September", "October",  "November", "December"};
 
 /* rrule's list(): "a, b and c" with a final delimiter, else "a, b, c". */
 static void add_list(out *o, char items[][48], int n, const char *final)
@@ -589,9 +584,10 @@ static void render(out *o, const rule *r)
     bool has[7] = {false};
     for (int i = 0; i < r->nwd; i++)
         has[r->wd[i]] = true;
-    bool weekdays = r->nwd > 0 && has[0] && has[1] && has[2] && has[3] && has[4] && !has[5] &&
-                    !has[6];
-    bool everyday = r->nwd > 0 && has[0] && has[1] && has[2] && has[3] && has[4] && has[5] && has[6];
+    bool weekdays =
+        r->nwd > 0 && has[0] && has[1] && has[2] && has[3] && has[4] && !has[5] && !has[6];
+    bool everyday =
+        r->nwd > 0 && has[0] && has[1] && has[2] && has[3] && has[4] && has[5] && has[6];
     bool plural = r->interval != 1;
 
     snprintf(num, sizeof num, "%ld", r->interval);

@@ -34,7 +34,10 @@ typedef struct qp_taskquery_options {
     const qp_tasks_settings *settings; /* borrowed for the call; NULL = plugin defaults */
 } qp_taskquery_options;
 
-#define QP_TASKQUERY_OPTIONS_INIT {0, NULL, NULL}
+#define QP_TASKQUERY_OPTIONS_INIT \
+    {                             \
+        0, NULL, NULL             \
+    }
 
 /* Layout options a renderer needs; none of them changes which tasks match. */
 typedef struct qp_taskquery_layout {
@@ -60,8 +63,8 @@ typedef struct qp_taskquery_group {
 typedef struct qp_taskquery_result {
     qp_taskquery_group *groups;
     size_t n_groups;
-    size_t total; /* tasks that passed the filters, before any limit */
-    size_t shown; /* distinct tasks in the groups, after limits */
+    size_t total;           /* tasks that passed the filters, before any limit */
+    size_t shown;           /* distinct tasks in the groups, after limits */
     struct qp_arena *arena; /* owns everything above */
 } qp_taskquery_result;
 
@@ -71,8 +74,8 @@ typedef struct qp_taskquery_result {
  * QP_EQUERY with err->msg holding the plugin-style message (it ends with
  * `Problem line: "<line>"`) and err->line the 1-based line of the block
  * (0 when the error is in the global query or a preset). QP_ENOMEM on OOM. */
-qp_rc qp_taskquery_compile(qp_taskquery **out, const char *text,
-                           const qp_taskquery_options *opts, qp_error *err);
+qp_rc qp_taskquery_compile(qp_taskquery **out, const char *text, const qp_taskquery_options *opts,
+                           qp_error *err);
 
 /* Frees a compiled query. NULL is a no-op. */
 void qp_taskquery_free(qp_taskquery *q);

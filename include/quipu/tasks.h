@@ -68,13 +68,13 @@ typedef struct qp_task {
     const char *heading; /* borrowed from the caller: preceding heading, or NULL */
     int line;            /* 0-based line number, as given by the caller */
 
-    const char *indent;  /* leading whitespace and '>' characters */
-    char symbol[8];      /* the checkbox character, UTF-8, NUL-terminated */
+    const char *indent;      /* leading whitespace and '>' characters */
+    char symbol[8];          /* the checkbox character, UTF-8, NUL-terminated */
     const char *status_name; /* "Todo", "Done", "In Progress", "Cancelled", "Unknown", custom */
     qp_status_type status_type;
 
-    const char *description; /* fields removed, trailing tags put back, trimmed */
-    const char *block_link;  /* "^abc" without the leading space, or NULL */
+    const char *description;       /* fields removed, trailing tags put back, trimmed */
+    const char *block_link;        /* "^abc" without the leading space, or NULL */
     int32_t dates[QP_TASK_NDATES]; /* yyyymmdd, 0 = none */
     uint8_t invalid_dates;         /* bit (1 << field): present but not a calendar day */
     qp_task_priority priority;

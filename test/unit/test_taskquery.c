@@ -18,8 +18,7 @@ static qp_error last_err;
 
 /* Evaluates query over the NULL-terminated lines (all in a/b/c.md unless
  * a line starts with "<path>.md|"); returns the rendered result or "ERROR". */
-static const char *evalq_s(const char *query, const char *const *lines,
-                           const qp_tasks_settings *s)
+static const char *evalq_s(const char *query, const char *const *lines, const qp_tasks_settings *s)
 {
     const char *ls[64], *ps[64], *hs[64];
     size_t n = 0;
@@ -52,11 +51,10 @@ static const char *evalq_s(const char *query, const char *const *lines,
             k += (size_t)snprintf(result_text + k, sizeof result_text - k, "|");
         for (size_t l = 0; l < r->groups[g].n_names; l++)
             k += (size_t)snprintf(result_text + k, sizeof result_text - k, "%s%s",
-                                  r->groups[g].names[l],
-                                  l + 1 < r->groups[g].n_names ? "/" : ":");
+                                  r->groups[g].names[l], l + 1 < r->groups[g].n_names ? "/" : ":");
         for (size_t t = 0; t < r->groups[g].n_tasks; t++)
-            k += (size_t)snprintf(result_text + k, sizeof result_text - k, "%s%zu",
-                                  t ? "," : "", r->groups[g].tasks[t]);
+            k += (size_t)snprintf(result_text + k, sizeof result_text - k, "%s%zu", t ? "," : "",
+                                  r->groups[g].tasks[t]);
     }
     qp_taskquery_result_free(r);
     return result_text;
@@ -108,8 +106,8 @@ static void test_date_filters(void **state)
 
 static void test_start_and_happens(void **state)
 {
-    const char *lines[] = {"- [ ] a 🛫 2023-06-01", "- [ ] b 🛫 2023-06-20",
-                           "- [ ] c", "- [ ] d ⏳ 2023-06-02", NULL};
+    const char *lines[] = {"- [ ] a 🛫 2023-06-01", "- [ ] b 🛫 2023-06-20", "- [ ] c",
+                           "- [ ] d ⏳ 2023-06-02", NULL};
     (void)state;
     /* a task without a start date has already started */
     assert_string_equal(evalq("starts before today", lines), "3,0,2");
@@ -125,13 +123,17 @@ static void test_natural_language_dates(void **state)
         const char *text;
         int32_t want;
     } cases[] = {
-        {"today", 20230607},         {"tomorrow", 20230608},     {"yesterday", 20230606},
-        {"in 2 days", 20230609},     {"in two weeks", 20230621}, {"3 days ago", 20230604},
-        {"sunday", 20230604},        {"saturday", 20230610},     {"this friday", 20230609},
-        {"next monday", 20230612},   {"next friday", 20230616},  {"last friday", 20230602},
-        {"last wednesday", 20230531}, {"14 October", 20231014},  {"june 10", 20230610},
-        {"May", 20230501},           {"2023/06/10", 20230610},   {"2023-6-7", 20230607},
-        {"06/10/2023", 20230610},    {"Next Week", 20230614},    {"This Week", 20230604},
+        {"today", 20230607},          {"tomorrow", 20230608},
+        {"yesterday", 20230606},      {"in 2 days", 20230609},
+        {"in two weeks", 20230621},   {"3 days ago", 20230604},
+        {"sunday", 20230604},         {"saturday", 20230610},
+        {"this friday", 20230609},    {"next monday", 20230612},
+        {"next friday", 20230616},    {"last friday", 20230602},
+        {"last wednesday", 20230531}, {"14 October", 20231014},
+        {"june 10", 20230610},        {"May", 20230501},
+        {"2023/06/10", 20230610},     {"2023-6-7", 20230607},
+        {"06/10/2023", 20230610},     {"Next Week", 20230614},
+        {"This Week", 20230604},
     };
     (void)state;
     int32_t today = qp__days_from_ymd(TODAY);
@@ -178,8 +180,8 @@ static void test_text_filters(void **state)
 
 static void test_priority_filters(void **state)
 {
-    const char *lines[] = {"- [ ] a 🔺", "- [ ] b ⏫", "- [ ] c 🔼", "- [ ] d", "- [ ] e 🔽",
-                           "- [ ] f ⏬", NULL};
+    const char *lines[] = {"- [ ] a 🔺", "- [ ] b ⏫", "- [ ] c 🔼", "- [ ] d",
+                           "- [ ] e 🔽", "- [ ] f ⏬", NULL};
     (void)state;
     assert_string_equal(evalq("priority is high", lines), "1");
     assert_string_equal(evalq("priority above none", lines), "0,1,2");
@@ -191,8 +193,8 @@ static void test_priority_filters(void **state)
 
 static void test_other_filters(void **state)
 {
-    const char *lines[] = {"- [ ] a 🆔 t1", "- [ ] b ⛔ t1", "- [x] c 🆔 t2", "- [ ] d ⛔ t2",
-                           "  - [ ] e 🔁 every day", "> - [ ] f", ">  - [ ] g", NULL};
+    const char *lines[] = {"- [ ] a 🆔 t1",          "- [ ] b ⛔ t1", "- [x] c 🆔 t2", "- [ ] d ⛔ t2",
+                           "  - [ ] e 🔁 every day", "> - [ ] f",    ">  - [ ] g",   NULL};
     (void)state;
     assert_string_equal(evalq("is blocking", lines), "0");
     assert_string_equal(evalq("is blocked", lines), "1");
@@ -213,14 +215,11 @@ static void test_boolean(void **state)
                         "0,1,2");
     assert_string_equal(evalq("(description includes d1) XOR (description includes d2)", lines),
                         "0,1");
-    assert_string_equal(evalq("(description includes d1) AND NOT (description includes d2)",
-                              lines),
+    assert_string_equal(evalq("(description includes d1) AND NOT (description includes d2)", lines),
                         "0");
     assert_string_equal(evalq("NOT (description includes d)", lines), "3");
-    assert_string_equal(evalq("[description includes d1]AND[description includes d2]", lines),
-                        "2");
-    assert_string_equal(evalq("\"description includes d1\" OR \"description includes d2\"",
-                              lines),
+    assert_string_equal(evalq("[description includes d1]AND[description includes d2]", lines), "2");
+    assert_string_equal(evalq("\"description includes d1\" OR \"description includes d2\"", lines),
                         "0,1,2");
     assert_string_equal(evalq("((description includes d1))", lines), "0,2");
     /* XOR of three is true for an odd number of trues */
@@ -277,8 +276,7 @@ static void test_grouping(void **state)
     assert_string_equal(evalq("group by folder", lines), "/:2|x/:1,0");
     assert_string_equal(evalq("group by filename", lines), "[[one]]:0|[[three]]:2|[[two]]:1");
     assert_string_equal(evalq("group by urgency", lines), "10.75:1|6.00:0|1.95:2");
-    assert_string_equal(evalq("group by status\ngroup by root", lines),
-                        "Done//:2|Todo/x/:1,0");
+    assert_string_equal(evalq("group by status\ngroup by root", lines), "Done//:2|Todo/x/:1,0");
     assert_string_equal(evalq("group by due foo", lines), "ERROR");
     assert_string_equal(evalq("group by description", lines), "ERROR");
 }
@@ -297,8 +295,9 @@ static void test_limits(void **state)
     assert_string_equal(evalq("group by tags\nlimit groups 1", lines), "#x:0|#y:2");
 
     o.today = TODAY;
-    assert_rc(qp_taskquery_compile(&q, "limit 5\nlimit groups to 2 tasks\nshort mode\nexplain\n"
-                                       "hide edit button",
+    assert_rc(qp_taskquery_compile(&q,
+                                   "limit 5\nlimit groups to 2 tasks\nshort mode\nexplain\n"
+                                   "hide edit button",
                                    &o, &err),
               QP_OK);
     const qp_taskquery_layout *lay = qp_taskquery_get_layout(q);
@@ -349,10 +348,10 @@ static void test_settings_presets_and_global_query(void **state)
     qp_tasks_settings *s = NULL;
     qp_error err = QP_ERROR_INIT;
     (void)state;
-    assert_rc(qp_tasks_settings_from_json(
-                  &s, "{\"presets\": {\"open\": \"not done\"}, \"globalQuery\": \"limit 1\"}",
-                  &err),
-              QP_OK);
+    assert_rc(
+        qp_tasks_settings_from_json(
+            &s, "{\"presets\": {\"open\": \"not done\"}, \"globalQuery\": \"limit 1\"}", &err),
+        QP_OK);
     assert_string_equal(evalq_s("preset open", lines, s), "0");
     assert_string_equal(evalq_s("preset open\nlimit 5", lines, s), "0,2");
     assert_string_equal(evalq_s("ignore global query", lines, s), "0,2,1");

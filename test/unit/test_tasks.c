@@ -57,7 +57,7 @@ static void test_which_lines_are_tasks(void **state)
     assert_true(parse("3) [ ] a"));
     assert_true(parse("> - [ ] in a callout"));
     assert_true(parse("\t> >  - [ ] nested callout"));
-    assert_true(parse("- [ ]"));    /* empty body */
+    assert_true(parse("- [ ]"));   /* empty body */
     assert_true(parse("- [é] x")); /* one BMP character */
     assert_false(parse("- [] a"));
     assert_false(parse("- [xx] a"));
@@ -96,11 +96,12 @@ static void test_custom_statuses(void **state)
     qp_tasks_settings *s = NULL;
     qp_error err = QP_ERROR_INIT;
     (void)state;
-    assert_rc(qp_tasks_settings_from_json(
-                  &s, "{\"statuses\": [[\"X\", \"Really Done\", \"x\", \"DONE\"],"
-                      " [\"h\", \"On Hold\", \" \", \"ON_HOLD\"]]}",
-                  &err),
-              QP_OK);
+    assert_rc(
+        qp_tasks_settings_from_json(&s,
+                                    "{\"statuses\": [[\"X\", \"Really Done\", \"x\", \"DONE\"],"
+                                    " [\"h\", \"On Hold\", \" \", \"ON_HOLD\"]]}",
+                                    &err),
+        QP_OK);
     assert_true(parse_with("- [X] a", s));
     assert_string_equal(fx.t.status_name, "Really Done");
     assert_true(qp_task_is_done(&fx.t));
@@ -109,9 +110,9 @@ static void test_custom_statuses(void **state)
     assert_false(qp_task_is_done(&fx.t));
     qp_tasks_settings_free(s);
 
-    assert_rc(qp_tasks_settings_from_json(&s, "{\"statuses\": [[\"X\", \"a\", \"b\", \"BOGUS\"]]}",
-                                          &err),
-              QP_EINVAL);
+    assert_rc(
+        qp_tasks_settings_from_json(&s, "{\"statuses\": [[\"X\", \"a\", \"b\", \"BOGUS\"]]}", &err),
+        QP_EINVAL);
     assert_null(s);
     assert_rc(qp_tasks_settings_from_json(&s, "[1]", &err), QP_EINVAL);
     assert_rc(qp_tasks_settings_from_json(&s, NULL, &err), QP_OK);
@@ -121,9 +122,10 @@ static void test_custom_statuses(void **state)
 static void test_all_emoji_fields(void **state)
 {
     (void)state;
-    assert_true(parse("  - [ ] Do exercises #todo #health 🆔 abcdef ⛔ 123456,abc123 🔼 "
-                      "🔁 every day when done 🏁 delete ➕ 2023-07-01 🛫 2023-07-02 ⏳ 2023-07-03 "
-                      "📅 2023-07-04 ❌ 2023-07-06 ✅ 2023-07-05 ^dcf64c"));
+    assert_true(
+        parse("  - [ ] Do exercises #todo #health 🆔 abcdef ⛔ 123456,abc123 🔼 "
+              "🔁 every day when done 🏁 delete ➕ 2023-07-01 🛫 2023-07-02 ⏳ 2023-07-03 "
+              "📅 2023-07-04 ❌ 2023-07-06 ✅ 2023-07-05 ^dcf64c"));
     assert_string_equal(fx.t.description, "Do exercises #todo #health");
     assert_string_equal(fx.t.indent, "  ");
     assert_string_equal(fx.t.id, "abcdef");
