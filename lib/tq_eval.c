@@ -1095,7 +1095,8 @@ qp_rc qp_taskquery_run(qp_taskquery_result **out, const qp_taskquery *q, const q
                 names[l] = lvl[l][rem % cnt[l]];
                 rem /= cnt[l];
             }
-            ent[ne++] = (entry){names, idx[k], ne};
+            ent[ne] = (entry){names, idx[k], ne}; /* ne is also the entry's order */
+            ne++;
         }
     }
     if (nl > 0) {
