@@ -10,6 +10,8 @@
 #include "quipu/note.h"
 #include "quipu/query.h"
 #include "quipu/store.h"
+#include "quipu/taskquery.h"
+#include "quipu/tasks.h"
 #include "quipu/text.h"
 #include "quipu/value.h"
 #include "quipu/vault.h"
