@@ -55,9 +55,9 @@ soak:
 
 memcheck:
 	@contrib/install-deps test
-	@cmake -S . -B build-memcheck -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	@cmake -S . -B build-memcheck -DCMAKE_BUILD_TYPE=Debug -DQP_VALGRIND=ON >/dev/null
 	@cmake --build build-memcheck -j $(JOBS)
-	cd build-memcheck && ctest --output-on-failure -L unit -T memcheck
+	cd build-memcheck && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 
 lint:
 	clang-format --dry-run -Werror include/quipu/*.h lib/*.c lib/*.h daemon/*.c daemon/*.h

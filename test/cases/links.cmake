@@ -4,5 +4,5 @@
 add_executable(links_cases ${CMAKE_CURRENT_SOURCE_DIR}/cases/links_cases.c)
 target_link_libraries(links_cases PRIVATE quipu PkgConfig::JANSSON PkgConfig::CMARK)
 add_test(NAME cases.links
-         COMMAND links_cases ${CMAKE_CURRENT_SOURCE_DIR}/cases/links-cases.jsonl)
+         COMMAND ${QP_WRAP} $<TARGET_FILE:links_cases> ${CMAKE_CURRENT_SOURCE_DIR}/cases/links-cases.jsonl)
 set_tests_properties(cases.links PROPERTIES LABELS cases TIMEOUT 300)
