@@ -233,14 +233,14 @@ int main(int argc, char **argv)
     if (db_arg) {
         snprintf(d->db_path, sizeof d->db_path, "%s", db_arg);
     } else {
-        char dir[PATH_MAX], *slash;
+        char dir[sizeof d->db_path], *slash;
 
         r = qpd_paths_default_db(d->db_path, sizeof d->db_path, d->vault_root);
         if (r != 0) {
             fprintf(stderr, "quipud: index path: %s\n", strerror(-r));
             goto cleanup;
         }
-        snprintf(dir, sizeof dir, "%s", d->db_path);
+        memcpy(dir, d->db_path, sizeof dir); /* same size, NUL-terminated */
         slash = strrchr(dir, '/');
         if (slash != NULL) {
             *slash = '\0';
@@ -249,10 +249,10 @@ int main(int argc, char **argv)
     }
     {
         /* Someone may keep the index inside the vault: never index it. */
-        char real[PATH_MAX], dir[PATH_MAX], *slash;
+        char real[PATH_MAX], dir[sizeof d->db_path], *slash;
         size_t n = strlen(d->vault_root);
 
-        snprintf(dir, sizeof dir, "%s", d->db_path);
+        memcpy(dir, d->db_path, sizeof dir); /* same size, NUL-terminated */
         slash = strrchr(dir, '/');
         if (slash != NULL)
             *slash = '\0';
