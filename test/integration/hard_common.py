@@ -317,6 +317,22 @@ def cold_snapshot(vault, notes=None, tmp_parent=None, args=()):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def live_vs_cold(c, vault, notes=None, tmp_parent=None, label=""):
+    """Compares a settled live daemon with a cold index of a copy. status has
+    no "busy" flag, so a quiet generation can still hide a slow parse (a big
+    file under ASan): a difference is looked at again after a longer quiet
+    period, and only one that persists counts. Returns the diffs."""
+    live = snapshot(c, vault, notes)
+    cold = cold_snapshot(vault, notes, tmp_parent=tmp_parent)
+    if live != cold:
+        settle(c, quiet=2.5)
+        live2 = snapshot(c, vault, notes)
+        if live2 == cold:
+            print("%s: the live answers caught up after a longer wait (transient)" % label)
+        live = live2
+    return diff_snapshots(live, cold), cold
+
+
 def settle(c, quiet=0.4, timeout=60.0):
     """Waits until status.generation has not moved for `quiet` seconds and the
     daemon is ready; returns the last status."""

@@ -249,12 +249,10 @@ class Soak:
 
 
 def compare(c, vault, label):
-    live = H.snapshot(c, vault)
-    cold = H.cold_snapshot(vault)
-    diffs = H.diff_snapshots(live, cold)
+    diffs, cold = H.live_vs_cold(c, vault, label=label)
     st = H.answer_stats(cold)
     print("checkpoint %s: %d notes, %d answers compared (%s), %d mismatches"
-          % (label, len(H.list_notes(vault)), len(live),
+          % (label, len(H.list_notes(vault)), len(cold),
              ", ".join("%s %d" % kv for kv in sorted(st.items())), len(diffs)), flush=True)
     # a comparison of empty answers would prove nothing
     assert st["linked"] > 0 and st["people"] > 0, st
