@@ -1183,12 +1183,20 @@ cleanup:
     return rc;
 }
 
-static qp_rc m_tasks_unavailable(json_t **out, qp_store *st, json_t *params, qp_error *err)
+static qp_rc m_tasks_query(json_t **out, qp_store *st, json_t *params, qp_error *err)
 {
-    (void)out;
-    (void)st;
-    (void)params;
-    return qp_error_set(err, QP_EINVAL, "tasks queries are not available yet");
+    return qp__query_tasks(out, st, params, err);
+}
+
+static qp_rc m_tasks_blocks(json_t **out, qp_store *st, json_t *params, qp_error *err)
+{
+    file_info f;
+    qp_rc rc = resolve_note_param(st, params, &f, err);
+    if (rc != QP_OK)
+        return rc;
+    rc = qp__query_task_blocks(out, st, f.path, params, err);
+    file_info_free(&f);
+    return rc;
 }
 
 typedef qp_rc (*method_fn)(json_t **out, qp_store *st, json_t *params, qp_error *err);
@@ -1202,8 +1210,8 @@ static const struct {
     {"note", m_note},
     {"resolve", m_resolve},
     {"status", m_status},
-    {"tasks.blocks", m_tasks_unavailable},
-    {"tasks.query", m_tasks_unavailable},
+    {"tasks.blocks", m_tasks_blocks},
+    {"tasks.query", m_tasks_query},
 };
 
 qp_rc qp_query_run(char **out, qp_store *st, const qp_vault *vault, const char *method,

@@ -26,14 +26,16 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
+#include "quipu/arena.h"
 #include "quipu/note.h"
 #include "quipu/store.h"
+#include "quipu/tasks.h"
 #include "quipu/text.h"
 #include "quipu/vault.h"
 #include "store_int.h"
 
 #define QP_STORE_APP_ID 0x71697075 /* "qipu" */
-#define QP_STORE_SCHEMA 1
+#define QP_STORE_SCHEMA 2
 #define RESOLVE_CHUNK 4096
 
 static const char *const schema_v1[] = {
@@ -66,10 +68,18 @@ static const char *const schema_v1[] = {
     "CREATE INDEX headings_file ON headings(file)",
     "CREATE TABLE blocks(file INTEGER NOT NULL, id TEXT NOT NULL, line INTEGER NOT NULL)",
     "CREATE INDEX blocks_file ON blocks(file)",
+    /* The parsed columns (status_type .. priority) hold what the task line
+     * parser gives with the plugin's default settings; NULL when the line is
+     * not a task then, or the date is absent or not a calendar day. They
+     * serve as prefilters only: answers re-parse the raw line. */
     "CREATE TABLE tasks(file INTEGER NOT NULL, line INTEGER NOT NULL, indent INTEGER NOT NULL,"
     " symbol TEXT NOT NULL, text TEXT NOT NULL, raw TEXT NOT NULL, heading TEXT,"
-    " parent_line INTEGER NOT NULL)",
+    " parent_line INTEGER NOT NULL, status_type INTEGER, due INTEGER, scheduled INTEGER,"
+    " start INTEGER, created INTEGER, done INTEGER, cancelled INTEGER, priority INTEGER)",
     "CREATE INDEX tasks_file ON tasks(file)",
+    "CREATE INDEX tasks_due ON tasks(due) WHERE due IS NOT NULL",
+    /* Folded paths of the notes that have tasks, for `path includes`. */
+    "CREATE VIRTUAL TABLE task_paths USING fts5(path, tokenize='trigram case_sensitive 1')",
     "CREATE TABLE mention_lines(file INTEGER NOT NULL, line INTEGER NOT NULL, date TEXT,"
     " title TEXT NOT NULL, title_folded TEXT NOT NULL)",
     "CREATE INDEX mention_lines_file ON mention_lines(file)",
@@ -99,6 +109,7 @@ enum {
     W_DEL_QBLOCKS,
     W_DEL_DIAGS,
     W_DEL_BODY,
+    W_DEL_TPATH,
     W_UNLINK_DST,
     W_INS_PROPS,
     W_INS_ALIAS,
@@ -111,6 +122,7 @@ enum {
     W_INS_QBLOCK,
     W_INS_DIAG,
     W_INS_BODY,
+    W_INS_TPATH,
     W_FTS_INSERT,
     W_FTS_DELETE,
     W_DIRTY_SRC,
@@ -183,6 +195,7 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [W_DEL_QBLOCKS] = "DELETE FROM query_blocks WHERE file = ?1",
     [W_DEL_DIAGS] = "DELETE FROM diags WHERE file = ?1",
     [W_DEL_BODY] = "DELETE FROM body WHERE file = ?1",
+    [W_DEL_TPATH] = "DELETE FROM task_paths WHERE rowid = ?1",
     [W_UNLINK_DST] = "UPDATE links SET dst = NULL WHERE dst = ?1",
     [W_INS_PROPS] = "INSERT INTO properties(file, json) VALUES(?1, ?2)",
     [W_INS_ALIAS] = "INSERT INTO aliases(file, alias, alias_folded) VALUES(?1, ?2, ?3)",
@@ -196,8 +209,9 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [W_INS_HEADING] = "INSERT INTO headings(file, level, text, line) VALUES(?1, ?2, ?3, ?4)",
     [W_INS_BLOCK] = "INSERT INTO blocks(file, id, line) VALUES(?1, ?2, ?3)",
     [W_INS_TASK] =
-        "INSERT INTO tasks(file, line, indent, symbol, text, raw, heading, parent_line)"
-        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO tasks(file, line, indent, symbol, text, raw, heading, parent_line,"
+        " status_type, due, scheduled, start, created, done, cancelled, priority)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
     [W_INS_MLINE] =
         "INSERT INTO mention_lines(file, line, date, title, title_folded)"
         " VALUES(?1, ?2, ?3, ?4, ?5)",
@@ -205,6 +219,7 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [W_INS_DIAG] =
         "INSERT INTO diags(file, severity, line, col, msg) VALUES(?1, ?2, ?3, ?4, ?5)",
     [W_INS_BODY] = "INSERT INTO body(file, source, mask) VALUES(?1, ?2, ?3)",
+    [W_INS_TPATH] = "INSERT INTO task_paths(rowid, path) VALUES(?1, ?2)",
     [W_FTS_INSERT] = "INSERT INTO mention_fts(rowid, text) VALUES(?1, ?2)",
     [W_FTS_DELETE] = "INSERT INTO mention_fts(mention_fts, rowid, text) VALUES('delete', ?1, ?2)",
     [W_DIRTY_SRC] = "INSERT OR IGNORE INTO temp.dirty_src(id) VALUES(?1)",
@@ -275,6 +290,11 @@ static sqlite3_stmt *stmt_get(qp_store *st, int id, qp_error *err)
 sqlite3_stmt *qp__store_stmt(qp_store *st, qp__stmt_id id, qp_error *err)
 {
     return stmt_get(st, (int)id, err);
+}
+
+sqlite3 *qp__store_db(qp_store *st)
+{
+    return st->db;
 }
 
 /* Runs a statement that returns no rows; resets it. */
@@ -722,7 +742,7 @@ static qp_rc clear_children(qp_store *st, int64_t id, qp_error *err)
     }
     static const int dels[] = {W_DEL_PROPS,  W_DEL_ALIASES, W_DEL_TAGS,   W_DEL_LINKS,
                                W_DEL_HEADINGS, W_DEL_BLOCKS, W_DEL_TASKS, W_DEL_MLINES,
-                               W_DEL_QBLOCKS, W_DEL_DIAGS,  W_DEL_BODY};
+                               W_DEL_QBLOCKS, W_DEL_DIAGS,  W_DEL_BODY,   W_DEL_TPATH};
     for (size_t i = 0; i < sizeof dels / sizeof dels[0] && rc == QP_OK; i++)
         rc = run_id(st, dels[i], id, err);
     return rc;
@@ -909,6 +929,34 @@ static size_t *line_starts(const char *src, size_t len, size_t *n)
     return v;
 }
 
+/* Binds the parsed columns of a tasks row (status_type, the six dates,
+ * priority) from `i` on: the line parsed with the default settings. A line
+ * that is then no task gets NULLs. Allocations go to `arena` (one per note;
+ * the strings are not kept). */
+static qp_rc bind_task_fields(sqlite3_stmt *s, int i, const char *raw, qp_arena *arena,
+                              qp_error *err)
+{
+    qp_task t;
+    bool is_task = false;
+    qp_rc rc = qp_task_parse_line(&t, &is_task, raw, strlen(raw), "", NULL, NULL, arena, err);
+    if (rc != QP_OK)
+        return rc;
+    if (!is_task) {
+        for (int k = 0; k < 2 + QP_TASK_NDATES; k++)
+            sqlite3_bind_null(s, i + k);
+        return QP_OK;
+    }
+    sqlite3_bind_int(s, i, (int)t.status_type);
+    for (int f = 0; f < QP_TASK_NDATES; f++) {
+        if (t.dates[f] != 0 && !(t.invalid_dates & (1u << f)))
+            sqlite3_bind_int(s, i + 1 + f, t.dates[f]);
+        else
+            sqlite3_bind_null(s, i + 1 + f);
+    }
+    sqlite3_bind_int(s, i + 1 + QP_TASK_NDATES, (int)t.priority);
+    return QP_OK;
+}
+
 /* Helpers that bind and step one insert; they keep the code below flat. */
 #define STMT_OR_FAIL(var, id)                                                                      \
     sqlite3_stmt *var = stmt_get(st, (id), err);                                                   \
@@ -923,6 +971,7 @@ static qp_rc insert_note_rows(qp_store *st, int64_t id, const qp_note *note, qp_
     char *json = NULL, *folded = NULL, *name1 = NULL, *name2 = NULL, *mention_copy = NULL;
     uint32_t *mask = NULL;
     size_t *starts = NULL;
+    qp_arena *tarena = NULL;
     size_t n;
 
     const qp_value *props = qp_note_properties(note);
@@ -1034,6 +1083,8 @@ static qp_rc insert_note_rows(qp_store *st, int64_t id, const qp_note *note, qp_
 
     size_t ntasks;
     const qp_task_line *ts = qp_note_tasks(note, &ntasks);
+    if (ntasks > 0 && !(tarena = qp_arena_new()))
+        goto oom;
     for (size_t i = 0; i < ntasks; i++) {
         const qp_task_line *t = &ts[i];
         STMT_OR_FAIL(s, W_INS_TASK);
@@ -1050,8 +1101,24 @@ static qp_rc insert_note_rows(qp_store *st, int64_t id, const qp_note *note, qp_
         uint32_t parent_line =
             t->parent >= 0 && (size_t)t->parent < ntasks ? ts[t->parent].line : 0;
         sqlite3_bind_int64(s, 8, parent_line);
+        rc = bind_task_fields(s, 9, t->raw ? t->raw : "", tarena, err);
+        if (rc != QP_OK)
+            goto cleanup;
         if ((rc = step_done(st, s, "tasks", err)) != QP_OK)
             goto cleanup;
+    }
+    if (ntasks > 0) {
+        const char *path = qp_note_path(note);
+        folded = qp_text_fold(path, strlen(path), NULL);
+        if (!folded)
+            goto oom;
+        STMT_OR_FAIL(s, W_INS_TPATH);
+        sqlite3_bind_int64(s, 1, id);
+        sqlite3_bind_text(s, 2, folded, -1, SQLITE_STATIC);
+        if ((rc = step_done(st, s, "task paths", err)) != QP_OK)
+            goto cleanup;
+        free(folded);
+        folded = NULL;
     }
 
     const qp_mention_line *ml = qp_note_mention_lines(note, &n);
@@ -1151,6 +1218,7 @@ cleanup:
     free(mask);
     free(mention_copy);
     free(starts);
+    qp_arena_free(tarena);
     return rc;
 }
 

@@ -118,6 +118,19 @@ typedef enum qp__stmt_id {
  * *err set on failure. Borrowed from the store. */
 sqlite3_stmt *qp__store_stmt(qp_store *st, qp__stmt_id id, qp_error *err);
 
+/* The store's connection, for statements built per call (task queries).
+ * Borrowed; valid while the store is open. */
+sqlite3 *qp__store_db(qp_store *st);
+
+/* ---- task queries (query_tasks.c), called by qp_query_run() inside its
+ * read transaction; *out is a new jansson value ---- */
+
+struct json_t;
+qp_rc qp__query_tasks(struct json_t **out, qp_store *st, struct json_t *params, qp_error *err);
+/* Every ```tasks block of the note at `path` (already resolved). */
+qp_rc qp__query_task_blocks(struct json_t **out, qp_store *st, const char *path,
+                            struct json_t *params, qp_error *err);
+
 /* Opens a read transaction when none is open (returns true when it did);
  * qp__store_read_end() closes it. */
 bool qp__store_read_begin(qp_store *st);

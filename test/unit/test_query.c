@@ -216,7 +216,8 @@ static void test_errors(void **state)
     expect_error("nope", "{}", QP_EINVAL, "nope");
     expect_error("status", "[1]", QP_EINVAL, "object");
     expect_error("status", "{bad", QP_EINVAL, "JSON");
-    expect_error("tasks.query", "{\"query\":\"not done\"}", QP_EINVAL, "not available");
+    expect_error("tasks.query", "{\"query\":\"not done\\nbogus line\"}", QP_EQUERY,
+                 "bogus line");
 }
 
 static void test_reader_sees_committed_snapshot(void **state)

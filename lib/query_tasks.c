@@ -1,0 +1,626 @@
+/*
+ * query_tasks — the protocol's tasks.query and tasks.blocks over a store.
+ *
+ * A query is compiled by the Tasks engine (quipu/taskquery.h), then run over
+ * the stored task lines, re-parsed with the request's settings so that the
+ * answer is exactly the engine's. The index only narrows which lines are
+ * read: every top-level filter of a compiled query must hold for a task to
+ * match, so a filter the index can evaluate may drop rows before parsing.
+ * Pushed down:
+ *   - `path includes X` (plain, not negated): the notes whose folded path
+ *     contains X, from the trigram table task_paths (or a scan of
+ *     files.path_folded when X is shorter than a trigram). The engine
+ *     compares with the same fold (qp_text_fold), so no match is lost.
+ *   - `done` / `not done` / `status.type is T` and date filters on due,
+ *     scheduled, created, done, cancelled: from the columns the store parsed
+ *     with the default settings, so only when the request's settings keep
+ *     the default statuses and the emoji format.
+ * A query that uses `is blocked` / `is blocking` reads every task: the
+ * whole vault is what those filters look at.
+ *
+ * Params (quipu additions to the protocol marked +):
+ *   tasks.query  {query, from?, today?, settings?+}
+ *   tasks.blocks {note, today?, settings?+}   (the note is passed resolved)
+ * `today` is "YYYY-MM-DD", default the local date; `settings` is the Tasks
+ * settings object of qp_tasks_settings_from_json() (globalFilter, statuses,
+ * taskFormat, presets, globalQuery).
+ *
+ * Result: {total, groups: [{names, tasks: [Task]}]}; group names are shown
+ * without the engine's "%%n%%" ordering prefix (the group order already says
+ * it). Task: {path, line (1-based), status: {symbol, type}, description,
+ * due, scheduled, start, created, done, cancelled (YYYY-MM-DD or null),
+ * priority (highest|high|medium|none|low|lowest), recurrence (the rule as
+ * the plugin shows it, or null), tags, heading, text (the raw line)}.
+ * `type` is the engine's status type name: TODO, DONE, IN_PROGRESS,
+ * CANCELLED, NON_TASK, and with custom statuses also ON_HOLD or EMPTY.
+ */
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "quipu/arena.h"
+#include "quipu/taskquery.h"
+#include "quipu/tasks.h"
+#include "quipu/text.h"
+#include "store_int.h"
+#include "taskquery_int.h"
+
+/* ---- params ---- */
+
+static qp_rc param_str(const char **out, json_t *params, const char *name, bool required,
+                       qp_error *err)
+{
+    *out = NULL;
+    json_t *v = json_object_get(params, name);
+    if (!v || json_is_null(v)) {
+        if (required)
+            return qp_error_set(err, QP_EINVAL, "missing param: %s", name);
+        return QP_OK;
+    }
+    if (!json_is_string(v))
+        return qp_error_set(err, QP_EINVAL, "param %s: expected a string", name);
+    *out = json_string_value(v);
+    return QP_OK;
+}
+
+/* The day the query's relative dates count from: the `today` param, else
+ * the local date of the machine (a clock reading, not configuration). */
+static qp_rc param_today(int32_t *out, json_t *params, qp_error *err)
+{
+    const char *s = NULL;
+    qp_rc rc = param_str(&s, params, "today", false, err);
+    if (rc != QP_OK)
+        return rc;
+    if (s) {
+        if (!qp_task_date_parse(s, out))
+            return qp_error_set(err, QP_EINVAL, "param today: expected YYYY-MM-DD, got \"%s\"",
+                                s);
+        return QP_OK;
+    }
+    time_t now = time(NULL);
+    struct tm tm;
+    if (!localtime_r(&now, &tm))
+        return qp_error_set(err, QP_EIO, "local date unavailable");
+    *out = (tm.tm_year + 1900) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday;
+    return QP_OK;
+}
+
+static qp_rc param_settings(qp_tasks_settings **out, json_t *params, qp_error *err)
+{
+    *out = NULL;
+    json_t *v = json_object_get(params, "settings");
+    if (!v || json_is_null(v))
+        return QP_OK;
+    if (!json_is_object(v))
+        return qp_error_set(err, QP_EINVAL, "param settings: expected an object");
+    char *text = json_dumps(v, JSON_COMPACT);
+    if (!text)
+        return qp_error_set(err, QP_ENOMEM, "out of memory");
+    qp_rc rc = qp_tasks_settings_from_json(out, text, err);
+    free(text);
+    if (rc == QP_EINVAL && err) { /* name the param, keep the engine's detail */
+        char detail[QP_ERROR_MSG_MAX];
+        snprintf(detail, sizeof detail, "%s", err->msg);
+        return qp_error_set(err, QP_EINVAL, "param settings: %s", detail);
+    }
+    return rc;
+}
+
+/* ---- loading candidate tasks ---- */
+
+typedef struct task_set {
+    qp_arena *arena;
+    qp_task *v;
+    const char **raw; /* the source line of v[i] */
+    size_t n, cap;
+} task_set;
+
+static void task_set_free(task_set *ts)
+{
+    qp_arena_free(ts->arena);
+    free(ts->v);
+    free(ts->raw);
+    memset(ts, 0, sizeof *ts);
+}
+
+/* SQL text and bindings of the prefilter, built per query. */
+typedef struct where {
+    char sql[2048];
+    size_t len;
+    bool overflow;
+    const char *texts[16]; /* text bindings, in order ?1.. */
+    size_t ntexts;
+} where;
+
+static void where_add(where *w, const char *clause)
+{
+    size_t l = strlen(clause);
+    const char *glue = w->len ? " AND " : " WHERE ";
+    size_t g = strlen(glue);
+    if (w->len + g + l + 1 > sizeof w->sql) {
+        w->overflow = true;
+        return;
+    }
+    memcpy(w->sql + w->len, glue, g);
+    memcpy(w->sql + w->len + g, clause, l + 1);
+    w->len += g + l;
+}
+
+static const char *const date_cols[QP_TASK_NDATES] = {"due",     "scheduled", "start",
+                                                      "created", "done",      "cancelled"};
+
+/* Adds the clauses that top-level filter f allows (see the file comment).
+ * `fields_ok`: the stored parsed columns mean what this request's parser
+ * would say. Text needles are borrowed from the compiled query. */
+static void push_down(where *w, const tq_filter *f, bool fields_ok, char **phrases,
+                      size_t *nphrases)
+{
+    char clause[160];
+    if (f->negate)
+        return;
+    switch (f->kind) {
+    case FK_TEXT:
+        if (f->field != TF_PATH || f->regex || !f->needle || f->needle_len == 0 ||
+            w->ntexts >= sizeof w->texts / sizeof w->texts[0])
+            return;
+        size_t chars = 0;
+        for (size_t i = 0; i < f->needle_len; i++)
+            chars += ((unsigned char)f->needle[i] & 0xC0) != 0x80;
+        if (chars >= 3) {
+            /* An FTS5 string: the needle in double quotes, quotes doubled. */
+            char *p = malloc(2 * f->needle_len + 3);
+            if (!p)
+                return; /* no prefilter: slower, still right */
+            size_t k = 0;
+            p[k++] = '"';
+            for (size_t i = 0; i < f->needle_len; i++) {
+                if (f->needle[i] == '"')
+                    p[k++] = '"';
+                p[k++] = f->needle[i];
+            }
+            p[k++] = '"';
+            p[k] = '\0';
+            phrases[(*nphrases)++] = p;
+            w->texts[w->ntexts++] = p;
+            snprintf(clause, sizeof clause,
+                     "t.file IN (SELECT rowid FROM task_paths WHERE task_paths MATCH ?%zu)",
+                     w->ntexts);
+        } else {
+            w->texts[w->ntexts++] = f->needle;
+            snprintf(clause, sizeof clause, "instr(f.path_folded, ?%zu) > 0", w->ntexts);
+        }
+        where_add(w, clause);
+        return;
+    case FK_DONE:
+        if (fields_ok)
+            where_add(w, "t.status_type IN (4, 5, 6)");
+        return;
+    case FK_STATUS_TYPE:
+        if (fields_ok) {
+            snprintf(clause, sizeof clause, "t.status_type = %d", f->value);
+            where_add(w, clause);
+        }
+        return;
+    case FK_DATE: {
+        /* A task without a start date counts as started: not prefiltered. */
+        if (!fields_ok || f->field < 0 || f->field >= QP_TASK_NDATES || f->field == QP_TASK_START)
+            return;
+        const char *c = date_cols[f->field];
+        switch (f->op) {
+        case DOP_BEFORE:
+            snprintf(clause, sizeof clause, "t.%s < %d", c, (int)f->lo);
+            break;
+        case DOP_AFTER:
+            snprintf(clause, sizeof clause, "t.%s > %d", c, (int)f->hi);
+            break;
+        case DOP_ON_OR_BEFORE:
+            snprintf(clause, sizeof clause, "t.%s <= %d", c, (int)f->hi);
+            break;
+        case DOP_ON_OR_AFTER:
+            snprintf(clause, sizeof clause, "t.%s >= %d", c, (int)f->lo);
+            break;
+        default:
+            snprintf(clause, sizeof clause, "t.%s BETWEEN %d AND %d", c, (int)f->lo,
+                     (int)f->hi);
+            break;
+        }
+        where_add(w, clause);
+        return;
+    }
+    default:
+        return;
+    }
+}
+
+/* `not done` is FK_DONE negated: the one negation worth pushing down. */
+static void push_not_done(where *w, const tq_filter *f, bool fields_ok)
+{
+    if (f->kind == FK_DONE && f->negate && fields_ok)
+        where_add(w, "t.status_type IN (1, 2, 3, 7)");
+}
+
+static bool grow(task_set *ts)
+{
+    size_t cap = ts->cap ? ts->cap * 2 : 256;
+    qp_task *v = realloc(ts->v, cap * sizeof *v);
+    if (!v)
+        return false;
+    ts->v = v;
+    const char **r = realloc(ts->raw, cap * sizeof *r);
+    if (!r)
+        return false;
+    ts->raw = r;
+    ts->cap = cap;
+    return true;
+}
+
+/* Reads the tasks that can match `q`, file by file in line order, parsed
+ * with `settings`. */
+static qp_rc load_tasks(task_set *ts, qp_store *st, const qp_taskquery *q,
+                        const qp_tasks_settings *settings, qp_error *err)
+{
+    qp_rc rc = QP_OK;
+    sqlite3_stmt *s = NULL;
+    char *phrases[16] = {0};
+    size_t nphrases = 0;
+    char *sql = NULL;
+    where w;
+    memset(&w, 0, sizeof w);
+    memset(ts, 0, sizeof *ts);
+    ts->arena = qp_arena_new();
+    if (!ts->arena)
+        return qp_error_set(err, QP_ENOMEM, "out of memory");
+
+    if (!q->uses_blocking) {
+        bool fields_ok = !settings || (settings->n_statuses == 0 && !settings->dataview);
+        for (size_t i = 0; i < q->n_filters; i++) {
+            push_down(&w, q->filters[i], fields_ok, phrases, &nphrases);
+            push_not_done(&w, q->filters[i], fields_ok);
+        }
+    }
+    if (w.overflow) { /* too many clauses to hold: read everything */
+        w.len = 0;
+        w.ntexts = 0;
+    }
+    static const char head[] = "SELECT f.path, t.line, t.raw, t.heading FROM tasks t"
+                               " JOIN files f ON f.id = t.file";
+    static const char tail[] = " ORDER BY f.path, t.line";
+    size_t n = sizeof head + w.len + sizeof tail;
+    sql = malloc(n);
+    if (!sql) {
+        rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    snprintf(sql, n, "%s%s%s", head, w.len ? w.sql : "", tail);
+    int src = sqlite3_prepare_v2(qp__store_db(st), sql, -1, &s, NULL);
+    if (src != SQLITE_OK) {
+        rc = qp__store_sqlite_error(st, src, "tasks", err);
+        goto cleanup;
+    }
+    for (size_t i = 0; i < w.ntexts; i++)
+        sqlite3_bind_text(s, (int)i + 1, w.texts[i], -1, SQLITE_STATIC);
+
+    const char *path = NULL; /* the arena copy of the current file's path */
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *p = (const char *)sqlite3_column_text(s, 0);
+        const char *raw = (const char *)sqlite3_column_text(s, 2);
+        const char *heading = (const char *)sqlite3_column_text(s, 3);
+        int raw_len = sqlite3_column_bytes(s, 2);
+        if (!p || !raw)
+            continue;
+        if (!path || strcmp(path, p) != 0) {
+            path = qp_arena_strdup(ts->arena, p);
+            if (!path)
+                goto oom;
+        }
+        if (ts->n == ts->cap && !grow(ts))
+            goto oom;
+        const char *raw_copy = qp_arena_strndup(ts->arena, raw, (size_t)raw_len);
+        const char *h = heading ? qp_arena_strdup(ts->arena, heading) : NULL;
+        if (!raw_copy || (heading && !h))
+            goto oom;
+        bool is_task = false;
+        qp_task *t = &ts->v[ts->n];
+        rc = qp_task_parse_line(t, &is_task, raw_copy, (size_t)raw_len, path, h, settings,
+                                ts->arena, err);
+        if (rc != QP_OK)
+            goto cleanup;
+        if (!is_task)
+            continue;
+        t->line = sqlite3_column_int(s, 1) - 1; /* the engine counts from 0 */
+        ts->raw[ts->n++] = raw_copy;
+    }
+    if (src != SQLITE_DONE)
+        rc = qp__store_sqlite_error(st, src, "tasks", err);
+    goto cleanup;
+oom:
+    rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+cleanup:
+    sqlite3_finalize(s);
+    free(sql);
+    for (size_t i = 0; i < nphrases; i++)
+        free(phrases[i]);
+    if (rc != QP_OK)
+        task_set_free(ts);
+    return rc;
+}
+
+/* ---- JSON ---- */
+
+static json_t *date_json(const qp_task *t, int f)
+{
+    if (t->dates[f] == 0)
+        return json_null();
+    char buf[11];
+    qp_task_date_format(t->dates[f], buf);
+    return json_string(buf);
+}
+
+/* A JSON string of s; bytes that are not UTF-8 (a note may hold them)
+ * become U+FFFD, so a task line never drops out of the answer. */
+static json_t *safe_string(const char *s)
+{
+    json_t *j = json_string(s);
+    if (j)
+        return j;
+    size_t len = strlen(s), w = 0;
+    char *fixed = malloc(3 * len + 1);
+    if (!fixed)
+        return NULL;
+    for (size_t i = 0; i < len;) {
+        uint32_t cp;
+        size_t l = qp_text_decode(s + i, len - i, &cp);
+        if (l == 0)
+            l = 1;
+        if (cp == 0xFFFD && l == 1) {
+            memcpy(fixed + w, "\xEF\xBF\xBD", 3);
+            w += 3;
+        } else {
+            memcpy(fixed + w, s + i, l);
+            w += l;
+        }
+        i += l;
+    }
+    j = json_stringn(fixed, w);
+    free(fixed);
+    return j;
+}
+
+static json_t *opt_string(const char *s)
+{
+    return s ? safe_string(s) : json_null();
+}
+
+static json_t *task_json(const qp_task *t, const char *raw)
+{
+    static const char *const prio[] = {"highest", "high", "medium", "none", "low", "lowest"};
+    json_t *tags = json_array();
+    json_t *o = json_object();
+    if (!tags || !o) {
+        json_decref(tags);
+        json_decref(o);
+        return NULL;
+    }
+    for (size_t i = 0; i < t->n_tags; i++)
+        json_array_append_new(tags, safe_string(t->tags[i]));
+    int p = (int)t->priority;
+    json_object_set_new(o, "path", safe_string(t->path));
+    json_object_set_new(o, "line", json_integer(t->line + 1));
+    json_object_set_new(o, "status", json_pack("{ss ss}", "symbol", t->symbol, "type",
+                                               qp_status_type_name(t->status_type)));
+    json_object_set_new(o, "description", safe_string(t->description ? t->description : ""));
+    json_object_set_new(o, "due", date_json(t, QP_TASK_DUE));
+    json_object_set_new(o, "scheduled", date_json(t, QP_TASK_SCHEDULED));
+    json_object_set_new(o, "start", date_json(t, QP_TASK_START));
+    json_object_set_new(o, "created", date_json(t, QP_TASK_CREATED));
+    json_object_set_new(o, "done", date_json(t, QP_TASK_DONE));
+    json_object_set_new(o, "cancelled", date_json(t, QP_TASK_CANCELLED));
+    json_object_set_new(o, "priority", json_string(p >= 0 && p <= 5 ? prio[p] : "none"));
+    json_object_set_new(o, "recurrence", opt_string(t->recurrence));
+    json_object_set_new(o, "tags", tags);
+    json_object_set_new(o, "heading", opt_string(t->heading));
+    json_object_set_new(o, "text", safe_string(raw));
+    return o;
+}
+
+/* A group name as shown: without the "%%n%%" prefix that orders groups. */
+static json_t *group_name(const char *name)
+{
+    if (name[0] == '%' && name[1] == '%') {
+        const char *p = name + 2;
+        while (isdigit((unsigned char)*p))
+            p++;
+        if (p > name + 2 && p[0] == '%' && p[1] == '%')
+            name = p + 2;
+    }
+    return safe_string(name);
+}
+
+static qp_rc result_json(json_t **out, const qp_taskquery_result *r, const task_set *ts,
+                         qp_error *err)
+{
+    json_t **cache = calloc(ts->n + 1, sizeof *cache);
+    json_t *groups = json_array();
+    qp_rc rc = QP_OK;
+    *out = NULL;
+    if (!cache || !groups)
+        goto oom;
+    for (size_t g = 0; g < r->n_groups; g++) {
+        const qp_taskquery_group *gr = &r->groups[g];
+        json_t *names = json_array();
+        json_t *tasks = json_array();
+        json_t *go = json_object();
+        if (!names || !tasks || !go) {
+            json_decref(names);
+            json_decref(tasks);
+            json_decref(go);
+            goto oom;
+        }
+        json_object_set_new(go, "names", names);
+        json_object_set_new(go, "tasks", tasks);
+        json_array_append_new(groups, go);
+        for (size_t i = 0; i < gr->n_names; i++)
+            json_array_append_new(names, group_name(gr->names[i] ? gr->names[i] : ""));
+        for (size_t i = 0; i < gr->n_tasks; i++) {
+            size_t k = gr->tasks[i];
+            if (k >= ts->n)
+                continue;
+            if (!cache[k] && !(cache[k] = task_json(&ts->v[k], ts->raw[k])))
+                goto oom;
+            json_array_append(tasks, cache[k]); /* shared by every group it is in */
+        }
+    }
+    *out = json_pack("{sI so}", "total", (json_int_t)r->total, "groups", groups);
+    groups = NULL;
+    if (!*out)
+        goto oom;
+    goto cleanup;
+oom:
+    rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+cleanup:
+    if (cache)
+        for (size_t i = 0; i < ts->n; i++)
+            json_decref(cache[i]);
+    free(cache);
+    json_decref(groups);
+    return rc;
+}
+
+/* Compiles and runs one query text for the note at `from` (may be NULL). */
+static qp_rc run_one(json_t **out, qp_store *st, const char *text, const char *from,
+                     int32_t today, const qp_tasks_settings *settings, qp_error *err)
+{
+    qp_taskquery *q = NULL;
+    qp_taskquery_result *r = NULL;
+    task_set ts;
+    memset(&ts, 0, sizeof ts);
+    qp_taskquery_options opts = QP_TASKQUERY_OPTIONS_INIT;
+    opts.today = today;
+    opts.query_path = from;
+    opts.settings = settings;
+    *out = NULL;
+    qp_rc rc = qp_taskquery_compile(&q, text, &opts, err);
+    if (rc == QP_OK)
+        rc = load_tasks(&ts, st, q, settings, err);
+    if (rc == QP_OK)
+        rc = qp_taskquery_run(&r, q, ts.v, ts.n, err);
+    if (rc == QP_OK)
+        rc = result_json(out, r, &ts, err);
+    qp_taskquery_result_free(r);
+    task_set_free(&ts);
+    qp_taskquery_free(q);
+    return rc;
+}
+
+qp_rc qp__query_tasks(json_t **out, qp_store *st, json_t *params, qp_error *err)
+{
+    const char *query = NULL, *from = NULL;
+    int32_t today = 0;
+    qp_tasks_settings *settings = NULL;
+    qp_rc rc = param_str(&query, params, "query", true, err);
+    if (rc == QP_OK)
+        rc = param_str(&from, params, "from", false, err);
+    if (rc == QP_OK)
+        rc = param_today(&today, params, err);
+    if (rc == QP_OK)
+        rc = param_settings(&settings, params, err);
+    if (rc == QP_OK)
+        rc = run_one(out, st, query, from, today, settings, err);
+    qp_tasks_settings_free(settings);
+    return rc;
+}
+
+typedef struct qblock {
+    uint32_t line;
+    char *query;
+} qblock;
+
+typedef struct qblocks {
+    qblock *v;
+    size_t n, cap;
+    bool oom;
+} qblocks;
+
+static int collect_block(uint32_t line, const char *query, void *payload)
+{
+    qblocks *b = payload;
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 4;
+        qblock *v = realloc(b->v, cap * sizeof *v);
+        if (!v) {
+            b->oom = true;
+            return 1;
+        }
+        b->v = v;
+        b->cap = cap;
+    }
+    b->v[b->n].line = line;
+    b->v[b->n].query = strdup(query);
+    if (!b->v[b->n].query) {
+        b->oom = true;
+        return 1;
+    }
+    b->n++;
+    return 0;
+}
+
+qp_rc qp__query_task_blocks(json_t **out, qp_store *st, const char *path, json_t *params,
+                            qp_error *err)
+{
+    int32_t today = 0;
+    qp_tasks_settings *settings = NULL;
+    qblocks b = {0};
+    json_t *arr = NULL;
+    *out = NULL;
+    qp_rc rc = param_today(&today, params, err);
+    if (rc == QP_OK)
+        rc = param_settings(&settings, params, err);
+    if (rc != QP_OK)
+        return rc;
+    rc = qp_store_note_query_blocks(st, path, collect_block, &b, err);
+    if (b.oom)
+        rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+    if (rc != QP_OK)
+        goto cleanup;
+    arr = json_array();
+    if (!arr)
+        goto oom;
+    for (size_t i = 0; i < b.n; i++) {
+        json_t *res = NULL;
+        qp_error qerr = QP_ERROR_INIT;
+        rc = run_one(&res, st, b.v[i].query, path, today, settings, &qerr);
+        json_t *o = NULL;
+        if (rc == QP_OK)
+            o = json_pack("{sI ss so}", "line", (json_int_t)b.v[i].line, "query", b.v[i].query,
+                          "result", res);
+        else if (rc == QP_EQUERY) /* a bad block is part of the answer, not a failure */
+            o = json_pack("{sI ss s{sI ss}}", "line", (json_int_t)b.v[i].line, "query",
+                          b.v[i].query, "error", "line", (json_int_t)qerr.line, "message",
+                          qerr.msg);
+        else {
+            if (err)
+                *err = qerr;
+            goto cleanup;
+        }
+        rc = QP_OK;
+        if (!o || json_array_append_new(arr, o) != 0)
+            goto oom;
+    }
+    *out = arr;
+    arr = NULL;
+    goto cleanup;
+oom:
+    rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+cleanup:
+    json_decref(arr);
+    for (size_t i = 0; i < b.n; i++)
+        free(b.v[i].query);
+    free(b.v);
+    qp_tasks_settings_free(settings);
+    return rc;
+}

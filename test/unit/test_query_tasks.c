@@ -1,0 +1,285 @@
+/* test_query_tasks — tasks.query and tasks.blocks on test/fixtures/tasks
+ * (a person note with two ```tasks blocks, one of them bad; two meetings;
+ * an inbox), against hand-written JSON: exact Task objects, ungrouped and
+ * grouped results, the `path includes` and status prefilters, query errors
+ * with their line, settings, and `from` placeholders. */
+#include "qp_test.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "quipu/query.h"
+#include "quipu/store.h"
+#include "quipu/vault.h"
+
+static qp_store *st;
+static qp_vault *vault;
+static char dbdir[] = "/tmp/qp-qtasks-db-XXXXXX";
+static char db[128];
+
+static int setup(void **state)
+{
+    (void)state;
+    const char *src = getenv("QP_SOURCE_DIR");
+    char root[1024];
+    snprintf(root, sizeof root, "%s/test/fixtures/tasks", src ? src : ".");
+    if (!mkdtemp(dbdir))
+        return -1;
+    snprintf(db, sizeof db, "%s/index.db", dbdir);
+    qp_error err = QP_ERROR_INIT;
+    if (qp_vault_open(&vault, root, &err) != QP_OK ||
+        qp_store_open(&st, db, QP_STORE_WRITE, &err) != QP_OK ||
+        qp_store_sync(st, vault, NULL, NULL, &err) != QP_OK) {
+        fprintf(stderr, "setup: %s\n", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    qp_store_close(st);
+    qp_vault_close(vault);
+    char p[256];
+    const char *sfx[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s%s", db, sfx[i]);
+        unlink(p);
+    }
+    rmdir(dbdir);
+    return 0;
+}
+
+/* Runs a query and compares the result with `want` as JSON values. */
+static void check(const char *method, const char *params, const char *want)
+{
+    char *out = NULL;
+    qp_error err = QP_ERROR_INIT;
+    qp_rc rc = qp_query_run(&out, st, vault, method, params, &err);
+    if (rc != QP_OK)
+        fail_msg("%s %s: %s: %s", method, params, qp_rc_name(rc), err.msg);
+    json_error_t je;
+    json_t *g = json_loads(out, 0, &je);
+    json_t *w = json_loads(want, 0, &je);
+    if (!w)
+        fail_msg("bad expected JSON: %s (%s)", je.text, want);
+    if (!json_equal(g, w))
+        fail_msg("%s %s:\n got  %s\n want %s", method, params, out, want);
+    json_decref(g);
+    json_decref(w);
+    free(out);
+}
+
+#define PRICING "Meetings/2025-11-14 Pricing sync with Mara Lindqvist.md"
+#define PLANNING "Meetings/2025-12-01 Planning.md"
+#define MARA "People/Mara Lindqvist.md"
+#define INBOX "Notes/Inbox.md"
+
+/* A Task object; dates and other optional fields as JSON literals. */
+#define TASK(path, line, sym, type, desc, due, sched, start, created, done, cancelled, prio,     \
+             recur, tags, heading, text)                                                           \
+    "{\"path\":\"" path "\",\"line\":" #line ",\"status\":{\"symbol\":\"" sym "\",\"type\":\"" type \
+    "\"},\"description\":\"" desc "\",\"due\":" due ",\"scheduled\":" sched ",\"start\":" start     \
+    ",\"created\":" created ",\"done\":" done ",\"cancelled\":" cancelled ",\"priority\":\"" prio  \
+    "\",\"recurrence\":" recur ",\"tags\":" tags ",\"heading\":" heading ",\"text\":\"" text "\"}"
+
+#define N "null"
+#define T_ASK                                                                                      \
+    TASK(MARA, 6, " ", "TODO", "Ask Mara about the offsite", N, N, N, N, N, N, "none", N, "[]",   \
+         "\"Mara Lindqvist\"", "- [ ] Ask Mara about the offsite")
+#define T_SEND                                                                                     \
+    TASK(PRICING, 8, " ", "TODO", "Mara Lindqvist to send the price list", "\"2025-11-20\"", N, N, \
+         N, N, N, "high", N, "[]", "\"Action Items\"",                                             \
+         "- [ ] Mara Lindqvist to send the price list 📅 2025-11-20 ⏫")
+#define T_ROOM                                                                                     \
+    TASK(PRICING, 9, "x", "DONE", "Omar to book the room", N, N, N, N, "\"2025-11-15\"", N,       \
+         "none", N, "[]", "\"Action Items\"", "- [x] Omar to book the room ✅ 2025-11-15")
+#define T_DRAFT                                                                                    \
+    TASK(PRICING, 10, "/", "IN_PROGRESS", "Draft the proposal #sales", N, N, "\"2025-11-16\"", N,  \
+         N, N, "none", "\"every week\"", "[\"#sales\"]", "\"Action Items\"",                       \
+         "- [/] Draft the proposal #sales 🛫 2025-11-16 🔁 every week")
+#define T_OLD                                                                                      \
+    TASK(PRICING, 11, "-", "CANCELLED", "Old idea", N, N, N, N, N, "\"2025-11-14\"", "none", N,   \
+         "[]", "\"Action Items\"", "- [-] Old idea ❌ 2025-11-14")
+#define T_PLAN                                                                                     \
+    TASK(PLANNING, 8, " ", "TODO", "Plan Q1 #planning", "\"2025-12-10\"", N, N, N, N, N, "low", N, \
+         "[\"#planning\"]", "\"Next\"", "- [ ] Plan Q1 📅 2025-12-10 🔽 #planning")
+#define T_VENUE                                                                                    \
+    TASK(PLANNING, 9, " ", "TODO", "Book venue", N, "\"2025-12-05\"", N, N, N, N, "none", N, "[]", \
+         "\"Next\"", "    - [ ] Book venue ⏳ 2025-12-05")
+#define T_MILK                                                                                     \
+    TASK(INBOX, 3, " ", "TODO", "Buy milk", N, N, N, N, N, N, "none", N, "[]", "\"Inbox\"",        \
+         "- [ ] Buy milk")
+#define T_RENT                                                                                     \
+    TASK(INBOX, 4, "x", "DONE", "Pay rent", N, N, N, N, "\"2025-01-02\"", N, "none", N, "[]",     \
+         "\"Inbox\"", "- [x] Pay rent ✅ 2025-01-02")
+
+#define PERSON_QUERY "path includes Mara Lindqvist\\nnot done\\nsort by description"
+#define PERSON_RESULT "{\"total\":3,\"groups\":[{\"names\":[],\"tasks\":[" T_ASK "," T_DRAFT "," T_SEND "]}]}"
+
+static void test_path_includes_not_done(void **state)
+{
+    (void)state;
+    check("tasks.query", "{\"query\":\"" PERSON_QUERY "\",\"today\":\"2025-11-18\"}",
+          PERSON_RESULT);
+}
+
+/* The prefilter folds case the way the engine does. */
+static void test_path_includes_any_case(void **state)
+{
+    (void)state;
+    check("tasks.query",
+          "{\"query\":\"path includes mARA lINDQVIST\\nnot done\\nsort by description\","
+          "\"today\":\"2025-11-18\"}",
+          PERSON_RESULT);
+    /* under three characters: no trigram, a scan */
+    check("tasks.query", "{\"query\":\"path includes ox\\nsort by description\"}",
+          "{\"total\":2,\"groups\":[{\"names\":[],\"tasks\":[" T_MILK "," T_RENT "]}]}");
+}
+
+static void test_done_and_cancelled(void **state)
+{
+    (void)state;
+    check("tasks.query", "{\"query\":\"done\\nsort by path\\nsort by description\"}",
+          "{\"total\":3,\"groups\":[{\"names\":[],\"tasks\":[" T_OLD "," T_ROOM "," T_RENT "]}]}");
+    check("tasks.query", "{\"query\":\"status.type is CANCELLED\"}",
+          "{\"total\":1,\"groups\":[{\"names\":[],\"tasks\":[" T_OLD "]}]}");
+}
+
+static void test_grouped(void **state)
+{
+    (void)state;
+    check("tasks.query",
+          "{\"query\":\"not done\\ngroup by filename\\nsort by description\","
+          "\"today\":\"2025-11-18\"}",
+          "{\"total\":6,\"groups\":["
+          "{\"names\":[\"[[2025-11-14 Pricing sync with Mara Lindqvist]]\"],\"tasks\":[" T_DRAFT
+          "," T_SEND "]},"
+          "{\"names\":[\"[[2025-12-01 Planning]]\"],\"tasks\":[" T_VENUE "," T_PLAN "]},"
+          "{\"names\":[\"[[Inbox]]\"],\"tasks\":[" T_MILK "]},"
+          "{\"names\":[\"[[Mara Lindqvist]]\"],\"tasks\":[" T_ASK "]}]}");
+}
+
+/* Group names drop the engine's "%%n%%" ordering prefix. */
+static void test_grouped_priority_names(void **state)
+{
+    (void)state;
+    check("tasks.query",
+          "{\"query\":\"not done\\ngroup by priority\\nsort by description\","
+          "\"today\":\"2025-11-18\"}",
+          "{\"total\":6,\"groups\":["
+          "{\"names\":[\"High priority\"],\"tasks\":[" T_SEND "]},"
+          "{\"names\":[\"Normal priority\"],\"tasks\":[" T_ASK "," T_VENUE "," T_MILK "," T_DRAFT
+          "]},"
+          "{\"names\":[\"Low priority\"],\"tasks\":[" T_PLAN "]}]}");
+}
+
+static void test_due_before_and_limit(void **state)
+{
+    (void)state;
+    check("tasks.query", "{\"query\":\"due before 2025-12-01\"}",
+          "{\"total\":1,\"groups\":[{\"names\":[],\"tasks\":[" T_SEND "]}]}");
+    /* total counts before the limit */
+    check("tasks.query", "{\"query\":\"not done\\nsort by description\\nlimit 2\"}",
+          "{\"total\":6,\"groups\":[{\"names\":[],\"tasks\":[" T_ASK "," T_VENUE "]}]}");
+}
+
+static void test_from_placeholder(void **state)
+{
+    (void)state;
+    check("tasks.query",
+          "{\"query\":\"path includes {{query.file.filenameWithoutExtension}}\\nnot done\\n"
+          "sort by description\",\"from\":\"" MARA "\",\"today\":\"2025-11-18\"}",
+          PERSON_RESULT);
+    check("tasks.query",
+          "{\"query\":\"folder includes {{query.file.folder}}\\nsort by description\","
+          "\"from\":\"Notes/Query.md\"}",
+          "{\"total\":2,\"groups\":[{\"names\":[],\"tasks\":[" T_MILK "," T_RENT "]}]}");
+}
+
+/* A global filter from the settings param makes only tagged lines tasks;
+ * the description keeps it (the plugin removes it only when searching and
+ * sorting, spec A.6), the tags drop it. */
+static void test_settings_global_filter(void **state)
+{
+    (void)state;
+    check("tasks.query",
+          "{\"query\":\"not done\",\"settings\":{\"globalFilter\":\"#planning\"}}",
+          "{\"total\":1,\"groups\":[{\"names\":[],\"tasks\":["
+          TASK(PLANNING, 8, " ", "TODO", "Plan Q1 #planning", "\"2025-12-10\"", N, N, N, N, N, "low", N,
+               "[]", "\"Next\"", "- [ ] Plan Q1 📅 2025-12-10 🔽 #planning") "]}]}");
+}
+
+static void test_query_error(void **state)
+{
+    (void)state;
+    char *out = NULL;
+    qp_error err = QP_ERROR_INIT;
+    qp_rc rc = qp_query_run(&out, st, vault, "tasks.query",
+                            "{\"query\":\"not done\\nfrobnicate the widgets\"}", &err);
+    assert_rc(rc, QP_EQUERY);
+    assert_null(out);
+    assert_int_equal(err.line, 2);
+    assert_non_null(strstr(err.msg, "frobnicate the widgets"));
+}
+
+static void test_bad_params(void **state)
+{
+    (void)state;
+    char *out = NULL;
+    qp_error err = QP_ERROR_INIT;
+    assert_rc(qp_query_run(&out, st, vault, "tasks.query", "{}", &err), QP_EINVAL);
+    assert_string_equal(err.msg, "missing param: query");
+    assert_rc(qp_query_run(&out, st, vault, "tasks.query",
+                           "{\"query\":\"done\",\"today\":\"18.11.2025\"}", &err),
+              QP_EINVAL);
+    assert_rc(qp_query_run(&out, st, vault, "tasks.query",
+                           "{\"query\":\"done\",\"settings\":[]}", &err),
+              QP_EINVAL);
+    assert_rc(qp_query_run(&out, st, vault, "tasks.blocks", "{\"note\":\"Nobody\"}", &err),
+              QP_ENOTFOUND);
+    assert_null(out);
+}
+
+static void test_blocks(void **state)
+{
+    (void)state;
+    char want[16384];
+    snprintf(want, sizeof want,
+             "[{\"line\":10,\"query\":\"path includes Mara Lindqvist\\nnot done\\nsort by "
+             "description\",\"result\":%s},"
+             "{\"line\":16,\"query\":\"not done\\nfrobnicate the widgets\",\"error\":{\"line\":2,"
+             "\"message\":\"%s\"}}]",
+             PERSON_RESULT,
+             "do not understand query\\nProblem line: \\\"frobnicate the widgets\\\"");
+    check("tasks.blocks", "{\"note\":\"Mara Lindqvist\",\"today\":\"2025-11-18\"}", want);
+}
+
+static void test_blocks_of_note_without_blocks(void **state)
+{
+    (void)state;
+    check("tasks.blocks", "{\"note\":\"" INBOX "\"}", "[]");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_path_includes_not_done),
+        cmocka_unit_test(test_path_includes_any_case),
+        cmocka_unit_test(test_done_and_cancelled),
+        cmocka_unit_test(test_grouped),
+        cmocka_unit_test(test_grouped_priority_names),
+        cmocka_unit_test(test_due_before_and_limit),
+        cmocka_unit_test(test_from_placeholder),
+        cmocka_unit_test(test_settings_global_filter),
+        cmocka_unit_test(test_query_error),
+        cmocka_unit_test(test_bad_params),
+        cmocka_unit_test(test_blocks),
+        cmocka_unit_test(test_blocks_of_note_without_blocks),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
