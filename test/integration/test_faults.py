@@ -83,7 +83,7 @@ def test_kill9_during_cold_index():
         allnotes = H.list_notes(t.vault)
         assert len(allnotes) == 2000
         people = [n for n in allnotes if n.startswith("People/")]
-        notes = people + rng.sample([n for n in allnotes if n not in people], 150)
+        notes = people + rng.sample([n for n in allnotes if n not in people], 60)
         t0 = time.monotonic()
         with Daemon(vault=t.vault, timeout=300) as ref_d:
             cold = time.monotonic() - t0
@@ -98,7 +98,7 @@ def test_kill9_during_cold_index():
                 if rng.random() < 0.7:
                     remove_db(d)  # a cold index, not the resumption of one
                 d.start(wait_ready=False)
-                delay = rng.uniform(0.0, cold * 0.9)
+                delay = rng.uniform(0.0, cold * 0.7)
                 time.sleep(delay)
                 with d.client(timeout=30) as c:
                     st = c.request("status", {})
