@@ -46,7 +46,9 @@ static const char *const schema_v1[] = {
     " kind INTEGER NOT NULL DEFAULT 0, title TEXT, title_folded TEXT, date TEXT,"
     " size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, hash INTEGER NOT NULL)",
     "CREATE INDEX files_name ON files(name_folded)",
-    "CREATE INDEX files_title ON files(title_folded)",
+    /* Meeting titles repeat (a weekly meeting keeps its title): the index
+     * covers kind and path so that "the first meeting titled X" is one seek. */
+    "CREATE INDEX files_title ON files(title_folded, kind, path)",
     "CREATE TABLE properties(file INTEGER PRIMARY KEY, json TEXT NOT NULL)",
     "CREATE TABLE aliases(file INTEGER NOT NULL, alias TEXT NOT NULL, alias_folded TEXT NOT NULL)",
     "CREATE INDEX aliases_file ON aliases(file)",
