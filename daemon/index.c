@@ -31,7 +31,8 @@
 #define BATCH_MAX      1000 /* files per write transaction */
 #define CHUNK_MAX      64   /* paths per parse job */
 #define MAX_READ       ((size_t)64 * 1024 * 1024)
-#define COALESCE_MS    5
+#define QUIET_MS       1 /* a change set is flushed once no event came for this long, */
+#define COALESCE_MS    5 /* or this long after its first event, whichever is first */
 #define DEGRADED_MS    2000 /* rescan period while some directory is unwatched */
 #define WRITER_BACKLOG 3    /* batches queued for the writer before parsing pauses */
 
@@ -57,6 +58,7 @@ typedef struct batch {
     qp_rc rc;
     qp_error err;
     int64_t generation;
+    uint64_t t_queued, t_begin, t_end; /* uv_hrtime(), for the debug log */
 } batch;
 
 typedef struct pathent {
@@ -92,6 +94,7 @@ struct qpd_index {
     pathvec pending;
     bool rescan_pending;
     char rescan_why[96];
+    uint64_t set_first; /* loop time of the pending set's first event */
     uv_timer_t coalesce;
     uv_timer_t periodic;
 
@@ -315,6 +318,7 @@ static void apply_batch(qpd_index *ix, batch *b)
     qp_error err = QP_ERROR_INIT;
     qp_rc rc;
 
+    b->t_begin = uv_hrtime();
     rc = qp_store_begin(st, &err);
     for (size_t i = 0; rc == QP_OK && i < b->n; i++) {
         op *o = &b->ops[i];
@@ -363,6 +367,7 @@ static void apply_batch(qpd_index *ix, batch *b)
     b->rc = rc;
     b->err = err;
     b->generation = qp_store_generation(st);
+    b->t_end = uv_hrtime();
 }
 
 static void writer_main(void *arg)
@@ -415,6 +420,7 @@ static void submit_batch(qpd_index *ix)
         return;
     }
     ix->batches++;
+    b->t_queued = uv_hrtime();
     uv_mutex_lock(&ix->mu);
     if (ix->q_tail)
         ix->q_tail->next = b;
@@ -991,8 +997,11 @@ static void async_cb(uv_async_t *a)
             if (!d->stopping)
                 qpd_index_rescan(d, "after a failed write");
         } else {
-            qpd_log(QPD_LOG_DEBUG, "committed %zu changes, generation %lld", b->n,
-                    (long long)b->generation);
+            qpd_log(QPD_LOG_DEBUG,
+                    "committed %zu changes, generation %lld (queued %.2f ms, written in %.2f ms, "
+                    "reported after %.2f ms)",
+                    b->n, (long long)b->generation, (double)(b->t_begin - b->t_queued) / 1e6,
+                    (double)(b->t_end - b->t_begin) / 1e6, (double)(uv_hrtime() - b->t_end) / 1e6);
             if (b->generation != d->generation)
                 committed = true;
             if (b->generation > d->generation)
@@ -1063,11 +1072,24 @@ qp_rc qpd_index_start(qpd_daemon *d, qp_store *wstore, qp_error *err)
 void qpd_index_changed(qpd_daemon *d, const char *relpath)
 {
     qpd_index *ix = d->index;
+    uint64_t now, due;
 
     if (d->stopping)
         return;
+    now = uv_now(d->loop);
+    if (ix->pending.n == 0)
+        ix->set_first = now;
     pathvec_push(&ix->pending, xstrdup(relpath), false);
-    arm_flush(ix, COALESCE_MS);
+    if (ix->busy)
+        return; /* cycle_end() flushes what waited */
+    /* A save is one event (rename) or a burst of them microseconds apart
+     * (truncate, write): wait until the burst is quiet, but never more than
+     * COALESCE_MS after its first event, so a steady stream of events cannot
+     * hold a change set back. */
+    due = now + QUIET_MS;
+    if (due > ix->set_first + COALESCE_MS)
+        due = ix->set_first + COALESCE_MS;
+    uv_timer_start(&ix->coalesce, flush_cb, due > now ? due - now : 0, 0);
 }
 
 void qpd_index_rescan(qpd_daemon *d, const char *why)

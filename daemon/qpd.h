@@ -38,6 +38,7 @@ typedef struct qpd_daemon {
     size_t max_output;        /* unsent bytes a client may accumulate before it is cut off */
     unsigned rescan_interval; /* seconds between periodic rescans; 0 = off */
     long watch_limit;         /* test hook: at most this many watches (-1 = no limit) */
+    size_t query_cache;       /* bytes of cached query answers; 0 = no cache */
     unsigned threads;         /* libuv pool size */
 
     /* state */

@@ -47,6 +47,8 @@ static const char usage[] =
     "  --max-message BYTES      longest request line (default 16777216)\n"
     "  --max-output BYTES       unsent bytes per client before it is cut off\n"
     "                           (default 67108864)\n"
+    "  --query-cache BYTES      memory for answers cached until the next commit,\n"
+    "                           0 = off (default 33554432)\n"
     "  --watch-limit N          watch at most N directories (testing the fallback)\n"
     "  --print-socket VAULT     print VAULT's default socket path and exit\n"
     "  --help                   this text\n"
@@ -135,6 +137,7 @@ int main(int argc, char **argv)
     int level = QPD_LOG_INFO;
     long long rescan = 600, max_message = (long long)QPD_MAX_MESSAGE_DEFAULT;
     long long max_output = 64LL * 1024 * 1024, watch_limit = -1;
+    long long query_cache = 32LL * 1024 * 1024;
     qp_error err = QP_ERROR_INIT;
     qp_store *wstore = NULL;
     uv_loop_t loop;
@@ -177,6 +180,8 @@ int main(int argc, char **argv)
             max_message = parse_num(val);
         } else if (strcmp(a, "--max-output") == 0 && val) {
             max_output = parse_num(val);
+        } else if (strcmp(a, "--query-cache") == 0 && val) {
+            query_cache = parse_num(val);
         } else if (strcmp(a, "--watch-limit") == 0 && val) {
             watch_limit = parse_num(val);
             if (watch_limit < 0)
@@ -194,7 +199,8 @@ int main(int argc, char **argv)
         if (takes)
             i++;
     }
-    if (vault_arg == NULL || rescan < 0 || rescan > 1000000 || max_message <= 0 || max_output <= 0)
+    if (vault_arg == NULL || rescan < 0 || rescan > 1000000 || max_message <= 0 || max_output <= 0 ||
+        query_cache < 0)
         goto usage_error;
 
     qpd_log_init((qpd_log_level)level);
@@ -218,6 +224,7 @@ int main(int argc, char **argv)
     d->max_message = (size_t)max_message;
     d->max_output = (size_t)max_output;
     d->watch_limit = (long)watch_limit;
+    d->query_cache = (size_t)query_cache;
 
     if (qp_vault_open(&d->vault, vault_arg, &err) != QP_OK) {
         fprintf(stderr, "quipud: %s: %s\n", vault_arg, err.msg);

@@ -44,6 +44,22 @@
 #define CLIENT_MAX_INFLIGHT 4096 /* requests of one client on the pool */
 #define READ_BUF            65536
 #define PROGRESS_MS         100 /* status subscribers: at most ~10 progress updates/s */
+#define CACHE_BUCKETS       1024 /* power of two */
+
+/* The result cache: answers of the methods that are pure functions of the
+ * index (backlinks, mentions, note, resolve), by method and params text,
+ * valid for exactly one generation. Every commit empties it; a request whose
+ * answer is cached at the current generation is answered on the loop
+ * without a trip to the pool. Task queries are not cached: their answers
+ * depend on today's date. */
+typedef struct centry {
+    struct centry *next; /* in its bucket */
+    uint64_t khash;
+    char *key; /* method "\n" params */
+    size_t klen;
+    char *result;
+    size_t len;
+} centry;
 
 typedef struct client client;
 typedef struct sub sub;
@@ -83,6 +99,9 @@ struct qpd_server {
     unsigned long long next_client;
     uv_timer_t progress;
     uint64_t progress_last;
+    centry *cache[CACHE_BUCKETS];
+    int64_t cache_generation; /* the generation every entry belongs to */
+    size_t cache_bytes;
     char lock_path[PATH_MAX + 8];
     bool bound;
     int handles_open;
@@ -188,6 +207,90 @@ static void client_error(client *c, json_t *id, int code, const char *message, j
     client_send_json(c, qpd_proto_error(id, code, message, data));
 }
 
+/* ---- result cache ------------------------------------------------------- */
+
+static bool cacheable(const char *method)
+{
+    return strcmp(method, "backlinks") == 0 || strcmp(method, "mentions") == 0 ||
+           strcmp(method, "note") == 0 || strcmp(method, "resolve") == 0;
+}
+
+/* "method\nparams": new memory, or NULL when out of memory. */
+static char *cache_key(const char *method, const char *params, size_t *klen)
+{
+    size_t nm = strlen(method), np = strlen(params);
+    char *k = malloc(nm + np + 2);
+
+    if (k == NULL)
+        return NULL;
+    memcpy(k, method, nm);
+    k[nm] = '\n';
+    memcpy(k + nm + 1, params, np + 1);
+    *klen = nm + np + 1;
+    return k;
+}
+
+static void cache_clear(qpd_server *srv)
+{
+    for (size_t i = 0; i < CACHE_BUCKETS; i++) {
+        for (centry *e = srv->cache[i], *next; e != NULL; e = next) {
+            next = e->next;
+            free(e->key);
+            free(e->result);
+            free(e);
+        }
+        srv->cache[i] = NULL;
+    }
+    srv->cache_bytes = 0;
+}
+
+/* The cached answer at the current generation, or NULL. */
+static const centry *cache_get(qpd_server *srv, const char *key, size_t klen)
+{
+    uint64_t h;
+
+    if (srv->cache_generation != srv->d->generation || srv->cache_bytes == 0)
+        return NULL;
+    h = XXH3_64bits(key, klen);
+    for (const centry *e = srv->cache[h & (CACHE_BUCKETS - 1)]; e != NULL; e = e->next)
+        if (e->khash == h && e->klen == klen && memcmp(e->key, key, klen) == 0)
+            return e;
+    return NULL;
+}
+
+/* Stores an answer computed at `generation`; takes `result`. Answers of an
+ * older generation than the loop's are dropped: they can never be served. */
+static void cache_put(qpd_server *srv, const char *method, const char *params, int64_t generation,
+                      char *result, size_t len)
+{
+    qpd_daemon *d = srv->d;
+    size_t klen;
+    char *key;
+    centry *e;
+    uint64_t h;
+
+    if (d->query_cache == 0 || generation != d->generation || len > d->query_cache / 4) {
+        free(result);
+        return;
+    }
+    if (srv->cache_generation != generation) {
+        cache_clear(srv);
+        srv->cache_generation = generation;
+    }
+    key = cache_key(method, params, &klen);
+    if (key == NULL || cache_get(srv, key, klen) != NULL || (e = malloc(sizeof *e)) == NULL) {
+        free(key);
+        free(result);
+        return;
+    }
+    if (srv->cache_bytes + len + klen > d->query_cache)
+        cache_clear(srv); /* crude, but bounded; a generation rarely fills it */
+    h = XXH3_64bits(key, klen);
+    *e = (centry){srv->cache[h & (CACHE_BUCKETS - 1)], h, key, klen, result, len};
+    srv->cache[h & (CACHE_BUCKETS - 1)] = e;
+    srv->cache_bytes += len + klen;
+}
+
 /* ---- subscriptions ------------------------------------------------------ */
 
 static void sub_unlink(qpd_server *srv, sub *s)
@@ -243,6 +346,9 @@ typedef struct rpc_job {
     bool failed;
     uint64_t hash;
     int64_t generation;
+    char *result; /* the bare result, kept for the cache (NULL: not cacheable) */
+    size_t result_len;
+    uint64_t t_submit; /* uv_hrtime(), for the debug log */
 } rpc_job;
 
 /* The status result: the index's counts plus the daemon's state. */
@@ -307,11 +413,18 @@ static void rpc_work(uv_work_t *req)
     char *result = NULL;
     qp_rc rc;
 
+    bool stable = false;
+
     if (st == NULL) {
         rc = err.code ? err.code : QP_EIO;
     } else {
+        /* The query reads one snapshot; the generation around it tells which
+         * one only when nothing was committed meanwhile. */
+        int64_t before = qp_store_generation(st);
+
         rc = qp_query_run(&result, st, d->vault, job->method, job->params, &err);
         job->generation = qp_store_generation(st);
+        stable = before == job->generation;
         qpd_readers_release(d, st);
     }
     if (rc == QP_OK && strcmp(job->method, "status") == 0) {
@@ -370,6 +483,11 @@ static void rpc_work(uv_work_t *req)
                                     &job->out_len);
         break;
     }
+    if (stable && d->query_cache > 0 && cacheable(job->method)) {
+        job->result = result;
+        job->result_len = strlen(result);
+        return;
+    }
     free(result);
 }
 
@@ -393,6 +511,11 @@ static void rpc_done(uv_work_t *req, int status)
 
     c->inflight--;
     c->running--;
+    if (job->result != NULL && status == 0) {
+        cache_put(srv, job->method, job->params, job->generation, job->result, job->result_len);
+        job->result = NULL;
+    }
+    free(job->result);
     if (status != 0 || c->closing) {
         free(job->out); /* cancelled, or the client hung up */
         job->out = NULL;
@@ -428,6 +551,9 @@ static void rpc_done(uv_work_t *req, int status)
         break;
     case JOB_RERUN:
         s->running = false;
+        qpd_log(QPD_LOG_DEBUG, "subscription %lld: generation %lld in %.2f ms, %s", s->id,
+                (long long)job->generation, (double)(uv_hrtime() - job->t_submit) / 1e6,
+                job->hash != s->hash ? "changed" : "unchanged");
         if (!s->dead && job->out != NULL && job->hash != s->hash &&
             job->generation >= s->generation) {
             s->hash = job->hash;
@@ -486,6 +612,7 @@ static void submit(qpd_server *srv, rpc_job *job)
     client *c = job->c;
 
     job->srv = srv;
+    job->t_submit = uv_hrtime();
     job->ready = d->ready;
     job->done = d->scan_done;
     job->total = d->scan_total;
@@ -552,8 +679,10 @@ static void rerun(qpd_server *srv, bool status_only)
 
 void qpd_server_on_commit(qpd_daemon *d)
 {
-    if (d->server != NULL)
-        rerun(d->server, false);
+    if (d->server == NULL)
+        return;
+    cache_clear(d->server); /* every entry is of an older generation now */
+    rerun(d->server, false);
 }
 
 static void progress_cb(uv_timer_t *t)
@@ -590,11 +719,36 @@ static char *params_text(const json_t *params)
     return json_dumps(params, JSON_COMPACT);
 }
 
+/* Answers from the cache when it can; true when it did. */
+static bool answer_cached(client *c, const qpd_method *m, qpd_request *req, const char *params)
+{
+    size_t klen, len = 0;
+    char *key, *out;
+    const centry *e;
+
+    if (!cacheable(m->name) || c->srv->cache_bytes == 0)
+        return false;
+    key = cache_key(m->name, params, &klen);
+    e = key ? cache_get(c->srv, key, klen) : NULL;
+    free(key);
+    if (e == NULL)
+        return false;
+    out = qpd_proto_result(req->id, e->result, e->len, &len);
+    client_send(c, out, len);
+    return true;
+}
+
 static qpd_reply m_query(client *c, const qpd_method *m, qpd_request *req)
 {
     rpc_job *job = calloc(1, sizeof *job);
 
-    if (job == NULL || (job->params = params_text(req->params)) == NULL ||
+    if (job != NULL && (job->params = params_text(req->params)) != NULL &&
+        answer_cached(c, m, req, job->params)) {
+        free(job->params);
+        free(job);
+        return reply_sent();
+    }
+    if (job == NULL || job->params == NULL ||
         (job->id = json_deep_copy(req->id)) == NULL) {
         if (job)
             free(job->params);
@@ -919,11 +1073,15 @@ static bool socket_alive(const char *path)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    size_t n = strlen(path);
     bool alive;
 
-    if (fd < 0)
+    if (fd < 0 || n >= sizeof sa.sun_path) {
+        if (fd >= 0)
+            close(fd);
         return true; /* cannot tell: do not remove someone else's socket */
-    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+    }
+    memcpy(sa.sun_path, path, n + 1);
     alive = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 ||
             (errno != ECONNREFUSED && errno != ENOENT);
     close(fd);
@@ -1038,6 +1196,7 @@ void qpd_server_free(qpd_daemon *d)
         unlink(d->socket_path);
     if (srv->lock_path[0] != '\0')
         unlink(srv->lock_path);
+    cache_clear(srv);
     free(srv);
     d->server = NULL;
 }
