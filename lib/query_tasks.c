@@ -78,8 +78,7 @@ static qp_rc param_today(int32_t *out, json_t *params, qp_error *err)
         return rc;
     if (s) {
         if (!qp_task_date_parse(s, out))
-            return qp_error_set(err, QP_EINVAL, "param today: expected YYYY-MM-DD, got \"%s\"",
-                                s);
+            return qp_error_set(err, QP_EINVAL, "param today: expected YYYY-MM-DD, got \"%s\"", s);
         return QP_OK;
     }
     time_t now = time(NULL);
@@ -225,8 +224,7 @@ static void push_down(where *w, const tq_filter *f, bool fields_ok, char **phras
             snprintf(clause, sizeof clause, "t.%s >= %d", c, (int)f->lo);
             break;
         default:
-            snprintf(clause, sizeof clause, "t.%s BETWEEN %d AND %d", c, (int)f->lo,
-                     (int)f->hi);
+            snprintf(clause, sizeof clause, "t.%s BETWEEN %d AND %d", c, (int)f->lo, (int)f->hi);
             break;
         }
         where_add(w, clause);
@@ -411,8 +409,9 @@ static json_t *task_json(const qp_task *t, const char *raw)
     int p = (int)t->priority;
     json_object_set_new(o, "path", safe_string(t->path));
     json_object_set_new(o, "line", json_integer(t->line + 1));
-    json_object_set_new(o, "status", json_pack("{ss ss}", "symbol", t->symbol, "type",
-                                               qp_status_type_name(t->status_type)));
+    json_object_set_new(
+        o, "status",
+        json_pack("{ss ss}", "symbol", t->symbol, "type", qp_status_type_name(t->status_type)));
     json_object_set_new(o, "description", safe_string(t->description ? t->description : ""));
     json_object_set_new(o, "due", date_json(t, QP_TASK_DUE));
     json_object_set_new(o, "scheduled", date_json(t, QP_TASK_SCHEDULED));
@@ -492,8 +491,8 @@ cleanup:
 }
 
 /* Compiles and runs one query text for the note at `from` (may be NULL). */
-static qp_rc run_one(json_t **out, qp_store *st, const char *text, const char *from,
-                     int32_t today, const qp_tasks_settings *settings, qp_error *err)
+static qp_rc run_one(json_t **out, qp_store *st, const char *text, const char *from, int32_t today,
+                     const qp_tasks_settings *settings, qp_error *err)
 {
     qp_taskquery *q = NULL;
     qp_taskquery_result *r = NULL;

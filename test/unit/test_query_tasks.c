@@ -74,36 +74,37 @@ static void check(const char *method, const char *params, const char *want)
     free(out);
 }
 
-#define PRICING "Meetings/2025-11-14 Pricing sync with Mara Lindqvist.md"
+#define PRICING  "Meetings/2025-11-14 Pricing sync with Mara Lindqvist.md"
 #define PLANNING "Meetings/2025-12-01 Planning.md"
-#define MARA "People/Mara Lindqvist.md"
-#define INBOX "Notes/Inbox.md"
+#define MARA     "People/Mara Lindqvist.md"
+#define INBOX    "Notes/Inbox.md"
 
 /* A Task object; dates and other optional fields as JSON literals. */
-#define TASK(path, line, sym, type, desc, due, sched, start, created, done, cancelled, prio,     \
-             recur, tags, heading, text)                                                           \
-    "{\"path\":\"" path "\",\"line\":" #line ",\"status\":{\"symbol\":\"" sym "\",\"type\":\"" type \
-    "\"},\"description\":\"" desc "\",\"due\":" due ",\"scheduled\":" sched ",\"start\":" start     \
-    ",\"created\":" created ",\"done\":" done ",\"cancelled\":" cancelled ",\"priority\":\"" prio  \
-    "\",\"recurrence\":" recur ",\"tags\":" tags ",\"heading\":" heading ",\"text\":\"" text "\"}"
+#define TASK(path, line, sym, type, desc, due, sched, start, created, done, cancelled, prio,      \
+             recur, tags, heading, text)                                                          \
+    "{\"path\":\"" path "\",\"line\":" #line ",\"status\":{\"symbol\":\"" sym                     \
+    "\",\"type\":\"" type "\"},\"description\":\"" desc "\",\"due\":" due ",\"scheduled\":" sched \
+    ",\"start\":" start ",\"created\":" created ",\"done\":" done ",\"cancelled\":" cancelled     \
+    ",\"priority\":\"" prio "\",\"recurrence\":" recur ",\"tags\":" tags ",\"heading\":" heading  \
+    ",\"text\":\"" text "\"}"
 
 #define N "null"
-#define T_ASK                                                                                      \
-    TASK(MARA, 6, " ", "TODO", "Ask Mara about the offsite", N, N, N, N, N, N, "none", N, "[]",   \
+#define T_ASK                                                                                   \
+    TASK(MARA, 6, " ", "TODO", "Ask Mara about the offsite", N, N, N, N, N, N, "none", N, "[]", \
          "\"Mara Lindqvist\"", "- [ ] Ask Mara about the offsite")
 #define T_SEND                                                                                     \
     TASK(PRICING, 8, " ", "TODO", "Mara Lindqvist to send the price list", "\"2025-11-20\"", N, N, \
          N, N, N, "high", N, "[]", "\"Action Items\"",                                             \
          "- [ ] Mara Lindqvist to send the price list 📅 2025-11-20 ⏫")
-#define T_ROOM                                                                                     \
-    TASK(PRICING, 9, "x", "DONE", "Omar to book the room", N, N, N, N, "\"2025-11-15\"", N,       \
+#define T_ROOM                                                                              \
+    TASK(PRICING, 9, "x", "DONE", "Omar to book the room", N, N, N, N, "\"2025-11-15\"", N, \
          "none", N, "[]", "\"Action Items\"", "- [x] Omar to book the room ✅ 2025-11-15")
-#define T_DRAFT                                                                                    \
-    TASK(PRICING, 10, "/", "IN_PROGRESS", "Draft the proposal #sales", N, N, "\"2025-11-16\"", N,  \
-         N, N, "none", "\"every week\"", "[\"#sales\"]", "\"Action Items\"",                       \
+#define T_DRAFT                                                                                   \
+    TASK(PRICING, 10, "/", "IN_PROGRESS", "Draft the proposal #sales", N, N, "\"2025-11-16\"", N, \
+         N, N, "none", "\"every week\"", "[\"#sales\"]", "\"Action Items\"",                      \
          "- [/] Draft the proposal #sales 🛫 2025-11-16 🔁 every week")
-#define T_OLD                                                                                      \
-    TASK(PRICING, 11, "-", "CANCELLED", "Old idea", N, N, N, N, N, "\"2025-11-14\"", "none", N,   \
+#define T_OLD                                                                                   \
+    TASK(PRICING, 11, "-", "CANCELLED", "Old idea", N, N, N, N, N, "\"2025-11-14\"", "none", N, \
          "[]", "\"Action Items\"", "- [-] Old idea ❌ 2025-11-14")
 #define T_PLAN                                                                                     \
     TASK(PLANNING, 8, " ", "TODO", "Plan Q1 #planning", "\"2025-12-10\"", N, N, N, N, N, "low", N, \
@@ -111,15 +112,16 @@ static void check(const char *method, const char *params, const char *want)
 #define T_VENUE                                                                                    \
     TASK(PLANNING, 9, " ", "TODO", "Book venue", N, "\"2025-12-05\"", N, N, N, N, "none", N, "[]", \
          "\"Next\"", "    - [ ] Book venue ⏳ 2025-12-05")
-#define T_MILK                                                                                     \
-    TASK(INBOX, 3, " ", "TODO", "Buy milk", N, N, N, N, N, N, "none", N, "[]", "\"Inbox\"",        \
+#define T_MILK                                                                              \
+    TASK(INBOX, 3, " ", "TODO", "Buy milk", N, N, N, N, N, N, "none", N, "[]", "\"Inbox\"", \
          "- [ ] Buy milk")
-#define T_RENT                                                                                     \
-    TASK(INBOX, 4, "x", "DONE", "Pay rent", N, N, N, N, "\"2025-01-02\"", N, "none", N, "[]",     \
+#define T_RENT                                                                                \
+    TASK(INBOX, 4, "x", "DONE", "Pay rent", N, N, N, N, "\"2025-01-02\"", N, "none", N, "[]", \
          "\"Inbox\"", "- [x] Pay rent ✅ 2025-01-02")
 
 #define PERSON_QUERY "path includes Mara Lindqvist\\nnot done\\nsort by description"
-#define PERSON_RESULT "{\"total\":3,\"groups\":[{\"names\":[],\"tasks\":[" T_ASK "," T_DRAFT "," T_SEND "]}]}"
+#define PERSON_RESULT \
+    "{\"total\":3,\"groups\":[{\"names\":[],\"tasks\":[" T_ASK "," T_DRAFT "," T_SEND "]}]}"
 
 static void test_path_includes_not_done(void **state)
 {
@@ -207,11 +209,10 @@ static void test_from_placeholder(void **state)
 static void test_settings_global_filter(void **state)
 {
     (void)state;
-    check("tasks.query",
-          "{\"query\":\"not done\",\"settings\":{\"globalFilter\":\"#planning\"}}",
-          "{\"total\":1,\"groups\":[{\"names\":[],\"tasks\":["
-          TASK(PLANNING, 8, " ", "TODO", "Plan Q1 #planning", "\"2025-12-10\"", N, N, N, N, N, "low", N,
-               "[]", "\"Next\"", "- [ ] Plan Q1 📅 2025-12-10 🔽 #planning") "]}]}");
+    check("tasks.query", "{\"query\":\"not done\",\"settings\":{\"globalFilter\":\"#planning\"}}",
+          "{\"total\":1,\"groups\":[{\"names\":[],\"tasks\":[" TASK(
+              PLANNING, 8, " ", "TODO", "Plan Q1 #planning", "\"2025-12-10\"", N, N, N, N, N, "low",
+              N, "[]", "\"Next\"", "- [ ] Plan Q1 📅 2025-12-10 🔽 #planning") "]}]}");
 }
 
 static void test_query_error(void **state)
@@ -237,9 +238,9 @@ static void test_bad_params(void **state)
     assert_rc(qp_query_run(&out, st, vault, "tasks.query",
                            "{\"query\":\"done\",\"today\":\"18.11.2025\"}", &err),
               QP_EINVAL);
-    assert_rc(qp_query_run(&out, st, vault, "tasks.query",
-                           "{\"query\":\"done\",\"settings\":[]}", &err),
-              QP_EINVAL);
+    assert_rc(
+        qp_query_run(&out, st, vault, "tasks.query", "{\"query\":\"done\",\"settings\":[]}", &err),
+        QP_EINVAL);
     assert_rc(qp_query_run(&out, st, vault, "tasks.blocks", "{\"note\":\"Nobody\"}", &err),
               QP_ENOTFOUND);
     assert_null(out);
