@@ -51,7 +51,8 @@ soak:
 	@contrib/install-deps test
 	@cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DQP_SANITIZE=ON >/dev/null
 	@cmake --build $(TEST_BUILD) -j $(JOBS)
-	QP_SOAK_SECONDS=600 QUIPUD=$(TEST_BUILD)/quipud python3 test/integration/test_soak.py
+	QP_SOAK_SECONDS=600 QUIPUD=$(TEST_BUILD)/quipud QUIPU=$(TEST_BUILD)/quipu \
+	    QP_SOURCE_DIR=$(CURDIR) python3 test/integration/test_soak.py
 
 memcheck:
 	@contrib/install-deps test
