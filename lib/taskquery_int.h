@@ -73,6 +73,8 @@ bool qp__text_includes_ci(const char *hay, const char *needle_folded, size_t nee
 typedef struct qp__coll {
     UCollator *coll;
     uint8_t prim[128]; /* primary rank of printable ASCII; 0 = unknown */
+    uint8_t digit_mark; /* the rank that stands for a digit run in a sort key */
+    bool keys_ok;       /* digits rank together, so digit runs can be keyed */
 } qp__coll;
 bool qp__coll_open(qp__coll *c);
 void qp__coll_close(qp__coll *c);

@@ -25,6 +25,7 @@ typedef struct run {
     const qp_task *tasks;
     size_t n;
     qp_arena *arena;
+    qp_arena *tmp; /* scratch for this run only (sort keys) */
     qp__coll coll;
     URegularExpression **re;
     const char **not_done_ids; /* sorted ids of tasks that are not done */
@@ -44,38 +45,85 @@ typedef struct run {
 
 /* ---- text helpers --------------------------------------------------------- */
 
+/* The rest of a candidate match: hay[1..nlen) against the folded needle,
+ * ASCII only (a non-ASCII byte in the hay ends the candidate). */
+static bool ascii_rest_matches(const char *hay, const char *needle, size_t nlen)
+{
+    for (size_t k = 1; k < nlen; k++) {
+        char c = hay[k];
+        if ((unsigned char)c >= 0x80)
+            return false;
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c + 32);
+        if (c != needle[k])
+            return false;
+    }
+    return true;
+}
+
+/* Per byte of w, zero where (byte | fold) == c, using the same fold byte
+ * for every lane (0x20 folds an ASCII letter to lower case). */
+static uint64_t lanes_ne(uint64_t w, uint64_t fold, unsigned char c)
+{
+    return (w | fold) ^ (0x0101010101010101u * c);
+}
+
+static uint64_t has_zero_lane(uint64_t x)
+{
+    return (x - 0x0101010101010101u) & ~x & 0x8080808080808080u;
+}
+
 bool qp__text_includes_ci(const char *hay, const char *needle, size_t nlen)
 {
     if (nlen == 0)
         return true;
-    /* ASCII haystacks (nearly all paths) are searched in place; anything
-     * else is folded the way the needle was */
-    char first = needle[0];
-    char upper = first >= 'a' && first <= 'z' ? (char)(first - 32) : first;
-    const char *p = hay;
-    for (; *p; p++) {
-        if ((unsigned char)*p >= 0x80)
-            goto slow;
-        if (*p != first && *p != upper)
-            continue;
-        size_t k = 1;
-        while (k < nlen) {
-            char c = p[k];
-            if (c == '\0' || (unsigned char)c >= 0x80)
+    /* ASCII haystacks (nearly all paths) are searched in place, eight
+     * positions at a time: a block is looked at byte by byte only when it
+     * holds a non-ASCII byte or a place where the needle's first two
+     * characters may start. Anything non-ASCII met before a match is
+     * folded the way the needle was. Path filters run this over every
+     * file of the vault, so it is most of a `path includes` query. */
+    const uint64_t highs = 0x8080808080808080u;
+    const unsigned char c0 = (unsigned char)needle[0];
+    const unsigned char c1 = nlen > 1 ? (unsigned char)needle[1] : 0;
+    const bool l0 = c0 >= 'a' && c0 <= 'z', l1 = c1 >= 'a' && c1 <= 'z';
+    const uint64_t f0 = l0 ? 0x2020202020202020u : 0, f1 = l1 ? 0x2020202020202020u : 0;
+    const size_t hl = strlen(hay);
+    size_t i = 0;
+    for (;;) {
+        /* w holds positions i..i+7, v the bytes one further on */
+        while (nlen > 1 && i + 9 <= hl) {
+            uint64_t w, v;
+            memcpy(&w, hay + i, 8);
+            memcpy(&v, hay + i + 1, 8);
+            if (((w | v) & highs) != 0 ||
+                has_zero_lane(lanes_ne(w, f0, c0) | lanes_ne(v, f1, c1)) != 0)
                 break;
-            if (c >= 'A' && c <= 'Z')
-                c = (char)(c + 32);
-            if (c != needle[k])
-                break;
-            k++;
+            i += 8;
         }
-        if (k == nlen)
-            return true;
+        while (nlen == 1 && i + 8 <= hl) {
+            uint64_t w;
+            memcpy(&w, hay + i, 8);
+            if ((w & highs) != 0 || has_zero_lane(lanes_ne(w, f0, c0)) != 0)
+                break;
+            i += 8;
+        }
+        if (i >= hl)
+            return false;
+        size_t end = i + 8 < hl ? i + 8 : hl;
+        for (; i < end; i++) {
+            unsigned char c = (unsigned char)hay[i];
+            if (c >= 0x80)
+                goto slow;
+            if ((l0 ? (c | 0x20) : c) != c0)
+                continue;
+            if (hl - i >= nlen && ascii_rest_matches(hay + i, needle, nlen))
+                return true;
+        }
     }
-    return false;
 slow:;
     size_t fl;
-    char *f = qp_text_fold(hay, strlen(hay), &fl);
+    char *f = qp_text_fold(hay, hl, &fl);
     if (f == NULL)
         return false;
     bool r = strstr(f, needle) != NULL;
@@ -399,6 +447,11 @@ static bool build_blocking(run *r)
 
 /* ---- sort keys ----------------------------------------------------------- */
 
+static bool is_dig(char ch)
+{
+    return ch >= '0' && ch <= '9';
+}
+
 bool qp__coll_open(qp__coll *c)
 {
     UErrorCode st = U_ZERO_ERROR;
@@ -443,6 +496,18 @@ bool qp__coll_open(qp__coll *c)
             rank++;
         c->prim[0x20 + order[i]] = rank;
     }
+    /* fast_key() writes one mark for a whole digit run; that keeps the
+     * order only while no other character ranks among the digits */
+    uint8_t lo = c->prim['0'], hi = c->prim['0'];
+    for (int d = '1'; d <= '9'; d++) {
+        lo = c->prim[d] < lo ? c->prim[d] : lo;
+        hi = c->prim[d] > hi ? c->prim[d] : hi;
+    }
+    c->digit_mark = lo;
+    c->keys_ok = true;
+    for (int ch = 0x20; ch < 0x7F; ch++)
+        if (!is_dig((char)ch) && c->prim[ch] >= lo && c->prim[ch] <= hi)
+            c->keys_ok = false;
     return true;
 }
 
@@ -451,11 +516,6 @@ void qp__coll_close(qp__coll *c)
     if (c->coll != NULL)
         ucol_close(c->coll);
     c->coll = NULL;
-}
-
-static bool is_dig(char ch)
-{
-    return ch >= '0' && ch <= '9';
 }
 
 /* Primary-level comparison of printable ASCII with numeric digit runs;
@@ -592,25 +652,6 @@ static int32_t random_key(const qp_task *t, int32_t today)
     return (int32_t)(h ^ (h >> 9));
 }
 
-static int cmp_date(const qp_task *a, const qp_task *b, int field)
-{
-    int32_t da = a->dates[field], db = b->dates[field];
-    if (da && !db)
-        return -1;
-    if (!da && db)
-        return 1;
-    if (!da && !db)
-        return 0;
-    bool va = !(a->invalid_dates & (1u << field)), vb = !(b->invalid_dates & (1u << field));
-    if (va && !vb)
-        return 1;
-    if (!va && vb)
-        return -1;
-    if (!va && !vb)
-        return 0;
-    return (da > db) - (da < db);
-}
-
 static int32_t happens(const qp_task *t)
 {
     static const int fields[] = {QP_TASK_START, QP_TASK_SCHEDULED, QP_TASK_DUE};
@@ -621,115 +662,557 @@ static int32_t happens(const qp_task *t)
     return best;
 }
 
-static int cmp_key(run *r, tq_key key, int tag_n, size_t ia, size_t ib)
+/* ---- ordering by ranks ---------------------------------------------------
+ *
+ * The plugin orders tasks by the user's keys, then status.type, urgency,
+ * due, priority and path, and that tail ends in a collation of paths.
+ * Comparing two tasks key by key costs two scattered task reads and, on
+ * the frequent ties, an ICU comparison, over n log n comparisons. Instead
+ * each key becomes, once per run, a dense rank per task (equal ranks
+ * exactly when the key compares equal); text keys are ranked by sorting
+ * their distinct values once. The ranks are packed into as few 64-bit
+ * words as they fit and a stable LSD radix sort orders the tasks, so ties
+ * keep the input order. Groups are ordered the same way. */
+
+/* Ranking texts: by the plugin's text compare (sort keys, where equal
+ * texts tie), by it and then by bytes (group names, which are kept apart
+ * when their bytes differ), or by the number they start with, descending
+ * (urgency group names), then bytes. */
+enum { RANK_TEXT, RANK_GROUP, RANK_URGENCY };
+
+typedef struct utext {
+    const char *s;
+    const char *fk; /* fast_key(), or NULL */
+    uint64_t hash;
+} utext;
+
+
+/* The primary-level order of printable-ASCII text as a string strcmp()
+ * orders the way fast_primary() does: each character becomes its primary
+ * rank, a digit run (leading zeros dropped) becomes the digits' mark, its
+ * length and its digits. NULL for text with other characters: it is
+ * compared by ICU. */
+static const char *fast_key(const qp__coll *c, qp_arena *a, const char *s)
 {
-    const qp_task *a = &r->tasks[ia], *b = &r->tasks[ib];
-    switch (key) {
-    case K_STATUS:
-        return (int)qp_task_is_done(a) - (int)qp_task_is_done(b);
-    case K_STATUS_TYPE:
-        return ((int)a->status_type > (int)b->status_type) -
-               ((int)a->status_type < (int)b->status_type);
-    case K_STATUS_NAME:
-        return collate(r, a->status_name, b->status_name);
-    case K_URGENCY: {
-        double ua = r->urgency[ia], ub = r->urgency[ib];
-        return (ua < ub) - (ua > ub);
+    if (!c->keys_ok)
+        return NULL;
+    size_t len = strlen(s);
+    char *k = qp_arena_alloc(a, 3 * len + 1), *w = k;
+    if (k == NULL)
+        return NULL;
+    for (size_t i = 0; i < len;) {
+        unsigned char x = (unsigned char)s[i];
+        if (x >= 0x7F || c->prim[x] == 0)
+            return NULL;
+        if (!is_dig((char)x)) {
+            *w++ = (char)c->prim[x];
+            i++;
+            continue;
+        }
+        while (s[i] == '0' && is_dig(s[i + 1]))
+            i++;
+        size_t e = i;
+        while (is_dig(s[e]))
+            e++;
+        if (e - i > 250)
+            return NULL;
+        *w++ = (char)c->digit_mark;
+        *w++ = (char)(e - i);
+        memcpy(w, s + i, e - i);
+        w += e - i;
+        i = e;
     }
-    case K_DUE:
-        return cmp_date(a, b, QP_TASK_DUE);
-    case K_SCHEDULED:
-        return cmp_date(a, b, QP_TASK_SCHEDULED);
-    case K_START:
-        return cmp_date(a, b, QP_TASK_START);
-    case K_CREATED:
-        return cmp_date(a, b, QP_TASK_CREATED);
-    case K_DONE:
-        return cmp_date(a, b, QP_TASK_DONE);
-    case K_CANCELLED:
-        return cmp_date(a, b, QP_TASK_CANCELLED);
-    case K_HAPPENS: {
-        int32_t ha = happens(a), hb = happens(b);
-        if (ha && !hb)
-            return -1;
-        if (!ha && hb)
-            return 1;
-        return (ha > hb) - (ha < hb);
-    }
-    case K_PRIORITY:
-        return ((int)a->priority > (int)b->priority) - ((int)a->priority < (int)b->priority);
-    case K_PATH:
-        return collate(r, a->path ? a->path : "", b->path ? b->path : "");
-    case K_FILENAME: {
-        const char *fa = filename_of(a->path ? a->path : ""),
-                   *fb = filename_of(b->path ? b->path : "");
-        return collate(r, ends_md(fa) ? fa : "", ends_md(fb) ? fb : "");
-    }
-    case K_HEADING:
-        return collate(r, a->heading ? a->heading : "", b->heading ? b->heading : "");
-    case K_DESCRIPTION:
-        return collate(r, r->clean_desc[ia], r->clean_desc[ib]);
-    case K_TAG: {
-        size_t n = (size_t)(tag_n > 0 ? tag_n : 1);
-        if (a->n_tags == 0 && b->n_tags == 0)
-            return 0;
-        if (a->n_tags == 0)
-            return 1;
-        if (b->n_tags == 0)
-            return -1;
-        if (a->n_tags < n && b->n_tags >= n)
-            return 1;
-        if (b->n_tags < n && a->n_tags >= n)
-            return -1;
-        if (a->n_tags < n && b->n_tags < n)
-            return 0;
-        return collate(r, a->tags[n - 1], b->tags[n - 1]);
-    }
-    case K_RECURRING:
-        return (a->recurrence == NULL) - (b->recurrence == NULL);
-    case K_ID:
-        return collate(r, a->id ? a->id : "", b->id ? b->id : "");
-    case K_RANDOM:
-        return (r->random[ia] > r->random[ib]) - (r->random[ia] < r->random[ib]);
-    default:
-        return 0;
-    }
+    *w = '\0';
+    return k;
 }
 
-static const tq_key default_tail[] = {K_STATUS_TYPE, K_URGENCY, K_DUE, K_PRIORITY, K_PATH};
-
-static int cmp_tasks(run *r, size_t ia, size_t ib)
+static int cmp_utext(run *r, int mode, bool reverse, const utext *a, const utext *b)
 {
-    const qp_taskquery *q = r->q;
-    for (size_t i = 0; i < q->n_sorters; i++) {
-        int c = cmp_key(r, q->sorters[i].key, q->sorters[i].tag_n, ia, ib);
-        if (c != 0)
-            return q->sorters[i].reverse ? -c : c;
+    int c;
+    if (mode == RANK_URGENCY) {
+        double x = atof(a->s), y = atof(b->s);
+        c = (x < y) - (x > y);
+    } else if (a->fk != NULL && b->fk != NULL && (c = strcmp(a->fk, b->fk)) != 0) {
+        c = c < 0 ? -1 : 1;
+    } else {
+        c = collate(r, a->s, b->s);
     }
-    for (size_t i = 0; i < sizeof default_tail / sizeof default_tail[0]; i++) {
-        int c = cmp_key(r, default_tail[i], 1, ia, ib);
-        if (c != 0)
-            return c;
-    }
-    return 0;
+    if (reverse)
+        c = -c;
+    if (c == 0 && mode != RANK_TEXT)
+        c = strcmp(a->s, b->s);
+    return c;
 }
 
-/* Stable merge sort of task indices. */
-static void merge_sort(run *r, size_t *v, size_t *tmp, size_t n)
+/* Merge sort of ids into u[] (distinct texts, so stability does not matter). */
+static void sort_utext(run *r, int mode, bool reverse, const utext *u, uint32_t *v, uint32_t *tmp,
+                       size_t n)
 {
     if (n < 2)
         return;
     size_t h = n / 2;
-    merge_sort(r, v, tmp, h);
-    merge_sort(r, v + h, tmp, n - h);
+    sort_utext(r, mode, reverse, u, v, tmp, h);
+    sort_utext(r, mode, reverse, u, v + h, tmp, n - h);
     size_t i = 0, j = h, k = 0;
     while (i < h && j < n)
-        tmp[k++] = cmp_tasks(r, v[j], v[i]) < 0 ? v[j++] : v[i++];
+        tmp[k++] = cmp_utext(r, mode, reverse, &u[v[j]], &u[v[i]]) < 0 ? v[j++] : v[i++];
     while (i < h)
         tmp[k++] = v[i++];
     while (j < n)
         tmp[k++] = v[j++];
     memcpy(v, tmp, n * sizeof *v);
+}
+
+static uint64_t hash_text(const char *s)
+{
+    uint64_t h = 14695981039346656037u; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211u;
+    return h;
+}
+
+static size_t table_cap(size_t n)
+{
+    size_t cap = 64;
+    while (cap < 2 * n + 2)
+        cap <<= 1;
+    return cap;
+}
+
+/* Dense ranks of s[0..m) (see RANK_*; `reverse` flips the text order
+ * before the byte tie-break); *max receives the largest rank. */
+static bool rank_texts(run *r, const char *const *s, size_t m, int mode, bool reverse,
+                       uint32_t *rank, uint32_t *max)
+{
+    bool ok = false;
+    size_t cap = table_cap(m < 4096 ? m : 4096), nu = 0;
+    uint32_t *slot = calloc(cap, sizeof *slot); /* unique id + 1; 0 = empty */
+    utext *u = malloc((m ? m : 1) * sizeof *u);
+    uint32_t *order = NULL, *tmp = NULL, *urank = NULL;
+    *max = 0;
+    if (slot == NULL || u == NULL)
+        goto cleanup;
+    for (size_t k = 0; k < m; k++) {
+        if (k > 0 && s[k] == s[k - 1]) { /* tasks of one file share their path */
+            rank[k] = rank[k - 1];
+            continue;
+        }
+        uint64_t h = hash_text(s[k]);
+        size_t i = (size_t)h & (cap - 1);
+        for (; slot[i] != 0; i = (i + 1) & (cap - 1)) {
+            const utext *e = &u[slot[i] - 1];
+            if (e->s == s[k] || (e->hash == h && strcmp(e->s, s[k]) == 0))
+                break;
+        }
+        if (slot[i] == 0) {
+            u[nu] = (utext){s[k], NULL, h};
+            slot[i] = (uint32_t)++nu;
+            if (2 * nu + 2 > cap) { /* grow and re-place the ids */
+                size_t ncap = cap * 4;
+                uint32_t *ns = calloc(ncap, sizeof *ns);
+                if (ns == NULL)
+                    goto cleanup;
+                for (size_t id = 0; id < nu; id++) {
+                    size_t j = (size_t)u[id].hash & (ncap - 1);
+                    while (ns[j] != 0)
+                        j = (j + 1) & (ncap - 1);
+                    ns[j] = (uint32_t)id + 1;
+                }
+                free(slot);
+                slot = ns;
+                cap = ncap;
+            }
+            rank[k] = (uint32_t)nu - 1;
+        } else {
+            rank[k] = slot[i] - 1;
+        }
+    }
+    order = malloc((nu ? nu : 1) * sizeof *order);
+    tmp = malloc((nu ? nu : 1) * sizeof *tmp);
+    urank = malloc((nu ? nu : 1) * sizeof *urank);
+    if (order == NULL || tmp == NULL || urank == NULL)
+        goto cleanup;
+    for (size_t id = 0; id < nu; id++) {
+        order[id] = (uint32_t)id;
+        if (mode != RANK_URGENCY)
+            u[id].fk = fast_key(&r->coll, r->tmp, u[id].s);
+    }
+    sort_utext(r, mode, reverse, u, order, tmp, nu);
+    uint32_t cur = 0;
+    for (size_t p = 0; p < nu; p++) {
+        if (p > 0 && cmp_utext(r, mode, reverse, &u[order[p - 1]], &u[order[p]]) != 0)
+            cur++;
+        urank[order[p]] = cur;
+    }
+    for (size_t k = 0; k < m; k++)
+        rank[k] = urank[rank[k]];
+    *max = cur;
+    ok = true;
+cleanup:
+    free(slot);
+    free(u);
+    free(order);
+    free(tmp);
+    free(urank);
+    return ok;
+}
+
+typedef struct ival {
+    int64_t v;
+    uint32_t id;
+} ival;
+
+static int cmp_ival(const void *a, const void *b)
+{
+    int64_t x = ((const ival *)a)->v, y = ((const ival *)b)->v;
+    return (x > y) - (x < y);
+}
+
+/* Dense ranks of v[0..m) in ascending order; *max receives the largest. */
+static bool rank_ints(const int64_t *v, size_t m, uint32_t *rank, uint32_t *max)
+{
+    bool ok = false;
+    size_t cap = table_cap(m < 4096 ? m : 4096), nu = 0;
+    uint32_t *slot = calloc(cap, sizeof *slot); /* unique id + 1; 0 = empty */
+    int64_t *u = malloc((m ? m : 1) * sizeof *u);
+    ival *pairs = NULL;
+    uint32_t *urank = NULL;
+    *max = 0;
+    if (slot == NULL || u == NULL)
+        goto cleanup;
+    for (size_t k = 0; k < m; k++) {
+        uint64_t h = (uint64_t)v[k] * 0x9E3779B97F4A7C15u;
+        size_t i = (size_t)(h >> 32) & (cap - 1);
+        while (slot[i] != 0 && u[slot[i] - 1] != v[k])
+            i = (i + 1) & (cap - 1);
+        if (slot[i] == 0) {
+            u[nu] = v[k];
+            slot[i] = (uint32_t)++nu;
+            if (2 * nu + 2 > cap) {
+                size_t ncap = cap * 4;
+                uint32_t *ns = calloc(ncap, sizeof *ns);
+                if (ns == NULL)
+                    goto cleanup;
+                for (size_t id = 0; id < nu; id++) {
+                    size_t j = (size_t)(((uint64_t)u[id] * 0x9E3779B97F4A7C15u) >> 32) & (ncap - 1);
+                    while (ns[j] != 0)
+                        j = (j + 1) & (ncap - 1);
+                    ns[j] = (uint32_t)id + 1;
+                }
+                free(slot);
+                slot = ns;
+                cap = ncap;
+            }
+            rank[k] = (uint32_t)nu - 1;
+        } else {
+            rank[k] = slot[i] - 1;
+        }
+    }
+    pairs = malloc((nu ? nu : 1) * sizeof *pairs);
+    urank = malloc((nu ? nu : 1) * sizeof *urank);
+    if (pairs == NULL || urank == NULL)
+        goto cleanup;
+    for (size_t id = 0; id < nu; id++)
+        pairs[id] = (ival){u[id], (uint32_t)id};
+    qsort(pairs, nu, sizeof *pairs, cmp_ival); /* distinct values: no ties */
+    for (size_t p = 0; p < nu; p++)
+        urank[pairs[p].id] = (uint32_t)p;
+    for (size_t k = 0; k < m; k++)
+        rank[k] = urank[rank[k]];
+    *max = nu > 0 ? (uint32_t)nu - 1 : 0;
+    ok = true;
+cleanup:
+    free(slot);
+    free(u);
+    free(pairs);
+    free(urank);
+    return ok;
+}
+
+/* An order-preserving integer for a double (-0.0 and 0.0 alike). */
+static int64_t double_key(double d)
+{
+    int64_t i;
+    if (d == 0)
+        d = 0;
+    memcpy(&i, &d, sizeof i);
+    return i < 0 ? i ^ INT64_MAX : i;
+}
+
+/* Dates sort invalid first, then valid ones by day, then missing. */
+static int64_t date_key(const qp_task *t, int field)
+{
+    int32_t d = t->dates[field];
+    if (d == 0)
+        return INT64_MAX;
+    return (t->invalid_dates & (1u << field)) ? 0 : d;
+}
+
+/* The text a text sort key compares, for task t. */
+static const char *key_text(run *r, tq_key key, size_t i)
+{
+    const qp_task *t = &r->tasks[i];
+    switch (key) {
+    case K_STATUS_NAME:
+        return t->status_name;
+    case K_PATH:
+        return t->path ? t->path : "";
+    case K_FILENAME: {
+        const char *fn = filename_of(t->path ? t->path : "");
+        return ends_md(fn) ? fn : "";
+    }
+    case K_HEADING:
+        return t->heading ? t->heading : "";
+    case K_DESCRIPTION:
+        return r->clean_desc[i];
+    case K_ID:
+        return t->id ? t->id : "";
+    default:
+        return "";
+    }
+}
+
+/* rank[k] for the task idx[k] under one sort key, ascending; *max the
+ * largest rank. */
+static bool key_ranks(run *r, const tq_order *o, const size_t *idx, size_t m, uint32_t *rank,
+                      uint32_t *max)
+{
+    bool ok = false;
+    int64_t *v = NULL;
+    const char **s = NULL;
+    switch (o->key) {
+    case K_STATUS:
+    case K_STATUS_TYPE:
+    case K_PRIORITY:
+    case K_RECURRING:
+        *max = o->key == K_STATUS || o->key == K_RECURRING ? 1
+               : o->key == K_PRIORITY                      ? (uint32_t)QP_PRIORITY_LOWEST
+                                                           : (uint32_t)QP_STATUS_EMPTY;
+        for (size_t k = 0; k < m; k++) {
+            const qp_task *t = &r->tasks[idx[k]];
+            rank[k] = o->key == K_STATUS      ? (uint32_t)qp_task_is_done(t)
+                      : o->key == K_RECURRING ? (uint32_t)(t->recurrence == NULL)
+                      : o->key == K_PRIORITY  ? (uint32_t)t->priority
+                                              : (uint32_t)t->status_type;
+        }
+        return true;
+    case K_URGENCY:
+    case K_DUE:
+    case K_SCHEDULED:
+    case K_START:
+    case K_CREATED:
+    case K_DONE:
+    case K_CANCELLED:
+    case K_HAPPENS:
+    case K_RANDOM:
+        v = malloc((m ? m : 1) * sizeof *v);
+        if (v == NULL)
+            return false;
+        for (size_t k = 0; k < m; k++) {
+            size_t i = idx[k];
+            const qp_task *t = &r->tasks[i];
+            int32_t h;
+            switch (o->key) {
+            case K_URGENCY:
+                v[k] = double_key(-r->urgency[i]); /* higher urgency first */
+                break;
+            case K_HAPPENS:
+                h = happens(t);
+                v[k] = h ? h : INT64_MAX;
+                break;
+            case K_RANDOM:
+                v[k] = r->random[i];
+                break;
+            default:
+                v[k] = date_key(t, QP_TASK_DUE + (int)(o->key - K_DUE));
+                break;
+            }
+        }
+        ok = rank_ints(v, m, rank, max);
+        free(v);
+        return ok;
+    case K_TAG: {
+        /* texts of the Nth tag, then tasks with fewer tags, then none */
+        size_t n = (size_t)(o->tag_n > 0 ? o->tag_n : 1), nt = 0;
+        s = malloc((m ? m : 1) * sizeof *s);
+        uint32_t *tr = malloc((m ? m : 1) * sizeof *tr);
+        if (s == NULL || tr == NULL) {
+            free(tr);
+            break;
+        }
+        for (size_t k = 0; k < m; k++) {
+            const qp_task *t = &r->tasks[idx[k]];
+            if (t->n_tags >= n)
+                s[nt++] = t->tags[n - 1];
+        }
+        uint32_t tmax = 0;
+        ok = rank_texts(r, s, nt, RANK_TEXT, false, tr, &tmax);
+        if (ok) {
+            nt = 0;
+            for (size_t k = 0; k < m; k++) {
+                size_t c = r->tasks[idx[k]].n_tags;
+                rank[k] = c >= n ? tr[nt++] : c > 0 ? tmax + 1 : tmax + 2;
+            }
+            *max = tmax + 2;
+        }
+        free(tr);
+        break;
+    }
+    case K_STATUS_NAME:
+    case K_PATH:
+    case K_FILENAME:
+    case K_HEADING:
+    case K_DESCRIPTION:
+    case K_ID:
+        s = malloc((m ? m : 1) * sizeof *s);
+        if (s == NULL)
+            break;
+        for (size_t k = 0; k < m; k++)
+            s[k] = key_text(r, o->key, idx[k]);
+        ok = rank_texts(r, s, m, RANK_TEXT, false, rank, max);
+        break;
+    default: /* keys that do not sort (rejected when compiling) */
+        memset(rank, 0, (m ? m : 1) * sizeof *rank);
+        *max = 0;
+        return true;
+    }
+    free(s);
+    return ok;
+}
+
+typedef struct rkey {
+    uint64_t k;
+    uint32_t id;
+} rkey;
+
+/* Stable order of 0..m) by the rank columns col[0..nc) (the first most
+ * significant), each with max[c]: packs the columns into 64-bit words and
+ * radix-sorts them, the least significant word first. The order is
+ * written to perm. */
+static bool order_by_ranks(uint32_t *const *col, const uint32_t *max, size_t nc, size_t m,
+                           uint32_t *perm)
+{
+    bool ok = false;
+    size_t nw = 0, w = 0, used = 0;
+    unsigned *bits = malloc((nc ? nc : 1) * sizeof *bits);
+    size_t *word = malloc((nc ? nc : 1) * sizeof *word);
+    unsigned *wbits = malloc((nc ? nc : 1) * sizeof *wbits);
+    uint64_t *key = NULL;
+    rkey *a = NULL, *b = NULL;
+    for (size_t k = 0; k < m; k++)
+        perm[k] = (uint32_t)k;
+    if (bits == NULL || word == NULL || wbits == NULL)
+        goto cleanup;
+    /* columns go into words in order; a column never spans two words */
+    for (size_t c = 0; c < nc; c++) {
+        unsigned nb = 0;
+        while (nb < 32 && (max[c] >> nb) != 0)
+            nb++;
+        bits[c] = nb;
+        if (nb == 0)
+            continue;
+        if (used + nb > 64) {
+            wbits[w++] = (unsigned)used;
+            used = 0;
+        }
+        word[c] = w;
+        used += nb;
+    }
+    if (used > 0)
+        wbits[w++] = (unsigned)used;
+    nw = w;
+    if (nw == 0 || m < 2) {
+        ok = true;
+        goto cleanup;
+    }
+    key = malloc(m * sizeof *key);
+    a = malloc(m * sizeof *a);
+    b = malloc(m * sizeof *b);
+    if (key == NULL || a == NULL || b == NULL)
+        goto cleanup;
+    for (size_t ww = nw; ww-- > 0;) {
+        /* this word's value per task, first column in the high bits */
+        memset(key, 0, m * sizeof *key);
+        for (size_t c = 0; c < nc; c++) {
+            if (bits[c] == 0 || word[c] != ww)
+                continue;
+            for (size_t k = 0; k < m; k++)
+                key[k] = (key[k] << bits[c]) | col[c][k];
+        }
+        for (size_t k = 0; k < m; k++)
+            a[k] = (rkey){key[perm[k]], perm[k]};
+        for (unsigned sh = 0; sh < wbits[ww]; sh += 8) {
+            size_t cnt[256] = {0};
+            for (size_t k = 0; k < m; k++)
+                cnt[(a[k].k >> sh) & 0xFF]++;
+            if (cnt[(a[0].k >> sh) & 0xFF] == m)
+                continue; /* one digit value: the pass changes nothing */
+            size_t pos = 0;
+            for (size_t d = 0; d < 256; d++) {
+                size_t c = cnt[d];
+                cnt[d] = pos;
+                pos += c;
+            }
+            for (size_t k = 0; k < m; k++)
+                b[cnt[(a[k].k >> sh) & 0xFF]++] = a[k];
+            rkey *t = a;
+            a = b;
+            b = t;
+        }
+        for (size_t k = 0; k < m; k++)
+            perm[k] = a[k].id;
+    }
+    ok = true;
+cleanup:
+    free(bits);
+    free(word);
+    free(wbits);
+    free(key);
+    free(a);
+    free(b);
+    return ok;
+}
+
+static const tq_order default_tail[] = {
+    {K_STATUS_TYPE, false, 1, NULL}, {K_URGENCY, false, 1, NULL}, {K_DUE, false, 1, NULL},
+    {K_PRIORITY, false, 1, NULL},    {K_PATH, false, 1, NULL},
+};
+
+/* Sorts idx[0..m) stably by the user's keys, then the default tail. */
+static bool sort_tasks(run *r, size_t *idx, size_t m)
+{
+    const qp_taskquery *q = r->q;
+    size_t nt = sizeof default_tail / sizeof default_tail[0], nc = q->n_sorters + nt;
+    bool ok = false;
+    uint32_t **col = calloc(nc, sizeof *col), *max = calloc(nc, sizeof *max);
+    uint32_t *perm = malloc((m ? m : 1) * sizeof *perm);
+    size_t *sorted = malloc((m ? m : 1) * sizeof *sorted);
+    if (col == NULL || max == NULL || perm == NULL || sorted == NULL)
+        goto cleanup;
+    for (size_t c = 0; c < nc; c++) {
+        const tq_order *o = c < q->n_sorters ? &q->sorters[c] : &default_tail[c - q->n_sorters];
+        col[c] = malloc((m ? m : 1) * sizeof *col[c]);
+        if (col[c] == NULL || !key_ranks(r, o, idx, m, col[c], &max[c]))
+            goto cleanup;
+        if (o->reverse)
+            for (size_t k = 0; k < m; k++)
+                col[c][k] = max[c] - col[c][k];
+    }
+    if (!order_by_ranks(col, max, nc, m, perm))
+        goto cleanup;
+    for (size_t k = 0; k < m; k++)
+        sorted[k] = idx[perm[k]];
+    memcpy(idx, sorted, m * sizeof *idx);
+    ok = true;
+cleanup:
+    if (col != NULL)
+        for (size_t c = 0; c < nc; c++)
+            free(col[c]);
+    free(col);
+    free(max);
+    free(perm);
+    free(sorted);
+    return ok;
 }
 
 /* ---- groups --------------------------------------------------------------- */
@@ -905,65 +1388,53 @@ static const char **group_names(run *r, tq_key key, size_t i, size_t *n)
 typedef struct entry {
     const char **names; /* one per level */
     size_t task;
-    size_t seq; /* creation order, for stability */
 } entry;
 
-typedef struct gsort {
-    run *r;
-} gsort;
-
-static int cmp_group_name(run *r, const tq_order *g, const char *a, const char *b)
-{
-    int c;
-    if (g->key == K_URGENCY) {
-        double x = atof(a), y = atof(b);
-        c = (x < y) - (x > y);
-    } else {
-        c = collate(r, a, b);
-    }
-    return g->reverse ? -c : c;
-}
-
-static int cmp_entries(run *r, const entry *a, const entry *b)
+/* Orders the group entries (built in task order) by their names level by
+ * level, stably; newgrp[k] says whether sorted entry k starts a leaf
+ * group. */
+static bool sort_entries(run *r, entry *ent, size_t ne, bool *newgrp)
 {
     const qp_taskquery *q = r->q;
-    for (size_t l = 0; l < q->n_groupers; l++) {
-        if (a->names[l] == b->names[l])
-            continue;
-        int c = cmp_group_name(r, &q->groupers[l], a->names[l], b->names[l]);
-        if (c != 0)
-            return c;
-        /* equal under collation but different bytes: keep them apart */
-        c = strcmp(a->names[l], b->names[l]);
-        if (c != 0)
-            return c;
+    size_t nl = q->n_groupers;
+    bool ok = false;
+    uint32_t **col = calloc(nl, sizeof *col), *max = calloc(nl, sizeof *max);
+    uint32_t *perm = malloc((ne ? ne : 1) * sizeof *perm);
+    const char **s = malloc((ne ? ne : 1) * sizeof *s);
+    entry *sorted = malloc((ne ? ne : 1) * sizeof *sorted);
+    if (col == NULL || max == NULL || perm == NULL || s == NULL || sorted == NULL)
+        goto cleanup;
+    for (size_t l = 0; l < nl; l++) {
+        const tq_order *g = &q->groupers[l];
+        col[l] = malloc((ne ? ne : 1) * sizeof *col[l]);
+        if (col[l] == NULL)
+            goto cleanup;
+        for (size_t k = 0; k < ne; k++)
+            s[k] = ent[k].names[l];
+        if (!rank_texts(r, s, ne, g->key == K_URGENCY ? RANK_URGENCY : RANK_GROUP, g->reverse,
+                        col[l], &max[l]))
+            goto cleanup;
     }
-    return (a->seq > b->seq) - (a->seq < b->seq);
-}
-
-static void sort_entries(run *r, entry *v, entry *tmp, size_t n)
-{
-    if (n < 2)
-        return;
-    size_t h = n / 2;
-    sort_entries(r, v, tmp, h);
-    sort_entries(r, v + h, tmp, n - h);
-    size_t i = 0, j = h, k = 0;
-    while (i < h && j < n)
-        tmp[k++] = cmp_entries(r, &v[j], &v[i]) < 0 ? v[j++] : v[i++];
-    while (i < h)
-        tmp[k++] = v[i++];
-    while (j < n)
-        tmp[k++] = v[j++];
-    memcpy(v, tmp, n * sizeof *v);
-}
-
-static bool same_group(const qp_taskquery *q, const entry *a, const entry *b)
-{
-    for (size_t l = 0; l < q->n_groupers; l++)
-        if (a->names[l] != b->names[l] && strcmp(a->names[l], b->names[l]) != 0)
-            return false;
-    return true;
+    if (!order_by_ranks(col, max, nl, ne, perm))
+        goto cleanup;
+    for (size_t k = 0; k < ne; k++) {
+        sorted[k] = ent[perm[k]];
+        newgrp[k] = k == 0;
+        for (size_t l = 0; l < nl && !newgrp[k]; l++)
+            newgrp[k] = col[l][perm[k]] != col[l][perm[k - 1]];
+    }
+    memcpy(ent, sorted, ne * sizeof *ent);
+    ok = true;
+cleanup:
+    if (col != NULL)
+        for (size_t l = 0; l < nl; l++)
+            free(col[l]);
+    free(col);
+    free(max);
+    free(perm);
+    free((void *)s);
+    free(sorted);
+    return ok;
 }
 
 /* ---- the run -------------------------------------------------------------- */
@@ -978,6 +1449,7 @@ static void run_close(run *r)
     free((void *)r->clean_desc);
     free(r->random);
     qp__coll_close(&r->coll);
+    qp_arena_free(r->tmp);
 }
 
 qp_rc qp_taskquery_run(qp_taskquery_result **out, const qp_taskquery *q, const qp_task *tasks,
@@ -986,8 +1458,9 @@ qp_rc qp_taskquery_run(qp_taskquery_result **out, const qp_taskquery *q, const q
     qp_rc rc = QP_OK;
     qp_taskquery_result *res = NULL;
     run r;
-    size_t *idx = NULL, *tmp = NULL, m = 0;
-    entry *ent = NULL, *etmp = NULL;
+    size_t *idx = NULL, m = 0;
+    entry *ent = NULL;
+    bool *newgrp = NULL;
 
     *out = NULL;
     memset(&r, 0, sizeof r);
@@ -1023,6 +1496,10 @@ qp_rc qp_taskquery_run(qp_taskquery_result **out, const qp_taskquery *q, const q
         goto oom;
     for (size_t i = 0; i < n; i++) {
         bool keep = true;
+        /* a path filter reads each file's path once: a cache miss per file
+         * that the next tasks' loads would wait behind; ask for it early */
+        if (q->n_path_cache > 0 && i + 16 < n && tasks[i + 16].path != NULL)
+            __builtin_prefetch(tasks[i + 16].path);
         for (size_t k = 0; k < q->n_filters && keep; k++)
             keep = test(&r, q->filters[k], &tasks[i]);
         if (keep)
@@ -1031,7 +1508,7 @@ qp_rc qp_taskquery_run(qp_taskquery_result **out, const qp_taskquery *q, const q
     res->total = m;
 
     /* 2. sort */
-    if (!qp__coll_open(&r.coll))
+    if (!qp__coll_open(&r.coll) || (r.tmp = qp_arena_new()) == NULL)
         goto oom;
     /* indexed by task, but only the m filtered tasks are written: malloc
      * (not a zeroed arena block) so untouched pages cost nothing */
@@ -1056,10 +1533,8 @@ qp_rc qp_taskquery_run(qp_taskquery_result **out, const qp_taskquery *q, const q
                 r.random[idx[k]] = random_key(&tasks[idx[k]], q->today);
         }
     }
-    tmp = malloc((m ? m : 1) * sizeof *tmp);
-    if (tmp == NULL)
+    if (!sort_tasks(&r, idx, m))
         goto oom;
-    merge_sort(&r, idx, tmp, m);
 
     /* 3. limit */
     if (q->layout.limit < m)
@@ -1095,22 +1570,26 @@ qp_rc qp_taskquery_run(qp_taskquery_result **out, const qp_taskquery *q, const q
                 names[l] = lvl[l][rem % cnt[l]];
                 rem /= cnt[l];
             }
-            ent[ne] = (entry){names, idx[k], ne}; /* ne is also the entry's order */
+            ent[ne] = (entry){names, idx[k]};
             ne++;
         }
     }
+    newgrp = malloc((ne ? ne : 1) * sizeof *newgrp);
+    if (newgrp == NULL)
+        goto oom;
     if (nl > 0) {
-        etmp = malloc((ne ? ne : 1) * sizeof *etmp);
-        if (etmp == NULL)
+        if (!sort_entries(&r, ent, ne, newgrp))
             goto oom;
-        sort_entries(&r, ent, etmp, ne);
+    } else {
+        for (size_t k = 0; k < ne; k++)
+            newgrp[k] = k == 0;
     }
 
     /* 5. leaf groups and the per-group limit */
     {
         size_t ng = 0;
         for (size_t k = 0; k < ne; k++)
-            if (k == 0 || !same_group(q, &ent[k - 1], &ent[k]))
+            if (newgrp[k])
                 ng++;
         res->groups = qp_arena_alloc(r.arena, (ng ? ng : 1) * sizeof *res->groups);
         size_t *all = qp_arena_alloc(r.arena, (ne ? ne : 1) * sizeof *all);
@@ -1121,7 +1600,7 @@ qp_rc qp_taskquery_run(qp_taskquery_result **out, const qp_taskquery *q, const q
         }
         size_t gl = nl > 0 ? q->layout.group_limit : SIZE_MAX, used = 0;
         for (size_t k = 0; k < ne; k++) {
-            if (k == 0 || !same_group(q, &ent[k - 1], &ent[k])) {
+            if (newgrp[k]) {
                 qp_taskquery_group *g = &res->groups[res->n_groups++];
                 g->names = ent[k].names;
                 g->n_names = nl;
@@ -1154,9 +1633,8 @@ oom:
 cleanup:
     run_close(&r);
     free(idx);
-    free(tmp);
     free(ent);
-    free(etmp);
+    free(newgrp);
     qp_taskquery_result_free(res);
     return rc;
 }
