@@ -522,6 +522,12 @@ static qp_rc mention_names(qp_store *st, const file_info *f, char ***out, size_t
         nn++;
     }
     sqlite3_reset(s);
+    if (src != SQLITE_DONE) {
+        for (size_t i = 0; i < nn; i++)
+            free(names[i]);
+        free(names);
+        return qp__store_sqlite_error(st, src, "aliases", err);
+    }
     /* An empty basename (".md") cannot be mentioned. */
     if (names[0][0] == '\0') {
         free(names[0]);
@@ -841,9 +847,12 @@ static qp_rc m_note(json_t **out, qp_store *st, json_t *params, qp_error *err)
             rc = stmt_fail(err);
         } else {
             sqlite3_bind_int64(s, 1, f.id);
-            if (sqlite3_step(s) == SQLITE_ROW) {
+            int src = sqlite3_step(s);
+            if (src == SQLITE_ROW) {
                 const char *j = (const char *)sqlite3_column_text(s, 0);
                 props = j ? json_loads(j, JSON_DECODE_ANY, NULL) : NULL;
+            } else if (src != SQLITE_DONE) {
+                rc = qp__store_sqlite_error(st, src, "properties", err);
             }
             sqlite3_reset(s);
             if (!props)
@@ -960,10 +969,16 @@ static qp_rc load_refs(qp_store *st, int64_t id, qp__heading_ref **h, size_t *nh
     }
     bs = json_array();
     sqlite3_bind_int64(s, 1, id);
-    while (bs && sqlite3_step(s) == SQLITE_ROW)
+    int src = SQLITE_DONE;
+    while (bs && (src = sqlite3_step(s)) == SQLITE_ROW)
         json_array_append_new(bs, json_pack("{so sI}", "id", col_json_text(s, 0), "line",
                                              (json_int_t)sqlite3_column_int64(s, 1)));
     sqlite3_reset(s);
+    if (src != SQLITE_DONE && src != SQLITE_ROW) {
+        json_decref(hs);
+        json_decref(bs);
+        return qp__store_sqlite_error(st, src, "blocks", err);
+    }
     size_t total = 1;
     size_t i;
     json_t *v;
@@ -1163,9 +1178,14 @@ static qp_rc m_mentions(json_t **out, qp_store *st, json_t *params, qp_error *er
             break;
         }
         sqlite3_bind_text(m, 1, lines[k].folded ? lines[k].folded : "", -1, SQLITE_STATIC);
-        if (sqlite3_step(m) == SQLITE_ROW)
+        int msrc = sqlite3_step(m);
+        if (msrc == SQLITE_ROW)
             path = col_json_text(m, 1);
         sqlite3_reset(m);
+        if (msrc != SQLITE_ROW && msrc != SQLITE_DONE) {
+            rc = qp__store_sqlite_error(st, msrc, "meetings", err);
+            break;
+        }
         const char *ps = json_string_value(path);
         json_array_append_new(listed, json_pack("{sI ss sO}", "line", (json_int_t)lines[k].line,
                                                 "title", lines[k].title ? lines[k].title : "",

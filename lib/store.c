@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -37,6 +38,9 @@
 #define QP_STORE_APP_ID 0x71697075 /* "qipu" */
 #define QP_STORE_SCHEMA 2
 #define RESOLVE_CHUNK 4096
+/* Indexes up to this size (database + WAL) are checked page by page on
+ * every write open (see damage_check). */
+#define QP_STORE_CHECK_BYTES ((int64_t)64 * 1024 * 1024)
 
 static const char *const schema_v1[] = {
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
@@ -437,7 +441,73 @@ static qp_rc open_db(qp_store *st, const char *db_path, int flags, qp_error *err
     return QP_OK;
 }
 
-static qp_rc writer_setup(qp_store *st, qp_error *err)
+/* Size of the database plus its WAL in bytes (0 when absent). */
+static int64_t db_bytes(const char *db_path)
+{
+    struct stat sb;
+    int64_t n = 0;
+    if (stat(db_path, &sb) == 0)
+        n += (int64_t)sb.st_size;
+    size_t l = strlen(db_path);
+    char *w = malloc(l + 5);
+    if (w) {
+        snprintf(w, l + 5, "%s-wal", db_path);
+        if (stat(w, &sb) == 0)
+            n += (int64_t)sb.st_size;
+        free(w);
+    }
+    return n;
+}
+
+/* The damage check of a write open. A header can be intact while b-tree
+ * pages are junk (a bad disk, a copy cut short, a stray write): SQLite only
+ * notices when a statement touches such a page, and then every query that
+ * does fails forever. PRAGMA quick_check reads every page (O(size), about
+ * a second per few hundred MB warm), so it runs when it is cheap (the files
+ * are at most QP_STORE_CHECK_BYTES) or when the last writer did not close
+ * cleanly (meta.clean is 0 or missing: a crash, or power lost during a
+ * bulk load with synchronous = OFF). A big index closed cleanly is trusted;
+ * damage found later still surfaces as QP_ECORRUPT from any call, and the
+ * caller rebuilds. QP_ECORRUPT when damaged. */
+static qp_rc damage_check(qp_store *st, int64_t bytes, qp_error *err)
+{
+    int64_t clean = 0;
+    qp_rc rc = pragma_int(st, "SELECT value FROM meta WHERE key = 'clean'", &clean, err);
+    if (rc != QP_OK)
+        return rc;
+    if (clean == 1 && bytes > QP_STORE_CHECK_BYTES)
+        return QP_OK;
+    sqlite3_stmt *s = NULL;
+    int src = sqlite3_prepare_v2(st->db, "PRAGMA quick_check(1)", -1, &s, NULL);
+    if (src == SQLITE_OK) {
+        src = sqlite3_step(s);
+        if (src == SQLITE_ROW) {
+            const char *r = (const char *)sqlite3_column_text(s, 0);
+            if (!r || strcmp(r, "ok") != 0) {
+                rc = qp_error_set(err, QP_ECORRUPT, "index: damaged: %s", r ? r : "?");
+                sqlite3_finalize(s);
+                return rc;
+            }
+            src = SQLITE_OK;
+        }
+    }
+    sqlite3_finalize(s);
+    if (src != SQLITE_OK && src != SQLITE_DONE)
+        return qp__store_sqlite_error(st, src, "quick_check", err);
+    return QP_OK;
+}
+
+/* Marks the index as open by a writer (meta.clean = 0) until
+ * qp_store_close() sets it back to 1. */
+static qp_rc set_clean(qp_store *st, int value, qp_error *err)
+{
+    char sql[96];
+    snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO meta(key, value) VALUES('clean', %d)",
+             value);
+    return exec_sql(st, sql, err);
+}
+
+static qp_rc writer_setup(qp_store *st, int64_t bytes, qp_error *err)
 {
     qp_rc rc = exec_sql(st, "PRAGMA journal_mode = WAL", err);
     if (rc == QP_OK)
@@ -448,6 +518,10 @@ static qp_rc writer_setup(qp_store *st, qp_error *err)
         rc = exec_sql(st, "PRAGMA cache_size = -32768", err);
     if (rc == QP_OK)
         rc = check_or_create(st, err);
+    if (rc == QP_OK)
+        rc = damage_check(st, bytes, err);
+    if (rc == QP_OK)
+        rc = set_clean(st, 0, err);
     return rc;
 }
 
@@ -490,10 +564,11 @@ qp_rc qp_store_open(qp_store **out, const char *db_path, qp_store_mode mode, qp_
         return QP_OK;
     }
 
+    int64_t bytes = db_bytes(db_path);
     rc = open_db(st, db_path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, err);
     if (rc != QP_OK)
         goto fail;
-    rc = writer_setup(st, err);
+    rc = writer_setup(st, bytes, err);
     if (rc == QP_ECORRUPT) {
         /* The index is a cache: throw a corrupt, foreign or newer one away. */
         sqlite3_close(st->db);
@@ -501,7 +576,7 @@ qp_rc qp_store_open(qp_store **out, const char *db_path, qp_store_mode mode, qp_
         remove_db_files(db_path);
         rc = open_db(st, db_path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, err);
         if (rc == QP_OK)
-            rc = writer_setup(st, err);
+            rc = writer_setup(st, 0, err);
         st->rebuilt = true;
     }
     if (rc == QP_OK)
@@ -524,6 +599,12 @@ void qp_store_close(qp_store *st)
         qp_store_rollback(st);
     for (int i = 0; i < STMT_COUNT; i++)
         sqlite3_finalize(st->stmt[i]);
+    if (st->mode == QP_STORE_WRITE && st->db && sqlite3_get_autocommit(st->db)) {
+        /* A clean close: the next write open may skip the damage check, and
+         * the WAL goes back into the database so the index is one file. */
+        if (set_clean(st, 1, NULL) == QP_OK)
+            sqlite3_exec(st->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+    }
     sqlite3_close(st->db);
     free(st->cands);
     free(st->candstr);

@@ -12,7 +12,12 @@
  *
  * The index is a cache of the vault: a file that is corrupt or carries an
  * unknown schema version is deleted and rebuilt empty when opened for
- * writing (qp_store_rebuilt() says so), and the caller rescans.
+ * writing (qp_store_rebuilt() says so), and the caller rescans. A write
+ * open checks every page (PRAGMA quick_check) when the index is at most
+ * 64 MiB or its last writer did not close cleanly (a crash); a bigger index
+ * closed cleanly is trusted. Damage met later makes any call fail with
+ * QP_ECORRUPT: the caller then closes its stores, deletes the index files
+ * and opens a writer again (or a fresh one), and rescans.
  *
  * Writes happen in batches: qp_store_begin(), any number of put/remove
  * calls, qp_store_commit(). The commit re-resolves every link whose target
@@ -39,7 +44,8 @@ typedef enum qp_store_mode {
  * missing or foreign file fails with QP_ECORRUPT. */
 qp_rc qp_store_open(qp_store **out, const char *db_path, qp_store_mode mode, qp_error *err);
 
-/* Closes the connection; rolls back an open batch. Accepts NULL. */
+/* Closes the connection; rolls back an open batch. A writer records a
+ * clean close and checkpoints the WAL into the database. Accepts NULL. */
 void qp_store_close(qp_store *st);
 
 /* True when qp_store_open() found a corrupt or foreign index and rebuilt it. */

@@ -210,6 +210,117 @@ static void test_foreign_and_newer_rebuilt(void **state)
     assert_true(qp_store_rebuilt(f->st));
 }
 
+/* Junk over the start of every page after the first (the file header left intact):
+ * SQLite opens the file, and only reading a damaged page tells. */
+static void corrupt_pages(const char *path)
+{
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    struct stat sb;
+    assert_int_equal(fstat(fd, &sb), 0);
+    unsigned char junk[512];
+    unsigned x = 12345;
+    for (off_t off = 4096; off < sb.st_size; off += 4096) {
+        for (size_t i = 0; i < sizeof junk; i++) {
+            x = x * 1103515245u + 12345u;
+            junk[i] = (unsigned char)(x >> 16);
+        }
+        assert_int_equal(pwrite(fd, junk, sizeof junk, off), (ssize_t)sizeof junk);
+    }
+    close(fd);
+}
+
+static void people_vault(fx *f)
+{
+    char rel[64], body[256];
+    for (int i = 0; i < 40; i++) {
+        snprintf(rel, sizeof rel, "Meetings/m%02d.md", i);
+        snprintf(body, sizeof body, "---\ntype: meeting\n---\n# M%d\n\n- [[Ann Veld]] said hi to"
+                 " Bo Ek\n- [ ] task %d\n", i, i);
+        write_at(f->root, rel, body);
+    }
+    write_at(f->root, "People/Ann Veld.md", "# Ann\n");
+    write_at(f->root, "People/Bo Ek.md", "# Bo\n");
+}
+
+static void test_damaged_pages_rebuilt(void **state)
+{
+    fx *f = *state;
+    people_vault(f);
+    open_all(f);
+    sync_vault(f);
+    assert_false(qp_store_rebuilt(f->st));
+    qp_store_close(f->st); /* a clean close: the WAL is checkpointed away */
+    f->st = NULL;
+    struct stat sb;
+    assert_int_equal(stat(f->db, &sb), 0);
+    assert_true(sb.st_size > 4 * 4096);
+    corrupt_pages(f->db);
+
+    /* A reader sees the damage as QP_ECORRUPT, not as an I/O error. */
+    qp_store *r = NULL;
+    qp_error err = QP_ERROR_INIT;
+    qp_rc rc = qp_store_open(&r, f->db, QP_STORE_READ, &err);
+    if (rc == QP_OK) {
+        char *out = NULL;
+        rc = qp_query_run(&out, r, f->v, "backlinks", "{\"note\":\"Ann Veld\"}", &err);
+        free(out);
+        qp_store_close(r);
+    }
+    assert_rc(rc, QP_ECORRUPT);
+
+    /* The writer checks the pages on open, throws the index away and
+     * starts empty; a sync brings every answer back. */
+    open_all(f);
+    assert_true(qp_store_rebuilt(f->st));
+    assert_int_equal(qp_store_generation(f->st), 0);
+    sync_vault(f);
+    qp_store_stats stats;
+    qp_store_get_stats(f->st, &stats);
+    assert_int_equal(stats.parsed, 42);
+    char *out = NULL;
+    assert_rc(qp_query_run(&out, f->st, f->v, "backlinks", "{\"note\":\"Ann Veld\"}", &err),
+              QP_OK);
+    assert_non_null(strstr(out, "\"path\":\"Meetings/m39.md\""));
+    assert_non_null(strstr(out, "\"path\":\"Meetings/m00.md\""));
+    free(out);
+    assert_int_equal(unresolved_count(f), 0);
+}
+
+/* A clean close leaves meta.clean = 1 and no WAL; an open writer has 0. */
+static void test_clean_flag(void **state)
+{
+    fx *f = *state;
+    open_all(f);
+    sqlite3 *db = NULL;
+    sqlite3_int64 v = -1;
+    sqlite3_stmt *s = NULL;
+    assert_int_equal(sqlite3_open_v2(f->db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'clean'", -1, &s,
+                                        NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    v = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    assert_int_equal(v, 0);
+    qp_store_close(f->st);
+    f->st = NULL;
+    char wal[160];
+    snprintf(wal, sizeof wal, "%s-wal", f->db);
+    struct stat sb;
+    assert_true(stat(wal, &sb) != 0 || sb.st_size == 0);
+    assert_int_equal(sqlite3_open_v2(f->db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'clean'", -1, &s,
+                                        NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    v = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    assert_int_equal(v, 1);
+}
+
 static void test_warm_sync_parses_nothing(void **state)
 {
     fx *f = *state;
@@ -476,6 +587,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reader_on_missing_or_foreign, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbage_file_rebuilt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_and_newer_rebuilt, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_damaged_pages_rebuilt, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_clean_flag, setup, teardown),
         cmocka_unit_test_setup_teardown(test_warm_sync_parses_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_steals_link, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_unresolves, setup, teardown),
