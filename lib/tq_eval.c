@@ -16,6 +16,7 @@
 #include <unicode/ucol.h>
 #include <unicode/uregex.h>
 #include <unicode/utext.h>
+#include <xxhash.h>
 
 #include "quipu/text.h"
 #include "taskquery_int.h"
@@ -32,14 +33,13 @@ typedef struct run {
     size_t n_not_done_ids;
     const char **wanted_ids; /* sorted ids that not-done tasks depend on */
     size_t n_wanted_ids;
-    /* per-task sort keys, computed for the tasks that passed the filters */
-    double *urgency;
-    const char **clean_desc;
-    int32_t *random;
     /* path-derived text tests repeat for every task of a file: remember the
      * last path seen per filter and its answer */
     const char **cache_path;
     bool *cache_val;
+    /* grouping: per level, the name built last and the built names */
+    const char **one;
+    struct memo *memos;
     bool failed;
 } run;
 
@@ -696,10 +696,10 @@ static const char *fast_key(const qp__coll *c, qp_arena *a, const char *s)
 {
     if (!c->keys_ok)
         return NULL;
+    char buf[1024], *w = buf;
     size_t len = strlen(s);
-    char *k = qp_arena_alloc(a, 3 * len + 1), *w = k;
-    if (k == NULL)
-        return NULL;
+    if (3 * len + 1 > sizeof buf)
+        return NULL; /* long text: ICU compares it */
     for (size_t i = 0; i < len;) {
         unsigned char x = (unsigned char)s[i];
         if (x >= 0x7F || c->prim[x] == 0)
@@ -722,8 +722,7 @@ static const char *fast_key(const qp__coll *c, qp_arena *a, const char *s)
         w += e - i;
         i = e;
     }
-    *w = '\0';
-    return k;
+    return qp_arena_strndup(a, buf, (size_t)(w - buf));
 }
 
 static int cmp_utext(run *r, int mode, bool reverse, const utext *a, const utext *b)
@@ -744,7 +743,8 @@ static int cmp_utext(run *r, int mode, bool reverse, const utext *a, const utext
     return c;
 }
 
-/* Merge sort of ids into u[] (distinct texts, so stability does not matter). */
+/* Merge sort of ids into u[] (distinct texts, so stability does not
+ * matter); linear on input that is already in order. */
 static void sort_utext(run *r, int mode, bool reverse, const utext *u, uint32_t *v, uint32_t *tmp,
                        size_t n)
 {
@@ -753,6 +753,10 @@ static void sort_utext(run *r, int mode, bool reverse, const utext *u, uint32_t 
     size_t h = n / 2;
     sort_utext(r, mode, reverse, u, v, tmp, h);
     sort_utext(r, mode, reverse, u, v + h, tmp, n - h);
+    /* texts often arrive in order already (paths from an index): then the
+     * halves need no merge */
+    if (cmp_utext(r, mode, reverse, &u[v[h - 1]], &u[v[h]]) <= 0)
+        return;
     size_t i = 0, j = h, k = 0;
     while (i < h && j < n)
         tmp[k++] = cmp_utext(r, mode, reverse, &u[v[j]], &u[v[i]]) < 0 ? v[j++] : v[i++];
@@ -765,10 +769,7 @@ static void sort_utext(run *r, int mode, bool reverse, const utext *u, uint32_t 
 
 static uint64_t hash_text(const char *s)
 {
-    uint64_t h = 14695981039346656037u; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211u;
-    return h;
+    return XXH3_64bits(s, strlen(s));
 }
 
 static size_t table_cap(size_t n)
@@ -787,7 +788,7 @@ static bool rank_texts(run *r, const char *const *s, size_t m, int mode, bool re
     bool ok = false;
     size_t cap = table_cap(m < 4096 ? m : 4096), nu = 0;
     uint32_t *slot = calloc(cap, sizeof *slot); /* unique id + 1; 0 = empty */
-    utext *u = malloc((m ? m : 1) * sizeof *u);
+    utext *u = malloc(cap / 2 * sizeof *u);      /* the table stays at most half full */
     uint32_t *order = NULL, *tmp = NULL, *urank = NULL;
     *max = 0;
     if (slot == NULL || u == NULL)
@@ -809,6 +810,10 @@ static bool rank_texts(run *r, const char *const *s, size_t m, int mode, bool re
             slot[i] = (uint32_t)++nu;
             if (2 * nu + 2 > cap) { /* grow and re-place the ids */
                 size_t ncap = cap * 4;
+                utext *nu_ = realloc(u, ncap / 2 * sizeof *u);
+                if (nu_ == NULL)
+                    goto cleanup;
+                u = nu_;
                 uint32_t *ns = calloc(ncap, sizeof *ns);
                 if (ns == NULL)
                     goto cleanup;
@@ -964,7 +969,7 @@ static const char *key_text(run *r, tq_key key, size_t i)
     case K_HEADING:
         return t->heading ? t->heading : "";
     case K_DESCRIPTION:
-        return r->clean_desc[i];
+        return clean_description(r, t);
     case K_ID:
         return t->id ? t->id : "";
     default:
@@ -1014,14 +1019,14 @@ static bool key_ranks(run *r, const tq_order *o, const size_t *idx, size_t m, ui
             int32_t h;
             switch (o->key) {
             case K_URGENCY:
-                v[k] = double_key(-r->urgency[i]); /* higher urgency first */
+                v[k] = double_key(-qp_task_urgency(t, r->q->today)); /* higher first */
                 break;
             case K_HAPPENS:
                 h = happens(t);
                 v[k] = h ? h : INT64_MAX;
                 break;
             case K_RANDOM:
-                v[k] = r->random[i];
+                v[k] = random_key(t, r->q->today);
                 break;
             default:
                 v[k] = date_key(t, QP_TASK_DUE + (int)(o->key - K_DUE));
@@ -1085,89 +1090,119 @@ typedef struct rkey {
     uint32_t id;
 } rkey;
 
-/* Stable order of 0..m) by the rank columns col[0..nc) (the first most
- * significant), each with max[c]: packs the columns into 64-bit words and
- * radix-sorts them, the least significant word first. The order is
- * written to perm. */
-static bool order_by_ranks(uint32_t *const *col, const uint32_t *max, size_t nc, size_t m,
-                           uint32_t *perm)
+/* Rank columns packed into 64-bit words, first column in the high bits of
+ * the first word; a column never spans two words. */
+typedef struct packer {
+    size_t m;
+    uint64_t **word;
+    unsigned *used; /* bits per word */
+    size_t nw, cap;
+} packer;
+
+static bool pack_column(packer *p, const uint32_t *col, uint32_t max)
 {
-    bool ok = false;
-    size_t nw = 0, w = 0, used = 0;
-    unsigned *bits = malloc((nc ? nc : 1) * sizeof *bits);
-    size_t *word = malloc((nc ? nc : 1) * sizeof *word);
-    unsigned *wbits = malloc((nc ? nc : 1) * sizeof *wbits);
-    uint64_t *key = NULL;
-    rkey *a = NULL, *b = NULL;
+    unsigned nb = 0;
+    while (nb < 32 && (max >> nb) != 0)
+        nb++;
+    if (nb == 0)
+        return true; /* one value: orders nothing */
+    if (p->nw == 0 || p->used[p->nw - 1] + nb > 64) {
+        if (p->nw == p->cap) {
+            size_t nc = p->cap ? 2 * p->cap : 4;
+            uint64_t **w = realloc(p->word, nc * sizeof *w);
+            if (w == NULL)
+                return false;
+            p->word = w;
+            unsigned *u = realloc(p->used, nc * sizeof *u);
+            if (u == NULL)
+                return false;
+            p->used = u;
+            p->cap = nc;
+        }
+        p->word[p->nw] = calloc(p->m ? p->m : 1, sizeof **p->word);
+        if (p->word[p->nw] == NULL)
+            return false;
+        p->used[p->nw++] = 0;
+    }
+    uint64_t *w = p->word[p->nw - 1];
+    for (size_t k = 0; k < p->m; k++)
+        w[k] = (w[k] << nb) | col[k];
+    p->used[p->nw - 1] += nb;
+    return true;
+}
+
+static void packer_free(packer *p)
+{
+    for (size_t w = 0; w < p->nw; w++)
+        free(p->word[w]);
+    free(p->word);
+    free(p->used);
+}
+
+/* One stable LSD radix pass over bits [sh, sh+8) of the keys a[0..m),
+ * into b; false when every key has the same digit (nothing to do). */
+#define RADIX_PASS(T, KEY)                                     \
+    do {                                                       \
+        size_t cnt[256] = {0};                                 \
+        for (size_t k = 0; k < m; k++)                         \
+            cnt[(KEY(a[k]) >> sh) & 0xFF]++;                   \
+        if (cnt[(KEY(a[0]) >> sh) & 0xFF] == m)                \
+            break;                                             \
+        size_t pos = 0;                                        \
+        for (size_t d = 0; d < 256; d++) {                     \
+            size_t c = cnt[d];                                 \
+            cnt[d] = pos;                                      \
+            pos += c;                                          \
+        }                                                      \
+        for (size_t k = 0; k < m; k++)                         \
+            b[cnt[(KEY(a[k]) >> sh) & 0xFF]++] = a[k];         \
+        T *t_ = a;                                             \
+        a = b;                                                 \
+        b = t_;                                                \
+    } while (0)
+#define KEY_SELF(x) (x)
+#define KEY_FIELD(x) ((x).k)
+
+/* Stable order of 0..m) by the packed words: perm[j] is the position
+ * that sorts j-th. Frees the words as it goes. */
+static bool packer_sort(packer *p, uint32_t *perm)
+{
+    size_t m = p->m;
+    unsigned idbits = 0;
+    while (idbits < 32 && (((uint64_t)m - 1) >> idbits) != 0 && m > 1)
+        idbits++;
     for (size_t k = 0; k < m; k++)
         perm[k] = (uint32_t)k;
-    if (bits == NULL || word == NULL || wbits == NULL)
-        goto cleanup;
-    /* columns go into words in order; a column never spans two words */
-    for (size_t c = 0; c < nc; c++) {
-        unsigned nb = 0;
-        while (nb < 32 && (max[c] >> nb) != 0)
-            nb++;
-        bits[c] = nb;
-        if (nb == 0)
-            continue;
-        if (used + nb > 64) {
-            wbits[w++] = (unsigned)used;
-            used = 0;
-        }
-        word[c] = w;
-        used += nb;
-    }
-    if (used > 0)
-        wbits[w++] = (unsigned)used;
-    nw = w;
-    if (nw == 0 || m < 2) {
-        ok = true;
-        goto cleanup;
-    }
-    key = malloc(m * sizeof *key);
-    a = malloc(m * sizeof *a);
-    b = malloc(m * sizeof *b);
-    if (key == NULL || a == NULL || b == NULL)
-        goto cleanup;
-    for (size_t ww = nw; ww-- > 0;) {
-        /* this word's value per task, first column in the high bits */
-        memset(key, 0, m * sizeof *key);
-        for (size_t c = 0; c < nc; c++) {
-            if (bits[c] == 0 || word[c] != ww)
-                continue;
-            for (size_t k = 0; k < m; k++)
-                key[k] = (key[k] << bits[c]) | col[c][k];
-        }
+    if (p->nw == 0 || m < 2)
+        return true;
+    if (p->nw == 1 && p->used[0] + idbits <= 64) {
+        /* the usual case: key and position share one word */
+        uint64_t *a = p->word[0], *b = malloc(m * sizeof *b);
+        if (b == NULL)
+            return false;
         for (size_t k = 0; k < m; k++)
-            a[k] = (rkey){key[perm[k]], perm[k]};
-        for (unsigned sh = 0; sh < wbits[ww]; sh += 8) {
-            size_t cnt[256] = {0};
-            for (size_t k = 0; k < m; k++)
-                cnt[(a[k].k >> sh) & 0xFF]++;
-            if (cnt[(a[0].k >> sh) & 0xFF] == m)
-                continue; /* one digit value: the pass changes nothing */
-            size_t pos = 0;
-            for (size_t d = 0; d < 256; d++) {
-                size_t c = cnt[d];
-                cnt[d] = pos;
-                pos += c;
-            }
-            for (size_t k = 0; k < m; k++)
-                b[cnt[(a[k].k >> sh) & 0xFF]++] = a[k];
-            rkey *t = a;
-            a = b;
-            b = t;
-        }
+            a[k] = (a[k] << idbits) | k;
+        for (unsigned sh = idbits; sh < idbits + p->used[0]; sh += 8)
+            RADIX_PASS(uint64_t, KEY_SELF);
+        uint64_t mask = idbits ? (((uint64_t)1 << idbits) - 1) : 0;
+        for (size_t k = 0; k < m; k++)
+            perm[k] = (uint32_t)(a[k] & mask);
+        p->word[0] = a; /* {a, b} is {the word, the scratch}: keep one, free one */
+        free(b);
+        return true;
+    }
+    rkey *a = malloc(m * sizeof *a), *b = malloc(m * sizeof *b);
+    bool ok = a != NULL && b != NULL;
+    for (size_t w = p->nw; ok && w-- > 0;) {
+        for (size_t k = 0; k < m; k++)
+            a[k] = (rkey){p->word[w][perm[k]], perm[k]};
+        free(p->word[w]);
+        p->word[w] = NULL;
+        for (unsigned sh = 0; sh < p->used[w]; sh += 8)
+            RADIX_PASS(rkey, KEY_FIELD);
         for (size_t k = 0; k < m; k++)
             perm[k] = a[k].id;
     }
-    ok = true;
-cleanup:
-    free(bits);
-    free(word);
-    free(wbits);
-    free(key);
     free(a);
     free(b);
     return ok;
@@ -1184,32 +1219,37 @@ static bool sort_tasks(run *r, size_t *idx, size_t m)
     const qp_taskquery *q = r->q;
     size_t nt = sizeof default_tail / sizeof default_tail[0], nc = q->n_sorters + nt;
     bool ok = false;
-    uint32_t **col = calloc(nc, sizeof *col), *max = calloc(nc, sizeof *max);
-    uint32_t *perm = malloc((m ? m : 1) * sizeof *perm);
-    size_t *sorted = malloc((m ? m : 1) * sizeof *sorted);
-    if (col == NULL || max == NULL || perm == NULL || sorted == NULL)
+    packer pk = {.m = m};
+    uint32_t *col = malloc((m ? m : 1) * sizeof *col), max = 0;
+    uint32_t *perm = NULL;
+    size_t *sorted = NULL;
+    if (col == NULL)
         goto cleanup;
     for (size_t c = 0; c < nc; c++) {
         const tq_order *o = c < q->n_sorters ? &q->sorters[c] : &default_tail[c - q->n_sorters];
-        col[c] = malloc((m ? m : 1) * sizeof *col[c]);
-        if (col[c] == NULL || !key_ranks(r, o, idx, m, col[c], &max[c]))
+        if (!key_ranks(r, o, idx, m, col, &max))
             goto cleanup;
         if (o->reverse)
             for (size_t k = 0; k < m; k++)
-                col[c][k] = max[c] - col[c][k];
+                col[k] = max - col[k];
+        if (!pack_column(&pk, col, max))
+            goto cleanup;
     }
-    if (!order_by_ranks(col, max, nc, m, perm))
+    free(col);
+    col = NULL;
+    perm = malloc((m ? m : 1) * sizeof *perm);
+    if (perm == NULL || !packer_sort(&pk, perm))
+        goto cleanup;
+    sorted = malloc((m ? m : 1) * sizeof *sorted);
+    if (sorted == NULL)
         goto cleanup;
     for (size_t k = 0; k < m; k++)
         sorted[k] = idx[perm[k]];
     memcpy(idx, sorted, m * sizeof *idx);
     ok = true;
 cleanup:
-    if (col != NULL)
-        for (size_t c = 0; c < nc; c++)
-            free(col[c]);
+    packer_free(&pk);
     free(col);
-    free(max);
     free(perm);
     free(sorted);
     return ok;
@@ -1259,37 +1299,163 @@ static const char *date_group(run *r, const qp_task *t, int field, const char *f
     return qp_arena_strdup(r->arena, buf);
 }
 
-/* Group names of task i for one key; *n receives their count. */
-static const char **group_names(run *r, tq_key key, size_t i, size_t *n)
+/* Group names that have to be built (dates, paths, urgency) are built
+ * once per distinct value and run, and then shared: a group by filename
+ * over a vault builds one name per file, not one per task. */
+typedef struct memo_slot {
+    uintptr_t a, b;
+    const char *v; /* NULL: empty slot */
+} memo_slot;
+
+typedef struct memo {
+    memo_slot *s;
+    size_t cap, n;
+} memo;
+
+static size_t memo_hash(uintptr_t a, uintptr_t b)
 {
-    const qp_task *t = &r->tasks[i];
-    const char **v = qp_arena_alloc(r->arena, (t->n_tags + 1) * sizeof *v);
-    char buf[64];
-    if (v == NULL) {
-        r->failed = true;
-        *n = 0;
-        return NULL;
+    uint64_t h = ((uint64_t)a * 0x9E3779B97F4A7C15u) ^ ((uint64_t)b * 0xC2B2AE3D27D4EB4Fu);
+    return (size_t)(h ^ (h >> 29));
+}
+
+/* The slot for (a, b): holds its name, or is empty for the caller to
+ * fill. NULL when out of memory. */
+static memo_slot *memo_slot_for(memo *mm, uintptr_t a, uintptr_t b)
+{
+    if (2 * (mm->n + 1) > mm->cap) {
+        size_t ncap = mm->cap ? 4 * mm->cap : 256;
+        memo_slot *ns = calloc(ncap, sizeof *ns);
+        if (ns == NULL)
+            return NULL;
+        for (size_t i = 0; i < mm->cap; i++) {
+            if (mm->s[i].v == NULL)
+                continue;
+            size_t j = memo_hash(mm->s[i].a, mm->s[i].b) & (ncap - 1);
+            while (ns[j].v != NULL)
+                j = (j + 1) & (ncap - 1);
+            ns[j] = mm->s[i];
+        }
+        free(mm->s);
+        mm->s = ns;
+        mm->cap = ncap;
     }
+    size_t i = memo_hash(a, b) & (mm->cap - 1);
+    while (mm->s[i].v != NULL && (mm->s[i].a != a || mm->s[i].b != b))
+        i = (i + 1) & (mm->cap - 1);
+    mm->s[i].a = a;
+    mm->s[i].b = b;
+    return &mm->s[i];
+}
+
+/* The key a task's group name depends on, for the keys whose names are
+ * built; false for the others. */
+static bool memo_key(run *r, tq_key key, const qp_task *t, uintptr_t *a, uintptr_t *b)
+{
+    *b = 0;
+    switch (key) {
+    case K_DUE:
+    case K_SCHEDULED:
+    case K_START:
+    case K_CREATED:
+    case K_DONE:
+    case K_CANCELLED: {
+        int f = QP_TASK_DUE + (int)(key - K_DUE);
+        *a = (uintptr_t)(uint32_t)t->dates[f];
+        *b = (t->invalid_dates & (1u << f)) != 0;
+        return true;
+    }
+    case K_HAPPENS:
+        *a = (uintptr_t)(uint32_t)happens(t);
+        return true;
+    case K_PATH:
+    case K_FOLDER:
+    case K_ROOT:
+    case K_FILENAME:
+        *a = (uintptr_t)t->path;
+        return true;
+    case K_BACKLINK:
+        *a = (uintptr_t)t->path;
+        *b = (uintptr_t)t->heading;
+        return true;
+    case K_URGENCY: {
+        double u = qp_task_urgency(t, r->q->today);
+        uint64_t bits;
+        memcpy(&bits, &u, sizeof bits);
+        *a = (uintptr_t)bits;
+        *b = (uintptr_t)(bits >> 32); /* all of it where uintptr_t is 32 bits */
+        return true;
+    }
+    default:
+        return false;
+    }
+}
+
+static const char *group_name(run *r, tq_key key, const qp_task *t);
+
+/* Group names of task i at grouping level l; *n receives their count. The
+ * array is valid until the next call for the same level. */
+static const char *const *group_names(run *r, size_t l, size_t i, size_t *n)
+{
+    static const char *const no_tags[] = {"(No tags)"};
+    const qp_task *t = &r->tasks[i];
+    tq_key key = r->q->groupers[l].key;
     *n = 1;
+    if (key == K_TAGS || key == K_TAG) {
+        if (t->n_tags == 0)
+            return no_tags;
+        *n = t->n_tags;
+        return t->tags;
+    }
+    uintptr_t a, b;
+    if (!memo_key(r, key, t, &a, &b)) {
+        r->one[l] = group_name(r, key, t);
+    } else {
+        memo_slot *sl = memo_slot_for(&r->memos[l], a, b);
+        if (sl == NULL) {
+            r->failed = true;
+            *n = 0;
+            return NULL;
+        }
+        if (sl->v == NULL) {
+            sl->v = group_name(r, key, t);
+            if (sl->v != NULL)
+                r->memos[l].n++;
+        }
+        r->one[l] = sl->v;
+    }
+    if (r->one[l] == NULL)
+        r->failed = true;
+    return &r->one[l];
+}
+
+/* The group name of task t for a key with one name per task; NULL when out
+ * of memory. */
+static const char *group_name(run *r, tq_key key, const qp_task *t)
+{
+    static const char *const types[] = {
+        "",           "%%1%%IN_PROGRESS", "%%2%%TODO",     "%%3%%ON_HOLD",
+        "%%4%%DONE",  "%%5%%CANCELLED",   "%%6%%NON_TASK", "%%7%%EMPTY",
+    };
+    static const char *const prios[] = {
+        "%%0%%Highest priority", "%%1%%High priority", "%%2%%Medium priority",
+        "%%3%%Normal priority",  "%%4%%Low priority",  "%%5%%Lowest priority",
+    };
+    const char *v[1] = {NULL};
+    char buf[64];
     const char *path = t->path ? t->path : "";
     switch (key) {
     case K_STATUS:
         v[0] = qp_task_is_done(t) ? "Done" : "Todo";
         break;
     case K_STATUS_TYPE:
-        snprintf(buf, sizeof buf, "%%%%%d%%%%%s", (int)t->status_type,
-                 qp_status_type_name(t->status_type));
-        v[0] = qp_arena_strdup(r->arena, buf);
+        v[0] = (int)t->status_type >= 1 && (int)t->status_type <= 7 ? types[t->status_type] : "";
         break;
     case K_STATUS_NAME:
         v[0] = t->status_name;
         break;
-    case K_PRIORITY: {
-        static const char *const names[] = {"Highest", "High", "Medium", "Normal", "Low", "Lowest"};
-        snprintf(buf, sizeof buf, "%%%%%d%%%%%s priority", (int)t->priority, names[t->priority]);
-        v[0] = qp_arena_strdup(r->arena, buf);
+    case K_PRIORITY:
+        v[0] = prios[t->priority];
         break;
-    }
     case K_DUE:
         v[0] = date_group(r, t, QP_TASK_DUE, "due");
         break;
@@ -1352,16 +1518,6 @@ static const char **group_names(run *r, tq_key key, size_t i, size_t *n)
     case K_HEADING:
         v[0] = t->heading && t->heading[0] ? t->heading : "(No heading)";
         break;
-    case K_TAGS:
-    case K_TAG:
-        if (t->n_tags == 0) {
-            v[0] = "(No tags)";
-        } else {
-            for (size_t k = 0; k < t->n_tags; k++)
-                v[k] = t->tags[k];
-            *n = t->n_tags;
-        }
-        break;
     case K_RECURRING:
         v[0] = t->recurrence ? "Recurring" : "Not Recurring";
         break;
@@ -1369,7 +1525,7 @@ static const char **group_names(run *r, tq_key key, size_t i, size_t *n)
         v[0] = t->recurrence ? t->recurrence : "None";
         break;
     case K_URGENCY:
-        snprintf(buf, sizeof buf, "%.2f", r->urgency[i]);
+        snprintf(buf, sizeof buf, "%.2f", qp_task_urgency(t, r->q->today));
         v[0] = qp_arena_strdup(r->arena, buf);
         break;
     case K_ID:
@@ -1379,58 +1535,61 @@ static const char **group_names(run *r, tq_key key, size_t i, size_t *n)
         v[0] = "";
         break;
     }
-    for (size_t k = 0; k < *n; k++)
-        if (v[k] == NULL)
-            r->failed = true;
-    return v;
+    return v[0];
 }
 
 typedef struct entry {
-    const char **names; /* one per level */
+    size_t names; /* offset of its names (one per level) in the flat array */
     size_t task;
 } entry;
 
 /* Orders the group entries (built in task order) by their names level by
  * level, stably; newgrp[k] says whether sorted entry k starts a leaf
- * group. */
-static bool sort_entries(run *r, entry *ent, size_t ne, bool *newgrp)
+ * group (a name at some level differs from the entry before). */
+static bool sort_entries(run *r, entry *ent, size_t ne, const char *const *flat, bool *newgrp)
 {
     const qp_taskquery *q = r->q;
     size_t nl = q->n_groupers;
     bool ok = false;
-    uint32_t **col = calloc(nl, sizeof *col), *max = calloc(nl, sizeof *max);
+    packer pk = {.m = ne};
+    uint32_t *col = malloc((ne ? ne : 1) * sizeof *col), max = 0;
     uint32_t *perm = malloc((ne ? ne : 1) * sizeof *perm);
     const char **s = malloc((ne ? ne : 1) * sizeof *s);
-    entry *sorted = malloc((ne ? ne : 1) * sizeof *sorted);
-    if (col == NULL || max == NULL || perm == NULL || s == NULL || sorted == NULL)
+    entry *sorted = NULL;
+    if (col == NULL || perm == NULL || s == NULL)
         goto cleanup;
     for (size_t l = 0; l < nl; l++) {
         const tq_order *g = &q->groupers[l];
-        col[l] = malloc((ne ? ne : 1) * sizeof *col[l]);
-        if (col[l] == NULL)
-            goto cleanup;
         for (size_t k = 0; k < ne; k++)
-            s[k] = ent[k].names[l];
+            s[k] = flat[ent[k].names + l];
         if (!rank_texts(r, s, ne, g->key == K_URGENCY ? RANK_URGENCY : RANK_GROUP, g->reverse,
-                        col[l], &max[l]))
+                        col, &max) ||
+            !pack_column(&pk, col, max))
             goto cleanup;
     }
-    if (!order_by_ranks(col, max, nl, ne, perm))
+    free(col);
+    col = NULL;
+    free((void *)s);
+    s = NULL;
+    if (!packer_sort(&pk, perm))
         goto cleanup;
+    sorted = malloc((ne ? ne : 1) * sizeof *sorted);
+    if (sorted == NULL)
+        goto cleanup;
+    /* group names of one level are equal exactly when their bytes are */
     for (size_t k = 0; k < ne; k++) {
         sorted[k] = ent[perm[k]];
         newgrp[k] = k == 0;
-        for (size_t l = 0; l < nl && !newgrp[k]; l++)
-            newgrp[k] = col[l][perm[k]] != col[l][perm[k - 1]];
+        for (size_t l = 0; l < nl && !newgrp[k]; l++) {
+            const char *x = flat[sorted[k].names + l], *y = flat[sorted[k - 1].names + l];
+            newgrp[k] = x != y && strcmp(x, y) != 0;
+        }
     }
     memcpy(ent, sorted, ne * sizeof *ent);
     ok = true;
 cleanup:
-    if (col != NULL)
-        for (size_t l = 0; l < nl; l++)
-            free(col[l]);
+    packer_free(&pk);
     free(col);
-    free(max);
     free(perm);
     free((void *)s);
     free(sorted);
@@ -1441,13 +1600,15 @@ cleanup:
 
 static void run_close(run *r)
 {
+    if (r->memos != NULL)
+        for (size_t l = 0; l < r->q->n_groupers; l++)
+            free(r->memos[l].s);
+    free(r->memos);
+    free((void *)r->one);
     if (r->re != NULL)
         for (int i = 0; i < r->q->n_regex; i++)
             uregex_close(r->re[i]);
     free(r->re);
-    free(r->urgency);
-    free((void *)r->clean_desc);
-    free(r->random);
     qp__coll_close(&r->coll);
     qp_arena_free(r->tmp);
 }
@@ -1460,6 +1621,7 @@ qp_rc qp_taskquery_run(qp_taskquery_result **out, const qp_taskquery *q, const q
     run r;
     size_t *idx = NULL, m = 0;
     entry *ent = NULL;
+    const char **flat = NULL;
     bool *newgrp = NULL;
 
     *out = NULL;
@@ -1510,29 +1672,6 @@ qp_rc qp_taskquery_run(qp_taskquery_result **out, const qp_taskquery *q, const q
     /* 2. sort */
     if (!qp__coll_open(&r.coll) || (r.tmp = qp_arena_new()) == NULL)
         goto oom;
-    /* indexed by task, but only the m filtered tasks are written: malloc
-     * (not a zeroed arena block) so untouched pages cost nothing */
-    r.urgency = malloc((n ? n : 1) * sizeof(double));
-    if (r.urgency == NULL)
-        goto oom;
-    for (size_t k = 0; k < m; k++)
-        r.urgency[idx[k]] = qp_task_urgency(&tasks[idx[k]], q->today);
-    for (size_t s = 0; s < q->n_sorters; s++) {
-        if (q->sorters[s].key == K_DESCRIPTION && r.clean_desc == NULL) {
-            r.clean_desc = malloc((n ? n : 1) * sizeof(char *));
-            if (r.clean_desc == NULL)
-                goto oom;
-            for (size_t k = 0; k < m; k++)
-                r.clean_desc[idx[k]] = clean_description(&r, &tasks[idx[k]]);
-        }
-        if (q->sorters[s].key == K_RANDOM && r.random == NULL) {
-            r.random = malloc((n ? n : 1) * sizeof(int32_t));
-            if (r.random == NULL)
-                goto oom;
-            for (size_t k = 0; k < m; k++)
-                r.random[idx[k]] = random_key(&tasks[idx[k]], q->today);
-        }
-    }
     if (!sort_tasks(&r, idx, m))
         goto oom;
 
@@ -1540,16 +1679,20 @@ qp_rc qp_taskquery_run(qp_taskquery_result **out, const qp_taskquery *q, const q
     if (q->layout.limit < m)
         m = q->layout.limit;
 
-    /* 4. group */
-    size_t nl = q->n_groupers, ne = 0, cap = m + 1;
+    /* 4. group: one entry per task and combination of its names (tags
+     * give several); the names of all entries sit in one flat array */
+    size_t nl = q->n_groupers, ne = 0, cap = m + 1, nflat = 0;
     ent = malloc(cap * sizeof *ent);
-    if (ent == NULL)
+    flat = malloc(cap * (nl ? nl : 1) * sizeof *flat);
+    r.one = calloc(nl ? nl : 1, sizeof *r.one);
+    r.memos = calloc(nl ? nl : 1, sizeof *r.memos);
+    if (ent == NULL || flat == NULL || r.one == NULL || r.memos == NULL)
         goto oom;
     for (size_t k = 0; k < m; k++) {
-        const char **lvl[32];
+        const char *const *lvl[32];
         size_t cnt[32], total = 1;
         for (size_t l = 0; l < nl && l < 32; l++) {
-            lvl[l] = group_names(&r, q->groupers[l].key, idx[k], &cnt[l]);
+            lvl[l] = group_names(&r, l, idx[k], &cnt[l]);
             if (r.failed)
                 goto oom;
             total *= cnt[l];
@@ -1561,16 +1704,18 @@ qp_rc qp_taskquery_run(qp_taskquery_result **out, const qp_taskquery *q, const q
                 if (g == NULL)
                     goto oom;
                 ent = g;
+                const char **f = realloc(flat, cap * (nl ? nl : 1) * sizeof *flat);
+                if (f == NULL)
+                    goto oom;
+                flat = f;
             }
-            const char **names = qp_arena_alloc(r.arena, (nl ? nl : 1) * sizeof *names);
-            if (names == NULL)
-                goto oom;
             size_t rem = c;
             for (size_t l = nl; l-- > 0;) {
-                names[l] = lvl[l][rem % cnt[l]];
+                flat[nflat + l] = lvl[l][rem % cnt[l]];
                 rem /= cnt[l];
             }
-            ent[ne] = (entry){names, idx[k]};
+            ent[ne] = (entry){nflat, idx[k]};
+            nflat += nl;
             ne++;
         }
     }
@@ -1578,7 +1723,7 @@ qp_rc qp_taskquery_run(qp_taskquery_result **out, const qp_taskquery *q, const q
     if (newgrp == NULL)
         goto oom;
     if (nl > 0) {
-        if (!sort_entries(&r, ent, ne, newgrp))
+        if (!sort_entries(&r, ent, ne, flat, newgrp))
             goto oom;
     } else {
         for (size_t k = 0; k < ne; k++)
@@ -1602,7 +1747,13 @@ qp_rc qp_taskquery_run(qp_taskquery_result **out, const qp_taskquery *q, const q
         for (size_t k = 0; k < ne; k++) {
             if (newgrp[k]) {
                 qp_taskquery_group *g = &res->groups[res->n_groups++];
-                g->names = ent[k].names;
+                const char **names = qp_arena_alloc(r.arena, (nl ? nl : 1) * sizeof *names);
+                if (names == NULL) {
+                    free(seen);
+                    goto oom;
+                }
+                memcpy(names, flat + ent[k].names, nl * sizeof *names);
+                g->names = names;
                 g->n_names = nl;
                 g->tasks = all + used;
                 g->n_tasks = 0;
@@ -1634,6 +1785,7 @@ cleanup:
     run_close(&r);
     free(idx);
     free(ent);
+    free(flat);
     free(newgrp);
     qp_taskquery_result_free(res);
     return rc;
