@@ -410,5 +410,42 @@ def test_scanning_state_and_progress():
         d.cleanup()
 
 
+def linked_paths(result):
+    return sorted(x["path"] for x in result["linked"])
+
+
+def test_cached_answers_follow_commits():
+    """Answers are cached per index generation: repeated and pipelined
+    requests get the same answer, and the first request after a commit sees
+    the commit (never a cached answer of the generation before)."""
+    for args in ([], ["--query-cache", "0"]):
+        with Daemon(files=FILES, args=args) as d:
+            c = d.client()
+            first = c.request("backlinks", {"note": "Ann Veld"})
+            assert linked_paths(first) == ["Meetings/2025-03-02 Kickoff.md",
+                                           "Meetings/2025-04-10 Review.md"], first
+            for i in range(50):  # pipelined; most are answered from the cache
+                c.send("backlinks", {"note": "Ann Veld"}, id=1000 + i)
+            for i in range(50):
+                assert c.response(1000 + i, timeout=30)["result"] == first
+            gen = c.request("status")["generation"]
+            for n in range(3):
+                d.write("Inbox/new%d.md" % n, "# New\n\nMet [[Ann Veld]] again.\n")
+                deadline = time.monotonic() + 10
+                while c.request("status")["generation"] == gen:
+                    assert time.monotonic() < deadline, "no commit"
+                    time.sleep(0.01)
+                gen = c.request("status")["generation"]
+                got = linked_paths(c.request("backlinks", {"note": "Ann Veld"}))
+                want = sorted(["Meetings/2025-03-02 Kickoff.md", "Meetings/2025-04-10 Review.md"]
+                              + ["Inbox/new%d.md" % k for k in range(n + 1)])
+                assert got == want, (args, n, got)
+            # a different question is never answered with another one's result
+            assert c.request("backlinks", {"note": "Home"})["linked"] == []
+            for _ in range(2):
+                assert c.request("resolve", {"link": "plan.pdf"}) == {"path": "Attachments/plan.pdf"}
+                assert c.request("resolve", {"link": "Ann Veld"}) == {"path": "People/Ann Veld.md"}
+
+
 if __name__ == "__main__":
     run_tests(globals())
