@@ -245,6 +245,7 @@ struct qp_store {
     bool rebuilt;
     bool in_batch;
     bool changed; /* the open batch wrote something */
+    bool bulk;    /* between qp_store_bulk_begin() and qp_store_bulk_end() */
     sqlite3_stmt *stmt[STMT_COUNT];
     /* candidate buffer of qp__store_cands() */
     qp__cand *cands;
@@ -518,6 +519,14 @@ static qp_rc writer_setup(qp_store *st, int64_t bytes, qp_error *err)
         rc = exec_sql(st, "PRAGMA cache_size = -32768", err);
     if (rc == QP_OK)
         rc = check_or_create(st, err);
+    if (rc == QP_OK) {
+        /* A bulk load that never ended left links unresolved and indexes
+         * dropped: start over. */
+        int64_t bulk = 0;
+        rc = pragma_int(st, "SELECT value FROM meta WHERE key = 'bulk'", &bulk, err);
+        if (rc == QP_OK && bulk)
+            rc = qp_error_set(err, QP_ECORRUPT, "index: a bulk load was interrupted");
+    }
     if (rc == QP_OK)
         rc = damage_check(st, bytes, err);
     if (rc == QP_OK)
@@ -782,6 +791,8 @@ static qp_rc run_id(qp_store *st, int id, int64_t file, qp_error *err)
 
 static qp_rc mark_name(qp_store *st, const char *name_folded, qp_error *err)
 {
+    if (st->bulk) /* qp_store_bulk_end() resolves every link */
+        return QP_OK;
     sqlite3_stmt *s = stmt_get(st, W_AFF_NAME, err);
     if (!s)
         return err ? err->code : QP_EIO;
@@ -1286,9 +1297,11 @@ static qp_rc insert_note_rows(qp_store *st, int64_t id, const qp_note *note, qp_
             goto cleanup;
     }
 
-    STMT_OR_FAIL(s, W_DIRTY_SRC);
-    sqlite3_bind_int64(s, 1, id);
-    rc = step_done(st, s, "dirty sources", err);
+    if (!st->bulk) {
+        STMT_OR_FAIL(s, W_DIRTY_SRC);
+        sqlite3_bind_int64(s, 1, id);
+        rc = step_done(st, s, "dirty sources", err);
+    }
     goto cleanup;
 
 oom:
@@ -1381,6 +1394,47 @@ typedef struct todo_row {
     int64_t link, dst, src;
     char *target, *src_path;
 } todo_row;
+
+/* Set-based resolution of the links that need no ranking (spec/links.md
+ * §2.1): an empty linkpath is the source itself (step 1), and a bare name
+ * without '.' and without '/' has exactly one lookup name (links.name2);
+ * with zero candidates it is unresolved, with one it is that file (step 3).
+ * One UPDATE does them all; only rows whose target changes are written.
+ * What is left (a '.' in the name, a '/', or several candidates) goes
+ * through qp__resolve() in resolve_todo(). With `all` every link is in
+ * scope (bulk load), else the links in temp.todo. */
+#define FAST_NAME_SQL                                                                              \
+    "(SELECT CASE WHEN count(*) = 1 THEN min(f.id) END FROM files f"                               \
+    " WHERE f.name_folded = links.name2)"
+#define FAST_WHERE "name1 IS NULL AND target <> '' AND instr(target, '/') = 0"
+static qp_rc resolve_fast(qp_store *st, bool all, qp_error *err)
+{
+    const char *scope = all ? "" : " AND id IN (SELECT id FROM temp.todo)";
+    char sql[768];
+    snprintf(sql, sizeof sql,
+             "UPDATE links SET dst = src WHERE target = '' AND dst IS NOT src%s;"
+             "UPDATE links SET dst = " FAST_NAME_SQL " WHERE " FAST_WHERE
+             " AND (SELECT count(*) FROM files f WHERE f.name_folded = links.name2) <= 1"
+             " AND dst IS NOT " FAST_NAME_SQL "%s;",
+             scope, scope);
+    qp_rc rc = exec_sql(st, sql, err);
+    if (rc != QP_OK)
+        return rc;
+    /* What remains for the full resolver. */
+    if (all)
+        rc = exec_sql(st, "DELETE FROM temp.todo;"
+                          "INSERT INTO temp.todo SELECT id FROM links WHERE target <> ''"
+                          " AND (name1 IS NOT NULL OR instr(target, '/') > 0"
+                          " OR (SELECT count(*) FROM files f WHERE f.name_folded = links.name2) > 1)",
+                      err);
+    else
+        rc = exec_sql(st, "DELETE FROM temp.todo WHERE EXISTS (SELECT 1 FROM links"
+                          " WHERE links.id = todo.id AND (target = '' OR (" FAST_WHERE
+                          " AND (SELECT count(*) FROM files f"
+                          " WHERE f.name_folded = links.name2) <= 1)))",
+                      err);
+    return rc;
+}
 
 /* Re-resolves every link in temp.todo, a page at a time so that memory
  * stays bounded on a cold index of a big vault. */
@@ -1475,7 +1529,15 @@ qp_rc qp_store_commit(qp_store *st, qp_error *err)
     qp_rc rc = need_batch(st, err);
     if (rc != QP_OK)
         return rc;
-    if (st->changed) {
+    if (st->changed && st->bulk) {
+        /* Links wait for qp_store_bulk_end(); readers see them unresolved. */
+        sqlite3_stmt *s = stmt_get(st, W_BUMP_GEN, err);
+        rc = s ? step_done(st, s, "generation", err) : (err ? err->code : QP_EIO);
+        if (rc != QP_OK) {
+            qp_store_rollback(st);
+            return rc;
+        }
+    } else if (st->changed) {
         rc = exec_sql(st,
                       "INSERT OR IGNORE INTO temp.todo SELECT id FROM links"
                       "  WHERE src IN (SELECT id FROM temp.dirty_src);"
@@ -1484,6 +1546,8 @@ qp_rc qp_store_commit(qp_store *st, qp_error *err)
                       "INSERT OR IGNORE INTO temp.todo SELECT id FROM links"
                       "  WHERE name2 IN (SELECT name FROM temp.aff_name);",
                       err);
+        if (rc == QP_OK && !st->bulk)
+            rc = resolve_fast(st, false, err);
         if (rc == QP_OK)
             rc = resolve_todo(st, err);
         if (rc == QP_OK) {
@@ -1504,6 +1568,86 @@ qp_rc qp_store_commit(qp_store *st, qp_error *err)
     st->in_batch = false;
     st->changed = false;
     return QP_OK;
+}
+
+/* Secondary indexes nothing needs while a bulk load runs: they are
+ * dropped by qp_store_bulk_begin() and built in one sort each at the end,
+ * which beats inserting a million random keys one by one. The per-file
+ * indexes stay: a path put twice during the load deletes its old rows. */
+static const char *const bulk_indexes[][2] = {
+    {"links_dst", "CREATE INDEX IF NOT EXISTS links_dst ON links(dst)"},
+    {"links_name1", "CREATE INDEX IF NOT EXISTS links_name1 ON links(name1)"},
+    {"links_name2", "CREATE INDEX IF NOT EXISTS links_name2 ON links(name2)"},
+    {"tags_folded", "CREATE INDEX IF NOT EXISTS tags_folded ON tags(tag_folded)"},
+    {"aliases_folded", "CREATE INDEX IF NOT EXISTS aliases_folded ON aliases(alias_folded)"},
+    {"tasks_due", "CREATE INDEX IF NOT EXISTS tasks_due ON tasks(due) WHERE due IS NOT NULL"},
+};
+
+qp_rc qp_store_bulk_begin(qp_store *st, qp_error *err)
+{
+    if (st->mode != QP_STORE_WRITE)
+        return qp_error_set(err, QP_EINVAL, "index: opened read-only");
+    if (st->in_batch || st->bulk)
+        return qp_error_set(err, QP_EINVAL, "index: a batch or bulk load is already open");
+    /* Durability is not needed for a cache being filled: a crash leaves
+     * meta.clean = 0, and the next open checks every page. */
+    qp_rc rc = exec_sql(st, "PRAGMA synchronous = OFF; PRAGMA wal_autocheckpoint = 0;"
+                            " PRAGMA cache_size = -65536",
+                        err);
+    if (rc != QP_OK)
+        return rc;
+    rc = exec_sql(st, "BEGIN IMMEDIATE", err);
+    if (rc == QP_OK)
+        rc = exec_sql(st, "INSERT OR REPLACE INTO meta(key, value) VALUES('bulk', 1)", err);
+    for (size_t i = 0; rc == QP_OK && i < sizeof bulk_indexes / sizeof bulk_indexes[0]; i++) {
+        char sql[96];
+        snprintf(sql, sizeof sql, "DROP INDEX IF EXISTS %s", bulk_indexes[i][0]);
+        rc = exec_sql(st, sql, err);
+    }
+    if (rc == QP_OK)
+        rc = exec_sql(st, "COMMIT", err);
+    if (rc != QP_OK) {
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        return rc;
+    }
+    st->bulk = true;
+    return QP_OK;
+}
+
+qp_rc qp_store_bulk_end(qp_store *st, qp_error *err)
+{
+    if (!st->bulk)
+        return qp_error_set(err, QP_EINVAL, "index: no bulk load is open");
+    if (st->in_batch)
+        return qp_error_set(err, QP_EINVAL, "index: a batch is still open");
+    qp_rc rc = exec_sql(st, "BEGIN IMMEDIATE", err);
+    if (rc != QP_OK)
+        return rc;
+    st->in_batch = true;
+    for (size_t i = 0; rc == QP_OK && i < sizeof bulk_indexes / sizeof bulk_indexes[0]; i++)
+        rc = exec_sql(st, bulk_indexes[i][1], err);
+    if (rc == QP_OK)
+        rc = resolve_fast(st, true, err);
+    if (rc == QP_OK)
+        rc = resolve_todo(st, err);
+    if (rc == QP_OK) {
+        sqlite3_stmt *s = stmt_get(st, W_BUMP_GEN, err);
+        rc = s ? step_done(st, s, "generation", err) : (err ? err->code : QP_EIO);
+    }
+    if (rc == QP_OK)
+        rc = exec_sql(st, "DELETE FROM meta WHERE key = 'bulk'", err);
+    if (rc == QP_OK)
+        rc = exec_sql(st, "COMMIT", err);
+    if (rc != QP_OK) {
+        qp_store_rollback(st); /* stays in bulk mode: the caller may retry */
+        return rc;
+    }
+    clear_temp(st);
+    st->in_batch = false;
+    st->bulk = false;
+    return exec_sql(st, "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 1000;"
+                        " PRAGMA cache_size = -32768; PRAGMA wal_checkpoint(TRUNCATE)",
+                    err);
 }
 
 void qp_store_rollback(qp_store *st)

@@ -68,6 +68,21 @@ qp_rc qp_store_remove(qp_store *st, const char *path, qp_error *err);
 qp_rc qp_store_commit(qp_store *st, qp_error *err);
 void qp_store_rollback(qp_store *st);
 
+/* Bulk load, for the first load into an empty index (QP_STORE_WRITE):
+ * between qp_store_bulk_begin() and qp_store_bulk_end(), batches work as
+ * usual (begin, put/remove, commit; commits bump the generation) but
+ * commits resolve no link, writes are not synced (synchronous = OFF, no
+ * WAL checkpoints) and the secondary indexes are dropped. Readers see the
+ * files, but links are unresolved until the end. qp_store_bulk_end()
+ * rebuilds the indexes, resolves every link in one set-based pass, bumps
+ * the generation and returns to normal mode. A bulk load cut short (crash,
+ * or a close without qp_store_bulk_end) makes the next write open rebuild
+ * the index empty (qp_store_rebuilt()). QP_EINVAL when misused (a batch is
+ * open, or not in / already in bulk mode). On failure of bulk_end the store
+ * stays in bulk mode and bulk_end may be retried. */
+qp_rc qp_store_bulk_begin(qp_store *st, qp_error *err);
+qp_rc qp_store_bulk_end(qp_store *st, qp_error *err);
+
 /* The stored stat of a file; QP_ENOTFOUND when not indexed. */
 qp_rc qp_store_file_stat(qp_store *st, const char *path, qp_file_stat *out, qp_error *err);
 

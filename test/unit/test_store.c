@@ -321,6 +321,107 @@ static void test_clean_flag(void **state)
     assert_int_equal(v, 1);
 }
 
+/* Links of every kind the set-based pass and the full resolver split. */
+static void link_vault(fx *f)
+{
+    people_vault(f);
+    write_at(f->root, "A/dup.md", "# dup in A\n[[dup]] [[B/dup]] [[./dup]] [[../People/Bo Ek]]\n");
+    write_at(f->root, "B/dup.md", "# dup in B\n[[dup]] [[#dup in B]] [[notes.v2]] [[img.png]]\n");
+    write_at(f->root, "notes.v2.md", "[[Ann Veld]] [[Nobody]] [[/People/Ann Veld]] Ann Veld\n");
+    write_at(f->root, "img.png", "\x89PNG");
+}
+
+static char *answer(qp_store *st, qp_vault *v, const char *method, const char *params)
+{
+    char *out = NULL;
+    qp_error err = QP_ERROR_INIT;
+    qp_rc rc = qp_query_run(&out, st, v, method, params, &err);
+    if (rc != QP_OK)
+        fail_msg("%s %s: %s", method, params, err.msg);
+    return out;
+}
+
+static void test_bulk_load_equals_batches(void **state)
+{
+    fx *f = *state;
+    link_vault(f);
+    qp_error err = QP_ERROR_INIT;
+    assert_rc(qp_vault_open(&f->v, f->root, &err), QP_OK);
+    char db2[160];
+    snprintf(db2, sizeof db2, "%s/plain.db", f->dbdir);
+    qp_store *plain = NULL;
+    assert_rc(qp_store_open(&plain, db2, QP_STORE_WRITE, &err), QP_OK);
+    assert_rc(qp_store_sync(plain, f->v, NULL, NULL, &err), QP_OK);
+
+    open_all(f);
+    assert_rc(qp_store_bulk_end(f->st, &err), QP_EINVAL); /* not in bulk mode */
+    assert_rc(qp_store_bulk_begin(f->st, &err), QP_OK);
+    assert_rc(qp_store_bulk_begin(f->st, &err), QP_EINVAL);
+    sync_vault(f);
+    /* Until the end, links wait unresolved. */
+    assert_int_equal(unresolved_count(f), 40 * 2 + 4 + 4 + 3 - 40);
+    assert_rc(qp_store_begin(f->st, &err), QP_OK);
+    assert_rc(qp_store_bulk_end(f->st, &err), QP_EINVAL); /* a batch is open */
+    qp_store_rollback(f->st);
+    assert_rc(qp_store_bulk_end(f->st, &err), QP_OK);
+    assert_int_equal(qp_store_generation(f->st), 2);
+
+    static const char *const q[][2] = {
+        {"status", "{}"},
+        {"backlinks", "{\"note\":\"Ann Veld\",\"unlinked\":true}"},
+        {"backlinks", "{\"note\":\"People/Bo Ek.md\",\"unlinked\":true}"},
+        {"backlinks", "{\"note\":\"A/dup.md\"}"},
+        {"backlinks", "{\"note\":\"B/dup.md\"}"},
+        {"backlinks", "{\"note\":\"notes.v2.md\"}"},
+        {"backlinks", "{\"note\":\"img.png\"}"},
+        {"note", "{\"note\":\"A/dup.md\"}"},
+        {"note", "{\"note\":\"B/dup.md\"}"},
+        {"note", "{\"note\":\"notes.v2.md\"}"},
+        {"mentions", "{\"note\":\"Ann Veld\"}"},
+    };
+    for (size_t i = 0; i < sizeof q / sizeof q[0]; i++) {
+        char *a = answer(f->st, f->v, q[i][0], q[i][1]);
+        char *b = answer(plain, f->v, q[i][0], q[i][1]);
+        if (strcmp(q[i][0], "status") != 0) /* generations differ */
+            assert_string_equal(a, b);
+        free(a);
+        free(b);
+    }
+    /* Hand-checked: [[dup]] in A/dup.md is itself, B's [[dup]] too; the
+     * unresolved links are [[Nobody]] and the two [[Bo Ek]]-less ones. */
+    char *out = answer(f->st, f->v, "note", "{\"note\":\"A/dup.md\"}");
+    assert_non_null(strstr(out, "\"target\":\"dup\",\"subpath\":null,\"display\":null,"
+                                "\"embed\":false,\"key\":null,\"path\":\"A/dup.md\""));
+    assert_non_null(strstr(out, "\"target\":\"B/dup\",\"subpath\":null,\"display\":null,"
+                                "\"embed\":false,\"key\":null,\"path\":\"B/dup.md\""));
+    assert_non_null(strstr(out, "\"path\":\"People/Bo Ek.md\""));
+    free(out);
+    assert_int_equal(unresolved_count(f), 1);
+    qp_store_close(plain);
+
+    /* Incremental batches after the bulk load re-resolve as usual. */
+    write_at(f->root, "Nobody.md", "x\n");
+    put(f, "Nobody.md");
+    assert_int_equal(unresolved_count(f), 0);
+}
+
+static void test_bulk_cut_short_rebuilds(void **state)
+{
+    fx *f = *state;
+    people_vault(f);
+    open_all(f);
+    qp_error err = QP_ERROR_INIT;
+    assert_rc(qp_store_bulk_begin(f->st, &err), QP_OK);
+    sync_vault(f);
+    qp_store_close(f->st); /* never ended */
+    f->st = NULL;
+    open_all(f);
+    assert_true(qp_store_rebuilt(f->st));
+    assert_int_equal(qp_store_generation(f->st), 0);
+    sync_vault(f);
+    assert_int_equal(unresolved_count(f), 0);
+}
+
 static void test_warm_sync_parses_nothing(void **state)
 {
     fx *f = *state;
@@ -589,6 +690,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_foreign_and_newer_rebuilt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_pages_rebuilt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_clean_flag, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bulk_load_equals_batches, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bulk_cut_short_rebuilds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_warm_sync_parses_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_steals_link, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_unresolves, setup, teardown),
