@@ -356,6 +356,123 @@ static claim parse_date_filter(ctx *c, const char *line, tq_filter **out)
     return NOT_MINE;
 }
 
+/* ---- the plugin's check for regexes that backtrack catastrophically ----
+ *
+ * The plugin refuses a pattern whose "star height" is above one (a
+ * quantified group holding a quantifier, as in (a+)+) or that holds more
+ * than 25 quantifiers, in the manner of the safe-regex package: a
+ * quantifier counts, and raises the height of what it quantifies, only
+ * where that is a group without alternatives; quantifiers inside a
+ * quantified group with alternatives, and a quantifier on a quantifier
+ * (a lazy a*?), are not looked into. This is a scan for that count, not a
+ * regex engine: ICU compiles and runs the pattern. */
+
+typedef struct rx_scan {
+    const char *p;
+    size_t i, n;
+    bool bad; /* a quantifier with nothing to quantify */
+} rx_scan;
+
+typedef struct rx_atom {
+    int height, reps; /* as counted when the atom is looked into */
+    bool plain_group; /* a group without alternatives: a quantifier looks in */
+} rx_atom;
+
+/* A {n}, {n,} or {n,m} quantifier at x->i: its length, else 0. */
+static size_t rx_brace(const rx_scan *x)
+{
+    size_t j = x->i + 1, d = 0;
+    while (j < x->n && isdigit((unsigned char)x->p[j]))
+        j++, d++;
+    if (d == 0)
+        return 0;
+    if (j < x->n && x->p[j] == ',') {
+        j++;
+        while (j < x->n && isdigit((unsigned char)x->p[j]))
+            j++;
+    }
+    return j < x->n && x->p[j] == '}' ? j + 1 - x->i : 0;
+}
+
+/* Scans a sequence with its alternatives up to ')' or the end. */
+static rx_atom rx_seq(rx_scan *x, int depth)
+{
+    rx_atom all = {0, 0, true}, last = {0, 0, false};
+    bool have = false;
+    while (x->i < x->n && x->p[x->i] != ')' && !x->bad) {
+        char ch = x->p[x->i];
+        size_t bl = ch == '{' ? rx_brace(x) : 0;
+        if (ch == '*' || ch == '+' || ch == '?' || bl > 0) {
+            if (!have) {
+                x->bad = true;
+                break;
+            }
+            x->i += bl > 0 ? bl : 1;
+            rx_atom q = {1, 1, false};
+            if (last.plain_group) {
+                q.height += last.height;
+                q.reps += last.reps;
+            }
+            last = q;
+            continue;
+        }
+        if (have) {
+            all.height = last.height > all.height ? last.height : all.height;
+            all.reps += last.reps;
+        }
+        have = true;
+        last = (rx_atom){0, 0, false};
+        if (ch == '|') {
+            all.plain_group = false;
+            have = false;
+            x->i++;
+        } else if (ch == '\\') {
+            x->i += x->i + 1 < x->n ? 2 : 1;
+        } else if (ch == '[') {
+            size_t j = x->i + 1;
+            if (j < x->n && x->p[j] == '^')
+                j++;
+            while (j < x->n && x->p[j] != ']')
+                j += x->p[j] == '\\' && j + 1 < x->n ? 2 : 1;
+            x->i = j < x->n ? j + 1 : j;
+        } else if (ch == '(') {
+            x->i++;
+            if (x->i < x->n && x->p[x->i] == '?') /* (?: (?= (?! (?<= (?<! (?<name> */
+                x->i += 2;
+            if (depth > 200) { /* nesting this deep: refuse rather than recurse */
+                x->bad = true;
+                break;
+            }
+            last = rx_seq(x, depth + 1);
+            if (x->i < x->n)
+                x->i++; /* ')' */
+        } else {
+            x->i++;
+        }
+    }
+    if (have) {
+        all.height = last.height > all.height ? last.height : all.height;
+        all.reps += last.reps;
+    }
+    return all;
+}
+
+/* True when the plugin would refuse `pattern` as liable to catastrophic
+ * backtracking. */
+static bool regex_unsafe(const char *pattern)
+{
+    rx_scan x = {pattern, 0, strlen(pattern), false};
+    rx_atom a = {0, 0, true};
+    while (x.i < x.n && !x.bad) {
+        rx_atom b = rx_seq(&x, 0);
+        a.height = b.height > a.height ? b.height : a.height;
+        a.reps += b.reps;
+        if (x.i < x.n)
+            x.i++; /* a stray ')': ICU reports it */
+    }
+    return x.bad || a.height > 1 || a.reps > 25;
+}
+
 /* Validates a /pattern/flags value and fills the filter's regex fields. */
 static claim set_regex(ctx *c, const char *line, const char *value, tq_filter *f)
 {
@@ -404,6 +521,13 @@ static claim set_regex(ctx *c, const char *line, const char *value, tq_filter *f
     f->pattern = qp_arena_strndup(c->q->arena, value + 1, plen);
     if (f->pattern == NULL)
         return FAILED;
+    if (regex_unsafe(f->pattern)) {
+        qerr(c, line,
+             "Error: Parsing regular expression. The pattern could take an extremely long time "
+             "to run (a quantified group holding a quantifier, as in (a+)+, or more than 25 "
+             "quantifiers), so it is not used.");
+        return FAILED;
+    }
     f->rflags = flags;
     /* compile once here so a bad pattern is a query error, not a run-time surprise */
     UErrorCode st = U_ZERO_ERROR;
