@@ -31,8 +31,8 @@
 #define BATCH_MAX      1000 /* files per write transaction */
 #define CHUNK_MAX      64   /* paths per parse job */
 #define MAX_READ       ((size_t)64 * 1024 * 1024)
-#define QUIET_MS       1 /* a change set is flushed once no event came for this long, */
-#define COALESCE_MS    5 /* or this long after its first event, whichever is first */
+#define QUIET_MS       1    /* a change set is flushed once no event came for this long, */
+#define COALESCE_MS    5    /* or this long after its first event, whichever is first */
 #define DEGRADED_MS    2000 /* rescan period while some directory is unwatched */
 #define WRITER_BACKLOG 3    /* batches queued for the writer before parsing pauses */
 

@@ -199,8 +199,8 @@ int main(int argc, char **argv)
         if (takes)
             i++;
     }
-    if (vault_arg == NULL || rescan < 0 || rescan > 1000000 || max_message <= 0 || max_output <= 0 ||
-        query_cache < 0)
+    if (vault_arg == NULL || rescan < 0 || rescan > 1000000 || max_message <= 0 ||
+        max_output <= 0 || query_cache < 0)
         goto usage_error;
 
     qpd_log_init((qpd_log_level)level);

@@ -43,7 +43,7 @@
 
 #define CLIENT_MAX_INFLIGHT 4096 /* requests of one client on the pool */
 #define READ_BUF            65536
-#define PROGRESS_MS         100 /* status subscribers: at most ~10 progress updates/s */
+#define PROGRESS_MS         100  /* status subscribers: at most ~10 progress updates/s */
 #define CACHE_BUCKETS       1024 /* power of two */
 
 /* The result cache: answers of the methods that are pure functions of the
@@ -748,8 +748,7 @@ static qpd_reply m_query(client *c, const qpd_method *m, qpd_request *req)
         free(job);
         return reply_sent();
     }
-    if (job == NULL || job->params == NULL ||
-        (job->id = json_deep_copy(req->id)) == NULL) {
+    if (job == NULL || job->params == NULL || (job->id = json_deep_copy(req->id)) == NULL) {
         if (job)
             free(job->params);
         free(job);
