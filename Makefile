@@ -7,7 +7,7 @@ JOBS       ?= $(shell nproc)
 VAULT      ?= examples/vault
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps build run test fuzz bench soak memcheck lint format clean
+.PHONY: all deps build run test fuzz bench soak memcheck tsan lint format clean
 
 all: build
 
@@ -60,11 +60,20 @@ memcheck:
 	@cmake --build build-memcheck -j $(JOBS)
 	cd build-memcheck && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 
+# The daemon's threads under ThreadSanitizer (cannot be combined with ASan).
+tsan:
+	@contrib/install-deps test
+	@cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DQP_TSAN=ON >/dev/null
+	@cmake --build build-tsan -j $(JOBS) --target quipud quipu-cli
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/daemon/tsan.supp" \
+	  QUIPUD=build-tsan/quipud QUIPU=build-tsan/quipu QP_SOURCE_DIR=$(CURDIR) \
+	  sh -c 'python3 test/integration/test_daemon.py && python3 test/integration/test_daemon_watch.py'
+
 lint:
-	clang-format --dry-run -Werror include/quipu/*.h lib/*.c lib/*.h daemon/*.c daemon/*.h
+	clang-format --dry-run -Werror include/quipu/*.h lib/*.c lib/*.h daemon/*.c daemon/*.h daemon/cli/*.c daemon/cli/*.h
 
 format:
-	clang-format -i include/quipu/*.h lib/*.c lib/*.h daemon/*.c daemon/*.h
+	clang-format -i include/quipu/*.h lib/*.c lib/*.h daemon/*.c daemon/*.h daemon/cli/*.c daemon/cli/*.h
 
 clean:
-	rm -rf $(BUILD) $(TEST_BUILD) $(FUZZ_BUILD) build-memcheck
+	rm -rf $(BUILD) $(TEST_BUILD) $(FUZZ_BUILD) build-memcheck build-tsan

@@ -40,8 +40,7 @@ int main(int argc, char **argv)
             qp_cli_usage(stdout);
             return QP_CLI_EXIT_OK;
         }
-        if (strcmp(o, "--socket") == 0 || strcmp(o, "--vault") == 0 ||
-            strcmp(o, "--color") == 0) {
+        if (strcmp(o, "--socket") == 0 || strcmp(o, "--vault") == 0 || strcmp(o, "--color") == 0) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "quipu: option %s needs a value\n", o);
                 return QP_CLI_EXIT_USAGE;

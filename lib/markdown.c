@@ -182,11 +182,11 @@ static size_t inline_end(const walk *w, cmark_node *node, char want)
                 break;
             }
         }
-        if (parent != NULL && (cmark_node_get_type(parent) == CMARK_NODE_PARAGRAPH ||
-                               cmark_node_get_type(parent) == CMARK_NODE_HEADING ||
-                               is_type(parent, "table_cell"))) {
-            e = pos_offset(w, cmark_node_get_end_line(parent),
-                           cmark_node_get_end_column(parent)) + 1;
+        if (parent != NULL &&
+            (cmark_node_get_type(parent) == CMARK_NODE_PARAGRAPH ||
+             cmark_node_get_type(parent) == CMARK_NODE_HEADING || is_type(parent, "table_cell"))) {
+            e = pos_offset(w, cmark_node_get_end_line(parent), cmark_node_get_end_column(parent)) +
+                1;
             if (e > w->doc->len)
                 e = w->doc->len;
             break;
@@ -208,7 +208,8 @@ static void mask_code_span(walk *w, cmark_node *node)
 
     /* Content may start after one stripped space. */
     open_end = p;
-    if (open_end > 0 && s[open_end - 1] != '`' && (s[open_end - 1] == ' ' || s[open_end - 1] == '\n'))
+    if (open_end > 0 && s[open_end - 1] != '`' &&
+        (s[open_end - 1] == ' ' || s[open_end - 1] == '\n'))
         open_end--;
     if (open_end == 0 || s[open_end - 1] != '`') {
         mask_range(w, p, inline_end(w, node, 0));
@@ -281,7 +282,8 @@ nomem:
 
 static void add_link(walk *w, cmark_node *node, bool image)
 {
-    size_t start = pos_offset(w, cmark_node_get_start_line(node), cmark_node_get_start_column(node));
+    size_t start =
+        pos_offset(w, cmark_node_get_start_line(node), cmark_node_get_start_column(node));
     size_t end = inline_end(w, node, ')');
     const char *url = cmark_node_get_url(node);
     qp__md_link *l;
@@ -337,9 +339,9 @@ static void enter(walk *w, cmark_node *node)
         mask_code_span(w, node);
         return;
     case CMARK_NODE_HTML_INLINE:
-        mask_range(w, pos_offset(w, cmark_node_get_start_line(node),
-                                 cmark_node_get_start_column(node)),
-                   inline_end(w, node, 0));
+        mask_range(
+            w, pos_offset(w, cmark_node_get_start_line(node), cmark_node_get_start_column(node)),
+            inline_end(w, node, 0));
         return;
     case CMARK_NODE_LINK:
         add_link(w, node, false);

@@ -32,8 +32,8 @@ enum {
 };
 
 typedef struct qp__md_item {
-    uint32_t line;  /* line of the item's marker */
-    int parent;     /* index of the nearest enclosing item, or -1 */
+    uint32_t line; /* line of the item's marker */
+    int parent;    /* index of the nearest enclosing item, or -1 */
 } qp__md_item;
 
 typedef struct qp__md_heading {
@@ -65,7 +65,7 @@ typedef struct qp__md_link {
 typedef struct qp__md_doc {
     const char *src; /* the body (borrowed from the caller) */
     size_t len;
-    unsigned char *mask; /* len bytes, QP__MD_MASK_* bits */
+    unsigned char *mask;  /* len bytes, QP__MD_MASK_* bits */
     uint32_t *line_start; /* nlines + 1 entries; line_start[nlines] == len */
     uint32_t nlines;
     qp__md_item *items;

@@ -59,8 +59,8 @@ struct qp_note {
 /* Parse state shared by the body passes. */
 typedef struct body {
     qp_note *note;
-    const char *s; /* the body: source + start */
-    size_t start;  /* offset of the body in the source */
+    const char *s;  /* the body: source + start */
+    size_t start;   /* offset of the body in the source */
     uint32_t line0; /* file line of body line 1 */
     qp__md_doc md;
     bool oom;
@@ -79,8 +79,8 @@ static void *push(qp_arena *a, void **arr, size_t *n, size_t *cap, size_t elem)
     return (char *)*arr + (*n)++ * elem;
 }
 
-#define PUSH(note, arr, n, cap) push((note)->arena, (void **)&(note)->arr, &(note)->n, \
-                                     &(note)->cap, sizeof *(note)->arr)
+#define PUSH(note, arr, n, cap) \
+    push((note)->arena, (void **)&(note)->arr, &(note)->n, &(note)->cap, sizeof *(note)->arr)
 
 const char *qp_note_kind_name(qp_note_kind kind)
 {
@@ -680,8 +680,8 @@ static const char *prop_text(const qp_value *props, const char *key)
 
     if (v == NULL)
         return NULL;
-    if ((v->type == QP_VALUE_STRING || v->type == QP_VALUE_DATE ||
-         v->type == QP_VALUE_DATETIME) && v->u.str.len > 0)
+    if ((v->type == QP_VALUE_STRING || v->type == QP_VALUE_DATE || v->type == QP_VALUE_DATETIME) &&
+        v->u.str.len > 0)
         return v->u.str.s;
     return NULL;
 }

@@ -209,8 +209,8 @@ size_t qp_text_decode_before(const char *s, size_t pos, uint32_t *cp)
 bool qp_text_is_word(uint32_t cp)
 {
     if (cp < 0x80)
-        return (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') ||
-               (cp >= '0' && cp <= '9') || cp == '_';
+        return (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') || (cp >= '0' && cp <= '9') ||
+               cp == '_';
     return uc_is_alnum(cp) || uc_is_general_category(cp, UC_CATEGORY_M);
 }
 

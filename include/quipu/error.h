@@ -41,7 +41,13 @@ typedef struct qp_error {
     char msg[QP_ERROR_MSG_MAX];
 } qp_error;
 
-#define QP_ERROR_INIT {0, 0, 0, 0, {0}}
+#define QP_ERROR_INIT \
+    {                 \
+        0, 0, 0, 0,   \
+        {             \
+            0         \
+        }             \
+    }
 
 /* The symbolic name of a code ("QP_ENOTFOUND"); "QP_E?" for unknown ones. */
 const char *qp_rc_name(qp_rc rc);

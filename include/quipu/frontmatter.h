@@ -53,10 +53,10 @@
 #include "quipu/value.h"
 
 typedef struct qp_frontmatter {
-    bool present;        /* a fenced block exists at the start */
-    bool valid;          /* it parsed to a mapping */
-    size_t body_offset;  /* byte offset of the first body byte (0 when not present) */
-    uint32_t body_line;  /* 1-based line of the first body line (1 when not present) */
+    bool present;               /* a fenced block exists at the start */
+    bool valid;                 /* it parsed to a mapping */
+    size_t body_offset;         /* byte offset of the first body byte (0 when not present) */
+    uint32_t body_line;         /* 1-based line of the first body line (1 when not present) */
     const qp_value *properties; /* the mapping when valid, else NULL */
     const char *const *aliases; /* `aliases` (key case-insensitive), normalised */
     size_t naliases;

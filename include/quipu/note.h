@@ -60,7 +60,7 @@ typedef struct qp_link {
 } qp_link;
 
 typedef struct qp_heading {
-    int level; /* 1..6 */
+    int level;        /* 1..6 */
     const char *text; /* the heading's raw inline text, trimmed */
     uint32_t line;
 } qp_heading;
@@ -80,12 +80,12 @@ typedef struct qp_tag {
  * the Tasks fields are parsed by quipu/tasks.h. */
 typedef struct qp_task_line {
     uint32_t line;
-    uint32_t indent;     /* bytes of leading whitespace (a tab counts 1) */
-    const char *symbol;  /* the status symbol, one UTF-8 character ("x", " ", "/") */
-    const char *text;    /* what follows "] ", up to the end of the line */
-    const char *raw;     /* the whole source line, without its newline */
-    int parent;          /* index of the enclosing task in qp_note_tasks(), or -1 */
-    int heading;         /* index of the heading above it in qp_note_headings(), or -1 */
+    uint32_t indent;    /* bytes of leading whitespace (a tab counts 1) */
+    const char *symbol; /* the status symbol, one UTF-8 character ("x", " ", "/") */
+    const char *text;   /* what follows "] ", up to the end of the line */
+    const char *raw;    /* the whole source line, without its newline */
+    int parent;         /* index of the enclosing task in qp_note_tasks(), or -1 */
+    int heading;        /* index of the heading above it in qp_note_headings(), or -1 */
 } qp_task_line;
 
 /* A "- DATE: Mentioned in: TITLE" line of a person note's Recent Context. */
@@ -97,7 +97,7 @@ typedef struct qp_mention_line {
 
 /* A fenced ```tasks block (Obsidian Tasks query). */
 typedef struct qp_query_block {
-    uint32_t line; /* line of the opening fence */
+    uint32_t line;     /* line of the opening fence */
     const char *query; /* the block's text, lines joined with '\n' */
 } qp_query_block;
 
@@ -118,8 +118,11 @@ typedef struct qp_note_options {
     size_t yaml_max_depth; /* deeper frontmatter nesting → invalid; 0 = default (64) */
 } qp_note_options;
 
-#define QP_NOTE_MAX_SIZE     (8u * 1024 * 1024)
-#define QP_NOTE_OPTIONS_INIT {0, 0}
+#define QP_NOTE_MAX_SIZE (8u * 1024 * 1024)
+#define QP_NOTE_OPTIONS_INIT \
+    {                        \
+        0, 0                 \
+    }
 
 /* Parses `len` bytes of `path`'s content. `path` is vault-relative with '/'
  * separators and the .md extension; it gives the title and date fallbacks.
@@ -140,7 +143,7 @@ const char *qp_note_date(const qp_note *note);  /* "YYYY-MM-DD" or NULL (see not
 /* The frontmatter mapping; NULL when there is none or it is invalid. */
 const qp_value *qp_note_properties(const qp_note *note);
 const char *const *qp_note_aliases(const qp_note *note, size_t *n);
-const qp_tag *qp_note_tags(const qp_note *note, size_t *n); /* frontmatter first, then body */
+const qp_tag *qp_note_tags(const qp_note *note, size_t *n);   /* frontmatter first, then body */
 const qp_link *qp_note_links(const qp_note *note, size_t *n); /* frontmatter first */
 const qp_heading *qp_note_headings(const qp_note *note, size_t *n);
 const qp_block_id *qp_note_blocks(const qp_note *note, size_t *n);
