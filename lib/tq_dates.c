@@ -92,12 +92,17 @@ static int32_t add_days(int32_t days, long n)
     return qp__ymd_from_days((int32_t)(days + n));
 }
 
-/* Adds months the way dayjs does: the day is clamped to the target month. */
+/* Adds months the way dayjs does: the day is clamped to the target month.
+ * 0 when the result leaves the years 1..9999 (no date a query can use). */
 static int32_t add_months(int32_t days, long months)
 {
     int32_t ymd = qp__ymd_from_days(days);
     long y = ymd / 10000, m = ymd / 100 % 100, d = ymd % 100;
+    if (months < -120000 || months > 120000)
+        return 0;
     long t = y * 12 + (m - 1) + months;
+    if (t < 12 || t >= 10000 * 12)
+        return 0;
     y = t / 12;
     m = t % 12 + 1;
     int dim = qp__days_in_month((int)y, (int)m);
@@ -340,25 +345,34 @@ static size_t time_units(const scan *sc, size_t p, int sign, int32_t *out)
         size_t u = unit_word(sc, spaces(sc, e), &unit);
         if (u == 0)
             break;
+        /* a count can take the date out of the calendar (999999 years):
+         * then there is no date, as for the plugin's date library */
+        int32_t ymd = 1;
         switch (unit) {
         case 0:
-            days += (int32_t)(sign * n);
+        case 1: {
+            long nd = (long)days + sign * n * (unit == 1 ? 7 : 1);
+            if (nd < qp__days_from_civil(1, 1, 1) || nd > qp__days_from_civil(9999, 12, 31))
+                return 0;
+            days = (int32_t)nd;
             break;
-        case 1:
-            days += (int32_t)(sign * n * 7);
-            break;
+        }
         case 2:
-            days = qp__days_from_ymd(add_months(days, sign * n));
+            ymd = add_months(days, sign * n);
             break;
         case 3:
-            days = qp__days_from_ymd(add_months(days, sign * n * 12));
+            ymd = add_months(days, sign * n * 12);
             break;
         case 4:
-            days = qp__days_from_ymd(add_months(days, sign * n * 3));
+            ymd = add_months(days, sign * n * 3);
             break;
         default:
             break; /* hours and smaller stay within the day, as queries see it */
         }
+        if (ymd == 0)
+            return 0;
+        if (unit >= 2 && unit <= 4)
+            days = qp__days_from_ymd(ymd);
         any = true;
         end = u;
         size_t c = spaces(sc, u);
@@ -476,7 +490,7 @@ static size_t p_relative(const scan *sc, size_t p, int32_t *out)
         *out = add_months(d, sign * 3);
         break;
     }
-    return u;
+    return *out != 0 ? u : 0;
 }
 
 /* "25th May 2023", "1 jan", "14 of October" */
