@@ -60,8 +60,7 @@ void qp_cli_disconnect(qp_cli *cli);
  * Notifications that arrive meanwhile are kept for qp_cli_next_update().
  * Returns 0, or QP_CLI_EXIT_FAIL after printing a message when the
  * connection broke or the reply was not JSON. */
-int qp_cli_call(qp_cli *cli, const char *method, json_t *params, json_t **result,
-                json_t **error);
+int qp_cli_call(qp_cli *cli, const char *method, json_t *params, json_t **result, json_t **error);
 
 /* Waits for the next `update` notification and returns its params (new
  * reference: {subscription, generation, result}) in *out. Returns 0, or

@@ -321,8 +321,8 @@ static void show_progress(const qp_cli *cli, const json_t *status, bool tty, int
         memset(bar + fill, '-', (size_t)(30 - fill));
         bar[30] = '\0';
         fprintf(stderr, "\rscanning %s[%s]%s %3d%%  %lld/%lld files\033[K",
-                cli->err_color ? "\033[36m" : "", bar, cli->err_color ? "\033[0m" : "", pct,
-                done, total);
+                cli->err_color ? "\033[36m" : "", bar, cli->err_color ? "\033[0m" : "", pct, done,
+                total);
     } else if (pct / 10 != *last_tenth) {
         *last_tenth = pct / 10;
         fprintf(stderr, "quipu: scanning %lld/%lld files (%d%%)\n", done, total, pct);
@@ -531,7 +531,7 @@ cleanup:
 
 /* ---- dispatch ---------------------------------------------------------------- */
 
-static const char *const commands[] = {"backlinks", "blocks", "help",   "mentions", "note",
+static const char *const commands[] = {"backlinks", "blocks", "help",  "mentions", "note",
                                        "resolve",   "status", "tasks", "watch"};
 
 bool qp_cli_is_command(const char *name)
@@ -563,7 +563,8 @@ int qp_cli_run(qp_cli *cli, int argc, char **argv)
     int rc;
     const opt status_opts[] = {{"--wait", &wait, NULL}, {NULL, NULL, NULL}};
     const opt backlinks_opts[] = {{"--unlinked", &unlinked, NULL}, {NULL, NULL, NULL}};
-    const opt tasks_opts[] = {{"--today", NULL, &today}, {"--from", NULL, &from}, {NULL, NULL, NULL}};
+    const opt tasks_opts[] = {
+        {"--today", NULL, &today}, {"--from", NULL, &from}, {NULL, NULL, NULL}};
     const opt blocks_opts[] = {{"--today", NULL, &today}, {NULL, NULL, NULL}};
     const opt resolve_opts[] = {{"--from", NULL, &from}, {NULL, NULL, NULL}};
     const opt *opts = NULL;
@@ -599,7 +600,7 @@ int qp_cli_run(qp_cli *cli, int argc, char **argv)
         if (a.npos != 0)
             return usage_error("status takes no arguments, got '%s'", a.pos[0]);
     } else if (strcmp(cmd, "backlinks") == 0 || strcmp(cmd, "mentions") == 0 ||
-        strcmp(cmd, "note") == 0 || strcmp(cmd, "blocks") == 0) {
+               strcmp(cmd, "note") == 0 || strcmp(cmd, "blocks") == 0) {
         if ((rc = one_arg(&a, cmd, "NOTE")) != 0)
             return rc;
     } else if (strcmp(cmd, "resolve") == 0) {

@@ -236,8 +236,7 @@ static bool is_update(const json_t *msg)
     return m != NULL && strcmp(m, "update") == 0 && json_object_get(msg, "id") == NULL;
 }
 
-int qp_cli_call(qp_cli *cli, const char *method, json_t *params, json_t **result,
-                json_t **error)
+int qp_cli_call(qp_cli *cli, const char *method, json_t *params, json_t **result, json_t **error)
 {
     qp_cli_conn *c = cli->conn;
     json_int_t id = c->next_id++;

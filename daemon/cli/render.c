@@ -201,7 +201,8 @@ static size_t sources_width(const json_t *sources)
     size_t i, j, max = 0;
     const json_t *src, *occ;
 
-    json_array_foreach(sources, i, src) {
+    json_array_foreach(sources, i, src)
+    {
         const char *path = str(src, "path");
         const json_t *occs = json_object_get(src, "occurrences");
 
@@ -209,7 +210,8 @@ static size_t sources_width(const json_t *sources)
             continue;
         if (json_array_size(occs) == 0 && text_width(path) > max)
             max = text_width(path);
-        json_array_foreach(occs, j, occ) {
+        json_array_foreach(occs, j, occ)
+        {
             size_t w = loc_width(path, num(occ, "line"));
 
             if (w > max)
@@ -229,7 +231,8 @@ static void render_sources(const qp_cli *cli, FILE *out, const char *title, cons
     const json_t *src, *occ;
 
     heading(cli, out, "", title, json_array_size(sources));
-    json_array_foreach(sources, i, src) {
+    json_array_foreach(sources, i, src)
+    {
         const char *path = str(src, "path");
         const char *date = str(src, "date");
         const json_t *occs = json_object_get(src, "occurrences");
@@ -242,10 +245,12 @@ static void render_sources(const qp_cli *cli, FILE *out, const char *title, cons
                 fprintf(out, "%s%-10s%s  ", esc(cli, ESC_DIM), date != NULL ? date : "-",
                         esc(cli, ESC_OFF));
             print_loc(cli, out, path, 0, 0);
-            print_text(cli, out, str(src, "title") != NULL ? str(src, "title") : "", lead + width + 2);
+            print_text(cli, out, str(src, "title") != NULL ? str(src, "title") : "",
+                       lead + width + 2);
             continue;
         }
-        json_array_foreach(occs, j, occ) {
+        json_array_foreach(occs, j, occ)
+        {
             const char *ctx = str(occ, "context");
 
             if (dates) {
@@ -286,7 +291,8 @@ static void render_mentions(const qp_cli *cli, const json_t *r, FILE *out)
         heading(cli, out, "", "Missing", json_array_size(missing));
         fprintf(out, "%s  meetings that mention the note but none of its lines list%s\n",
                 esc(cli, ESC_DIM), esc(cli, ESC_OFF));
-        json_array_foreach(missing, i, v) {
+        json_array_foreach(missing, i, v)
+        {
             if (json_is_string(v))
                 fprintf(out, "%s%s%s\n", esc(cli, ESC_RED), json_string_value(v),
                         esc(cli, ESC_OFF));
@@ -297,12 +303,14 @@ static void render_mentions(const qp_cli *cli, const json_t *r, FILE *out)
         heading(cli, out, "", "Stale", json_array_size(stale));
         fprintf(out, "%s  lines that list a meeting which does not mention the note%s\n",
                 esc(cli, ESC_DIM), esc(cli, ESC_OFF));
-        json_array_foreach(stale, i, v) {
+        json_array_foreach(stale, i, v)
+        {
             size_t w = loc_width(path, num(v, "line"));
 
             width = w > width ? w : width;
         }
-        json_array_foreach(stale, i, v) {
+        json_array_foreach(stale, i, v)
+        {
             const char *t = str(v, "title");
 
             print_loc(cli, out, path, num(v, "line"), width);
@@ -376,8 +384,10 @@ static void render_tasks(const qp_cli *cli, const json_t *r, FILE *out, const ch
     size_t i, j, width = 0, shown = 0;
     long long total;
 
-    json_array_foreach(groups, i, g) {
-        json_array_foreach(json_object_get(g, "tasks"), j, t) {
+    json_array_foreach(groups, i, g)
+    {
+        json_array_foreach(json_object_get(g, "tasks"), j, t)
+        {
             size_t w = loc_width(str(t, "path") != NULL ? str(t, "path") : "?", num(t, "line"));
 
             width = w > width ? w : width;
@@ -385,7 +395,8 @@ static void render_tasks(const qp_cli *cli, const json_t *r, FILE *out, const ch
     }
     width = width < LOC_PAD_MAX ? width : LOC_PAD_MAX;
 
-    json_array_foreach(groups, i, g) {
+    json_array_foreach(groups, i, g)
+    {
         const json_t *names = json_object_get(g, "names");
         size_t level, depth = json_array_size(names), first = 0;
 
@@ -404,7 +415,8 @@ static void render_tasks(const qp_cli *cli, const json_t *r, FILE *out, const ch
                     esc(cli, ESC_OFF));
         }
         prev = names;
-        json_array_foreach(json_object_get(g, "tasks"), j, t) {
+        json_array_foreach(json_object_get(g, "tasks"), j, t)
+        {
             print_task(cli, out, t, "?", width, indent);
             shown++;
         }
@@ -428,7 +440,8 @@ static void render_blocks(const qp_cli *cli, const json_t *r, FILE *out)
         fprintf(out, "no ```tasks blocks in %s\n", path);
         return;
     }
-    json_array_foreach(r, i, b) {
+    json_array_foreach(r, i, b)
+    {
         const char *query = str(b, "query");
         const json_t *err = json_object_get(b, "error");
 
@@ -471,7 +484,8 @@ static void print_list(FILE *out, const json_t *v)
     } else if (json_array_size(v) == 0) {
         fputs("-", out);
     } else {
-        json_array_foreach(v, i, e) {
+        json_array_foreach(v, i, e)
+        {
             const char *s = json_is_string(e) ? json_string_value(e) : str(e, "tag");
 
             if (s == NULL)
@@ -495,8 +509,8 @@ static void print_entry(const qp_cli *cli, FILE *out, const json_t *e, bool is_l
         long long level = num(e, "level");
         const char *text = str(e, "text") != NULL ? str(e, "text") : str(e, "heading");
 
-        snprintf(buf, sizeof buf, "%.*s%s%s", (int)(level > 0 && level <= 6 ? level : 0),
-                 "######", level > 0 ? " " : "", text != NULL ? text : "");
+        snprintf(buf, sizeof buf, "%.*s%s%s", (int)(level > 0 && level <= 6 ? level : 0), "######",
+                 level > 0 ? " " : "", text != NULL ? text : "");
         print_text(cli, out, buf, used);
         return;
     }
@@ -514,7 +528,8 @@ static void print_entry(const qp_cli *cli, FILE *out, const json_t *e, bool is_l
         if (raw != NULL)
             snprintf(buf, sizeof buf, "%s", raw);
         else
-            snprintf(buf, sizeof buf, "%s[[%s%s%s%s]]", json_is_true(json_object_get(e, "embed")) ? "!" : "",
+            snprintf(buf, sizeof buf, "%s[[%s%s%s%s]]",
+                     json_is_true(json_object_get(e, "embed")) ? "!" : "",
                      target != NULL ? target : "", sub != NULL ? sub : "",
                      display != NULL ? "|" : "", display != NULL ? display : "");
         fputs(buf, out);
@@ -547,7 +562,8 @@ static void render_note(const qp_cli *cli, const json_t *r, FILE *out)
     print_list(out, json_object_get(r, "tags"));
     if (json_object_size(props) > 0) {
         fprintf(out, "%sproperties%s\n", b, o);
-        json_object_foreach((json_t *)(uintptr_t)props, key, v) {
+        json_object_foreach((json_t *)(uintptr_t)props, key, v)
+        {
             char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
 
             fprintf(out, "  %s: %s\n", key, s != NULL ? s : "?");
@@ -561,7 +577,8 @@ static void render_note(const qp_cli *cli, const json_t *r, FILE *out)
 
         if (json_array_size(arr) == 0)
             continue;
-        json_array_foreach(arr, i, v) {
+        json_array_foreach(arr, i, v)
+        {
             size_t w = loc_width(path, num(v, "line"));
 
             width = w > width ? w : width;
@@ -570,7 +587,8 @@ static void render_note(const qp_cli *cli, const json_t *r, FILE *out)
         snprintf(title, sizeof title, "%c%s", lists[k][0] - 'a' + 'A', lists[k] + 1);
         fputc('\n', out);
         heading(cli, out, "", title, json_array_size(arr));
-        json_array_foreach(arr, i, v) {
+        json_array_foreach(arr, i, v)
+        {
             print_loc(cli, out, path, num(v, "line"), width);
             print_entry(cli, out, v, k == 1, width + 2);
         }
@@ -579,14 +597,16 @@ static void render_note(const qp_cli *cli, const json_t *r, FILE *out)
         const json_t *tasks = json_object_get(r, "tasks");
         size_t width = 0;
 
-        json_array_foreach(tasks, i, v) {
+        json_array_foreach(tasks, i, v)
+        {
             size_t w = loc_width(str(v, "path") != NULL ? str(v, "path") : path, num(v, "line"));
 
             width = w > width ? w : width;
         }
         fputc('\n', out);
         heading(cli, out, "", "Tasks", json_array_size(tasks));
-        json_array_foreach(tasks, i, v) {
+        json_array_foreach(tasks, i, v)
+        {
             print_task(cli, out, v, path, width < LOC_PAD_MAX ? width : LOC_PAD_MAX, "");
         }
     }
@@ -594,7 +614,8 @@ static void render_note(const qp_cli *cli, const json_t *r, FILE *out)
 
 int qp_cli_render(const qp_cli *cli, const char *method, const json_t *result, FILE *out)
 {
-    bool unresolved = strcmp(method, "resolve") == 0 && !json_is_string(json_object_get(result, "path"));
+    bool unresolved =
+        strcmp(method, "resolve") == 0 && !json_is_string(json_object_get(result, "path"));
 
     if (cli->json) {
         qp_cli_print_json(result, out, false);
