@@ -15,6 +15,7 @@
  * Everything a compiled query holds lives in its arena.
  */
 #include <ctype.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -36,6 +37,7 @@ typedef struct ctx {
     qp_error *err;
     int line;        /* 1-based block line of the statement being parsed, 0 = not in the block */
     int block_first; /* index of the first block line in the combined text */
+    json_t *props;   /* the query note's properties (opts->query_properties), or NULL */
 } ctx;
 
 /* ---- small string helpers ------------------------------------------------- */
@@ -1221,6 +1223,112 @@ static const char *find_preset(const qp_tasks_settings *s, const char *name, siz
     return NULL;
 }
 
+/* The query note's property `name` (matched exactly, else ignoring case,
+ * as the plugin does), borrowed from c->props; NULL when absent. */
+static json_t *query_property(ctx *c, const char *name)
+{
+    const char *key;
+    json_t *v;
+    if (c->props == NULL)
+        return NULL;
+    if ((v = json_object_get(c->props, name)) != NULL)
+        return v;
+    size_t nl = strlen(name);
+    char *fn = qp_text_fold(name, nl, NULL);
+    if (fn == NULL)
+        return NULL;
+    json_t *found = NULL;
+    json_object_foreach(c->props, key, v)
+    {
+        char *fk = qp_text_fold(key, strlen(key), NULL);
+        bool same = fk != NULL && strcmp(fk, fn) == 0;
+        free(fk);
+        if (same) {
+            found = v;
+            break;
+        }
+    }
+    free(fn);
+    return found;
+}
+
+static bool append_text(qp_arena *a, const char *t, char **buf, size_t *len, size_t *cap)
+{
+    size_t tl = strlen(t);
+    if (*len + tl + 1 > *cap) {
+        size_t nc = (*len + tl + 1) * 2;
+        char *nb = qp_arena_alloc(a, nc);
+        if (nb == NULL)
+            return false;
+        if (*buf != NULL)
+            memcpy(nb, *buf, *len);
+        *buf = nb;
+        *cap = nc;
+    }
+    memcpy(*buf + *len, t, tl + 1);
+    *len += tl;
+    return true;
+}
+
+/* Appends a JSON value as JavaScript's String() shows it (arrays joined
+ * by commas, null inside an array as nothing). false when out of memory. */
+static bool js_string(qp_arena *a, const json_t *v, char **buf, size_t *len, size_t *cap)
+{
+    char num[64];
+    const char *t = "";
+    if (json_is_array(v)) {
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            if (i > 0 && !append_text(a, ",", buf, len, cap))
+                return false;
+            const json_t *e = json_array_get(v, i);
+            if (!json_is_null(e) && !js_string(a, e, buf, len, cap))
+                return false;
+        }
+        return true;
+    }
+    if (json_is_string(v)) {
+        t = json_string_value(v);
+    } else if (json_is_integer(v)) {
+        snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        t = num;
+    } else if (json_is_real(v)) {
+        /* the shortest text that reads back as the same number, as JS shows it */
+        double d = json_real_value(v);
+        for (int prec = 1; prec <= 17; prec++) {
+            snprintf(num, sizeof num, "%.*g", prec, d);
+            if (strtod(num, NULL) == d)
+                break;
+        }
+        t = num;
+    } else if (json_is_true(v)) {
+        t = "true";
+    } else if (json_is_false(v)) {
+        t = "false";
+    } else if (json_is_object(v)) {
+        t = "[object Object]";
+    } else {
+        t = "null";
+    }
+    return append_text(a, t, buf, len, cap);
+}
+
+/* The name inside property('name') / hasProperty("name"): a new arena
+ * string, or NULL when the argument is not one quoted string. */
+static char *property_arg(qp_arena *a, const char *call)
+{
+    const char *o = strchr(call, '(');
+    size_t l = strlen(call);
+    if (o == NULL || l < 2 || call[l - 1] != ')')
+        return NULL;
+    const char *b = o + 1, *e = call + l - 1;
+    if (e - b < 2 || (*b != '\'' && *b != '"') || e[-1] != *b)
+        return NULL;
+    for (const char *p = b + 1; p < e - 1; p++)
+        if (*p == *b)
+            return NULL;
+    return qp_arena_strndup(a, b + 1, (size_t)(e - b) - 2);
+}
+
 /* The value of one placeholder expression, or NULL with an error set. */
 static const char *placeholder_value(ctx *c, const char *stmt, const char *expr, size_t len)
 {
@@ -1276,11 +1384,21 @@ static const char *placeholder_value(ctx *c, const char *stmt, const char *expr,
             const char *s1 = strchr(p, '/');
             return s1 ? qp_arena_strndup(a, p, (size_t)(s1 - p) + 1) : "/";
         }
-        size_t pl = strlen(prop);
-        bool call = pl > 0 && prop[pl - 1] == ')' && strchr(prop, ' ') == NULL;
-        if (call && strncmp(prop, "hasProperty(", 12) == 0)
-            return "false"; /* the query note's properties are not known here */
-        if (call && strncmp(prop, "property(", 9) == 0) {
+        bool has = strncmp(prop, "hasProperty(", 12) == 0;
+        char *name = has || strncmp(prop, "property(", 9) == 0 ? property_arg(a, prop) : NULL;
+        if (name != NULL && has) {
+            json_t *v = query_property(c, name);
+            return v != NULL && !json_is_null(v) ? "true" : "false";
+        }
+        if (name != NULL) {
+            json_t *v = query_property(c, name);
+            if (v != NULL && !json_is_null(v)) {
+                char *buf = NULL;
+                size_t blen = 0, bcap = 0;
+                if (!js_string(a, v, &buf, &blen, &bcap))
+                    return NULL;
+                return buf != NULL ? buf : "";
+            }
             qerr(c, stmt,
                  "There was an error expanding one or more placeholders.\n\nThe error message "
                  "was:\n    Invalid placeholder result 'null'.\n    Check for missing file "
@@ -1653,7 +1771,7 @@ qp_rc qp_taskquery_compile(qp_taskquery **out, const char *text, const qp_taskqu
     qp_rc rc = QP_OK;
     qp_taskquery *q = NULL;
     qp_taskquery_options defaults = QP_TASKQUERY_OPTIONS_INIT;
-    ctx c;
+    ctx c = {0};
     stmt *v;
     size_t n;
 
@@ -1677,7 +1795,16 @@ qp_rc qp_taskquery_compile(qp_taskquery **out, const char *text, const qp_taskqu
         rc = qp_error_set(err, QP_ENOMEM, "out of memory");
         goto cleanup;
     }
-    c = (ctx){q, opts, opts->settings, err, 0, 0};
+    c = (ctx){q, opts, opts->settings, err, 0, 0, NULL};
+    if (opts->query_properties != NULL && opts->query_properties[0] != '\0') {
+        json_error_t je;
+        c.props = json_loads(opts->query_properties, 0, &je);
+        if (!json_is_object(c.props)) {
+            rc = qp_error_set(err, QP_EINVAL, "query properties: not a JSON object (%s)",
+                              c.props == NULL ? je.text : "another JSON value");
+            goto cleanup;
+        }
+    }
 
     const char *full = text ? text : "";
     const char *gq = c.s ? c.s->global_query : NULL;
@@ -1746,6 +1873,7 @@ qp_rc qp_taskquery_compile(qp_taskquery **out, const char *text, const qp_taskqu
     q = NULL;
 
 cleanup:
+    json_decref(c.props);
     qp_taskquery_free(q);
     return rc;
 }

@@ -37,6 +37,7 @@ static json_t *eval_case(json_t *in)
     const char *today_s = json_string_value(json_object_get(in, "today"));
     const char *qpath = json_string_value(json_object_get(in, "query_path"));
     json_t *settings = json_object_get(in, "settings");
+    json_t *props = json_object_get(in, "query_properties");
     qp_tasks_settings *st = NULL;
     qp_taskquery_result *r = NULL;
     qp_error err = QP_ERROR_INIT;
@@ -44,7 +45,7 @@ static json_t *eval_case(json_t *in)
     const char **lines = calloc(n ? n : 1, sizeof *lines);
     const char **paths = calloc(n ? n : 1, sizeof *paths);
     const char **heads = calloc(n ? n : 1, sizeof *heads);
-    char *sjson = NULL;
+    char *sjson = NULL, *pjson = NULL;
 
     if (lines == NULL || paths == NULL || heads == NULL) {
         res = error_line("out of memory");
@@ -77,6 +78,14 @@ static json_t *eval_case(json_t *in)
     }
     opts.query_path = qpath;
     opts.settings = st;
+    if (json_is_object(props)) {
+        pjson = json_dumps(props, JSON_COMPACT);
+        if (pjson == NULL) {
+            res = error_line("out of memory");
+            goto cleanup;
+        }
+        opts.query_properties = pjson;
+    }
     if (qp_tasks_eval(&r, query ? query : "", lines, paths, heads, n, &opts, &err) != QP_OK) {
         res = error_line(err.msg[0] ? err.msg : "error");
         goto cleanup;
@@ -98,6 +107,7 @@ cleanup:
     qp_taskquery_result_free(r);
     qp_tasks_settings_free(st);
     free(sjson);
+    free(pjson);
     free(lines);
     free(paths);
     free(heads);
@@ -114,7 +124,7 @@ int qp_cli_eval_tasks(int argc, char **argv)
     if (argc > 1) {
         fprintf(stderr, "usage: quipu eval-tasks < cases.jsonl\n"
                         "Reads one JSON object per line ({query, tasks, today, query_path, "
-                        "settings}) and prints one result per line.\n");
+                        "settings, query_properties}) and prints one result per line.\n");
         return 2;
     }
     (void)argv;

@@ -32,11 +32,15 @@ typedef struct qp_taskquery_options {
     int32_t today;                     /* yyyymmdd: the day "today" means */
     const char *query_path;            /* vault path of the note holding the query, or NULL */
     const qp_tasks_settings *settings; /* borrowed for the call; NULL = plugin defaults */
+    /* The query note's frontmatter properties as a JSON object text, for
+     * {{query.file.property('x')}} and {{query.file.hasProperty('x')}};
+     * NULL or "" = none. Borrowed for the call. */
+    const char *query_properties;
 } qp_taskquery_options;
 
 #define QP_TASKQUERY_OPTIONS_INIT \
     {                             \
-        0, NULL, NULL             \
+        0, NULL, NULL, NULL       \
     }
 
 /* Layout options a renderer needs; none of them changes which tasks match. */
@@ -73,7 +77,8 @@ typedef struct qp_taskquery_result {
  * success *out is new (free with qp_taskquery_free). A query error returns
  * QP_EQUERY with err->msg holding the plugin-style message (it ends with
  * `Problem line: "<line>"`) and err->line the 1-based line of the block
- * (0 when the error is in the global query or a preset). QP_ENOMEM on OOM. */
+ * (0 when the error is in the global query or a preset). QP_EINVAL when
+ * opts->query_properties is not a JSON object. QP_ENOMEM on OOM. */
 qp_rc qp_taskquery_compile(qp_taskquery **out, const char *text, const qp_taskquery_options *opts,
                            qp_error *err);
 
