@@ -365,18 +365,23 @@ typedef struct idset {
     size_t n, cap;
 } idset;
 
-static bool idset_has(const idset *s, int64_t id)
-{
-    for (size_t i = 0; i < s->n; i++)
-        if (s->v[i] == id)
-            return true;
-    return false;
-}
-
 static int id_cmp(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
     return x < y ? -1 : x > y;
+}
+
+/* Sorts and drops duplicates. */
+static void idset_unique(idset *s)
+{
+    if (s->n < 2)
+        return;
+    qsort(s->v, s->n, sizeof *s->v, id_cmp);
+    size_t w = 1;
+    for (size_t r = 1; r < s->n; r++)
+        if (s->v[r] != s->v[w - 1])
+            s->v[w++] = s->v[r];
+    s->n = w;
 }
 
 /* Membership in a set sorted with id_cmp. */
@@ -385,10 +390,10 @@ static bool idset_has_sorted(const idset *s, int64_t id)
     return s->n && bsearch(&id, s->v, s->n, sizeof *s->v, id_cmp) != NULL;
 }
 
+/* Appends; duplicates are allowed (idset_unique() drops them): a busy
+ * person has thousands of sources, and a check per add was quadratic. */
 static bool idset_add(idset *s, int64_t id)
 {
-    if (idset_has(s, id))
-        return true;
     if (s->n == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 16;
         int64_t *v = realloc(s->v, cap * sizeof *v);
@@ -557,39 +562,79 @@ static bool has_word_char(const char *s)
     return false;
 }
 
-/* Candidate files for a name: FTS5 phrase match over the mention text
- * (a superset of the exact, word-bounded matches), or every note when the
- * name has no word character for the tokenizer to index. */
+/* The FTS query for a name: every alphanumeric run quoted, implicitly
+ * ANDed ("wanda" "thorne"). The mention index keeps no positions
+ * (detail=none), so this asks for notes that hold every word anywhere: a
+ * superset of the exact, word-bounded matches, which the caller verifies.
+ * New (free()); NULL on OOM. */
+static char *fts_words(const char *name)
+{
+    size_t len = strlen(name), w = 0;
+    char *q = malloc(3 * len + 3);
+    if (!q)
+        return NULL;
+    bool in = false;
+    for (size_t i = 0; i < len;) {
+        uint32_t cp;
+        size_t l = qp_text_decode(name + i, len - i, &cp);
+        /* '_' is a word character for mentions but a separator for unicode61 */
+        bool word = qp_text_is_word(cp) && cp != '_';
+        if (word && !in) {
+            if (w > 0)
+                q[w++] = ' ';
+            q[w++] = '"';
+        }
+        if (!word && in)
+            q[w++] = '"';
+        if (word) {
+            memcpy(q + w, name + i, l);
+            w += l;
+        }
+        in = word;
+        i += l;
+    }
+    if (in)
+        q[w++] = '"';
+    q[w] = '\0';
+    return q;
+}
+
+/* Candidate files for a name: notes whose mention text holds every word
+ * of it, or every note when the name has no word character for the
+ * tokenizer to index (or the index refuses the query). */
 static qp_rc candidates_for(qp_store *st, const char *name, idset *out, qp_error *err)
 {
-    sqlite3_stmt *s;
-    char *phrase = NULL;
-    if (has_word_char(name)) {
-        size_t len = strlen(name);
-        phrase = malloc(2 * len + 3);
-        if (!phrase)
-            return qp_error_set(err, QP_ENOMEM, "out of memory");
-        size_t w = 0;
-        phrase[w++] = '"';
-        for (size_t i = 0; i < len; i++) {
-            if (name[i] == '"')
-                phrase[w++] = '"';
-            phrase[w++] = name[i];
-        }
-        phrase[w++] = '"';
-        phrase[w] = '\0';
-        s = qp__store_stmt(st, QP__S_FTS_MATCH, err);
-        if (s)
-            sqlite3_bind_text(s, 1, phrase, -1, SQLITE_STATIC);
-    } else {
-        s = qp__store_stmt(st, QP__S_ALL_NOTES, err);
-    }
-    if (!s) {
-        free(phrase);
-        return stmt_fail(err);
-    }
-    int src;
+    sqlite3_stmt *s = NULL;
+    char *words = NULL;
+    int src = SQLITE_DONE;
     qp_rc rc = QP_OK;
+    if (has_word_char(name)) {
+        words = fts_words(name);
+        if (!words)
+            return qp_error_set(err, QP_ENOMEM, "out of memory");
+        s = qp__store_stmt(st, QP__S_FTS_MATCH, err);
+        if (!s) {
+            free(words);
+            return stmt_fail(err);
+        }
+        sqlite3_bind_text(s, 1, words, -1, SQLITE_STATIC);
+        while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+            if (!idset_add(out, sqlite3_column_int64(s, 0))) {
+                sqlite3_reset(s);
+                free(words);
+                return qp_error_set(err, QP_ENOMEM, "out of memory");
+            }
+        }
+        sqlite3_reset(s);
+        free(words);
+        if (src == SQLITE_DONE)
+            return QP_OK;
+        if ((src & 0xff) != SQLITE_ERROR) /* SQLITE_ERROR: a word the tokenizer splits */
+            return qp__store_sqlite_error(st, src, "mention search", err);
+    }
+    s = qp__store_stmt(st, QP__S_ALL_NOTES, err);
+    if (!s)
+        return stmt_fail(err);
     while ((src = sqlite3_step(s)) == SQLITE_ROW) {
         if (!idset_add(out, sqlite3_column_int64(s, 0))) {
             rc = qp_error_set(err, QP_ENOMEM, "out of memory");
@@ -597,7 +642,6 @@ static qp_rc candidates_for(qp_store *st, const char *name, idset *out, qp_error
         }
     }
     sqlite3_reset(s);
-    free(phrase);
     if (rc == QP_OK && src != SQLITE_DONE)
         rc = qp__store_sqlite_error(st, src, "mention search", err);
     return rc;
@@ -631,6 +675,7 @@ static qp_rc unlinked_sources(qp_store *st, const file_info *target, idset *link
         rc = candidates_for(st, names[i], &cands, err);
     if (rc != QP_OK)
         goto cleanup;
+    idset_unique(&cands);
     found = calloc(cands.n + 1, sizeof *found);
     if (!found)
         goto oom;

@@ -36,7 +36,7 @@
 #include "store_int.h"
 
 #define QP_STORE_APP_ID 0x71697075 /* "qipu" */
-#define QP_STORE_SCHEMA 2
+#define QP_STORE_SCHEMA 3 /* 3: mention_fts detail=none */
 #define RESOLVE_CHUNK 4096
 /* Indexes up to this size (database + WAL) are checked page by page on
  * every write open (see damage_check). */
@@ -95,7 +95,11 @@ static const char *const schema_v1[] = {
     " col INTEGER NOT NULL, msg TEXT NOT NULL)",
     "CREATE INDEX diags_file ON diags(file)",
     "CREATE TABLE body(file INTEGER PRIMARY KEY, source BLOB NOT NULL, mask BLOB)",
-    "CREATE VIRTUAL TABLE mention_fts USING fts5(text, content='', tokenize='unicode61')",
+    /* detail=none: only which notes hold a token, no positions (a third of
+     * the size). Unlinked mentions ask for notes holding every word of a
+     * name and then verify each match in the text anyway. */
+    "CREATE VIRTUAL TABLE mention_fts USING fts5(text, content='', detail=none,"
+    " tokenize='unicode61')",
 };
 
 /* Write statements follow the read ones of store_int.h in one array. */

@@ -422,6 +422,33 @@ static void test_bulk_cut_short_rebuilds(void **state)
     assert_int_equal(unresolved_count(f), 0);
 }
 
+/* The mention index keeps no positions: candidates are notes holding every
+ * word of a name, and only exact, word-bounded matches are listed. */
+static void test_unlinked_words_apart_and_odd_names(void **state)
+{
+    fx *f = *state;
+    write_at(f->root, "People/Jo_Ann O'Neil.md", "# Jo\n");
+    write_at(f->root, "exact.md", "Met jo_ann o'neil today.\n");
+    write_at(f->root, "apart.md", "O'Neil and Jo_Ann, words apart.\n");
+    write_at(f->root, "split.md", "Jo Ann O'Neil is someone else.\n");
+    write_at(f->root, "People/Ann Veld.md", "# Ann\n");
+    write_at(f->root, "veld.md", "veld ann\nAnn Veld\nAnn  Veld\nann veld's\n");
+    open_all(f);
+    sync_vault(f);
+    char *out = answer(f->st, f->v, "backlinks", "{\"note\":\"Jo_Ann O'Neil\",\"unlinked\":true}");
+    assert_string_equal(out, "{\"path\":\"People/Jo_Ann O'Neil.md\",\"linked\":[],\"unlinked\":["
+                             "{\"path\":\"exact.md\",\"kind\":\"note\",\"title\":\"exact\",\"date\":null,"
+                             "\"occurrences\":[{\"line\":1,\"column\":5,"
+                             "\"context\":\"Met jo_ann o'neil today.\"}]}]}");
+    free(out);
+    out = answer(f->st, f->v, "backlinks", "{\"note\":\"Ann Veld\",\"unlinked\":true}");
+    assert_string_equal(out, "{\"path\":\"People/Ann Veld.md\",\"linked\":[],\"unlinked\":["
+                             "{\"path\":\"veld.md\",\"kind\":\"note\",\"title\":\"veld\",\"date\":null,"
+                             "\"occurrences\":[{\"line\":2,\"column\":1,\"context\":\"Ann Veld\"},"
+                             "{\"line\":4,\"column\":1,\"context\":\"ann veld's\"}]}]}");
+    free(out);
+}
+
 static void test_warm_sync_parses_nothing(void **state)
 {
     fx *f = *state;
@@ -692,6 +719,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_clean_flag, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bulk_load_equals_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bulk_cut_short_rebuilds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unlinked_words_apart_and_odd_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_warm_sync_parses_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_steals_link, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_unresolves, setup, teardown),
