@@ -170,10 +170,46 @@ void qpd_request_free(qpd_request *req)
 }
 
 /* An id we can echo: a string or an integral number (JSON-RPC discourages
- * fractions and null; we refuse them so ids always match exactly). */
+ * fractions and null; we refuse them so ids always match exactly). A string
+ * id may hold U+0000: it is echoed byte for byte. */
 static bool valid_id(const json_t *id)
 {
     return json_is_string(id) || json_is_integer(id);
+}
+
+/* True when a string is C-string safe: no U+0000 inside. */
+static bool str_clean(const json_t *s)
+{
+    return strlen(json_string_value(s)) == json_string_length(s);
+}
+
+/* True when some string under `v` (value or member name) holds U+0000.
+ * "\u0000" is valid JSON, so the line parses (JSON_ALLOW_NUL) and the id is
+ * known; but no note name, link or query can contain it, and everything
+ * past the envelope treats strings as C strings, where it would silently
+ * cut "a.md\u0000../x" to "a.md". Depth is bounded by jansson's parser. */
+static bool has_nul(json_t *v)
+{
+    const char *key;
+    size_t i;
+    json_t *e;
+
+    if (json_is_string(v))
+        return !str_clean(v);
+    if (json_is_object(v)) {
+        json_object_foreach(v, key, e)
+        {
+            if (has_nul(e))
+                return true;
+        }
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, e)
+        {
+            if (has_nul(e))
+                return true;
+        }
+    }
+    return false;
 }
 
 int qpd_proto_parse(const char *line, size_t len, qpd_request *req, json_t **reply)
@@ -185,7 +221,10 @@ int qpd_proto_parse(const char *line, size_t len, qpd_request *req, json_t **rep
 
     *req = (qpd_request){0};
     *reply = NULL;
-    root = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    /* JSON_ALLOW_NUL: a "\u0000" in a name is a bad parameter of a request
+     * whose id we can still echo, not a parse error. Member names with
+     * U+0000 are refused by jansson whatever the flag (parse error). */
+    root = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
     if (root == NULL) {
         *reply = qpd_proto_error(
             NULL, QPD_RPC_PARSE_ERROR, "Parse error",
@@ -210,7 +249,8 @@ int qpd_proto_parse(const char *line, size_t len, qpd_request *req, json_t **rep
         goto fail;
     }
     jsonrpc = json_object_get(root, "jsonrpc");
-    if (!json_is_string(jsonrpc) || strcmp(json_string_value(jsonrpc), "2.0") != 0) {
+    if (!json_is_string(jsonrpc) || !str_clean(jsonrpc) ||
+        strcmp(json_string_value(jsonrpc), "2.0") != 0) {
         code = QPD_RPC_INVALID_REQUEST;
         msg = "jsonrpc must be \"2.0\"";
         goto fail;
@@ -219,6 +259,11 @@ int qpd_proto_parse(const char *line, size_t len, qpd_request *req, json_t **rep
     if (!json_is_string(method)) {
         code = QPD_RPC_INVALID_REQUEST;
         msg = "method must be a string";
+        goto fail;
+    }
+    if (!str_clean(method)) {
+        code = QPD_RPC_INVALID_REQUEST;
+        msg = "method must not contain U+0000";
         goto fail;
     }
     params = json_object_get(root, "params");
@@ -237,6 +282,10 @@ int qpd_proto_parse(const char *line, size_t len, qpd_request *req, json_t **rep
     } else if (!json_is_object(params)) {
         code = QPD_RPC_INVALID_REQUEST;
         msg = "params must be an object";
+        goto fail;
+    } else if (has_nul(params)) {
+        code = QPD_RPC_INVALID_PARAMS;
+        msg = "params must not contain U+0000 (no name, link or query holds it)";
         goto fail;
     }
     req->root = root;

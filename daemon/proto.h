@@ -65,7 +65,10 @@ typedef struct qpd_request {
 
 /* Parses one line. Returns 0 and fills *req (free with qpd_request_free), or
  * the JSON-RPC error code and sets *reply to a new error response (free with
- * json_decref) carrying the request's id when it could be read. */
+ * json_decref) carrying the request's id when it could be read. "\u0000"
+ * is valid JSON: in params it is -32602 (invalid params), in the method
+ * -32600, both with the id; a string id holding it is echoed as is. Every
+ * string of an accepted request is therefore a proper C string. */
 int qpd_proto_parse(const char *line, size_t len, qpd_request *req, json_t **reply);
 
 void qpd_request_free(qpd_request *req);

@@ -196,6 +196,55 @@ static void test_parse_errors(void **state)
     json_decref(r);
 }
 
+/* "\u0000" is valid JSON: a request carrying it keeps its id and gets a
+ * precise error instead of a parse error with id null. */
+static void test_nul_in_strings(void **state)
+{
+    const char *line;
+    qpd_request req;
+    json_t *r, *id;
+
+    (void)state;
+    r = parse_fail("{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"note\","
+                   "\"params\":{\"note\":\"People/Ann.md\\u0000../../etc/passwd\"}}",
+                   QPD_RPC_INVALID_PARAMS);
+    assert_error_shape(r, QPD_RPC_INVALID_PARAMS, "invalid_params");
+    assert_int_equal(json_integer_value(json_object_get(r, "id")), 9);
+    json_decref(r);
+    /* nested, as subscribe's params are; and in an array */
+    r = parse_fail("{\"jsonrpc\":\"2.0\",\"id\":\"s\",\"method\":\"subscribe\",\"params\":"
+                   "{\"method\":\"note\",\"params\":{\"note\":\"\\u0000\"}}}",
+                   QPD_RPC_INVALID_PARAMS);
+    assert_string_equal(json_string_value(json_object_get(r, "id")), "s");
+    json_decref(r);
+    r = parse_fail("{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"x\",\"params\":"
+                   "{\"a\":[1,\"ok\",\"b\\u0000\"]}}",
+                   QPD_RPC_INVALID_PARAMS);
+    assert_int_equal(json_integer_value(json_object_get(r, "id")), 4);
+    json_decref(r);
+    /* in the method: "status\0x" must not run status */
+    r = parse_fail("{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"status\\u0000x\"}",
+                   QPD_RPC_INVALID_REQUEST);
+    assert_int_equal(json_integer_value(json_object_get(r, "id")), 5);
+    json_decref(r);
+    r = parse_fail("{\"jsonrpc\":\"2.0\\u0000\",\"id\":6,\"method\":\"status\"}",
+                   QPD_RPC_INVALID_REQUEST);
+    json_decref(r);
+    /* a string id with U+0000 is echoed exactly */
+    line = "{\"jsonrpc\":\"2.0\",\"id\":\"a\\u0000b\",\"method\":\"status\"}";
+    r = NULL;
+    assert_int_equal(qpd_proto_parse(line, strlen(line), &req, &r), 0);
+    assert_null(r);
+    id = req.id;
+    assert_int_equal(json_string_length(id), 3);
+    assert_memory_equal(json_string_value(id), "a\0b", 3);
+    qpd_request_free(&req);
+    /* NUL-free strings next to it are unaffected */
+    line = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"note\",\"params\":{\"note\":\"u\\u0001\"}}";
+    assert_int_equal(qpd_proto_parse(line, strlen(line), &req, &r), 0);
+    qpd_request_free(&req);
+}
+
 static void test_envelope_errors(void **state)
 {
     json_t *r;
@@ -300,6 +349,7 @@ int main(void)
         cmocka_unit_test(test_valid_request),
         cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_envelope_errors),
+        cmocka_unit_test(test_nul_in_strings),
         cmocka_unit_test(test_error_kinds_and_data),
         cmocka_unit_test(test_result_and_update_text),
     };
