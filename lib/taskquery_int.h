@@ -31,6 +31,12 @@ struct qp_tasks_settings {
     char **preset_texts;
     size_t n_presets;
     char *global_query; /* NULL when none */
+    /* A.8: a date in the file name is the scheduled date of its tasks that
+     * have no start, scheduled or due date */
+    bool filename_date;
+    char *filename_date_format; /* moment-style format tried first, or NULL */
+    char **filename_date_folders; /* only files under these folders; none = all */
+    size_t n_filename_date_folders;
 };
 
 /* Days since 1970-01-01 for a proleptic Gregorian date (no range checks). */

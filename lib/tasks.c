@@ -277,6 +277,10 @@ void qp_tasks_settings_free(qp_tasks_settings *s)
     }
     free(s->preset_names);
     free(s->preset_texts);
+    free(s->filename_date_format);
+    for (size_t i = 0; i < s->n_filename_date_folders; i++)
+        free(s->filename_date_folders[i]);
+    free(s->filename_date_folders);
     free(s);
 }
 
@@ -297,6 +301,36 @@ static qp_rc settings_fill(qp_tasks_settings *s, json_t *root, qp_error *err)
             return qp_error_set(err, QP_EINVAL, "settings: globalQuery must be a string");
         if ((s->global_query = strdup(json_string_value(v))) == NULL)
             return qp_error_set(err, QP_ENOMEM, "out of memory");
+    }
+    v = json_object_get(root, "useFilenameAsScheduledDate");
+    s->filename_date = json_is_true(v);
+    v = json_object_get(root, "filenameAsScheduledDateFormat");
+    if (json_is_string(v) && json_string_length(v) > 0 &&
+        (s->filename_date_format = strdup(json_string_value(v))) == NULL)
+        return qp_error_set(err, QP_ENOMEM, "out of memory");
+    v = json_object_get(root, "filenameAsDateFolders");
+    if (v != NULL && !json_is_null(v)) {
+        if (!json_is_array(v))
+            return qp_error_set(err, QP_EINVAL,
+                                "settings: filenameAsDateFolders must be an array of strings");
+        s->filename_date_folders = calloc(json_array_size(v) + 1, sizeof(char *));
+        if (s->filename_date_folders == NULL)
+            return qp_error_set(err, QP_ENOMEM, "out of memory");
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            const char *f = json_string_value(json_array_get(v, i));
+            if (f == NULL)
+                return qp_error_set(err, QP_EINVAL,
+                                    "settings: filenameAsDateFolders must be an array of strings");
+            size_t fl = strlen(f);
+            while (fl > 0 && f[fl - 1] == '/')
+                fl--;
+            if (fl == 0)
+                continue; /* the whole vault: same as no restriction by this entry */
+            char *c = strndup(f, fl);
+            if (c == NULL)
+                return qp_error_set(err, QP_ENOMEM, "out of memory");
+            s->filename_date_folders[s->n_filename_date_folders++] = c;
+        }
     }
     v = json_object_get(root, "taskFormat");
     if (json_is_string(v))
@@ -853,6 +887,113 @@ static bool match_task_prefix(const char *s, size_t len, size_t *indent_end, siz
     return true;
 }
 
+/* Reads the date of a file name with a moment-style format, strictly (the
+ * whole name must match): YYYY, MM, M, DD, D and [literal] are understood,
+ * other letters make the format unusable here; other characters match
+ * themselves. 0 when it does not match or is no calendar day. */
+static int32_t date_by_format(const char *fmt, const char *s, size_t n)
+{
+    int y = -1, m = -1, d = -1;
+    size_t i = 0;
+    for (const char *f = fmt; *f;) {
+        int *slot = NULL;
+        size_t min = 0, max = 0, tl = 0;
+        if (strncmp(f, "YYYY", 4) == 0)
+            slot = &y, min = max = 4, tl = 4;
+        else if (strncmp(f, "MM", 2) == 0)
+            slot = &m, min = max = 2, tl = 2;
+        else if (f[0] == 'M')
+            slot = &m, min = 1, max = 2, tl = 1;
+        else if (strncmp(f, "DD", 2) == 0)
+            slot = &d, min = max = 2, tl = 2;
+        else if (f[0] == 'D')
+            slot = &d, min = 1, max = 2, tl = 1;
+        if (slot != NULL) {
+            size_t k = 0;
+            int v = 0;
+            while (k < max && i + k < n && s[i + k] >= '0' && s[i + k] <= '9')
+                v = v * 10 + (s[i + k++] - '0');
+            if (k < min)
+                return 0;
+            *slot = v;
+            i += k;
+            f += tl;
+        } else if (f[0] == '[') {
+            const char *e = strchr(f, ']');
+            if (e == NULL)
+                return 0;
+            size_t ll = (size_t)(e - f) - 1;
+            if (i + ll > n || memcmp(s + i, f + 1, ll) != 0)
+                return 0;
+            i += ll;
+            f = e + 1;
+        } else if ((f[0] >= 'a' && f[0] <= 'z') || (f[0] >= 'A' && f[0] <= 'Z')) {
+            return 0; /* a token quipu does not read */
+        } else {
+            if (i >= n || s[i] != f[0])
+                return 0;
+            i++;
+            f++;
+        }
+    }
+    if (i != n || y < 0 || m < 0 || d < 0 || !qp__valid_civil(y, m, d))
+        return 0;
+    return y * 10000 + m * 100 + d;
+}
+
+/* The first YYYY-MM-DD (with dashes) or, failing that, YYYYMMDD in s, as
+ * a date; 0 when there is none or the first one is no calendar day. */
+static int32_t first_date_in(const char *s, size_t n, bool dashes)
+{
+    size_t w = dashes ? 10 : 8;
+    for (size_t i = 0; i + w <= n; i++) {
+        bool ok = true;
+        for (size_t k = 0; k < w && ok; k++) {
+            bool dash = dashes && (k == 4 || k == 7);
+            ok = dash ? s[i + k] == '-' : is_digit(s[i + k]);
+        }
+        if (!ok)
+            continue;
+        const char *p = s + i;
+        int y = (p[0] - '0') * 1000 + (p[1] - '0') * 100 + (p[2] - '0') * 10 + (p[3] - '0');
+        const char *q = p + (dashes ? 5 : 4);
+        int m = (q[0] - '0') * 10 + (q[1] - '0');
+        const char *r = q + (dashes ? 3 : 2);
+        int d = (r[0] - '0') * 10 + (r[1] - '0');
+        return qp__valid_civil(y, m, d) ? y * 10000 + m * 100 + d : -1;
+    }
+    return 0;
+}
+
+/* A.8: the date a file's name gives its undated tasks, or 0. */
+static int32_t filename_date(const qp_tasks_settings *s, const char *path)
+{
+    if (path == NULL)
+        return 0;
+    if (s->n_filename_date_folders > 0) {
+        bool inside = false;
+        for (size_t i = 0; i < s->n_filename_date_folders && !inside; i++) {
+            size_t fl = strlen(s->filename_date_folders[i]);
+            inside = strncmp(path, s->filename_date_folders[i], fl) == 0 && path[fl] == '/';
+        }
+        if (!inside)
+            return 0;
+    }
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    const char *dot = strrchr(base, '.');
+    size_t n = dot ? (size_t)(dot - base) : strlen(base);
+    if (s->filename_date_format != NULL) {
+        int32_t d = date_by_format(s->filename_date_format, base, n);
+        if (d != 0)
+            return d;
+    }
+    int32_t d = first_date_in(base, n, true);
+    if (d == 0)
+        d = first_date_in(base, n, false);
+    return d > 0 ? d : 0;
+}
+
 qp_rc qp_task_parse_line(qp_task *out, bool *is_task, const char *line, size_t len,
                          const char *path, const char *heading, const qp_tasks_settings *settings,
                          qp_arena *arena, qp_error *err)
@@ -999,6 +1140,9 @@ qp_rc qp_task_parse_line(qp_task *out, bool *is_task, const char *line, size_t l
     }
     if (find_tags(&t, t.description, gf, arena) != QP_OK)
         goto oom;
+    if (settings != NULL && settings->filename_date && t.dates[QP_TASK_START] == 0 &&
+        t.dates[QP_TASK_SCHEDULED] == 0 && t.dates[QP_TASK_DUE] == 0)
+        t.dates[QP_TASK_SCHEDULED] = filename_date(settings, path);
 
     *out = t;
     *is_task = true;

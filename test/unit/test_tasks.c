@@ -337,6 +337,65 @@ static void test_urgency(void **state)
     assert_true(fabs(qp_task_urgency(&fx.t, 20230607) - (12 + 5 - 3 + 1.95)) < 1e-9);
 }
 
+/* Scheduled date of the first task line, parsed in `path` with settings. */
+static int32_t scheduled_in(const char *path, const char *line, const qp_tasks_settings *s)
+{
+    qp_error err = QP_ERROR_INIT;
+    assert_rc(qp_task_parse_line(&fx.t, &fx.is_task, line, strlen(line), path, NULL, s, fx.arena,
+                                 &err),
+              QP_OK);
+    assert_true(fx.is_task);
+    return fx.t.dates[QP_TASK_SCHEDULED];
+}
+
+/* Spec A.8: a date in the file name schedules the file's undated tasks. */
+static void test_scheduled_from_filename(void **state)
+{
+    qp_tasks_settings *on = NULL, *fmt = NULL, *bad = NULL;
+    qp_error err = QP_ERROR_INIT;
+    (void)state;
+    assert_rc(qp_tasks_settings_from_json(&on, "{\"useFilenameAsScheduledDate\": true}", &err),
+              QP_OK);
+    assert_rc(qp_tasks_settings_from_json(&fmt,
+                                          "{\"useFilenameAsScheduledDate\": true, "
+                                          "\"filenameAsScheduledDateFormat\": \"[day] D.M.YYYY\", "
+                                          "\"filenameAsDateFolders\": [\"Journal/\", \"Log\"]}",
+                                          &err),
+              QP_OK);
+    /* off by default */
+    assert_int_equal(scheduled_in("Daily/2023-06-01.md", "- [ ] a", NULL), 0);
+    /* the first YYYY-MM-DD, else the first YYYYMMDD, of the base name */
+    assert_int_equal(scheduled_in("Daily/2023-06-01.md", "- [ ] a", on), 20230601);
+    assert_int_equal(scheduled_in("2022-01-01/notes 2023-06-01 x.md", "- [ ] a", on), 20230601);
+    assert_int_equal(scheduled_in("Daily/log 20230601.md", "- [ ] a", on), 20230601);
+    assert_int_equal(scheduled_in("Daily/12023-06-015.md", "- [ ] a", on), 20230601);
+    /* a dashed date that is no calendar day does not fall back */
+    assert_int_equal(scheduled_in("Daily/2023-02-30 20230601.md", "- [ ] a", on), 0);
+    assert_int_equal(scheduled_in("Daily/notes.md", "- [ ] a", on), 0);
+    /* only tasks without start, scheduled and due dates */
+    assert_int_equal(scheduled_in("Daily/2023-06-01.md", "- [ ] a 📅 2023-07-01", on), 0);
+    assert_int_equal(scheduled_in("Daily/2023-06-01.md", "- [ ] a 🛫 2023-07-01", on), 0);
+    assert_int_equal(scheduled_in("Daily/2023-06-01.md", "- [ ] a ⏳ 2023-07-02", on), 20230702);
+    assert_int_equal(scheduled_in("Daily/2023-06-01.md", "- [ ] a ➕ 2023-05-01", on), 20230601);
+    /* the user's format first (whole name, strictly), then the fallbacks;
+     * only under the listed folders */
+    assert_int_equal(scheduled_in("Journal/day 1.6.2023.md", "- [ ] a", fmt), 20230601);
+    assert_int_equal(scheduled_in("Log/sub/day 31.12.2022.md", "- [ ] a", fmt), 20221231);
+    assert_int_equal(scheduled_in("Journal/day 1.6.2023 more.md", "- [ ] a", fmt), 0);
+    assert_int_equal(scheduled_in("Journal/2023-06-02.md", "- [ ] a", fmt), 20230602);
+    assert_int_equal(scheduled_in("Daily/2023-06-02.md", "- [ ] a", fmt), 0);
+    assert_int_equal(scheduled_in("Journalism/2023-06-02.md", "- [ ] a", fmt), 0);
+    assert_int_equal(scheduled_in("Journal/day 31.2.2023.md", "- [ ] a", fmt), 0);
+    /* the inferred date behaves like a written one */
+    assert_true(qp_task_urgency(&fx.t, 20230607) < 2.0); /* no date inferred for the last one */
+    scheduled_in("Daily/2023-06-01.md", "- [ ] a", on);
+    assert_true(fabs(qp_task_urgency(&fx.t, 20230607) - (1.95 + 5.0)) < 1e-9);
+    assert_rc(qp_tasks_settings_from_json(&bad, "{\"filenameAsDateFolders\": \"Daily\"}", &err),
+              QP_EINVAL);
+    qp_tasks_settings_free(on);
+    qp_tasks_settings_free(fmt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -354,6 +413,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_global_filter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dataview_format, setup, teardown),
         cmocka_unit_test_setup_teardown(test_urgency, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scheduled_from_filename, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
