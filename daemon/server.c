@@ -508,6 +508,9 @@ static void rpc_done(uv_work_t *req, int status)
     client *c = job->c;
     sub *s = job->s;
     qpd_server *srv = job->srv;
+    char *out = NULL;
+    size_t out_len = job->out_len;
+    bool send = false;
 
     c->inflight--;
     c->running--;
@@ -520,15 +523,17 @@ static void rpc_done(uv_work_t *req, int status)
         free(job->out); /* cancelled, or the client hung up */
         job->out = NULL;
     }
+    out = job->out;
+    job->out = NULL;
+    /* s->running stays true until the end: sending can exceed --max-output
+     * and close the client, which ends its subscriptions; a subscription
+     * whose run is in flight is then only marked dead, and freed below. */
     switch (job->kind) {
     case JOB_REQUEST:
-        if (job->out != NULL || !c->closing)
-            client_send(c, job->out, job->out_len);
-        job->out = NULL;
+        send = !c->closing; /* NULL out: out of memory, client_send drops it */
         break;
     case JOB_SUBSCRIBE:
-        s->running = false;
-        if (job->out != NULL && !job->failed && !s->dead && !c->closing) {
+        if (out != NULL && !job->failed && !s->dead && !c->closing) {
             /* Registered only now: a subscription whose first run failed
              * never existed. */
             s->hash = job->hash;
@@ -543,35 +548,33 @@ static void rpc_done(uv_work_t *req, int status)
         } else {
             s->dead = true;
         }
-        if (!c->closing)
-            client_send(c, job->out, job->out_len);
-        else
-            free(job->out);
-        job->out = NULL;
+        send = !c->closing;
         break;
     case JOB_RERUN:
-        s->running = false;
         qpd_log(QPD_LOG_DEBUG, "subscription %lld: generation %lld in %.2f ms, %s", s->id,
                 (long long)job->generation, (double)(uv_hrtime() - job->t_submit) / 1e6,
                 job->hash != s->hash ? "changed" : "unchanged");
-        if (!s->dead && job->out != NULL && job->hash != s->hash &&
-            job->generation >= s->generation) {
+        if (!s->dead && out != NULL && job->hash != s->hash && job->generation >= s->generation) {
             s->hash = job->hash;
             s->generation = job->generation;
-            client_send(c, job->out, job->out_len);
-            job->out = NULL;
+            send = true;
         }
-        free(job->out);
-        job->out = NULL;
         break;
-    }
-    if (s != NULL && s->dead && !s->running) {
-        sub_free(s);
-        s = NULL;
     }
     json_decref(job->id);
     free(job->params);
     free(job);
+    if (send)
+        client_send(c, out, out_len); /* may close c (c itself lives: our reference) */
+    else
+        free(out);
+    if (s != NULL) {
+        s->running = false;
+        if (s->dead) {
+            sub_free(s); /* unlinked by sub_end, or never linked */
+            s = NULL;
+        }
+    }
     if (s != NULL && s->dirty && !c->closing && !srv->d->stopping) {
         rpc_job *again = calloc(1, sizeof *again);
 
@@ -582,7 +585,10 @@ static void rpc_done(uv_work_t *req, int status)
             again->c = c;
             again->method = s->method;
             again->params = strdup(s->params);
-            submit(srv, again);
+            if (again->params != NULL)
+                submit(srv, again);
+            else
+                free(again); /* the next commit tries again */
         }
     }
     if (!c->closing)

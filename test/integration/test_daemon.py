@@ -368,6 +368,37 @@ def test_slow_client_cut_off():
         slow.close()
 
 
+def test_subscriber_cut_off_by_its_own_update():
+    """A subscriber that does not read is cut off by the update that takes
+    it over --max-output; the subscription is ended while its re-run is
+    still being delivered, and the daemon keeps serving."""
+    files = dict(FILES)
+    line = "- [[Ann Veld]] said something that makes this line and the answer long\n"
+    for i in range(20):
+        files["Flood/f%02d.md" % i] = "# F\n\n" + line * 40
+    with Daemon(files=files, args=["--max-output", "65536"]) as d:
+        slow = Client(d.socket)
+        slow.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        slow.send("subscribe", {"method": "backlinks", "params": {"note": "Ann Veld"}}, id=1)
+        good = d.client()
+        i = 0
+        deadline = time.monotonic() + 60
+        while "disconnecting it" not in d.stderr() and time.monotonic() < deadline:
+            d.write("Flood/f%02d.md" % (i % 20), "# F\n\n" + line * (40 + i))
+            i += 1
+            time.sleep(0.02)
+            assert d.proc.poll() is None, d.stderr()[-3000:]
+        assert "disconnecting it" in d.stderr(), "the subscriber was not cut off"
+        for _ in range(3):  # more commits: no re-run of the ended subscription
+            d.write("Flood/f00.md", "# F\n\n" + line * (100 + i))
+            i += 1
+            time.sleep(0.1)
+        assert d.proc.poll() is None, d.stderr()[-3000:]
+        b = good.request("backlinks", {"note": "Ann Veld"})
+        assert len(b["linked"]) == 22, len(b["linked"])
+        slow.close()
+
+
 def test_256_clients():
     with Daemon(files=FILES) as d:
         clients = [Client(d.socket) for _ in range(256)]
