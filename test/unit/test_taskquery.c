@@ -399,6 +399,191 @@ static void test_collation_fast_path(void **state)
     ucol_close(icu);
 }
 
+/* {{query.file.property()}} and hasProperty() read the query note's
+ * properties given as JSON in the compile options. */
+static const char *eval_props(const char *query, const char *props)
+{
+    const char *lines[] = {"- [ ] call Mara", "- [ ] mara again", "- [ ] other 1,2", NULL};
+    const char *paths[] = {"a.md", "a.md", "a.md"};
+    qp_taskquery_result *r = NULL;
+    qp_taskquery_options o = QP_TASKQUERY_OPTIONS_INIT;
+    o.today = TODAY;
+    o.query_path = "People/Mara.md";
+    o.query_properties = props;
+    qp_error_clear(&last_err);
+    if (qp_tasks_eval(&r, query, lines, paths, NULL, 3, &o, &last_err) != QP_OK)
+        return "ERROR";
+    size_t k = 0;
+    result_text[0] = '\0';
+    for (size_t t = 0; t < r->groups[0].n_tasks; t++)
+        k += (size_t)snprintf(result_text + k, sizeof result_text - k, "%s%zu", t ? "," : "",
+                              r->groups[0].tasks[t]);
+    qp_taskquery_result_free(r);
+    return result_text;
+}
+
+static void test_query_properties(void **state)
+{
+    const char *props = "{\"who\": \"mara\", \"Limit\": 1, \"list\": [1, 2], \"flag\": true, "
+                        "\"empty\": null, \"two words\": \"again\"}";
+    (void)state;
+    assert_string_equal(eval_props("description includes {{query.file.property('who')}}", props),
+                        "0,1");
+    /* names match ignoring case; numbers read as JavaScript shows them */
+    assert_string_equal(eval_props("description includes mara\nlimit {{query.file.property(\"limit\")}}",
+                                   props),
+                        "0");
+    /* a list is its items joined by commas */
+    assert_string_equal(eval_props("description includes {{query.file.property('list')}}", props),
+                        "2");
+    assert_string_equal(eval_props("description includes {{query.file.property('two words')}}", props),
+                        "1");
+    assert_string_equal(
+        eval_props("description includes {{query.file.hasProperty('flag')}}", props), "");
+    assert_string_equal(eval_props("{{query.file.hasProperty('who')}} OR (done)", props), "ERROR");
+    /* hasProperty is "true"/"false"; a null value does not count */
+    assert_string_equal(eval_props("description regex matches /^(?!x)/\n"
+                                   "description includes {{query.file.hasProperty('empty')}}",
+                                   "{\"empty\": null}"),
+                        "");
+    assert_string_equal(eval_props("description includes {{query.file.property('missing')}}", props),
+                        "ERROR");
+    assert_non_null(strstr(last_err.msg, "Invalid placeholder result 'null'"));
+    assert_string_equal(eval_props("description includes {{query.file.property('empty')}}", props),
+                        "ERROR");
+    /* without properties every property is missing */
+    assert_string_equal(eval_props("description includes {{query.file.property('who')}}", NULL),
+                        "ERROR");
+    assert_string_equal(eval_props("not done", "[1]"), "ERROR");
+    assert_int_equal(last_err.code, QP_EINVAL);
+}
+
+/* Patterns with nested quantifiers (or more than 25) are refused. */
+static void test_unsafe_regex(void **state)
+{
+    const char *lines[] = {"- [ ] aaa", "- [ ] abab", NULL};
+    (void)state;
+    assert_string_equal(evalq("description regex matches /(a+)+/", lines), "ERROR");
+    assert_non_null(strstr(last_err.msg, "Error: Parsing regular expression."));
+    assert_string_equal(evalq("description regex matches /((ab)*c?)*/", lines), "ERROR");
+    assert_string_equal(evalq("description regex matches /(?:x|(b+))+/", lines), "1");
+    assert_string_equal(evalq("description regex matches /(ab)+/", lines), "1");
+    assert_string_equal(evalq("description regex matches /a+?b*/", lines), "0,1");
+    assert_string_equal(evalq("description regex matches /^a{3}$/", lines), "0");
+    assert_string_equal(evalq("description regex matches /(a{2,})+/", lines), "ERROR");
+    assert_string_equal(evalq("description regex matches /(a{2})+/", lines), "ERROR");
+    assert_string_equal(evalq("description regex matches /(a)+b{1}/", lines), "1");
+    char many[128] = "description regex matches /";
+    for (int i = 0; i < 26; i++)
+        strcat(many, "a?");
+    strcat(many, "/");
+    assert_string_equal(evalq(many, lines), "ERROR");
+    many[strlen(many) - 3] = '/';
+    many[strlen(many) - 2] = '\0';
+    assert_string_equal(evalq(many, lines), "0,1"); /* 25 are allowed */
+}
+
+/* The eight-bytes-at-a-time search against a plain one. */
+static void test_includes_matches_plain_search(void **state)
+{
+    static const char alphabet[] = "aAbB/- .Wwz1";
+    unsigned seed = 777;
+    (void)state;
+    for (int i = 0; i < 20000; i++) {
+        char hay[48], needle[6], lower[48];
+        int hl = (int)((seed = seed * 1103515245u + 12345u) >> 16) % 40;
+        int nl = 1 + (int)((seed = seed * 1103515245u + 12345u) >> 16) % 4;
+        for (int k = 0; k < hl; k++)
+            hay[k] = alphabet[((seed = seed * 1103515245u + 12345u) >> 16) % (sizeof alphabet - 1)];
+        for (int k = 0; k < nl; k++) {
+            char c = alphabet[((seed = seed * 1103515245u + 12345u) >> 16) % (sizeof alphabet - 1)];
+            needle[k] = c >= 'A' && c <= 'Z' ? (char)(c + 32) : c; /* needles come folded */
+        }
+        hay[hl] = needle[nl] = '\0';
+        for (int k = 0; k <= hl; k++)
+            lower[k] = hay[k] >= 'A' && hay[k] <= 'Z' ? (char)(hay[k] + 32) : hay[k];
+        bool want = strstr(lower, needle) != NULL;
+        if (qp__text_includes_ci(hay, needle, (size_t)nl) != want)
+            fail_msg("\"%s\" includes \"%s\": want %d", hay, needle, want);
+    }
+    /* non-ASCII text is folded first; a match before it is found in place */
+    assert_true(qp__text_includes_ci("People/\xc3\x89mile Zola.md", "\xc3\xa9mile", 6));
+    assert_true(qp__text_includes_ci("Mara Lindqvist/\xc3\x89", "lindqvist", 9));
+    assert_false(qp__text_includes_ci("People/\xc3\x89mile.md", "zola", 4));
+}
+
+/* Sorting and grouping by text follow ICU's order exactly, with ties in
+ * input order: checked pairwise against ICU over random descriptions and
+ * headings (which take the precomputed-key path and the ICU path). */
+static void test_text_order_matches_icu(void **state)
+{
+    static const char *const words[] = {"apple", "Apple", "apple 9", "apple 10", "b-2", "b.1",
+                                        "#tag",  "(x)",   "Zed",     "zed 007", "zed 7", "\xc3\xa9t\xc3\xa9",
+                                        "ete",   "Ete",   "a_b",     "a b",     "1",     "01"};
+    enum { N = 60 };
+    char bufs[N][64];
+    const char *ls[N], *ps[N], *hs[N];
+    unsigned seed = 99;
+    UErrorCode st = U_ZERO_ERROR;
+    UCollator *icu = ucol_open("", &st);
+    (void)state;
+    ucol_setAttribute(icu, UCOL_NUMERIC_COLLATION, UCOL_ON, &st);
+    for (int i = 0; i < N; i++) {
+        const char *w1 = words[((seed = seed * 1103515245u + 12345u) >> 16) % 18];
+        const char *w2 = words[((seed = seed * 1103515245u + 12345u) >> 16) % 18];
+        snprintf(bufs[i], sizeof bufs[i], "- [ ] %s %s", w1, w2);
+        ls[i] = bufs[i];
+        ps[i] = "a.md";
+        hs[i] = words[((seed = seed * 1103515245u + 12345u) >> 16) % 18];
+    }
+    qp_taskquery_options o = QP_TASKQUERY_OPTIONS_INIT;
+    o.today = TODAY;
+    qp_taskquery_result *r = NULL;
+    qp_error err = QP_ERROR_INIT;
+    assert_rc(qp_tasks_eval(&r, "sort by description", ls, ps, hs, N, &o, &err), QP_OK);
+    assert_int_equal(r->groups[0].n_tasks, N);
+    for (size_t k = 1; k < N; k++) {
+        size_t a = r->groups[0].tasks[k - 1], b = r->groups[0].tasks[k];
+        UCollationResult c = ucol_strcollUTF8(icu, ls[a] + 6, -1, ls[b] + 6, -1, &st);
+        if (c == UCOL_GREATER || (c == UCOL_EQUAL && a > b))
+            fail_msg("\"%s\" (%zu) before \"%s\" (%zu)", ls[a] + 6, a, ls[b] + 6, b);
+    }
+    qp_taskquery_result_free(r);
+    /* groups: ICU order, then bytes; "reverse" flips the ICU order only */
+    for (int rev = 0; rev < 2; rev++) {
+        assert_rc(qp_tasks_eval(&r, rev ? "group by heading reverse" : "group by heading", ls, ps,
+                                hs, N, &o, &err),
+                  QP_OK);
+        for (size_t g = 1; g < r->n_groups; g++) {
+            const char *a = r->groups[g - 1].names[0], *b = r->groups[g].names[0];
+            UCollationResult c = ucol_strcollUTF8(icu, a, -1, b, -1, &st);
+            int ci = c == UCOL_LESS ? -1 : c == UCOL_GREATER ? 1 : 0;
+            if (rev)
+                ci = -ci;
+            if (ci > 0 || (ci == 0 && strcmp(a, b) >= 0))
+                fail_msg("group \"%s\" before \"%s\"", a, b);
+        }
+        for (size_t g = 0; g < r->n_groups; g++)
+            for (size_t k = 1; k < r->groups[g].n_tasks; k++)
+                assert_true(r->groups[g].tasks[k - 1] < r->groups[g].tasks[k]);
+        qp_taskquery_result_free(r);
+    }
+    ucol_close(icu);
+}
+
+/* A count that takes a date out of the calendar is no date. */
+static void test_date_counts_out_of_range(void **state)
+{
+    const char *lines[] = {"- [ ] a 📅 2023-06-01", NULL};
+    (void)state;
+    assert_string_equal(evalq("due before 999999 years ago", lines), "ERROR");
+    assert_string_equal(evalq("due after 999999 months ago", lines), "ERROR");
+    assert_string_equal(evalq("due before 9000 years ago", lines), "ERROR");
+    assert_string_equal(evalq("due after 2000 years ago", lines), "0");
+    assert_string_equal(evalq("due before 6 days ago", lines), "");
+    assert_string_equal(evalq("due on or before 6 days ago", lines), "0");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -416,6 +601,11 @@ int main(void)
         cmocka_unit_test(test_statements),
         cmocka_unit_test(test_settings_presets_and_global_query),
         cmocka_unit_test(test_collation_fast_path),
+        cmocka_unit_test(test_query_properties),
+        cmocka_unit_test(test_unsafe_regex),
+        cmocka_unit_test(test_includes_matches_plain_search),
+        cmocka_unit_test(test_text_order_matches_icu),
+        cmocka_unit_test(test_date_counts_out_of_range),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
