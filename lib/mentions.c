@@ -105,6 +105,30 @@ static int hit_cmp(const void *pa, const void *pb)
     return a->len > b->len ? -1 : a->len < b->len ? 1 : 0;
 }
 
+static bool is_ascii(const char *s, size_t len)
+{
+    unsigned char acc = 0;
+    for (size_t i = 0; i < len; i++)
+        acc |= (unsigned char)s[i];
+    return acc < 0x80;
+}
+
+/* ASCII text folds byte for byte (A-Z to a-z), so offsets need no map:
+ * the common case (most notes) skips the per-byte bookkeeping. */
+static bool fold_ascii(folded *f, const char *text, size_t len)
+{
+    f->buf = malloc(len + 1);
+    if (!f->buf)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        f->buf[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    }
+    f->buf[len] = '\0';
+    f->len = len;
+    return true;
+}
+
 qp_rc qp__mentions_find(qp__mention_hit **out, size_t *n, const char *text, size_t len,
                         const char *const *names, size_t nnames, qp_error *err)
 {
@@ -115,7 +139,8 @@ qp_rc qp__mentions_find(qp__mention_hit **out, size_t *n, const char *text, size
     *out = NULL;
     *n = 0;
 
-    if (!fold_text(&f, text, len))
+    bool ascii = is_ascii(text, len);
+    if (!(ascii ? fold_ascii(&f, text, len) : fold_text(&f, text, len)))
         goto oom;
     for (size_t ni = 0; ni < nnames; ni++) {
         const char *name = names[ni];
@@ -131,10 +156,10 @@ qp_rc qp__mentions_find(qp__mention_hit **out, size_t *n, const char *text, size
             size_t k = (size_t)(m - f.buf);
             p = m + 1;
             size_t ke = k + nl;
-            if (!f.start[k] || (ke < f.len && !f.start[ke]))
+            if (!ascii && (!f.start[k] || (ke < f.len && !f.start[ke])))
                 continue; /* inside one code point's folding */
-            size_t so = f.orig[k];
-            size_t se = ke < f.len ? f.orig[ke] : len;
+            size_t so = ascii ? k : f.orig[k];
+            size_t se = ke < f.len ? (ascii ? ke : f.orig[ke]) : len;
             uint32_t cp;
             if (so > 0) {
                 qp_text_decode_before(text, so, &cp);
