@@ -46,6 +46,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     o.today = 20230607;
     o.query_path = size % 2 ? "q/Query note.md" : NULL;
     o.settings = settings;
+    /* the query note's properties, for {{query.file.property('...')}} */
+    o.query_properties = size % 3 ? "{\"who\": \"Jeff\", \"n\": [1, null, 2.5], \"Flag\": true, "
+                                    "\"o\": {\"k\": 1}, \"none\": null}"
+                                  : NULL;
     if (qp_tasks_eval(&r, q, lines, paths, headings, sizeof lines / sizeof lines[0], &o, &err) ==
         QP_OK) {
         size_t n = 0;
