@@ -21,8 +21,10 @@
  *                  optional `settings` param: the Tasks settings object;
  *                  `today` defaults to the local date; group names drop the
  *                  engine's "%%n%%" ordering prefix).
- * Occurrence context is the source line as stored in the index (without
- * its line ending), so answering never touches the vault.
+ * Occurrence context is the source line (without its line ending): for
+ * links, as stored with the link in the index; for unlinked mentions, read
+ * from the file through the vault (the index keeps no note bodies), so
+ * backlinks with unlinked and mentions need qp_query_run's `vault`.
  */
 
 #include <stdlib.h>
@@ -255,40 +257,77 @@ static void body_free(body *b)
     memset(b, 0, sizeof *b);
 }
 
-static qp_rc load_body(qp_store *st, int64_t id, body *b, qp_error *err)
+/* The current source of note `id` (at `path`) read through the vault, and
+ * its mention text: the stored mask applied when the file is still what
+ * was indexed (same hash), else the file parsed again (it changed and its
+ * update is on the way). *found is false when the note cannot be read or
+ * is not indexed as a note (it has no mention text then). */
+static qp_rc load_text(qp_store *st, const qp_vault *vault, int64_t id, const char *path,
+                       body *b, char **mtext, bool *found, qp_error *err)
 {
+    qp_rc rc = QP_OK;
     memset(b, 0, sizeof *b);
+    *mtext = NULL;
+    *found = false;
     sqlite3_stmt *s = qp__store_stmt(st, QP__S_BODY, err);
     if (!s)
         return stmt_fail(err);
     sqlite3_bind_int64(s, 1, id);
     int src = sqlite3_step(s);
-    if (src == SQLITE_ROW) {
-        const void *p = sqlite3_column_blob(s, 0);
-        b->len = (size_t)sqlite3_column_bytes(s, 0);
-        b->src = malloc(b->len + 1);
-        const void *m = sqlite3_column_blob(s, 1);
-        b->masklen = (size_t)sqlite3_column_bytes(s, 1);
-        b->mask = malloc(b->masklen + 1);
-        if (!b->src || !b->mask) {
-            sqlite3_reset(s);
+    if (src != SQLITE_ROW) {
+        sqlite3_reset(s);
+        return src == SQLITE_DONE ? QP_OK : qp__store_sqlite_error(st, src, "mention doc", err);
+    }
+    b->masklen = (size_t)sqlite3_column_bytes(s, 0);
+    b->mask = malloc(b->masklen + 1);
+    if (b->mask && b->masklen)
+        memcpy(b->mask, sqlite3_column_blob(s, 0), b->masklen);
+    uint64_t hash = (uint64_t)sqlite3_column_int64(s, 1);
+    sqlite3_reset(s);
+    if (!b->mask)
+        return qp_error_set(err, QP_ENOMEM, "out of memory");
+
+    qp_file_stat fs;
+    qp_error rerr = QP_ERROR_INIT;
+    rc = qp_vault_read(vault, path, QP_NOTE_MAX_SIZE, &b->src, &b->len, &fs, &rerr);
+    if (rc == QP_ENOMEM) {
+        body_free(b);
+        return qp_error_set(err, QP_ENOMEM, "out of memory");
+    }
+    if (rc != QP_OK) { /* gone, unreadable or grown too big since indexed */
+        body_free(b);
+        return QP_OK;
+    }
+    if (hash != 0 && fs.hash == hash) {
+        *mtext = qp__store_apply_mask(b->src, b->len, b->mask, b->masklen);
+        if (!*mtext) {
             body_free(b);
             return qp_error_set(err, QP_ENOMEM, "out of memory");
         }
-        if (b->len)
-            memcpy(b->src, p, b->len);
-        b->src[b->len] = '\0';
-        if (b->masklen)
-            memcpy(b->mask, m, b->masklen);
-        src = SQLITE_DONE;
+        *found = true;
+        return QP_OK;
     }
-    sqlite3_reset(s);
-    if (src != SQLITE_DONE)
-        return qp__store_sqlite_error(st, src, "body", err);
-    if (!b->src) { /* not a note: no text */
-        b->src = calloc(1, 1);
-        if (!b->src)
-            return qp_error_set(err, QP_ENOMEM, "out of memory");
+    qp_note *note = NULL;
+    rc = qp_note_parse(&note, path, b->src, b->len, NULL, err);
+    if (rc != QP_OK) {
+        body_free(b);
+        return rc;
+    }
+    size_t mlen = 0;
+    const char *m = qp_note_mention_text(note, &mlen);
+    *mtext = malloc(b->len + 1);
+    if (*mtext) {
+        if (m && mlen == b->len)
+            memcpy(*mtext, m, b->len);
+        else
+            memset(*mtext, ' ', b->len); /* no usable mention text: nothing to find */
+        (*mtext)[b->len] = '\0';
+        *found = true;
+    }
+    qp_note_free(note);
+    if (!*mtext) {
+        body_free(b);
+        return qp_error_set(err, QP_ENOMEM, "out of memory");
     }
     return QP_OK;
 }
@@ -562,45 +601,29 @@ static bool has_word_char(const char *s)
     return false;
 }
 
-/* The FTS query for a name: every alphanumeric run quoted, implicitly
- * ANDed ("wanda" "thorne"). The mention index keeps no positions
- * (detail=none), so this asks for notes that hold every word anywhere: a
- * superset of the exact, word-bounded matches, which the caller verifies.
- * New (free()); NULL on OOM. */
-static char *fts_words(const char *name)
+/* The FTS query for a name: the whole name as one phrase (quotes doubled).
+ * The tokenizer splits it into words as it split the texts, so the notes
+ * that hold the words in a row are a superset of the exact, word-bounded
+ * matches, which the caller verifies. New (free()); NULL on OOM. */
+static char *fts_phrase(const char *name)
 {
     size_t len = strlen(name), w = 0;
-    char *q = malloc(3 * len + 3);
+    char *q = malloc(2 * len + 3);
     if (!q)
         return NULL;
-    bool in = false;
-    for (size_t i = 0; i < len;) {
-        uint32_t cp;
-        size_t l = qp_text_decode(name + i, len - i, &cp);
-        /* '_' is a word character for mentions but a separator for unicode61 */
-        bool word = qp_text_is_word(cp) && cp != '_';
-        if (word && !in) {
-            if (w > 0)
-                q[w++] = ' ';
+    q[w++] = '"';
+    for (size_t i = 0; i < len; i++) {
+        if (name[i] == '"')
             q[w++] = '"';
-        }
-        if (!word && in)
-            q[w++] = '"';
-        if (word) {
-            memcpy(q + w, name + i, l);
-            w += l;
-        }
-        in = word;
-        i += l;
+        q[w++] = name[i];
     }
-    if (in)
-        q[w++] = '"';
+    q[w++] = '"';
     q[w] = '\0';
     return q;
 }
 
-/* Candidate files for a name: notes whose mention text holds every word
- * of it, or every note when the name has no word character for the
+/* Candidate files for a name: notes whose mention text holds its words in
+ * a row, or every note when the name has no word character for the
  * tokenizer to index (or the index refuses the query). */
 static qp_rc candidates_for(qp_store *st, const char *name, idset *out, qp_error *err)
 {
@@ -609,7 +632,7 @@ static qp_rc candidates_for(qp_store *st, const char *name, idset *out, qp_error
     int src = SQLITE_DONE;
     qp_rc rc = QP_OK;
     if (has_word_char(name)) {
-        words = fts_words(name);
+        words = fts_phrase(name);
         if (!words)
             return qp_error_set(err, QP_ENOMEM, "out of memory");
         s = qp__store_stmt(st, QP__S_FTS_MATCH, err);
@@ -629,7 +652,7 @@ static qp_rc candidates_for(qp_store *st, const char *name, idset *out, qp_error
         free(words);
         if (src == SQLITE_DONE)
             return QP_OK;
-        if ((src & 0xff) != SQLITE_ERROR) /* SQLITE_ERROR: a word the tokenizer splits */
+        if ((src & 0xff) != SQLITE_ERROR) /* SQLITE_ERROR: a query FTS5 refuses */
             return qp__store_sqlite_error(st, src, "mention search", err);
     }
     s = qp__store_stmt(st, QP__S_ALL_NOTES, err);
@@ -655,8 +678,8 @@ static int source_path_cmp(const void *a, const void *b)
 }
 
 /* Unlinked sources of `target` (links.md §4.3), sorted by path. */
-static qp_rc unlinked_sources(qp_store *st, const file_info *target, idset *linkers,
-                              json_t **out, qp_error *err)
+static qp_rc unlinked_sources(qp_store *st, const qp_vault *vault, const file_info *target,
+                              idset *linkers, json_t **out, qp_error *err)
 {
     qp_rc rc = QP_OK;
     char **names = NULL;
@@ -667,6 +690,8 @@ static qp_rc unlinked_sources(qp_store *st, const file_info *target, idset *link
     json_t *arr = NULL;
     *out = NULL;
 
+    if (!vault) /* the texts are read from the files */
+        return qp_error_set(err, QP_EINVAL, "unlinked mentions need the vault");
     qsort(linkers->v, linkers->n, sizeof *linkers->v, id_cmp);
     rc = mention_names(st, target, &names, &nn, err);
     if (rc != QP_OK)
@@ -683,13 +708,19 @@ static qp_rc unlinked_sources(qp_store *st, const file_info *target, idset *link
         int64_t id = cands.v[c];
         if (idset_has_sorted(linkers, id))
             continue;
-        body b;
-        if ((rc = load_body(st, id, &b, err)) != QP_OK)
+        file_info f;
+        rc = get_file_info(st, id, &f, err);
+        if (rc != QP_OK)
             goto cleanup;
-        char *text = qp__store_apply_mask(b.src, b.len, b.mask, b.masklen);
-        if (!text) {
-            body_free(&b);
-            goto oom;
+        body b;
+        char *text = NULL;
+        bool readable = false;
+        rc = load_text(st, vault, id, f.path, &b, &text, &readable, err);
+        if (rc != QP_OK || !readable) {
+            file_info_free(&f);
+            if (rc != QP_OK)
+                goto cleanup;
+            continue;
         }
         qp__mention_hit *hits = NULL;
         size_t nh = 0;
@@ -698,16 +729,10 @@ static qp_rc unlinked_sources(qp_store *st, const file_info *target, idset *link
         if (rc != QP_OK || nh == 0) {
             free(hits);
             body_free(&b);
+            file_info_free(&f);
             if (rc != QP_OK)
                 goto cleanup;
             continue;
-        }
-        file_info f;
-        rc = get_file_info(st, id, &f, err);
-        if (rc != QP_OK) {
-            free(hits);
-            body_free(&b);
-            goto cleanup;
         }
         json_t *occ = json_array();
         uint32_t line = 1;
@@ -770,8 +795,10 @@ static qp_rc count_one(qp_store *st, qp__stmt_id id, json_int_t *out, qp_error *
     return QP_OK;
 }
 
-static qp_rc m_status(json_t **out, qp_store *st, json_t *params, qp_error *err)
+static qp_rc m_status(json_t **out, qp_store *st, const qp_vault *vault, json_t *params,
+                      qp_error *err)
 {
+    (void)vault;
     (void)params;
     json_int_t files = 0, tasks = 0, links = 0, unresolved = 0;
     json_int_t kinds[3] = {0, 0, 0};
@@ -869,8 +896,10 @@ static json_t *row_task(sqlite3_stmt *s)
                      "symbol", col_json_text(s, 2), "text", col_json_text(s, 3));
 }
 
-static qp_rc m_note(json_t **out, qp_store *st, json_t *params, qp_error *err)
+static qp_rc m_note(json_t **out, qp_store *st, const qp_vault *vault, json_t *params,
+                    qp_error *err)
 {
+    (void)vault;
     file_info f;
     qp_rc rc = resolve_note_param(st, params, &f, err);
     if (rc != QP_OK)
@@ -926,8 +955,10 @@ static qp_rc m_note(json_t **out, qp_store *st, json_t *params, qp_error *err)
 static qp_rc load_refs(qp_store *st, int64_t id, qp__heading_ref **h, size_t *nh,
                        qp__block_ref **b, size_t *nb, char **strs, qp_error *err);
 
-static qp_rc m_resolve(json_t **out, qp_store *st, json_t *params, qp_error *err)
+static qp_rc m_resolve(json_t **out, qp_store *st, const qp_vault *vault, json_t *params,
+                       qp_error *err)
 {
+    (void)vault;
     const char *link = NULL, *from = NULL, *syntax = NULL;
     qp_rc rc = param_string(&link, params, "link", true, err);
     if (rc == QP_OK)
@@ -1064,7 +1095,8 @@ static qp_rc load_refs(qp_store *st, int64_t id, qp__heading_ref **h, size_t *nh
     return QP_OK;
 }
 
-static qp_rc m_backlinks(json_t **out, qp_store *st, json_t *params, qp_error *err)
+static qp_rc m_backlinks(json_t **out, qp_store *st, const qp_vault *vault, json_t *params,
+                         qp_error *err)
 {
     file_info f;
     bool want_unlinked = false;
@@ -1078,7 +1110,7 @@ static qp_rc m_backlinks(json_t **out, qp_store *st, json_t *params, qp_error *e
     json_t *linked = NULL, *unlinked = NULL;
     rc = linked_sources(st, &f, &linked, &linkers, err);
     if (rc == QP_OK && want_unlinked)
-        rc = unlinked_sources(st, &f, &linkers, &unlinked, err);
+        rc = unlinked_sources(st, vault, &f, &linkers, &unlinked, err);
     if (rc == QP_OK) {
         *out = json_pack("{ss so}", "path", f.path, "linked", linked);
         linked = NULL;
@@ -1146,7 +1178,8 @@ static bool path_set_has(const char **set, size_t n, const char *path)
     return path && n && bsearch(&path, set, n, sizeof *set, str_ptr_cmp) != NULL;
 }
 
-static qp_rc m_mentions(json_t **out, qp_store *st, json_t *params, qp_error *err)
+static qp_rc m_mentions(json_t **out, qp_store *st, const qp_vault *vault, json_t *params,
+                        qp_error *err)
 {
     file_info f;
     qp_rc rc = resolve_note_param(st, params, &f, err);
@@ -1158,7 +1191,7 @@ static qp_rc m_mentions(json_t **out, qp_store *st, json_t *params, qp_error *er
     json_t **tmp = NULL;
     rc = linked_sources(st, &f, &linked, &linkers, err);
     if (rc == QP_OK)
-        rc = unlinked_sources(st, &f, &linkers, &unlinked, err);
+        rc = unlinked_sources(st, vault, &f, &linkers, &unlinked, err);
     if (rc != QP_OK)
         goto cleanup;
 
@@ -1281,13 +1314,17 @@ cleanup:
     return rc;
 }
 
-static qp_rc m_tasks_query(json_t **out, qp_store *st, json_t *params, qp_error *err)
+static qp_rc m_tasks_query(json_t **out, qp_store *st, const qp_vault *vault, json_t *params,
+                           qp_error *err)
 {
+    (void)vault;
     return qp__query_tasks(out, st, params, err);
 }
 
-static qp_rc m_tasks_blocks(json_t **out, qp_store *st, json_t *params, qp_error *err)
+static qp_rc m_tasks_blocks(json_t **out, qp_store *st, const qp_vault *vault, json_t *params,
+                            qp_error *err)
 {
+    (void)vault;
     file_info f;
     qp_rc rc = resolve_note_param(st, params, &f, err);
     if (rc != QP_OK)
@@ -1297,7 +1334,8 @@ static qp_rc m_tasks_blocks(json_t **out, qp_store *st, json_t *params, qp_error
     return rc;
 }
 
-typedef qp_rc (*method_fn)(json_t **out, qp_store *st, json_t *params, qp_error *err);
+typedef qp_rc (*method_fn)(json_t **out, qp_store *st, const qp_vault *vault, json_t *params,
+                           qp_error *err);
 
 static const struct {
     const char *name;
@@ -1315,7 +1353,6 @@ static const struct {
 qp_rc qp_query_run(char **out, qp_store *st, const qp_vault *vault, const char *method,
                    const char *params_json, qp_error *err)
 {
-    (void)vault; /* contexts come from the index */
     *out = NULL;
     if (!method)
         return qp_error_set(err, QP_EINVAL, "missing method");
@@ -1349,7 +1386,7 @@ qp_rc qp_query_run(char **out, qp_store *st, const qp_vault *vault, const char *
      * snapshot, and SQLite takes its locks once instead of per statement. */
     bool txn = qp__store_read_begin(st);
     json_t *res = NULL;
-    qp_rc rc = fn(&res, st, params, err);
+    qp_rc rc = fn(&res, st, vault, params, err);
     if (txn)
         qp__store_read_end(st);
     json_decref(params);

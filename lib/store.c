@@ -11,9 +11,16 @@
  *   links.name2) include a file name created or removed in the batch. Only
  *   those can change: resolution depends on the source's path, the link
  *   text and the set of files with the candidate name, nothing else.
- * - body holds each note's source and the runs its mention text blanks;
- *   mention_fts (contentless FTS5) indexes the mention text. A contentless
- *   table needs the old text to delete a row, which body rebuilds exactly.
+ * - Note bodies are not stored (they were 40% of the index): answers that
+ *   need text read the file through the vault. mention_doc gives each
+ *   note's current mention document: an id (the mention_fts rowid, never
+ *   reused: AUTOINCREMENT) and the runs its mention text blanks (mask).
+ *   mention_fts (contentless FTS5) indexes that text under the
+ *   doc id. A contentless row can only be deleted with its old text, which
+ *   is gone once the file changed, so a re-put or removal drops the
+ *   mention_doc row and leaves the old postings behind: they match no doc
+ *   any more and cost a few bytes per token. Readers join the FTS rowid
+ *   to mention_doc, so a stale posting never becomes a candidate.
  * - meta.generation grows by one per committed batch that changed anything.
  */
 
@@ -36,7 +43,7 @@
 #include "store_int.h"
 
 #define QP_STORE_APP_ID 0x71697075 /* "qipu" */
-#define QP_STORE_SCHEMA 3 /* 3: mention_fts detail=none */
+#define QP_STORE_SCHEMA 4 /* 4: no note bodies, mention documents */
 #define RESOLVE_CHUNK 4096
 /* Indexes up to this size (database + WAL) are checked page by page on
  * every write open (see damage_check). */
@@ -94,12 +101,12 @@ static const char *const schema_v1[] = {
     "CREATE TABLE diags(file INTEGER NOT NULL, severity INTEGER NOT NULL, line INTEGER NOT NULL,"
     " col INTEGER NOT NULL, msg TEXT NOT NULL)",
     "CREATE INDEX diags_file ON diags(file)",
-    "CREATE TABLE body(file INTEGER PRIMARY KEY, source BLOB NOT NULL, mask BLOB)",
-    /* detail=none: only which notes hold a token, no positions (a third of
-     * the size). Unlinked mentions ask for notes holding every word of a
-     * name and then verify each match in the text anyway. */
-    "CREATE VIRTUAL TABLE mention_fts USING fts5(text, content='', detail=none,"
-    " tokenize='unicode61')",
+    "CREATE TABLE mention_doc(doc INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " file INTEGER NOT NULL UNIQUE, mask BLOB)",
+    /* Positions are kept (detail=full) for phrase queries: without them a
+     * name whose words are common apart (first and last names) made every
+     * note holding both words a candidate to read. */
+    "CREATE VIRTUAL TABLE mention_fts USING fts5(text, content='', tokenize='unicode61')",
 };
 
 /* Write statements follow the read ones of store_int.h in one array. */
@@ -134,7 +141,6 @@ enum {
     W_INS_BODY,
     W_INS_TPATH,
     W_FTS_INSERT,
-    W_FTS_DELETE,
     W_DIRTY_SRC,
     W_AFF_NAME,
     W_TODO_PAGE,
@@ -148,7 +154,8 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [QP__S_FILE_BY_PATH] = "SELECT id, size, mtime_ns, hash, is_note FROM files WHERE path = ?1",
     [QP__S_FILES_BY_NAME] = "SELECT id, path, path_folded FROM files WHERE name_folded = ?1",
     [QP__S_FILE_INFO] = "SELECT path, is_note, kind, title, date FROM files WHERE id = ?1",
-    [QP__S_BODY] = "SELECT source, mask FROM body WHERE file = ?1",
+    [QP__S_BODY] = "SELECT d.mask, f.hash FROM mention_doc d JOIN files f ON f.id = d.file"
+                   " WHERE d.file = ?1",
     [QP__S_LINKS_TO] =
         "SELECT l.src, l.line, l.col, f.path, f.kind, f.title, f.date, f.is_note, l.context"
         " FROM links l"
@@ -170,7 +177,8 @@ static const char *const stmt_sql[STMT_COUNT] = {
         "SELECT line, date, title, title_folded FROM mention_lines WHERE file = ?1 ORDER BY rowid",
     [QP__S_MEETING_BY_TITLE] =
         "SELECT id, path FROM files WHERE title_folded = ?1 AND kind = 2 ORDER BY path LIMIT 1",
-    [QP__S_FTS_MATCH] = "SELECT rowid FROM mention_fts WHERE mention_fts MATCH ?1",
+    [QP__S_FTS_MATCH] = "SELECT d.file FROM mention_fts m JOIN mention_doc d ON d.doc = m.rowid"
+                        " WHERE mention_fts MATCH ?1",
     [QP__S_ALL_NOTES] = "SELECT id FROM files WHERE is_note = 1",
     [QP__S_COUNT_FILES] = "SELECT count(*) FROM files",
     [QP__S_COUNT_KINDS] = "SELECT kind, count(*) FROM files WHERE is_note = 1 GROUP BY kind",
@@ -204,7 +212,7 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [W_DEL_MLINES] = "DELETE FROM mention_lines WHERE file = ?1",
     [W_DEL_QBLOCKS] = "DELETE FROM query_blocks WHERE file = ?1",
     [W_DEL_DIAGS] = "DELETE FROM diags WHERE file = ?1",
-    [W_DEL_BODY] = "DELETE FROM body WHERE file = ?1",
+    [W_DEL_BODY] = "DELETE FROM mention_doc WHERE file = ?1",
     [W_DEL_TPATH] = "DELETE FROM task_paths WHERE rowid = ?1",
     [W_UNLINK_DST] = "UPDATE links SET dst = NULL WHERE dst = ?1",
     [W_INS_PROPS] = "INSERT INTO properties(file, json) VALUES(?1, ?2)",
@@ -228,10 +236,9 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [W_INS_QBLOCK] = "INSERT INTO query_blocks(file, line, query) VALUES(?1, ?2, ?3)",
     [W_INS_DIAG] =
         "INSERT INTO diags(file, severity, line, col, msg) VALUES(?1, ?2, ?3, ?4, ?5)",
-    [W_INS_BODY] = "INSERT INTO body(file, source, mask) VALUES(?1, ?2, ?3)",
+    [W_INS_BODY] = "INSERT INTO mention_doc(file, mask) VALUES(?1, ?2)",
     [W_INS_TPATH] = "INSERT INTO task_paths(rowid, path) VALUES(?1, ?2)",
     [W_FTS_INSERT] = "INSERT INTO mention_fts(rowid, text) VALUES(?1, ?2)",
-    [W_FTS_DELETE] = "INSERT INTO mention_fts(mention_fts, rowid, text) VALUES('delete', ?1, ?2)",
     [W_DIRTY_SRC] = "INSERT OR IGNORE INTO temp.dirty_src(id) VALUES(?1)",
     [W_AFF_NAME] = "INSERT OR IGNORE INTO temp.aff_name(name) VALUES(?1)",
     [W_TODO_PAGE] =
@@ -804,40 +811,10 @@ static qp_rc mark_name(qp_store *st, const char *name_folded, qp_error *err)
     return step_done(st, s, "affected names", err);
 }
 
-/* Drops the FTS entry of a file (rebuilt from body) and every row it owns. */
+/* Drops every row a file owns (its mention postings stay, unreachable). */
 static qp_rc clear_children(qp_store *st, int64_t id, qp_error *err)
 {
     qp_rc rc = QP_OK;
-    sqlite3_stmt *s = stmt_get(st, QP__S_BODY, err);
-    if (!s)
-        return err ? err->code : QP_EIO;
-    sqlite3_bind_int64(s, 1, id);
-    int src = sqlite3_step(s);
-    if (src == SQLITE_ROW) {
-        const char *source = sqlite3_column_blob(s, 0);
-        size_t len = (size_t)sqlite3_column_bytes(s, 0);
-        const void *mask = sqlite3_column_blob(s, 1);
-        size_t masklen = (size_t)sqlite3_column_bytes(s, 1);
-        char *old = qp__store_apply_mask(source ? source : "", len, mask, masklen);
-        sqlite3_reset(s);
-        if (!old)
-            return qp_error_set(err, QP_ENOMEM, "out of memory");
-        sqlite3_stmt *d = stmt_get(st, W_FTS_DELETE, err);
-        if (!d) {
-            free(old);
-            return err ? err->code : QP_EIO;
-        }
-        sqlite3_bind_int64(d, 1, id);
-        sqlite3_bind_text(d, 2, old, (int)len, SQLITE_STATIC);
-        rc = step_done(st, d, "mention index", err);
-        free(old);
-        if (rc != QP_OK)
-            return rc;
-    } else {
-        sqlite3_reset(s);
-        if (src != SQLITE_DONE)
-            return qp__store_sqlite_error(st, src, "body", err);
-    }
     static const int dels[] = {W_DEL_PROPS,  W_DEL_ALIASES, W_DEL_TAGS,   W_DEL_LINKS,
                                W_DEL_HEADINGS, W_DEL_BLOCKS, W_DEL_TASKS, W_DEL_MLINES,
                                W_DEL_QBLOCKS, W_DEL_DIAGS,  W_DEL_BODY,   W_DEL_TPATH};
@@ -1271,19 +1248,19 @@ static qp_rc insert_note_rows(qp_store *st, int64_t id, const qp_note *note, qp_
     }
     if (!build_mask(source ? source : "", mention, slen, &mask, &masklen))
         goto oom;
+    int64_t doc = 0;
     {
         STMT_OR_FAIL(s, W_INS_BODY);
         sqlite3_bind_int64(s, 1, id);
-        sqlite3_bind_blob(s, 2, source ? source : "", (int)slen, SQLITE_STATIC);
         if (mask)
-            sqlite3_bind_blob(s, 3, mask, (int)masklen, SQLITE_STATIC);
+            sqlite3_bind_blob(s, 2, mask, (int)masklen, SQLITE_STATIC);
         else
-            sqlite3_bind_null(s, 3);
-        if ((rc = step_done(st, s, "body", err)) != QP_OK)
+            sqlite3_bind_null(s, 2);
+        if ((rc = step_done(st, s, "mention doc", err)) != QP_OK)
             goto cleanup;
+        doc = sqlite3_last_insert_rowid(st->db);
     }
     {
-        /* Index exactly what clear_children() will rebuild for the delete. */
         char *text = qp__store_apply_mask(source ? source : "", slen, mask, masklen);
         if (!text)
             goto oom;
@@ -1293,7 +1270,7 @@ static qp_rc insert_note_rows(qp_store *st, int64_t id, const qp_note *note, qp_
             rc = err ? err->code : QP_EIO;
             goto cleanup;
         }
-        sqlite3_bind_int64(s, 1, id);
+        sqlite3_bind_int64(s, 1, doc);
         sqlite3_bind_text(s, 2, text, (int)slen, SQLITE_STATIC);
         rc = step_done(st, s, "mention index", err);
         free(text);

@@ -143,8 +143,8 @@ qp_rc qp__store_sqlite_error(qp_store *st, int src, const char *what, qp_error *
 qp_rc qp__store_cands(const qp__cand **out, size_t *n, const char *name_folded, void *payload,
                       qp_error *err);
 
-/* Rebuilds a note's mention text from its stored source and mask blob (the
- * runs that qp_note_mention_text() blanked). New (free()); NULL on OOM. */
+/* Rebuilds a note's mention text from its source and stored mask blob
+ * (the runs that qp_note_mention_text() blanked). New (free()); NULL on OOM. */
 char *qp__store_apply_mask(const char *src, size_t len, const void *mask, size_t masklen);
 
 #endif

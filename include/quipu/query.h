@@ -23,7 +23,11 @@
  * free()). Errors: QP_EINVAL (unknown method or invalid params; err->msg
  * says which), QP_ENOTFOUND (the note does not exist / the link resolves to
  * nothing), QP_EQUERY (task query error; err->line is the query line),
- * QP_EIO, QP_ENOMEM. `vault` may be NULL when no file needs reading. */
+ * QP_EIO, QP_ENOMEM, QP_ECORRUPT (the index is damaged: rebuild it).
+ * `vault` is borrowed; it may be NULL when no file needs reading: unlinked
+ * mentions ("backlinks" with unlinked, "mentions") read the candidate
+ * notes through it (the index keeps no note bodies) and fail with
+ * QP_EINVAL without it. */
 qp_rc qp_query_run(char **out, qp_store *st, const qp_vault *vault, const char *method,
                    const char *params_json, qp_error *err);
 

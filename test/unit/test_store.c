@@ -449,6 +449,47 @@ static void test_unlinked_words_apart_and_odd_names(void **state)
     free(out);
 }
 
+/* Unlinked mentions read the note from the vault: a file changed since it
+ * was indexed is parsed again, so code spans still hide names and lines are
+ * those of the file as it is; a re-put leaves no stale match behind. */
+static void test_unlinked_reads_current_file(void **state)
+{
+    fx *f = *state;
+    write_at(f->root, "People/Ann Veld.md", "# Ann\n");
+    write_at(f->root, "x.md", "Ann Veld here\n");
+    open_all(f);
+    sync_vault(f);
+    char *out = answer(f->st, f->v, "backlinks", "{\"note\":\"Ann Veld\",\"unlinked\":true}");
+    assert_non_null(strstr(out, "\"occurrences\":[{\"line\":1,\"column\":1,"
+                                "\"context\":\"Ann Veld here\"}]"));
+    free(out);
+    /* Changed on disk, not yet re-indexed (new size, so a new hash). */
+    write_at(f->root, "x.md", "`Ann Veld` in code\nthen Ann Veld.\n");
+    out = answer(f->st, f->v, "backlinks", "{\"note\":\"Ann Veld\",\"unlinked\":true}");
+    assert_non_null(strstr(out, "\"occurrences\":[{\"line\":2,\"column\":6,"
+                                "\"context\":\"then Ann Veld.\"}]"));
+    free(out);
+    /* Re-indexed without the name: the old postings match nothing. */
+    write_at(f->root, "x.md", "nobody here\n");
+    put(f, "x.md");
+    out = answer(f->st, f->v, "backlinks", "{\"note\":\"Ann Veld\",\"unlinked\":true}");
+    assert_string_equal(out, "{\"path\":\"People/Ann Veld.md\",\"linked\":[],\"unlinked\":[]}");
+    free(out);
+    /* Gone from disk before the index hears of it: skipped. */
+    write_at(f->root, "y.md", "Ann Veld\n");
+    put(f, "y.md");
+    char path[256];
+    snprintf(path, sizeof path, "%s/y.md", f->root);
+    unlink(path);
+    out = answer(f->st, f->v, "backlinks", "{\"note\":\"Ann Veld\",\"unlinked\":true}");
+    assert_string_equal(out, "{\"path\":\"People/Ann Veld.md\",\"linked\":[],\"unlinked\":[]}");
+    free(out);
+    /* Without a vault there is no text to search. */
+    qp_error err = QP_ERROR_INIT;
+    assert_rc(qp_query_run(&out, f->st, NULL, "mentions", "{\"note\":\"Ann Veld\"}", &err),
+              QP_EINVAL);
+}
+
 static void test_warm_sync_parses_nothing(void **state)
 {
     fx *f = *state;
@@ -720,6 +761,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bulk_load_equals_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bulk_cut_short_rebuilds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unlinked_words_apart_and_odd_names, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unlinked_reads_current_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_warm_sync_parses_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_steals_link, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_unresolves, setup, teardown),
