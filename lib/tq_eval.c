@@ -1310,6 +1310,7 @@ typedef struct memo_slot {
 typedef struct memo {
     memo_slot *s;
     size_t cap, n;
+    memo_slot last; /* the key looked up last: sorted tasks often repeat it */
 } memo;
 
 static size_t memo_hash(uintptr_t a, uintptr_t b)
@@ -1407,10 +1408,13 @@ static const char *const *group_names(run *r, size_t l, size_t i, size_t *n)
         return t->tags;
     }
     uintptr_t a, b;
+    memo *mm = &r->memos[l];
     if (!memo_key(r, key, t, &a, &b)) {
         r->one[l] = group_name(r, key, t);
+    } else if (mm->last.v != NULL && mm->last.a == a && mm->last.b == b) {
+        r->one[l] = mm->last.v;
     } else {
-        memo_slot *sl = memo_slot_for(&r->memos[l], a, b);
+        memo_slot *sl = memo_slot_for(mm, a, b);
         if (sl == NULL) {
             r->failed = true;
             *n = 0;
@@ -1419,9 +1423,10 @@ static const char *const *group_names(run *r, size_t l, size_t i, size_t *n)
         if (sl->v == NULL) {
             sl->v = group_name(r, key, t);
             if (sl->v != NULL)
-                r->memos[l].n++;
+                mm->n++;
         }
         r->one[l] = sl->v;
+        mm->last = *sl;
     }
     if (r->one[l] == NULL)
         r->failed = true;
