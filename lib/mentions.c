@@ -82,17 +82,37 @@ static bool fold_text(folded *f, const char *text, size_t len)
     return true;
 }
 
-/* memmem() is a GNU extension; names are short, so a first-byte scan will do. */
-static const char *find_bytes(const char *h, size_t hl, const char *n, size_t nl)
+/* Horspool search (memmem() is a GNU extension): a name's first letter
+ * is common in any text ("e" of "esme"), so a first-byte scan stopped
+ * every few bytes; skipping by the last byte's table moves by about the
+ * name's length instead. */
+typedef struct needle {
+    const char *s;
+    size_t n;
+    size_t skip[256];
+} needle;
+
+static void needle_init(needle *nd, const char *s, size_t n)
 {
-    while (hl >= nl) {
-        const char *c = memchr(h, n[0], hl - nl + 1);
-        if (!c)
-            return NULL;
-        if (memcmp(c, n, nl) == 0)
-            return c;
-        hl -= (size_t)(c - h) + 1;
-        h = c + 1;
+    nd->s = s;
+    nd->n = n;
+    for (size_t c = 0; c < 256; c++)
+        nd->skip[c] = n;
+    for (size_t i = 0; i + 1 < n; i++)
+        nd->skip[(unsigned char)s[i]] = n - 1 - i;
+}
+
+static const char *find_bytes(const char *h, size_t hl, const needle *nd)
+{
+    size_t n = nd->n;
+    if (n == 0 || hl < n)
+        return NULL;
+    unsigned char last = (unsigned char)nd->s[n - 1];
+    for (size_t i = 0; i + n <= hl;) {
+        unsigned char c = (unsigned char)h[i + n - 1];
+        if (c == last && memcmp(h + i, nd->s, n - 1) == 0)
+            return h + i;
+        i += nd->skip[c];
     }
     return NULL;
 }
@@ -147,10 +167,12 @@ qp_rc qp__mentions_find(qp__mention_hit **out, size_t *n, const char *text, size
         size_t nl = strlen(name);
         if (nl == 0)
             continue;
+        needle nd;
+        needle_init(&nd, name, nl);
         const char *p = f.buf;
         const char *end = f.buf + f.len;
         while (p < end) {
-            const char *m = find_bytes(p, (size_t)(end - p), name, nl);
+            const char *m = find_bytes(p, (size_t)(end - p), &nd);
             if (!m)
                 break;
             size_t k = (size_t)(m - f.buf);

@@ -738,11 +738,14 @@ static qp_rc unlinked_sources(qp_store *st, const qp_vault *vault, const file_in
         uint32_t line = 1;
         size_t line_start = 0, pos = 0;
         for (size_t h = 0; occ && h < nh; h++) {
-            for (; pos < hits[h].offset; pos++)
-                if (b.src[pos] == '\n') {
-                    line++;
-                    line_start = pos + 1;
-                }
+            const char *nl;
+            while (pos < hits[h].offset &&
+                   (nl = memchr(b.src + pos, '\n', hits[h].offset - pos)) != NULL) {
+                line++;
+                pos = (size_t)(nl - b.src) + 1;
+                line_start = pos;
+            }
+            pos = hits[h].offset;
             json_array_append_new(
                 occ, occurrence(&b, line, (uint32_t)(hits[h].offset - line_start + 1)));
         }
