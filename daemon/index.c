@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <dirent.h>
 
@@ -28,13 +29,15 @@
 #include "server.h"
 #include "watcher.h"
 
-#define BATCH_MAX      1000 /* files per write transaction */
-#define CHUNK_MAX      64   /* paths per parse job */
-#define MAX_READ       ((size_t)64 * 1024 * 1024)
-#define QUIET_MS       1    /* a change set is flushed once no event came for this long, */
-#define COALESCE_MS    5    /* or this long after its first event, whichever is first */
-#define DEGRADED_MS    2000 /* rescan period while some directory is unwatched */
-#define WRITER_BACKLOG 3    /* batches queued for the writer before parsing pauses */
+#define BATCH_MAX        1000 /* files per write transaction */
+#define CHUNK_MAX        64   /* paths per parse job */
+#define MAX_READ         ((size_t)64 * 1024 * 1024)
+#define QUIET_MS         1    /* a change set is flushed once no event came for this long, */
+#define COALESCE_MS      5    /* or this long after its first event, whichever is first */
+#define DEGRADED_MS      2000 /* rescan period while some directory is unwatched */
+#define WRITER_BACKLOG   3    /* batches queued for the writer before parsing pauses */
+#define BULK_MIN         1000 /* a scan into an empty index of at least this many files bulk-loads */
+#define REBUILD_RETRY_MS 1000 /* a rebuild that failed (the disk?) is tried again after this */
 
 typedef enum op_kind {
     OP_PUT_NOTE,
@@ -50,8 +53,17 @@ typedef struct op {
     qp_file_stat st;
 } op;
 
+/* What the writer does with a batch besides its ops. */
+typedef enum batch_ctl {
+    CTL_NONE,
+    CTL_REBUILD,    /* close the index, delete its files, open a new one */
+    CTL_BULK_BEGIN, /* qp_store_bulk_begin: an empty index is being filled */
+    CTL_BULK_END,   /* qp_store_bulk_end: build indexes, resolve every link */
+} batch_ctl;
+
 typedef struct batch {
     struct batch *next;
+    batch_ctl ctl;
     op *ops;
     size_t n, cap;
     size_t files; /* how many scan files this batch accounts for (progress) */
@@ -100,7 +112,13 @@ struct qpd_index {
 
     /* the cycle in flight */
     bool busy;
-    bool scanning; /* the cycle is a full scan */
+    bool scanning;       /* the cycle is a full scan */
+    bool bulk;           /* the scan bulk-loads: CTL_BULK_END is owed to the writer */
+    bool rebuild_wanted; /* the index is corrupt: end the cycle, then rebuild */
+    bool rebuilding;     /* CTL_REBUILD is with the writer */
+    bool rebuild_retry;  /* the last rebuild failed: try again after REBUILD_RETRY_MS */
+    size_t parsing;      /* paths in parse jobs on the pool */
+    size_t writing;      /* ops in batches queued for or in the writer */
     pathvec todo;
     size_t todo_next;
     unsigned jobs;    /* parse or scan jobs on the pool */
@@ -119,10 +137,26 @@ struct qpd_index {
     uv_async_t async;
     qp_store *wstore;
 
-    /* reader pool, under rmu (any thread) */
+    /* reader pool, under rmu (any thread). Readers lent out are listed
+     * with the epoch they were opened in: a rebuild bumps the epoch, closes
+     * the idle ones, and those lent out are closed when they come back. */
     uv_mutex_t rmu;
     qp_store **idle;
     size_t nidle, idle_cap;
+    struct lent {
+        qp_store *st;
+        unsigned epoch;
+        int64_t base;
+    } * lent;
+    size_t nlent, lent_cap;
+    unsigned epoch;
+    /* Added to the store's commit counter: a rebuilt index starts counting
+     * again, but the generation clients see only grows. Written by the
+     * writer under rmu. */
+    int64_t gen_base;
+    bool corrupt; /* a reader of the current epoch met QP_ECORRUPT */
+    char corrupt_why[160];
+    bool async_closed; /* no uv_async_send any more */
 
     void (*stop_done)(qpd_daemon *d);
     int handles_open;
@@ -268,29 +302,96 @@ static void batch_free(batch *b)
 
 /* ---- reader pool -------------------------------------------------------- */
 
+/* Under rmu. */
+static struct lent *lent_find(qpd_index *ix, const qp_store *st)
+{
+    for (size_t i = 0; i < ix->nlent; i++)
+        if (ix->lent[i].st == st)
+            return &ix->lent[i];
+    return NULL;
+}
+
+/* Under rmu: a reader of `epoch` met damage; the loop rebuilds, once. */
+static void corrupt_locked(qpd_index *ix, unsigned epoch, const char *why)
+{
+    if (epoch != ix->epoch || ix->corrupt)
+        return; /* an old connection to a deleted index, or said already */
+    ix->corrupt = true;
+    snprintf(ix->corrupt_why, sizeof ix->corrupt_why, "%s", why);
+    if (!ix->async_closed)
+        uv_async_send(&ix->async);
+}
+
 qp_store *qpd_readers_acquire(qpd_daemon *d, qp_error *err)
 {
     qpd_index *ix = d->index;
     qp_store *st = NULL;
+    qp_error e = QP_ERROR_INIT;
 
+    if (err == NULL)
+        err = &e;
+    /* Opened under the lock: a rebuild (which holds it while the files are
+     * deleted and created again) can never be caught halfway. The pool
+     * grows to the number of pool threads, so opens are rare. */
     uv_mutex_lock(&ix->rmu);
-    if (ix->nidle > 0)
+    if (ix->nidle > 0) {
         st = ix->idle[--ix->nidle];
-    uv_mutex_unlock(&ix->rmu);
-    if (st == NULL && qp_store_open(&st, d->db_path, QP_STORE_READ, err) != QP_OK)
+    } else if (qp_store_open(&st, d->db_path, QP_STORE_READ, err) != QP_OK) {
+        if (err->code == QP_ECORRUPT)
+            corrupt_locked(ix, ix->epoch, err->msg);
         st = NULL;
+    }
+    if (st != NULL) {
+        ix->lent = grow(ix->lent, &ix->lent_cap, ix->nlent + 1, sizeof *ix->lent);
+        ix->lent[ix->nlent++] = (struct lent){st, ix->epoch, ix->gen_base};
+    }
+    uv_mutex_unlock(&ix->rmu);
     return st;
 }
 
 void qpd_readers_release(qpd_daemon *d, qp_store *st)
 {
     qpd_index *ix = d->index;
+    struct lent *l;
+    bool keep;
 
     if (st == NULL)
         return;
     uv_mutex_lock(&ix->rmu);
-    ix->idle = grow(ix->idle, &ix->idle_cap, ix->nidle + 1, sizeof *ix->idle);
-    ix->idle[ix->nidle++] = st;
+    l = lent_find(ix, st);
+    keep = l != NULL && l->epoch == ix->epoch;
+    if (l != NULL)
+        *l = ix->lent[--ix->nlent];
+    if (keep) {
+        ix->idle = grow(ix->idle, &ix->idle_cap, ix->nidle + 1, sizeof *ix->idle);
+        ix->idle[ix->nidle++] = st;
+    } else {
+        qp_store_close(st); /* opened on an index that was rebuilt since */
+    }
+    uv_mutex_unlock(&ix->rmu);
+}
+
+int64_t qpd_readers_generation(qpd_daemon *d, qp_store *st)
+{
+    qpd_index *ix = d->index;
+    struct lent *l;
+    int64_t base;
+
+    uv_mutex_lock(&ix->rmu);
+    l = lent_find(ix, st);
+    base = l ? l->base : ix->gen_base;
+    uv_mutex_unlock(&ix->rmu);
+    return qp_store_generation(st) + base;
+}
+
+void qpd_readers_corrupt(qpd_daemon *d, qp_store *st, const char *why)
+{
+    qpd_index *ix = d->index;
+    struct lent *l;
+
+    uv_mutex_lock(&ix->rmu);
+    l = st ? lent_find(ix, st) : NULL;
+    corrupt_locked(ix, l ? l->epoch : ix->epoch, why);
     uv_mutex_unlock(&ix->rmu);
 }
 
@@ -312,6 +413,67 @@ static int collect_under(const char *path, void *payload)
     return 0;
 }
 
+/* Writer thread: the generation clients see. */
+static int64_t writer_generation(qpd_index *ix)
+{
+    return ix->wstore ? qp_store_generation(ix->wstore) + ix->gen_base : ix->gen_base;
+}
+
+static void remove_index_files(const char *db)
+{
+    static const char *const suffix[] = {"", "-wal", "-shm", "-journal"};
+    char path[PATH_MAX + 16];
+
+    for (size_t i = 0; i < sizeof suffix / sizeof suffix[0]; i++) {
+        snprintf(path, sizeof path, "%s%s", db, suffix[i]);
+        if (unlink(path) != 0 && errno != ENOENT)
+            qpd_log(QPD_LOG_WARN, "%s: %s", path, strerror(errno));
+    }
+}
+
+/* Writer thread: the index is damaged. Everything is closed and deleted and
+ * a new, empty index opened; readers wait on rmu meanwhile, so none opens
+ * the files halfway, and the ones lent out are closed when they return. */
+static qp_rc rebuild(qpd_index *ix, qp_error *err)
+{
+    qpd_daemon *d = ix->d;
+    int64_t last = writer_generation(ix);
+    qp_rc rc;
+
+    uv_mutex_lock(&ix->rmu);
+    ix->epoch++;
+    for (size_t i = 0; i < ix->nidle; i++)
+        qp_store_close(ix->idle[i]);
+    ix->nidle = 0;
+    qp_store_close(ix->wstore);
+    ix->wstore = NULL;
+    remove_index_files(d->db_path);
+    rc = qp_store_open(&ix->wstore, d->db_path, QP_STORE_WRITE, err);
+    if (rc != QP_OK)
+        ix->wstore = NULL;
+    ix->gen_base = last + 1 - (ix->wstore ? qp_store_generation(ix->wstore) : 0);
+    ix->corrupt = false; /* what readers say from now on is about the new index */
+    uv_mutex_unlock(&ix->rmu);
+    return rc;
+}
+
+static void apply_ctl(qpd_index *ix, batch *b)
+{
+    qp_error err = QP_ERROR_INIT;
+    qp_rc rc = QP_OK;
+
+    if (b->ctl == CTL_REBUILD)
+        rc = rebuild(ix, &err);
+    else if (ix->wstore == NULL)
+        rc = qp_error_set(&err, QP_ECORRUPT, "no index (a rebuild failed)");
+    else if (b->ctl == CTL_BULK_BEGIN)
+        rc = qp_store_bulk_begin(ix->wstore, &err);
+    else if ((rc = qp_store_bulk_end(ix->wstore, &err)) != QP_OK && rc != QP_ECORRUPT)
+        rc = qp_store_bulk_end(ix->wstore, &err); /* may be retried, says store.h */
+    b->rc = rc;
+    b->err = err;
+}
+
 static void apply_batch(qpd_index *ix, batch *b)
 {
     qp_store *st = ix->wstore;
@@ -319,6 +481,19 @@ static void apply_batch(qpd_index *ix, batch *b)
     qp_rc rc;
 
     b->t_begin = uv_hrtime();
+    if (b->ctl != CTL_NONE || st == NULL) {
+        if (b->ctl != CTL_NONE)
+            apply_ctl(ix, b);
+        else
+            b->rc = qp_error_set(&b->err, QP_ECORRUPT, "no index (a rebuild failed)");
+        for (size_t i = 0; i < b->n; i++) {
+            qp_note_free(b->ops[i].note);
+            b->ops[i].note = NULL;
+        }
+        b->generation = writer_generation(ix);
+        b->t_end = uv_hrtime();
+        return;
+    }
     rc = qp_store_begin(st, &err);
     for (size_t i = 0; rc == QP_OK && i < b->n; i++) {
         op *o = &b->ops[i];
@@ -366,7 +541,7 @@ static void apply_batch(qpd_index *ix, batch *b)
         qp_store_rollback(st);
     b->rc = rc;
     b->err = err;
-    b->generation = qp_store_generation(st);
+    b->generation = writer_generation(ix);
     b->t_end = uv_hrtime();
 }
 
@@ -410,16 +585,10 @@ static void writer_main(void *arg)
     uv_async_send(&ix->async);
 }
 
-static void submit_batch(qpd_index *ix)
+static void queue_batch(qpd_index *ix, batch *b)
 {
-    batch *b = ix->cur;
-
-    ix->cur = NULL;
-    if (b == NULL || (b->n == 0 && b->files == 0)) {
-        batch_free(b);
-        return;
-    }
     ix->batches++;
+    ix->writing += b->n;
     b->t_queued = uv_hrtime();
     uv_mutex_lock(&ix->mu);
     if (ix->q_tail)
@@ -429,6 +598,26 @@ static void submit_batch(qpd_index *ix)
     ix->q_tail = b;
     uv_cond_signal(&ix->cond);
     uv_mutex_unlock(&ix->mu);
+}
+
+static void submit_batch(qpd_index *ix)
+{
+    batch *b = ix->cur;
+
+    ix->cur = NULL;
+    if (b == NULL || (b->n == 0 && b->files == 0)) {
+        batch_free(b);
+        return;
+    }
+    queue_batch(ix, b);
+}
+
+static void submit_ctl(qpd_index *ix, batch_ctl ctl)
+{
+    batch *b = batch_new();
+
+    b->ctl = ctl;
+    queue_batch(ix, b);
 }
 
 static batch *cur_batch(qpd_index *ix)
@@ -607,9 +796,10 @@ static void parse_done(uv_work_t *req, int status)
     (void)status; /* a cancelled job produced nothing; the rest is the same */
 
     ix->jobs--;
+    ix->parsing -= job->n;
     for (size_t i = 0; i < job->gone_dirs.n; i++)
         qpd_watcher_drop_tree(d, job->gone_dirs.v[i]);
-    if (!d->stopping) {
+    if (!d->stopping && !ix->rebuild_wanted) {
         for (size_t i = 0; i < job->dirs.n; i++) {
             dir_info *di = &job->dirs.v[i];
 
@@ -666,6 +856,7 @@ static void submit_parse_job(qpd_index *ix)
     job->n = per;
     ix->todo_next += per;
     ix->jobs++;
+    ix->parsing += per;
     uv_queue_work(ix->d->loop, &job->req, parse_work, parse_done);
 }
 
@@ -682,7 +873,9 @@ typedef struct scan_job {
     qp_rc rc;
     qp_error err;
     size_t seen;
-    int phase; /* 1: list directories (to watch them first), 2: walk files */
+    size_t indexed; /* files the index held */
+    bool counted;   /* indexed is known (the index could be read) */
+    int phase;      /* 1: list directories (to watch them first), 2: walk files */
 } scan_job;
 
 static int scan_file_cb(const char *relpath, const qp_file_stat *st, void *payload)
@@ -706,6 +899,7 @@ static int scan_indexed_cb(const char *path, void *payload)
 {
     scan_job *job = payload;
 
+    job->indexed++;
     if (bsearch(&path, job->walked.v, job->walked.n, sizeof *job->walked.v, cmp_str) == NULL)
         strvec_push(&job->removed, xstrdup(path));
     return 0;
@@ -761,6 +955,9 @@ static void scan_work(uv_work_t *req)
     if (job->rc == QP_OK && job->rd != NULL) {
         qsort(job->walked.v, job->walked.n, sizeof *job->walked.v, cmp_str);
         job->rc = qp_store_each_file(job->rd, scan_indexed_cb, job, &job->err);
+        if (job->rc == QP_ECORRUPT)
+            qpd_readers_corrupt(d, job->rd, job->err.msg);
+        job->counted = job->rc == QP_OK;
     }
     qpd_readers_release(d, job->rd);
     job->rd = NULL;
@@ -796,11 +993,18 @@ static void scan_done(uv_work_t *req, int status)
         return;
     }
     ix->jobs--;
-    if (status == 0 && !d->stopping) {
+    if (status == 0 && !d->stopping && !ix->rebuild_wanted) {
         if (job->rc != QP_OK)
             qpd_log(QPD_LOG_ERROR, "scan: %s", job->err.msg);
         qpd_log(QPD_LOG_INFO, "scan: %zu files, %zu changed, %zu removed, %zu directories",
                 job->seen, job->changed.n, job->removed.n, job->dirs.n);
+        if (job->counted && job->indexed == 0 && job->changed.n >= BULK_MIN) {
+            /* An empty index (first start, or rebuilt): load it in bulk,
+             * resolving links once at the end instead of per batch. */
+            qpd_log(QPD_LOG_INFO, "scan: empty index: bulk load of %zu files", job->changed.n);
+            ix->bulk = true;
+            submit_ctl(ix, CTL_BULK_BEGIN);
+        }
         for (size_t i = 0; i < job->removed.n; i++) {
             batch_add(cur_batch(ix), (op){OP_REMOVE, job->removed.v[i], NULL, {0}});
             job->removed.v[i] = NULL;
@@ -861,19 +1065,23 @@ static void cycle_end(qpd_index *ix)
     ix->todo_next = 0;
     if (ix->scanning) {
         ix->scanning = false;
-        if (!d->ready)
-            qpd_log(QPD_LOG_INFO, "ready: %zu files indexed or checked, generation %lld",
-                    d->scan_done, (long long)d->generation);
-        d->ready = true;
-        d->scan_done = d->scan_total = 0;
-        qpd_server_on_progress(d);
+        if (!ix->rebuild_wanted) { /* a scan cut short by damage is not done */
+            if (!d->ready)
+                qpd_log(QPD_LOG_INFO, "ready: %zu files indexed or checked, generation %lld",
+                        d->scan_done, (long long)d->generation);
+            d->ready = true;
+            d->scan_done = d->scan_total = 0;
+            qpd_server_on_progress(d);
+        }
     }
     if (d->stopping) {
         /* Nothing in flight any more: let the writer finish and exit. */
         tell_writer_to_quit(ix);
         return;
     }
-    if (ix->pending.n > 0 || ix->rescan_pending)
+    if (ix->rebuild_wanted)
+        arm_flush(ix, ix->rebuild_retry ? REBUILD_RETRY_MS : 0);
+    else if (ix->pending.n > 0 || ix->rescan_pending)
         arm_flush(ix, 0);
 }
 
@@ -881,24 +1089,65 @@ static void cycle_continue(qpd_index *ix)
 {
     qpd_daemon *d = ix->d;
     unsigned max_jobs = 2 * (d->threads ? d->threads : 4);
+    /* Stopping, or the index is damaged: parse nothing more; what is
+     * parsed already is written (stopping) or dropped (damage). */
+    bool halt = d->stopping || ix->rebuild_wanted;
 
     if (!ix->busy)
         return;
-    if (!d->stopping) {
+    if (!halt) {
         while (ix->todo_next < ix->todo.n && ix->jobs < max_jobs && ix->batches < WRITER_BACKLOG)
             submit_parse_job(ix);
     }
-    if ((ix->todo_next < ix->todo.n && !d->stopping) || ix->jobs > 0)
+    if ((ix->todo_next < ix->todo.n && !halt) || ix->jobs > 0)
         return;
     /* Everything parsed: write the remainder as the change set's last batch. */
-    if (!d->stopping)
+    if (!halt)
         submit_batch(ix);
     else {
         batch_free(ix->cur);
         ix->cur = NULL;
     }
+    if (ix->bulk) {
+        /* Ends the bulk load, also when stopping: what was committed is
+         * then a consistent index the next start's scan completes. A
+         * damaged index is thrown away instead. */
+        ix->bulk = false;
+        if (!ix->rebuild_wanted)
+            submit_ctl(ix, CTL_BULK_END);
+    }
     if (ix->batches == 0)
         cycle_end(ix);
+}
+
+/* The index is damaged (a writer or reader met QP_ECORRUPT): end the cycle
+ * in flight, then rebuild and rescan. Queries meanwhile answer from what
+ * is readable and status says "scanning". */
+static void want_rebuild(qpd_index *ix, const char *why)
+{
+    qpd_daemon *d = ix->d;
+
+    if (ix->rebuild_wanted || ix->rebuilding || d->stopping)
+        return;
+    qpd_log(QPD_LOG_ERROR, "index damaged (%s): rebuilding it", why);
+    ix->rebuild_wanted = true;
+    d->ready = false;
+    if (!ix->busy)
+        arm_flush(ix, 0);
+}
+
+static void start_rebuild(qpd_index *ix)
+{
+    qpd_daemon *d = ix->d;
+
+    ix->rebuild_wanted = false;
+    ix->rebuild_retry = false;
+    ix->rebuilding = true;
+    ix->busy = true;
+    d->ready = false;
+    d->scan_done = d->scan_total = 0;
+    submit_ctl(ix, CTL_REBUILD);
+    qpd_server_on_progress(d);
 }
 
 static void start_scan(qpd_index *ix)
@@ -926,6 +1175,10 @@ static void flush_cb(uv_timer_t *t)
 
     if (ix->busy || d->stopping)
         return;
+    if (ix->rebuild_wanted) {
+        start_rebuild(ix);
+        return;
+    }
     if (ix->rescan_pending) {
         /* The scan sees every pending path too. */
         ix->rescan_pending = false;
@@ -991,12 +1244,36 @@ static void async_cb(uv_async_t *a)
 
         done = b->next;
         ix->batches--;
-        if (b->rc != QP_OK) {
+        ix->writing -= b->n;
+        if (b->ctl == CTL_REBUILD) {
+            ix->rebuilding = false;
+            if (b->rc == QP_OK) {
+                qpd_log(QPD_LOG_INFO, "index rebuilt empty (generation %lld): rescanning",
+                        (long long)b->generation);
+                qpd_index_rescan(d, "the index was rebuilt");
+            } else {
+                qpd_log(QPD_LOG_ERROR, "rebuilding the index: %s (trying again)", b->err.msg);
+                ix->rebuild_wanted = ix->rebuild_retry = true;
+            }
+        } else if (b->rc == QP_ECORRUPT) {
+            want_rebuild(ix, b->err.msg);
+        } else if (b->rc != QP_OK && b->ctl == CTL_BULK_BEGIN) {
+            qpd_log(QPD_LOG_WARN, "bulk load: %s; loading batch by batch", b->err.msg);
+        } else if (b->rc != QP_OK && b->ctl == CTL_BULK_END && b->rc == QP_EINVAL) {
+            qpd_log(QPD_LOG_DEBUG, "bulk load: %s", b->err.msg); /* its begin failed */
+        } else if (b->rc != QP_OK && b->ctl == CTL_BULK_END) {
+            /* The store is stuck in bulk mode: links would stay unresolved. */
+            want_rebuild(ix, b->err.msg);
+        } else if (b->rc != QP_OK) {
             qpd_log(QPD_LOG_ERROR, "index write (%zu files): %s", b->n, b->err.msg);
             /* The files are still on disk: a rescan puts them in again. */
             if (!d->stopping)
                 qpd_index_rescan(d, "after a failed write");
-        } else {
+        }
+        if (b->rc == QP_OK || b->ctl == CTL_REBUILD) {
+            if (b->ctl == CTL_BULK_END)
+                qpd_log(QPD_LOG_INFO, "bulk load: indexes built and links resolved in %.0f ms",
+                        (double)(b->t_end - b->t_begin) / 1e6);
             qpd_log(QPD_LOG_DEBUG,
                     "committed %zu changes, generation %lld (queued %.2f ms, written in %.2f ms, "
                     "reported after %.2f ms)",
@@ -1011,6 +1288,16 @@ static void async_cb(uv_async_t *a)
             d->scan_done += b->files;
         batch_free(b);
     }
+    uv_mutex_lock(&ix->rmu);
+    if (ix->corrupt && !ix->rebuilding && !ix->rebuild_wanted) {
+        char why[sizeof ix->corrupt_why];
+
+        memcpy(why, ix->corrupt_why, sizeof why);
+        uv_mutex_unlock(&ix->rmu);
+        want_rebuild(ix, why);
+    } else {
+        uv_mutex_unlock(&ix->rmu);
+    }
     if (committed && !d->stopping)
         qpd_server_on_commit(d);
     if (ix->scanning && !d->stopping)
@@ -1020,6 +1307,9 @@ static void async_cb(uv_async_t *a)
     if (exited && ix->thread_started) {
         uv_thread_join(&ix->thread);
         ix->thread_started = false;
+        uv_mutex_lock(&ix->rmu);
+        ix->async_closed = true; /* readers still running must not send */
+        uv_mutex_unlock(&ix->rmu);
         uv_close((uv_handle_t *)&ix->async, close_cb);
     }
 }
@@ -1092,6 +1382,21 @@ void qpd_index_changed(qpd_daemon *d, const char *relpath)
     uv_timer_start(&ix->coalesce, flush_cb, due > now ? due - now : 0, 0);
 }
 
+size_t qpd_index_pending(qpd_daemon *d)
+{
+    qpd_index *ix = d->index;
+    size_t n;
+
+    if (ix == NULL)
+        return 0;
+    n = ix->pending.n + (ix->todo.n - ix->todo_next) + ix->parsing + ix->writing;
+    /* A scan still walking, a rebuild, a control batch: work whose size is
+     * not known yet is still work. */
+    if (n == 0 && (ix->busy || ix->rescan_pending || ix->rebuild_wanted))
+        n = 1;
+    return n;
+}
+
 void qpd_index_rescan(qpd_daemon *d, const char *why)
 {
     qpd_index *ix = d->index;
@@ -1149,6 +1454,7 @@ void qpd_index_free(qpd_daemon *d)
     for (size_t i = 0; i < ix->nidle; i++)
         qp_store_close(ix->idle[i]);
     free(ix->idle);
+    free(ix->lent);
     pathvec_clear(&ix->pending);
     free(ix->pending.v);
     for (size_t i = ix->todo_next; i < ix->todo.n; i++)

@@ -45,8 +45,24 @@ void qpd_index_stop(qpd_daemon *d, void (*done)(qpd_daemon *d));
 /* Frees what is left after the loop ran dry. */
 void qpd_index_free(qpd_daemon *d);
 
-/* Thread-safe. A read connection for one job, or NULL (err says why). */
+/* Files seen changing but not committed yet: events waiting for their
+ * change set, paths queued or being parsed, ops not yet written; at least 1
+ * while a scan or a rebuild runs. 0 means the index is quiet. */
+size_t qpd_index_pending(qpd_daemon *d);
+
+/* Thread-safe. A read connection for one job, or NULL (err says why; a
+ * QP_ECORRUPT open has already been reported as by qpd_readers_corrupt). */
 qp_store *qpd_readers_acquire(qpd_daemon *d, qp_error *err);
 void qpd_readers_release(qpd_daemon *d, qp_store *st);
+
+/* Thread-safe. The generation of a reader's snapshot as clients see it:
+ * the store's commit counter plus what earlier (rebuilt) indexes counted,
+ * so it only grows. */
+int64_t qpd_readers_generation(qpd_daemon *d, qp_store *st);
+
+/* Thread-safe. A call on reader `st` (NULL: opening one) returned
+ * QP_ECORRUPT: the loop rebuilds the index and rescans. Reports about a
+ * connection to an index that was rebuilt since are ignored. */
+void qpd_readers_corrupt(qpd_daemon *d, qp_store *st, const char *why);
 
 #endif

@@ -100,6 +100,11 @@ struct qpd_server {
     uv_timer_t progress;
     uint64_t progress_last;
     centry *cache[CACHE_BUCKETS];
+    /* The index's status counts (JSON text) at generation status_gen: they
+     * change only with a commit, and clients poll status while waiting for
+     * one, so status is answered on the loop from these between commits. */
+    char *status_counts;
+    int64_t status_gen;
     int64_t cache_generation; /* the generation every entry belongs to */
     size_t cache_bytes;
     char lock_path[PATH_MAX + 8];
@@ -339,7 +344,8 @@ typedef struct rpc_job {
     json_t *id; /* a deep copy: only this job touches it */
     /* the daemon's state when the request arrived, for status */
     bool ready;
-    size_t done, total;
+    size_t done, total, pending;
+    char *counts; /* status: the index's counts, kept for the loop when stable */
     /* results, built on the worker */
     char *out; /* the whole line to send */
     size_t out_len;
@@ -351,11 +357,22 @@ typedef struct rpc_job {
     uint64_t t_submit; /* uv_hrtime(), for the debug log */
 } rpc_job;
 
-/* The status result: the index's counts plus the daemon's state. */
-static char *status_result(rpc_job *job, const char *lib_json)
+/* The daemon's state for status, taken on the loop. */
+typedef struct status_state {
+    bool ready;
+    size_t done, total, pending;
+} status_state;
+
+static status_state state_now(qpd_daemon *d)
 {
-    qpd_daemon *d = job->srv->d;
-    json_t *o = json_loads(lib_json, 0, NULL);
+    return (status_state){d->ready, d->scan_done, d->scan_total, qpd_index_pending(d)};
+}
+
+/* The status result: the index's counts plus the daemon's state. New
+ * memory, or NULL when out of memory. Any thread: no shared JSON values. */
+static char *status_result(qpd_daemon *d, const char *counts, const status_state *ss)
+{
+    json_t *o = json_loads(counts, 0, NULL);
     char *s;
 
     if (o == NULL || !json_is_object(o)) {
@@ -365,11 +382,28 @@ static char *status_result(rpc_job *job, const char *lib_json)
     json_object_set_new(o, "version", json_string(QP_VERSION_STRING));
     json_object_set_new(o, "protocol", json_integer(QP_PROTOCOL_VERSION));
     json_object_set_new(o, "vault", json_string(d->vault_root));
-    json_object_set_new(o, "state", json_string(job->ready ? "ready" : "scanning"));
+    json_object_set_new(o, "state", json_string(ss->ready ? "ready" : "scanning"));
     json_object_set_new(
         o, "progress",
-        json_pack("{s:I, s:I}", "done", (json_int_t)job->done, "total", (json_int_t)job->total));
+        json_pack("{s:I, s:I}", "done", (json_int_t)ss->done, "total", (json_int_t)ss->total));
+    json_object_set_new(o, "pending", json_integer((json_int_t)ss->pending));
     s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return s;
+}
+
+/* The library's status counts with the generation clients see: `base` is
+ * what earlier, rebuilt indexes counted (see qpd_readers_generation). */
+static char *status_counts(const char *lib_json, int64_t base)
+{
+    json_t *o = json_loads(lib_json, 0, NULL);
+    char *s = NULL;
+    json_int_t g;
+
+    if (o != NULL && json_is_object(o) &&
+        (g = json_integer_value(json_object_get(o, "generation")), true) &&
+        json_object_set_new(o, "generation", json_integer(g + (json_int_t)base)) == 0)
+        s = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     return s;
 }
@@ -420,20 +454,30 @@ static void rpc_work(uv_work_t *req)
     } else {
         /* The query reads one snapshot; the generation around it tells which
          * one only when nothing was committed meanwhile. */
-        int64_t before = qp_store_generation(st);
+        int64_t before = qpd_readers_generation(d, st);
+        int64_t lib_gen = qp_store_generation(st);
 
         rc = qp_query_run(&result, st, d->vault, job->method, job->params, &err);
-        job->generation = qp_store_generation(st);
+        job->generation = qpd_readers_generation(d, st);
         stable = before == job->generation;
-        qpd_readers_release(d, st);
-    }
-    if (rc == QP_OK && strcmp(job->method, "status") == 0) {
-        char *s = status_result(job, result);
+        if (rc == QP_ECORRUPT)
+            qpd_readers_corrupt(d, st, err.msg); /* the loop rebuilds the index */
+        if (rc == QP_OK && strcmp(job->method, "status") == 0) {
+            /* The counts were read in one snapshot; when stable, it is
+             * job->generation's and may be kept for the loop. */
+            char *counts = status_counts(result, before - lib_gen);
+            status_state ss = {job->ready, job->done, job->total, job->pending};
 
-        free(result);
-        result = s;
-        if (result == NULL)
-            rc = qp_error_set(&err, QP_ENOMEM, "out of memory");
+            free(result);
+            result = counts ? status_result(d, counts, &ss) : NULL;
+            if (result == NULL)
+                rc = qp_error_set(&err, QP_ENOMEM, "out of memory");
+            if (stable && result != NULL)
+                job->counts = counts;
+            else
+                free(counts);
+        }
+        qpd_readers_release(d, st);
     }
 
     if (rc != QP_OK) {
@@ -519,6 +563,14 @@ static void rpc_done(uv_work_t *req, int status)
         job->result = NULL;
     }
     free(job->result);
+    if (job->counts != NULL && status == 0 && job->generation == srv->d->generation &&
+        srv->status_gen != job->generation) {
+        free(srv->status_counts);
+        srv->status_counts = job->counts;
+        srv->status_gen = job->generation;
+        job->counts = NULL;
+    }
+    free(job->counts);
     if (status != 0 || c->closing) {
         free(job->out); /* cancelled, or the client hung up */
         job->out = NULL;
@@ -622,6 +674,7 @@ static void submit(qpd_server *srv, rpc_job *job)
     job->ready = d->ready;
     job->done = d->scan_done;
     job->total = d->scan_total;
+    job->pending = qpd_index_pending(d);
     if (job->s)
         job->s->running = true;
     c->refs++;
@@ -652,12 +705,63 @@ static void client_pump(client *c)
         job->ready = c->srv->d->ready;
         job->done = c->srv->d->scan_done;
         job->total = c->srv->d->scan_total;
+        job->pending = qpd_index_pending(c->srv->d);
         start_job(c->srv, job);
     }
 }
 
+/* The status result built on the loop from the counts of the current
+ * generation, or NULL when they are not known (or out of memory). */
+static char *status_on_loop(qpd_server *srv)
+{
+    status_state ss;
+
+    if (srv->status_counts == NULL || srv->status_gen != srv->d->generation)
+        return NULL;
+    ss = state_now(srv->d);
+    return status_result(srv->d, srv->status_counts, &ss);
+}
+
+/* An update built while walking the subscriptions, sent after the walk:
+ * a send can close its client, which ends (frees) its subscriptions. */
+typedef struct later_send {
+    struct later_send *next;
+    client *c; /* one reference held */
+    char *out;
+    size_t len;
+} later_send;
+
+/* A status subscription re-run on the loop; false when the counts of this
+ * generation are not known yet (the pool computes them). */
+static bool rerun_status_on_loop(qpd_server *srv, sub *s, later_send **later)
+{
+    char *result = status_on_loop(srv);
+    size_t n;
+    uint64_t h;
+    later_send *ls;
+
+    if (result == NULL)
+        return false;
+    n = strlen(result);
+    h = XXH3_64bits(result, n);
+    if (h != s->hash && srv->d->generation >= s->generation &&
+        (ls = calloc(1, sizeof *ls)) != NULL) {
+        ls->out = qpd_proto_update(s->id, srv->d->generation, result, n, false, &ls->len);
+        ls->c = s->c;
+        ls->c->refs++;
+        ls->next = *later;
+        *later = ls;
+        s->hash = h;
+        s->generation = srv->d->generation;
+    }
+    free(result);
+    return true;
+}
+
 static void rerun(qpd_server *srv, bool status_only)
 {
+    later_send *later = NULL;
+
     for (sub *s = srv->subs; s != NULL; s = s->next) {
         rpc_job *job;
 
@@ -667,6 +771,8 @@ static void rerun(qpd_server *srv, bool status_only)
             s->dirty = true;
             continue;
         }
+        if (strcmp(s->method, "status") == 0 && rerun_status_on_loop(srv, s, &later))
+            continue;
         job = calloc(1, sizeof *job);
         if (job == NULL)
             continue; /* the next commit tries again */
@@ -680,6 +786,14 @@ static void rerun(qpd_server *srv, bool status_only)
             continue;
         }
         submit(srv, job);
+    }
+    while (later != NULL) {
+        later_send *ls = later;
+
+        later = ls->next;
+        client_send(ls->c, ls->out, ls->len); /* a closed client drops it */
+        client_unref(ls->c);
+        free(ls);
     }
 }
 
@@ -746,7 +860,21 @@ static bool answer_cached(client *c, const qpd_method *m, qpd_request *req, cons
 
 static qpd_reply m_query(client *c, const qpd_method *m, qpd_request *req)
 {
-    rpc_job *job = calloc(1, sizeof *job);
+    rpc_job *job;
+
+    if (strcmp(m->name, "status") == 0) {
+        char *result = status_on_loop(c->srv);
+
+        if (result != NULL) {
+            size_t len = 0;
+            char *out = qpd_proto_result(req->id, result, strlen(result), &len);
+
+            free(result);
+            client_send(c, out, len);
+            return reply_sent();
+        }
+    }
+    job = calloc(1, sizeof *job);
 
     if (job != NULL && (job->params = params_text(req->params)) != NULL &&
         answer_cached(c, m, req, job->params)) {
@@ -1202,6 +1330,7 @@ void qpd_server_free(qpd_daemon *d)
     if (srv->lock_path[0] != '\0')
         unlink(srv->lock_path);
     cache_clear(srv);
+    free(srv->status_counts);
     free(srv);
     d->server = NULL;
 }

@@ -399,6 +399,60 @@ def test_subscriber_cut_off_by_its_own_update():
         slow.close()
 
 
+def test_index_damaged_while_running_is_rebuilt():
+    """The index files are overwritten with junk under a running daemon: the
+    next query or write meets the damage, quipud logs it, deletes and
+    rebuilds the index, rescans, and answers as before; status says
+    "scanning" meanwhile and its generation never goes back."""
+    files = dict(FILES)
+    for i in range(300):
+        files["Bulk/n%03d.md" % i] = "# N%d\n\nMet [[Ann Veld]] about item %d.\n" % (i, i) + \
+            "filler line to make pages\n" * 20
+    with Daemon(files=files, args=["--rescan-interval", "0"]) as d:
+        c = d.client(timeout=60)
+        before = c.request("status")
+        assert before["files"] == 306, before
+        for path in (d.db, d.db + "-wal"):  # every page but the first
+            if not os.path.exists(path):
+                continue
+            with open(path, "r+b") as f:
+                size = os.path.getsize(path)
+                for off in range(4096, size, 4096):
+                    f.seek(off)
+                    f.write(os.urandom(min(4096, size - off)))
+        # a write makes every connection read pages again
+        d.write("Inbox/after.md", "# After\n\n[[Ann Veld]] again.\n")
+        deadline = time.monotonic() + 60
+        while "rebuilding it" not in d.stderr():
+            assert time.monotonic() < deadline, d.stderr()[-3000:]
+            assert d.proc.poll() is None, d.stderr()[-3000:]
+            try:  # queries keep getting answers (errors while damaged)
+                c.call("backlinks", {"note": "Ann Veld"}, timeout=30)
+            except ConnectionClosed:
+                raise AssertionError(d.stderr()[-3000:])
+            time.sleep(0.02)
+        gens = []
+        while True:
+            st = c.request("status")
+            gens.append(st["generation"])
+            if st["state"] == "ready" and st["pending"] == 0 and st["files"] == 307:
+                break
+            assert time.monotonic() < deadline, (st, d.stderr()[-3000:])
+            time.sleep(0.02)
+        assert gens == sorted(gens) and gens[-1] > before["generation"], gens
+        b = c.request("backlinks", {"note": "Ann Veld"})
+        assert len(b["linked"]) == 303, len(b["linked"])
+        assert "Inbox/after.md" in paths(b["linked"])
+        log = d.stderr()
+        assert "index rebuilt" in log, log[-3000:]
+        # still live: a later change is indexed
+        d.write("Inbox/later.md", "# Later\n\n[[Ann Veld]].\n")
+        deadline = time.monotonic() + 20
+        while len(c.request("backlinks", {"note": "Ann Veld"})["linked"]) != 304:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+
+
 def test_256_clients():
     with Daemon(files=FILES) as d:
         clients = [Client(d.socket) for _ in range(256)]
