@@ -317,7 +317,7 @@ static void corrupt_locked(qpd_index *ix, unsigned epoch, const char *why)
     if (epoch != ix->epoch || ix->corrupt)
         return; /* an old connection to a deleted index, or said already */
     ix->corrupt = true;
-    snprintf(ix->corrupt_why, sizeof ix->corrupt_why, "%s", why);
+    snprintf(ix->corrupt_why, sizeof ix->corrupt_why, "%.150s", why);
     if (!ix->async_closed)
         uv_async_send(&ix->async);
 }
