@@ -47,7 +47,7 @@
 #define RESOLVE_CHUNK 4096
 /* Indexes up to this size (database + WAL) are checked page by page on
  * every write open (see damage_check). */
-#define QP_STORE_CHECK_BYTES ((int64_t)64 * 1024 * 1024)
+#define QP_STORE_CHECK_BYTES ((int64_t)16 * 1024 * 1024)
 
 static const char *const schema_v1[] = {
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",

@@ -14,7 +14,7 @@
  * unknown schema version is deleted and rebuilt empty when opened for
  * writing (qp_store_rebuilt() says so), and the caller rescans. A write
  * open checks every page (PRAGMA quick_check) when the index is at most
- * 64 MiB or its last writer did not close cleanly (a crash); a bigger index
+ * 16 MiB or its last writer did not close cleanly (a crash); a bigger index
  * closed cleanly is trusted. Damage met later makes any call fail with
  * QP_ECORRUPT: the caller then closes its stores, deletes the index files
  * and opens a writer again (or a fresh one), and rescans.
