@@ -77,6 +77,7 @@ typedef struct pathent {
     char *path;
     bool tree;    /* was a watched directory when the event came */
     bool listing; /* a directory whose watch was just added: list its entries */
+    bool fresh;   /* listing: what the index holds under it is being removed; skip nothing */
 } pathent;
 
 typedef struct pathvec {
@@ -92,6 +93,7 @@ typedef struct strvec {
 typedef struct dirent_info {
     char *rel;
     uint64_t dev, ino;
+    bool fresh; /* under a directory whose old contents are being removed */
 } dir_info;
 
 typedef struct dirvec {
@@ -197,7 +199,7 @@ static char *xstrdup(const char *s)
 static void pathvec_push(pathvec *pv, char *path, bool tree)
 {
     pv->v = grow(pv->v, &pv->cap, pv->n + 1, sizeof *pv->v);
-    pv->v[pv->n++] = (pathent){path, tree, false};
+    pv->v[pv->n++] = (pathent){path, tree, false, false};
 }
 
 static void pathvec_clear(pathvec *pv)
@@ -224,7 +226,7 @@ static void strvec_free(strvec *sv)
 static void dirvec_push(dirvec *dv, char *rel, const struct stat *sb)
 {
     dv->v = grow(dv->v, &dv->cap, dv->n + 1, sizeof *dv->v);
-    dv->v[dv->n++] = (dir_info){rel, (uint64_t)sb->st_dev, (uint64_t)sb->st_ino};
+    dv->v[dv->n++] = (dir_info){rel, (uint64_t)sb->st_dev, (uint64_t)sb->st_ino, false};
 }
 
 static void dirvec_free(dirvec *dv)
@@ -657,7 +659,7 @@ static bool stat_entry(const char *abs, struct stat *sb)
  * listed in turn, so every directory is listed after its watch is in place
  * and nothing created meanwhile is missed). Files whose size and mtime
  * match the index are skipped. */
-static void list_dir(qpd_daemon *d, qp_store *rd, const char *rel, parse_job *job)
+static void list_dir(qpd_daemon *d, qp_store *rd, const char *rel, bool fresh, parse_job *job)
 {
     char *abs = join(d->vault_root, rel);
     DIR *dir = opendir(abs);
@@ -687,10 +689,13 @@ static void list_dir(qpd_daemon *d, qp_store *rd, const char *rel, parse_job *jo
         free(cabs);
         if (S_ISDIR(sb.st_mode)) {
             dirvec_push(&job->dirs, crel, &sb);
+            job->dirs.v[job->dirs.n - 1].fresh = fresh;
         } else if (S_ISREG(sb.st_mode)) {
             qp_file_stat fs;
 
-            if (rd != NULL && qp_store_file_stat(rd, crel, &fs, NULL) == QP_OK &&
+            /* Fresh: the index's entry for this path is of a file that was
+             * elsewhere and is being removed; a match proves nothing. */
+            if (!fresh && rd != NULL && qp_store_file_stat(rd, crel, &fs, NULL) == QP_OK &&
                 fs.size == (int64_t)sb.st_size &&
                 fs.mtime_ns == (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec) {
                 free(crel);
@@ -729,7 +734,7 @@ static void parse_one(qpd_daemon *d, qp_store **rd, pathent *pe, parse_job *job)
         if (pe->listing) {
             if (*rd == NULL)
                 *rd = qpd_readers_acquire(d, NULL);
-            list_dir(d, *rd, pe->path, job);
+            list_dir(d, *rd, pe->path, pe->fresh, job);
         } else {
             /* Watch first (on the loop), list after: see list_dir. */
             dirvec_push(&job->dirs, xstrdup(pe->path), &sb);
@@ -802,10 +807,24 @@ static void parse_done(uv_work_t *req, int status)
     if (!d->stopping && !ix->rebuild_wanted) {
         for (size_t i = 0; i < job->dirs.n; i++) {
             dir_info *di = &job->dirs.v[i];
+            bool fresh = di->fresh;
 
+            if (qpd_watcher_replaced(d, di->rel, di->dev, di->ino)) {
+                /* Another directory has this name now: the watched one was
+                 * moved away (or deleted) and one made in its place before
+                 * the change set saying so came, so the path never looked
+                 * missing. What the index holds under it is the old one's:
+                 * removed first (ops are written in order), then the new
+                 * one is listed without trusting the index, and its
+                 * subdirectories in turn. */
+                qpd_watcher_drop_tree(d, di->rel);
+                batch_add(cur_batch(ix), (op){OP_REMOVE_TREE, xstrdup(di->rel), NULL, {0}});
+                fresh = true;
+            }
             if (qpd_watcher_add(d, di->rel, di->dev, di->ino)) {
                 pathvec_push(&ix->todo, di->rel, false);
                 ix->todo.v[ix->todo.n - 1].listing = true;
+                ix->todo.v[ix->todo.n - 1].fresh = fresh;
                 di->rel = NULL;
             }
         }

@@ -192,6 +192,18 @@ bool qpd_watcher_is_dir(qpd_daemon *d, const char *rel)
     return i < w->n && strcmp(w->v[i]->rel, rel) == 0;
 }
 
+bool qpd_watcher_replaced(qpd_daemon *d, const char *rel, uint64_t dev, uint64_t ino)
+{
+    qpd_watcher *w = d->watcher;
+    size_t i;
+
+    if (w == NULL)
+        return false;
+    i = lower_bound(w, rel);
+    return i < w->n && strcmp(w->v[i]->rel, rel) == 0 &&
+           (w->v[i]->dev != dev || w->v[i]->ino != ino);
+}
+
 void qpd_watcher_drop_tree(qpd_daemon *d, const char *rel)
 {
     qpd_watcher *w = d->watcher;

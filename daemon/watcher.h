@@ -29,6 +29,11 @@ bool qpd_watcher_add(qpd_daemon *d, const char *rel, uint64_t dev, uint64_t ino)
 /* True when `rel` is a watched directory. */
 bool qpd_watcher_is_dir(qpd_daemon *d, const char *rel);
 
+/* True when `rel` is watched but the directory there now is another one
+ * (dev/ino differ): the watched one was moved away or deleted, and one of
+ * the same name made, before the change set that says so was handled. */
+bool qpd_watcher_replaced(qpd_daemon *d, const char *rel, uint64_t dev, uint64_t ino);
+
 /* Drops the watches of `rel` and every directory under it. */
 void qpd_watcher_drop_tree(qpd_daemon *d, const char *rel);
 

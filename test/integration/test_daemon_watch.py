@@ -149,6 +149,41 @@ def test_folder_moved_and_deleted():
         assert st["files"] == 3, st  # two people and Inbox/notes.md
 
 
+def test_folder_moved_and_made_again_at_once():
+    """A folder moved away and one of the same name made at once (a tool
+    that writes into Meetings/2025/ after Meetings was moved): the old
+    path never looks missing, yet what was indexed under it is gone."""
+    for attempt in range(5):
+        with Watch() as w:
+            w.d.write("Meetings/2025/q1/c.md", "[[Ann Veld]]\n")
+            w.expect([A, "Meetings/2025/q1/c.md"])
+            gen = w.c.request("status")["generation"]
+            os.makedirs(w.d.abspath("Archive"))
+            time.sleep(0.3)
+            os.rename(w.d.abspath("Meetings"), w.d.abspath("Archive/Meetings"))
+            os.makedirs(w.d.abspath("Meetings/2025"))
+            with open(w.d.abspath("Meetings/2025/new.md"), "w") as f:
+                f.write("[[Ann Veld]] again\n")
+            want = ["Archive/Meetings/2025/a.md", "Archive/Meetings/2025/q1/c.md",
+                    "Meetings/2025/new.md"]
+            deadline = time.monotonic() + 15
+            while True:
+                st = w.c.request("status")
+                got = linked(w.c.request("backlinks", {"note": "Ann Veld"}))
+                if st["generation"] > gen and st["pending"] == 0 and got == want:
+                    break
+                assert time.monotonic() < deadline, (got, st)
+                time.sleep(0.05)
+            time.sleep(0.3)  # nothing stale comes back later
+            assert linked(w.c.request("backlinks", {"note": "Ann Veld"})) == want
+            st = w.c.request("status")
+            assert st["files"] == 7, st  # 2 people, Inbox, 3 + Meetings/2025/new.md
+            # the moved folder is watched under its new name, the new one too
+            w.d.write("Archive/Meetings/2025/q1/d.md", "[[Ann Veld]]\n")
+            w.d.write("Meetings/2025/q2/e.md", "[[Ann Veld]]\n")
+            w.expect(want + ["Archive/Meetings/2025/q1/d.md", "Meetings/2025/q2/e.md"])
+
+
 def test_many_files_at_once():
     with Watch() as w:
         # a git checkout: 300 files written as fast as possible
