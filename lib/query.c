@@ -107,8 +107,8 @@ static json_t *str_or_null(const char *s)
 
 /* ---- params ---- */
 
-static qp_rc param_string(const char **out, json_t *params, const char *name, bool required,
-                          qp_error *err)
+qp_rc qp__query_param_string(const char **out, json_t *params, const char *name, bool required,
+                             qp_error *err)
 {
     *out = NULL;
     json_t *v = json_object_get(params, name);
@@ -219,7 +219,7 @@ static qp_rc resolve_note_param(qp_store *st, json_t *params, file_info *out, qp
 {
     const char *note = NULL;
     memset(out, 0, sizeof *out);
-    qp_rc rc = param_string(&note, params, "note", true, err);
+    qp_rc rc = qp__query_param_string(&note, params, "note", true, err);
     if (rc != QP_OK)
         return rc;
     int64_t id = 0;
@@ -262,8 +262,8 @@ static void body_free(body *b)
  * was indexed (same hash), else the file parsed again (it changed and its
  * update is on the way). *found is false when the note cannot be read or
  * is not indexed as a note (it has no mention text then). */
-static qp_rc load_text(qp_store *st, const qp_vault *vault, int64_t id, const char *path,
-                       body *b, char **mtext, bool *found, qp_error *err)
+static qp_rc load_text(qp_store *st, const qp_vault *vault, int64_t id, const char *path, body *b,
+                       char **mtext, bool *found, qp_error *err)
 {
     qp_rc rc = QP_OK;
     memset(b, 0, sizeof *b);
@@ -513,8 +513,7 @@ cleanup:
 }
 
 /* The names unlinked mentions look for: basename and aliases, folded. */
-static qp_rc mention_names(qp_store *st, const file_info *f, char ***out, size_t *n,
-                           qp_error *err)
+static qp_rc mention_names(qp_store *st, const file_info *f, char ***out, size_t *n, qp_error *err)
 {
     char **names = NULL;
     size_t nn = 0, cap = 4;
@@ -826,11 +825,10 @@ static qp_rc m_status(json_t **out, qp_store *st, const qp_vault *vault, json_t 
     sqlite3_reset(s);
     if (src != SQLITE_DONE)
         return qp__store_sqlite_error(st, src, "counts", err);
-    *out = json_pack("{sI sI s{sI sI sI} sI sI sI}", "generation",
-                     (json_int_t)qp_store_generation(st), "files", files, "notes", "person",
-                     kinds[QP_KIND_PERSON], "meeting", kinds[QP_KIND_MEETING], "other",
-                     kinds[QP_KIND_NOTE], "tasks", tasks, "links", links, "unresolved_links",
-                     unresolved);
+    *out = json_pack(
+        "{sI sI s{sI sI sI} sI sI sI}", "generation", (json_int_t)qp_store_generation(st), "files",
+        files, "notes", "person", kinds[QP_KIND_PERSON], "meeting", kinds[QP_KIND_MEETING], "other",
+        kinds[QP_KIND_NOTE], "tasks", tasks, "links", links, "unresolved_links", unresolved);
     return *out ? QP_OK : qp_error_set(err, QP_ENOMEM, "out of memory");
 }
 
@@ -937,10 +935,10 @@ static qp_rc m_note(json_t **out, qp_store *st, const qp_vault *vault, json_t *p
         }
     }
     if (rc == QP_OK) {
-        *out = json_pack("{ss ss so so so so so so so so}", "path", f.path, "kind",
-                         kind_name(&f), "title", str_or_null(f.title), "date",
-                         str_or_null(f.date), "aliases", aliases, "tags", tags, "properties",
-                         props, "headings", headings, "links", links, "tasks", tasks);
+        *out = json_pack("{ss ss so so so so so so so so}", "path", f.path, "kind", kind_name(&f),
+                         "title", str_or_null(f.title), "date", str_or_null(f.date), "aliases",
+                         aliases, "tags", tags, "properties", props, "headings", headings, "links",
+                         links, "tasks", tasks);
         aliases = tags = headings = links = tasks = props = NULL; /* "o" stole them */
         if (!*out)
             rc = qp_error_set(err, QP_ENOMEM, "out of memory");
@@ -955,19 +953,19 @@ static qp_rc m_note(json_t **out, qp_store *st, const qp_vault *vault, json_t *p
     return rc;
 }
 
-static qp_rc load_refs(qp_store *st, int64_t id, qp__heading_ref **h, size_t *nh,
-                       qp__block_ref **b, size_t *nb, char **strs, qp_error *err);
+static qp_rc load_refs(qp_store *st, int64_t id, qp__heading_ref **h, size_t *nh, qp__block_ref **b,
+                       size_t *nb, char **strs, qp_error *err);
 
 static qp_rc m_resolve(json_t **out, qp_store *st, const qp_vault *vault, json_t *params,
                        qp_error *err)
 {
     (void)vault;
     const char *link = NULL, *from = NULL, *syntax = NULL;
-    qp_rc rc = param_string(&link, params, "link", true, err);
+    qp_rc rc = qp__query_param_string(&link, params, "link", true, err);
     if (rc == QP_OK)
-        rc = param_string(&from, params, "from", false, err);
+        rc = qp__query_param_string(&from, params, "from", false, err);
     if (rc == QP_OK)
-        rc = param_string(&syntax, params, "syntax", false, err);
+        rc = qp__query_param_string(&syntax, params, "syntax", false, err);
     if (rc != QP_OK)
         return rc;
     bool markdown = syntax && strcmp(syntax, "markdown") == 0;
@@ -1032,8 +1030,8 @@ cleanup:
 }
 
 /* Headings and block ids of a file; the strings live in *strs (one buffer). */
-static qp_rc load_refs(qp_store *st, int64_t id, qp__heading_ref **h, size_t *nh,
-                       qp__block_ref **b, size_t *nb, char **strs, qp_error *err)
+static qp_rc load_refs(qp_store *st, int64_t id, qp__heading_ref **h, size_t *nh, qp__block_ref **b,
+                       size_t *nb, char **strs, qp_error *err)
 {
     /* Two passes over small per-file tables: gather strings as JSON first
      * (jansson owns them), then lay them out. */
@@ -1051,7 +1049,7 @@ static qp_rc load_refs(qp_store *st, int64_t id, qp__heading_ref **h, size_t *nh
     int src = SQLITE_DONE;
     while (bs && (src = sqlite3_step(s)) == SQLITE_ROW)
         json_array_append_new(bs, json_pack("{so sI}", "id", col_json_text(s, 0), "line",
-                                             (json_int_t)sqlite3_column_int64(s, 1)));
+                                            (json_int_t)sqlite3_column_int64(s, 1)));
     sqlite3_reset(s);
     if (src != SQLITE_DONE && src != SQLITE_ROW) {
         json_decref(hs);
@@ -1268,13 +1266,12 @@ static qp_rc m_mentions(json_t **out, qp_store *st, const qp_vault *vault, json_
             break;
         }
         const char *ps = json_string_value(path);
-        json_array_append_new(listed, json_pack("{sI ss sO}", "line", (json_int_t)lines[k].line,
-                                                "title", lines[k].title ? lines[k].title : "",
-                                                "path", path));
+        json_array_append_new(listed,
+                              json_pack("{sI ss sO}", "line", (json_int_t)lines[k].line, "title",
+                                        lines[k].title ? lines[k].title : "", "path", path));
         if (!ps || !path_set_has(mset, nmset, ps))
             json_array_append_new(stale, json_pack("{sI ss}", "line", (json_int_t)lines[k].line,
-                                                   "title",
-                                                   lines[k].title ? lines[k].title : ""));
+                                                   "title", lines[k].title ? lines[k].title : ""));
         json_decref(path);
     }
     for (size_t k = 0; k < nl; k++) {
@@ -1344,12 +1341,8 @@ static const struct {
     const char *name;
     method_fn fn;
 } methods[] = {
-    {"backlinks", m_backlinks},
-    {"mentions", m_mentions},
-    {"note", m_note},
-    {"resolve", m_resolve},
-    {"status", m_status},
-    {"tasks.blocks", m_tasks_blocks},
+    {"backlinks", m_backlinks},     {"mentions", m_mentions}, {"note", m_note},
+    {"resolve", m_resolve},         {"status", m_status},     {"tasks.blocks", m_tasks_blocks},
     {"tasks.query", m_tasks_query},
 };
 

@@ -52,28 +52,12 @@
 
 /* ---- params ---- */
 
-static qp_rc param_str(const char **out, json_t *params, const char *name, bool required,
-                       qp_error *err)
-{
-    *out = NULL;
-    json_t *v = json_object_get(params, name);
-    if (!v || json_is_null(v)) {
-        if (required)
-            return qp_error_set(err, QP_EINVAL, "missing param: %s", name);
-        return QP_OK;
-    }
-    if (!json_is_string(v))
-        return qp_error_set(err, QP_EINVAL, "param %s: expected a string", name);
-    *out = json_string_value(v);
-    return QP_OK;
-}
-
 /* The day the query's relative dates count from: the `today` param, else
  * the local date of the machine (a clock reading, not configuration). */
 static qp_rc param_today(int32_t *out, json_t *params, qp_error *err)
 {
     const char *s = NULL;
-    qp_rc rc = param_str(&s, params, "today", false, err);
+    qp_rc rc = qp__query_param_string(&s, params, "today", false, err);
     if (rc != QP_OK)
         return rc;
     if (s) {
@@ -521,9 +505,9 @@ qp_rc qp__query_tasks(json_t **out, qp_store *st, json_t *params, qp_error *err)
     const char *query = NULL, *from = NULL;
     int32_t today = 0;
     qp_tasks_settings *settings = NULL;
-    qp_rc rc = param_str(&query, params, "query", true, err);
+    qp_rc rc = qp__query_param_string(&query, params, "query", true, err);
     if (rc == QP_OK)
-        rc = param_str(&from, params, "from", false, err);
+        rc = qp__query_param_string(&from, params, "from", false, err);
     if (rc == QP_OK)
         rc = param_today(&today, params, err);
     if (rc == QP_OK)

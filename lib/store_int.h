@@ -126,6 +126,11 @@ sqlite3 *qp__store_db(qp_store *st);
  * read transaction; *out is a new jansson value ---- */
 
 struct json_t;
+/* A string param of a query: *out borrows from params; NULL when absent or null.
+ * QP_EINVAL (naming the param) when required and absent, or not a string. */
+qp_rc qp__query_param_string(const char **out, struct json_t *params, const char *name,
+                             bool required, qp_error *err);
+
 qp_rc qp__query_tasks(struct json_t **out, qp_store *st, struct json_t *params, qp_error *err);
 /* Every ```tasks block of the note at `path` (already resolved). */
 qp_rc qp__query_task_blocks(struct json_t **out, qp_store *st, const char *path,
