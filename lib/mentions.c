@@ -17,8 +17,8 @@
 
 typedef struct folded {
     char *buf;
-    size_t *orig;   /* orig[k]: source offset of the code point folded byte k came from */
-    bool *start;    /* start[k]: folded byte k begins a source code point's folding */
+    size_t *orig; /* orig[k]: source offset of the code point folded byte k came from */
+    bool *start;  /* start[k]: folded byte k begins a source code point's folding */
     size_t len, cap;
 } folded;
 

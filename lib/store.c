@@ -43,8 +43,8 @@
 #include "store_int.h"
 
 #define QP_STORE_APP_ID 0x71697075 /* "qipu" */
-#define QP_STORE_SCHEMA 4 /* 4: no note bodies, mention documents */
-#define RESOLVE_CHUNK 4096
+#define QP_STORE_SCHEMA 4          /* 4: no note bodies, mention documents */
+#define RESOLVE_CHUNK   4096
 /* Indexes up to this size (database + WAL) are checked page by page on
  * every write open (see damage_check). */
 #define QP_STORE_CHECK_BYTES ((int64_t)16 * 1024 * 1024)
@@ -166,8 +166,7 @@ static const char *const stmt_sql[STMT_COUNT] = {
         " FROM links l LEFT JOIN files f ON f.id = l.dst WHERE l.src = ?1 ORDER BY l.id",
     [QP__S_ALIASES_OF] = "SELECT alias, alias_folded FROM aliases WHERE file = ?1 ORDER BY rowid",
     [QP__S_TAGS_OF] = "SELECT tag, frontmatter, line, col FROM tags WHERE file = ?1 ORDER BY rowid",
-    [QP__S_HEADINGS_OF] =
-        "SELECT level, text, line FROM headings WHERE file = ?1 ORDER BY rowid",
+    [QP__S_HEADINGS_OF] = "SELECT level, text, line FROM headings WHERE file = ?1 ORDER BY rowid",
     [QP__S_BLOCKS_OF] = "SELECT id, line FROM blocks WHERE file = ?1 ORDER BY rowid",
     [QP__S_TASKS_OF] =
         "SELECT line, indent, symbol, text, raw, heading, parent_line FROM tasks WHERE file = ?1"
@@ -217,34 +216,29 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [W_UNLINK_DST] = "UPDATE links SET dst = NULL WHERE dst = ?1",
     [W_INS_PROPS] = "INSERT INTO properties(file, json) VALUES(?1, ?2)",
     [W_INS_ALIAS] = "INSERT INTO aliases(file, alias, alias_folded) VALUES(?1, ?2, ?3)",
-    [W_INS_TAG] =
-        "INSERT INTO tags(file, tag, tag_folded, frontmatter, line, col)"
-        " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+    [W_INS_TAG] = "INSERT INTO tags(file, tag, tag_folded, frontmatter, line, col)"
+                  " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
     [W_INS_LINK] =
         "INSERT INTO links(src, line, col, offset, len, target, subpath, display, key, embed,"
         " syntax, name1, name2, dst, context) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
         " ?11, ?12, ?13, NULL, ?14)",
     [W_INS_HEADING] = "INSERT INTO headings(file, level, text, line) VALUES(?1, ?2, ?3, ?4)",
     [W_INS_BLOCK] = "INSERT INTO blocks(file, id, line) VALUES(?1, ?2, ?3)",
-    [W_INS_TASK] =
-        "INSERT INTO tasks(file, line, indent, symbol, text, raw, heading, parent_line,"
-        " status_type, due, scheduled, start, created, done, cancelled, priority)"
-        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-    [W_INS_MLINE] =
-        "INSERT INTO mention_lines(file, line, date, title, title_folded)"
-        " VALUES(?1, ?2, ?3, ?4, ?5)",
+    [W_INS_TASK] = "INSERT INTO tasks(file, line, indent, symbol, text, raw, heading, parent_line,"
+                   " status_type, due, scheduled, start, created, done, cancelled, priority)"
+                   " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+    [W_INS_MLINE] = "INSERT INTO mention_lines(file, line, date, title, title_folded)"
+                    " VALUES(?1, ?2, ?3, ?4, ?5)",
     [W_INS_QBLOCK] = "INSERT INTO query_blocks(file, line, query) VALUES(?1, ?2, ?3)",
-    [W_INS_DIAG] =
-        "INSERT INTO diags(file, severity, line, col, msg) VALUES(?1, ?2, ?3, ?4, ?5)",
+    [W_INS_DIAG] = "INSERT INTO diags(file, severity, line, col, msg) VALUES(?1, ?2, ?3, ?4, ?5)",
     [W_INS_BODY] = "INSERT INTO mention_doc(file, mask) VALUES(?1, ?2)",
     [W_INS_TPATH] = "INSERT INTO task_paths(rowid, path) VALUES(?1, ?2)",
     [W_FTS_INSERT] = "INSERT INTO mention_fts(rowid, text) VALUES(?1, ?2)",
     [W_DIRTY_SRC] = "INSERT OR IGNORE INTO temp.dirty_src(id) VALUES(?1)",
     [W_AFF_NAME] = "INSERT OR IGNORE INTO temp.aff_name(name) VALUES(?1)",
-    [W_TODO_PAGE] =
-        "SELECT t.id, l.target, l.dst, s.id, s.path FROM temp.todo t"
-        " JOIN links l ON l.id = t.id JOIN files s ON s.id = l.src"
-        " WHERE t.id > ?1 ORDER BY t.id LIMIT ?2",
+    [W_TODO_PAGE] = "SELECT t.id, l.target, l.dst, s.id, s.path FROM temp.todo t"
+                    " JOIN links l ON l.id = t.id JOIN files s ON s.id = l.src"
+                    " WHERE t.id > ?1 ORDER BY t.id LIMIT ?2",
     [W_SET_DST] = "UPDATE links SET dst = ?2 WHERE id = ?1",
     [W_BUMP_GEN] = "UPDATE meta SET value = value + 1 WHERE key = 'generation'",
     [W_ALL_PATHS] = "SELECT id, path FROM files ORDER BY path",
@@ -272,13 +266,23 @@ qp_rc qp__store_sqlite_error(qp_store *st, int src, const char *what, qp_error *
 {
     qp_rc code;
     switch (src & 0xff) {
-    case SQLITE_NOMEM: code = QP_ENOMEM; break;
+    case SQLITE_NOMEM:
+        code = QP_ENOMEM;
+        break;
     case SQLITE_BUSY:
-    case SQLITE_LOCKED: code = QP_EBUSY; break;
+    case SQLITE_LOCKED:
+        code = QP_EBUSY;
+        break;
     case SQLITE_CORRUPT:
-    case SQLITE_NOTADB: code = QP_ECORRUPT; break;
-    case SQLITE_FULL: code = QP_EFULL; break;
-    default: code = QP_EIO; break;
+    case SQLITE_NOTADB:
+        code = QP_ECORRUPT;
+        break;
+    case SQLITE_FULL:
+        code = QP_EFULL;
+        break;
+    default:
+        code = QP_EIO;
+        break;
     }
     const char *msg = st && st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(src);
     qp_error_set(err, code, "index: %s: %s", what, msg);
@@ -291,8 +295,7 @@ static sqlite3_stmt *stmt_get(qp_store *st, int id, qp_error *err)
 {
     sqlite3_stmt *s = st->stmt[id];
     if (!s) {
-        int src = sqlite3_prepare_v3(st->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s,
-                                     NULL);
+        int src = sqlite3_prepare_v3(st->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s, NULL);
         if (src != SQLITE_OK) {
             qp__store_sqlite_error(st, src, "prepare", err);
             return NULL;
@@ -418,8 +421,10 @@ static qp_rc check_or_create(qp_store *st, qp_error *err)
     if (app != QP_STORE_APP_ID || ver != QP_STORE_SCHEMA) {
         /* Older versions would be migrated here, one step per version; there is
          * only version 1 so far, so anything else is foreign or newer. */
-        return qp_error_set(err, QP_ECORRUPT, "index: unknown schema (application_id %lld,"
-                            " version %lld)", (long long)app, (long long)ver);
+        return qp_error_set(err, QP_ECORRUPT,
+                            "index: unknown schema (application_id %lld,"
+                            " version %lld)",
+                            (long long)app, (long long)ver);
     }
     int64_t gen = 0;
     return pragma_int(st, "SELECT value FROM meta WHERE key = 'generation'", &gen, err);
@@ -514,8 +519,7 @@ static qp_rc damage_check(qp_store *st, int64_t bytes, qp_error *err)
 static qp_rc set_clean(qp_store *st, int value, qp_error *err)
 {
     char sql[96];
-    snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO meta(key, value) VALUES('clean', %d)",
-             value);
+    snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO meta(key, value) VALUES('clean', %d)", value);
     return exec_sql(st, sql, err);
 }
 
@@ -822,9 +826,9 @@ static qp_rc mark_name(qp_store *st, const char *name_folded, qp_error *err)
 static qp_rc clear_children(qp_store *st, int64_t id, qp_error *err)
 {
     qp_rc rc = QP_OK;
-    static const int dels[] = {W_DEL_PROPS,  W_DEL_ALIASES, W_DEL_TAGS,   W_DEL_LINKS,
-                               W_DEL_HEADINGS, W_DEL_BLOCKS, W_DEL_TASKS, W_DEL_MLINES,
-                               W_DEL_QBLOCKS, W_DEL_DIAGS,  W_DEL_BODY,   W_DEL_TPATH};
+    static const int dels[] = {W_DEL_PROPS,    W_DEL_ALIASES, W_DEL_TAGS,  W_DEL_LINKS,
+                               W_DEL_HEADINGS, W_DEL_BLOCKS,  W_DEL_TASKS, W_DEL_MLINES,
+                               W_DEL_QBLOCKS,  W_DEL_DIAGS,   W_DEL_BODY,  W_DEL_TPATH};
     for (size_t i = 0; i < sizeof dels / sizeof dels[0] && rc == QP_OK; i++)
         rc = run_id(st, dels[i], id, err);
     return rc;
@@ -949,16 +953,20 @@ static json_t *value_to_json(const qp_value *v)
     if (!v)
         return json_null();
     switch (v->type) {
-    case QP_VALUE_NULL: return json_null();
-    case QP_VALUE_BOOL: return json_boolean(v->u.b);
-    case QP_VALUE_INT: return json_integer(v->u.i);
+    case QP_VALUE_NULL:
+        return json_null();
+    case QP_VALUE_BOOL:
+        return json_boolean(v->u.b);
+    case QP_VALUE_INT:
+        return json_integer(v->u.i);
     case QP_VALUE_REAL: {
         json_t *r = json_real(v->u.r); /* NULL for NaN and infinities */
         return r ? r : json_null();
     }
     case QP_VALUE_STRING:
     case QP_VALUE_DATE:
-    case QP_VALUE_DATETIME: return json_stringn(v->u.str.s, v->u.str.len);
+    case QP_VALUE_DATETIME:
+        return json_stringn(v->u.str.s, v->u.str.len);
     case QP_VALUE_LIST: {
         json_t *a = json_array();
         for (size_t i = 0; a && i < v->u.list.n; i++)
@@ -1040,11 +1048,11 @@ static qp_rc bind_task_fields(sqlite3_stmt *s, int i, const char *raw, qp_arena 
 }
 
 /* Helpers that bind and step one insert; they keep the code below flat. */
-#define STMT_OR_FAIL(var, id)                                                                      \
-    sqlite3_stmt *var = stmt_get(st, (id), err);                                                   \
-    if (!var) {                                                                                    \
-        rc = err ? err->code : QP_EIO;                                                             \
-        goto cleanup;                                                                              \
+#define STMT_OR_FAIL(var, id)                    \
+    sqlite3_stmt *var = stmt_get(st, (id), err); \
+    if (!var) {                                  \
+        rc = err ? err->code : QP_EIO;           \
+        goto cleanup;                            \
     }
 
 static qp_rc insert_note_rows(qp_store *st, int64_t id, const qp_note *note, qp_error *err)
@@ -1306,8 +1314,8 @@ cleanup:
     return rc;
 }
 
-qp_rc qp_store_put_note(qp_store *st, const char *path, const qp_file_stat *fs,
-                        const qp_note *note, qp_error *err)
+qp_rc qp_store_put_note(qp_store *st, const char *path, const qp_file_stat *fs, const qp_note *note,
+                        qp_error *err)
 {
     qp_rc rc = need_batch(st, err);
     if (rc != QP_OK)
@@ -1391,8 +1399,8 @@ typedef struct todo_row {
  * What is left (a '.' in the name, a '/', or several candidates) goes
  * through qp__resolve() in resolve_todo(). With `all` every link is in
  * scope (bulk load), else the links in temp.todo. */
-#define FAST_NAME_SQL                                                                              \
-    "(SELECT CASE WHEN count(*) = 1 THEN min(f.id) END FROM files f"                               \
+#define FAST_NAME_SQL                                                \
+    "(SELECT CASE WHEN count(*) = 1 THEN min(f.id) END FROM files f" \
     " WHERE f.name_folded = links.name2)"
 #define FAST_WHERE "name1 IS NULL AND target <> '' AND instr(target, '/') = 0"
 static qp_rc resolve_fast(qp_store *st, bool all, qp_error *err)
@@ -1417,20 +1425,22 @@ static qp_rc resolve_fast(qp_store *st, bool all, qp_error *err)
             err);
     }
 #define IN_TODO " AND id IN (SELECT id FROM temp.todo)"
-    qp_rc rc = exec_sql(st,
-                        "UPDATE links SET dst = src WHERE target = '' AND dst IS NOT src" IN_TODO ";"
-                        "UPDATE links SET dst = " FAST_NAME_SQL " WHERE " FAST_WHERE
-                        " AND (SELECT count(*) FROM files f WHERE f.name_folded = links.name2) <= 1"
-                        " AND dst IS NOT " FAST_NAME_SQL IN_TODO ";",
-                        err);
+    qp_rc rc =
+        exec_sql(st,
+                 "UPDATE links SET dst = src WHERE target = '' AND dst IS NOT src" IN_TODO ";"
+                 "UPDATE links SET dst = " FAST_NAME_SQL " WHERE " FAST_WHERE
+                 " AND (SELECT count(*) FROM files f WHERE f.name_folded = links.name2) <= 1"
+                 " AND dst IS NOT " FAST_NAME_SQL IN_TODO ";",
+                 err);
 #undef IN_TODO
     if (rc != QP_OK)
         return rc;
     /* What remains for the full resolver. */
-    return exec_sql(st, "DELETE FROM temp.todo WHERE EXISTS (SELECT 1 FROM links"
-                        " WHERE links.id = todo.id AND (target = '' OR (" FAST_WHERE
-                        " AND (SELECT count(*) FROM files f"
-                        " WHERE f.name_folded = links.name2) <= 1)))",
+    return exec_sql(st,
+                    "DELETE FROM temp.todo WHERE EXISTS (SELECT 1 FROM links"
+                    " WHERE links.id = todo.id AND (target = '' OR (" FAST_WHERE
+                    " AND (SELECT count(*) FROM files f"
+                    " WHERE f.name_folded = links.name2) <= 1)))",
                     err);
 }
 
@@ -1518,8 +1528,10 @@ cleanup:
 
 static void clear_temp(qp_store *st)
 {
-    sqlite3_exec(st->db, "DELETE FROM temp.dirty_src; DELETE FROM temp.aff_name;"
-                         " DELETE FROM temp.todo;", NULL, NULL, NULL);
+    sqlite3_exec(st->db,
+                 "DELETE FROM temp.dirty_src; DELETE FROM temp.aff_name;"
+                 " DELETE FROM temp.todo;",
+                 NULL, NULL, NULL);
 }
 
 qp_rc qp_store_commit(qp_store *st, qp_error *err)
@@ -1589,8 +1601,9 @@ qp_rc qp_store_bulk_begin(qp_store *st, qp_error *err)
         return qp_error_set(err, QP_EINVAL, "index: a batch or bulk load is already open");
     /* Durability is not needed for a cache being filled: a crash leaves
      * meta.clean = 0, and the next open checks every page. */
-    qp_rc rc = exec_sql(st, "PRAGMA synchronous = OFF; PRAGMA wal_autocheckpoint = 0;"
-                            " PRAGMA cache_size = -65536",
+    qp_rc rc = exec_sql(st,
+                        "PRAGMA synchronous = OFF; PRAGMA wal_autocheckpoint = 0;"
+                        " PRAGMA cache_size = -65536",
                         err);
     if (rc != QP_OK)
         return rc;
@@ -1647,8 +1660,9 @@ qp_rc qp_store_bulk_end(qp_store *st, qp_error *err)
      * still unsynced (a crash before the next clean close rebuilds: the
      * index is marked unclean). Busy readers only make it partial. */
     sqlite3_exec(st->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
-    return exec_sql(st, "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 1000;"
-                        " PRAGMA cache_size = -32768",
+    return exec_sql(st,
+                    "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 1000;"
+                    " PRAGMA cache_size = -32768",
                     err);
 }
 

@@ -34,7 +34,7 @@ struct qp_tasks_settings {
     /* A.8: a date in the file name is the scheduled date of its tasks that
      * have no start, scheduled or due date */
     bool filename_date;
-    char *filename_date_format; /* moment-style format tried first, or NULL */
+    char *filename_date_format;   /* moment-style format tried first, or NULL */
     char **filename_date_folders; /* only files under these folders; none = all */
     size_t n_filename_date_folders;
 };
@@ -78,7 +78,7 @@ bool qp__text_includes_ci(const char *hay, const char *needle_folded, size_t nee
  * with a fast path for printable ASCII. Not shareable between threads. */
 typedef struct qp__coll {
     UCollator *coll;
-    uint8_t prim[128]; /* primary rank of printable ASCII; 0 = unknown */
+    uint8_t prim[128];  /* primary rank of printable ASCII; 0 = unknown */
     uint8_t digit_mark; /* the rank that stands for a digit run in a sort key */
     bool keys_ok;       /* digits rank together, so digit runs can be keyed */
 } qp__coll;

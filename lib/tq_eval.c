@@ -678,14 +678,17 @@ static int32_t happens(const qp_task *t)
  * texts tie), by it and then by bytes (group names, which are kept apart
  * when their bytes differ), or by the number they start with, descending
  * (urgency group names), then bytes. */
-enum { RANK_TEXT, RANK_GROUP, RANK_URGENCY };
+enum {
+    RANK_TEXT,
+    RANK_GROUP,
+    RANK_URGENCY
+};
 
 typedef struct utext {
     const char *s;
     const char *fk; /* fast_key(), or NULL */
     uint64_t hash;
 } utext;
-
 
 /* The primary-level order of printable-ASCII text as a string strcmp()
  * orders the way fast_primary() does: each character becomes its primary
@@ -788,7 +791,7 @@ static bool rank_texts(run *r, const char *const *s, size_t m, int mode, bool re
     bool ok = false;
     size_t cap = table_cap(m < 4096 ? m : 4096), nu = 0;
     uint32_t *slot = calloc(cap, sizeof *slot); /* unique id + 1; 0 = empty */
-    utext *u = malloc(cap / 2 * sizeof *u);      /* the table stays at most half full */
+    utext *u = malloc(cap / 2 * sizeof *u);     /* the table stays at most half full */
     uint32_t *order = NULL, *tmp = NULL, *urank = NULL;
     *max = 0;
     if (slot == NULL || u == NULL)
@@ -1141,26 +1144,26 @@ static void packer_free(packer *p)
 
 /* One stable LSD radix pass over bits [sh, sh+8) of the keys a[0..m),
  * into b; false when every key has the same digit (nothing to do). */
-#define RADIX_PASS(T, KEY)                                     \
-    do {                                                       \
-        size_t cnt[256] = {0};                                 \
-        for (size_t k = 0; k < m; k++)                         \
-            cnt[(KEY(a[k]) >> sh) & 0xFF]++;                   \
-        if (cnt[(KEY(a[0]) >> sh) & 0xFF] == m)                \
-            break;                                             \
-        size_t pos = 0;                                        \
-        for (size_t d = 0; d < 256; d++) {                     \
-            size_t c = cnt[d];                                 \
-            cnt[d] = pos;                                      \
-            pos += c;                                          \
-        }                                                      \
-        for (size_t k = 0; k < m; k++)                         \
-            b[cnt[(KEY(a[k]) >> sh) & 0xFF]++] = a[k];         \
-        T *t_ = a;                                             \
-        a = b;                                                 \
-        b = t_;                                                \
+#define RADIX_PASS(T, KEY)                             \
+    do {                                               \
+        size_t cnt[256] = {0};                         \
+        for (size_t k = 0; k < m; k++)                 \
+            cnt[(KEY(a[k]) >> sh) & 0xFF]++;           \
+        if (cnt[(KEY(a[0]) >> sh) & 0xFF] == m)        \
+            break;                                     \
+        size_t pos = 0;                                \
+        for (size_t d = 0; d < 256; d++) {             \
+            size_t c = cnt[d];                         \
+            cnt[d] = pos;                              \
+            pos += c;                                  \
+        }                                              \
+        for (size_t k = 0; k < m; k++)                 \
+            b[cnt[(KEY(a[k]) >> sh) & 0xFF]++] = a[k]; \
+        T *t_ = a;                                     \
+        a = b;                                         \
+        b = t_;                                        \
     } while (0)
-#define KEY_SELF(x) (x)
+#define KEY_SELF(x)  (x)
 #define KEY_FIELD(x) ((x).k)
 
 /* Stable order of 0..m) by the packed words: perm[j] is the position
@@ -1438,8 +1441,8 @@ static const char *const *group_names(run *r, size_t l, size_t i, size_t *n)
 static const char *group_name(run *r, tq_key key, const qp_task *t)
 {
     static const char *const types[] = {
-        "",           "%%1%%IN_PROGRESS", "%%2%%TODO",     "%%3%%ON_HOLD",
-        "%%4%%DONE",  "%%5%%CANCELLED",   "%%6%%NON_TASK", "%%7%%EMPTY",
+        "",          "%%1%%IN_PROGRESS", "%%2%%TODO",     "%%3%%ON_HOLD",
+        "%%4%%DONE", "%%5%%CANCELLED",   "%%6%%NON_TASK", "%%7%%EMPTY",
     };
     static const char *const prios[] = {
         "%%0%%Highest priority", "%%1%%High priority", "%%2%%Medium priority",
@@ -1567,8 +1570,8 @@ static bool sort_entries(run *r, entry *ent, size_t ne, const char *const *flat,
         const tq_order *g = &q->groupers[l];
         for (size_t k = 0; k < ne; k++)
             s[k] = flat[ent[k].names + l];
-        if (!rank_texts(r, s, ne, g->key == K_URGENCY ? RANK_URGENCY : RANK_GROUP, g->reverse,
-                        col, &max) ||
+        if (!rank_texts(r, s, ne, g->key == K_URGENCY ? RANK_URGENCY : RANK_GROUP, g->reverse, col,
+                        &max) ||
             !pack_column(&pk, col, max))
             goto cleanup;
     }

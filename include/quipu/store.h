@@ -57,8 +57,8 @@ int64_t qp_store_generation(qp_store *st);
 /* Batch writes (QP_STORE_WRITE only). */
 qp_rc qp_store_begin(qp_store *st, qp_error *err);
 /* Inserts or replaces a note. `note` is borrowed. */
-qp_rc qp_store_put_note(qp_store *st, const char *path, const qp_file_stat *fs,
-                        const qp_note *note, qp_error *err);
+qp_rc qp_store_put_note(qp_store *st, const char *path, const qp_file_stat *fs, const qp_note *note,
+                        qp_error *err);
 /* Inserts or replaces an attachment (a non-Markdown file: a link target only). */
 qp_rc qp_store_put_file(qp_store *st, const char *path, const qp_file_stat *fs, qp_error *err);
 /* Removes a file and what it owns; QP_ENOTFOUND when it was not indexed. */
@@ -112,8 +112,8 @@ void qp_store_get_stats(const qp_store *st, qp_store_stats *out);
 /* One stored task line (see quipu/note.h qp_task_line); every pointer is
  * borrowed and valid only during the callback. */
 typedef struct qp_store_task {
-    const char *path;     /* the note's vault path */
-    uint32_t line;        /* 1-based */
+    const char *path; /* the note's vault path */
+    uint32_t line;    /* 1-based */
     uint32_t indent;
     const char *symbol;   /* status symbol */
     const char *text;     /* after "] " */
