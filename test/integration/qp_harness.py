@@ -20,6 +20,7 @@ build*/quipud next to the source tree), QP_SOURCE_DIR, QP_HARNESS_VERBOSE=1
 import glob
 import json
 import os
+import shlex
 import select
 import shutil
 import signal
@@ -281,7 +282,10 @@ class Daemon:
 
     # -- process --------------------------------------------------------
     def command(self):
-        return [self.binary, self.vault, "--socket", self.socket, "--db", self.db,
+        # make memcheck sets QUIPUD_WRAPPER (valgrind and its options) so the
+        # daemon under test runs inside it; empty for ordinary runs.
+        wrapper = shlex.split(os.environ.get("QUIPUD_WRAPPER", ""))
+        return wrapper + [self.binary, self.vault, "--socket", self.socket, "--db", self.db,
                 "--log-level", "debug"] + self.args
 
     def _collect_stderr(self):
