@@ -1,6 +1,7 @@
 /* test_query — the query methods on test/fixtures/people (persons, meetings
  * with and without dates, aliases, duplicate basenames, a renamed person,
  * "Mentioned in" lines listed / missing / stale), against hand-written JSON. */
+#include "qp_fixture.h"
 #include "qp_test.h"
 
 #include <stdlib.h>
@@ -13,86 +14,40 @@
 #include "quipu/store.h"
 #include "quipu/vault.h"
 
-static qp_store *st;
-static qp_vault *vault;
-static char dbdir[] = "/tmp/qp-query-db-XXXXXX";
-static char db[128];
-
 static int setup(void **state)
 {
     (void)state;
-    const char *src = getenv("QP_SOURCE_DIR");
-    char root[1024];
-    snprintf(root, sizeof root, "%s/test/fixtures/people", src ? src : ".");
-    if (!mkdtemp(dbdir))
-        return -1;
-    snprintf(db, sizeof db, "%s/index.db", dbdir);
-    qp_error err = QP_ERROR_INIT;
-    if (qp_vault_open(&vault, root, &err) != QP_OK ||
-        qp_store_open(&st, db, QP_STORE_WRITE, &err) != QP_OK ||
-        qp_store_sync(st, vault, NULL, NULL, &err) != QP_OK) {
-        fprintf(stderr, "setup: %s\n", err.msg);
-        return -1;
-    }
-    return 0;
+    return fixture_open("people");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    qp_store_close(st);
-    qp_vault_close(vault);
-    char p[256];
-    const char *sfx[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
-        snprintf(p, sizeof p, "%s%s", db, sfx[i]);
-        unlink(p);
-    }
-    rmdir(dbdir);
+    fixture_close();
     return 0;
 }
 
-/* Runs a query and compares the result with `want` as JSON values. */
-static void check(const char *method, const char *params, const char *want)
-{
-    char *out = NULL;
-    qp_error err = QP_ERROR_INIT;
-    qp_rc rc = qp_query_run(&out, st, vault, method, params, &err);
-    if (rc != QP_OK)
-        fail_msg("%s %s: %s: %s", method, params, qp_rc_name(rc), err.msg);
-    json_error_t je;
-    json_t *g = json_loads(out, 0, &je);
-    json_t *w = json_loads(want, 0, &je);
-    if (!w)
-        fail_msg("bad expected JSON: %s", je.text);
-    if (!json_equal(g, w))
-        fail_msg("%s %s:\n got  %s\n want %s", method, params, out, want);
-    json_decref(g);
-    json_decref(w);
-    free(out);
-}
-
-#define PRICING "Meetings/2025/2025-11-14 Pricing sync.md"
-#define SUPPORT "Meetings/2025/2025-10-30 Support model.md"
+#define PRICING  "Meetings/2025/2025-11-14 Pricing sync.md"
+#define SUPPORT  "Meetings/2025/2025-10-30 Support model.md"
 #define PLANNING "Meetings/2025/2025-12-01 Planning.md"
-#define STANDUP "Meetings/Undated standup.md"
+#define STANDUP  "Meetings/Undated standup.md"
 
-#define SRC_PRICING                                                                                \
-    "{\"path\":\"" PRICING "\",\"kind\":\"meeting\",\"title\":\"Pricing sync\","                   \
-    "\"date\":\"2025-11-14\",\"occurrences\":[{\"line\":6,\"column\":3,"                           \
+#define SRC_PRICING                                                              \
+    "{\"path\":\"" PRICING "\",\"kind\":\"meeting\",\"title\":\"Pricing sync\"," \
+    "\"date\":\"2025-11-14\",\"occurrences\":[{\"line\":6,\"column\":3,"         \
     "\"context\":\"- \\\"[[Mara Lindqvist]]\\\"\"}]}"
-#define SRC_PLANNING                                                                               \
-    "{\"path\":\"" PLANNING "\",\"kind\":\"meeting\",\"title\":\"2025-12-01 Planning\","           \
-    "\"date\":\"2025-12-01\",\"occurrences\":[{\"line\":5,\"column\":15,"                          \
+#define SRC_PLANNING                                                                     \
+    "{\"path\":\"" PLANNING "\",\"kind\":\"meeting\",\"title\":\"2025-12-01 Planning\"," \
+    "\"date\":\"2025-12-01\",\"occurrences\":[{\"line\":5,\"column\":15,"                \
     "\"context\":\"Planning with [[mara lindqvist|Mara]] and [[Omar Castell]].\"}]}"
-#define SRC_SUPPORT                                                                                \
-    "{\"path\":\"" SUPPORT "\",\"kind\":\"meeting\","                                              \
-    "\"title\":\"1:1 with Rob Kestrel, support model\",\"date\":\"2025-10-30\","                  \
-    "\"occurrences\":[{\"line\":9,\"column\":1,"                                                   \
+#define SRC_SUPPORT                                                              \
+    "{\"path\":\"" SUPPORT "\",\"kind\":\"meeting\","                            \
+    "\"title\":\"1:1 with Rob Kestrel, support model\",\"date\":\"2025-10-30\"," \
+    "\"occurrences\":[{\"line\":9,\"column\":1,"                                 \
     "\"context\":\"Mara Lindqvist wants a monthly review.\"}]}"
-#define SRC_STANDUP                                                                                \
-    "{\"path\":\"" STANDUP "\",\"kind\":\"meeting\",\"title\":\"Undated standup\","                \
-    "\"date\":null,\"occurrences\":[{\"line\":5,\"column\":1,"                                     \
+#define SRC_STANDUP                                                                 \
+    "{\"path\":\"" STANDUP "\",\"kind\":\"meeting\",\"title\":\"Undated standup\"," \
+    "\"date\":null,\"occurrences\":[{\"line\":5,\"column\":1,"                      \
     "\"context\":\"Mara L said hi; [[Robert Kestrel]] was there too.\"}]}"
 
 static void test_backlinks_linked_only(void **state)
@@ -216,18 +171,16 @@ static void test_errors(void **state)
     expect_error("nope", "{}", QP_EINVAL, "nope");
     expect_error("status", "[1]", QP_EINVAL, "object");
     expect_error("status", "{bad", QP_EINVAL, "JSON");
-    expect_error("tasks.query", "{\"query\":\"not done\\nbogus line\"}", QP_EQUERY,
-                 "bogus line");
+    expect_error("tasks.query", "{\"query\":\"not done\\nbogus line\"}", QP_EQUERY, "bogus line");
 }
 
 static void test_reader_sees_committed_snapshot(void **state)
 {
     (void)state;
     qp_store *r = NULL;
-    assert_rc(qp_store_open(&r, db, QP_STORE_READ, NULL), QP_OK);
+    assert_rc(qp_store_open(&r, fixture_db, QP_STORE_READ, NULL), QP_OK);
     char *out = NULL;
-    assert_rc(qp_query_run(&out, r, NULL, "backlinks", "{\"note\":\"Omar Castell\"}", NULL),
-              QP_OK);
+    assert_rc(qp_query_run(&out, r, NULL, "backlinks", "{\"note\":\"Omar Castell\"}", NULL), QP_OK);
     assert_non_null(strstr(out, PLANNING));
     free(out);
     qp_store_close(r);

@@ -3,6 +3,7 @@
  * an inbox), against hand-written JSON: exact Task objects, ungrouped and
  * grouped results, the `path includes` and status prefilters, query errors
  * with their line, settings, and `from` placeholders. */
+#include "qp_fixture.h"
 #include "qp_test.h"
 
 #include <stdlib.h>
@@ -15,63 +16,17 @@
 #include "quipu/store.h"
 #include "quipu/vault.h"
 
-static qp_store *st;
-static qp_vault *vault;
-static char dbdir[] = "/tmp/qp-qtasks-db-XXXXXX";
-static char db[128];
-
 static int setup(void **state)
 {
     (void)state;
-    const char *src = getenv("QP_SOURCE_DIR");
-    char root[1024];
-    snprintf(root, sizeof root, "%s/test/fixtures/tasks", src ? src : ".");
-    if (!mkdtemp(dbdir))
-        return -1;
-    snprintf(db, sizeof db, "%s/index.db", dbdir);
-    qp_error err = QP_ERROR_INIT;
-    if (qp_vault_open(&vault, root, &err) != QP_OK ||
-        qp_store_open(&st, db, QP_STORE_WRITE, &err) != QP_OK ||
-        qp_store_sync(st, vault, NULL, NULL, &err) != QP_OK) {
-        fprintf(stderr, "setup: %s\n", err.msg);
-        return -1;
-    }
-    return 0;
+    return fixture_open("tasks");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    qp_store_close(st);
-    qp_vault_close(vault);
-    char p[256];
-    const char *sfx[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
-        snprintf(p, sizeof p, "%s%s", db, sfx[i]);
-        unlink(p);
-    }
-    rmdir(dbdir);
+    fixture_close();
     return 0;
-}
-
-/* Runs a query and compares the result with `want` as JSON values. */
-static void check(const char *method, const char *params, const char *want)
-{
-    char *out = NULL;
-    qp_error err = QP_ERROR_INIT;
-    qp_rc rc = qp_query_run(&out, st, vault, method, params, &err);
-    if (rc != QP_OK)
-        fail_msg("%s %s: %s: %s", method, params, qp_rc_name(rc), err.msg);
-    json_error_t je;
-    json_t *g = json_loads(out, 0, &je);
-    json_t *w = json_loads(want, 0, &je);
-    if (!w)
-        fail_msg("bad expected JSON: %s (%s)", je.text, want);
-    if (!json_equal(g, w))
-        fail_msg("%s %s:\n got  %s\n want %s", method, params, out, want);
-    json_decref(g);
-    json_decref(w);
-    free(out);
 }
 
 #define PRICING  "Meetings/2025-11-14 Pricing sync with Mara Lindqvist.md"
