@@ -30,6 +30,7 @@ typedef struct qp_cli_conn qp_cli_conn; /* opaque: conn.c */
 typedef struct qp_cli {
     const char *socket_opt; /* --socket, borrowed from argv; NULL when absent */
     const char *vault_opt;  /* --vault, borrowed from argv; NULL when absent */
+    const char *color_opt;  /* --color WHEN ("never" for --no-color), borrowed; NULL when absent */
     bool json;              /* --json: print raw results */
     bool color;             /* colour escapes on stdout */
     bool err_color;         /* colour escapes on stderr (progress bar) */
@@ -81,15 +82,86 @@ int qp_cli_render(const qp_cli *cli, const char *method, const json_t *result, F
 /* Prints `v` as JSON (indented) followed by a newline. Borrows v. */
 void qp_cli_print_json(const json_t *v, FILE *out, bool compact);
 
-/* ---- commands.c: the subcommands ------------------------------------------ */
+/* ---- table.c, dispatch.c: the command table ----------------------------- */
 
-/* Runs the subcommand argv[0] (argv[0] is its name). Returns the exit code. */
-int qp_cli_run(qp_cli *cli, int argc, char **argv);
+/* As tmux's cmd_entry: a command is one row of qp_cli_commands[] (table.c),
+ * naming its synopsis, help, options and handler. dispatch.c parses argv
+ * against the row (the command's own options plus the global ones), checks
+ * the number of positional arguments, answers --help, and calls the
+ * handler. A new command is one handler (in its own file under daemon/cli/,
+ * its prototype below) and one row. */
 
-/* True when `name` is a subcommand qp_cli_run() knows. */
-bool qp_cli_is_command(const char *name);
+#define QP_CLI_OPTS_MAX 8 /* options per command, beside the global ones */
+#define QP_CLI_POS_MAX  64
+#define QP_CLI_ANY      (-1) /* max_pos: no upper limit */
 
-/* The usage text (help). */
+/* One option of a command: a flag when `arg` is NULL, else it takes a value
+ * (`--name VALUE` or `--name=VALUE`). */
+typedef struct qp_cli_opt {
+    const char *name; /* "--today" */
+    const char *arg;  /* "DATE" for a value option, NULL for a flag */
+    const char *help; /* one line for `quipu CMD --help` */
+} qp_cli_opt;
+
+typedef struct qp_cli_command qp_cli_command;
+
+/* A command's parsed arguments; everything is borrowed from argv. */
+typedef struct qp_cli_args {
+    const qp_cli_command *cmd;
+    const char *pos[QP_CLI_POS_MAX]; /* positional arguments */
+    int npos;
+    /* per cmd->opts[i]: its value, "" for a flag given, NULL when absent */
+    const char *val[QP_CLI_OPTS_MAX];
+} qp_cli_args;
+
+/* The handler of a command. Usage is checked before the handler connects
+ * (qp_cli_connect): a typo is a usage error, not "no daemon". The
+ * dispatcher disconnects afterwards. Returns the exit code. */
+typedef int qp_cli_handler(qp_cli *cli, const qp_cli_args *a);
+
+struct qp_cli_command {
+    const char *name;     /* "backlinks" */
+    const char *synopsis; /* what follows the name in a usage line: "NOTE [--unlinked]" */
+    const char *summary;  /* one line for `quipu help` */
+    const char *help;     /* paragraphs for `quipu NAME --help`, or NULL */
+    const char *pos_name; /* the positional argument in messages: "NOTE", or NULL for none */
+    int min_pos, max_pos; /* how many positional arguments; max_pos may be QP_CLI_ANY */
+    qp_cli_handler *run;
+    qp_cli_opt opts[QP_CLI_OPTS_MAX]; /* own options, up to the first without a name */
+};
+
+/* The table, in the order `quipu help` lists it, ended by a row without a
+ * name. */
+extern const qp_cli_command qp_cli_commands[];
+
+/* The row named `name`, or NULL. */
+const qp_cli_command *qp_cli_find_command(const char *name);
+
+/* The value of option `name` of a->cmd ("" for a flag that was given), or
+ * NULL when it was not given. `name` must be one of the command's options. */
+const char *qp_cli_opt_value(const qp_cli_args *a, const char *name);
+
+/* Prints "quipu: <message>" and the command's usage line on stderr and
+ * returns QP_CLI_EXIT_USAGE. */
+__attribute__((format(printf, 2, 3))) int qp_cli_usage_error(const qp_cli_args *a, const char *fmt,
+                                                             ...);
+
+/* The whole program: global options, then the command. Returns the exit
+ * code. argv is reordered in place. */
+int qp_cli_main(qp_cli *cli, int argc, char **argv);
+
+/* The usage text (`quipu help`). */
 void qp_cli_usage(FILE *f);
+
+/* ---- the handlers: one per row of qp_cli_commands[] ----------------------- */
+
+int qp_cli_cmd_help(qp_cli *cli, const qp_cli_args *a);       /* dispatch.c */
+int qp_cli_cmd_status(qp_cli *cli, const qp_cli_args *a);     /* commands.c */
+int qp_cli_cmd_note(qp_cli *cli, const qp_cli_args *a);       /* backlinks, mentions, note */
+int qp_cli_cmd_tasks(qp_cli *cli, const qp_cli_args *a);      /* commands.c */
+int qp_cli_cmd_blocks(qp_cli *cli, const qp_cli_args *a);     /* commands.c */
+int qp_cli_cmd_resolve(qp_cli *cli, const qp_cli_args *a);    /* commands.c */
+int qp_cli_cmd_watch(qp_cli *cli, const qp_cli_args *a);      /* commands.c */
+int qp_cli_cmd_eval_tasks(qp_cli *cli, const qp_cli_args *a); /* eval_tasks.c */
 
 #endif /* QP_CLI_H */

@@ -4,8 +4,6 @@
  * object per output line, in order; a query error is an output line, not a
  * failure of the command.
  */
-#include "eval_tasks.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "cli.h"
 #include "quipu/taskquery.h"
 #include "quipu/tasks.h"
 
@@ -114,20 +113,20 @@ cleanup:
     return res;
 }
 
-int qp_cli_eval_tasks(int argc, char **argv)
+/* Reads JSON Lines from stdin, each {"query", "tasks": [{"line", "path",
+ * "heading"}], "today", "query_path", "settings"}, and writes one line per
+ * input: {"groups": [{"names": [...], "tasks": [input indices]}], "total":
+ * N} or {"error": "message"}. Exits 0 when every line was read (query errors
+ * are results), 2 on an unreadable input line. */
+int qp_cli_cmd_eval_tasks(qp_cli *cli, const qp_cli_args *a)
 {
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
     int rc = 0;
 
-    if (argc > 1) {
-        fprintf(stderr, "usage: quipu eval-tasks < cases.jsonl\n"
-                        "Reads one JSON object per line ({query, tasks, today, query_path, "
-                        "settings, query_properties}) and prints one result per line.\n");
-        return 2;
-    }
-    (void)argv;
+    (void)cli;
+    (void)a;
     while ((len = getline(&line, &cap, stdin)) >= 0) {
         json_error_t jerr;
         json_t *in, *outj;

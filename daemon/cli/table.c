@@ -1,0 +1,131 @@
+/*
+ * table — every quipu command, one row each: its synopsis, its help, its
+ * options and its handler. dispatch.c reads nothing else to parse a command
+ * line, answer `--help` or list the commands, so a new command is a handler
+ * and a row here (rows are listed by `quipu help` in this order).
+ */
+#include <string.h>
+
+#include "cli.h"
+
+const qp_cli_command qp_cli_commands[] = {
+    {
+        .name = "status",
+        .synopsis = "[--wait]",
+        .summary = "index state; --wait blocks until the first scan ends",
+        .help = "Prints the daemon's state (scanning or ready), the vault, the notes by kind and\n"
+                "the number of tasks. With --wait, waits until the first scan has ended,\n"
+                "showing its progress on standard error.",
+        .max_pos = 0,
+        .run = qp_cli_cmd_status,
+        .opts = {{"--wait", NULL, "wait until the first scan has ended"}},
+    },
+    {
+        .name = "backlinks",
+        .synopsis = "NOTE [--unlinked]",
+        .summary = "notes that link to NOTE (and plain-text mentions)",
+        .help = "Every note that links to NOTE, with each link's place and line. NOTE is a\n"
+                "vault-relative path or link text (\"Mara Lindqvist\").",
+        .pos_name = "NOTE",
+        .min_pos = 1,
+        .max_pos = 1,
+        .run = qp_cli_cmd_note,
+        .opts = {{"--unlinked", NULL, "also plain-text mentions of the note's name and aliases"}},
+    },
+    {
+        .name = "mentions",
+        .synopsis = "NOTE",
+        .summary = "the meetings that mention a person, newest first",
+        .help = "For a person note: the meetings that mention the person, newest first, then\n"
+                "those missing from the note's Recent Context and the stale entries there.",
+        .pos_name = "NOTE",
+        .min_pos = 1,
+        .max_pos = 1,
+        .run = qp_cli_cmd_note,
+    },
+    {
+        .name = "tasks",
+        .synopsis = "QUERY... [--today DATE] [--from PATH]",
+        .summary = "run an Obsidian Tasks query (one line per argument)",
+        .help = "Runs an Obsidian Tasks query over the vault's tasks. Each QUERY argument is one\n"
+                "line of the query; '-' reads lines from standard input.",
+        .pos_name = "QUERY",
+        .min_pos = 1,
+        .max_pos = QP_CLI_ANY,
+        .run = qp_cli_cmd_tasks,
+        .opts = {{"--today", "DATE", "the date that 'today' means (YYYY-MM-DD)"},
+                 {"--from", "PATH", "the note the query sits in (for 'this file' filters)"}},
+    },
+    {
+        .name = "blocks",
+        .synopsis = "NOTE [--today DATE]",
+        .summary = "run every ```tasks block of NOTE",
+        .help = "Runs every ```tasks block of NOTE and prints each block's results under the\n"
+                "block's place.",
+        .pos_name = "NOTE",
+        .min_pos = 1,
+        .max_pos = 1,
+        .run = qp_cli_cmd_blocks,
+        .opts = {{"--today", "DATE", "the date that 'today' means (YYYY-MM-DD)"}},
+    },
+    {
+        .name = "note",
+        .synopsis = "NOTE",
+        .summary = "a note's metadata, headings, links and tasks",
+        .pos_name = "NOTE",
+        .min_pos = 1,
+        .max_pos = 1,
+        .run = qp_cli_cmd_note,
+    },
+    {
+        .name = "resolve",
+        .synopsis = "LINK [--from PATH]",
+        .summary = "the note a [[LINK]] points to",
+        .help = "Prints the path of the note that [[LINK]] points to; exits 1 when none does.",
+        .pos_name = "LINK",
+        .min_pos = 1,
+        .max_pos = 1,
+        .run = qp_cli_cmd_resolve,
+        .opts = {{"--from", "PATH", "the note the link sits in (relative links)"}},
+    },
+    {
+        .name = "watch",
+        .synopsis = "METHOD [JSON | key=value | key:=JSON ...]",
+        .summary = "subscribe and print every update until Ctrl-C",
+        .help = "Subscribes to a protocol method (\"tasks\" is short for tasks.query, \"blocks\"\n"
+                "for tasks.blocks) and prints its result each time it changes. Parameters are\n"
+                "one JSON object, or key=value words (a string; true and false are booleans)\n"
+                "and key:=JSON words. With --json, one compact line per update.",
+        .pos_name = "METHOD",
+        .min_pos = 1,
+        .max_pos = QP_CLI_ANY,
+        .run = qp_cli_cmd_watch,
+    },
+    {
+        .name = "eval-tasks",
+        .synopsis = "< cases.jsonl",
+        .summary = "evaluate task queries without a daemon",
+        .help = "Reads one JSON object per line ({query, tasks, today, query_path, settings,\n"
+                "query_properties}) and prints one result per line. Needs no daemon.",
+        .max_pos = 0,
+        .run = qp_cli_cmd_eval_tasks,
+    },
+    {
+        .name = "help",
+        .synopsis = "[COMMAND]",
+        .summary = "this text, or a command's",
+        .pos_name = "COMMAND",
+        .max_pos = 1,
+        .run = qp_cli_cmd_help,
+    },
+    {.name = NULL},
+};
+
+const qp_cli_command *qp_cli_find_command(const char *name)
+{
+    for (const qp_cli_command *c = qp_cli_commands; c->name != NULL; c++) {
+        if (strcmp(c->name, name) == 0)
+            return c;
+    }
+    return NULL;
+}
