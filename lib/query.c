@@ -711,6 +711,10 @@ static qp_rc unlinked_sources(qp_store *st, const qp_vault *vault, const file_in
         rc = get_file_info(st, id, &f, err);
         if (rc != QP_OK)
             goto cleanup;
+        if (qp_vault_excluded(vault, f.path)) { /* Obsidian hides excluded files here */
+            file_info_free(&f);
+            continue;
+        }
         body b;
         char *text = NULL;
         bool readable = false;

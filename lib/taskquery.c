@@ -1216,7 +1216,9 @@ static const char *find_preset(const qp_tasks_settings *s, const char *name, siz
             if (strlen(s->preset_names[i]) == len && memcmp(s->preset_names[i], name, len) == 0)
                 return s->preset_texts[i];
     }
-    for (size_t i = 0; i < sizeof builtin_presets / sizeof builtin_presets[0]; i++)
+    for (size_t i = 0; (s == NULL || !s->presets_only) &&
+                       i < sizeof builtin_presets / sizeof builtin_presets[0];
+         i++)
         if (strlen(builtin_presets[i].name) == len &&
             memcmp(builtin_presets[i].name, name, len) == 0)
             return builtin_presets[i].text;

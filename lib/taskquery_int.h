@@ -27,9 +27,12 @@ struct qp_tasks_settings {
     bool js;
     qp__status_def *statuses; /* custom statuses, searched before the defaults */
     size_t n_statuses;
+    bool statuses_only; /* "statusesOnly": the defaults are not searched at all */
     char **preset_names; /* n_presets user presets, searched before the built-ins */
     char **preset_texts;
     size_t n_presets;
+    bool presets_only;   /* "presetsOnly": the built-in presets are not searched */
+    bool ignore_sort;    /* "ignoreSortInstructions": results keep the input order */
     char *global_query; /* NULL when none */
     /* A.8: a date in the file name is the scheduled date of its tasks that
      * have no start, scheduled or due date */
@@ -37,7 +40,23 @@ struct qp_tasks_settings {
     char *filename_date_format;   /* moment-style format tried first, or NULL */
     char **filename_date_folders; /* only files under these folders; none = all */
     size_t n_filename_date_folders;
+    char *json; /* the settings object these were built from, compact with sorted keys */
 };
+
+/* Builds settings from the Tasks plugin's own data.json text (the mapping is
+ * documented in docs/query-language.md). On success *out is new. Errors:
+ * QP_EINVAL (not JSON, or a member of the wrong type; err->msg names the
+ * file and member), QP_ENOMEM. */
+qp_rc qp__tasks_settings_from_plugin(qp_tasks_settings **out, const char *text, size_t len,
+                                     qp_error *err);
+
+/* Builds settings from `base` (NULL = defaults) with the members of the
+ * client's settings object `client_json` (qp_tasks_settings_from_json's
+ * format) put over it, member by member; "statuses" also replaces
+ * "statusesOnly", "presets" also "presetsOnly". Errors as
+ * qp_tasks_settings_from_json. */
+qp_rc qp__tasks_settings_over(qp_tasks_settings **out, const qp_tasks_settings *base,
+                              const char *client_json, qp_error *err);
 
 /* Days since 1970-01-01 for a proleptic Gregorian date (no range checks). */
 int32_t qp__days_from_civil(int y, int m, int d);

@@ -10,6 +10,7 @@
  */
 #include "quipu/tasks.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -230,7 +231,9 @@ static void status_lookup(const qp_tasks_settings *s, const char *sym, const cha
             }
         }
     }
-    for (size_t i = 0; i < sizeof core_statuses / sizeof core_statuses[0]; i++) {
+    for (size_t i = 0; (s == NULL || !s->statuses_only) &&
+                       i < sizeof core_statuses / sizeof core_statuses[0];
+         i++) {
         if (strcmp(core_statuses[i].symbol, sym) == 0) {
             *name = core_statuses[i].name;
             *type = core_statuses[i].type;
@@ -281,6 +284,7 @@ void qp_tasks_settings_free(qp_tasks_settings *s)
     for (size_t i = 0; i < s->n_filename_date_folders; i++)
         free(s->filename_date_folders[i]);
     free(s->filename_date_folders);
+    free(s->json);
     free(s);
 }
 
@@ -337,6 +341,9 @@ static qp_rc settings_fill(qp_tasks_settings *s, json_t *root, qp_error *err)
         s->dataview = strcmp(json_string_value(v), "dataview") == 0;
     v = json_object_get(root, "js");
     s->js = json_is_true(v);
+    s->statuses_only = json_is_true(json_object_get(root, "statusesOnly"));
+    s->presets_only = json_is_true(json_object_get(root, "presetsOnly"));
+    s->ignore_sort = json_is_true(json_object_get(root, "ignoreSortInstructions"));
 
     v = json_object_get(root, "statuses");
     if (v != NULL && !json_is_null(v)) {
@@ -413,6 +420,11 @@ qp_rc qp_tasks_settings_from_json(qp_tasks_settings **out, const char *json, qp_
         }
         if (json_is_object(root) && (rc = settings_fill(s, root, err)) != QP_OK)
             goto cleanup;
+        if (json_is_object(root) &&
+            (s->json = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS)) == NULL) {
+            rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+            goto cleanup;
+        }
     }
     *out = s;
     s = NULL;
@@ -420,6 +432,224 @@ qp_rc qp_tasks_settings_from_json(qp_tasks_settings **out, const char *json, qp_
 cleanup:
     json_decref(root);
     qp_tasks_settings_free(s);
+    return rc;
+}
+
+/* ---- the plugin's data.json ---------------------------------------------- */
+
+#define TASKS_JSON ".obsidian/plugins/obsidian-tasks-plugin/data.json"
+
+/* Copies member `key` of `from` to `to` when it has the JSON type `type`;
+ * a member of another type is an error (the plugin would misbehave too). */
+static qp_rc copy_member(json_t *to, json_t *from, const char *key, json_type type,
+                         const char *what, qp_error *err)
+{
+    json_t *v = json_object_get(from, key);
+
+    if (v == NULL || json_is_null(v))
+        return QP_OK;
+    if (json_typeof(v) != type && !(type == JSON_TRUE && json_is_boolean(v)))
+        return qp_error_set(err, QP_EINVAL, "%s: %s must be %s", TASKS_JSON, key, what);
+    if (json_object_set(to, key, v) != 0)
+        return qp_error_set(err, QP_ENOMEM, "out of memory");
+    return QP_OK;
+}
+
+/* Appends the StatusConfiguration objects of `list` as [symbol, name, next,
+ * type] rows. `custom` applies the plugin's load-time repair of custom
+ * statuses: a missing symbol is " ", a missing next symbol "x". A type the
+ * plugin does not know is TODO (Status.getTypeFromStatusTypeString). */
+static qp_rc add_statuses(json_t *rows, json_t *list, bool custom, const char *key,
+                          qp_error *err)
+{
+    size_t i;
+    json_t *st;
+
+    if (!json_is_array(list))
+        return qp_error_set(err, QP_EINVAL, "%s: statusSettings.%s must be a list", TASKS_JSON,
+                            key);
+    json_array_foreach(list, i, st)
+    {
+        const char *sym = json_string_value(json_object_get(st, "symbol"));
+        const char *name = json_string_value(json_object_get(st, "name"));
+        const char *next = json_string_value(json_object_get(st, "nextStatusSymbol"));
+        const char *type = json_string_value(json_object_get(st, "type"));
+        qp_status_type t;
+
+        if (!json_is_object(st))
+            return qp_error_set(err, QP_EINVAL, "%s: statusSettings.%s[%zu] must be an object",
+                                TASKS_JSON, key, i);
+        if (sym == NULL && custom)
+            sym = " ";
+        if (next == NULL)
+            next = custom ? "x" : "";
+        if (type == NULL || !type_from_name(type, &t))
+            type = "TODO";
+        /* The checkbox holds one character: a longer symbol never matches,
+         * so it is left out rather than truncated into a wrong one. */
+        if (sym == NULL || strlen(sym) >= sizeof((qp__status_def *)0)->symbol)
+            continue;
+        if (json_array_append_new(rows, json_pack("[ssss]", sym, name ? name : "", next, type)) !=
+            0)
+            return qp_error_set(err, QP_ENOMEM, "out of memory");
+    }
+    return QP_OK;
+}
+
+/* Translates data.json into the settings object of qp_tasks_settings_from_json. */
+static qp_rc plugin_to_settings(json_t *out, json_t *doc, qp_error *err)
+{
+    static const struct {
+        const char *key;
+        json_type type;
+        const char *what;
+    } same[] = {
+        {"globalFilter", JSON_STRING, "a string"},
+        {"globalQuery", JSON_STRING, "a string"},
+        {"taskFormat", JSON_STRING, "a string"},
+        {"useFilenameAsScheduledDate", JSON_TRUE, "true or false"},
+        {"filenameAsScheduledDateFormat", JSON_STRING, "a string"},
+        {"filenameAsDateFolders", JSON_ARRAY, "a list of folders"},
+    };
+    json_t *v, *presets;
+    qp_rc rc;
+
+    for (size_t i = 0; i < sizeof same / sizeof same[0]; i++)
+        if ((rc = copy_member(out, doc, same[i].key, same[i].type, same[i].what, err)) != QP_OK)
+            return rc;
+
+    /* The registry is exactly coreStatuses then customStatuses, the first
+     * of a symbol winning (StatusSettings.applyToStatusRegistry clears the
+     * defaults first): a vault that deleted "In Progress" has no [/]. */
+    v = json_object_get(doc, "statusSettings");
+    if (v != NULL && !json_is_null(v)) {
+        json_t *rows = json_array();
+        json_t *core = json_object_get(v, "coreStatuses");
+        json_t *custom = json_object_get(v, "customStatuses");
+        if (rows == NULL || json_object_set_new(out, "statuses", rows) != 0)
+            return qp_error_set(err, QP_ENOMEM, "out of memory");
+        if (!json_is_object(v))
+            return qp_error_set(err, QP_EINVAL, "%s: statusSettings must be an object",
+                                TASKS_JSON);
+        if (core == NULL) { /* absent: the plugin's two core statuses */
+            if (json_array_append_new(rows, json_pack("[ssss]", " ", "Todo", "x", "TODO")) ||
+                json_array_append_new(rows, json_pack("[ssss]", "x", "Done", " ", "DONE")))
+                return qp_error_set(err, QP_ENOMEM, "out of memory");
+        } else if ((rc = add_statuses(rows, core, false, "coreStatuses", err)) != QP_OK) {
+            return rc;
+        }
+        if (custom != NULL && (rc = add_statuses(rows, custom, true, "customStatuses", err)))
+            return rc;
+        if (json_object_set_new(out, "statusesOnly", json_true()) != 0)
+            return qp_error_set(err, QP_ENOMEM, "out of memory");
+    }
+
+    /* Saved presets replace the built-in ones (the defaults are saved with
+     * the file, and a preset the user deleted is gone). "includes" is the
+     * name before 7.20's rename, migrated the way the plugin does. */
+    presets = json_object_get(doc, "presets");
+    if (presets == NULL)
+        presets = json_object_get(doc, "includes");
+    if (presets != NULL && !json_is_null(presets)) {
+        const char *name;
+        json_t *text;
+        if (!json_is_object(presets))
+            return qp_error_set(err, QP_EINVAL, "%s: presets must be an object", TASKS_JSON);
+        json_object_foreach(presets, name, text)
+        {
+            if (!json_is_string(text))
+                return qp_error_set(err, QP_EINVAL, "%s: preset \"%s\" must be a string",
+                                    TASKS_JSON, name);
+        }
+        if (json_object_set(out, "presets", presets) != 0 ||
+            json_object_set_new(out, "presetsOnly", json_true()) != 0)
+            return qp_error_set(err, QP_ENOMEM, "out of memory");
+    }
+
+    v = json_object_get(doc, "debugSettings");
+    if (json_is_object(v) && json_is_true(json_object_get(v, "ignoreSortInstructions")) &&
+        json_object_set_new(out, "ignoreSortInstructions", json_true()) != 0)
+        return qp_error_set(err, QP_ENOMEM, "out of memory");
+    return QP_OK;
+}
+
+static qp_rc settings_from_object(qp_tasks_settings **out, json_t *obj, qp_error *err)
+{
+    char *text = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
+    qp_rc rc;
+
+    if (text == NULL)
+        return qp_error_set(err, QP_ENOMEM, "out of memory");
+    rc = qp_tasks_settings_from_json(out, text, err);
+    free(text);
+    return rc;
+}
+
+qp_rc qp__tasks_settings_from_plugin(qp_tasks_settings **out, const char *text, size_t len,
+                                     qp_error *err)
+{
+    json_error_t jerr;
+    json_t *doc, *obj = NULL;
+    qp_rc rc;
+
+    *out = NULL;
+    doc = json_loadb(text, len, 0, &jerr);
+    if (doc == NULL)
+        return qp_error_set(err, QP_EINVAL, "%s:%d:%d: %s", TASKS_JSON, jerr.line, jerr.column,
+                            jerr.text);
+    if (!json_is_object(doc)) {
+        rc = qp_error_set(err, QP_EINVAL, "%s: not a JSON object", TASKS_JSON);
+        goto cleanup;
+    }
+    if ((obj = json_object()) == NULL) {
+        rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    if ((rc = plugin_to_settings(obj, doc, err)) == QP_OK)
+        rc = settings_from_object(out, obj, err);
+    if (rc == QP_EINVAL && err != NULL && strncmp(err->msg, "settings: ", 10) == 0) {
+        char detail[QP_ERROR_MSG_MAX];
+        snprintf(detail, sizeof detail, "%s", err->msg + 10);
+        qp_error_set(err, QP_EINVAL, "%s: %s", TASKS_JSON, detail);
+    }
+cleanup:
+    json_decref(obj);
+    json_decref(doc);
+    return rc;
+}
+
+qp_rc qp__tasks_settings_over(qp_tasks_settings **out, const qp_tasks_settings *base,
+                              const char *client_json, qp_error *err)
+{
+    json_error_t jerr;
+    json_t *merged = NULL, *client = NULL;
+    qp_rc rc;
+
+    *out = NULL;
+    if (base == NULL || base->json == NULL)
+        return qp_tasks_settings_from_json(out, client_json, err);
+    client = json_loads(client_json, JSON_DECODE_ANY, &jerr);
+    if (client == NULL || !json_is_object(client)) {
+        json_decref(client);
+        return qp_error_set(err, QP_EINVAL, "settings: not a JSON object");
+    }
+    if ((merged = json_loads(base->json, 0, &jerr)) == NULL) {
+        rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    /* a client's own list of statuses or presets is read the client's way */
+    if (json_object_get(client, "statuses") != NULL)
+        json_object_del(merged, "statusesOnly");
+    if (json_object_get(client, "presets") != NULL)
+        json_object_del(merged, "presetsOnly");
+    if (json_object_update(merged, client) != 0) {
+        rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    rc = settings_from_object(out, merged, err);
+cleanup:
+    json_decref(merged);
+    json_decref(client);
     return rc;
 }
 

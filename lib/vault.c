@@ -22,7 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <regex.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -35,22 +35,16 @@
 #define QP_HAVE_OPENAT2 1
 #endif
 
-#include <jansson.h>
 #include <xxhash.h>
 
 #include "quipu/text.h"
-
-typedef struct ignore_filter {
-    char *prefix; /* a plain filter: the path starts with it */
-    regex_t re;   /* a "/regex/" filter */
-    bool is_regex;
-} ignore_filter;
+#include "quipu/vaultconf.h"
 
 struct qp_vault {
     char *root;
     size_t rootlen;
-    ignore_filter *filters;
-    size_t nfilters;
+    pthread_mutex_t lock; /* guards conf: the pointer, not the snapshot, changes */
+    qp_vaultconf *conf;   /* one reference, never NULL after open */
 };
 
 static qp_rc sys_error(qp_error *err, int e, qp_rc code, const char *what, const char *path)
@@ -85,87 +79,13 @@ static bool inside(const qp_vault *v, const char *real)
 }
 
 /* ------------------------------------------------------------------ */
-/* Ignore filters (.obsidian/app.json "userIgnoreFilters")             */
-
-static qp_rc add_filter(qp_vault *v, const char *f)
-{
-    size_t n = strlen(f);
-    ignore_filter *flt = &v->filters[v->nfilters];
-
-    if (n == 0)
-        return QP_OK;
-    memset(flt, 0, sizeof *flt);
-    if (n >= 3 && f[0] == '/' && f[n - 1] == '/') {
-        char *pat = strndup(f + 1, n - 2);
-        int rc;
-        if (pat == NULL)
-            return QP_ENOMEM;
-        rc = regcomp(&flt->re, pat, REG_EXTENDED | REG_NOSUB);
-        free(pat);
-        if (rc == REG_ESPACE)
-            return QP_ENOMEM;
-        if (rc != 0)
-            return QP_OK; /* a JavaScript regex POSIX cannot read: skipped */
-        flt->is_regex = true;
-    } else if ((flt->prefix = strdup(f)) == NULL) {
-        return QP_ENOMEM;
-    }
-    v->nfilters++;
-    return QP_OK;
-}
-
-/* Reads the filters; a missing or malformed app.json means none. */
-static qp_rc load_filters(qp_vault *v)
-{
-    char *path = join(v->root, ".obsidian/app.json");
-    json_t *doc = NULL, *list;
-    json_error_t jerr;
-    qp_rc rc = QP_OK;
-
-    if (path == NULL)
-        return QP_ENOMEM;
-    doc = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
-    free(path);
-    if (doc == NULL)
-        return QP_OK;
-    list = json_object_get(doc, "userIgnoreFilters");
-    if (json_is_array(list) && json_array_size(list) > 0) {
-        size_t i;
-        json_t *item;
-        v->filters = calloc(json_array_size(list), sizeof *v->filters);
-        if (v->filters == NULL) {
-            rc = QP_ENOMEM;
-            goto cleanup;
-        }
-        json_array_foreach(list, i, item)
-        {
-            if (json_is_string(item) && (rc = add_filter(v, json_string_value(item))) != QP_OK)
-                goto cleanup;
-        }
-    }
-cleanup:
-    json_decref(doc);
-    return rc;
-}
-
-static bool filter_match(const qp_vault *v, const char *relpath, bool prefix_only)
-{
-    for (size_t i = 0; i < v->nfilters; i++) {
-        const ignore_filter *f = &v->filters[i];
-        if (f->is_regex) {
-            if (!prefix_only && regexec(&f->re, relpath, 0, NULL, 0) == 0)
-                return true;
-        } else if (strncmp(relpath, f->prefix, strlen(f->prefix)) == 0) {
-            return true;
-        }
-    }
-    return false;
-}
+/* Ignored and excluded paths                                          */
 
 bool qp_vault_ignored(const qp_vault *v, const char *relpath)
 {
     const char *p = relpath;
 
+    (void)v;
     if (relpath == NULL)
         return true;
     for (;;) {
@@ -176,32 +96,51 @@ bool qp_vault_ignored(const qp_vault *v, const char *relpath)
             break;
         p++;
     }
-    return v != NULL && filter_match(v, relpath, false);
+    return false;
 }
 
-bool qp_vault_ignored_dir(const qp_vault *v, const char *relpath)
+qp_vaultconf *qp_vault_conf(const qp_vault *v)
 {
-    const char *p = relpath;
-    char *slash;
-    bool ignored;
+    qp_vaultconf *c;
+    qp_vault *mv = (qp_vault *)(uintptr_t)v; /* the lock is not part of the value */
 
-    if (relpath == NULL)
-        return true;
-    for (;;) {
-        if (*p == '.')
-            return true;
-        p = strchr(p, '/');
-        if (p == NULL)
-            break;
-        p++;
-    }
-    if (v == NULL || v->nfilters == 0)
+    pthread_mutex_lock(&mv->lock);
+    c = qp_vaultconf_ref(mv->conf);
+    pthread_mutex_unlock(&mv->lock);
+    return c;
+}
+
+bool qp_vault_excluded(const qp_vault *v, const char *relpath)
+{
+    qp_vaultconf *c;
+    bool ex;
+
+    if (v == NULL)
         return false;
-    if ((slash = join(relpath, "")) == NULL)
-        return false; /* out of memory: not pruning is the safe answer */
-    ignored = filter_match(v, slash, true);
-    free(slash);
-    return ignored;
+    c = qp_vault_conf(v);
+    ex = qp_vaultconf_excluded(c, relpath);
+    qp_vaultconf_free(c);
+    return ex;
+}
+
+qp_rc qp_vault_reload_conf(qp_vault *v, bool *changed, qp_error *err)
+{
+    qp_vaultconf *c = NULL, *old;
+    qp_rc rc;
+
+    *changed = false;
+    if ((rc = qp_vaultconf_load(&c, v->root, err)) != QP_OK)
+        return rc;
+    pthread_mutex_lock(&v->lock);
+    old = v->conf;
+    if (!qp_vaultconf_equal(old, c)) {
+        v->conf = c;
+        c = old;
+        *changed = true;
+    }
+    pthread_mutex_unlock(&v->lock);
+    qp_vaultconf_free(c); /* the unchanged new one, or the replaced old one */
+    return QP_OK;
 }
 
 bool qp_vault_is_note(const char *relpath)
@@ -224,6 +163,10 @@ qp_rc qp_vault_open(qp_vault **out, const char *root, qp_error *err)
         return qp_error_set(err, QP_EINVAL, "no vault path given");
     if ((v = calloc(1, sizeof *v)) == NULL)
         return qp_error_set(err, QP_ENOMEM, "out of memory");
+    if (pthread_mutex_init(&v->lock, NULL) != 0) {
+        free(v);
+        return qp_error_set(err, QP_ENOMEM, "out of memory");
+    }
     if ((v->root = realpath(root, NULL)) == NULL) {
         int e = errno;
         rc = sys_error(err, e, e == ENOENT || e == ENOTDIR ? QP_ENOTFOUND : QP_EIO, "vault", root);
@@ -234,10 +177,8 @@ qp_rc qp_vault_open(qp_vault **out, const char *root, qp_error *err)
         goto fail;
     }
     v->rootlen = strlen(v->root);
-    if ((rc = load_filters(v)) != QP_OK) {
-        qp_error_set(err, rc, "out of memory");
+    if ((rc = qp_vaultconf_load(&v->conf, v->root, err)) != QP_OK)
         goto fail;
-    }
     *out = v;
     return QP_OK;
 fail:
@@ -249,12 +190,8 @@ void qp_vault_close(qp_vault *v)
 {
     if (v == NULL)
         return;
-    for (size_t i = 0; i < v->nfilters; i++) {
-        if (v->filters[i].is_regex)
-            regfree(&v->filters[i].re);
-        free(v->filters[i].prefix);
-    }
-    free(v->filters);
+    qp_vaultconf_free(v->conf);
+    pthread_mutex_destroy(&v->lock);
     free(v->root);
     free(v);
 }
@@ -398,9 +335,7 @@ static void walk_entry(walker *w, const char *abs_dir, const char *rel_dir, cons
             goto cleanup;
     }
     if (S_ISDIR(st.st_mode)) {
-        /* A matching plain-prefix filter covers the whole folder; regex
-         * filters are tested on each file. */
-        if (qp_vault_ignored_dir(w->v, rel))
+        if (qp_vault_ignored(w->v, rel))
             goto cleanup;
         if (!seen_add(w, &st))
             goto cleanup;

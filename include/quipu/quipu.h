@@ -15,6 +15,7 @@
 #include "quipu/text.h"
 #include "quipu/value.h"
 #include "quipu/vault.h"
+#include "quipu/vaultconf.h"
 #include "quipu/version.h"
 
 #endif

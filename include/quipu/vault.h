@@ -4,26 +4,21 @@
 /*
  * vault — the files of one vault: walking, ignore rules, safe reads.
  *
- * A qp_vault knows its root (a real path) and its ignore rules: dot-folders
- * and dot-files (.obsidian, .git, .trash, ...) and Obsidian's
- * `userIgnoreFilters` from .obsidian/app.json when present. Paths in and out
+ * A qp_vault knows its root (a real path), its ignore rule and the vault's
+ * own settings. Ignored: any path with a dot component (.obsidian, .git,
+ * .trash, ...): never walked, read by the index or watched. Excluded files
+ * (userIgnoreFilters, see quipu/vaultconf.h) are NOT ignored: Obsidian still
+ * indexes them as link sources, so quipu walks, indexes and watches them,
+ * and the read side hides them where Obsidian does (search, unlinked
+ * mentions, link suggestions) through qp_vault_excluded(). Paths in and out
  * are vault-relative, '/'-separated, NFC. Nothing outside the root is ever
  * read: symlinks that leave the vault are skipped, loops are survived.
  *
- * userIgnoreFilters, as Obsidian reads them: each string is either
- *  - "/regex/" (starts and ends with '/', at least one character between):
- *    a regular expression searched anywhere in the vault-relative path of a
- *    file. quipu compiles it as a POSIX extended regex (best effort:
- *    JavaScript-only syntax such as \d or lookahead may not mean the same;
- *    a pattern regcomp rejects is skipped, not an error); or
- *  - anything else: a plain, case-sensitive path prefix. "Archive/" excludes
- *    the folder Archive; "Templates" excludes Templates.md, Templates/... and
- *    TemplatesOld/... alike (it is a string prefix, not a path segment).
- * Empty strings and non-strings are ignored; a missing or malformed app.json
- * means no filters. app.json is read once, at qp_vault_open().
- *
- * A qp_vault is immutable after qp_vault_open() and safe to share between
- * threads.
+ * The settings (.obsidian/app.json, the Tasks plugin's data.json) are read
+ * at qp_vault_open() and again by qp_vault_reload_conf() when the daemon
+ * sees either file change. A qp_vault may be shared between threads: the
+ * root never changes, and the settings are an immutable snapshot swapped
+ * under a lock, so a query holding the old one finishes with it.
  */
 
 #include <stdbool.h>
@@ -31,6 +26,7 @@
 #include <stdint.h>
 
 #include "quipu/error.h"
+#include "quipu/vaultconf.h"
 
 typedef struct qp_vault qp_vault; /* opaque */
 
@@ -50,20 +46,28 @@ void qp_vault_close(qp_vault *v);
 /* The vault's real absolute path. Borrowed, valid until qp_vault_close. */
 const char *qp_vault_root(const qp_vault *v);
 
-/* True when the vault-relative path is ignored (any dot component, or a
- * userIgnoreFilters match). */
+/* True when the vault-relative path is ignored: it has a dot component.
+ * Folders and files alike; `v` may be NULL. */
 bool qp_vault_ignored(const qp_vault *v, const char *relpath);
 
-/* True when the folder `relpath` and everything below it is ignored: a dot
- * component, or a plain-prefix filter matching "relpath/" (the walk prunes
- * such folders; watchers need not watch them). Regex filters are tested on
- * files only, so a folder they might partly exclude is not reported here. */
-bool qp_vault_ignored_dir(const qp_vault *v, const char *relpath);
+/* True when the vault-relative path is an excluded file (userIgnoreFilters
+ * of the current settings). `v` may be NULL (nothing is excluded). */
+bool qp_vault_excluded(const qp_vault *v, const char *relpath);
+
+/* The current settings snapshot, with a new reference (drop it with
+ * qp_vaultconf_free). Never NULL. Thread-safe. */
+qp_vaultconf *qp_vault_conf(const qp_vault *v);
+
+/* Reads the settings files again. When they say something else than the
+ * current snapshot, it is replaced and *changed is true. Thread-safe.
+ * Errors: QP_ENOMEM only (bad files are defaults plus a warning). */
+qp_rc qp_vault_reload_conf(qp_vault *v, bool *changed, qp_error *err);
 
 /* True when relpath names a Markdown note (".md", case-insensitive). */
 bool qp_vault_is_note(const char *relpath);
 
-/* Called once per file (never a directory) that is not ignored; `st.hash`
+/* Called once per file (never a directory) that is not ignored (excluded
+ * files are reported); `st.hash`
  * is 0. A non-zero return stops the walk and becomes qp_vault_walk's result. */
 typedef int (*qp_vault_walk_cb)(const char *relpath, const qp_file_stat *st, void *payload);
 

@@ -1,5 +1,6 @@
 /*
- * test_vault — walk order, ignore rules (dot folders, userIgnoreFilters),
+ * test_vault — walk order, ignore rules (dot folders; userIgnoreFilters only
+ * exclude), settings reload,
  * symlinks (loops, links out of the vault), safe reads, size limit, hash.
  * Each test builds its vault in a fresh temporary directory.
  */
@@ -137,14 +138,20 @@ static int collect(const char *relpath, const qp_file_stat *st, void *payload)
 static void test_walk(void **state)
 {
     fx *f = *state;
+    /* excluded files (userIgnoreFilters) are walked: Obsidian indexes them */
     static const char *const want[] = {
         "A.md",
+        "Archive/old.md",
         "ArchiveOld.md",
         "B.MD",
         "Caf\xC3\xA9.md",
         "People/Mara Lindqvist.md",
+        "Templates/t.md",
+        "Templates.md",
+        "TemplatesX/y.md",
         "alias.md",
         "attachments/img.png",
+        "notes/draft.tmp",
         "notes/n.md",
     };
     seen_files s;
@@ -152,17 +159,17 @@ static void test_walk(void **state)
 
     memset(&s, 0, sizeof s);
     assert_rc(qp_vault_walk(f->v, collect, &s, &err), QP_OK);
-    if (s.n != 8)
+    if (s.n != 13)
         for (int i = 0; i < s.n && i < 32; i++)
             printf("# walk: %s\n", s.paths[i]);
-    assert_int_equal(s.n, 8);
-    for (int i = 0; i < 8; i++)
+    assert_int_equal(s.n, 13);
+    for (int i = 0; i < 13; i++)
         assert_string_equal(s.paths[i], want[i]);
     assert_int_equal(s.st[0].size, 10);
     assert_true(s.st[0].mtime_ns > 0);
     assert_int_equal(s.st[0].hash, 0);
     /* a symlinked file reports its target's size */
-    assert_int_equal(s.st[5].size, 10);
+    assert_int_equal(s.st[9].size, 10);
 }
 
 static void test_walk_stop(void **state)
@@ -189,7 +196,7 @@ static void test_walk_unreadable_dir(void **state)
     assert_int_equal(chmod(path, 0), 0);
     memset(&s, 0, sizeof s);
     assert_rc(qp_vault_walk(f->v, collect, &s, NULL), QP_OK);
-    assert_int_equal(s.n, 8);
+    assert_int_equal(s.n, 13);
     chmod(path, 0755);
 }
 
@@ -197,32 +204,30 @@ static void test_ignored(void **state)
 {
     fx *f = *state;
 
+    /* ignored: a dot component, nothing else */
     assert_true(qp_vault_ignored(f->v, ".obsidian/app.json"));
+    assert_true(qp_vault_ignored(f->v, ".obsidian"));
     assert_true(qp_vault_ignored(f->v, ".trash/x.md"));
     assert_true(qp_vault_ignored(f->v, "People/.hidden.md"));
+    assert_true(qp_vault_ignored(f->v, "People/.cache"));
     assert_true(qp_vault_ignored(f->v, "a/.git/b/c.md"));
-    assert_true(qp_vault_ignored(f->v, "Archive/old.md"));
-    assert_false(qp_vault_ignored(f->v, "ArchiveOld.md"));
-    assert_false(qp_vault_ignored(f->v, "archive/x.md")); /* case-sensitive */
-    assert_true(qp_vault_ignored(f->v, "Templates.md"));
-    assert_true(qp_vault_ignored(f->v, "TemplatesX/y.md"));
-    assert_false(qp_vault_ignored(f->v, "My Templates.md"));
-    assert_true(qp_vault_ignored(f->v, "notes/draft.tmp"));
-    assert_false(qp_vault_ignored(f->v, "notes/draft.tmp.md"));
+    assert_true(qp_vault_ignored(NULL, ".x"));
+    assert_false(qp_vault_ignored(f->v, "Archive/old.md"));
+    assert_false(qp_vault_ignored(f->v, "Archive"));
     assert_false(qp_vault_ignored(f->v, "notes/a.b.md"));
-    assert_false(qp_vault_ignored(f->v, "People/Mara Lindqvist.md"));
 
-    /* folders */
-    assert_true(qp_vault_ignored_dir(f->v, "Archive"));
-    assert_true(qp_vault_ignored_dir(f->v, "Archive/sub"));
-    assert_true(qp_vault_ignored_dir(f->v, "Templates"));
-    assert_true(qp_vault_ignored_dir(f->v, "TemplatesX"));
-    assert_true(qp_vault_ignored_dir(f->v, ".obsidian"));
-    assert_true(qp_vault_ignored_dir(f->v, "People/.cache"));
-    assert_false(qp_vault_ignored_dir(f->v, "ArchiveOld"));
-    assert_false(qp_vault_ignored_dir(f->v, "People"));
-    assert_false(qp_vault_ignored_dir(f->v, "notes")); /* a regex filter only hides files */
-    assert_false(qp_vault_ignored(f->v, "Archive"));   /* a file named Archive is not in Archive/ */
+    /* excluded: userIgnoreFilters */
+    assert_true(qp_vault_excluded(f->v, "Archive/old.md"));
+    assert_false(qp_vault_excluded(f->v, "Archive")); /* a file named Archive is not in Archive/ */
+    assert_false(qp_vault_excluded(f->v, "ArchiveOld.md"));
+    assert_false(qp_vault_excluded(f->v, "archive/x.md")); /* case-sensitive */
+    assert_true(qp_vault_excluded(f->v, "Templates.md"));
+    assert_true(qp_vault_excluded(f->v, "TemplatesX/y.md"));
+    assert_false(qp_vault_excluded(f->v, "My Templates.md"));
+    assert_true(qp_vault_excluded(f->v, "notes/draft.tmp"));
+    assert_false(qp_vault_excluded(f->v, "notes/draft.tmp.md"));
+    assert_false(qp_vault_excluded(f->v, "People/Mara Lindqvist.md"));
+    assert_false(qp_vault_excluded(NULL, "Templates.md"));
 }
 
 static void test_no_app_json(void **state)
@@ -233,15 +238,49 @@ static void test_no_app_json(void **state)
 
     snprintf(dir, sizeof dir, "%s/notes", f->root);
     assert_rc(qp_vault_open(&v, dir, NULL), QP_OK);
-    assert_false(qp_vault_ignored(v, "Archive/old.md"));
+    assert_false(qp_vault_excluded(v, "Archive/old.md"));
     assert_true(qp_vault_ignored(v, ".x/y.md"));
     qp_vault_close(v);
 
-    /* malformed app.json: no filters, the vault still opens */
+    /* malformed app.json: no filters, the vault still opens, the warning says why */
     put(f->root, "notes/.obsidian/app.json", "{not json");
     assert_rc(qp_vault_open(&v, dir, NULL), QP_OK);
-    assert_false(qp_vault_ignored(v, "Templates.md"));
+    assert_false(qp_vault_excluded(v, "Templates.md"));
+    qp_vaultconf *c = qp_vault_conf(v);
+    assert_non_null(qp_vaultconf_warning(c));
+    assert_non_null(strstr(qp_vaultconf_warning(c), ".obsidian/app.json:1:"));
+    qp_vaultconf_free(c);
     qp_vault_close(v);
+}
+
+/* A changed app.json replaces the snapshot; a re-save of the same settings
+ * does not; a query holding the old snapshot keeps it. */
+static void test_reload_conf(void **state)
+{
+    fx *f = *state;
+    bool changed = true;
+    qp_vaultconf *old = qp_vault_conf(f->v);
+
+    assert_rc(qp_vault_reload_conf(f->v, &changed, NULL), QP_OK);
+    assert_false(changed);
+
+    put(f->root, ".obsidian/app.json", "{\"userIgnoreFilters\": [\"notes/\"]}");
+    assert_rc(qp_vault_reload_conf(f->v, &changed, NULL), QP_OK);
+    assert_true(changed);
+    assert_false(qp_vault_excluded(f->v, "Archive/old.md"));
+    assert_true(qp_vault_excluded(f->v, "notes/n.md"));
+    assert_true(qp_vaultconf_excluded(old, "Archive/old.md")); /* the old one is intact */
+    qp_vaultconf_free(old);
+
+    /* the Tasks plugin's data.json is part of the snapshot */
+    put(f->root, ".obsidian/plugins/obsidian-tasks-plugin/data.json", "{\"globalFilter\": \"#t\"}");
+    assert_rc(qp_vault_reload_conf(f->v, &changed, NULL), QP_OK);
+    assert_true(changed);
+    qp_vaultconf *c = qp_vault_conf(f->v);
+    assert_non_null(qp_vaultconf_tasks(c));
+    qp_vaultconf_free(c);
+    assert_rc(qp_vault_reload_conf(f->v, &changed, NULL), QP_OK);
+    assert_false(changed);
 }
 
 static void test_open(void **state)
@@ -420,6 +459,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_walk_unreadable_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ignored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_app_json, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reload_conf, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open, setup, teardown),
         cmocka_unit_test(test_is_note),
         cmocka_unit_test_setup_teardown(test_read, setup, teardown),
