@@ -18,7 +18,6 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include <cmark-gfm-core-extensions.h>
 #include <jansson.h>
 #include <uv.h>
 
@@ -27,6 +26,7 @@
 #include "paths.h"
 #include "proto.h"
 #include "qpd.h"
+#include "quipu/init.h"
 #include "quipu/version.h"
 #include "server.h"
 #include "watcher.h"
@@ -214,8 +214,8 @@ int main(int argc, char **argv)
     } else {
         nthreads = (unsigned)atoi(getenv("UV_THREADPOOL_SIZE"));
     }
-    /* cmark-gfm's extension registry is a global without a lock. */
-    cmark_gfm_core_extensions_ensure_registered();
+    /* Fills cmark-gfm's extension registry before any worker parses. */
+    qp_init();
     json_object_seed(0);
     raise_fd_limit();
 

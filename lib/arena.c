@@ -24,7 +24,6 @@ typedef struct chunk {
 
 struct qp_arena {
     chunk *head;
-    size_t total;
 };
 
 qp_arena *qp_arena_new(void)
@@ -89,7 +88,6 @@ void *qp_arena_alloc(qp_arena *a, size_t size)
             } else {
                 a->head = big;
             }
-            a->total += need;
             memset(big->data, 0, need);
             return big->data;
         }
@@ -102,7 +100,6 @@ void *qp_arena_alloc(qp_arena *a, size_t size)
 #endif
     p = c->data + c->used;
     c->used += need;
-    a->total += need;
     memset(p, 0, need);
     return p;
 }
@@ -134,9 +131,4 @@ void *qp_arena_grow(qp_arena *a, const void *old, size_t n, size_t newcap, size_
     if (p != NULL && n > 0)
         memcpy(p, old, n * elem);
     return p;
-}
-
-size_t qp_arena_used(const qp_arena *a)
-{
-    return a->total;
 }

@@ -9,6 +9,8 @@
  */
 #include "markdown_int.h"
 
+#include "quipu/init.h"
+
 #include <string.h>
 
 #include <cmark-gfm-core-extensions.h>
@@ -495,6 +497,7 @@ qp_rc qp__md_parse(qp__md_doc *out, qp_arena *arena, const char *body, size_t le
     if (out->mask == NULL || split_lines(out, arena, body, len) != QP_OK)
         goto nomem;
 
+    qp_init(); /* cmark's extension registry, filled once per process */
     parser = cmark_parser_new(CMARK_OPT_SOURCEPOS);
     if (parser == NULL)
         goto nomem;

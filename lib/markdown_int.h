@@ -16,8 +16,8 @@
  * on continuation lines of a container, so only start positions of inlines
  * are trusted; ends are recomputed from the source.
  *
- * Everything is allocated in the caller's arena. The caller must have
- * called cmark_gfm_core_extensions_ensure_registered() once.
+ * Everything is allocated in the caller's arena. cmark's extensions are
+ * registered through qp_init() (once per process, thread-safe).
  */
 
 #include <stdbool.h>

@@ -64,17 +64,13 @@ static char *col_dup(sqlite3_stmt *s, int i)
     return t ? strdup((const char *)t) : NULL;
 }
 
-static qp_rc stmt_fail(qp_error *err)
-{
-    return err && err->code ? err->code : QP_EIO;
-}
-
 static qp_rc get_file_info(qp_store *st, int64_t id, file_info *out, qp_error *err)
 {
     memset(out, 0, sizeof *out);
-    sqlite3_stmt *s = qp__store_stmt(st, QP__S_FILE_INFO, err);
-    if (!s)
-        return stmt_fail(err);
+    sqlite3_stmt *s;
+    qp_rc rc = qp__store_stmt(&s, st, QP__S_FILE_INFO, err);
+    if (rc != QP_OK)
+        return rc;
     sqlite3_bind_int64(s, 1, id);
     int src = sqlite3_step(s);
     if (src != SQLITE_ROW) {
@@ -201,9 +197,10 @@ static qp_rc parse_link_text(parsed_link *pl, const char *text, bool markdown, q
 static qp_rc file_id_by_path(qp_store *st, const char *path, int64_t *id, qp_error *err)
 {
     *id = 0;
-    sqlite3_stmt *s = qp__store_stmt(st, QP__S_FILE_BY_PATH, err);
-    if (!s)
-        return stmt_fail(err);
+    sqlite3_stmt *s;
+    qp_rc rc = qp__store_stmt(&s, st, QP__S_FILE_BY_PATH, err);
+    if (rc != QP_OK)
+        return rc;
     sqlite3_bind_text(s, 1, path, -1, SQLITE_STATIC);
     int src = sqlite3_step(s);
     if (src == SQLITE_ROW)
@@ -269,9 +266,9 @@ static qp_rc load_text(qp_store *st, const qp_vault *vault, int64_t id, const ch
     memset(b, 0, sizeof *b);
     *mtext = NULL;
     *found = false;
-    sqlite3_stmt *s = qp__store_stmt(st, QP__S_BODY, err);
-    if (!s)
-        return stmt_fail(err);
+    sqlite3_stmt *s;
+    if ((rc = qp__store_stmt(&s, st, QP__S_BODY, err)) != QP_OK)
+        return rc;
     sqlite3_bind_int64(s, 1, id);
     int src = sqlite3_step(s);
     if (src != SQLITE_ROW) {
@@ -460,11 +457,9 @@ static qp_rc linked_sources(qp_store *st, const file_info *target, json_t **out,
         return qp_error_set(err, QP_ENOMEM, "out of memory");
     if (!idset_add(linkers, target->id))
         goto oom;
-    sqlite3_stmt *s = qp__store_stmt(st, QP__S_LINKS_TO, err);
-    if (!s) {
-        rc = stmt_fail(err);
+    sqlite3_stmt *s;
+    if ((rc = qp__store_stmt(&s, st, QP__S_LINKS_TO, err)) != QP_OK)
         goto cleanup;
-    }
     sqlite3_bind_int64(s, 1, target->id);
     int src;
     while ((src = sqlite3_step(s)) == SQLITE_ROW) {
@@ -530,12 +525,13 @@ static qp_rc mention_names(qp_store *st, const file_info *f, char ***out, size_t
     if (!names[nn])
         goto oom;
     nn++;
-    sqlite3_stmt *s = qp__store_stmt(st, QP__S_ALIASES_OF, err);
-    if (!s) {
+    sqlite3_stmt *s;
+    qp_rc rc = qp__store_stmt(&s, st, QP__S_ALIASES_OF, err);
+    if (rc != QP_OK) {
         for (size_t i = 0; i < nn; i++)
             free(names[i]);
         free(names);
-        return stmt_fail(err);
+        return rc;
     }
     sqlite3_bind_int64(s, 1, f->id);
     int src;
@@ -634,10 +630,9 @@ static qp_rc candidates_for(qp_store *st, const char *name, idset *out, qp_error
         words = fts_phrase(name);
         if (!words)
             return qp_error_set(err, QP_ENOMEM, "out of memory");
-        s = qp__store_stmt(st, QP__S_FTS_MATCH, err);
-        if (!s) {
+        if ((rc = qp__store_stmt(&s, st, QP__S_FTS_MATCH, err)) != QP_OK) {
             free(words);
-            return stmt_fail(err);
+            return rc;
         }
         sqlite3_bind_text(s, 1, words, -1, SQLITE_STATIC);
         while ((src = sqlite3_step(s)) == SQLITE_ROW) {
@@ -654,9 +649,8 @@ static qp_rc candidates_for(qp_store *st, const char *name, idset *out, qp_error
         if ((src & 0xff) != SQLITE_ERROR) /* SQLITE_ERROR: a query FTS5 refuses */
             return qp__store_sqlite_error(st, src, "mention search", err);
     }
-    s = qp__store_stmt(st, QP__S_ALL_NOTES, err);
-    if (!s)
-        return stmt_fail(err);
+    if ((rc = qp__store_stmt(&s, st, QP__S_ALL_NOTES, err)) != QP_OK)
+        return rc;
     while ((src = sqlite3_step(s)) == SQLITE_ROW) {
         if (!idset_add(out, sqlite3_column_int64(s, 0))) {
             rc = qp_error_set(err, QP_ENOMEM, "out of memory");
@@ -790,9 +784,10 @@ cleanup:
 
 static qp_rc count_one(qp_store *st, qp__stmt_id id, json_int_t *out, qp_error *err)
 {
-    sqlite3_stmt *s = qp__store_stmt(st, id, err);
-    if (!s)
-        return stmt_fail(err);
+    sqlite3_stmt *s;
+    qp_rc rc = qp__store_stmt(&s, st, id, err);
+    if (rc != QP_OK)
+        return rc;
     int src = sqlite3_step(s);
     *out = src == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
     sqlite3_reset(s);
@@ -817,9 +812,9 @@ static qp_rc m_status(json_t **out, qp_store *st, const qp_vault *vault, json_t 
         rc = count_one(st, QP__S_COUNT_UNRESOLVED, &unresolved, err);
     if (rc != QP_OK)
         return rc;
-    sqlite3_stmt *s = qp__store_stmt(st, QP__S_COUNT_KINDS, err);
-    if (!s)
-        return stmt_fail(err);
+    sqlite3_stmt *s;
+    if ((rc = qp__store_stmt(&s, st, QP__S_COUNT_KINDS, err)) != QP_OK)
+        return rc;
     int src;
     while ((src = sqlite3_step(s)) == SQLITE_ROW) {
         int k = sqlite3_column_int(s, 0);
@@ -843,9 +838,10 @@ static qp_rc rows_to_array(qp_store *st, qp__stmt_id id, int64_t file, row_fn fn
                            qp_error *err)
 {
     *out = NULL;
-    sqlite3_stmt *s = qp__store_stmt(st, id, err);
-    if (!s)
-        return stmt_fail(err);
+    sqlite3_stmt *s;
+    qp_rc rc = qp__store_stmt(&s, st, id, err);
+    if (rc != QP_OK)
+        return rc;
     sqlite3_bind_int64(s, 1, file);
     json_t *arr = json_array();
     if (!arr) {
@@ -921,10 +917,8 @@ static qp_rc m_note(json_t **out, qp_store *st, const qp_vault *vault, json_t *p
     if (rc == QP_OK)
         rc = rows_to_array(st, QP__S_TASKS_OF, f.id, row_task, &tasks, err);
     if (rc == QP_OK) {
-        sqlite3_stmt *s = qp__store_stmt(st, QP__S_PROPS_OF, err);
-        if (!s) {
-            rc = stmt_fail(err);
-        } else {
+        sqlite3_stmt *s;
+        if ((rc = qp__store_stmt(&s, st, QP__S_PROPS_OF, err)) == QP_OK) {
             sqlite3_bind_int64(s, 1, f.id);
             int src = sqlite3_step(s);
             if (src == SQLITE_ROW) {
@@ -1043,10 +1037,10 @@ static qp_rc load_refs(qp_store *st, int64_t id, qp__heading_ref **h, size_t *nh
     qp_rc rc = rows_to_array(st, QP__S_HEADINGS_OF, id, row_heading, &hs, err);
     if (rc != QP_OK)
         return rc;
-    sqlite3_stmt *s = qp__store_stmt(st, QP__S_BLOCKS_OF, err);
-    if (!s) {
+    sqlite3_stmt *s;
+    if ((rc = qp__store_stmt(&s, st, QP__S_BLOCKS_OF, err)) != QP_OK) {
         json_decref(hs);
-        return stmt_fail(err);
+        return rc;
     }
     bs = json_array();
     sqlite3_bind_int64(s, 1, id);
@@ -1218,11 +1212,9 @@ static qp_rc m_mentions(json_t **out, qp_store *st, const qp_vault *vault, json_
     for (i = 0; i < n; i++)
         json_array_append(mentioned, tmp[i]);
 
-    sqlite3_stmt *s = qp__store_stmt(st, QP__S_MENTION_LINES_OF, err);
-    if (!s) {
-        rc = stmt_fail(err);
+    sqlite3_stmt *s;
+    if ((rc = qp__store_stmt(&s, st, QP__S_MENTION_LINES_OF, err)) != QP_OK)
         goto cleanup;
-    }
     sqlite3_bind_int64(s, 1, f.id);
     typedef struct ml {
         uint32_t line;
@@ -1255,11 +1247,9 @@ static qp_rc m_mentions(json_t **out, qp_store *st, const qp_vault *vault, json_
         rc = qp_error_set(err, QP_ENOMEM, "out of memory");
     for (size_t k = 0; k < nl && rc == QP_OK; k++) {
         json_t *path = json_null();
-        sqlite3_stmt *m = qp__store_stmt(st, QP__S_MEETING_BY_TITLE, err);
-        if (!m) {
-            rc = stmt_fail(err);
+        sqlite3_stmt *m;
+        if ((rc = qp__store_stmt(&m, st, QP__S_MEETING_BY_TITLE, err)) != QP_OK)
             break;
-        }
         sqlite3_bind_text(m, 1, lines[k].folded ? lines[k].folded : "", -1, SQLITE_STATIC);
         int msrc = sqlite3_step(m);
         if (msrc == SQLITE_ROW)

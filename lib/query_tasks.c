@@ -134,6 +134,16 @@ static void where_add(where *w, const char *clause)
     w->len += g + l;
 }
 
+/* SQL for "status_type is (not) one that qp_task_is_done() counts as
+ * done": the prefilter of `done` and `not done`. */
+static void where_done(where *w, bool done)
+{
+    char clause[64];
+    snprintf(clause, sizeof clause, "t.status_type %s (%d, %d, %d)", done ? "IN" : "NOT IN",
+             (int)QP_STATUS_DONE, (int)QP_STATUS_CANCELLED, (int)QP_STATUS_NON_TASK);
+    where_add(w, clause);
+}
+
 static const char *const date_cols[QP_TASK_NDATES] = {"due",     "scheduled", "start",
                                                       "created", "done",      "cancelled"};
 
@@ -181,7 +191,7 @@ static void push_down(where *w, const tq_filter *f, bool fields_ok, char **phras
         return;
     case FK_DONE:
         if (fields_ok)
-            where_add(w, "t.status_type IN (4, 5, 6)");
+            where_done(w, true);
         return;
     case FK_STATUS_TYPE:
         if (fields_ok) {
@@ -223,7 +233,7 @@ static void push_down(where *w, const tq_filter *f, bool fields_ok, char **phras
 static void push_not_done(where *w, const tq_filter *f, bool fields_ok)
 {
     if (f->kind == FK_DONE && f->negate && fields_ok)
-        where_add(w, "t.status_type IN (1, 2, 3, 7)");
+        where_done(w, false);
 }
 
 static bool grow(task_set *ts)

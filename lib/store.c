@@ -185,13 +185,6 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [QP__S_COUNT_LINKS] = "SELECT count(*) FROM links",
     [QP__S_COUNT_UNRESOLVED] = "SELECT count(*) FROM links WHERE dst IS NULL",
     [QP__S_LINKERS_OF] = "SELECT DISTINCT src FROM links WHERE dst = ?1",
-    [QP__S_EACH_TASK] =
-        "SELECT f.path, t.line, t.indent, t.symbol, t.text, t.raw, t.heading, t.parent_line"
-        " FROM tasks t JOIN files f ON f.id = t.file ORDER BY f.path, t.line",
-    [QP__S_EACH_TASK_LIKE] =
-        "SELECT f.path, t.line, t.indent, t.symbol, t.text, t.raw, t.heading, t.parent_line"
-        " FROM files f JOIN tasks t ON t.file = f.id WHERE instr(f.path_folded, ?1) > 0"
-        " ORDER BY f.path, t.line",
     [QP__S_GENERATION] = "SELECT value FROM meta WHERE key = 'generation'",
     [W_INSERT_FILE] =
         "INSERT INTO files(path, path_folded, name_folded, is_note, kind, title, title_folded,"
@@ -291,26 +284,30 @@ qp_rc qp__store_sqlite_error(qp_store *st, int src, const char *what, qp_error *
     return code;
 }
 
-static sqlite3_stmt *stmt_get(qp_store *st, int id, qp_error *err)
+/* Puts statement `id` in *out, prepared once and then reused: reset, with
+ * its bindings cleared, borrowed from the store. On failure *out is NULL
+ * and the result is SQLite's code mapped to a qp_rc, whether err is NULL
+ * or not, so that a QP_ECORRUPT reaches the caller that rebuilds. */
+static qp_rc stmt_get(sqlite3_stmt **out, qp_store *st, int id, qp_error *err)
 {
     sqlite3_stmt *s = st->stmt[id];
+    *out = NULL;
     if (!s) {
         int src = sqlite3_prepare_v3(st->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s, NULL);
-        if (src != SQLITE_OK) {
-            qp__store_sqlite_error(st, src, "prepare", err);
-            return NULL;
-        }
+        if (src != SQLITE_OK)
+            return qp__store_sqlite_error(st, src, "prepare", err);
         st->stmt[id] = s;
     } else {
         sqlite3_reset(s);
         sqlite3_clear_bindings(s);
     }
-    return s;
+    *out = s;
+    return QP_OK;
 }
 
-sqlite3_stmt *qp__store_stmt(qp_store *st, qp__stmt_id id, qp_error *err)
+qp_rc qp__store_stmt(sqlite3_stmt **out, qp_store *st, qp__stmt_id id, qp_error *err)
 {
-    return stmt_get(st, (int)id, err);
+    return stmt_get(out, st, (int)id, err);
 }
 
 sqlite3 *qp__store_db(qp_store *st)
@@ -326,6 +323,13 @@ static qp_rc step_done(qp_store *st, sqlite3_stmt *s, const char *what, qp_error
     if (src != SQLITE_DONE && src != SQLITE_ROW)
         return qp__store_sqlite_error(st, src, what, err);
     return QP_OK;
+}
+
+static qp_rc bump_generation(qp_store *st, qp_error *err)
+{
+    sqlite3_stmt *s;
+    qp_rc rc = stmt_get(&s, st, W_BUMP_GEN, err);
+    return rc == QP_OK ? step_done(st, s, "generation", err) : rc;
 }
 
 static qp_rc exec_sql(qp_store *st, const char *sql, qp_error *err)
@@ -419,8 +423,8 @@ static qp_rc check_or_create(qp_store *st, qp_error *err)
     if (ntables == 0 && app == 0 && ver == 0)
         return create_schema(st, err);
     if (app != QP_STORE_APP_ID || ver != QP_STORE_SCHEMA) {
-        /* Older versions would be migrated here, one step per version; there is
-         * only version 1 so far, so anything else is foreign or newer. */
+        /* An older schema is not migrated: the index is a cache, so
+         * anything but the current version is rebuilt empty and rescanned. */
         return qp_error_set(err, QP_ECORRUPT,
                             "index: unknown schema (application_id %lld,"
                             " version %lld)",
@@ -430,18 +434,53 @@ static qp_rc check_or_create(qp_store *st, qp_error *err)
     return pragma_int(st, "SELECT value FROM meta WHERE key = 'generation'", &gen, err);
 }
 
-static void remove_db_files(const char *db_path)
+/* ---- the index's files ---- */
+
+/* Every file SQLite may keep for a database: the database itself, the WAL
+ * and its shared-memory index (journal_mode = WAL), and the rollback
+ * journal (a database last written before WAL was set, or by a tool). The
+ * only list of them: deletion, size and the daemon's ignore rules use it. */
+static const char *const index_suffixes[] = {"", "-wal", "-shm", "-journal"};
+#define N_INDEX_SUFFIXES (sizeof index_suffixes / sizeof index_suffixes[0])
+#define MAX_SUFFIX_LEN   8 /* strlen("-journal") */
+
+const char *qp_store_index_file(const char *db_path, size_t i, char *buf, size_t bufsize)
+{
+    if (i >= N_INDEX_SUFFIXES)
+        return NULL;
+    int n = snprintf(buf, bufsize, "%s%s", db_path, index_suffixes[i]);
+    return n >= 0 && (size_t)n < bufsize ? buf : NULL;
+}
+
+bool qp_store_is_index_file(const char *db_path, const char *path)
 {
     size_t n = strlen(db_path);
-    char *p = malloc(n + 5);
-    unlink(db_path);
+    if (n == 0 || strncmp(path, db_path, n) != 0)
+        return false;
+    for (size_t i = 0; i < N_INDEX_SUFFIXES; i++)
+        if (strcmp(path + n, index_suffixes[i]) == 0)
+            return true;
+    return false;
+}
+
+qp_rc qp_store_remove_files(const char *db_path, qp_error *err)
+{
+    qp_rc rc = QP_OK;
+    size_t cap = strlen(db_path) + MAX_SUFFIX_LEN + 1;
+    char *p = malloc(cap);
     if (!p)
-        return;
-    snprintf(p, n + 5, "%s-wal", db_path);
-    unlink(p);
-    snprintf(p, n + 5, "%s-shm", db_path);
-    unlink(p);
+        return qp_error_set(err, QP_ENOMEM, "out of memory");
+    for (size_t i = 0; i < N_INDEX_SUFFIXES; i++) {
+        qp_store_index_file(db_path, i, p, cap);
+        if (unlink(p) != 0 && errno != ENOENT && rc == QP_OK) {
+            int e = errno;
+            rc = qp_error_set(err, QP_EIO, "%s: %s", p, strerror(e));
+            if (err)
+                err->sys = e;
+        }
+    }
     free(p);
+    return rc;
 }
 
 static qp_rc open_db(qp_store *st, const char *db_path, int flags, qp_error *err)
@@ -458,21 +497,17 @@ static qp_rc open_db(qp_store *st, const char *db_path, int flags, qp_error *err
     return QP_OK;
 }
 
-/* Size of the database plus its WAL in bytes (0 when absent). */
+/* Size of the index's files in bytes (0 when absent). */
 static int64_t db_bytes(const char *db_path)
 {
     struct stat sb;
     int64_t n = 0;
-    if (stat(db_path, &sb) == 0)
-        n += (int64_t)sb.st_size;
-    size_t l = strlen(db_path);
-    char *w = malloc(l + 5);
-    if (w) {
-        snprintf(w, l + 5, "%s-wal", db_path);
-        if (stat(w, &sb) == 0)
+    size_t cap = strlen(db_path) + MAX_SUFFIX_LEN + 1;
+    char *p = malloc(cap);
+    for (size_t i = 0; p && qp_store_index_file(db_path, i, p, cap); i++)
+        if (stat(p, &sb) == 0)
             n += (int64_t)sb.st_size;
-        free(w);
-    }
+    free(p);
     return n;
 }
 
@@ -604,7 +639,7 @@ qp_rc qp_store_open(qp_store **out, const char *db_path, qp_store_mode mode, qp_
         /* The index is a cache: throw a corrupt, foreign or newer one away. */
         sqlite3_close(st->db);
         st->db = NULL;
-        remove_db_files(db_path);
+        qp_store_remove_files(db_path, NULL); /* what is left makes the open fail */
         rc = open_db(st, db_path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, err);
         if (rc == QP_OK)
             rc = writer_setup(st, 0, err);
@@ -649,8 +684,8 @@ bool qp_store_rebuilt(const qp_store *st)
 
 int64_t qp_store_generation(qp_store *st)
 {
-    sqlite3_stmt *s = stmt_get(st, QP__S_GENERATION, NULL);
-    if (!s)
+    sqlite3_stmt *s;
+    if (stmt_get(&s, st, QP__S_GENERATION, NULL) != QP_OK)
         return 0;
     int64_t g = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
     sqlite3_reset(s);
@@ -670,9 +705,10 @@ qp_rc qp__store_cands(const qp__cand **out, size_t *n, const char *name_folded, 
     qp_store *st = payload;
     *out = NULL;
     *n = 0;
-    sqlite3_stmt *s = stmt_get(st, QP__S_FILES_BY_NAME, err);
-    if (!s)
-        return err ? err->code : QP_EIO;
+    sqlite3_stmt *s;
+    qp_rc rc = stmt_get(&s, st, QP__S_FILES_BY_NAME, err);
+    if (rc != QP_OK)
+        return rc;
     sqlite3_bind_text(s, 1, name_folded, -1, SQLITE_STATIC);
     size_t nc = 0, used = 0;
     int src;
@@ -804,9 +840,10 @@ static qp_rc need_batch(qp_store *st, qp_error *err)
 
 static qp_rc run_id(qp_store *st, int id, int64_t file, qp_error *err)
 {
-    sqlite3_stmt *s = stmt_get(st, id, err);
-    if (!s)
-        return err ? err->code : QP_EIO;
+    sqlite3_stmt *s;
+    qp_rc rc = stmt_get(&s, st, id, err);
+    if (rc != QP_OK)
+        return rc;
     sqlite3_bind_int64(s, 1, file);
     return step_done(st, s, stmt_sql[id], err);
 }
@@ -815,9 +852,10 @@ static qp_rc mark_name(qp_store *st, const char *name_folded, qp_error *err)
 {
     if (st->bulk) /* qp_store_bulk_end() resolves every link */
         return QP_OK;
-    sqlite3_stmt *s = stmt_get(st, W_AFF_NAME, err);
-    if (!s)
-        return err ? err->code : QP_EIO;
+    sqlite3_stmt *s;
+    qp_rc rc = stmt_get(&s, st, W_AFF_NAME, err);
+    if (rc != QP_OK)
+        return rc;
     sqlite3_bind_text(s, 1, name_folded, -1, SQLITE_STATIC);
     return step_done(st, s, "affected names", err);
 }
@@ -843,9 +881,10 @@ typedef struct file_row {
 /* Looks a path up: QP_OK with row filled, QP_ENOTFOUND, or an error. */
 static qp_rc find_file(qp_store *st, const char *path, file_row *row, qp_error *err)
 {
-    sqlite3_stmt *s = stmt_get(st, QP__S_FILE_BY_PATH, err);
-    if (!s)
-        return err ? err->code : QP_EIO;
+    sqlite3_stmt *s;
+    qp_rc rc = stmt_get(&s, st, QP__S_FILE_BY_PATH, err);
+    if (rc != QP_OK)
+        return rc;
     sqlite3_bind_text(s, 1, path, -1, SQLITE_STATIC);
     int src = sqlite3_step(s);
     if (src == SQLITE_ROW) {
@@ -891,9 +930,9 @@ static qp_rc upsert_file(qp_store *st, const char *path, const qp_file_stat *fs,
         rc = clear_children(st, row.id, err);
         if (rc != QP_OK)
             goto cleanup;
-        sqlite3_stmt *s = stmt_get(st, W_UPDATE_FILE, err);
-        if (!s)
-            goto sqlfail;
+        sqlite3_stmt *s;
+        if ((rc = stmt_get(&s, st, W_UPDATE_FILE, err)) != QP_OK)
+            goto cleanup;
         sqlite3_bind_int64(s, 1, row.id);
         sqlite3_bind_int(s, 2, note != NULL);
         sqlite3_bind_int(s, 3, kind);
@@ -915,9 +954,9 @@ static qp_rc upsert_file(qp_store *st, const char *path, const qp_file_stat *fs,
     name_folded = qp_text_fold(base, strlen(base), NULL);
     if (!path_folded || !name_folded)
         goto oom;
-    sqlite3_stmt *s = stmt_get(st, W_INSERT_FILE, err);
-    if (!s)
-        goto sqlfail;
+    sqlite3_stmt *s;
+    if ((rc = stmt_get(&s, st, W_INSERT_FILE, err)) != QP_OK)
+        goto cleanup;
     sqlite3_bind_text(s, 1, path, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, path_folded, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 3, name_folded, -1, SQLITE_STATIC);
@@ -936,9 +975,6 @@ static qp_rc upsert_file(qp_store *st, const char *path, const qp_file_stat *fs,
     rc = mark_name(st, name_folded, err);
     goto cleanup;
 
-sqlfail:
-    rc = err ? err->code : QP_EIO;
-    goto cleanup;
 oom:
     rc = qp_error_set(err, QP_ENOMEM, "out of memory indexing %s", path);
 cleanup:
@@ -1048,12 +1084,10 @@ static qp_rc bind_task_fields(sqlite3_stmt *s, int i, const char *raw, qp_arena 
 }
 
 /* Helpers that bind and step one insert; they keep the code below flat. */
-#define STMT_OR_FAIL(var, id)                    \
-    sqlite3_stmt *var = stmt_get(st, (id), err); \
-    if (!var) {                                  \
-        rc = err ? err->code : QP_EIO;           \
-        goto cleanup;                            \
-    }
+#define STMT_OR_FAIL(var, id)                          \
+    sqlite3_stmt *var;                                 \
+    if ((rc = stmt_get(&var, st, (id), err)) != QP_OK) \
+        goto cleanup;
 
 static qp_rc insert_note_rows(qp_store *st, int64_t id, const qp_note *note, qp_error *err)
 {
@@ -1279,10 +1313,9 @@ static qp_rc insert_note_rows(qp_store *st, int64_t id, const qp_note *note, qp_
         char *text = qp__store_apply_mask(source ? source : "", slen, mask, masklen);
         if (!text)
             goto oom;
-        sqlite3_stmt *s = stmt_get(st, W_FTS_INSERT, err);
-        if (!s) {
+        sqlite3_stmt *s;
+        if ((rc = stmt_get(&s, st, W_FTS_INSERT, err)) != QP_OK) {
             free(text);
-            rc = err ? err->code : QP_EIO;
             goto cleanup;
         }
         sqlite3_bind_int64(s, 1, doc);
@@ -1347,9 +1380,9 @@ static qp_rc add_diag(qp_store *st, const char *path, const char *msg, qp_error 
     qp_rc rc = find_file(st, path, &row, err);
     if (rc != QP_OK)
         return rc;
-    sqlite3_stmt *s = stmt_get(st, W_INS_DIAG, err);
-    if (!s)
-        return err ? err->code : QP_EIO;
+    sqlite3_stmt *s;
+    if ((rc = stmt_get(&s, st, W_INS_DIAG, err)) != QP_OK)
+        return rc;
     sqlite3_bind_int64(s, 1, row.id);
     sqlite3_bind_int(s, 2, (int)QP_DIAG_WARNING);
     sqlite3_bind_int(s, 3, 0);
@@ -1455,11 +1488,9 @@ static qp_rc resolve_todo(qp_store *st, qp_error *err)
     if (!rows)
         return qp_error_set(err, QP_ENOMEM, "out of memory resolving links");
     for (;;) {
-        sqlite3_stmt *s = stmt_get(st, W_TODO_PAGE, err);
-        if (!s) {
-            rc = err ? err->code : QP_EIO;
+        sqlite3_stmt *s;
+        if ((rc = stmt_get(&s, st, W_TODO_PAGE, err)) != QP_OK)
             goto cleanup;
-        }
         sqlite3_bind_int64(s, 1, last);
         sqlite3_bind_int(s, 2, RESOLVE_CHUNK);
         int src;
@@ -1496,11 +1527,9 @@ static qp_rc resolve_todo(qp_store *st, qp_error *err)
             st->stats.resolved++;
             if (dst == r->dst)
                 continue;
-            sqlite3_stmt *u = stmt_get(st, W_SET_DST, err);
-            if (!u) {
-                rc = err ? err->code : QP_EIO;
+            sqlite3_stmt *u;
+            if ((rc = stmt_get(&u, st, W_SET_DST, err)) != QP_OK)
                 goto cleanup;
-            }
             sqlite3_bind_int64(u, 1, r->link);
             if (dst)
                 sqlite3_bind_int64(u, 2, dst);
@@ -1541,8 +1570,7 @@ qp_rc qp_store_commit(qp_store *st, qp_error *err)
         return rc;
     if (st->changed && st->bulk) {
         /* Links wait for qp_store_bulk_end(); readers see them unresolved. */
-        sqlite3_stmt *s = stmt_get(st, W_BUMP_GEN, err);
-        rc = s ? step_done(st, s, "generation", err) : (err ? err->code : QP_EIO);
+        rc = bump_generation(st, err);
         if (rc != QP_OK) {
             qp_store_rollback(st);
             return rc;
@@ -1561,8 +1589,7 @@ qp_rc qp_store_commit(qp_store *st, qp_error *err)
         if (rc == QP_OK)
             rc = resolve_todo(st, err);
         if (rc == QP_OK) {
-            sqlite3_stmt *s = stmt_get(st, W_BUMP_GEN, err);
-            rc = s ? step_done(st, s, "generation", err) : (err ? err->code : QP_EIO);
+            rc = bump_generation(st, err);
         }
         if (rc != QP_OK) {
             qp_store_rollback(st);
@@ -1642,8 +1669,7 @@ qp_rc qp_store_bulk_end(qp_store *st, qp_error *err)
     if (rc == QP_OK)
         rc = resolve_todo(st, err);
     if (rc == QP_OK) {
-        sqlite3_stmt *s = stmt_get(st, W_BUMP_GEN, err);
-        rc = s ? step_done(st, s, "generation", err) : (err ? err->code : QP_EIO);
+        rc = bump_generation(st, err);
     }
     if (rc == QP_OK)
         rc = exec_sql(st, "DELETE FROM meta WHERE key = 'bulk'", err);
@@ -1693,9 +1719,10 @@ qp_rc qp_store_file_stat(qp_store *st, const char *path, qp_file_stat *out, qp_e
 qp_rc qp_store_each_file(qp_store *st, int (*cb)(const char *path, void *payload), void *payload,
                          qp_error *err)
 {
-    sqlite3_stmt *s = stmt_get(st, W_ALL_PATHS, err);
-    if (!s)
-        return err ? err->code : QP_EIO;
+    sqlite3_stmt *s;
+    qp_rc rc = stmt_get(&s, st, W_ALL_PATHS, err);
+    if (rc != QP_OK)
+        return rc;
     int src;
     while ((src = sqlite3_step(s)) == SQLITE_ROW) {
         const char *p = (const char *)sqlite3_column_text(s, 1);
@@ -1709,56 +1736,6 @@ qp_rc qp_store_each_file(qp_store *st, int (*cb)(const char *path, void *payload
     if (src != SQLITE_DONE)
         return qp__store_sqlite_error(st, src, "files", err);
     return QP_OK;
-}
-
-static qp_rc each_task_rows(sqlite3_stmt *s, qp_store *st, qp_store_task_cb cb, void *payload,
-                            qp_error *err)
-{
-    int src;
-    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
-        qp_store_task t;
-        t.path = (const char *)sqlite3_column_text(s, 0);
-        t.line = (uint32_t)sqlite3_column_int64(s, 1);
-        t.indent = (uint32_t)sqlite3_column_int64(s, 2);
-        t.symbol = (const char *)sqlite3_column_text(s, 3);
-        t.text = (const char *)sqlite3_column_text(s, 4);
-        t.raw = (const char *)sqlite3_column_text(s, 5);
-        t.heading = (const char *)sqlite3_column_text(s, 6);
-        t.parent_line = (uint32_t)sqlite3_column_int64(s, 7);
-        int r = cb(&t, payload);
-        if (r != 0) {
-            sqlite3_reset(s);
-            return r;
-        }
-    }
-    sqlite3_reset(s);
-    if (src != SQLITE_DONE)
-        return qp__store_sqlite_error(st, src, "tasks", err);
-    return QP_OK;
-}
-
-qp_rc qp_store_each_task(qp_store *st, const char *path_contains, qp_store_task_cb cb,
-                         void *payload, qp_error *err)
-{
-    if (!path_contains || !path_contains[0]) {
-        sqlite3_stmt *s = stmt_get(st, QP__S_EACH_TASK, err);
-        if (!s)
-            return err ? err->code : QP_EIO;
-        return each_task_rows(s, st, cb, payload, err);
-    }
-    char *needle = qp_text_fold(path_contains, strlen(path_contains), NULL);
-    if (!needle)
-        return qp_error_set(err, QP_ENOMEM, "out of memory");
-    sqlite3_stmt *s = stmt_get(st, QP__S_EACH_TASK_LIKE, err);
-    qp_rc rc;
-    if (!s) {
-        rc = err ? err->code : QP_EIO;
-    } else {
-        sqlite3_bind_text(s, 1, needle, -1, SQLITE_STATIC);
-        rc = each_task_rows(s, st, cb, payload, err);
-    }
-    free(needle);
-    return rc;
 }
 
 qp_rc qp_store_note_query_blocks(qp_store *st, const char *path,
@@ -1870,9 +1847,9 @@ static qp_rc sync_one(qp_store *st, const qp_vault *v, const walk_entry *e, qp_e
     if (known && row.is_note && fs.hash != 0 && fs.hash == row.fs.hash) {
         free(buf);
         st->stats.rehashed++;
-        sqlite3_stmt *s = stmt_get(st, W_UPDATE_STAT, err);
-        if (!s)
-            return err ? err->code : QP_EIO;
+        sqlite3_stmt *s;
+        if ((rc = stmt_get(&s, st, W_UPDATE_STAT, err)) != QP_OK)
+            return rc;
         sqlite3_bind_int64(s, 1, row.id);
         sqlite3_bind_int64(s, 2, fs.size);
         sqlite3_bind_int64(s, 3, fs.mtime_ns);
@@ -1920,11 +1897,9 @@ qp_rc qp_store_sync(qp_store *st, const qp_vault *v,
     }
 
     /* What the index knows and the vault no longer has. */
-    sqlite3_stmt *s = stmt_get(st, W_ALL_PATHS, err);
-    if (!s) {
-        rc = err ? err->code : QP_EIO;
+    sqlite3_stmt *s;
+    if ((rc = stmt_get(&s, st, W_ALL_PATHS, err)) != QP_OK)
         goto fail;
-    }
     int src;
     while ((src = sqlite3_step(s)) == SQLITE_ROW) {
         walk_entry key = {(char *)(uintptr_t)sqlite3_column_text(s, 1), {0, 0, 0}};

@@ -108,15 +108,14 @@ typedef enum qp__stmt_id {
     QP__S_COUNT_LINKS,
     QP__S_COUNT_UNRESOLVED,
     QP__S_LINKERS_OF,
-    QP__S_EACH_TASK,
-    QP__S_EACH_TASK_LIKE,
     QP__S_GENERATION,
     QP__S_READ_COUNT /* not a statement */
 } qp__stmt_id;
 
-/* A prepared read statement, reset and with bindings cleared; NULL with
- * *err set on failure. Borrowed from the store. */
-sqlite3_stmt *qp__store_stmt(qp_store *st, qp__stmt_id id, qp_error *err);
+/* Puts a prepared read statement in *out, reset and with bindings cleared,
+ * borrowed from the store. On failure *out is NULL and the SQLite error is
+ * returned as a qp_rc (QP_ECORRUPT, QP_ENOMEM, ...) even when err is NULL. */
+qp_rc qp__store_stmt(sqlite3_stmt **out, qp_store *st, qp__stmt_id id, qp_error *err);
 
 /* The store's connection, for statements built per call (task queries).
  * Borrowed; valid while the store is open. */

@@ -158,13 +158,6 @@ const char *qp_task_priority_name(qp_task_priority p)
     return (unsigned)p < 6 ? names[p] : "None";
 }
 
-const char *qp_task_date_field_name(qp_task_date_field f)
-{
-    static const char *const names[] = {"due",     "scheduled", "start",
-                                        "created", "done",      "cancelled"};
-    return (unsigned)f < QP_TASK_NDATES ? names[f] : "";
-}
-
 bool qp_task_is_done(const qp_task *task)
 {
     return task->status_type == QP_STATUS_DONE || task->status_type == QP_STATUS_CANCELLED ||

@@ -36,7 +36,4 @@ char *qp_arena_strdup(qp_arena *a, const char *s);
  * reused (arenas do not free), so grow geometrically. NULL when out of memory. */
 void *qp_arena_grow(qp_arena *a, const void *old, size_t n, size_t newcap, size_t elem);
 
-/* Bytes handed out so far (for size limits and statistics). */
-size_t qp_arena_used(const qp_arena *a);
-
 #endif

@@ -5,9 +5,9 @@
  * note — parse one Markdown note into an immutable qp_note.
  *
  * qp_note_parse() is pure: bytes in, a note out. It does no I/O, keeps no
- * global state and is safe to call from any number of threads at once (the
- * caller must have called cmark_gfm_core_extensions_ensure_registered() once
- * before starting threads). The note and everything reachable from it live
+ * global state of its own and is safe to call from any number of threads at
+ * once (cmark-gfm's extension registry is filled once through qp_init(),
+ * see quipu/init.h). The note and everything reachable from it live
  * in one arena and are freed with qp_note_free(); every pointer an accessor
  * returns is borrowed and valid until then. A finished note is never
  * modified, so it may be handed to another thread.

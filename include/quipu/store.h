@@ -36,13 +36,27 @@ typedef struct qp_store qp_store; /* opaque */
 
 typedef enum qp_store_mode {
     QP_STORE_READ = 0,
-    QP_STORE_WRITE = 1, /* creates and migrates the schema if needed */
+    QP_STORE_WRITE = 1, /* creates the schema; rebuilds an index of another version */
 } qp_store_mode;
 
 /* Opens the index at `db_path`. On success *out is a new store (free with
  * qp_store_close). Fails with QP_EIO, QP_EBUSY, QP_ENOMEM; a reader on a
  * missing or foreign file fails with QP_ECORRUPT. */
 qp_rc qp_store_open(qp_store **out, const char *db_path, qp_store_mode mode, qp_error *err);
+
+/* The index's files: the database at db_path and what SQLite keeps beside
+ * it ("-wal", "-shm", "-journal"). qp_store_index_file() writes the i-th
+ * name (i = 0 is db_path itself) into buf and returns buf; NULL when i is
+ * past the last or buf is too small (bufsize = strlen(db_path) + 9 always
+ * suffices). qp_store_is_index_file() says whether `path` is one of them,
+ * compared as spelled (both relative or both absolute). Pure. */
+const char *qp_store_index_file(const char *db_path, size_t i, char *buf, size_t bufsize);
+bool qp_store_is_index_file(const char *db_path, const char *path);
+
+/* Deletes the index's files (no store may have them open); missing ones
+ * are fine. QP_EIO naming the first that could not be removed (the others
+ * are still tried), QP_ENOMEM. */
+qp_rc qp_store_remove_files(const char *db_path, qp_error *err);
 
 /* Closes the connection; rolls back an open batch. A writer records a
  * clean close and checkpoints the WAL into the database. Accepts NULL. */
@@ -108,28 +122,6 @@ typedef struct qp_store_stats {
 } qp_store_stats;
 
 void qp_store_get_stats(const qp_store *st, qp_store_stats *out);
-
-/* One stored task line (see quipu/note.h qp_task_line); every pointer is
- * borrowed and valid only during the callback. */
-typedef struct qp_store_task {
-    const char *path; /* the note's vault path */
-    uint32_t line;    /* 1-based */
-    uint32_t indent;
-    const char *symbol;   /* status symbol */
-    const char *text;     /* after "] " */
-    const char *raw;      /* the whole source line */
-    const char *heading;  /* text of the heading above it, or NULL */
-    uint32_t parent_line; /* line of the enclosing task, 0 when none */
-} qp_store_task;
-
-typedef int (*qp_store_task_cb)(const qp_store_task *task, void *payload);
-
-/* Calls cb for every stored task, ordered by path then line; with
- * `path_contains` non-NULL and non-empty, only tasks of notes whose path
- * contains it (case-insensitively, Unicode fold). A non-zero return stops
- * the walk and is returned. */
-qp_rc qp_store_each_task(qp_store *st, const char *path_contains, qp_store_task_cb cb,
-                         void *payload, qp_error *err);
 
 /* Calls cb for every ```tasks block of the note at `path` (line of the
  * opening fence, the block's text), in order; QP_ENOTFOUND when the path

@@ -110,9 +110,6 @@ const char *qp_status_type_name(qp_status_type t);
 /* "Highest", "High", "Medium", "None", "Low", "Lowest". */
 const char *qp_task_priority_name(qp_task_priority p);
 
-/* The field name ("due", "scheduled", "start", "created", "done", "cancelled"). */
-const char *qp_task_date_field_name(qp_task_date_field f);
-
 /* Writes the date as "YYYY-MM-DD" into buf (at least 11 bytes); "" when 0. */
 void qp_task_date_format(int32_t ymd, char buf[11]);
 

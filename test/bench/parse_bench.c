@@ -16,7 +16,7 @@
  * Usage: parse_bench VAULT [ROUNDS]
  */
 #define _DEFAULT_SOURCE
-#include <cmark-gfm-core-extensions.h>
+#include <cmark-gfm-extension_api.h>
 #include <cmark-gfm.h>
 #include <dirent.h>
 #include <stdio.h>
@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "quipu/init.h"
 #include "quipu/note.h"
 
 typedef struct doc {
@@ -123,7 +124,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: parse_bench VAULT [ROUNDS]\n");
         return 2;
     }
-    cmark_gfm_core_extensions_ensure_registered();
+    qp_init();
     load(argv[1], "");
     for (size_t i = 0; i < ndocs; i++)
         bytes += docs[i].len;

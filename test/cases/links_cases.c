@@ -22,10 +22,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cmark-gfm-core-extensions.h>
 #include <jansson.h>
 
 #include "quipu/error.h"
+#include "quipu/init.h"
 #include "quipu/note.h"
 #include "quipu/query.h"
 #include "quipu/store.h"
@@ -468,7 +468,7 @@ int main(int argc, char **argv)
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
-    cmark_gfm_core_extensions_ensure_registered();
+    qp_init();
     FILE *f = fopen(argv[1], "r");
     if (!f) {
         perror(argv[1]);

@@ -6,24 +6,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cmark-gfm-core-extensions.h>
-
+#include "quipu/init.h"
 #include "quipu/note.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static int registered;
     qp_note *note = NULL;
     qp_error err = QP_ERROR_INIT;
     size_t n, len;
     const char *text;
 
-    if (!registered) {
-        cmark_gfm_core_extensions_ensure_registered();
-        registered = 1;
-    }
+    qp_init(); /* once per process; later calls return at once */
     if (qp_note_parse(&note, "Meetings/2025/2025-01-02 Fuzz.md", (const char *)data, size, NULL,
                       &err) != QP_OK)
         return 0;

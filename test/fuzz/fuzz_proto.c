@@ -23,10 +23,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cmark-gfm-core-extensions.h>
 #include <jansson.h>
 
 #include "proto.h"
+#include "quipu/init.h"
 #include "quipu/note.h"
 #include "quipu/query.h"
 #include "quipu/store.h"
@@ -106,7 +106,7 @@ static void setup(void)
     char db[4200];
     qp_error err = QP_ERROR_INIT;
 
-    cmark_gfm_core_extensions_ensure_registered();
+    qp_init();
     if (mkdtemp(root) == NULL)
         die("mkdtemp", NULL);
     for (size_t i = 0; i < sizeof vault_notes / sizeof vault_notes[0]; i++)

@@ -2,9 +2,8 @@
  * headings, paragraphs, tables, fences, inline links), positions by hand. */
 #include "qp_test.h"
 
-#include <cmark-gfm-core-extensions.h>
-
 #include "markdown_int.h"
+#include "quipu/init.h"
 
 static qp_arena *arena;
 
@@ -180,6 +179,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_links, setup, teardown),
     };
 
-    cmark_gfm_core_extensions_ensure_registered();
+    qp_init();
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,8 +2,7 @@
  * expected positions counted by hand (spec/links.md, spec/note-format.md). */
 #include "qp_test.h"
 
-#include <cmark-gfm-core-extensions.h>
-
+#include "quipu/init.h"
 #include "quipu/note.h"
 
 static qp_note *parse_opts(const char *path, const char *text, size_t len,
@@ -874,6 +873,6 @@ int main(void)
         cmocka_unit_test(test_frontmatter_tags_first),
     };
 
-    cmark_gfm_core_extensions_ensure_registered();
+    qp_init();
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

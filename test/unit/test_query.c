@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include <cmark-gfm-core-extensions.h>
 #include <jansson.h>
 
+#include "quipu/init.h"
 #include "quipu/query.h"
 #include "quipu/store.h"
 #include "quipu/vault.h"
@@ -188,7 +188,7 @@ static void test_reader_sees_committed_snapshot(void **state)
 
 int main(void)
 {
-    cmark_gfm_core_extensions_ensure_registered();
+    qp_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_backlinks_linked_only),
         cmocka_unit_test(test_backlinks_with_unlinked),

@@ -12,9 +12,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <cmark-gfm-core-extensions.h>
 #include <sqlite3.h>
 
+#include "quipu/init.h"
 #include "quipu/note.h"
 #include "quipu/query.h"
 #include "quipu/store.h"
@@ -193,9 +193,9 @@ static void test_foreign_and_newer_rebuilt(void **state)
     fx *f = *state;
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "CREATE TABLE other(x); INSERT INTO other VALUES(1);", NULL,
-                                  NULL, NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db, "CREATE TABLE other(x); INSERT INTO other VALUES(1);", NULL, NULL, NULL),
+        SQLITE_OK);
     sqlite3_close(db);
     open_all(f);
     assert_true(qp_store_rebuilt(f->st));
@@ -235,8 +235,10 @@ static void people_vault(fx *f)
     char rel[64], body[256];
     for (int i = 0; i < 40; i++) {
         snprintf(rel, sizeof rel, "Meetings/m%02d.md", i);
-        snprintf(body, sizeof body, "---\ntype: meeting\n---\n# M%d\n\n- [[Ann Veld]] said hi to"
-                 " Bo Ek\n- [ ] task %d\n", i, i);
+        snprintf(body, sizeof body,
+                 "---\ntype: meeting\n---\n# M%d\n\n- [[Ann Veld]] said hi to"
+                 " Bo Ek\n- [ ] task %d\n",
+                 i, i);
         write_at(f->root, rel, body);
     }
     write_at(f->root, "People/Ann Veld.md", "# Ann\n");
@@ -279,8 +281,7 @@ static void test_damaged_pages_rebuilt(void **state)
     qp_store_get_stats(f->st, &stats);
     assert_int_equal(stats.parsed, 42);
     char *out = NULL;
-    assert_rc(qp_query_run(&out, f->st, f->v, "backlinks", "{\"note\":\"Ann Veld\"}", &err),
-              QP_OK);
+    assert_rc(qp_query_run(&out, f->st, f->v, "backlinks", "{\"note\":\"Ann Veld\"}", &err), QP_OK);
     assert_non_null(strstr(out, "\"path\":\"Meetings/m39.md\""));
     assert_non_null(strstr(out, "\"path\":\"Meetings/m00.md\""));
     free(out);
@@ -296,9 +297,9 @@ static void test_clean_flag(void **state)
     sqlite3_int64 v = -1;
     sqlite3_stmt *s = NULL;
     assert_int_equal(sqlite3_open_v2(f->db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'clean'", -1, &s,
-                                        NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'clean'", -1, &s, NULL),
+        SQLITE_OK);
     assert_int_equal(sqlite3_step(s), SQLITE_ROW);
     v = sqlite3_column_int64(s, 0);
     sqlite3_finalize(s);
@@ -311,9 +312,9 @@ static void test_clean_flag(void **state)
     struct stat sb;
     assert_true(stat(wal, &sb) != 0 || sb.st_size == 0);
     assert_int_equal(sqlite3_open_v2(f->db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'clean'", -1, &s,
-                                        NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'clean'", -1, &s, NULL),
+        SQLITE_OK);
     assert_int_equal(sqlite3_step(s), SQLITE_ROW);
     v = sqlite3_column_int64(s, 0);
     sqlite3_finalize(s);
@@ -436,16 +437,18 @@ static void test_unlinked_words_apart_and_odd_names(void **state)
     open_all(f);
     sync_vault(f);
     char *out = answer(f->st, f->v, "backlinks", "{\"note\":\"Jo_Ann O'Neil\",\"unlinked\":true}");
-    assert_string_equal(out, "{\"path\":\"People/Jo_Ann O'Neil.md\",\"linked\":[],\"unlinked\":["
-                             "{\"path\":\"exact.md\",\"kind\":\"note\",\"title\":\"exact\",\"date\":null,"
-                             "\"occurrences\":[{\"line\":1,\"column\":5,"
-                             "\"context\":\"Met jo_ann o'neil today.\"}]}]}");
+    assert_string_equal(
+        out, "{\"path\":\"People/Jo_Ann O'Neil.md\",\"linked\":[],\"unlinked\":["
+             "{\"path\":\"exact.md\",\"kind\":\"note\",\"title\":\"exact\",\"date\":null,"
+             "\"occurrences\":[{\"line\":1,\"column\":5,"
+             "\"context\":\"Met jo_ann o'neil today.\"}]}]}");
     free(out);
     out = answer(f->st, f->v, "backlinks", "{\"note\":\"Ann Veld\",\"unlinked\":true}");
-    assert_string_equal(out, "{\"path\":\"People/Ann Veld.md\",\"linked\":[],\"unlinked\":["
-                             "{\"path\":\"veld.md\",\"kind\":\"note\",\"title\":\"veld\",\"date\":null,"
-                             "\"occurrences\":[{\"line\":2,\"column\":1,\"context\":\"Ann Veld\"},"
-                             "{\"line\":4,\"column\":1,\"context\":\"ann veld's\"}]}]}");
+    assert_string_equal(out,
+                        "{\"path\":\"People/Ann Veld.md\",\"linked\":[],\"unlinked\":["
+                        "{\"path\":\"veld.md\",\"kind\":\"note\",\"title\":\"veld\",\"date\":null,"
+                        "\"occurrences\":[{\"line\":2,\"column\":1,\"context\":\"Ann Veld\"},"
+                        "{\"line\":4,\"column\":1,\"context\":\"ann veld's\"}]}]}");
     free(out);
 }
 
@@ -554,8 +557,7 @@ static void test_create_steals_link(void **state)
     put(f, "Note.md");
     assert_link(f, "a/src.md", "Note", "Note.md");
     char *out = NULL;
-    assert_rc(qp_query_run(&out, f->st, NULL, "backlinks", "{\"note\":\"Note.md\"}", NULL),
-              QP_OK);
+    assert_rc(qp_query_run(&out, f->st, NULL, "backlinks", "{\"note\":\"Note.md\"}", NULL), QP_OK);
     assert_string_equal(out, "{\"path\":\"Note.md\",\"linked\":[{\"path\":\"a/src.md\",\"kind\":"
                              "\"note\",\"title\":\"src\",\"date\":null,\"occurrences\":[{"
                              "\"line\":1,\"column\":1,\"context\":\"[[Note]]\"}]}]}");
@@ -716,41 +718,80 @@ static void test_oversized_note_is_attachment(void **state)
     assert_link(f, "s.md", "huge", "huge.md");
 }
 
-typedef struct task_acc {
-    char buf[1024];
-    int n;
-} task_acc;
-
-static int on_task(const qp_store_task *t, void *payload)
-{
-    task_acc *a = payload;
-    char one[256];
-    snprintf(one, sizeof one, "%s:%u[%s]%s<%s>^%u;", t->path, t->line, t->symbol, t->text,
-             t->heading ? t->heading : "-", t->parent_line);
-    strncat(a->buf, one, sizeof a->buf - strlen(a->buf) - 1);
-    a->n++;
-    return 0;
-}
-
-static void test_each_task(void **state)
+/* A statement that cannot be prepared because the schema is damaged says
+ * QP_ECORRUPT (which makes the daemon rebuild) even to a caller that passes
+ * no qp_error: the code travels in the return value, not only in *err. */
+static void test_corrupt_schema_without_err(void **state)
 {
     fx *f = *state;
-    write_at(f->root, "People/Mara.md", "# Mara\n\n## Tasks\n- [ ] call Mara\n  - [x] sub\n");
-    write_at(f->root, "x.md", "- [/] other\n");
+    write_at(f->root, "a.md", "[[b]]\n");
     open_all(f);
     sync_vault(f);
-    task_acc a = {{0}, 0};
-    assert_rc(qp_store_each_task(f->st, NULL, on_task, &a, NULL), QP_OK);
-    assert_string_equal(a.buf, "People/Mara.md:4[ ]call Mara<Tasks>^0;"
-                               "People/Mara.md:5[x]sub<Tasks>^4;x.md:1[/]other<->^0;");
-    memset(&a, 0, sizeof a);
-    assert_rc(qp_store_each_task(f->st, "mara", on_task, &a, NULL), QP_OK);
-    assert_int_equal(a.n, 2);
+    qp_store *rd = NULL;
+    assert_rc(qp_store_open(&rd, f->db, QP_STORE_READ, NULL), QP_OK);
+
+    /* Another connection breaks a table's definition and bumps the schema
+     * cookie, so the reader reloads the schema at its next prepare. */
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "PRAGMA writable_schema = ON;"
+                                  "UPDATE sqlite_master SET sql = 'CREATE TABLE files(' WHERE"
+                                  " name = 'files';"
+                                  "PRAGMA writable_schema = OFF;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    int64_t v = 0;
+    sqlite3_stmt *s = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA schema_version", -1, &s, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    v = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    char sql[96];
+    snprintf(sql, sizeof sql, "PRAGMA writable_schema = ON; PRAGMA schema_version = %lld",
+             (long long)v + 1);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    qp_file_stat fs;
+    assert_rc(qp_store_file_stat(rd, "a.md", &fs, NULL), QP_ECORRUPT);
+    char *out = NULL;
+    assert_rc(qp_query_run(&out, rd, NULL, "note", "{\"note\":\"a.md\"}", NULL), QP_ECORRUPT);
+    assert_null(out);
+    qp_store_close(rd);
+}
+
+static void test_index_files(void **state)
+{
+    fx *f = *state;
+    assert_true(qp_store_is_index_file("Meta/i.sqlite3", "Meta/i.sqlite3"));
+    assert_true(qp_store_is_index_file("Meta/i.sqlite3", "Meta/i.sqlite3-wal"));
+    assert_true(qp_store_is_index_file("Meta/i.sqlite3", "Meta/i.sqlite3-shm"));
+    assert_true(qp_store_is_index_file("Meta/i.sqlite3", "Meta/i.sqlite3-journal"));
+    assert_false(qp_store_is_index_file("Meta/i.sqlite3", "Meta/i.sqlite3.md"));
+    assert_false(qp_store_is_index_file("Meta/i.sqlite3", "Meta/i.sqlite3-wal2"));
+    assert_false(qp_store_is_index_file("Meta/i", "Meta/index.md"));
+    assert_false(qp_store_is_index_file("", ""));
+    char buf[160];
+    assert_string_equal(qp_store_index_file("x.db", 3, buf, sizeof buf), "x.db-journal");
+    assert_null(qp_store_index_file("x.db", 4, buf, sizeof buf));
+    assert_null(qp_store_index_file("x.db", 3, buf, 12)); /* "x.db-journal" needs 13 */
+
+    /* Every file goes, a missing one is no error. */
+    for (size_t i = 0; i < 4; i++) {
+        FILE *fp = fopen(qp_store_index_file(f->db, i, buf, sizeof buf), "w");
+        assert_non_null(fp);
+        fclose(fp);
+    }
+    assert_rc(qp_store_remove_files(f->db, NULL), QP_OK);
+    for (size_t i = 0; i < 4; i++)
+        assert_int_not_equal(access(qp_store_index_file(f->db, i, buf, sizeof buf), F_OK), 0);
+    assert_rc(qp_store_remove_files(f->db, NULL), QP_OK);
 }
 
 int main(void)
 {
-    cmark_gfm_core_extensions_ensure_registered();
+    qp_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_open_new_and_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reader_on_missing_or_foreign, setup, teardown),
@@ -768,8 +809,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rename_rechecks_both_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollback_leaves_index_unchanged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_killed_mid_batch_reopens_consistent, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_each_task, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oversized_note_is_attachment, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_schema_without_err, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_index_files, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
