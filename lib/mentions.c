@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mentions_int.h"
 #include "quipu/text.h"
-#include "store_int.h"
 
 typedef struct folded {
     char *buf;

@@ -32,11 +32,15 @@
 
 #include <jansson.h>
 
+#include "mentions_int.h"
+#include "query_param_int.h"
+#include "query_tasks_int.h"
 #include "quipu/arena.h"
 #include "quipu/links.h"
 #include "quipu/note.h"
 #include "quipu/query.h"
 #include "quipu/text.h"
+#include "resolve_int.h"
 #include "store_int.h"
 
 #define JSON_FLAGS (JSON_COMPACT | JSON_ENCODE_ANY)
@@ -102,22 +106,6 @@ static json_t *str_or_null(const char *s)
 }
 
 /* ---- params ---- */
-
-qp_rc qp__query_param_string(const char **out, json_t *params, const char *name, bool required,
-                             qp_error *err)
-{
-    *out = NULL;
-    json_t *v = json_object_get(params, name);
-    if (!v || json_is_null(v)) {
-        if (required)
-            return qp_error_set(err, QP_EINVAL, "missing param: %s", name);
-        return QP_OK;
-    }
-    if (!json_is_string(v))
-        return qp_error_set(err, QP_EINVAL, "param %s: expected a string", name);
-    *out = json_string_value(v);
-    return QP_OK;
-}
 
 static qp_rc param_bool(bool *out, json_t *params, const char *name, qp_error *err)
 {
@@ -1177,63 +1165,74 @@ static bool path_set_has(const char **set, size_t n, const char *path)
     return path && n && bsearch(&path, set, n, sizeof *set, str_ptr_cmp) != NULL;
 }
 
-static qp_rc m_mentions(json_t **out, qp_store *st, const qp_vault *vault, json_t *params,
-                        qp_error *err)
+/* The meetings among a note's linked and unlinked sources, newest first:
+ * what its "Mentioned in" list should hold. *out is a new array. */
+static qp_rc meetings_of(json_t **out, json_t *linked, json_t *unlinked, qp_error *err)
 {
-    file_info f;
-    qp_rc rc = resolve_note_param(st, params, &f, err);
-    if (rc != QP_OK)
-        return rc;
-    idset linkers = {0};
-    json_t *linked = NULL, *unlinked = NULL, *mentioned = NULL, *listed = NULL, *missing = NULL,
-           *stale = NULL;
-    json_t **tmp = NULL;
-    rc = linked_sources(st, &f, &linked, &linkers, err);
-    if (rc == QP_OK)
-        rc = unlinked_sources(st, vault, &f, &linkers, &unlinked, err);
-    if (rc != QP_OK)
-        goto cleanup;
-
-    size_t cap = json_array_size(linked) + json_array_size(unlinked), n = 0;
-    tmp = calloc(cap + 1, sizeof *tmp);
-    mentioned = json_array();
-    listed = json_array();
-    missing = json_array();
-    stale = json_array();
-    if (!tmp || !mentioned || !listed || !missing || !stale)
-        goto oom;
-    size_t i;
-    json_t *v;
-    json_array_foreach(linked, i, v) if (strcmp(json_string_value(json_object_get(v, "kind")),
-                                                "meeting") == 0) tmp[n++] = v;
-    json_array_foreach(unlinked, i, v) if (strcmp(json_string_value(json_object_get(v, "kind")),
-                                                  "meeting") == 0) tmp[n++] = v;
+    size_t cap = json_array_size(linked) + json_array_size(unlinked), n = 0, i;
+    json_t **tmp = calloc(cap + 1, sizeof *tmp), *v;
+    json_t *arr = json_array();
+    if (!tmp || !arr) {
+        free(tmp);
+        json_decref(arr);
+        return qp_error_set(err, QP_ENOMEM, "out of memory");
+    }
+    json_t *const from[2] = {linked, unlinked};
+    for (int k = 0; k < 2; k++)
+        json_array_foreach(from[k], i, v)
+        {
+            if (strcmp(json_string_value(json_object_get(v, "kind")), "meeting") == 0)
+                tmp[n++] = v;
+        }
     qsort(tmp, n, sizeof *tmp, meeting_cmp);
     for (i = 0; i < n; i++)
-        json_array_append(mentioned, tmp[i]);
+        json_array_append(arr, tmp[i]);
+    free(tmp);
+    *out = arr;
+    return QP_OK;
+}
 
+/* One "Mentioned in" line of a note, as stored. */
+typedef struct mention_line {
+    uint32_t line;
+    char *title, *folded;
+} mention_line;
+
+static void mention_lines_free(mention_line *v, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        free(v[k].title);
+        free(v[k].folded);
+    }
+    free(v);
+}
+
+/* The stored "Mentioned in" lines of file `id`; *out new (free with
+ * mention_lines_free), NULL when *n is 0. */
+static qp_rc mention_lines_load(mention_line **out, size_t *n, qp_store *st, int64_t id,
+                                qp_error *err)
+{
+    mention_line *v = NULL;
+    size_t nl = 0, cap = 0;
     sqlite3_stmt *s;
-    if ((rc = qp__store_stmt(&s, st, QP__S_MENTION_LINES_OF, err)) != QP_OK)
-        goto cleanup;
-    sqlite3_bind_int64(s, 1, f.id);
-    typedef struct ml {
-        uint32_t line;
-        char *title, *folded;
-    } ml;
-    ml *lines = NULL;
-    size_t nl = 0, capl = 0;
+    qp_rc rc = qp__store_stmt(&s, st, QP__S_MENTION_LINES_OF, err);
+    *out = NULL;
+    *n = 0;
+    if (rc != QP_OK)
+        return rc;
+    sqlite3_bind_int64(s, 1, id);
     int src;
     while ((src = sqlite3_step(s)) == SQLITE_ROW) {
-        if (nl == capl) {
-            capl = capl ? capl * 2 : 16;
-            ml *nv = realloc(lines, capl * sizeof *nv);
+        if (nl == cap) {
+            cap = cap ? cap * 2 : 16;
+            mention_line *nv = realloc(v, cap * sizeof *nv);
             if (!nv)
                 break;
-            lines = nv;
+            v = nv;
         }
-        lines[nl].line = (uint32_t)sqlite3_column_int64(s, 0);
-        lines[nl].title = col_dup(s, 2);
-        lines[nl].folded = col_dup(s, 3);
+        v[nl].line = (uint32_t)sqlite3_column_int64(s, 0);
+        v[nl].title = col_dup(s, 2);
+        v[nl].folded = col_dup(s, 3);
         nl++;
     }
     sqlite3_reset(s);
@@ -1241,11 +1240,28 @@ static qp_rc m_mentions(json_t **out, qp_store *st, const qp_vault *vault, json_
         rc = qp__store_sqlite_error(st, src, "mention lines", err);
     else if (src == SQLITE_ROW)
         rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+    if (rc != QP_OK) {
+        mention_lines_free(v, nl);
+        return rc;
+    }
+    *out = v;
+    *n = nl;
+    return QP_OK;
+}
+
+/* Each "Mentioned in" line with the meeting its title names (the first by
+ * path, or null) into `listed`; the lines whose meeting does not mention
+ * the note (or does not exist) into `stale`. */
+static qp_rc check_listed(qp_store *st, const mention_line *lines, size_t nl, json_t *mentioned,
+                          json_t *listed, json_t *stale, qp_error *err)
+{
     size_t nmset = 0;
     const char **mset = path_set(mentioned, &nmset);
+    qp_rc rc = QP_OK;
     if (!mset)
-        rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+        return qp_error_set(err, QP_ENOMEM, "out of memory");
     for (size_t k = 0; k < nl && rc == QP_OK; k++) {
+        const char *title = lines[k].title ? lines[k].title : "";
         json_t *path = json_null();
         sqlite3_stmt *m;
         if ((rc = qp__store_stmt(&m, st, QP__S_MEETING_BY_TITLE, err)) != QP_OK)
@@ -1260,26 +1276,25 @@ static qp_rc m_mentions(json_t **out, qp_store *st, const qp_vault *vault, json_
             break;
         }
         const char *ps = json_string_value(path);
-        json_array_append_new(listed,
-                              json_pack("{sI ss sO}", "line", (json_int_t)lines[k].line, "title",
-                                        lines[k].title ? lines[k].title : "", "path", path));
+        json_array_append_new(listed, json_pack("{sI ss sO}", "line", (json_int_t)lines[k].line,
+                                                "title", title, "path", path));
         if (!ps || !path_set_has(mset, nmset, ps))
-            json_array_append_new(stale, json_pack("{sI ss}", "line", (json_int_t)lines[k].line,
-                                                   "title", lines[k].title ? lines[k].title : ""));
+            json_array_append_new(
+                stale, json_pack("{sI ss}", "line", (json_int_t)lines[k].line, "title", title));
         json_decref(path);
     }
-    for (size_t k = 0; k < nl; k++) {
-        free(lines[k].title);
-        free(lines[k].folded);
-    }
-    free(lines);
     free(mset);
-    if (rc != QP_OK)
-        goto cleanup;
-    size_t nlset = 0;
+    return rc;
+}
+
+/* The meetings in `mentioned` that no line of `listed` names, into `missing`. */
+static qp_rc check_missing(json_t *mentioned, json_t *listed, json_t *missing, qp_error *err)
+{
+    size_t nlset = 0, i;
+    json_t *v;
     const char **lset = path_set(listed, &nlset);
     if (!lset)
-        goto oom;
+        return qp_error_set(err, QP_ENOMEM, "out of memory");
     json_array_foreach(mentioned, i, v)
     {
         const char *p = json_string_value(json_object_get(v, "path"));
@@ -1287,16 +1302,47 @@ static qp_rc m_mentions(json_t **out, qp_store *st, const qp_vault *vault, json_
             json_array_append_new(missing, json_string(p));
     }
     free(lset);
+    return QP_OK;
+}
+
+/* mentions: the meetings that mention a note (linked or not) against its
+ * "Mentioned in" list: what is listed, what is missing, what is stale. */
+static qp_rc m_mentions(json_t **out, qp_store *st, const qp_vault *vault, json_t *params,
+                        qp_error *err)
+{
+    file_info f;
+    qp_rc rc = resolve_note_param(st, params, &f, err);
+    if (rc != QP_OK)
+        return rc;
+    idset linkers = {0};
+    json_t *linked = NULL, *unlinked = NULL, *mentioned = NULL;
+    json_t *listed = json_array(), *missing = json_array(), *stale = json_array();
+    mention_line *lines = NULL;
+    size_t nl = 0;
+    if (!listed || !missing || !stale) {
+        rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    rc = linked_sources(st, &f, &linked, &linkers, err);
+    if (rc == QP_OK)
+        rc = unlinked_sources(st, vault, &f, &linkers, &unlinked, err);
+    if (rc == QP_OK)
+        rc = meetings_of(&mentioned, linked, unlinked, err);
+    if (rc == QP_OK)
+        rc = mention_lines_load(&lines, &nl, st, f.id, err);
+    if (rc == QP_OK)
+        rc = check_listed(st, lines, nl, mentioned, listed, stale, err);
+    if (rc == QP_OK)
+        rc = check_missing(mentioned, listed, missing, err);
+    if (rc != QP_OK)
+        goto cleanup;
     *out = json_pack("{ss so so so so}", "path", f.path, "mentioned_in", mentioned, "listed",
                      listed, "missing", missing, "stale", stale);
-    mentioned = listed = missing = stale = NULL;
+    mentioned = listed = missing = stale = NULL; /* "so" took them, even on failure */
     if (!*out)
-        goto oom;
-    goto cleanup;
-oom:
-    rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+        rc = qp_error_set(err, QP_ENOMEM, "out of memory");
 cleanup:
-    free(tmp);
+    mention_lines_free(lines, nl);
     json_decref(linked);
     json_decref(unlinked);
     json_decref(mentioned);

@@ -43,6 +43,8 @@
 
 #include <jansson.h>
 
+#include "query_param_int.h"
+#include "query_tasks_int.h"
 #include "quipu/arena.h"
 #include "quipu/taskquery.h"
 #include "quipu/tasks.h"

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "quipu/text.h"
-#include "store_int.h"
+#include "resolve_int.h"
 
 static bool ends_with(const char *s, size_t slen, const char *suffix, size_t n)
 {

@@ -35,11 +35,13 @@
 #include <sqlite3.h>
 
 #include "quipu/arena.h"
+#include "quipu/ingest.h"
 #include "quipu/note.h"
 #include "quipu/store.h"
 #include "quipu/tasks.h"
 #include "quipu/text.h"
 #include "quipu/vault.h"
+#include "resolve_int.h"
 #include "store_int.h"
 
 #define QP_STORE_APP_ID 0x71697075 /* "qipu" */
@@ -1083,83 +1085,116 @@ static qp_rc bind_task_fields(sqlite3_stmt *s, int i, const char *raw, qp_arena 
     return QP_OK;
 }
 
-/* Helpers that bind and step one insert; they keep the code below flat. */
-#define STMT_OR_FAIL(var, id)                          \
-    sqlite3_stmt *var;                                 \
-    if ((rc = stmt_get(&var, st, (id), err)) != QP_OK) \
-        goto cleanup;
-
-static qp_rc insert_note_rows(qp_store *st, int64_t id, const qp_note *note, qp_error *err)
+/* One diags row of file `id`. */
+static qp_rc insert_diag(qp_store *st, int64_t id, const qp_diag *d, qp_error *err)
 {
-    qp_rc rc = QP_OK;
-    char *json = NULL, *folded = NULL, *name1 = NULL, *name2 = NULL, *mention_copy = NULL;
-    uint32_t *mask = NULL;
-    size_t *starts = NULL;
-    qp_arena *tarena = NULL;
-    size_t n;
+    sqlite3_stmt *s;
+    qp_rc rc = stmt_get(&s, st, W_INS_DIAG, err);
+    if (rc != QP_OK)
+        return rc;
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_int(s, 2, (int)d->severity);
+    sqlite3_bind_int64(s, 3, d->line);
+    sqlite3_bind_int64(s, 4, d->col);
+    sqlite3_bind_text(s, 5, d->msg ? d->msg : "", -1, SQLITE_STATIC);
+    return step_done(st, s, "diagnostics", err);
+}
 
+/* The rows of one note, one function per table. Each binds and steps its
+ * inserts and frees what it allocated, whatever happens; `id` is the
+ * note's files.id. */
+typedef qp_rc (*rows_fn)(qp_store *st, int64_t id, const qp_note *note, qp_error *err);
+
+static qp_rc oom_for(const qp_note *note, qp_error *err)
+{
+    return qp_error_set(err, QP_ENOMEM, "out of memory indexing %s", qp_note_path(note));
+}
+
+static qp_rc put_props(qp_store *st, int64_t id, const qp_note *note, qp_error *err)
+{
     const qp_value *props = qp_note_properties(note);
-    if (props) {
-        json_t *j = value_to_json(props);
-        json = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-        json_decref(j);
-        if (!json)
-            goto oom;
-        STMT_OR_FAIL(s, W_INS_PROPS);
+    if (!props)
+        return QP_OK;
+    json_t *j = value_to_json(props);
+    char *json = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    json_decref(j);
+    if (!json)
+        return oom_for(note, err);
+    sqlite3_stmt *s;
+    qp_rc rc = stmt_get(&s, st, W_INS_PROPS, err);
+    if (rc == QP_OK) {
         sqlite3_bind_int64(s, 1, id);
         sqlite3_bind_text(s, 2, json, -1, SQLITE_STATIC);
-        if ((rc = step_done(st, s, "properties", err)) != QP_OK)
-            goto cleanup;
+        rc = step_done(st, s, "properties", err);
     }
+    free(json);
+    return rc;
+}
 
+/* One row of (file, text, fold(text)) through statement `sid`. */
+static qp_rc put_folded(qp_store *st, int sid, int64_t id, const char *text, const char *what,
+                        const qp_note *note, qp_error *err)
+{
+    char *folded = qp_text_fold(text, strlen(text), NULL);
+    if (!folded)
+        return oom_for(note, err);
+    sqlite3_stmt *s;
+    qp_rc rc = stmt_get(&s, st, sid, err);
+    if (rc == QP_OK) {
+        sqlite3_bind_int64(s, 1, id);
+        sqlite3_bind_text(s, 2, text, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 3, folded, -1, SQLITE_STATIC);
+        rc = step_done(st, s, what, err);
+    }
+    free(folded);
+    return rc;
+}
+
+static qp_rc put_aliases(qp_store *st, int64_t id, const qp_note *note, qp_error *err)
+{
+    size_t n;
     const char *const *aliases = qp_note_aliases(note, &n);
-    for (size_t i = 0; i < n; i++) {
-        folded = qp_text_fold(aliases[i], strlen(aliases[i]), NULL);
-        if (!folded)
-            goto oom;
-        STMT_OR_FAIL(s, W_INS_ALIAS);
-        sqlite3_bind_int64(s, 1, id);
-        sqlite3_bind_text(s, 2, aliases[i], -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 3, folded, -1, SQLITE_STATIC);
-        if ((rc = step_done(st, s, "aliases", err)) != QP_OK)
-            goto cleanup;
-        free(folded);
-        folded = NULL;
-    }
+    qp_rc rc = QP_OK;
+    for (size_t i = 0; i < n && rc == QP_OK; i++)
+        rc = put_folded(st, W_INS_ALIAS, id, aliases[i], "aliases", note, err);
+    return rc;
+}
 
+static qp_rc put_tags(qp_store *st, int64_t id, const qp_note *note, qp_error *err)
+{
+    size_t n;
     const qp_tag *tags = qp_note_tags(note, &n);
-    for (size_t i = 0; i < n; i++) {
-        folded = qp_text_fold(tags[i].tag, strlen(tags[i].tag), NULL);
+    qp_rc rc = QP_OK;
+    for (size_t i = 0; i < n && rc == QP_OK; i++) {
+        char *folded = qp_text_fold(tags[i].tag, strlen(tags[i].tag), NULL);
         if (!folded)
-            goto oom;
-        STMT_OR_FAIL(s, W_INS_TAG);
-        sqlite3_bind_int64(s, 1, id);
-        sqlite3_bind_text(s, 2, tags[i].tag, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 3, folded, -1, SQLITE_STATIC);
-        sqlite3_bind_int(s, 4, tags[i].frontmatter);
-        sqlite3_bind_int64(s, 5, tags[i].line);
-        sqlite3_bind_int64(s, 6, tags[i].col);
-        if ((rc = step_done(st, s, "tags", err)) != QP_OK)
-            goto cleanup;
+            return oom_for(note, err);
+        sqlite3_stmt *s;
+        if ((rc = stmt_get(&s, st, W_INS_TAG, err)) == QP_OK) {
+            sqlite3_bind_int64(s, 1, id);
+            sqlite3_bind_text(s, 2, tags[i].tag, -1, SQLITE_STATIC);
+            sqlite3_bind_text(s, 3, folded, -1, SQLITE_STATIC);
+            sqlite3_bind_int(s, 4, tags[i].frontmatter);
+            sqlite3_bind_int64(s, 5, tags[i].line);
+            sqlite3_bind_int64(s, 6, tags[i].col);
+            rc = step_done(st, s, "tags", err);
+        }
         free(folded);
-        folded = NULL;
     }
+    return rc;
+}
 
-    size_t slen = 0, mlen = 0, masklen = 0, nlines = 0;
-    const char *source = qp_note_source(note, &slen);
-    if (!source)
-        slen = 0;
-    starts = line_starts(source ? source : "", slen, &nlines);
-    if (!starts)
-        goto oom;
-
-    const qp_link *links = qp_note_links(note, &n);
-    for (size_t i = 0; i < n; i++) {
-        const qp_link *l = &links[i];
-        const char *target = l->target ? l->target : "";
-        if (qp__link_names(&name1, &name2, target) != QP_OK)
-            goto oom;
-        STMT_OR_FAIL(s, W_INS_LINK);
+/* One link row; its context is the link's source line. */
+static qp_rc put_link(qp_store *st, int64_t id, const qp_link *l, const char *line, size_t linelen,
+                      const qp_note *note, qp_error *err)
+{
+    const char *target = l->target ? l->target : "";
+    char *name1 = NULL, *name2 = NULL;
+    if (qp__link_names(&name1, &name2, target) != QP_OK)
+        return oom_for(note, err);
+    sqlite3_stmt *s;
+    qp_rc rc = stmt_get(&s, st, W_INS_LINK, err);
+    if (rc == QP_OK) {
         sqlite3_bind_int64(s, 1, id);
         sqlite3_bind_int64(s, 2, l->line);
         sqlite3_bind_int64(s, 3, l->col);
@@ -1173,178 +1208,260 @@ static qp_rc insert_note_rows(qp_store *st, int64_t id, const qp_note *note, qp_
         sqlite3_bind_int(s, 11, (int)l->syntax);
         bind_text_or_null(s, 12, name1);
         bind_text_or_null(s, 13, name2);
-        size_t coff, clen;
-        line_span(source ? source : "", slen, starts, nlines, l->line, &coff, &clen);
-        sqlite3_bind_text(s, 14, source ? source + coff : "", (int)clen, SQLITE_STATIC);
-        if ((rc = step_done(st, s, "links", err)) != QP_OK)
-            goto cleanup;
-        free(name1);
-        free(name2);
-        name1 = name2 = NULL;
+        sqlite3_bind_text(s, 14, line, (int)linelen, SQLITE_STATIC);
+        rc = step_done(st, s, "links", err);
     }
+    free(name1);
+    free(name2);
+    return rc;
+}
 
+static qp_rc put_links(qp_store *st, int64_t id, const qp_note *note, qp_error *err)
+{
+    size_t n, slen = 0, nlines = 0;
+    const qp_link *links = qp_note_links(note, &n);
+    if (n == 0)
+        return QP_OK;
+    const char *source = qp_note_source(note, &slen);
+    if (!source) {
+        source = "";
+        slen = 0;
+    }
+    size_t *starts = line_starts(source, slen, &nlines);
+    if (!starts)
+        return oom_for(note, err);
+    qp_rc rc = QP_OK;
+    for (size_t i = 0; i < n && rc == QP_OK; i++) {
+        size_t coff, clen;
+        line_span(source, slen, starts, nlines, links[i].line, &coff, &clen);
+        rc = put_link(st, id, &links[i], source + coff, clen, note, err);
+    }
+    free(starts);
+    return rc;
+}
+
+static qp_rc put_headings(qp_store *st, int64_t id, const qp_note *note, qp_error *err)
+{
+    size_t n;
     const qp_heading *hs = qp_note_headings(note, &n);
-    size_t nheadings = n;
-    for (size_t i = 0; i < n; i++) {
-        STMT_OR_FAIL(s, W_INS_HEADING);
+    qp_rc rc = QP_OK;
+    for (size_t i = 0; i < n && rc == QP_OK; i++) {
+        sqlite3_stmt *s;
+        if ((rc = stmt_get(&s, st, W_INS_HEADING, err)) != QP_OK)
+            break;
         sqlite3_bind_int64(s, 1, id);
         sqlite3_bind_int(s, 2, hs[i].level);
         sqlite3_bind_text(s, 3, hs[i].text ? hs[i].text : "", -1, SQLITE_STATIC);
         sqlite3_bind_int64(s, 4, hs[i].line);
-        if ((rc = step_done(st, s, "headings", err)) != QP_OK)
-            goto cleanup;
+        rc = step_done(st, s, "headings", err);
     }
+    return rc;
+}
 
+static qp_rc put_blocks(qp_store *st, int64_t id, const qp_note *note, qp_error *err)
+{
+    size_t n;
     const qp_block_id *bs = qp_note_blocks(note, &n);
-    for (size_t i = 0; i < n; i++) {
-        STMT_OR_FAIL(s, W_INS_BLOCK);
+    qp_rc rc = QP_OK;
+    for (size_t i = 0; i < n && rc == QP_OK; i++) {
+        sqlite3_stmt *s;
+        if ((rc = stmt_get(&s, st, W_INS_BLOCK, err)) != QP_OK)
+            break;
         sqlite3_bind_int64(s, 1, id);
         sqlite3_bind_text(s, 2, bs[i].id, -1, SQLITE_STATIC);
         sqlite3_bind_int64(s, 3, bs[i].line);
-        if ((rc = step_done(st, s, "blocks", err)) != QP_OK)
-            goto cleanup;
+        rc = step_done(st, s, "blocks", err);
     }
+    return rc;
+}
 
-    size_t ntasks;
+/* One tasks row: the line as stored, plus its parsed prefilter columns
+ * (strings of the parse go to `arena`). */
+static qp_rc put_task(qp_store *st, int64_t id, const qp_note *note, size_t i, qp_arena *arena,
+                      qp_error *err)
+{
+    size_t ntasks, nheadings;
     const qp_task_line *ts = qp_note_tasks(note, &ntasks);
-    if (ntasks > 0 && !(tarena = qp_arena_new()))
-        goto oom;
-    for (size_t i = 0; i < ntasks; i++) {
-        const qp_task_line *t = &ts[i];
-        STMT_OR_FAIL(s, W_INS_TASK);
-        sqlite3_bind_int64(s, 1, id);
-        sqlite3_bind_int64(s, 2, t->line);
-        sqlite3_bind_int64(s, 3, t->indent);
-        sqlite3_bind_text(s, 4, t->symbol ? t->symbol : " ", -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 5, t->text ? t->text : "", -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 6, t->raw ? t->raw : "", -1, SQLITE_STATIC);
-        if (t->heading >= 0 && (size_t)t->heading < nheadings)
-            sqlite3_bind_text(s, 7, hs[t->heading].text, -1, SQLITE_STATIC);
-        else
-            sqlite3_bind_null(s, 7);
-        uint32_t parent_line =
-            t->parent >= 0 && (size_t)t->parent < ntasks ? ts[t->parent].line : 0;
-        sqlite3_bind_int64(s, 8, parent_line);
-        rc = bind_task_fields(s, 9, t->raw ? t->raw : "", tarena, err);
-        if (rc != QP_OK)
-            goto cleanup;
-        if ((rc = step_done(st, s, "tasks", err)) != QP_OK)
-            goto cleanup;
+    const qp_heading *hs = qp_note_headings(note, &nheadings);
+    const qp_task_line *t = &ts[i];
+    sqlite3_stmt *s;
+    qp_rc rc = stmt_get(&s, st, W_INS_TASK, err);
+    if (rc != QP_OK)
+        return rc;
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_int64(s, 2, t->line);
+    sqlite3_bind_int64(s, 3, t->indent);
+    sqlite3_bind_text(s, 4, t->symbol ? t->symbol : " ", -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, t->text ? t->text : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 6, t->raw ? t->raw : "", -1, SQLITE_STATIC);
+    if (t->heading >= 0 && (size_t)t->heading < nheadings)
+        sqlite3_bind_text(s, 7, hs[t->heading].text, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, 7);
+    uint32_t parent_line = t->parent >= 0 && (size_t)t->parent < ntasks ? ts[t->parent].line : 0;
+    sqlite3_bind_int64(s, 8, parent_line);
+    rc = bind_task_fields(s, 9, t->raw ? t->raw : "", arena, err);
+    if (rc != QP_OK) {
+        sqlite3_reset(s);
+        return rc;
     }
-    if (ntasks > 0) {
-        const char *path = qp_note_path(note);
-        folded = qp_text_fold(path, strlen(path), NULL);
-        if (!folded)
-            goto oom;
-        STMT_OR_FAIL(s, W_INS_TPATH);
+    return step_done(st, s, "tasks", err);
+}
+
+/* The note's tasks, and its folded path in task_paths when it has any. */
+static qp_rc put_tasks(qp_store *st, int64_t id, const qp_note *note, qp_error *err)
+{
+    size_t ntasks;
+    qp_note_tasks(note, &ntasks);
+    if (ntasks == 0)
+        return QP_OK;
+    qp_arena *arena = qp_arena_new();
+    if (!arena)
+        return oom_for(note, err);
+    qp_rc rc = QP_OK;
+    for (size_t i = 0; i < ntasks && rc == QP_OK; i++)
+        rc = put_task(st, id, note, i, arena, err);
+    qp_arena_free(arena);
+    if (rc != QP_OK)
+        return rc;
+    const char *path = qp_note_path(note);
+    char *folded = qp_text_fold(path, strlen(path), NULL);
+    if (!folded)
+        return oom_for(note, err);
+    sqlite3_stmt *s;
+    if ((rc = stmt_get(&s, st, W_INS_TPATH, err)) == QP_OK) {
         sqlite3_bind_int64(s, 1, id);
         sqlite3_bind_text(s, 2, folded, -1, SQLITE_STATIC);
-        if ((rc = step_done(st, s, "task paths", err)) != QP_OK)
-            goto cleanup;
-        free(folded);
-        folded = NULL;
+        rc = step_done(st, s, "task paths", err);
     }
+    free(folded);
+    return rc;
+}
 
+static qp_rc put_mention_lines(qp_store *st, int64_t id, const qp_note *note, qp_error *err)
+{
+    size_t n;
     const qp_mention_line *ml = qp_note_mention_lines(note, &n);
-    for (size_t i = 0; i < n; i++) {
+    qp_rc rc = QP_OK;
+    for (size_t i = 0; i < n && rc == QP_OK; i++) {
         const char *title = ml[i].title ? ml[i].title : "";
-        folded = qp_text_fold(title, strlen(title), NULL);
+        char *folded = qp_text_fold(title, strlen(title), NULL);
         if (!folded)
-            goto oom;
-        STMT_OR_FAIL(s, W_INS_MLINE);
-        sqlite3_bind_int64(s, 1, id);
-        sqlite3_bind_int64(s, 2, ml[i].line);
-        bind_text_or_null(s, 3, ml[i].date);
-        sqlite3_bind_text(s, 4, title, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 5, folded, -1, SQLITE_STATIC);
-        if ((rc = step_done(st, s, "mention lines", err)) != QP_OK)
-            goto cleanup;
+            return oom_for(note, err);
+        sqlite3_stmt *s;
+        if ((rc = stmt_get(&s, st, W_INS_MLINE, err)) == QP_OK) {
+            sqlite3_bind_int64(s, 1, id);
+            sqlite3_bind_int64(s, 2, ml[i].line);
+            bind_text_or_null(s, 3, ml[i].date);
+            sqlite3_bind_text(s, 4, title, -1, SQLITE_STATIC);
+            sqlite3_bind_text(s, 5, folded, -1, SQLITE_STATIC);
+            rc = step_done(st, s, "mention lines", err);
+        }
         free(folded);
-        folded = NULL;
     }
+    return rc;
+}
 
+static qp_rc put_query_blocks(qp_store *st, int64_t id, const qp_note *note, qp_error *err)
+{
+    size_t n;
     const qp_query_block *qb = qp_note_query_blocks(note, &n);
-    for (size_t i = 0; i < n; i++) {
-        STMT_OR_FAIL(s, W_INS_QBLOCK);
+    qp_rc rc = QP_OK;
+    for (size_t i = 0; i < n && rc == QP_OK; i++) {
+        sqlite3_stmt *s;
+        if ((rc = stmt_get(&s, st, W_INS_QBLOCK, err)) != QP_OK)
+            break;
         sqlite3_bind_int64(s, 1, id);
         sqlite3_bind_int64(s, 2, qb[i].line);
         sqlite3_bind_text(s, 3, qb[i].query ? qb[i].query : "", -1, SQLITE_STATIC);
-        if ((rc = step_done(st, s, "query blocks", err)) != QP_OK)
-            goto cleanup;
+        rc = step_done(st, s, "query blocks", err);
     }
+    return rc;
+}
 
+static qp_rc put_diags(qp_store *st, int64_t id, const qp_note *note, qp_error *err)
+{
+    size_t n;
     const qp_diag *ds = qp_note_diags(note, &n);
-    for (size_t i = 0; i < n; i++) {
-        STMT_OR_FAIL(s, W_INS_DIAG);
-        sqlite3_bind_int64(s, 1, id);
-        sqlite3_bind_int(s, 2, (int)ds[i].severity);
-        sqlite3_bind_int64(s, 3, ds[i].line);
-        sqlite3_bind_int64(s, 4, ds[i].col);
-        sqlite3_bind_text(s, 5, ds[i].msg ? ds[i].msg : "", -1, SQLITE_STATIC);
-        if ((rc = step_done(st, s, "diagnostics", err)) != QP_OK)
-            goto cleanup;
-    }
+    qp_rc rc = QP_OK;
+    for (size_t i = 0; i < n && rc == QP_OK; i++)
+        rc = insert_diag(st, id, &ds[i], err);
+    return rc;
+}
 
+/* The note's mention document: a mention_doc row with the mask of the runs
+ * its mention text blanks, and the text itself in mention_fts under the
+ * new doc id. */
+static qp_rc put_mention_doc(qp_store *st, int64_t id, const qp_note *note, qp_error *err)
+{
+    size_t slen = 0, mlen = 0, masklen = 0;
+    const char *source = qp_note_source(note, &slen);
+    if (!source) {
+        source = "";
+        slen = 0;
+    }
     const char *mention = qp_note_mention_text(note, &mlen);
+    char *blank = NULL, *text = NULL;
+    uint32_t *mask = NULL;
+    qp_rc rc = QP_OK;
     if (!mention || mlen != slen) {
         /* No usable mention text: index nothing for mentions. */
-        mention_copy = malloc(slen + 1);
-        if (!mention_copy)
+        if (!(blank = malloc(slen + 1)))
             goto oom;
-        memset(mention_copy, ' ', slen);
-        mention_copy[slen] = '\0';
-        mention = mention_copy;
+        memset(blank, ' ', slen);
+        blank[slen] = '\0';
+        mention = blank;
     }
-    if (!build_mask(source ? source : "", mention, slen, &mask, &masklen))
+    if (!build_mask(source, mention, slen, &mask, &masklen))
         goto oom;
-    int64_t doc = 0;
-    {
-        STMT_OR_FAIL(s, W_INS_BODY);
-        sqlite3_bind_int64(s, 1, id);
-        if (mask)
-            sqlite3_bind_blob(s, 2, mask, (int)masklen, SQLITE_STATIC);
-        else
-            sqlite3_bind_null(s, 2);
-        if ((rc = step_done(st, s, "mention doc", err)) != QP_OK)
-            goto cleanup;
-        doc = sqlite3_last_insert_rowid(st->db);
-    }
-    {
-        char *text = qp__store_apply_mask(source ? source : "", slen, mask, masklen);
-        if (!text)
-            goto oom;
-        sqlite3_stmt *s;
-        if ((rc = stmt_get(&s, st, W_FTS_INSERT, err)) != QP_OK) {
-            free(text);
-            goto cleanup;
-        }
-        sqlite3_bind_int64(s, 1, doc);
-        sqlite3_bind_text(s, 2, text, (int)slen, SQLITE_STATIC);
-        rc = step_done(st, s, "mention index", err);
-        free(text);
-        if (rc != QP_OK)
-            goto cleanup;
-    }
-
-    if (!st->bulk) {
-        STMT_OR_FAIL(s, W_DIRTY_SRC);
-        sqlite3_bind_int64(s, 1, id);
-        rc = step_done(st, s, "dirty sources", err);
-    }
+    sqlite3_stmt *s;
+    if ((rc = stmt_get(&s, st, W_INS_BODY, err)) != QP_OK)
+        goto cleanup;
+    sqlite3_bind_int64(s, 1, id);
+    if (mask)
+        sqlite3_bind_blob(s, 2, mask, (int)masklen, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, 2);
+    if ((rc = step_done(st, s, "mention doc", err)) != QP_OK)
+        goto cleanup;
+    int64_t doc = sqlite3_last_insert_rowid(st->db);
+    if (!(text = qp__store_apply_mask(source, slen, mask, masklen)))
+        goto oom;
+    if ((rc = stmt_get(&s, st, W_FTS_INSERT, err)) != QP_OK)
+        goto cleanup;
+    sqlite3_bind_int64(s, 1, doc);
+    sqlite3_bind_text(s, 2, text, (int)slen, SQLITE_STATIC);
+    rc = step_done(st, s, "mention index", err);
     goto cleanup;
-
 oom:
-    rc = qp_error_set(err, QP_ENOMEM, "out of memory indexing %s", qp_note_path(note));
+    rc = oom_for(note, err);
 cleanup:
-    free(json);
-    free(folded);
-    free(name1);
-    free(name2);
+    free(blank);
     free(mask);
-    free(mention_copy);
-    free(starts);
-    qp_arena_free(tarena);
+    free(text);
     return rc;
+}
+
+/* Every row a note owns besides its files row, table by table; the note
+ * is then a dirty source whose links the commit resolves. */
+static qp_rc insert_note_rows(qp_store *st, int64_t id, const qp_note *note, qp_error *err)
+{
+    static const rows_fn parts[] = {
+        put_props, put_aliases,       put_tags,         put_links, put_headings,   put_blocks,
+        put_tasks, put_mention_lines, put_query_blocks, put_diags, put_mention_doc};
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        qp_rc rc = parts[i](st, id, note, err);
+        if (rc != QP_OK)
+            return rc;
+    }
+    if (st->bulk) /* qp_store_bulk_end() resolves every link */
+        return QP_OK;
+    sqlite3_stmt *s;
+    qp_rc rc = stmt_get(&s, st, W_DIRTY_SRC, err);
+    if (rc != QP_OK)
+        return rc;
+    sqlite3_bind_int64(s, 1, id);
+    return step_done(st, s, "dirty sources", err);
 }
 
 qp_rc qp_store_put_note(qp_store *st, const char *path, const qp_file_stat *fs, const qp_note *note,
@@ -1374,21 +1491,71 @@ qp_rc qp_store_put_file(qp_store *st, const char *path, const qp_file_stat *fs, 
     return rc;
 }
 
-static qp_rc add_diag(qp_store *st, const char *path, const char *msg, qp_error *err)
+/* Adds a diagnostic to an indexed file, beside the parser's: a problem met
+ * while reading it (quipu/ingest.h). The next put or remove drops it with
+ * the file's other rows. */
+static qp_rc put_diag(qp_store *st, const char *path, qp_diag_severity severity, uint32_t line,
+                      uint32_t col, const char *msg, qp_error *err)
 {
     file_row row;
     qp_rc rc = find_file(st, path, &row, err);
+    if (rc == QP_ENOTFOUND)
+        return qp_error_set(err, QP_ENOTFOUND, "%s: not indexed", path);
     if (rc != QP_OK)
         return rc;
+    qp_diag d = {severity, line, col, msg};
+    if ((rc = insert_diag(st, row.id, &d, err)) == QP_OK)
+        st->changed = true;
+    return rc;
+}
+
+/* Updates only the stat of a file whose content is as indexed: no new
+ * generation, as readers see nothing different. */
+static qp_rc put_stat(qp_store *st, const char *path, const qp_file_stat *fs, qp_error *err)
+{
+    qp_rc rc = need_batch(st, err);
+    if (rc != QP_OK)
+        return rc;
+    file_row row;
+    if ((rc = find_file(st, path, &row, err)) == QP_ENOTFOUND)
+        return qp_error_set(err, QP_ENOTFOUND, "%s: not indexed", path);
     sqlite3_stmt *s;
-    if ((rc = stmt_get(&s, st, W_INS_DIAG, err)) != QP_OK)
+    if (rc != QP_OK || (rc = stmt_get(&s, st, W_UPDATE_STAT, err)) != QP_OK)
         return rc;
     sqlite3_bind_int64(s, 1, row.id);
-    sqlite3_bind_int(s, 2, (int)QP_DIAG_WARNING);
-    sqlite3_bind_int(s, 3, 0);
-    sqlite3_bind_int(s, 4, 0);
-    sqlite3_bind_text(s, 5, msg, -1, SQLITE_STATIC);
-    return step_done(st, s, "diagnostics", err);
+    sqlite3_bind_int64(s, 2, fs->size);
+    sqlite3_bind_int64(s, 3, fs->mtime_ns);
+    sqlite3_bind_int64(s, 4, (sqlite3_int64)fs->hash);
+    return step_done(st, s, "update stat", err);
+}
+
+qp_rc qp_store_apply(qp_store *st, const char *relpath, const qp_ingest_op *op, qp_error *err)
+{
+    qp_rc rc = QP_OK;
+
+    switch (op->kind) {
+    case QP_INGEST_SKIP:
+        return QP_OK;
+    case QP_INGEST_NOTE:
+        rc = qp_store_put_note(st, relpath, &op->fs, op->note, err);
+        break;
+    case QP_INGEST_FILE:
+        rc = qp_store_put_file(st, relpath, &op->fs, err);
+        break;
+    case QP_INGEST_STAT:
+        return put_stat(st, relpath, &op->fs, err);
+    case QP_INGEST_REMOVE:
+        rc = qp_store_remove(st, relpath, err);
+        if (rc == QP_ENOTFOUND) {
+            qp_error_clear(err);
+            rc = QP_OK; /* never indexed (a temporary file): nothing to do */
+        }
+        return rc;
+    }
+    if (rc == QP_OK && op->problem != QP_INGEST_OK)
+        rc = put_diag(st, relpath, QP_DIAG_WARNING, 0, 0, qp_ingest_problem_message(op->problem),
+                      err);
+    return rc;
 }
 
 qp_rc qp_store_remove(qp_store *st, const char *path, qp_error *err)
@@ -1774,7 +1941,6 @@ qp_rc qp_store_note_query_blocks(qp_store *st, const char *path,
 
 typedef struct walk_entry {
     char *path;
-    qp_file_stat fs;
 } walk_entry;
 
 typedef struct walk_list {
@@ -1786,6 +1952,7 @@ typedef struct walk_list {
 static int walk_collect(const char *relpath, const qp_file_stat *fs, void *payload)
 {
     walk_list *w = payload;
+    (void)fs; /* qp_ingest_path() stats the file when it gets to it */
     if (w->n == w->cap) {
         size_t cap = w->cap ? w->cap * 2 : 256;
         walk_entry *v = realloc(w->v, cap * sizeof *v);
@@ -1802,7 +1969,6 @@ static int walk_collect(const char *relpath, const qp_file_stat *fs, void *paylo
         return 1;
     }
     w->v[w->n].path = p;
-    w->v[w->n].fs = *fs;
     w->n++;
     return 0;
 }
@@ -1812,58 +1978,36 @@ static int walk_cmp(const void *a, const void *b)
     return strcmp(((const walk_entry *)a)->path, ((const walk_entry *)b)->path);
 }
 
-/* Brings one walked file into the index (batch open). */
+/* Brings one walked file into the index (batch open), the way the daemon
+ * does: qp_ingest_path() decides, qp_store_apply() writes. */
 static qp_rc sync_one(qp_store *st, const qp_vault *v, const walk_entry *e, qp_error *err)
 {
     file_row row;
     qp_rc rc = find_file(st, e->path, &row, err);
-    bool known = rc == QP_OK;
     if (rc != QP_OK && rc != QP_ENOTFOUND)
         return rc;
-    bool is_note = qp_vault_is_note(e->path);
-    if (known && row.is_note == is_note && row.fs.size == e->fs.size &&
-        row.fs.mtime_ns == e->fs.mtime_ns) {
+    qp_ingest_op op;
+    rc = qp_ingest_path(&op, v, e->path, rc == QP_OK ? &row.fs : NULL, err);
+    if (rc != QP_OK)
+        return rc;
+    switch (op.kind) {
+    case QP_INGEST_SKIP:
         st->stats.skipped++;
-        return QP_OK;
-    }
-    if (!is_note) {
+        break;
+    case QP_INGEST_NOTE:
+        st->stats.parsed++;
+        break;
+    case QP_INGEST_FILE:
         st->stats.attachments++;
-        return qp_store_put_file(st, e->path, &e->fs, err);
-    }
-    char *buf = NULL;
-    size_t len = 0;
-    qp_file_stat fs = e->fs;
-    rc = qp_vault_read(v, e->path, QP_NOTE_MAX_SIZE, &buf, &len, &fs, err);
-    if (rc == QP_ETOOBIG) {
-        rc = qp_store_put_file(st, e->path, &fs, err);
-        if (rc == QP_OK)
-            rc = add_diag(st, e->path, "larger than 8 MiB: indexed as an attachment", err);
-        return rc;
-    }
-    if (rc == QP_ENOTFOUND) /* vanished since the walk */
-        return QP_OK;
-    if (rc != QP_OK)
-        return rc;
-    if (known && row.is_note && fs.hash != 0 && fs.hash == row.fs.hash) {
-        free(buf);
+        break;
+    case QP_INGEST_STAT:
         st->stats.rehashed++;
-        sqlite3_stmt *s;
-        if ((rc = stmt_get(&s, st, W_UPDATE_STAT, err)) != QP_OK)
-            return rc;
-        sqlite3_bind_int64(s, 1, row.id);
-        sqlite3_bind_int64(s, 2, fs.size);
-        sqlite3_bind_int64(s, 3, fs.mtime_ns);
-        sqlite3_bind_int64(s, 4, (sqlite3_int64)fs.hash);
-        return step_done(st, s, "update stat", err);
+        break;
+    case QP_INGEST_REMOVE: /* vanished since the walk */
+        break;
     }
-    qp_note *note = NULL;
-    rc = qp_note_parse(&note, e->path, buf, len, NULL, err);
-    free(buf);
-    if (rc != QP_OK)
-        return rc;
-    st->stats.parsed++;
-    rc = qp_store_put_note(st, e->path, &fs, note, err);
-    qp_note_free(note);
+    rc = qp_store_apply(st, e->path, &op, err);
+    qp_ingest_op_clear(&op);
     return rc;
 }
 
@@ -1902,7 +2046,7 @@ qp_rc qp_store_sync(qp_store *st, const qp_vault *v,
         goto fail;
     int src;
     while ((src = sqlite3_step(s)) == SQLITE_ROW) {
-        walk_entry key = {(char *)(uintptr_t)sqlite3_column_text(s, 1), {0, 0, 0}};
+        walk_entry key = {(char *)(uintptr_t)sqlite3_column_text(s, 1)};
         if (key.path && bsearch(&key, w.v, w.n, sizeof *w.v, walk_cmp))
             continue;
         if (ngone == capgone) {

@@ -2,10 +2,10 @@
 #define QUIPU_STORE_INT_H
 
 /*
- * store_int — what store.c, resolve.c, query.c and mentions.c share inside
- * libquipu: the resolver (pure: candidates come from a callback, so the
- * §2.2 table is testable without SQLite), subpath matching, mention search
- * in a note's text, and the store's prepared statements.
+ * store_int — the store's interface to the read methods inside libquipu:
+ * its prepared read statements, its connection and read transactions, its
+ * SQLite error mapping, the resolver's candidates from the index, and the
+ * mention text rebuilt from a stored mask.
  */
 
 #include <stdbool.h>
@@ -16,74 +16,7 @@
 
 #include "quipu/error.h"
 #include "quipu/store.h"
-
-/* ---- resolution (resolve.c), spec/links.md §2.1 ---- */
-
-typedef struct qp__cand {
-    int64_t id;
-    const char *path;        /* vault path, case kept */
-    const char *path_folded; /* qp_text_fold(path) */
-} qp__cand;
-
-/* Fills *out / *n with every indexed file whose folded file name (with
- * extension) equals `name_folded`. The array stays owned by the callee and
- * valid until the next call. */
-typedef qp_rc (*qp__cand_fn)(const qp__cand **out, size_t *n, const char *name_folded,
-                             void *payload, qp_error *err);
-
-/* Resolves `linkpath` (as written after splitting: NFC, trimmed, no
- * subpath) for a link in `src_path` (file id `src_id`). *out is the target
- * file id, or 0 when unresolved. */
-qp_rc qp__resolve(int64_t *out, const char *linkpath, const char *src_path, int64_t src_id,
-                  qp__cand_fn cands, void *payload, qp_error *err);
-
-/* The names a link path can be looked up under (§2.1 step 2): *name1 is the
- * folded last segment when it contains a '.', else NULL; *name2 is the
- * folded last segment + ".md". Both new (free()); NULL, NULL for an empty
- * linkpath. QP_ENOMEM only. */
-qp_rc qp__link_names(char **name1, char **name2, const char *linkpath);
-
-/* The unresolved-link key (§2.4): linkpath without a trailing ".md" (any
- * case), case kept. New, free(); NULL on OOM. */
-char *qp__unresolved_key(const char *linkpath);
-
-typedef struct qp__heading_ref {
-    int level;
-    const char *text;
-    uint32_t line;
-} qp__heading_ref;
-
-typedef struct qp__block_ref {
-    const char *id;
-    uint32_t line;
-} qp__block_ref;
-
-/* Checks a subpath ("#A#B" or "#^id") against a file's headings and block
- * ids (§7). Returns true when found, with *line the 1-based line of the
- * match. "#" alone or NULL is trivially found with *line 0. */
-bool qp__subpath_find(const char *subpath, const qp__heading_ref *h, size_t nh,
-                      const qp__block_ref *b, size_t nb, uint32_t *line);
-
-/* Heading normalisation for matching (§7.1): punctuation → space, collapse,
- * trim, fold. New, free(); NULL on OOM. */
-char *qp__heading_key(const char *text);
-
-/* ---- mention search (mentions.c), spec/links.md §4.3 ---- */
-
-typedef struct qp__mention_hit {
-    size_t offset; /* byte offset in the text */
-    size_t len;    /* byte length of the match in the text */
-} qp__mention_hit;
-
-/* Finds every occurrence of any of `names` (each already qp_text_fold()ed,
- * non-empty) in text[0..len), case-insensitively (full Unicode lower-case),
- * with no word character (qp_text_is_word) directly before or after it.
- * Hits that start at the same offset count once (the longest). *out is new
- * (free()), sorted by offset; may be NULL when *n is 0. */
-qp_rc qp__mentions_find(qp__mention_hit **out, size_t *n, const char *text, size_t len,
-                        const char *const *names, size_t nnames, qp_error *err);
-
-/* ---- store internals ---- */
+#include "resolve_int.h" /* qp__cand: qp__store_cands is a qp__cand_fn */
 
 typedef enum qp__stmt_id {
     QP__S_FILE_BY_PATH = 0,
@@ -120,20 +53,6 @@ qp_rc qp__store_stmt(sqlite3_stmt **out, qp_store *st, qp__stmt_id id, qp_error 
 /* The store's connection, for statements built per call (task queries).
  * Borrowed; valid while the store is open. */
 sqlite3 *qp__store_db(qp_store *st);
-
-/* ---- task queries (query_tasks.c), called by qp_query_run() inside its
- * read transaction; *out is a new jansson value ---- */
-
-struct json_t;
-/* A string param of a query: *out borrows from params; NULL when absent or null.
- * QP_EINVAL (naming the param) when required and absent, or not a string. */
-qp_rc qp__query_param_string(const char **out, struct json_t *params, const char *name,
-                             bool required, qp_error *err);
-
-qp_rc qp__query_tasks(struct json_t **out, qp_store *st, struct json_t *params, qp_error *err);
-/* Every ```tasks block of the note at `path` (already resolved). */
-qp_rc qp__query_task_blocks(struct json_t **out, qp_store *st, const char *path,
-                            struct json_t *params, qp_error *err);
 
 /* Opens a read transaction when none is open (returns true when it did);
  * qp__store_read_end() closes it. */

@@ -6,6 +6,7 @@
 #include "quipu/arena.h"
 #include "quipu/error.h"
 #include "quipu/frontmatter.h"
+#include "quipu/ingest.h"
 #include "quipu/init.h"
 #include "quipu/links.h"
 #include "quipu/note.h"

@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include "quipu/error.h"
+#include "quipu/ingest.h"
 #include "quipu/note.h"
 #include "quipu/vault.h"
 
@@ -75,6 +76,12 @@ qp_rc qp_store_put_note(qp_store *st, const char *path, const qp_file_stat *fs, 
                         qp_error *err);
 /* Inserts or replaces an attachment (a non-Markdown file: a link target only). */
 qp_rc qp_store_put_file(qp_store *st, const char *path, const qp_file_stat *fs, qp_error *err);
+/* Writes what qp_ingest_path() decided for `path` (quipu/ingest.h): a note,
+ * an attachment (with its problem as a warning diagnostic, line 0, that the
+ * next put or remove of the path drops), a new stat for unchanged content
+ * (no new generation: readers see nothing different), or a removal (of a
+ * path never indexed too). Borrows op. */
+qp_rc qp_store_apply(qp_store *st, const char *path, const qp_ingest_op *op, qp_error *err);
 /* Removes a file and what it owns; QP_ENOTFOUND when it was not indexed. */
 qp_rc qp_store_remove(qp_store *st, const char *path, qp_error *err);
 /* Re-resolves affected links, commits, bumps the generation. On failure the
@@ -105,8 +112,10 @@ qp_rc qp_store_each_file(qp_store *st, int (*cb)(const char *path, void *payload
                          qp_error *err);
 
 /* Convenience for tools and tests: bring the index in line with the vault on
- * the calling thread (walk, compare size+mtime(+hash), parse what changed,
- * drop what is gone, one batch). `progress` may be NULL. */
+ * the calling thread, in one batch: walk, then each file through
+ * qp_ingest_path() and qp_store_apply() as the daemon does (the policy of
+ * quipu/ingest.h: unchanged files skipped, big or binary notes recorded as
+ * attachments with a problem), then drop what is gone. `progress` may be NULL. */
 qp_rc qp_store_sync(qp_store *st, const qp_vault *v,
                     void (*progress)(size_t done, size_t total, void *payload), void *payload,
                     qp_error *err);

@@ -43,15 +43,9 @@ static inline int fixture_open(const char *name)
 
 static inline void fixture_close(void)
 {
-    static const char *const sfx[] = {"", "-wal", "-shm"};
-    char p[256];
-
     qp_store_close(st);
     qp_vault_close(vault);
-    for (int i = 0; i < 3; i++) {
-        snprintf(p, sizeof p, "%s%s", fixture_db, sfx[i]);
-        unlink(p);
-    }
+    qp_store_remove_files(fixture_db, NULL);
     rmdir(fixture_dbdir);
 }
 

@@ -4,7 +4,7 @@
 
 #include <stdlib.h>
 
-#include "store_int.h"
+#include "mentions_int.h"
 
 /* Runs the search and renders the hits as "offset+len,..." for comparison. */
 static void find(const char *text, const char *const *names, size_t n, const char *want)

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 
 #include "quipu/text.h"
-#include "store_int.h"
+#include "resolve_int.h"
 
 typedef struct vault {
     const char *const *paths;

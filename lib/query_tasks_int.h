@@ -1,0 +1,19 @@
+#ifndef QUIPU_QUERY_TASKS_INT_H
+#define QUIPU_QUERY_TASKS_INT_H
+
+/*
+ * query_tasks_int — the task methods (query_tasks.c), called by
+ * qp_query_run() inside its read transaction; *out is a new jansson value.
+ */
+
+#include "quipu/error.h"
+#include "quipu/store.h"
+
+struct json_t;
+
+qp_rc qp__query_tasks(struct json_t **out, qp_store *st, struct json_t *params, qp_error *err);
+/* Every ```tasks block of the note at `path` (already resolved). */
+qp_rc qp__query_task_blocks(struct json_t **out, qp_store *st, const char *path,
+                            struct json_t *params, qp_error *err);
+
+#endif
