@@ -171,3 +171,10 @@ int qpd_paths_mkdir_p(const char *dir, mode_t mode)
         return -errno;
     return S_ISDIR(sb.st_mode) ? 0 : -ENOTDIR;
 }
+
+bool qpd_paths_is_index(const char *db_rel, const char *rel)
+{
+    /* A prefix test covers the database and every file SQLite puts beside
+     * it; that is what the watcher, the listings and the scan always did. */
+    return db_rel != NULL && strncmp(rel, db_rel, strlen(db_rel)) == 0;
+}

@@ -22,6 +22,7 @@
  * an empty string. Thread-safe as long as nobody changes the environment.
  */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -41,5 +42,11 @@ int qpd_paths_find_vault(char *buf, size_t n, const char *start_dir);
  * umask applies). An existing directory is success; an existing
  * non-directory is -ENOTDIR. */
 int qpd_paths_mkdir_p(const char *dir, mode_t mode);
+
+/* True when the vault-relative path `rel` is one of the index's own files
+ * (the database, its -wal, -shm and -journal), given `db_rel`, the index's
+ * vault-relative path (NULL when the index is outside the vault: always
+ * false). The daemon never indexes its own index. */
+bool qpd_paths_is_index(const char *db_rel, const char *rel);
 
 #endif /* QPD_PATHS_H */

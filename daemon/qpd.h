@@ -4,11 +4,14 @@
 /*
  * qpd — the state of one quipud process, shared by its modules.
  *
- * quipud serves one vault. Its modules (index: change sets, parse jobs, the
- * writer thread and the reader pool; watcher: one uv_fs_event per
- * directory; server: the socket, clients, dispatch and subscriptions) hang
- * off one qpd_daemon that main() owns. Every field is touched by the loop
- * thread only, except where a comment says otherwise.
+ * quipud serves one vault. Its modules (changes: change sets and the cycle
+ * scheduler, with the writer thread, parse and scan jobs below it; readers:
+ * the pool of read connections; watcher: one uv_fs_event per directory;
+ * server: the socket, clients, dispatch and subscriptions) hang off one
+ * qpd_daemon that main() owns, and call each other only downwards or
+ * through hooks main registers (docs/architecture.md has the graph). Every
+ * field is touched by the loop thread only, except where a comment says
+ * otherwise.
  */
 
 #include <limits.h>
@@ -21,7 +24,8 @@
 #include "quipu/store.h"
 #include "quipu/vault.h"
 
-typedef struct qpd_index qpd_index;
+typedef struct qpd_changes qpd_changes;
+typedef struct qpd_readers qpd_readers;
 typedef struct qpd_watcher qpd_watcher;
 typedef struct qpd_server qpd_server;
 
@@ -39,7 +43,7 @@ typedef struct qpd_daemon {
     unsigned rescan_interval; /* seconds between periodic rescans; 0 = off */
     long watch_limit;         /* test hook: at most this many watches (-1 = no limit) */
     size_t query_cache;       /* bytes of cached query answers; 0 = no cache */
-    unsigned threads;         /* libuv pool size */
+    unsigned threads;         /* libuv pool size, at least 1 */
 
     /* state */
     bool ready;         /* the first scan finished */
@@ -48,7 +52,8 @@ typedef struct qpd_daemon {
     int64_t generation; /* last committed generation seen by the loop */
     bool stopping;
 
-    qpd_index *index;
+    qpd_readers *readers; /* thread-safe */
+    qpd_changes *changes;
     qpd_watcher *watcher;
     qpd_server *server;
 } qpd_daemon;

@@ -34,12 +34,13 @@
 #include <jansson.h>
 #include <xxhash.h>
 
-#include "index.h"
+#include "changes.h"
 #include "log.h"
 #include "paths.h"
 #include "proto.h"
 #include "quipu/query.h"
 #include "quipu/version.h"
+#include "readers.h"
 
 #define CLIENT_MAX_INFLIGHT 4096 /* requests of one client on the pool */
 #define READ_BUF            65536
@@ -365,7 +366,7 @@ typedef struct status_state {
 
 static status_state state_now(qpd_daemon *d)
 {
-    return (status_state){d->ready, d->scan_done, d->scan_total, qpd_index_pending(d)};
+    return (status_state){d->ready, d->scan_done, d->scan_total, qpd_changes_pending(d)};
 }
 
 /* The status result: the index's counts plus the daemon's state. New
@@ -443,7 +444,7 @@ static void rpc_work(uv_work_t *req)
     rpc_job *job = (rpc_job *)req;
     qpd_daemon *d = job->srv->d;
     qp_error err = QP_ERROR_INIT;
-    qp_store *st = qpd_readers_acquire(d, &err);
+    qp_store *st = qpd_readers_acquire(d->readers, &err);
     char *result = NULL;
     qp_rc rc;
 
@@ -454,14 +455,14 @@ static void rpc_work(uv_work_t *req)
     } else {
         /* The query reads one snapshot; the generation around it tells which
          * one only when nothing was committed meanwhile. */
-        int64_t before = qpd_readers_generation(d, st);
+        int64_t before = qpd_readers_generation(d->readers, st);
         int64_t lib_gen = qp_store_generation(st);
 
         rc = qp_query_run(&result, st, d->vault, job->method, job->params, &err);
-        job->generation = qpd_readers_generation(d, st);
+        job->generation = qpd_readers_generation(d->readers, st);
         stable = before == job->generation;
         if (rc == QP_ECORRUPT)
-            qpd_readers_corrupt(d, st, err.msg); /* the loop rebuilds the index */
+            qpd_readers_corrupt(d->readers, st, err.msg); /* the loop rebuilds the index */
         if (rc == QP_OK && strcmp(job->method, "status") == 0) {
             /* The counts were read in one snapshot; when stable, it is
              * job->generation's and may be kept for the loop. */
@@ -477,7 +478,7 @@ static void rpc_work(uv_work_t *req)
             else
                 free(counts);
         }
-        qpd_readers_release(d, st);
+        qpd_readers_release(d->readers, st);
     }
 
     if (rc != QP_OK) {
@@ -674,7 +675,7 @@ static void submit(qpd_server *srv, rpc_job *job)
     job->ready = d->ready;
     job->done = d->scan_done;
     job->total = d->scan_total;
-    job->pending = qpd_index_pending(d);
+    job->pending = qpd_changes_pending(d);
     if (job->s)
         job->s->running = true;
     c->refs++;
@@ -705,7 +706,7 @@ static void client_pump(client *c)
         job->ready = c->srv->d->ready;
         job->done = c->srv->d->scan_done;
         job->total = c->srv->d->scan_total;
-        job->pending = qpd_index_pending(c->srv->d);
+        job->pending = qpd_changes_pending(c->srv->d);
         start_job(c->srv, job);
     }
 }
@@ -813,7 +814,7 @@ static void progress_cb(uv_timer_t *t)
     rerun(srv, true);
 }
 
-void qpd_server_on_progress(qpd_daemon *d)
+void qpd_server_on_state(qpd_daemon *d)
 {
     qpd_server *srv = d->server;
     uint64_t now, since;

@@ -24,8 +24,9 @@ qp_rc qpd_server_start(qpd_daemon *d, qp_error *err);
  * re-run subscriptions and push what changed. */
 void qpd_server_on_commit(qpd_daemon *d);
 
-/* Scan progress moved: status subscribers get (throttled) updates. */
-void qpd_server_on_progress(qpd_daemon *d);
+/* The daemon's state (ready, scan progress) moved, with or without a
+ * commit: status subscribers get (throttled) updates. */
+void qpd_server_on_state(qpd_daemon *d);
 
 /* Stops accepting and closes every client. */
 void qpd_server_stop(qpd_daemon *d);

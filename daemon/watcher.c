@@ -17,8 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "index.h"
 #include "log.h"
+#include "mem.h"
+#include "paths.h"
 
 typedef struct watch {
     uv_fs_event_t h; /* first: the handle is the watch */
@@ -29,6 +30,7 @@ typedef struct watch {
 
 struct qpd_watcher {
     qpd_daemon *d;
+    qpd_watcher_hooks hooks;
     watch **v; /* sorted by rel */
     size_t n, cap;
     size_t failed; /* directories we could not watch since the last full scan */
@@ -64,41 +66,26 @@ static void event_cb(uv_fs_event_t *h, const char *filename, int events, int sta
     watch *wt = (watch *)h;
     qpd_daemon *d = wt->w->d;
     char *rel;
-    size_t nr, nf;
     (void)events;
 
     if (status < 0) {
         qpd_log(QPD_LOG_WARN, "watch %s: %s", wt->rel[0] ? wt->rel : ".", uv_strerror(status));
-        qpd_index_rescan(d, "a directory watch failed");
+        wt->w->hooks.rescan(d, "a directory watch failed");
         return;
     }
     if (filename == NULL) {
         /* The kernel could not say what changed: look at everything. */
-        qpd_index_rescan(d, "an event without a file name");
+        wt->w->hooks.rescan(d, "an event without a file name");
         return;
     }
-    nr = strlen(wt->rel);
-    nf = strlen(filename);
-    rel = malloc(nr + nf + 2);
-    if (rel == NULL) {
-        qpd_log(QPD_LOG_ERROR, "out of memory");
-        abort();
-    }
-    if (nr == 0) {
-        memcpy(rel, filename, nf + 1);
-    } else {
-        memcpy(rel, wt->rel, nr);
-        rel[nr] = '/';
-        memcpy(rel + nr + 1, filename, nf + 1);
-    }
-    if (qp_vault_ignored(d->vault, rel) ||
-        (d->db_rel != NULL && strncmp(rel, d->db_rel, strlen(d->db_rel)) == 0)) {
+    rel = qpd_join(wt->rel, filename);
+    if (qp_vault_ignored(d->vault, rel) || qpd_paths_is_index(d->db_rel, rel)) {
         free(rel);
         return;
     }
     qpd_log(QPD_LOG_DEBUG, "event %s%s%s", rel, (events & UV_RENAME) ? " rename" : "",
             (events & UV_CHANGE) ? " change" : "");
-    qpd_index_changed(d, rel);
+    wt->w->hooks.changed(d, rel);
     free(rel);
 }
 
@@ -134,17 +121,9 @@ bool qpd_watcher_add(qpd_daemon *d, const char *rel, uint64_t dev, uint64_t ino)
         r = UV_ENOSPC;
         goto failed;
     }
-    wt = calloc(1, sizeof *wt);
-    abs = malloc(strlen(d->vault_root) + strlen(rel) + 2);
-    if (wt == NULL || abs == NULL || (wt->rel = strdup(rel)) == NULL) {
-        qpd_log(QPD_LOG_ERROR, "out of memory");
-        abort();
-    }
-    strcpy(abs, d->vault_root);
-    if (rel[0] != '\0') {
-        strcat(abs, "/");
-        strcat(abs, rel);
-    }
+    wt = qpd_xcalloc(1, sizeof *wt);
+    wt->rel = qpd_xstrdup(rel);
+    abs = qpd_join(d->vault_root, rel);
     wt->w = w;
     wt->dev = dev;
     wt->ino = ino;
@@ -157,14 +136,7 @@ bool qpd_watcher_add(qpd_daemon *d, const char *rel, uint64_t dev, uint64_t ino)
             return false; /* gone already: its parent's event says so */
         goto failed;
     }
-    if (w->n == w->cap) {
-        w->cap = w->cap ? 2 * w->cap : 64;
-        w->v = realloc(w->v, w->cap * sizeof *w->v);
-        if (w->v == NULL) {
-            qpd_log(QPD_LOG_ERROR, "out of memory");
-            abort();
-        }
-    }
+    w->v = qpd_grow(w->v, &w->cap, w->n + 1, sizeof *w->v);
     memmove(w->v + i + 1, w->v + i, (w->n - i) * sizeof *w->v);
     w->v[i] = wt;
     w->n++;
@@ -179,7 +151,7 @@ failed:
                 rel[0] ? rel : ".", uv_strerror(r), w->n,
                 r == UV_ENOSPC ? "; raise fs.inotify.max_user_watches" : "");
         /* Once: from now on the degraded-mode timer rescans periodically. */
-        qpd_index_rescan(d, "a directory could not be watched");
+        w->hooks.rescan(d, "a directory could not be watched");
     }
     return true; /* not watched: list it anyway, the rescans do the rest */
 }
@@ -216,14 +188,7 @@ void qpd_watcher_drop_tree(qpd_daemon *d, const char *rel)
     if (i < w->n && strcmp(w->v[i]->rel, rel) == 0)
         remove_at(w, i, 1);
     /* "a" < "a-b" < "a/x": the subdirectories are the run starting "a/". */
-    slash = malloc(n + 2);
-    if (slash == NULL) {
-        qpd_log(QPD_LOG_ERROR, "out of memory");
-        abort();
-    }
-    memcpy(slash, rel, n);
-    slash[n] = '/';
-    slash[n + 1] = '\0';
+    slash = qpd_join(rel, "");
     i = lower_bound(w, slash);
     for (j = i; j < w->n && strncmp(w->v[j]->rel, slash, n + 1) == 0; j++)
         ;
@@ -268,13 +233,14 @@ size_t qpd_watcher_count(qpd_daemon *d)
     return d->watcher ? d->watcher->n : 0;
 }
 
-qp_rc qpd_watcher_start(qpd_daemon *d, qp_error *err)
+qp_rc qpd_watcher_start(qpd_daemon *d, const qpd_watcher_hooks *hooks, qp_error *err)
 {
     qpd_watcher *w = calloc(1, sizeof *w);
 
     if (w == NULL)
         return qp_error_set(err, QP_ENOMEM, "out of memory");
     w->d = d;
+    w->hooks = *hooks;
     d->watcher = w;
     return QP_OK;
 }

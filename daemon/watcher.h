@@ -3,13 +3,13 @@
 
 /*
  * watcher — one uv_fs_event per directory of the vault (inotify watches are
- * not recursive). Every event becomes a vault-relative path handed to
- * qpd_index_changed(); ignored paths (dot-folders, userIgnoreFilters, the
+ * not recursive). Every event becomes a vault-relative path handed to the
+ * `changed` hook main registers; ignored paths (dot-folders, userIgnoreFilters, the
  * index itself when it lives in the vault) are dropped here. Directories
  * are added as scans and parse jobs discover them and dropped when they are
  * gone. When a watch cannot be added (ENOSPC: the inotify limit; or the
- * --watch-limit test hook), the watcher says so and the index falls back to
- * rescans. Loop thread only.
+ * --watch-limit test hook), the watcher says so through the `rescan` hook
+ * and the scheduler falls back to rescans. Loop thread only.
  */
 
 #include <stdbool.h>
@@ -18,7 +18,15 @@
 
 #include "qpd.h"
 
-qp_rc qpd_watcher_start(qpd_daemon *d, qp_error *err);
+/* How the watcher reports, registered by main (it knows nothing above it). */
+typedef struct qpd_watcher_hooks {
+    /* `rel` changed (borrowed for the call). */
+    void (*changed)(qpd_daemon *d, const char *rel);
+    /* Something may have been missed: look at everything. */
+    void (*rescan)(qpd_daemon *d, const char *why);
+} qpd_watcher_hooks;
+
+qp_rc qpd_watcher_start(qpd_daemon *d, const qpd_watcher_hooks *hooks, qp_error *err);
 
 /* Watches `rel` ("" is the root) if not watched yet, or re-watches it when
  * the directory there is a different one (dev/ino changed). True when a new
