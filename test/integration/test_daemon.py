@@ -515,7 +515,9 @@ def test_cached_answers_follow_commits():
                 assert c.response(1000 + i, timeout=30)["result"] == first
             gen = c.request("status")["generation"]
             for n in range(3):
-                d.write("Inbox/new%d.md" % n, "# New\n\nMet [[Ann Veld]] again.\n")
+                # Atomically: an in-place write can be read between its
+                # truncate and its write, and that empty note is a commit too.
+                d.write_atomic("Inbox/new%d.md" % n, "# New\n\nMet [[Ann Veld]] again.\n")
                 deadline = time.monotonic() + 10
                 while c.request("status")["generation"] == gen:
                     assert time.monotonic() < deadline, "no commit"
