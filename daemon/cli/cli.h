@@ -163,5 +163,6 @@ int qp_cli_cmd_blocks(qp_cli *cli, const qp_cli_args *a);     /* commands.c */
 int qp_cli_cmd_resolve(qp_cli *cli, const qp_cli_args *a);    /* commands.c */
 int qp_cli_cmd_watch(qp_cli *cli, const qp_cli_args *a);      /* commands.c */
 int qp_cli_cmd_eval_tasks(qp_cli *cli, const qp_cli_args *a); /* eval_tasks.c */
+int qp_cli_cmd_lsp(qp_cli *cli, const qp_cli_args *a);        /* lsp_cmd.c */
 
 #endif /* QP_CLI_H */

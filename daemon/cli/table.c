@@ -111,6 +111,18 @@ const qp_cli_command qp_cli_commands[] = {
         .run = qp_cli_cmd_eval_tasks,
     },
     {
+        .name = "lsp",
+        .synopsis = "[--stdio] [--quipud PATH]",
+        .summary = "a Language Server (LSP) on stdin/stdout for editors",
+        .help = "Speaks the Language Server Protocol on standard input and output for the vaults\n"
+                "of the editor's workspace folders, answering from each vault's quipud and\n"
+                "starting it when none runs. See docs/editors.md.",
+        .max_pos = 0,
+        .run = qp_cli_cmd_lsp,
+        .opts = {{"--stdio", NULL, "accepted for editors that pass it (stdio is the transport)"},
+                 {"--quipud", "PATH", "the quipud to start (default: next to quipu, else $PATH)"}},
+    },
+    {
         .name = "help",
         .synopsis = "[COMMAND]",
         .summary = "this text, or a command's",

@@ -1,0 +1,1403 @@
+/*
+ * features — the LSP methods of `quipu lsp`, one handler each.
+ *
+ * Positions in the open document come from its local parse (byte offsets,
+ * converted with qpl_text); positions in other files come from the daemon
+ * as 1-based line and byte column plus the source line itself (`context`),
+ * which is what converting a byte column to UTF-16 needs. Vault-wide facts
+ * (what a link resolves to, who links here, which meetings mention a
+ * person, what a Tasks query returns) are always asked of the daemon.
+ */
+/* realpath() is XSI. */
+#define _XOPEN_SOURCE 700
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cmark-gfm.h>
+
+#include "lsp_int.h"
+#include "quipu/arena.h"
+#include "quipu/links.h"
+#include "quipu/vaultconf.h"
+
+/* LSP enumerations used below. */
+enum {
+    SEV_ERROR = 1,
+    SEV_WARNING = 2,
+    SEV_INFO = 3,
+    SYM_FILE = 1,
+    SYM_STRING = 15,
+    SYM_KEY = 20,
+};
+
+/* a, or b when a is NULL. */
+static const char *OR(const char *a, const char *b)
+{
+    return a != NULL ? a : b;
+}
+
+/* ---- positions and ranges ------------------------------------------------ */
+
+static json_t *pos_json(uint32_t line, uint32_t ch)
+{
+    return json_pack("{s:i, s:i}", "line", (int)line, "character", (int)ch);
+}
+
+static json_t *range_lc(uint32_t l1, uint32_t c1, uint32_t l2, uint32_t c2)
+{
+    return json_pack("{s:o, s:o}", "start", pos_json(l1, c1), "end", pos_json(l2, c2));
+}
+
+static json_t *range_off(const qpl_server *s, const qpl_doc *d, size_t a, size_t b)
+{
+    uint32_t l1, c1, l2, c2;
+
+    qpl_text_position(&d->text, a, s->enc, &l1, &c1);
+    qpl_text_position(&d->text, b, s->enc, &l2, &c2);
+    return range_lc(l1, c1, l2, c2);
+}
+
+/* The whole of 0-based line `ln` of d (without its ending). */
+static json_t *range_line(const qpl_server *s, const qpl_doc *d, size_t ln)
+{
+    size_t a = ln < d->text.nlines ? d->text.line[ln] : d->text.len;
+
+    return range_off(s, d, a, a + qpl_text_line_len(&d->text, ln));
+}
+
+/* The document and byte offset of params' textDocument + position. */
+static qpl_doc *doc_pos(qpl_server *s, json_t *params, size_t *off, uint32_t *line)
+{
+    json_t *td = json_object_get(params, "textDocument");
+    json_t *pos = json_object_get(params, "position");
+    qpl_doc *d = qpl_doc_find(s, json_string_value(json_object_get(td, "uri")));
+    uint32_t l = (uint32_t)json_integer_value(json_object_get(pos, "line"));
+    uint32_t c = (uint32_t)json_integer_value(json_object_get(pos, "character"));
+
+    if (d == NULL || d->note == NULL)
+        return NULL;
+    if (off != NULL)
+        *off = qpl_text_offset(&d->text, l, c, s->enc);
+    if (line != NULL)
+        *line = l;
+    return d;
+}
+
+static qpl_doc *doc_of(qpl_server *s, json_t *params)
+{
+    json_t *td = json_object_get(params, "textDocument");
+    qpl_doc *d = qpl_doc_find(s, json_string_value(json_object_get(td, "uri")));
+
+    return d != NULL && d->note != NULL ? d : NULL;
+}
+
+/* Where the link that starts at byte col0 of `line` ends (exclusive). */
+static size_t link_end(const char *line, size_t col0)
+{
+    size_t n = strlen(line), i = col0;
+    const char *e;
+
+    if (col0 >= n)
+        return n;
+    if (line[i] == '"' || line[i] == '\'')
+        i++;
+    if (line[i] == '!')
+        i++;
+    if (strncmp(line + i, "[[", 2) == 0) {
+        e = strstr(line + i + 2, "]]");
+        return e ? (size_t)(e - line) + 2 : n;
+    }
+    if (line[i] == '[') {
+        e = strstr(line + i, "](");
+        if (e != NULL) {
+            const char *c = strchr(e + 2, ')');
+
+            return c ? (size_t)(c - line) + 1 : n;
+        }
+    }
+    while (i < n && line[i] != ' ' && line[i] != '\t')
+        i++;
+    return i;
+}
+
+/* A Location in another file from a daemon occurrence {line, column, context};
+ * `name` (may be NULL) is the text an unlinked mention there spells. */
+/* The note name of a vault path: its basename without ".md" (static buffer
+ * of the caller). */
+static const char *note_name(const char *path, char *buf, size_t cap)
+{
+    const char *b = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    size_t n = strlen(b);
+
+    if (n > 3 && strcasecmp(b + n - 3, ".md") == 0)
+        n -= 3;
+    snprintf(buf, cap, "%.*s", (int)n, b);
+    return buf;
+}
+
+static json_t *occ_location(const qpl_vault *v, const char *path, const json_t *occ,
+                            qpl_encoding enc, const char *name)
+{
+    const char *ctx = json_string_value(json_object_get(occ, "context"));
+    json_int_t line = json_integer_value(json_object_get(occ, "line"));
+    json_int_t col = json_integer_value(json_object_get(occ, "column"));
+    size_t c0 = col > 0 ? (size_t)col - 1 : 0, cn, e;
+    char *uri = qpl_uri_of(v, path);
+    json_t *loc;
+
+    if (uri == NULL)
+        return NULL;
+    if (ctx == NULL)
+        ctx = "";
+    cn = strlen(ctx);
+    if (c0 > cn)
+        c0 = cn;
+    e = link_end(ctx, c0);
+    if (name != NULL && strncasecmp(ctx + c0, name, strlen(name)) == 0)
+        e = c0 + strlen(name); /* an unlinked mention spelling the name */
+    if (c0 < cn && (ctx[c0] == '"' || ctx[c0] == '\''))
+        c0++; /* a frontmatter string: the link starts inside the quotes */
+    loc = json_pack("{s:s, s:o}", "uri", uri, "range",
+                    range_lc(line > 0 ? (uint32_t)line - 1 : 0, qpl_units(ctx, c0, enc),
+                             line > 0 ? (uint32_t)line - 1 : 0, qpl_units(ctx, e, enc)));
+    free(uri);
+    return loc;
+}
+
+/* ---- links ---------------------------------------------------------------- */
+
+/* The bytes of l in d, without the quotes of a frontmatter string. */
+static void link_span(const qpl_doc *d, const qp_link *l, size_t *a, size_t *b)
+{
+    *a = l->offset;
+    *b = (size_t)l->offset + l->len;
+    if (*b > d->text.len)
+        *b = d->text.len;
+    if (*b - *a >= 2 && (d->text.s[*a] == '"' || d->text.s[*a] == '\'') &&
+        d->text.s[*b - 1] == d->text.s[*a]) {
+        (*a)++;
+        (*b)--;
+    }
+}
+
+static json_t *link_range(const qpl_server *s, const qpl_doc *d, const qp_link *l)
+{
+    size_t a, b;
+
+    link_span(d, l, &a, &b);
+    return range_off(s, d, a, b);
+}
+
+static const qp_link *link_at(const qpl_doc *d, size_t off)
+{
+    size_t n;
+    const qp_link *l = qp_note_links(d->note, &n);
+
+    for (size_t i = 0; i < n; i++)
+        if (off >= l[i].offset && off < (size_t)l[i].offset + l[i].len)
+            return &l[i];
+    return NULL;
+}
+
+/* The `resolve` link text of l: target and subpath as a Markdown
+ * destination, in which only '%' needs escaping (the daemon decodes it and
+ * splits at the first '#', as for the link it came from). A link to the
+ * note itself ([[#Heading]]) is sent as the document's own path. */
+static char *resolve_text(const qpl_doc *d, const qp_link *l)
+{
+    const char *t = l->target[0] ? l->target : (d->rel ? d->rel : "");
+    const char *sub = l->subpath ? l->subpath : "";
+    size_t n = strlen(t) + strlen(sub);
+    char *out = malloc(3 * n + 1), *o = out;
+
+    if (out == NULL)
+        return NULL;
+    for (const char *p = t; *p; p++) {
+        if (*p == '%') {
+            memcpy(o, "%25", 3);
+            o += 3;
+        } else {
+            *o++ = *p;
+        }
+    }
+    for (const char *p = sub; *p; p++) {
+        if (*p == '%') {
+            memcpy(o, "%25", 3);
+            o += 3;
+        } else {
+            *o++ = *p;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+static json_t *resolve_params(const qpl_doc *d, const qp_link *l)
+{
+    char *text = resolve_text(d, l);
+    json_t *p;
+
+    if (text == NULL)
+        return NULL;
+    p = json_pack("{s:s, s:s}", "link", text, "syntax", "markdown");
+    if (p != NULL && d->rel != NULL)
+        json_object_set_new(p, "from", json_string(d->rel));
+    free(text);
+    return p;
+}
+
+static json_t *resolve_link(qpl_server *s, const qpl_doc *d, const qp_link *l)
+{
+    return qpl_call(s, d->v, "resolve", resolve_params(d, l), NULL);
+}
+
+/* Splits the link written at col0 of a context line into target + subpath
+ * (arena strings). False when there is no link there. */
+static bool split_context_link(qp_arena *a, const char *line, size_t col0, qp_link *out)
+{
+    size_t n = strlen(line), i = col0;
+
+    memset(out, 0, sizeof *out);
+    if (i >= n)
+        return false;
+    if (line[i] == '"' || line[i] == '\'')
+        i++;
+    if (line[i] == '!')
+        i++;
+    if (strncmp(line + i, "[[", 2) == 0) {
+        const char *e = strstr(line + i + 2, "]]");
+
+        return e != NULL && qp_link_split(out, a, line + i + 2, (size_t)(e - (line + i + 2)), NULL);
+    }
+    if (line[i] == '[') {
+        const char *e = strstr(line + i, "](");
+        const char *c = e ? strchr(e + 2, ')') : NULL;
+        char *dec, *hash;
+
+        if (c == NULL)
+            return false;
+        dec = qp_link_url_decode(a, e + 2, (size_t)(c - (e + 2)), NULL);
+        if (dec == NULL)
+            return false;
+        hash = strchr(dec, '#');
+        if (hash != NULL) {
+            out->subpath = qp_arena_strdup(a, hash);
+            *hash = '\0';
+        }
+        out->target = dec;
+        return true;
+    }
+    return false;
+}
+
+/* True when a written subpath names `want` ("Heading" or "^id"): its last
+ * component, compared without case, as Obsidian matches them. */
+static bool subpath_is(const char *sub, const char *want)
+{
+    const char *last;
+
+    if (sub == NULL)
+        return false;
+    last = strrchr(sub, '#');
+    last = last ? last + 1 : sub;
+    while (*last == ' ')
+        last++;
+    return strcasecmp(last, want) == 0;
+}
+
+/* ---- definition ------------------------------------------------------------- */
+
+static json_t *h_definition(qpl_server *s, json_t *params, int *code, const char **msg)
+{
+    size_t off;
+    qpl_doc *d = doc_pos(s, params, &off, NULL);
+    const qp_link *l;
+    json_t *r, *loc = json_null();
+    const char *path;
+    char *uri;
+
+    (void)code;
+    (void)msg;
+    if (d == NULL || d->v == NULL || (l = link_at(d, off)) == NULL)
+        return json_null();
+    r = resolve_link(s, d, l);
+    path = json_string_value(json_object_get(r, "path"));
+    if (path != NULL && (uri = qpl_uri_of(d->v, path)) != NULL) {
+        json_int_t line = json_integer_value(json_object_get(r, "subpath_line"));
+        uint32_t ln = line > 0 ? (uint32_t)line - 1 : 0;
+
+        loc = json_pack("{s:s, s:o}", "uri", uri, "range", range_lc(ln, 0, ln, 0));
+        free(uri);
+    }
+    json_decref(r);
+    return loc;
+}
+
+/* ---- references ------------------------------------------------------------ */
+
+typedef enum ref_filter {
+    REF_ALL,     /* every link to the note */
+    REF_SUBPATH, /* links whose subpath names `want` */
+} ref_filter;
+
+/* Appends the backlinks of `note` (a vault path) to locs. */
+static void add_backlinks(qpl_server *s, qpl_vault *v, const char *note, ref_filter f,
+                          const char *want, bool unlinked, json_t *locs)
+{
+    json_t *r = qpl_call(s, v, "backlinks",
+                         json_pack("{s:s, s:b}", "note", note, "unlinked", unlinked), NULL);
+    const char *lists[2] = {"linked", "unlinked"};
+    qp_arena *a = qp_arena_new();
+    char nbuf[PATH_MAX];
+    const char *name = note_name(note, nbuf, sizeof nbuf);
+
+    for (int k = 0; k < (unlinked ? 2 : 1); k++) {
+        json_t *src, *occ;
+        size_t i, j;
+
+        json_array_foreach(json_object_get(r, lists[k]), i, src)
+        {
+            const char *path = json_string_value(json_object_get(src, "path"));
+
+            json_array_foreach(json_object_get(src, "occurrences"), j, occ)
+            {
+                if (f == REF_SUBPATH) {
+                    const char *ctx = json_string_value(json_object_get(occ, "context"));
+                    json_int_t col = json_integer_value(json_object_get(occ, "column"));
+                    qp_link l;
+
+                    if (ctx == NULL || a == NULL || col < 1 ||
+                        !split_context_link(a, ctx, (size_t)col - 1, &l) ||
+                        !subpath_is(l.subpath, want))
+                        continue;
+                }
+                if (path != NULL)
+                    json_array_append_new(locs,
+                                          occ_location(v, path, occ, s->enc, k == 1 ? name : NULL));
+            }
+        }
+    }
+    qp_arena_free(a);
+    json_decref(r);
+}
+
+static const qp_heading *heading_on(const qpl_doc *d, uint32_t line0)
+{
+    size_t n;
+    const qp_heading *h = qp_note_headings(d->note, &n);
+
+    for (size_t i = 0; i < n; i++)
+        if (h[i].line == line0 + 1)
+            return &h[i];
+    return NULL;
+}
+
+/* The block id written on line0 when the cursor is on its "^id". */
+static const qp_block_id *block_on(const qpl_doc *d, uint32_t line0, size_t off)
+{
+    size_t n;
+    const qp_block_id *b = qp_note_blocks(d->note, &n);
+
+    for (size_t i = 0; i < n; i++) {
+        if (b[i].line == line0 + 1) {
+            size_t a = d->text.line[line0], ll = qpl_text_line_len(&d->text, line0);
+            const char *caret = NULL;
+
+            for (const char *p = d->text.s + a; p < d->text.s + a + ll; p++)
+                if (*p == '^' && strncmp(p + 1, b[i].id, strlen(b[i].id)) == 0)
+                    caret = p;
+            if (caret != NULL && off >= (size_t)(caret - d->text.s) &&
+                off <= (size_t)(caret - d->text.s) + 1 + strlen(b[i].id))
+                return &b[i];
+        }
+    }
+    return NULL;
+}
+
+static json_t *h_references(qpl_server *s, json_t *params, int *code, const char **msg)
+{
+    size_t off;
+    uint32_t line;
+    qpl_doc *d = doc_pos(s, params, &off, &line);
+    json_t *locs = json_array();
+    const qp_link *l;
+    const qp_heading *h;
+    const qp_block_id *b;
+
+    (void)code;
+    (void)msg;
+    if (d == NULL || d->v == NULL)
+        return locs;
+    if ((l = link_at(d, off)) != NULL) {
+        json_t *r = resolve_link(s, d, l);
+        const char *path = json_string_value(json_object_get(r, "path"));
+
+        if (path != NULL) {
+            if (l->subpath != NULL && json_integer_value(json_object_get(r, "subpath_line")) > 0)
+                add_backlinks(s, d->v, path, REF_SUBPATH,
+                              strrchr(l->subpath, '#') ? strrchr(l->subpath, '#') + 1 : "", false,
+                              locs);
+            else
+                add_backlinks(s, d->v, path, REF_ALL, NULL, s->unlinked_refs, locs);
+        }
+        json_decref(r);
+    } else if (d->rel != NULL && (b = block_on(d, line, off)) != NULL) {
+        char want[512];
+
+        snprintf(want, sizeof want, "^%s", b->id);
+        add_backlinks(s, d->v, d->rel, REF_SUBPATH, want, false, locs);
+    } else if (d->rel != NULL && (h = heading_on(d, line)) != NULL && h->level > 0 &&
+               !(h->level == 1 && strcmp(h->text, qp_note_title(d->note)) == 0)) {
+        add_backlinks(s, d->v, d->rel, REF_SUBPATH, h->text, false, locs);
+    } else if (d->rel != NULL) {
+        add_backlinks(s, d->v, d->rel, REF_ALL, NULL, s->unlinked_refs, locs);
+    }
+    return locs;
+}
+
+/* ---- hover ------------------------------------------------------------------ */
+
+/* Appends up to `max` non-empty body lines of the file (after its
+ * frontmatter and title heading) to buf. */
+static void first_lines(const qpl_vault *v, const char *rel, char *buf, size_t cap, int max)
+{
+    char path[PATH_MAX * 2], line[1024];
+    FILE *f;
+    int n = 0, ln = 0;
+    bool fm = false;
+
+    snprintf(path, sizeof path, "%s/%s", v->root, rel);
+    f = fopen(path, "r");
+    if (f == NULL)
+        return;
+    while (n < max && fgets(line, sizeof line, f) != NULL) {
+        size_t k = strlen(line);
+
+        while (k > 0 && (line[k - 1] == '\n' || line[k - 1] == '\r'))
+            line[--k] = '\0';
+        if (ln++ == 0 && strcmp(line, "---") == 0) {
+            fm = true;
+            continue;
+        }
+        if (fm) {
+            if (strcmp(line, "---") == 0 || strcmp(line, "...") == 0)
+                fm = false;
+            continue;
+        }
+        if (k == 0 || (line[0] == '#' && line[1] == ' ' && n == 0))
+            continue;
+        strncat(buf, line, cap - strlen(buf) - 2);
+        strncat(buf, "\n", cap - strlen(buf) - 1);
+        n++;
+    }
+    fclose(f);
+}
+
+static json_t *hover_link(qpl_server *s, const qpl_doc *d, const qp_link *l)
+{
+    json_t *r = resolve_link(s, d, l);
+    const char *path = json_string_value(json_object_get(r, "path"));
+    json_t *note = NULL, *bl = NULL, *out;
+    char md[8192] = "";
+    size_t nl = 0;
+    const char *key;
+    json_t *val;
+
+    if (path == NULL) {
+        snprintf(md, sizeof md, "**%s** — no such note (unresolved link)", l->target);
+        json_decref(r);
+        return json_pack("{s:{s:s, s:s}}", "contents", "kind", "markdown", "value", md);
+    }
+    note = qpl_call(s, d->v, "note", json_pack("{s:s}", "note", path), NULL);
+    bl = qpl_call(s, d->v, "backlinks", json_pack("{s:s}", "note", path), NULL);
+    {
+        json_t *src;
+        size_t i;
+
+        json_array_foreach(json_object_get(bl, "linked"), i, src)
+        {
+            nl += json_array_size(json_object_get(src, "occurrences"));
+        }
+    }
+    snprintf(md, sizeof md, "**%s** · %s · `%s`\n\n%zu backlink%s in %zu note%s\n\n",
+             OR(json_string_value(json_object_get(note, "title")), path),
+             OR(json_string_value(json_object_get(note, "kind")), "note"), path, nl,
+             nl == 1 ? "" : "s", json_array_size(json_object_get(bl, "linked")),
+             json_array_size(json_object_get(bl, "linked")) == 1 ? "" : "s");
+    json_object_foreach(json_object_get(note, "properties"), key, val)
+    {
+        char one[512];
+
+        if (json_is_string(val))
+            snprintf(one, sizeof one, "- %s: %s\n", key, json_string_value(val));
+        else if (json_is_number(val) || json_is_boolean(val)) {
+            char *t = json_dumps(val, JSON_ENCODE_ANY);
+
+            snprintf(one, sizeof one, "- %s: %s\n", key, t ? t : "");
+            free(t);
+        } else
+            continue;
+        strncat(md, one, sizeof md - strlen(md) - 1);
+    }
+    strncat(md, "\n", sizeof md - strlen(md) - 1);
+    first_lines(d->v, path, md, sizeof md, 5);
+    out = json_pack("{s:{s:s, s:s}}", "contents", "kind", "markdown", "value", md);
+    json_decref(note);
+    json_decref(bl);
+    json_decref(r);
+    return out;
+}
+
+/* The ```tasks block whose lines hold line0, or NULL. */
+static const qp_query_block *query_block_on(const qpl_doc *d, uint32_t line0)
+{
+    size_t n;
+    const qp_query_block *q = qp_note_query_blocks(d->note, &n);
+
+    for (size_t i = 0; i < n; i++) {
+        uint32_t first = q[i].line - 1, lines = 1;
+
+        for (const char *p = q[i].query; *p; p++)
+            lines += *p == '\n';
+        if (line0 >= first && line0 <= first + lines + 1)
+            return &q[i];
+    }
+    return NULL;
+}
+
+static json_t *tasks_query(qpl_server *s, const qpl_doc *d, const char *query, json_t **error)
+{
+    json_t *p = json_pack("{s:s}", "query", query);
+
+    if (p != NULL && d->rel != NULL)
+        json_object_set_new(p, "from", json_string(d->rel));
+    return qpl_call(s, d->v, "tasks.query", p, error);
+}
+
+static json_t *h_hover(qpl_server *s, json_t *params, int *code, const char **msg)
+{
+    size_t off;
+    uint32_t line;
+    qpl_doc *d = doc_pos(s, params, &off, &line);
+    const qp_link *l;
+    const qp_query_block *q;
+
+    (void)code;
+    (void)msg;
+    if (d == NULL || d->v == NULL)
+        return json_null();
+    if ((l = link_at(d, off)) != NULL)
+        return hover_link(s, d, l);
+    if ((q = query_block_on(d, line)) != NULL) {
+        json_t *err = NULL, *r = tasks_query(s, d, q->query, &err), *out;
+        char md[4096];
+
+        if (r != NULL)
+            snprintf(md, sizeof md, "**Tasks query** · %lld task%s\n\n```\n%s\n```",
+                     (long long)json_integer_value(json_object_get(r, "total")),
+                     json_integer_value(json_object_get(r, "total")) == 1 ? "" : "s", q->query);
+        else
+            snprintf(md, sizeof md, "**Tasks query error**: %s",
+                     OR(json_string_value(json_object_get(err, "message")), "no answer"));
+        out = json_pack("{s:{s:s, s:s}}", "contents", "kind", "markdown", "value", md);
+        json_decref(r);
+        json_decref(err);
+        return out;
+    }
+    return json_null();
+}
+
+/* ---- documentSymbol, foldingRange, documentLink --------------------------- */
+
+/* The 0-based last line of the section a heading at index i opens. */
+static uint32_t section_end(const qpl_doc *d, const qp_heading *h, size_t n, size_t i)
+{
+    for (size_t j = i + 1; j < n; j++)
+        if (h[j].level <= h[i].level)
+            return h[j].line >= 2 ? h[j].line - 2 : 0;
+    {
+        /* The document's end: its last line that is not blank. */
+        size_t last = d->text.nlines > 0 ? d->text.nlines - 1 : 0;
+
+        while (last > h[i].line - 1 && qpl_text_line_len(&d->text, last) == 0)
+            last--;
+        return (uint32_t)last;
+    }
+}
+
+/* Builds the DocumentSymbol children of headings [*i, n) deeper than `level`. */
+static json_t *symbol_tree(const qpl_server *s, const qpl_doc *d, const qp_heading *h, size_t n,
+                           size_t *i, int level)
+{
+    json_t *arr = json_array();
+
+    while (*i < n && h[*i].level > level) {
+        size_t me = (*i)++;
+        uint32_t end = section_end(d, h, n, me);
+        size_t endoff = end < d->text.nlines ? d->text.line[end] + qpl_text_line_len(&d->text, end)
+                                             : d->text.len;
+        json_t *sym =
+            json_pack("{s:s, s:i, s:o, s:o}", "name", h[me].text[0] ? h[me].text : "#", "kind",
+                      SYM_STRING, "range", range_off(s, d, d->text.line[h[me].line - 1], endoff),
+                      "selectionRange", range_line(s, d, h[me].line - 1));
+
+        json_object_set_new(sym, "children", symbol_tree(s, d, h, n, i, h[me].level));
+        json_array_append_new(arr, sym);
+    }
+    return arr;
+}
+
+static json_t *h_document_symbol(qpl_server *s, json_t *params, int *code, const char **msg)
+{
+    qpl_doc *d = doc_of(s, params);
+    size_t n, i = 0;
+    const qp_heading *h;
+    json_t *arr;
+
+    (void)code;
+    (void)msg;
+    if (d == NULL)
+        return json_array();
+    h = qp_note_headings(d->note, &n);
+    if (s->cap_hierarchical)
+        return symbol_tree(s, d, h, n, &i, 0);
+    arr = json_array();
+    for (i = 0; i < n; i++)
+        json_array_append_new(arr, json_pack("{s:s, s:i, s:{s:s, s:o}}", "name", h[i].text, "kind",
+                                             SYM_STRING, "location", "uri", d->uri, "range",
+                                             range_line(s, d, h[i].line - 1)));
+    return arr;
+}
+
+/* 0-based line of the frontmatter's closing fence, or -1. */
+static long frontmatter_end(const qpl_doc *d)
+{
+    if (d->text.nlines < 2 || qpl_text_line_len(&d->text, 0) != 3 ||
+        strncmp(d->text.s, "---", 3) != 0)
+        return -1;
+    for (size_t i = 1; i < d->text.nlines; i++) {
+        const char *p = d->text.s + d->text.line[i];
+        size_t ll = qpl_text_line_len(&d->text, i);
+
+        if (ll == 3 && (strncmp(p, "---", 3) == 0 || strncmp(p, "...", 3) == 0))
+            return (long)i;
+    }
+    return -1;
+}
+
+static void add_fold(json_t *arr, uint32_t a, uint32_t b, const char *kind)
+{
+    if (b <= a)
+        return;
+    json_t *f = json_pack("{s:i, s:i}", "startLine", (int)a, "endLine", (int)b);
+
+    if (kind != NULL)
+        json_object_set_new(f, "kind", json_string(kind));
+    json_array_append_new(arr, f);
+}
+
+static json_t *h_folding_range(qpl_server *s, json_t *params, int *code, const char **msg)
+{
+    qpl_doc *d = doc_of(s, params);
+    json_t *arr = json_array();
+    size_t n;
+    const qp_heading *h;
+    long fm;
+
+    (void)code;
+    (void)msg;
+    if (d == NULL)
+        return arr;
+    fm = frontmatter_end(d);
+    if (fm > 0)
+        add_fold(arr, 0, (uint32_t)fm, "imports");
+    h = qp_note_headings(d->note, &n);
+    for (size_t i = 0; i < n; i++)
+        add_fold(arr, h[i].line - 1, section_end(d, h, n, i), "region");
+    {
+        /* Code blocks, from cmark-gfm's parse of the body (the frontmatter
+         * is blanked line for line so that line numbers stay the file's). */
+        size_t body = fm > 0 ? d->text.line[fm] : 0;
+        char *copy = malloc(d->text.len + 1);
+        cmark_node *doc, *node;
+        cmark_iter *it;
+        cmark_event_type ev;
+
+        if (copy == NULL)
+            return arr;
+        memcpy(copy, d->text.s, d->text.len);
+        for (size_t i = 0; i < body; i++)
+            if (copy[i] != '\n')
+                copy[i] = ' ';
+        doc = cmark_parse_document(copy, d->text.len, CMARK_OPT_DEFAULT);
+        free(copy);
+        if (doc == NULL)
+            return arr;
+        it = cmark_iter_new(doc);
+        while ((ev = cmark_iter_next(it)) != CMARK_EVENT_DONE) {
+            node = cmark_iter_get_node(it);
+            if (ev == CMARK_EVENT_ENTER && cmark_node_get_type(node) == CMARK_NODE_CODE_BLOCK &&
+                cmark_node_get_start_line(node) > 0)
+                add_fold(arr, (uint32_t)cmark_node_get_start_line(node) - 1,
+                         (uint32_t)cmark_node_get_end_line(node) - 1, NULL);
+        }
+        cmark_iter_free(it);
+        cmark_node_free(doc);
+    }
+    return arr;
+}
+
+static json_t *h_document_link(qpl_server *s, json_t *params, int *code, const char **msg)
+{
+    qpl_doc *d = doc_of(s, params);
+    json_t *arr = json_array();
+    size_t n;
+    const qp_link *l;
+    long long *ids;
+
+    (void)code;
+    (void)msg;
+    if (d == NULL || d->v == NULL)
+        return arr;
+    l = qp_note_links(d->note, &n);
+    ids = calloc(n ? n : 1, sizeof *ids);
+    if (ids == NULL)
+        return arr;
+    /* One resolve per link, pipelined: sent all at once, then collected. */
+    for (size_t i = 0; i < n; i++)
+        ids[i] = qpl_dconn_send(&d->v->conn, "resolve", resolve_params(d, &l[i]));
+    for (size_t i = 0; i < n; i++) {
+        json_t *r = NULL, *e = NULL;
+        const char *path;
+        char *uri;
+
+        if (ids[i] < 0 || qpl_dconn_wait(&d->v->conn, ids[i], 10000, &r, &e) != 0) {
+            qpl_vault_lost(s, d->v);
+            break;
+        }
+        path = json_string_value(json_object_get(r, "path"));
+        if (path != NULL && (uri = qpl_uri_of(d->v, path)) != NULL) {
+            json_int_t sl = json_integer_value(json_object_get(r, "subpath_line"));
+            char *full = malloc(strlen(uri) + 32);
+
+            if (full != NULL) {
+                /* file:///x.md#L12, the fragment VS Code and others open at. */
+                if (sl > 0)
+                    sprintf(full, "%s#L%lld", uri, (long long)sl);
+                else
+                    strcpy(full, uri);
+                json_array_append_new(
+                    arr, json_pack("{s:o, s:s}", "range", link_range(s, d, &l[i]), "target", full));
+                free(full);
+            }
+            free(uri);
+        }
+        json_decref(r);
+        json_decref(e);
+    }
+    free(ids);
+    return arr;
+}
+
+/* ---- diagnostics ----------------------------------------------------------- */
+
+static json_t *diag(json_t *range, int sev, const char *code, const char *msg)
+{
+    return json_pack("{s:o, s:i, s:s, s:s, s:s}", "range", range, "severity", sev, "source",
+                     "quipu", "code", code, "message", msg);
+}
+
+/* The "Recent Context" heading's 0-based line, or -1. */
+static long recent_context_line(const qpl_doc *d)
+{
+    size_t n;
+    const qp_heading *h = qp_note_headings(d->note, &n);
+
+    for (size_t i = 0; i < n; i++)
+        if (strcasecmp(h[i].text, "Recent Context") == 0)
+            return (long)h[i].line - 1;
+    return -1;
+}
+
+static json_t *compute_diagnostics(qpl_server *s, qpl_doc *d)
+{
+    json_t *arr = json_array();
+    size_t n;
+    const qp_diag *dg = qp_note_diags(d->note, &n);
+
+    for (size_t i = 0; i < n; i++) {
+        uint32_t ln = dg[i].line > 0 ? dg[i].line - 1 : 0;
+        size_t a = ln < d->text.nlines ? d->text.line[ln] : d->text.len;
+        size_t c = dg[i].col > 0 ? dg[i].col - 1 : 0;
+        size_t ll = qpl_text_line_len(&d->text, ln);
+
+        json_array_append_new(arr, diag(range_off(s, d, a + (c < ll ? c : ll), a + ll),
+                                        dg[i].severity == QP_DIAG_ERROR ? SEV_ERROR : SEV_WARNING,
+                                        "note", dg[i].msg));
+    }
+    if (d->v == NULL || d->v->conn.fd < 0)
+        return arr;
+    {
+        const qp_link *l = qp_note_links(d->note, &n);
+        long long *ids = calloc(n ? n : 1, sizeof *ids);
+
+        for (size_t i = 0; ids != NULL && i < n; i++)
+            ids[i] = qpl_dconn_send(&d->v->conn, "resolve", resolve_params(d, &l[i]));
+        for (size_t i = 0; ids != NULL && i < n; i++) {
+            json_t *r = NULL, *e = NULL;
+            char m[1024];
+
+            if (ids[i] < 0 || qpl_dconn_wait(&d->v->conn, ids[i], 10000, &r, &e) != 0) {
+                qpl_vault_lost(s, d->v);
+                break;
+            }
+            if (r != NULL && json_is_null(json_object_get(r, "path")) && l[i].target[0]) {
+                snprintf(m, sizeof m, "unresolved link: no note named \"%s\"", l[i].target);
+                json_array_append_new(
+                    arr, diag(link_range(s, d, &l[i]), SEV_WARNING, "unresolved-link", m));
+            } else if (r != NULL && json_is_false(json_object_get(r, "subpath_found"))) {
+                snprintf(m, sizeof m, "unresolved link: %s has no %s \"%s\"",
+                         json_string_value(json_object_get(r, "path")),
+                         strncmp(l[i].subpath, "#^", 2) == 0 ? "block" : "heading",
+                         l[i].subpath + 1);
+                json_array_append_new(
+                    arr, diag(link_range(s, d, &l[i]), SEV_WARNING, "unresolved-subpath", m));
+            }
+            json_decref(r);
+            json_decref(e);
+        }
+        free(ids);
+    }
+    {
+        const qp_query_block *q = qp_note_query_blocks(d->note, &n);
+
+        for (size_t i = 0; i < n; i++) {
+            json_t *err = NULL, *r = tasks_query(s, d, q[i].query, &err);
+
+            if (r == NULL && err != NULL) {
+                json_t *data = json_object_get(err, "data");
+                json_int_t ql = json_integer_value(json_object_get(data, "line"));
+                const char *m = json_string_value(json_object_get(data, "message"));
+                char text[1024];
+
+                snprintf(text, sizeof text, "Tasks query: %s",
+                         m ? m : OR(json_string_value(json_object_get(err, "message")), "error"));
+                /* q.line is the fence (1-based): query line k is file line fence + k. */
+                json_array_append_new(
+                    arr, diag(range_line(s, d, q[i].line - 1 + (size_t)(ql > 0 ? ql : 1)),
+                              SEV_ERROR, "tasks-query", text));
+            }
+            json_decref(r);
+            json_decref(err);
+        }
+    }
+    if (qp_note_kind_of(d->note) == QP_KIND_PERSON && d->rel != NULL) {
+        json_t *m = qpl_call(s, d->v, "mentions", json_pack("{s:s}", "note", d->rel), NULL);
+        long rc = recent_context_line(d);
+        size_t nm, i;
+        const qp_mention_line *ml = qp_note_mention_lines(d->note, &nm);
+        json_t *e, *src;
+
+        json_array_foreach(json_object_get(m, "missing"), i, e)
+        {
+            const char *path = json_string_value(e);
+            const char *title = path;
+            size_t j;
+            char text[1024];
+
+            json_array_foreach(json_object_get(m, "mentioned_in"), j, src)
+            {
+                if (path &&
+                    strcmp(OR(json_string_value(json_object_get(src, "path")), ""), path) == 0)
+                    title = OR(json_string_value(json_object_get(src, "title")), path);
+            }
+            snprintf(text, sizeof text, "missing from Recent Context: mentioned in \"%s\" (%s)",
+                     title ? title : "?", path ? path : "?");
+            json_array_append_new(arr, diag(range_line(s, d, rc >= 0 ? (size_t)rc : 0), SEV_INFO,
+                                            "missing-mention", text));
+        }
+        json_array_foreach(json_object_get(m, "stale"), i, e)
+        {
+            const char *title = json_string_value(json_object_get(e, "title"));
+            char text[1024];
+
+            /* The line as it is in the editor, found by its title. */
+            for (size_t k = 0; title != NULL && k < nm; k++) {
+                if (strcmp(ml[k].title, title) == 0) {
+                    snprintf(text, sizeof text,
+                             "stale Recent Context line: no meeting titled \"%s\" mentions this "
+                             "note",
+                             title);
+                    json_array_append_new(arr, diag(range_line(s, d, ml[k].line - 1), SEV_INFO,
+                                                    "stale-mention", text));
+                    break;
+                }
+            }
+        }
+        json_decref(m);
+    }
+    return arr;
+}
+
+void qpl_publish(qpl_server *s, qpl_doc *d)
+{
+    json_t *arr;
+    char *text;
+
+    d->dirty = false;
+    if (d->note == NULL)
+        return;
+    arr = compute_diagnostics(s, d);
+    text = json_dumps(arr, JSON_COMPACT);
+    if (text != NULL && d->published != NULL && strcmp(text, d->published) == 0) {
+        free(text);
+        json_decref(arr);
+        return;
+    }
+    free(d->published);
+    d->published = text;
+    qpl_notify(s, "textDocument/publishDiagnostics",
+               json_pack("{s:s, s:o}", "uri", d->uri, "diagnostics", arr));
+}
+
+/* ---- codeAction -------------------------------------------------------------- */
+
+/* The folder new notes go to (Obsidian's newFileLocation and
+ * newFileFolderPath, read by libquipu's vaultconf), as a vault-relative
+ * prefix written into buf ("" or "Inbox/"). Read at each use: the file is
+ * small and the user may change it while the editor runs. */
+static void new_note_folder(const qpl_doc *d, char *buf, size_t cap)
+{
+    qp_vaultconf *vc = NULL;
+    char *folder = NULL;
+
+    buf[0] = '\0';
+    if (qp_vaultconf_load(&vc, d->v->root, NULL) == QP_OK &&
+        qp_vaultconf_new_note_folder(&folder, vc, d->rel, NULL) == QP_OK && folder[0] != '\0')
+        snprintf(buf, cap, "%s/", folder);
+    free(folder);
+    qp_vaultconf_free(vc);
+}
+
+static json_t *action_create_note(qpl_server *s, const qpl_doc *d, const qp_link *l)
+{
+    char folder[PATH_MAX], rel[PATH_MAX * 2], title[PATH_MAX];
+    const char *t = l->target, *base;
+    size_t tn = strlen(t);
+    bool has_ext = tn > 3 && strcasecmp(t + tn - 3, ".md") == 0;
+    char *uri;
+    json_t *a;
+
+    (void)s;
+    /* A link with a folder names the path from the vault root; a bare name
+     * goes where Obsidian puts new notes. */
+    if (strchr(t, '/') != NULL)
+        folder[0] = '\0';
+    else
+        new_note_folder(d, folder, sizeof folder);
+    snprintf(rel, sizeof rel, "%s%s%s", folder, t, has_ext ? "" : ".md");
+    base = strrchr(t, '/') ? strrchr(t, '/') + 1 : t;
+    snprintf(title, sizeof title, "%.*s", (int)(strlen(base) - (has_ext ? 3 : 0)), base);
+    uri = qpl_uri_of(d->v, rel);
+    if (uri == NULL)
+        return NULL;
+    {
+        char text[PATH_MAX + 8];
+        char label[PATH_MAX * 2 + 32];
+
+        snprintf(text, sizeof text, "# %s\n", title);
+        snprintf(label, sizeof label, "Create note %s", rel);
+        a = json_pack("{s:s, s:s, s:{s:[{s:s, s:s, s:{s:b}}, {s:{s:s, s:n}, s:[{s:o, s:s}]}]}}",
+                      "title", label, "kind", "quickfix", "edit", "documentChanges", "kind",
+                      "create", "uri", uri, "options", "ignoreIfExists", 1, "textDocument", "uri",
+                      uri, "version", "edits", "range", range_lc(0, 0, 0, 0), "newText", text);
+    }
+    free(uri);
+    return a;
+}
+
+/* Replaces the first occurrence of `from` in `line` by `to`, into out. */
+static void subst(char *out, size_t cap, const char *line, const char *from, const char *to)
+{
+    const char *p = from && from[0] ? strstr(line, from) : NULL;
+
+    if (p == NULL) {
+        snprintf(out, cap, "%s", line);
+        return;
+    }
+    snprintf(out, cap, "%.*s%s%s", (int)(p - line), line, to, p + strlen(from));
+}
+
+/* "Add the missing Mentioned in lines": one edit per line, merged into the
+ * note's list newest first, each written like the note's first line. */
+static json_t *action_add_mentions(qpl_server *s, qpl_doc *d, json_t *m)
+{
+    size_t nm, i;
+    const qp_mention_line *ml = qp_note_mention_lines(d->note, &nm);
+    long rc = recent_context_line(d);
+    json_t *edits = json_array(), *src, *a;
+    char tmpl[1024] = "- DATE: Mentioned in: TITLE";
+    const char *tdate = "DATE", *ttitle = "TITLE";
+    size_t count = 0;
+
+    if (nm > 0) {
+        size_t ln = ml[0].line - 1;
+
+        snprintf(tmpl, sizeof tmpl, "%.*s", (int)qpl_text_line_len(&d->text, ln),
+                 d->text.s + d->text.line[ln]);
+        tdate = ml[0].date;
+        ttitle = ml[0].title;
+    }
+    /* mentioned_in is newest first; take the missing ones in that order. */
+    json_array_foreach(json_object_get(m, "mentioned_in"), i, src)
+    {
+        const char *path = json_string_value(json_object_get(src, "path"));
+        const char *title = OR(json_string_value(json_object_get(src, "title")), path);
+        const char *date = json_string_value(json_object_get(src, "date"));
+        json_t *e;
+        size_t j, at;
+        bool missing = false;
+        char step[1024], line[1100];
+
+        json_array_foreach(json_object_get(m, "missing"), j, e)
+        {
+            if (path != NULL && strcmp(OR(json_string_value(e), ""), path) == 0)
+                missing = true;
+        }
+        if (!missing)
+            continue;
+        /* Before the first listed line that is older, else after the last. */
+        at = nm > 0 ? ml[nm - 1].line : (rc >= 0 ? (size_t)rc + 1 : 0);
+        for (size_t k = 0; date != NULL && k < nm; k++) {
+            if (ml[k].date == NULL || strcmp(ml[k].date, date) < 0) {
+                at = ml[k].line - 1;
+                break;
+            }
+        }
+        subst(step, sizeof step, tmpl, tdate, date ? date : "");
+        {
+            /* The title is substituted in what follows the date, so a date
+             * that also occurs in the title is not touched twice. */
+            const char *after = tdate ? strstr(tmpl, tdate) : NULL;
+            size_t keep = after ? (size_t)(after - tmpl) + strlen(date ? date : "") : 0;
+
+            if (keep > strlen(step))
+                keep = 0;
+            snprintf(line, sizeof line, "%.*s", (int)keep, step);
+            subst(line + keep, sizeof line - keep, step + keep, ttitle, title);
+        }
+        strncat(line, "\n", sizeof line - strlen(line) - 1);
+        {
+            size_t off = at < d->text.nlines ? d->text.line[at] : d->text.len;
+            uint32_t l0, c0;
+
+            qpl_text_position(&d->text, off, s->enc, &l0, &c0);
+            json_array_append_new(
+                edits, json_pack("{s:o, s:s}", "range", range_lc(l0, c0, l0, c0), "newText", line));
+        }
+        count++;
+    }
+    if (count == 0) {
+        json_decref(edits);
+        return NULL;
+    }
+    {
+        char label[128];
+
+        snprintf(label, sizeof label, "Add %zu missing \"Mentioned in\" line%s to Recent Context",
+                 count, count == 1 ? "" : "s");
+        a = json_pack("{s:s, s:s, s:{s:{s:o}}}", "title", label, "kind", "quickfix", "edit",
+                      "changes", d->uri, edits);
+    }
+    return a;
+}
+
+static json_t *h_code_action(qpl_server *s, json_t *params, int *code, const char **msg)
+{
+    qpl_doc *d = doc_of(s, params);
+    json_t *range = json_object_get(params, "range");
+    json_t *out = json_array(), *dg, *m = NULL;
+    uint32_t l1, l2;
+    size_t i, a, b, n;
+    const qp_link *links;
+
+    (void)code;
+    (void)msg;
+    if (d == NULL || d->v == NULL)
+        return out;
+    l1 = (uint32_t)json_integer_value(json_object_get(json_object_get(range, "start"), "line"));
+    l2 = (uint32_t)json_integer_value(json_object_get(json_object_get(range, "end"), "line"));
+    a = qpl_text_offset(
+        &d->text, l1,
+        (uint32_t)json_integer_value(json_object_get(json_object_get(range, "start"), "character")),
+        s->enc);
+    b = qpl_text_offset(
+        &d->text, l2,
+        (uint32_t)json_integer_value(json_object_get(json_object_get(range, "end"), "character")),
+        s->enc);
+    /* Unresolved links touching the range: create the note. */
+    links = qp_note_links(d->note, &n);
+    for (i = 0; i < n; i++) {
+        size_t la, lb;
+        json_t *r;
+
+        link_span(d, &links[i], &la, &lb);
+        if (lb < a || la > b || links[i].target[0] == '\0')
+            continue;
+        r = resolve_link(s, d, &links[i]);
+        if (r != NULL && json_is_null(json_object_get(r, "path"))) {
+            json_t *act = action_create_note(s, d, &links[i]);
+
+            if (act != NULL)
+                json_array_append_new(out, act);
+        }
+        json_decref(r);
+    }
+    if (qp_note_kind_of(d->note) == QP_KIND_PERSON && d->rel != NULL) {
+        size_t nm;
+        const qp_mention_line *ml = qp_note_mention_lines(d->note, &nm);
+        json_t *e, *act;
+
+        m = qpl_call(s, d->v, "mentions", json_pack("{s:s}", "note", d->rel), NULL);
+        if (json_array_size(json_object_get(m, "missing")) > 0 &&
+            (act = action_add_mentions(s, d, m)) != NULL)
+            json_array_append_new(out, act);
+        json_array_foreach(json_object_get(m, "stale"), i, e)
+        {
+            const char *title = json_string_value(json_object_get(e, "title"));
+
+            for (size_t k = 0; title != NULL && k < nm; k++) {
+                uint32_t ln = ml[k].line - 1;
+                char label[1100];
+
+                if (strcmp(ml[k].title, title) != 0 || ln < l1 || ln > l2)
+                    continue;
+                snprintf(label, sizeof label, "Remove the stale line \"%s\"", title);
+                json_array_append_new(out, json_pack("{s:s, s:s, s:{s:{s:[{s:o, s:s}]}}}", "title",
+                                                     label, "kind", "quickfix", "edit", "changes",
+                                                     d->uri, "range", range_lc(ln, 0, ln + 1, 0),
+                                                     "newText", ""));
+                break;
+            }
+        }
+        json_decref(m);
+    }
+    json_array_foreach(json_object_get(json_object_get(params, "context"), "diagnostics"), i, dg)
+    {
+        (void)dg; /* the actions above are found from the text itself */
+    }
+    return out;
+}
+
+/* ---- codeLens and commands ---------------------------------------------------- */
+
+static json_t *lens(uint32_t line, const char *title, const char *cmd, json_t *args)
+{
+    return json_pack("{s:o, s:{s:s, s:s, s:o}}", "range", range_lc(line, 0, line, 0), "command",
+                     "title", title, "command", cmd, "arguments", args);
+}
+
+static json_t *h_code_lens(qpl_server *s, json_t *params, int *code, const char **msg)
+{
+    qpl_doc *d = doc_of(s, params);
+    json_t *out = json_array(), *bl, *m;
+    char title[256];
+    size_t n;
+    const qp_query_block *q;
+
+    (void)code;
+    (void)msg;
+    if (d == NULL || d->v == NULL || d->rel == NULL)
+        return out;
+    bl = qpl_call(s, d->v, "backlinks", json_pack("{s:s, s:b}", "note", d->rel, "unlinked", 1),
+                  NULL);
+    if (bl != NULL) {
+        size_t nb = json_array_size(json_object_get(bl, "linked"));
+        size_t nu = json_array_size(json_object_get(bl, "unlinked"));
+
+        snprintf(title, sizeof title, "%zu backlink%s · %zu unlinked", nb, nb == 1 ? "" : "s", nu);
+        json_array_append_new(out, lens(0, title, "quipu.backlinks", json_pack("[s]", d->uri)));
+    }
+    json_decref(bl);
+    if (qp_note_kind_of(d->note) == QP_KIND_PERSON) {
+        m = qpl_call(s, d->v, "mentions", json_pack("{s:s}", "note", d->rel), NULL);
+        if (m != NULL) {
+            size_t k = json_array_size(json_object_get(m, "mentioned_in"));
+            size_t j = json_array_size(json_object_get(m, "missing"));
+
+            snprintf(title, sizeof title, "%zu meeting%s · %zu missing from Recent Context", k,
+                     k == 1 ? "" : "s", j);
+            json_array_append_new(out, lens(0, title, "quipu.mentions", json_pack("[s]", d->uri)));
+        }
+        json_decref(m);
+    }
+    q = qp_note_query_blocks(d->note, &n);
+    for (size_t i = 0; i < n; i++) {
+        json_t *err = NULL, *r = tasks_query(s, d, q[i].query, &err);
+
+        if (r != NULL) {
+            json_int_t t = json_integer_value(json_object_get(r, "total"));
+
+            snprintf(title, sizeof title, "%lld task%s", (long long)t, t == 1 ? "" : "s");
+        } else {
+            snprintf(title, sizeof title, "Tasks query error");
+        }
+        json_array_append_new(out, lens(q[i].line - 1, title, "quipu.tasks",
+                                        json_pack("[s, i]", d->uri, (int)q[i].line - 1)));
+        json_decref(r);
+        json_decref(err);
+    }
+    return out;
+}
+
+/* The open document or, for a file not open, a vault path from a URI. */
+static bool command_target(qpl_server *s, const char *uri, qpl_vault **v, char **rel)
+{
+    qpl_doc *d = qpl_doc_find(s, uri);
+    char *path;
+
+    *v = NULL;
+    *rel = NULL;
+    if (d != NULL && d->v != NULL && d->rel != NULL) {
+        *v = d->v;
+        *rel = strdup(d->rel);
+        return *rel != NULL;
+    }
+    path = qpl_path_from_uri(uri);
+    if (path != NULL && (*v = qpl_vault_for(s, path)) != NULL)
+        *rel = strdup(path + strlen((*v)->root) + 1);
+    free(path);
+    return *rel != NULL;
+}
+
+static json_t *h_execute_command(qpl_server *s, json_t *params, int *code, const char **msg)
+{
+    const char *cmd = json_string_value(json_object_get(params, "command"));
+    json_t *args = json_object_get(params, "arguments");
+    const char *uri = json_string_value(json_array_get(args, 0));
+    json_t *locs = json_array(), *r;
+    qpl_vault *v;
+    char *rel;
+    char nbuf[PATH_MAX];
+
+    if (cmd == NULL || uri == NULL || !command_target(s, uri, &v, &rel)) {
+        json_decref(locs);
+        *code = QPL_INVALID_PARAMS;
+        *msg = "expected arguments [uri, ...] of a note in a vault";
+        return NULL;
+    }
+    if (strcmp(cmd, "quipu.backlinks") == 0 || strcmp(cmd, "quipu.unlinked") == 0) {
+        bool unl = strcmp(cmd, "quipu.unlinked") == 0;
+        json_t *src, *occ;
+        size_t i, j;
+
+        r = qpl_call(s, v, "backlinks", json_pack("{s:s, s:b}", "note", rel, "unlinked", unl),
+                     NULL);
+        json_array_foreach(json_object_get(r, unl ? "unlinked" : "linked"), i, src)
+        {
+            json_array_foreach(json_object_get(src, "occurrences"), j, occ)
+            {
+                json_array_append_new(
+                    locs, occ_location(v, json_string_value(json_object_get(src, "path")), occ,
+                                       s->enc, note_name(rel, nbuf, sizeof nbuf)));
+            }
+        }
+        json_decref(r);
+    } else if (strcmp(cmd, "quipu.mentions") == 0) {
+        json_t *src, *occ;
+        size_t i, j;
+
+        r = qpl_call(s, v, "mentions", json_pack("{s:s}", "note", rel), NULL);
+        json_array_foreach(json_object_get(r, "mentioned_in"), i, src)
+        {
+            json_array_foreach(json_object_get(src, "occurrences"), j, occ)
+            {
+                json_array_append_new(
+                    locs, occ_location(v, json_string_value(json_object_get(src, "path")), occ,
+                                       s->enc, note_name(rel, nbuf, sizeof nbuf)));
+            }
+        }
+        json_decref(r);
+    } else if (strcmp(cmd, "quipu.tasks") == 0) {
+        qpl_doc *d = qpl_doc_find(s, uri);
+        json_int_t line = json_integer_value(json_array_get(args, 1));
+        const qp_query_block *q = d != NULL ? query_block_on(d, (uint32_t)line) : NULL;
+        json_t *g, *t;
+        size_t i, j;
+
+        r = q != NULL ? tasks_query(s, d, q->query, NULL) : NULL;
+        json_array_foreach(json_object_get(r, "groups"), i, g)
+        {
+            json_array_foreach(json_object_get(g, "tasks"), j, t)
+            {
+                const char *p = json_string_value(json_object_get(t, "path"));
+                const char *text = OR(json_string_value(json_object_get(t, "text")), "");
+                json_int_t ln = json_integer_value(json_object_get(t, "line"));
+                char *turi = p ? qpl_uri_of(v, p) : NULL;
+
+                if (turi == NULL)
+                    continue;
+                json_array_append_new(locs,
+                                      json_pack("{s:s, s:o}", "uri", turi, "range",
+                                                range_lc((uint32_t)ln - 1, 0, (uint32_t)ln - 1,
+                                                         qpl_units(text, strlen(text), s->enc))));
+                free(turi);
+            }
+        }
+        json_decref(r);
+    } else {
+        free(rel);
+        json_decref(locs);
+        *code = QPL_INVALID_PARAMS;
+        *msg = "unknown command";
+        return NULL;
+    }
+    free(rel);
+    return locs;
+}
+
+/* ---- table -------------------------------------------------------------------- */
+
+static const struct {
+    const char *name;
+    qpl_handler h;
+} handlers[] = {
+    {"textDocument/codeAction", h_code_action},
+    {"textDocument/codeLens", h_code_lens},
+    {"textDocument/definition", h_definition},
+    {"textDocument/documentLink", h_document_link},
+    {"textDocument/documentSymbol", h_document_symbol},
+    {"textDocument/foldingRange", h_folding_range},
+    {"textDocument/hover", h_hover},
+    {"textDocument/references", h_references},
+    {"workspace/executeCommand", h_execute_command},
+};
+
+qpl_handler qpl_handler_find(const char *method)
+{
+    for (size_t i = 0; i < sizeof handlers / sizeof handlers[0]; i++)
+        if (strcmp(handlers[i].name, method) == 0)
+            return handlers[i].h;
+    return NULL;
+}
+
+json_t *qpl_capabilities(const qpl_server *s)
+{
+    json_t *c = json_pack(
+        "{s:s, s:{s:b, s:i, s:{s:b}}, s:b, s:b, s:b, s:b, s:{s:b}, s:b, s:{s:[s], s:b}, s:{s:b}, "
+        "s:{s:[ssss]}, s:{s:{s:b, s:b}}}",
+        "positionEncoding", s->enc == QPL_UTF8 ? "utf-8" : "utf-16", "textDocumentSync",
+        "openClose", 1, "change", 2, "save", "includeText", 0, "definitionProvider", 1,
+        "referencesProvider", 1, "hoverProvider", 1, "documentSymbolProvider", 1,
+        "documentLinkProvider", "resolveProvider", 0, "foldingRangeProvider", 1,
+        "codeActionProvider", "codeActionKinds", "quickfix", "resolveProvider", 0,
+        "codeLensProvider", "resolveProvider", 0, "executeCommandProvider", "commands",
+        "quipu.backlinks", "quipu.unlinked", "quipu.mentions", "quipu.tasks", "workspace",
+        "workspaceFolders", "supported", 1, "changeNotifications", 1);
+
+    return c;
+}

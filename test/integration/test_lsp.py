@@ -1,0 +1,312 @@
+"""`quipu lsp` over its stdio at the byte level: hostile input (bad headers,
+oversized messages, invalid JSON, requests before initialize, unknown
+methods) gets the LSP error codes while the server keeps serving; the
+lifecycle's exit codes; and the daemon handling a client never sees:
+starting quipud when none answers (one per vault of a multi-root
+workspace), and the showMessage, reconnect and re-publish after the
+daemon is killed.
+
+The server is spoken to with the base protocol written out by hand here on
+purpose (the real clients are in test_lsp_nvim.py and test_lsp_client.py).
+Daemons this test makes `quipu lsp` start are found by the pid the server
+logs, and killed by that pid at the end."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from qp_harness import Daemon, quipu_path, quipud_path, run_tests  # noqa: E402
+
+
+class Lsp:
+    """A `quipu lsp` process and its framed stdio."""
+
+    def __init__(self, env=None, args=()):
+        self.p = subprocess.Popen([quipu_path(), "lsp"] + list(args), stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, env=env)
+        self.msgs = []
+        self.cv = threading.Condition()
+        self.t = threading.Thread(target=self._reader, daemon=True)
+        self.t.start()
+        self.next_id = 1
+
+    def _reader(self):
+        f = self.p.stdout
+        while True:
+            head = b""
+            while not head.endswith(b"\r\n\r\n"):
+                c = f.read(1)
+                if not c:
+                    with self.cv:
+                        self.msgs.append(None)
+                        self.cv.notify_all()
+                    return
+                head += c
+            n = int(head.split(b"Content-Length:")[1].split(b"\r\n")[0])
+            body = f.read(n)
+            with self.cv:
+                self.msgs.append(json.loads(body))
+                self.cv.notify_all()
+
+    def raw(self, data):
+        self.p.stdin.write(data)
+        self.p.stdin.flush()
+
+    def send(self, msg):
+        b = json.dumps(msg).encode()
+        self.raw(b"Content-Length: %d\r\n\r\n" % len(b) + b)
+
+    def request(self, method, params=None):
+        i = self.next_id
+        self.next_id += 1
+        m = {"jsonrpc": "2.0", "id": i, "method": method}
+        if params is not None:
+            m["params"] = params
+        self.send(m)
+        return self.wait(lambda x: x is not None and x.get("id") == i and "method" not in x)
+
+    def notify(self, method, params=None):
+        self.send({"jsonrpc": "2.0", "method": method, "params": params or {}})
+
+    def wait(self, pred, timeout=20):
+        deadline = time.monotonic() + timeout
+        with self.cv:
+            while True:
+                for i, m in enumerate(self.msgs):
+                    if m is not None and pred(m):
+                        del self.msgs[i]
+                        return m
+                if None in self.msgs:
+                    raise EOFError("quipu lsp closed its output")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("no such message; have %s" % json.dumps(self.msgs)[:2000])
+                self.cv.wait(left)
+
+    def close(self):
+        if self.p.poll() is None:
+            try:
+                self.p.stdin.close()
+            except BrokenPipeError:
+                pass
+            try:
+                self.p.wait(10)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        return self.p.returncode
+
+
+def err_of(m):
+    return m.get("error", {}).get("code")
+
+
+def test_hostile_input():
+    s = Lsp()
+    try:
+        # Before initialize: -32002, and the server is still there.
+        r = s.request("textDocument/hover", {})
+        assert err_of(r) == -32002, r
+        # Bad headers: -32700 with id null, then the next message is read.
+        s.raw(b"Content-Length: abc\r\n\r\n")
+        m = s.wait(lambda x: err_of(x) == -32700)
+        assert m["id"] is None, m
+        s.raw(b"Content-Type: text/plain\r\n\r\n")
+        s.wait(lambda x: err_of(x) == -32700)
+        # Invalid JSON and non-objects.
+        s.raw(b'Content-Length: 5\r\n\r\n{"a":')
+        s.wait(lambda x: err_of(x) == -32700)
+        s.raw(b"Content-Length: 5\r\n\r\n[1,2]")
+        s.wait(lambda x: err_of(x) == -32600)
+        r = s.request("initialize", {"capabilities": {}, "rootUri": None})
+        assert "capabilities" in r["result"], r
+        caps = r["result"]["capabilities"]
+        assert caps["positionEncoding"] == "utf-16", caps
+        s.notify("initialized")
+        # A second initialize is refused.
+        assert err_of(s.request("initialize", {"capabilities": {}})) == -32600
+        # Unknown methods: -32601 for requests, notifications are ignored.
+        s.notify("quipu/nothing")
+        assert err_of(s.request("textDocument/nothing", {})) == -32601
+        # A message over the 64 MiB limit is skipped as it streams in.
+        big = 64 * 1024 * 1024 + 10
+        s.raw(b"Content-Length: %d\r\n\r\n" % big)
+        chunk = b" " * (1 << 20)
+        sent = 0
+        while sent < big:
+            n = min(len(chunk), big - sent)
+            s.raw(chunk[:n])
+            sent += n
+        s.wait(lambda x: err_of(x) == -32600, timeout=60)
+        # Still serving: a request with a string id, and a bad id type.
+        s.send({"jsonrpc": "2.0", "id": "x", "method": "textDocument/documentSymbol",
+                "params": {"textDocument": {"uri": "file:///nowhere.md"}}})
+        r = s.wait(lambda x: x.get("id") == "x")
+        assert r["result"] == [], r
+        s.send({"jsonrpc": "2.0", "id": {"a": 1}, "method": "shutdown"})
+        s.wait(lambda x: err_of(x) == -32600)
+        # shutdown, then requests are refused; exit after shutdown is 0.
+        assert s.request("shutdown")["result"] is None
+        assert err_of(s.request("textDocument/hover", {})) == -32600
+        s.notify("exit")
+        assert s.p.wait(10) == 0
+    finally:
+        s.close()
+
+
+def test_exit_without_shutdown():
+    s = Lsp()
+    s.request("initialize", {"capabilities": {}})
+    s.notify("exit")
+    assert s.p.wait(10) == 1
+    s.close()
+
+
+def _logged_pids(s, n, timeout=20):
+    pids = []
+    while len(pids) < n:
+        m = s.wait(lambda x: x.get("method") == "window/logMessage"
+                   and x["params"]["message"].startswith("started "), timeout)
+        pids.append(int(m["params"]["message"].rsplit("(pid ", 1)[1].rstrip(")")))
+    return pids
+
+
+def _vault(root, name, files):
+    v = os.path.join(root, name)
+    for rel, text in files.items():
+        p = os.path.join(v, rel)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, "w", encoding="utf-8") as f:
+            f.write(text)
+    return v
+
+
+def _kill(pids):
+    for p in pids:
+        try:
+            os.kill(p, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 10
+    for p in pids:
+        while time.monotonic() < deadline:
+            try:
+                os.kill(p, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+
+
+def _definition(s, uri):
+    deadline = time.monotonic() + 20
+    while True:
+        d = s.request("textDocument/definition", {"textDocument": {"uri": uri},
+                                                  "position": {"line": 2, "character": 3}})
+        if d["result"] or time.monotonic() > deadline:
+            return d
+        time.sleep(0.05)
+
+
+def test_starts_daemons_and_reconnects():
+    root = tempfile.mkdtemp(prefix="qp-lsp-")
+    run = os.path.join(root, "run")
+    os.makedirs(run, mode=0o700)
+    env = dict(os.environ, XDG_RUNTIME_DIR=run, XDG_CACHE_HOME=os.path.join(root, "cache"),
+               QUIPUD=quipud_path())
+    env.pop("QUIPU_SOCKET", None)
+    a = _vault(root, "alpha", {".obsidian/app.json": "{}", "A.md": "# A\n\n[[B]] [[Nope]]\n",
+                               "B.md": "# B\n"})
+    # The second folder is inside a vault: the vault is the folder with .obsidian/.
+    b = _vault(root, "beta", {".obsidian/app.json": "{}", "sub/C.md": "# C\n\n[[D]]\n",
+                              "D.md": "# D\n"})
+    pids = []
+    s = Lsp(env=env)
+    try:
+        r = s.request("initialize", {"capabilities": {"window": {"workDoneProgress": True}},
+                                     "workspaceFolders": [
+                                         {"uri": "file://" + a, "name": "a"},
+                                         {"uri": "file://" + b + "/sub", "name": "b"}]})
+        assert "capabilities" in r["result"], r
+        pids += _logged_pids(s, 2)
+        assert len(set(pids)) == 2, pids
+        s.notify("initialized")
+        ua, uc = "file://" + a + "/A.md", "file://" + b + "/sub/C.md"
+        for uri, path in ((ua, a + "/A.md"), (uc, b + "/sub/C.md")):
+            with open(path, encoding="utf-8") as f:
+                s.notify("textDocument/didOpen", {"textDocument": {
+                    "uri": uri, "languageId": "markdown", "version": 1, "text": f.read()}})
+        # Links resolve once each new daemon's first scan is done.
+        d = _definition(s, uc)
+        assert d["result"]["uri"] == "file://" + b + "/D.md", d
+        d = _definition(s, ua)
+        assert d["result"]["uri"] == "file://" + a + "/B.md", d
+        diag = s.wait(lambda x: x.get("method") == "textDocument/publishDiagnostics"
+                      and x["params"]["uri"] == ua and x["params"]["diagnostics"])
+        assert [x["code"] for x in diag["params"]["diagnostics"]] == ["unresolved-link"], diag
+        # Kill alpha's daemon: one showMessage, then a new daemon is
+        # started, re-subscribed, and A.md's diagnostics published again.
+        os.kill(pids[0], signal.SIGKILL)
+        m = s.wait(lambda x: x.get("method") == "window/showMessage")
+        assert "went away" in m["params"]["message"] and a in m["params"]["message"], m
+        pids += _logged_pids(s, 1)
+        s.wait(lambda x: x.get("method") == "window/logMessage"
+               and x["params"]["message"].startswith("reconnected"))
+        # The new daemon indexes and answers; the link resolves again.
+        d = _definition(s, ua)
+        assert d["result"]["uri"] == "file://" + a + "/B.md", d
+        # Creating the missing note clears the diagnostic through the new daemon.
+        with open(a + "/Nope.md", "w") as f:
+            f.write("# Nope\n")
+        s.wait(lambda x: x.get("method") == "textDocument/publishDiagnostics"
+               and x["params"]["uri"] == ua and x["params"]["diagnostics"] == [])
+        assert s.request("shutdown")["result"] is None
+        s.notify("exit")
+        assert s.p.wait(10) == 0
+    finally:
+        s.close()
+        _kill(pids)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_progress_during_scan():
+    files = {".obsidian/app.json": "{}"}
+    files.update({"n/%04d.md" % i: "# N%d\n\n[[n/%04d]]\n" % (i, i + 1) for i in range(3000)})
+    root = tempfile.mkdtemp(prefix="qp-lsp-")
+    run = os.path.join(root, "run")
+    os.makedirs(run, mode=0o700)
+    env = dict(os.environ, XDG_RUNTIME_DIR=run, XDG_CACHE_HOME=os.path.join(root, "cache"),
+               QUIPUD=quipud_path())
+    env.pop("QUIPU_SOCKET", None)
+    v = _vault(root, "big", files)
+    pids = []
+    s = Lsp(env=env)
+    try:
+        s.request("initialize", {"capabilities": {"window": {"workDoneProgress": True}},
+                                 "rootUri": "file://" + v})
+        pids += _logged_pids(s, 1)
+        create = s.wait(lambda x: x.get("method") == "window/workDoneProgress/create")
+        tok = create["params"]["token"]
+        s.send({"jsonrpc": "2.0", "id": create["id"], "result": None})
+        s.wait(lambda x: x.get("method") == "$/progress"
+               and x["params"]["token"] == tok and x["params"]["value"]["kind"] == "begin")
+        s.wait(lambda x: x.get("method") == "$/progress" and x["params"]["token"] == tok
+               and x["params"]["value"]["kind"] == "end", timeout=120)
+        s.request("shutdown")
+        s.notify("exit")
+        assert s.p.wait(10) == 0
+    finally:
+        s.close()
+        _kill(pids)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    run_tests(globals())
