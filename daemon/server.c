@@ -692,15 +692,51 @@ static void submit(qpd_server *srv, rpc_job *job)
     c->waitq_tail = job;
 }
 
+static char *cached_reply(qpd_server *srv, const char *method, const char *params, json_t *id,
+                          size_t *len);
+
+/* Answers a waiting request from the cache when its answer was put there
+ * while it waited; true when it did (the job is freed). A client that
+ * pipelines thousands of copies of a few requests gets each computed once,
+ * not once per copy: 20,000 backlinks of a target with 200k links, 40
+ * distinct params, took 144 s when every copy ran on the pool. */
+static bool pump_cached(client *c, rpc_job *job)
+{
+    size_t len = 0;
+    char *out;
+
+    if (job->kind != JOB_REQUEST)
+        return false;
+    out = cached_reply(c->srv, job->method, job->params, job->id, &len);
+    if (out == NULL)
+        return false;
+    c->inflight--;
+    c->refs--; /* the job's reference; the caller of client_pump holds one */
+    json_decref(job->id);
+    free(job->params);
+    free(job);
+    client_send(c, out, len); /* may close c */
+    return true;
+}
+
 /* Starts waiting jobs while the client has a share of the pool free. */
 static void client_pump(client *c)
 {
-    while (c->waitq != NULL && c->running < client_share(c->srv)) {
+    /* Cached answers are sent on the loop: at most this many per call, so
+     * one client's queue cannot hold the loop (the next job then goes to
+     * the pool, and its completion pumps again). */
+    unsigned cached_budget = 64;
+
+    while (c->waitq != NULL && c->running < client_share(c->srv) && !c->closing) {
         rpc_job *job = c->waitq;
 
         c->waitq = job->next;
         if (c->waitq == NULL)
             c->waitq_tail = NULL;
+        if (cached_budget > 0 && pump_cached(c, job)) {
+            cached_budget--;
+            continue;
+        }
         /* The state snapshot is taken now: a status that waited reports
          * the state it runs in. */
         job->ready = c->srv->d->ready;
@@ -840,21 +876,34 @@ static char *params_text(const json_t *params)
     return json_dumps(params, JSON_COMPACT);
 }
 
+/* The reply line for `id` from the cache (new, *len its length), or NULL
+ * when the answer is not cached. */
+static char *cached_reply(qpd_server *srv, const char *method, const char *params, json_t *id,
+                          size_t *len)
+{
+    size_t klen;
+    char *key;
+    const centry *e;
+
+    *len = 0;
+    if (!cacheable(method) || srv->cache_bytes == 0)
+        return NULL;
+    key = cache_key(method, params, &klen);
+    e = key ? cache_get(srv, key, klen) : NULL;
+    free(key);
+    if (e == NULL)
+        return NULL;
+    return qpd_proto_result(id, e->result, e->len, len);
+}
+
 /* Answers from the cache when it can; true when it did. */
 static bool answer_cached(client *c, const qpd_method *m, qpd_request *req, const char *params)
 {
-    size_t klen, len = 0;
-    char *key, *out;
-    const centry *e;
+    size_t len = 0;
+    char *out = cached_reply(c->srv, m->name, params, req->id, &len);
 
-    if (!cacheable(m->name) || c->srv->cache_bytes == 0)
+    if (out == NULL)
         return false;
-    key = cache_key(m->name, params, &klen);
-    e = key ? cache_get(c->srv, key, klen) : NULL;
-    free(key);
-    if (e == NULL)
-        return false;
-    out = qpd_proto_result(req->id, e->result, e->len, &len);
     client_send(c, out, len);
     return true;
 }

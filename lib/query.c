@@ -27,12 +27,14 @@
  * backlinks with unlinked and mentions need qp_query_run's `vault`.
  */
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
 #include "mentions_int.h"
+#include "query_page.h"
 #include "query_param_int.h"
 #include "query_tasks_int.h"
 #include "quipu/arena.h"
@@ -430,67 +432,185 @@ static bool idset_add(idset *s, int64_t id)
     return true;
 }
 
-/* Linked sources of `target`: an array of Source, sorted by path. Files
- * whose links point at it are added to *linkers (self included). Each link
- * row carries its line's text, so no note body is read. */
-static qp_rc linked_sources(qp_store *st, const file_info *target, json_t **out, idset *linkers,
-                            qp_error *err)
+/* The occurrences of `src`'s links to `dst`, in line order, at most
+ * `max` (0 = all). */
+static qp_rc link_occurrences(qp_store *st, int64_t dst, int64_t src, size_t max, json_t **out,
+                              qp_error *err)
+{
+    *out = NULL;
+    sqlite3_stmt *s;
+    qp_rc qrc = qp__store_stmt(&s, st, QP__S_LINK_OCC, err);
+    if (qrc != QP_OK)
+        return qrc;
+    json_t *occ = json_array();
+    if (!occ)
+        return qp_error_set(err, QP_ENOMEM, "out of memory");
+    sqlite3_bind_int64(s, 1, dst);
+    sqlite3_bind_int64(s, 2, src);
+    sqlite3_bind_int64(s, 3, max ? (sqlite3_int64)max : -1);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *ctx = (const char *)sqlite3_column_text(s, 2);
+        body b = {(char *)(uintptr_t)(ctx ? ctx : ""), ctx ? strlen(ctx) : 0, NULL, 0};
+        json_t *o = json_object();
+        if (!o || json_array_append_new(occ, o) != 0) {
+            sqlite3_reset(s);
+            json_decref(occ);
+            return qp_error_set(err, QP_ENOMEM, "out of memory");
+        }
+        json_object_set_new(o, "line", json_integer(sqlite3_column_int64(s, 0)));
+        json_object_set_new(o, "column", json_integer(sqlite3_column_int64(s, 1)));
+        json_object_set_new(o, "context", line_context(&b, 1));
+    }
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) {
+        json_decref(occ);
+        return qp__store_sqlite_error(st, rc, "backlinks", err);
+    }
+    *out = occ;
+    return QP_OK;
+}
+
+/* The distinct files whose links point at `dst` (itself excluded), in id
+ * order, from the links_dst index (dst, src, line, col). Most sources link
+ * a note a few times, so the index is read in one pass; a source with a
+ * long run of links (one note with 200k lines linking the target) is
+ * stepped over with a seek to the next src instead of read entry by entry,
+ * which made such a target cost its link count (30 ms at 200k) rather than
+ * its source count. */
+#define SOURCE_RUN_SEEK 32
+
+static qp_rc link_source_ids(qp_store *st, int64_t dst, idset *out, qp_error *err)
+{
+    sqlite3_stmt *s;
+    qp_rc qrc = qp__store_stmt(&s, st, QP__S_LINK_SRC_AFTER, err);
+    if (qrc != QP_OK)
+        return qrc;
+    int64_t after = INT64_MIN;
+    for (;;) {
+        sqlite3_bind_int64(s, 1, dst);
+        sqlite3_bind_int64(s, 2, after);
+        int rc, run = 0;
+        bool seek = false;
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+            int64_t id = sqlite3_column_int64(s, 0);
+            if (out->n && out->v[out->n - 1] == id) {
+                if (++run == SOURCE_RUN_SEEK) {
+                    seek = true;
+                    after = id;
+                    break;
+                }
+                continue;
+            }
+            run = 0;
+            if (!idset_add(out, id)) {
+                sqlite3_reset(s);
+                return qp_error_set(err, QP_ENOMEM, "out of memory");
+            }
+        }
+        sqlite3_reset(s);
+        if (seek)
+            continue;
+        if (rc != SQLITE_DONE)
+            return qp__store_sqlite_error(st, rc, "backlinks", err);
+        return QP_OK;
+    }
+}
+
+static int file_info_path_cmp(const void *a, const void *b)
+{
+    return strcmp(((const file_info *)a)->path, ((const file_info *)b)->path);
+}
+
+static qp_rc link_count(qp_store *st, int64_t dst, int64_t src, size_t *out, qp_error *err)
+{
+    sqlite3_stmt *s;
+    qp_rc qrc = qp__store_stmt(&s, st, QP__S_LINK_COUNT, err);
+    if (qrc != QP_OK)
+        return qrc;
+    sqlite3_bind_int64(s, 1, dst);
+    sqlite3_bind_int64(s, 2, src);
+    int rc = sqlite3_step(s);
+    *out = rc == SQLITE_ROW ? (size_t)sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? QP_OK : qp__store_sqlite_error(st, rc, "backlinks", err);
+}
+
+/* Linked sources of `target`: the page `pg` asks for of an array of
+ * Source sorted by path, and in *total how many there are. Every file
+ * whose links point at it is added to *linkers (self included), on a
+ * page or not: unlinked mentions exclude them all.
+ *
+ * The answer costs its page, not the target's link count: the sources
+ * are enumerated (link_source_ids) and sorted by path, and only those on
+ * the page read their occurrences, at most pg->max_occ each, with the
+ * rest counted. Each link row carries its line's text, so no note body is
+ * read. */
+static qp_rc linked_sources(qp_store *st, const file_info *target, qp__page *pg, json_t **out,
+                            size_t *total, idset *linkers, qp_error *err)
 {
     qp_rc rc = QP_OK;
     json_t *arr = json_array();
-    json_t *occ = NULL;
-    int64_t cur = 0;
+    idset ids = {0};
+    file_info *fs = NULL;
+    size_t nfs = 0;
+    bool done = false;
+    const char *after = qp__page_after(pg, "l", &done);
     *out = NULL;
+    *total = 0;
     if (!arr)
         return qp_error_set(err, QP_ENOMEM, "out of memory");
     if (!idset_add(linkers, target->id))
         goto oom;
-    sqlite3_stmt *s;
-    if ((rc = qp__store_stmt(&s, st, QP__S_LINKS_TO, err)) != QP_OK)
+    rc = link_source_ids(st, target->id, &ids, err);
+    if (rc != QP_OK)
         goto cleanup;
-    sqlite3_bind_int64(s, 1, target->id);
-    int src;
-    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
-        int64_t id = sqlite3_column_int64(s, 0);
-        if (id != cur) {
-            file_info f;
-            f.id = id;
-            f.path = (char *)(uintptr_t)sqlite3_column_text(s, 3);
-            f.kind = sqlite3_column_int(s, 4);
-            f.title = (char *)(uintptr_t)sqlite3_column_text(s, 5);
-            f.date = (char *)(uintptr_t)sqlite3_column_text(s, 6);
-            f.is_note = sqlite3_column_int(s, 7) != 0;
-            occ = json_array();
-            json_t *so = occ ? source_obj(&f, occ) : NULL;
-            if (!so || json_array_append_new(arr, so) != 0 || !idset_add(linkers, id)) {
-                sqlite3_reset(s);
-                goto oom;
-            }
-            cur = id;
-        }
-        const char *ctx = (const char *)sqlite3_column_text(s, 8);
-        body b = {(char *)(uintptr_t)(ctx ? ctx : ""), ctx ? strlen(ctx) : 0, NULL, 0};
-        json_t *o = json_object();
-        if (!o) {
-            sqlite3_reset(s);
+    fs = calloc(ids.n + 1, sizeof *fs);
+    if (!fs)
+        goto oom;
+    for (; nfs < ids.n; nfs++) {
+        if (!idset_add(linkers, ids.v[nfs]))
             goto oom;
-        }
-        json_object_set_new(o, "line", json_integer(sqlite3_column_int64(s, 1)));
-        json_object_set_new(o, "column", json_integer(sqlite3_column_int64(s, 2)));
-        json_object_set_new(o, "context", line_context(&b, 1));
-        json_array_append_new(occ, o);
+        rc = get_file_info(st, ids.v[nfs], &fs[nfs], err);
+        if (rc != QP_OK)
+            goto cleanup;
     }
-    sqlite3_reset(s);
-    if (src != SQLITE_DONE) {
-        rc = qp__store_sqlite_error(st, src, "backlinks", err);
-        goto cleanup;
+    *total = nfs;
+    qsort(fs, nfs, sizeof *fs, file_info_path_cmp);
+    size_t i = 0;
+    if (done)
+        i = nfs;
+    else if (after)
+        while (i < nfs && strcmp(fs[i].path, after) <= 0)
+            i++;
+    for (; i < nfs && (pg->limit == 0 || json_array_size(arr) < pg->limit); i++) {
+        json_t *occ = NULL;
+        rc = link_occurrences(st, target->id, fs[i].id, pg->max_occ, &occ, err);
+        if (rc != QP_OK)
+            goto cleanup;
+        size_t got = json_array_size(occ), all = got;
+        json_t *so = source_obj(&fs[i], occ);
+        if (!so || json_array_append_new(arr, so) != 0)
+            goto oom;
+        if (pg->max_occ && got == pg->max_occ &&
+            (rc = link_count(st, target->id, fs[i].id, &all, err)) != QP_OK)
+            goto cleanup;
+        if (all > got)
+            json_object_set_new(so, "more_occurrences", json_integer((json_int_t)(all - got)));
     }
+    if (pg->limit &&
+        !(i < nfs ? qp__page_mark_path(pg, "l", fs[i - 1].path) : qp__page_mark_done(pg, "l")))
+        goto oom;
     *out = arr;
     arr = NULL;
     goto cleanup;
 oom:
     rc = qp_error_set(err, QP_ENOMEM, "out of memory");
 cleanup:
+    for (size_t k = 0; k < nfs; k++)
+        file_info_free(&fs[k]);
+    free(fs);
+    free(ids.v);
     json_decref(arr);
     return rc;
 }
@@ -1082,22 +1202,35 @@ static qp_rc load_refs(qp_store *st, int64_t id, qp__heading_ref **h, size_t *nh
     return QP_OK;
 }
 
+/* backlinks: both lists paged alike (query_page.h); the linked list
+ * costs its page, the unlinked one is found whole (each candidate note
+ * is read to find its mentions) and then cut. */
 static qp_rc m_backlinks(json_t **out, qp_store *st, const qp_vault *vault, json_t *params,
                          qp_error *err)
 {
     file_info f;
+    qp__page pg;
     bool want_unlinked = false;
     qp_rc rc = param_bool(&want_unlinked, params, "unlinked", err);
+    if (rc == QP_OK)
+        rc = qp__page_params(&pg, params, err);
     if (rc != QP_OK)
         return rc;
     rc = resolve_note_param(st, params, &f, err);
-    if (rc != QP_OK)
+    if (rc != QP_OK) {
+        qp__page_free(&pg);
         return rc;
+    }
     idset linkers = {0};
     json_t *linked = NULL, *unlinked = NULL;
-    rc = linked_sources(st, &f, &linked, &linkers, err);
-    if (rc == QP_OK && want_unlinked)
-        rc = unlinked_sources(st, vault, &f, &linkers, &unlinked, err);
+    size_t nlinked = 0, nunlinked = 0;
+    rc = linked_sources(st, &f, &pg, &linked, &nlinked, &linkers, err);
+    if (rc == QP_OK && want_unlinked) {
+        json_t *all = NULL;
+        rc = unlinked_sources(st, vault, &f, &linkers, &all, err);
+        if (rc == QP_OK)
+            rc = qp__page_slice_sorted(&unlinked, &nunlinked, &pg, "u", all, err);
+    }
     if (rc == QP_OK) {
         *out = json_pack("{ss so}", "path", f.path, "linked", linked);
         linked = NULL;
@@ -1105,13 +1238,20 @@ static qp_rc m_backlinks(json_t **out, qp_store *st, const qp_vault *vault, json
             json_object_set_new(*out, "unlinked", unlinked);
             unlinked = NULL;
         }
-        if (!*out)
+        /* Totals are part of a page; an answer without `limit` is whole. */
+        if (*out && pg.limit) {
+            json_object_set_new(*out, "linked_total", json_integer((json_int_t)nlinked));
+            if (want_unlinked)
+                json_object_set_new(*out, "unlinked_total", json_integer((json_int_t)nunlinked));
+        }
+        if (!*out || !qp__page_finish(&pg, *out))
             rc = qp_error_set(err, QP_ENOMEM, "out of memory");
     }
     json_decref(linked);
     json_decref(unlinked);
     free(linkers.v);
     file_info_free(&f);
+    qp__page_free(&pg);
     return rc;
 }
 
@@ -1169,21 +1309,45 @@ static bool path_set_has(const char **set, size_t n, const char *path)
  * what its "Mentioned in" list should hold. *out is a new array. */
 static qp_rc meetings_of(json_t **out, json_t *linked, json_t *unlinked, qp_error *err)
 {
-    size_t cap = json_array_size(linked) + json_array_size(unlinked), n = 0, i;
-    json_t **tmp = calloc(cap + 1, sizeof *tmp), *v;
-    json_t *arr = json_array();
-    if (!tmp || !arr) {
-        free(tmp);
-        json_decref(arr);
-        return qp_error_set(err, QP_ENOMEM, "out of memory");
+    file_info f;
+    qp__page pg, all;
+    qp_rc rc = qp__page_params(&pg, params, err);
+    if (rc != QP_OK)
+        return rc;
+    rc = resolve_note_param(st, params, &f, err);
+    if (rc != QP_OK) {
+        qp__page_free(&pg);
+        return rc;
     }
-    json_t *const from[2] = {linked, unlinked};
-    for (int k = 0; k < 2; k++)
-        json_array_foreach(from[k], i, v)
-        {
-            if (strcmp(json_string_value(json_object_get(v, "kind")), "meeting") == 0)
-                tmp[n++] = v;
-        }
+    /* Every source is needed (missing and stale compare against them all);
+     * occurrences are cut as the page asks. */
+    all = (qp__page){.max_occ = pg.max_occ};
+    idset linkers = {0};
+    json_t *linked = NULL, *unlinked = NULL, *mentioned = NULL, *listed = NULL, *missing = NULL,
+           *stale = NULL;
+    json_t **tmp = NULL;
+    size_t nlinked = 0;
+    rc = linked_sources(st, &f, &all, &linked, &nlinked, &linkers, err);
+    if (rc == QP_OK)
+        rc = unlinked_sources(st, vault, &f, &linkers, &unlinked, err);
+    if (rc != QP_OK)
+        goto cleanup;
+    qp__page_cap_occurrences(&all, unlinked);
+
+    size_t cap = json_array_size(linked) + json_array_size(unlinked), n = 0;
+    tmp = calloc(cap + 1, sizeof *tmp);
+    mentioned = json_array();
+    listed = json_array();
+    missing = json_array();
+    stale = json_array();
+    if (!tmp || !mentioned || !listed || !missing || !stale)
+        goto oom;
+    size_t i;
+    json_t *v;
+    json_array_foreach(linked, i, v) if (strcmp(json_string_value(json_object_get(v, "kind")),
+                                                "meeting") == 0) tmp[n++] = v;
+    json_array_foreach(unlinked, i, v) if (strcmp(json_string_value(json_object_get(v, "kind")),
+                                                  "meeting") == 0) tmp[n++] = v;
     qsort(tmp, n, sizeof *tmp, meeting_cmp);
     for (i = 0; i < n; i++)
         json_array_append(arr, tmp[i]);
@@ -1302,45 +1466,22 @@ static qp_rc check_missing(json_t *mentioned, json_t *listed, json_t *missing, q
             json_array_append_new(missing, json_string(p));
     }
     free(lset);
-    return QP_OK;
-}
-
-/* mentions: the meetings that mention a note (linked or not) against its
- * "Mentioned in" list: what is listed, what is missing, what is stale. */
-static qp_rc m_mentions(json_t **out, qp_store *st, const qp_vault *vault, json_t *params,
-                        qp_error *err)
-{
-    file_info f;
-    qp_rc rc = resolve_note_param(st, params, &f, err);
-    if (rc != QP_OK)
-        return rc;
-    idset linkers = {0};
-    json_t *linked = NULL, *unlinked = NULL, *mentioned = NULL;
-    json_t *listed = json_array(), *missing = json_array(), *stale = json_array();
-    mention_line *lines = NULL;
-    size_t nl = 0;
-    if (!listed || !missing || !stale) {
-        rc = qp_error_set(err, QP_ENOMEM, "out of memory");
-        goto cleanup;
-    }
-    rc = linked_sources(st, &f, &linked, &linkers, err);
-    if (rc == QP_OK)
-        rc = unlinked_sources(st, vault, &f, &linkers, &unlinked, err);
-    if (rc == QP_OK)
-        rc = meetings_of(&mentioned, linked, unlinked, err);
-    if (rc == QP_OK)
-        rc = mention_lines_load(&lines, &nl, st, f.id, err);
-    if (rc == QP_OK)
-        rc = check_listed(st, lines, nl, mentioned, listed, stale, err);
-    if (rc == QP_OK)
-        rc = check_missing(mentioned, listed, missing, err);
+    size_t nmentioned = 0;
+    json_t *page = NULL;
+    rc = qp__page_slice_offset(&page, &nmentioned, &pg, "m", mentioned, err);
+    mentioned = NULL;
     if (rc != QP_OK)
         goto cleanup;
-    *out = json_pack("{ss so so so so}", "path", f.path, "mentioned_in", mentioned, "listed",
-                     listed, "missing", missing, "stale", stale);
-    mentioned = listed = missing = stale = NULL; /* "so" took them, even on failure */
-    if (!*out)
-        rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+    *out = json_pack("{ss so so so so}", "path", f.path, "mentioned_in", page, "listed", listed,
+                     "missing", missing, "stale", stale);
+    listed = missing = stale = NULL;
+    if (*out && pg.limit)
+        json_object_set_new(*out, "mentioned_total", json_integer((json_int_t)nmentioned));
+    if (!*out || !qp__page_finish(&pg, *out))
+        goto oom;
+    goto cleanup;
+oom:
+    rc = qp_error_set(err, QP_ENOMEM, "out of memory");
 cleanup:
     mention_lines_free(lines, nl);
     json_decref(linked);
@@ -1351,14 +1492,60 @@ cleanup:
     json_decref(stale);
     free(linkers.v);
     file_info_free(&f);
+    qp__page_free(&pg);
     return rc;
+}
+
+/* Cuts a tasks result's groups to the page: `limit` tasks from the
+ * cursor's offset "t" in the result's order, each group that has tasks on
+ * the page kept with its names. */
+static qp_rc page_task_groups(json_t *res, qp__page *pg, qp_error *err)
+{
+    json_t *groups = json_object_get(res, "groups");
+    size_t from = qp__page_offset(pg, "t"), seen = 0, kept = 0, i;
+    json_t *page = json_array(), *g;
+    if (!page)
+        return qp_error_set(err, QP_ENOMEM, "out of memory");
+    json_array_foreach(groups, i, g)
+    {
+        json_t *tasks = json_object_get(g, "tasks");
+        size_t n = json_array_size(tasks);
+        if (seen + n <= from || kept == pg->limit) {
+            seen += n;
+            continue;
+        }
+        size_t start = from > seen ? from - seen : 0;
+        json_t *cut = json_array(), *ng = json_copy(g);
+        for (size_t k = start; cut && k < n && kept < pg->limit; k++, kept++)
+            json_array_append(cut, json_array_get(tasks, k));
+        if (!cut || !ng || json_object_set_new(ng, "tasks", cut) != 0 ||
+            json_array_append_new(page, ng) != 0) {
+            json_decref(ng);
+            json_decref(page);
+            return qp_error_set(err, QP_ENOMEM, "out of memory");
+        }
+        seen += n;
+    }
+    size_t next = (from > seen ? seen : from) + kept;
+    bool ok = next < seen ? qp__page_mark_offset(pg, "t", next) : qp__page_mark_done(pg, "t");
+    if (!ok || json_object_set_new(res, "groups", page) != 0 || !qp__page_finish(pg, res))
+        return qp_error_set(err, QP_ENOMEM, "out of memory");
+    return QP_OK;
 }
 
 static qp_rc m_tasks_query(json_t **out, qp_store *st, const qp_vault *vault, json_t *params,
                            qp_error *err)
 {
     (void)vault;
-    return qp__query_tasks(out, st, params, err);
+    qp__page pg;
+    qp_rc rc = qp__page_params(&pg, params, err);
+    if (rc != QP_OK)
+        return rc;
+    rc = qp__query_tasks(out, st, params, err);
+    if (rc == QP_OK && pg.limit)
+        rc = page_task_groups(*out, &pg, err);
+    qp__page_free(&pg);
+    return rc;
 }
 
 static qp_rc m_tasks_blocks(json_t **out, qp_store *st, const qp_vault *vault, json_t *params,

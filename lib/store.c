@@ -45,7 +45,7 @@
 #include "store_int.h"
 
 #define QP_STORE_APP_ID 0x71697075 /* "qipu" */
-#define QP_STORE_SCHEMA 4          /* 4: no note bodies, mention documents */
+#define QP_STORE_SCHEMA 5          /* 5: links_dst covers (dst, src, line, col) */
 #define RESOLVE_CHUNK   4096
 /* Indexes up to this size (database + WAL) are checked page by page on
  * every write open (see damage_check). */
@@ -75,7 +75,7 @@ static const char *const schema_v1[] = {
     " subpath TEXT, display TEXT, key TEXT, embed INTEGER NOT NULL, syntax INTEGER NOT NULL,"
     " name1 TEXT, name2 TEXT, dst INTEGER, context TEXT NOT NULL DEFAULT '')",
     "CREATE INDEX links_src ON links(src)",
-    "CREATE INDEX links_dst ON links(dst)",
+    "CREATE INDEX links_dst ON links(dst, src, line, col)",
     "CREATE INDEX links_name1 ON links(name1)",
     "CREATE INDEX links_name2 ON links(name2)",
     "CREATE TABLE headings(file INTEGER NOT NULL, level INTEGER NOT NULL, text TEXT NOT NULL,"
@@ -158,11 +158,11 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [QP__S_FILE_INFO] = "SELECT path, is_note, kind, title, date FROM files WHERE id = ?1",
     [QP__S_BODY] = "SELECT d.mask, f.hash FROM mention_doc d JOIN files f ON f.id = d.file"
                    " WHERE d.file = ?1",
-    [QP__S_LINKS_TO] =
-        "SELECT l.src, l.line, l.col, f.path, f.kind, f.title, f.date, f.is_note, l.context"
-        " FROM links l"
-        " JOIN files f ON f.id = l.src WHERE l.dst = ?1 AND l.src <> ?1"
-        " ORDER BY f.path, l.line, l.col",
+    [QP__S_LINK_SRC_AFTER] =
+        "SELECT src FROM links WHERE dst = ?1 AND src > ?2 AND src <> ?1 ORDER BY src",
+    [QP__S_LINK_COUNT] = "SELECT count(*) FROM links WHERE dst = ?1 AND src = ?2",
+    [QP__S_LINK_OCC] = "SELECT line, col, context FROM links WHERE dst = ?1 AND src = ?2"
+                       " ORDER BY line, col LIMIT ?3",
     [QP__S_LINKS_FROM] =
         "SELECT l.line, l.col, l.target, l.subpath, l.display, l.embed, l.key, l.syntax, f.path"
         " FROM links l LEFT JOIN files f ON f.id = l.dst WHERE l.src = ?1 ORDER BY l.id",
@@ -1779,7 +1779,7 @@ qp_rc qp_store_commit(qp_store *st, qp_error *err)
  * which beats inserting a million random keys one by one. The per-file
  * indexes stay: a path put twice during the load deletes its old rows. */
 static const char *const bulk_indexes[][2] = {
-    {"links_dst", "CREATE INDEX IF NOT EXISTS links_dst ON links(dst)"},
+    {"links_dst", "CREATE INDEX IF NOT EXISTS links_dst ON links(dst, src, line, col)"},
     {"links_name1", "CREATE INDEX IF NOT EXISTS links_name1 ON links(name1)"},
     {"links_name2", "CREATE INDEX IF NOT EXISTS links_name2 ON links(name2)"},
     {"tags_folded", "CREATE INDEX IF NOT EXISTS tags_folded ON tags(tag_folded)"},
