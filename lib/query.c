@@ -27,7 +27,6 @@
  * backlinks with unlinked and mentions need qp_query_run's `vault`.
  */
 
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1309,45 +1308,21 @@ static bool path_set_has(const char **set, size_t n, const char *path)
  * what its "Mentioned in" list should hold. *out is a new array. */
 static qp_rc meetings_of(json_t **out, json_t *linked, json_t *unlinked, qp_error *err)
 {
-    file_info f;
-    qp__page pg, all;
-    qp_rc rc = qp__page_params(&pg, params, err);
-    if (rc != QP_OK)
-        return rc;
-    rc = resolve_note_param(st, params, &f, err);
-    if (rc != QP_OK) {
-        qp__page_free(&pg);
-        return rc;
+    size_t cap = json_array_size(linked) + json_array_size(unlinked), n = 0, i;
+    json_t **tmp = calloc(cap + 1, sizeof *tmp), *v;
+    json_t *arr = json_array();
+    if (!tmp || !arr) {
+        free(tmp);
+        json_decref(arr);
+        return qp_error_set(err, QP_ENOMEM, "out of memory");
     }
-    /* Every source is needed (missing and stale compare against them all);
-     * occurrences are cut as the page asks. */
-    all = (qp__page){.max_occ = pg.max_occ};
-    idset linkers = {0};
-    json_t *linked = NULL, *unlinked = NULL, *mentioned = NULL, *listed = NULL, *missing = NULL,
-           *stale = NULL;
-    json_t **tmp = NULL;
-    size_t nlinked = 0;
-    rc = linked_sources(st, &f, &all, &linked, &nlinked, &linkers, err);
-    if (rc == QP_OK)
-        rc = unlinked_sources(st, vault, &f, &linkers, &unlinked, err);
-    if (rc != QP_OK)
-        goto cleanup;
-    qp__page_cap_occurrences(&all, unlinked);
-
-    size_t cap = json_array_size(linked) + json_array_size(unlinked), n = 0;
-    tmp = calloc(cap + 1, sizeof *tmp);
-    mentioned = json_array();
-    listed = json_array();
-    missing = json_array();
-    stale = json_array();
-    if (!tmp || !mentioned || !listed || !missing || !stale)
-        goto oom;
-    size_t i;
-    json_t *v;
-    json_array_foreach(linked, i, v) if (strcmp(json_string_value(json_object_get(v, "kind")),
-                                                "meeting") == 0) tmp[n++] = v;
-    json_array_foreach(unlinked, i, v) if (strcmp(json_string_value(json_object_get(v, "kind")),
-                                                  "meeting") == 0) tmp[n++] = v;
+    json_t *const from[2] = {linked, unlinked};
+    for (int k = 0; k < 2; k++)
+        json_array_foreach(from[k], i, v)
+        {
+            if (strcmp(json_string_value(json_object_get(v, "kind")), "meeting") == 0)
+                tmp[n++] = v;
+        }
     qsort(tmp, n, sizeof *tmp, meeting_cmp);
     for (i = 0; i < n; i++)
         json_array_append(arr, tmp[i]);
@@ -1466,22 +1441,62 @@ static qp_rc check_missing(json_t *mentioned, json_t *listed, json_t *missing, q
             json_array_append_new(missing, json_string(p));
     }
     free(lset);
-    size_t nmentioned = 0;
-    json_t *page = NULL;
-    rc = qp__page_slice_offset(&page, &nmentioned, &pg, "m", mentioned, err);
-    mentioned = NULL;
+    return QP_OK;
+}
+
+/* mentions: the meetings that mention a note (linked or not) against its
+ * "Mentioned in" list: what is listed, what is missing, what is stale. */
+static qp_rc m_mentions(json_t **out, qp_store *st, const qp_vault *vault, json_t *params,
+                        qp_error *err)
+{
+    file_info f;
+    qp__page pg;
+    qp_rc rc = qp__page_params(&pg, params, err);
+    if (rc != QP_OK)
+        return rc;
+    rc = resolve_note_param(st, params, &f, err);
+    if (rc != QP_OK) {
+        qp__page_free(&pg);
+        return rc;
+    }
+    /* Every source is needed (missing and stale compare against them all);
+     * occurrences are cut as the page asks, and mentioned_in is paged. */
+    qp__page all = {.max_occ = pg.max_occ};
+    idset linkers = {0};
+    json_t *linked = NULL, *unlinked = NULL, *mentioned = NULL, *page = NULL;
+    json_t *listed = json_array(), *missing = json_array(), *stale = json_array();
+    mention_line *lines = NULL;
+    size_t nl = 0, nlinked = 0, nmentioned = 0;
+    if (!listed || !missing || !stale) {
+        rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    rc = linked_sources(st, &f, &all, &linked, &nlinked, &linkers, err);
+    if (rc == QP_OK)
+        rc = unlinked_sources(st, vault, &f, &linkers, &unlinked, err);
+    if (rc == QP_OK) {
+        qp__page_cap_occurrences(&all, unlinked);
+        rc = meetings_of(&mentioned, linked, unlinked, err);
+    }
+    if (rc == QP_OK)
+        rc = mention_lines_load(&lines, &nl, st, f.id, err);
+    if (rc == QP_OK)
+        rc = check_listed(st, lines, nl, mentioned, listed, stale, err);
+    if (rc == QP_OK)
+        rc = check_missing(mentioned, listed, missing, err);
+    if (rc == QP_OK) {
+        rc = qp__page_slice_offset(&page, &nmentioned, &pg, "m", mentioned, err);
+        mentioned = NULL; /* consumed */
+    }
     if (rc != QP_OK)
         goto cleanup;
     *out = json_pack("{ss so so so so}", "path", f.path, "mentioned_in", page, "listed", listed,
                      "missing", missing, "stale", stale);
-    listed = missing = stale = NULL;
+    listed = missing = stale = NULL; /* "so" took them, even on failure */
     if (*out && pg.limit)
         json_object_set_new(*out, "mentioned_total", json_integer((json_int_t)nmentioned));
     if (!*out || !qp__page_finish(&pg, *out))
-        goto oom;
-    goto cleanup;
-oom:
-    rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+        rc = qp_error_set(err, QP_ENOMEM, "out of memory");
 cleanup:
     mention_lines_free(lines, nl);
     json_decref(linked);
