@@ -418,6 +418,128 @@ static const qp_block_id *block_on(const qpl_doc *d, uint32_t line0, size_t off)
     return NULL;
 }
 
+/* The body tag under the cursor (byte offset off), or NULL. */
+static const qp_tag *tag_at(const qpl_doc *d, uint32_t line0, size_t off)
+{
+    size_t n;
+    const qp_tag *t = qp_note_tags(d->note, &n);
+
+    for (size_t i = 0; i < n; i++) {
+        size_t a;
+
+        if (t[i].frontmatter || t[i].line != line0 + 1 || line0 >= d->text.nlines)
+            continue;
+        a = d->text.line[line0] + t[i].col - 1;
+        if (off >= a && off <= a + strlen(t[i].tag))
+            return &t[i];
+    }
+    return NULL;
+}
+
+/* True when `tag` (with '#') is `want` or nested below it, without case. */
+static bool tag_is(const char *tag, const char *want)
+{
+    size_t n = strlen(want);
+
+    return strncasecmp(tag, want, n) == 0 && (tag[n] == '\0' || tag[n] == '/');
+}
+
+/* Appends the places of `want` in one note's parse (body tags by position;
+ * frontmatter tags at the line of the frontmatter that names them). */
+static void add_tag_places(qpl_server *s, const qpl_vault *v, const char *rel, const qp_note *n,
+                           const char *want, json_t *locs)
+{
+    size_t nt, len;
+    const qp_tag *t = qp_note_tags(n, &nt);
+    const char *src = qp_note_source(n, &len);
+    qpl_text text = {0};
+    char *uri = qpl_uri_of(v, rel);
+
+    if (uri == NULL || qpl_text_set(&text, src, len) != 0) {
+        free(uri);
+        return;
+    }
+    for (size_t i = 0; i < nt; i++) {
+        size_t a, b;
+        uint32_t l1, c1, l2, c2;
+
+        if (!tag_is(t[i].tag, want))
+            continue;
+        if (!t[i].frontmatter && t[i].line > 0 && t[i].line <= text.nlines) {
+            a = text.line[t[i].line - 1] + t[i].col - 1;
+            b = a + strlen(t[i].tag);
+        } else {
+            /* "tags: [a, b]" or "- a": the first line of the frontmatter
+             * holding the name (without '#'). */
+            const char *name = t[i].tag + 1;
+            const char *hit = NULL;
+
+            for (size_t ln = 1; ln < text.nlines && hit == NULL; ln++) {
+                const char *p = text.s + text.line[ln];
+                size_t ll = qpl_text_line_len(&text, ln);
+
+                if (ll == 3 && strncmp(p, "---", 3) == 0)
+                    break;
+                for (size_t k = 0; k + strlen(name) <= ll; k++)
+                    if (strncasecmp(p + k, name, strlen(name)) == 0) {
+                        hit = p + k;
+                        break;
+                    }
+            }
+            if (hit == NULL)
+                continue;
+            a = (size_t)(hit - text.s);
+            b = a + strlen(name);
+        }
+        qpl_text_position(&text, a, s->enc, &l1, &c1);
+        qpl_text_position(&text, b, s->enc, &l2, &c2);
+        json_array_append_new(
+            locs, json_pack("{s:s, s:o}", "uri", uri, "range", range_lc(l1, c1, l2, c2)));
+    }
+    qpl_text_free(&text);
+    free(uri);
+}
+
+/* Every occurrence of a tag: the daemon lists the notes that carry it; each
+ * is read and parsed here for the positions (the index keeps no bodies).
+ * The open document's own occurrences come from its unsaved text. */
+static void add_tag_refs(qpl_server *s, qpl_doc *d, const char *tag, json_t *locs)
+{
+    json_t *r =
+        qpl_call(s, d->v, "list", json_pack("{s:s, s:i}", "tag", tag + 1, "limit", 1000), NULL);
+    json_t *it;
+    size_t i;
+
+    add_tag_places(s, d->v, d->rel, d->note, tag, locs);
+    json_array_foreach(json_object_get(r, "notes"), i, it)
+    {
+        const char *path = json_string_value(json_object_get(it, "path"));
+        char full[PATH_MAX * 2];
+        FILE *f;
+        char *buf;
+        long n;
+        qp_note *note = NULL;
+
+        if (path == NULL || strcmp(path, d->rel) == 0)
+            continue;
+        snprintf(full, sizeof full, "%s/%s", d->v->root, path);
+        f = fopen(full, "rb");
+        if (f == NULL)
+            continue;
+        fseek(f, 0, SEEK_END);
+        n = ftell(f);
+        rewind(f);
+        buf = n >= 0 && n < (long)QP_NOTE_MAX_SIZE ? malloc((size_t)n + 1) : NULL;
+        if (buf != NULL && fread(buf, 1, (size_t)n, f) == (size_t)n &&
+            qp_note_parse(&note, path, buf, (size_t)n, NULL, NULL) == QP_OK)
+            add_tag_places(s, d->v, path, note, tag, locs);
+        qp_note_free(note);
+        free(buf);
+        fclose(f);
+    }
+    json_decref(r);
+}
+
 static json_t *h_references(qpl_server *s, json_t *params, int *code, const char **msg)
 {
     size_t off;
@@ -427,6 +549,7 @@ static json_t *h_references(qpl_server *s, json_t *params, int *code, const char
     const qp_link *l;
     const qp_heading *h;
     const qp_block_id *b;
+    const qp_tag *t;
 
     (void)code;
     (void)msg;
@@ -445,6 +568,8 @@ static json_t *h_references(qpl_server *s, json_t *params, int *code, const char
                 add_backlinks(s, d->v, path, REF_ALL, NULL, s->unlinked_refs, locs);
         }
         json_decref(r);
+    } else if (d->rel != NULL && (t = tag_at(d, line, off)) != NULL) {
+        add_tag_refs(s, d, t->tag, locs);
     } else if (d->rel != NULL && (b = block_on(d, line, off)) != NULL) {
         char want[512];
 
@@ -585,6 +710,7 @@ static json_t *h_hover(qpl_server *s, json_t *params, int *code, const char **ms
     qpl_doc *d = doc_pos(s, params, &off, &line);
     const qp_link *l;
     const qp_query_block *q;
+    const qp_tag *t;
 
     (void)code;
     (void)msg;
@@ -592,14 +718,40 @@ static json_t *h_hover(qpl_server *s, json_t *params, int *code, const char **ms
         return json_null();
     if ((l = link_at(d, off)) != NULL)
         return hover_link(s, d, l);
-    if ((q = query_block_on(d, line)) != NULL) {
-        json_t *err = NULL, *r = tasks_query(s, d, q->query, &err), *out;
-        char md[4096];
+    if ((t = tag_at(d, line, off)) != NULL) {
+        json_t *r = qpl_call(s, d->v, "complete.tags",
+                             json_pack("{s:s, s:i}", "prefix", t->tag + 1, "limit", 50), NULL);
+        json_t *it;
+        size_t i;
+        long long count = 0;
+        char md[512];
 
+        json_array_foreach(json_object_get(r, "items"), i, it)
+        {
+            if (strcasecmp(OR(json_string_value(json_object_get(it, "tag")), ""), t->tag) == 0)
+                count = (long long)json_integer_value(json_object_get(it, "count"));
+        }
+        json_decref(r);
+        snprintf(md, sizeof md, "**%s** · %lld note%s", t->tag, count, count == 1 ? "" : "s");
+        return json_pack("{s:{s:s, s:s}}", "contents", "kind", "markdown", "value", md);
+    }
+    if ((q = query_block_on(d, line)) != NULL) {
+        json_t *err = NULL, *r, *out;
+        char md[8192];
+        char *withx = malloc(strlen(q->query) + 10);
+        const char *ex;
+
+        /* With `explain` the daemon adds the plugin's explanation text. */
+        if (withx != NULL)
+            sprintf(withx, "%s\nexplain", q->query);
+        r = tasks_query(s, d, withx ? withx : q->query, &err);
+        free(withx);
+        ex = json_string_value(json_object_get(r, "explain"));
         if (r != NULL)
-            snprintf(md, sizeof md, "**Tasks query** · %lld task%s\n\n```\n%s\n```",
+            snprintf(md, sizeof md, "**Tasks query** · %lld task%s\n\n```\n%s\n```%s%s",
                      (long long)json_integer_value(json_object_get(r, "total")),
-                     json_integer_value(json_object_get(r, "total")) == 1 ? "" : "s", q->query);
+                     json_integer_value(json_object_get(r, "total")) == 1 ? "" : "s", q->query,
+                     ex ? "\n\n" : "", ex ? ex : "");
         else
             snprintf(md, sizeof md, "**Tasks query error**: %s",
                      OR(json_string_value(json_object_get(err, "message")), "no answer"));
@@ -1116,11 +1268,86 @@ static json_t *action_add_mentions(qpl_server *s, qpl_doc *d, json_t *m)
     return a;
 }
 
+/* "Link this mention": the plain-text name of a note under the cursor
+ * becomes [[link]] (or [[link|text]] when written otherwise). The daemon
+ * offers the notes whose name or alias starts like the word there; the one
+ * whose name covers the cursor in this line wins (the longest). */
+static json_t *action_link_mention(qpl_server *s, qpl_doc *d, size_t off, uint32_t line)
+{
+    size_t ls = d->text.line[line], ll = qpl_text_line_len(&d->text, line), ws = off;
+    const char *lp = d->text.s + ls;
+    char word[256];
+    json_t *r, *it, *best = NULL;
+    size_t i, ba = 0, bb = 0;
+
+    if (link_at(d, off) != NULL || off > ls + ll)
+        return NULL;
+    /* The word's start: back over letters (any non-ASCII byte counts). */
+    while (ws > ls &&
+           (isalnum((unsigned char)d->text.s[ws - 1]) || (unsigned char)d->text.s[ws - 1] >= 0x80))
+        ws--;
+    if (ws == off &&
+        !(isalnum((unsigned char)d->text.s[off]) || (unsigned char)d->text.s[off] >= 0x80))
+        return NULL;
+    {
+        size_t we = off;
+
+        while (we < ls + ll &&
+               (isalnum((unsigned char)d->text.s[we]) || (unsigned char)d->text.s[we] >= 0x80))
+            we++;
+        snprintf(word, sizeof word, "%.*s", (int)(we - ws), d->text.s + ws);
+    }
+    r = qpl_call(s, d->v, "complete.notes", json_pack("{s:s, s:i}", "prefix", word, "limit", 50),
+                 NULL);
+    json_array_foreach(json_object_get(r, "items"), i, it)
+    {
+        const char *label = json_string_value(json_object_get(it, "label"));
+        size_t n = label ? strlen(label) : 0;
+
+        if (n == 0 || n > ll || strchr(label, '/') != NULL)
+            continue;
+        /* Occurrences of the name that cover the cursor, at word bounds. */
+        for (size_t k = 0; k + n <= ll; k++) {
+            size_t a = ls + k, b = a + n;
+
+            if (a > off || b < off || strncasecmp(lp + k, label, n) != 0)
+                continue;
+            if ((k > 0 && isalnum((unsigned char)lp[k - 1])) ||
+                (k + n < ll && isalnum((unsigned char)lp[k + n])))
+                continue;
+            if (b - a > bb - ba) {
+                best = it;
+                ba = a;
+                bb = b;
+            }
+        }
+    }
+    if (best != NULL) {
+        const char *path = json_string_value(json_object_get(best, "path"));
+        const char *lk = OR(json_string_value(json_object_get(best, "link")), path);
+        char written[512], text[PATH_MAX + 600], label[PATH_MAX + 700];
+        json_t *a;
+
+        snprintf(written, sizeof written, "%.*s", (int)(bb - ba), d->text.s + ba);
+        if (strcmp(written, lk) == 0)
+            snprintf(text, sizeof text, "[[%s]]", lk);
+        else
+            snprintf(text, sizeof text, "[[%s|%s]]", lk, written);
+        snprintf(label, sizeof label, "Link \"%s\" to %s", written, path ? path : lk);
+        a = json_pack("{s:s, s:s, s:{s:{s:[{s:o, s:s}]}}}", "title", label, "kind", "quickfix",
+                      "edit", "changes", d->uri, "range", range_off(s, d, ba, bb), "newText", text);
+        json_decref(r);
+        return a;
+    }
+    json_decref(r);
+    return NULL;
+}
+
 static json_t *h_code_action(qpl_server *s, json_t *params, int *code, const char **msg)
 {
     qpl_doc *d = doc_of(s, params);
     json_t *range = json_object_get(params, "range");
-    json_t *out = json_array(), *dg, *m = NULL;
+    json_t *out = json_array(), *m = NULL;
     uint32_t l1, l2;
     size_t i, a, b, n;
     const qp_link *links;
@@ -1157,6 +1384,12 @@ static json_t *h_code_action(qpl_server *s, json_t *params, int *code, const cha
         }
         json_decref(r);
     }
+    {
+        json_t *act = action_link_mention(s, d, a, l1);
+
+        if (act != NULL)
+            json_array_append_new(out, act);
+    }
     if (qp_note_kind_of(d->note) == QP_KIND_PERSON && d->rel != NULL) {
         size_t nm;
         const qp_mention_line *ml = qp_note_mention_lines(d->note, &nm);
@@ -1186,10 +1419,8 @@ static json_t *h_code_action(qpl_server *s, json_t *params, int *code, const cha
         }
         json_decref(m);
     }
-    json_array_foreach(json_object_get(json_object_get(params, "context"), "diagnostics"), i, dg)
-    {
-        (void)dg; /* the actions above are found from the text itself */
-    }
+    /* context.diagnostics is not needed: every action is found again from
+     * the text and the index, so stale diagnostics cannot mislead it. */
     return out;
 }
 
@@ -1360,6 +1591,397 @@ static json_t *h_execute_command(qpl_server *s, json_t *params, int *code, const
     return locs;
 }
 
+/* ---- completion ---------------------------------------------------------------- */
+
+enum {
+    CK_TEXT = 1,
+    CK_VALUE = 12,
+    CK_KEYWORD = 14,
+    CK_FILE = 17,
+    CK_REFERENCE = 18,
+    CK_STRUCT = 22,
+};
+
+/* The vault-relative link text of `path` (without ".md") relative to the
+ * folder of `from`, as Obsidian writes "relative" links. */
+static void relative_link(char *out, size_t cap, const char *from, const char *path)
+{
+    const char *fs = strrchr(from, '/');
+    size_t fl = fs ? (size_t)(fs - from) + 1 : 0; /* folder prefix with '/' */
+    size_t common = 0, ups = 0;
+
+    /* The longest common folder prefix, on '/' boundaries. */
+    for (size_t i = 0; i < fl && path[i] == from[i]; i++)
+        if (from[i] == '/')
+            common = i + 1;
+    for (size_t i = common; i < fl; i++)
+        ups += from[i] == '/';
+    out[0] = '\0';
+    for (size_t i = 0; i < ups; i++)
+        strncat(out, "../", cap - strlen(out) - 1);
+    strncat(out, path + common, cap - strlen(out) - 1);
+}
+
+/* The text a new link to `path` names it by, in the vault's newLinkFormat:
+ * `shortest` is the daemon's `link`; relative and absolute are paths. */
+static void link_name(char *out, size_t cap, const qp_vaultconf *vc, const qpl_doc *d,
+                      const char *path, const char *shortest)
+{
+    size_t n;
+
+    switch (qp_vaultconf_link_format(vc)) {
+    case QP_LINK_FORMAT_ABSOLUTE:
+        snprintf(out, cap, "%s", path);
+        break;
+    case QP_LINK_FORMAT_RELATIVE:
+        relative_link(out, cap, d->rel ? d->rel : "", path);
+        break;
+    default:
+        snprintf(out, cap, "%s", shortest ? shortest : path);
+        return; /* already without .md */
+    }
+    n = strlen(out);
+    if (n > 3 && strcasecmp(out + n - 3, ".md") == 0)
+        out[n - 3] = '\0';
+}
+
+/* Percent-encodes what a Markdown destination cannot hold bare. */
+static void md_dest(char *out, size_t cap, const char *path)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+
+    for (const unsigned char *p = (const unsigned char *)path; *p && o + 4 < cap; p++) {
+        if (*p == ' ' || *p == '%' || *p == '(' || *p == ')' || *p == '<' || *p == '>' ||
+            *p == '#' || *p == '^' || *p == '[' || *p == ']' || *p == '|') {
+            out[o++] = '%';
+            out[o++] = hex[*p >> 4];
+            out[o++] = hex[*p & 15];
+        } else {
+            out[o++] = (char)*p;
+        }
+    }
+    out[o] = '\0';
+}
+
+static json_t *citem(const char *label, int kind, const char *detail, const char *insert,
+                     json_t *range, size_t rank, const char *filter)
+{
+    char sort[16];
+    json_t *it;
+
+    snprintf(sort, sizeof sort, "%06zu", rank);
+    it = json_pack("{s:s, s:i, s:s, s:{s:o, s:s}, s:s}", "label", label, "kind", kind, "sortText",
+                   sort, "textEdit", "range", range, "newText", insert, "filterText",
+                   filter ? filter : label);
+    if (detail != NULL)
+        json_object_set_new(it, "detail", json_string(detail));
+    return it;
+}
+
+/* True when an item of `items` already inserts `text`. */
+static bool has_insert(const json_t *items, const char *text)
+{
+    const json_t *it;
+    size_t i;
+
+    json_array_foreach(items, i, it)
+    {
+        const char *t =
+            json_string_value(json_object_get(json_object_get(it, "textEdit"), "newText"));
+
+        if (t != NULL && strcmp(t, text) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* The frontmatter key a line belongs to: "key: ..." on the line, or the
+ * last "key:" above a "- item" line. Empty when none. */
+static void frontmatter_key(const qpl_doc *d, uint32_t line, char *key, size_t cap)
+{
+    key[0] = '\0';
+    for (long ln = (long)line; ln > 0; ln--) {
+        const char *p = d->text.s + d->text.line[ln];
+        size_t ll = qpl_text_line_len(&d->text, (size_t)ln), k = 0;
+        const char *c;
+
+        while (k < ll && (p[k] == ' ' || p[k] == '\t'))
+            k++;
+        if (k < ll && p[k] == '-')
+            continue; /* a list item: its key is above */
+        c = memchr(p, ':', ll);
+        if (k == 0 && c != NULL)
+            snprintf(key, cap, "%.*s", (int)(c - p), p);
+        return;
+    }
+}
+
+static json_t *h_completion(qpl_server *s, json_t *params, int *code, const char **msg)
+{
+    size_t off;
+    uint32_t line;
+    qpl_doc *d = doc_pos(s, params, &off, &line);
+    json_t *items = json_array(), *r = NULL;
+    bool incomplete = false;
+    size_t ls, n;
+    const char *lp, *open = NULL;
+    char prefix[512];
+    qp_vaultconf *vc = NULL;
+    long fm;
+
+    (void)code;
+    (void)msg;
+    if (d == NULL || d->v == NULL)
+        goto done;
+    ls = d->text.line[line];
+    lp = d->text.s + ls;
+    n = off - ls; /* bytes of the line before the cursor */
+    /* The last "[[" before the cursor that is not closed yet. */
+    for (size_t i = n; i >= 2; i--) {
+        if (lp[i - 1] == ']' && lp[i - 2] == ']')
+            break;
+        if (lp[i - 1] == '[' && lp[i - 2] == '[') {
+            open = lp + i;
+            break;
+        }
+    }
+    qp_vaultconf_load(&vc, d->v->root, NULL);
+    fm = frontmatter_end(d);
+    if (open != NULL) {
+        size_t pl = (size_t)(lp + n - open);
+        const char *hash = memchr(open, '#', pl);
+        bool closed = off + 2 <= d->text.len && strncmp(d->text.s + off, "]]", 2) == 0;
+        json_t *range;
+        uint32_t l1, c1, c2;
+
+        if (memchr(open, '|', pl) != NULL || pl >= sizeof prefix)
+            goto done; /* the display text: nothing to offer */
+        qpl_text_position(&d->text, (size_t)(open - d->text.s), s->enc, &l1, &c1);
+        qpl_text_position(&d->text, off, s->enc, &l1, &c2);
+        if (hash == NULL) {
+            snprintf(prefix, sizeof prefix, "%.*s", (int)pl, open);
+            r = qpl_call(s, d->v, "complete.notes",
+                         json_pack("{s:s, s:i}", "prefix", prefix, "limit", 50), NULL);
+            json_t *it;
+            size_t i;
+            bool md = qp_vaultconf_markdown_links(vc);
+
+            json_array_foreach(json_object_get(r, "items"), i, it)
+            {
+                const char *label = OR(json_string_value(json_object_get(it, "label")), "");
+                const char *path = OR(json_string_value(json_object_get(it, "path")), "");
+                const char *type = OR(json_string_value(json_object_get(it, "type")), "note");
+                const char *lk = json_string_value(json_object_get(it, "link"));
+                const char *match = OR(json_string_value(json_object_get(it, "match")), "");
+                bool alias = strcmp(type, "alias") == 0;
+                char name[PATH_MAX], text[PATH_MAX * 3 + 16];
+
+                link_name(name, sizeof name, vc, d, path, lk);
+                if (md && (fm < 0 || line > (uint32_t)fm)) {
+                    /* useMarkdownLinks: replace the "[[" too with [Title](path). */
+                    char dest[PATH_MAX * 3];
+                    size_t nl = strlen(name);
+
+                    snprintf(name + nl, sizeof name - nl, ".md");
+                    md_dest(dest, sizeof dest, name);
+                    snprintf(text, sizeof text, "[%s](%s)", label, dest);
+                    range = range_lc(l1, c1 - 2, l1, closed ? c2 + 2 : c2);
+                } else {
+                    if (alias)
+                        snprintf(text, sizeof text, "%s|%s%s", name, label, closed ? "" : "]]");
+                    else
+                        snprintf(text, sizeof text, "%s%s", name, closed ? "" : "]]");
+                    range = range_lc(l1, c1, l1, c2);
+                }
+                json_array_append_new(
+                    items,
+                    citem(label, alias ? CK_REFERENCE : CK_FILE, path, text, range, i,
+                          strcmp(match, "prefix") == 0 || strcmp(match, "exact") == 0 ? label
+                                                                                      : prefix));
+            }
+        } else {
+            char note[PATH_MAX];
+            bool block = hash + 1 < lp + n && hash[1] == '^';
+            const char *pre = hash + (block ? 2 : 1);
+            json_t *it, *p;
+            size_t i;
+            uint32_t cp;
+
+            snprintf(note, sizeof note, "%.*s", (int)(hash - open), open);
+            snprintf(prefix, sizeof prefix, "%.*s", (int)(lp + n - pre), pre);
+            qpl_text_position(&d->text, (size_t)(pre - d->text.s), s->enc, &l1, &cp);
+            p = json_pack("{s:s, s:s, s:i}", "note", note[0] ? note : OR(d->rel, ""), "prefix",
+                          prefix, "limit", 50);
+            r = qpl_call(s, d->v, block ? "complete.blocks" : "complete.headings", p, NULL);
+            json_array_foreach(json_object_get(r, "items"), i, it)
+            {
+                const char *label = json_string_value(json_object_get(it, block ? "id" : "text"));
+                const char *sub = json_string_value(json_object_get(it, "subpath"));
+                char text[1024];
+
+                if (label == NULL)
+                    continue;
+                /* A repeated heading needs its #Parent#Heading chain. */
+                snprintf(text, sizeof text, "%s%s",
+                         !block && sub != NULL && sub[0] == '#' ? sub + 1 : label,
+                         closed ? "" : "]]");
+                json_array_append_new(items, citem(label, block ? CK_REFERENCE : CK_STRUCT, NULL,
+                                                   text, range_lc(l1, cp, l1, c2), i, label));
+            }
+        }
+    } else if (fm > 0 && line > 0 && line < (uint32_t)fm) {
+        /* Frontmatter: values of the key, and notes as "[[Name]]". */
+        char key[128];
+        size_t k = 0, st;
+        json_t *it;
+        size_t i;
+        uint32_t l1, c1, c2;
+
+        frontmatter_key(d, line, key, sizeof key);
+        while (k < n && (lp[k] == ' ' || lp[k] == '\t'))
+            k++;
+        if (k < n && lp[k] == '-')
+            k++;
+        else if (memchr(lp, ':', n) != NULL)
+            k = (size_t)((const char *)memchr(lp, ':', n) - lp) + 1;
+        while (k < n && (lp[k] == ' ' || lp[k] == '"' || lp[k] == '\'' || lp[k] == '['))
+            k++;
+        st = k;
+        snprintf(prefix, sizeof prefix, "%.*s", (int)(n - st), lp + st);
+        qpl_text_position(&d->text, ls + st, s->enc, &l1, &c1);
+        qpl_text_position(&d->text, off, s->enc, &l1, &c2);
+        /* Replace from the value's start, quotes and brackets included. */
+        {
+            size_t q = st;
+
+            while (q > 0 && (lp[q - 1] == '"' || lp[q - 1] == '\'' || lp[q - 1] == '['))
+                q--;
+            qpl_text_position(&d->text, ls + q, s->enc, &l1, &c1);
+        }
+        if (key[0]) {
+            r = qpl_call(s, d->v, "complete.values",
+                         json_pack("{s:s, s:s, s:i}", "key", key, "prefix", prefix, "limit", 50),
+                         NULL);
+            json_array_foreach(json_object_get(r, "items"), i, it)
+            {
+                const char *v = json_string_value(json_object_get(it, "value"));
+                char text[1024];
+
+                /* The value being typed is in the index already (the saved
+                 * line): offering it back is noise. */
+                if (v == NULL || strcmp(v, prefix) == 0)
+                    continue;
+                snprintf(text, sizeof text, strncmp(v, "[[", 2) == 0 ? "\"%s\"" : "%s", v);
+                json_array_append_new(
+                    items, citem(v, CK_VALUE, key, text, range_lc(l1, c1, l1, c2), i, prefix));
+            }
+            incomplete = json_is_true(json_object_get(r, "incomplete"));
+            json_decref(r);
+        }
+        r = qpl_call(s, d->v, "complete.notes",
+                     json_pack("{s:s, s:i}", "prefix", prefix, "limit", 50), NULL);
+        json_array_foreach(json_object_get(r, "items"), i, it)
+        {
+            const char *label = OR(json_string_value(json_object_get(it, "label")), "");
+            const char *lk = OR(json_string_value(json_object_get(it, "link")), label);
+            char text[PATH_MAX + 16], name[PATH_MAX];
+
+            link_name(name, sizeof name, vc, d,
+                      OR(json_string_value(json_object_get(it, "path")), ""), lk);
+            snprintf(text, sizeof text, "\"[[%s]]\"", name);
+            if (has_insert(items, text))
+                continue; /* already offered as a value of the key */
+            json_array_append_new(items, citem(label, CK_FILE,
+                                               json_string_value(json_object_get(it, "path")), text,
+                                               range_lc(l1, c1, l1, c2), 100 + i, prefix));
+        }
+    } else {
+        /* A tag being typed: '#' at the line start or after a space, and
+         * not a heading's "# ". */
+        size_t i = n;
+        json_t *it;
+        size_t k;
+
+        while (i > 0 && lp[i - 1] != '#' && lp[i - 1] != ' ' && lp[i - 1] != '\t')
+            i--;
+        if (i == 0 || lp[i - 1] != '#' || (i >= 2 && lp[i - 2] != ' ' && lp[i - 2] != '\t'))
+            goto done;
+        {
+            uint32_t l1, c1, c2;
+
+            snprintf(prefix, sizeof prefix, "%.*s", (int)(n - i), lp + i);
+            qpl_text_position(&d->text, ls + i - 1, s->enc, &l1, &c1);
+            qpl_text_position(&d->text, off, s->enc, &l1, &c2);
+            r = qpl_call(s, d->v, "complete.tags",
+                         json_pack("{s:s, s:i}", "prefix", prefix, "limit", 50), NULL);
+            json_array_foreach(json_object_get(r, "items"), k, it)
+            {
+                const char *tag = json_string_value(json_object_get(it, "tag"));
+                char detail[64];
+
+                if (tag == NULL)
+                    continue;
+                snprintf(detail, sizeof detail, "%lld note%s",
+                         (long long)json_integer_value(json_object_get(it, "count")),
+                         json_integer_value(json_object_get(it, "count")) == 1 ? "" : "s");
+                json_array_append_new(
+                    items, citem(tag, CK_KEYWORD, detail, tag, range_lc(l1, c1, l1, c2), k, tag));
+            }
+        }
+    }
+    incomplete = incomplete || json_is_true(json_object_get(r, "incomplete"));
+
+done:
+    json_decref(r);
+    qp_vaultconf_free(vc);
+    return json_pack("{s:b, s:o}", "isIncomplete", incomplete, "items", items);
+}
+
+/* ---- workspace/symbol ------------------------------------------------------------ */
+
+static json_t *h_workspace_symbol(qpl_server *s, json_t *params, int *code, const char **msg)
+{
+    const char *q = OR(json_string_value(json_object_get(params, "query")), "");
+    json_t *out = json_array();
+
+    (void)code;
+    (void)msg;
+    for (size_t k = 0; k < s->nvaults; k++) {
+        qpl_vault *v = s->vaults[k];
+        json_t *r = qpl_call(s, v, "symbols.search",
+                             json_pack("{s:s, s:i}", "query", q, "limit", 100), NULL);
+        json_t *it;
+        size_t i;
+
+        json_array_foreach(json_object_get(r, "items"), i, it)
+        {
+            const char *type = OR(json_string_value(json_object_get(it, "type")), "note");
+            const char *path = json_string_value(json_object_get(it, "path"));
+            json_int_t ln = json_integer_value(json_object_get(it, "line"));
+            uint32_t l0 = ln > 0 ? (uint32_t)ln - 1 : 0;
+            int kind = strcmp(type, "heading") == 0 ? SYM_STRING
+                       : strcmp(type, "alias") == 0 ? SYM_KEY
+                       : strcmp(type, "tag") == 0   ? 14 /* Constant */
+                                                    : SYM_FILE;
+            char *uri = path ? qpl_uri_of(v, path) : NULL;
+            json_t *sym;
+
+            if (uri == NULL)
+                continue;
+            sym = json_pack("{s:s, s:i, s:{s:s, s:o}}", "name",
+                            OR(json_string_value(json_object_get(it, "name")), path), "kind", kind,
+                            "location", "uri", uri, "range", range_lc(l0, 0, l0, 0));
+            if (json_is_string(json_object_get(it, "container")))
+                json_object_set(sym, "containerName", json_object_get(it, "container"));
+            json_array_append_new(out, sym);
+            free(uri);
+        }
+        json_decref(r);
+    }
+    return out;
+}
+
 /* ---- table -------------------------------------------------------------------- */
 
 static const struct {
@@ -1368,6 +1990,7 @@ static const struct {
 } handlers[] = {
     {"textDocument/codeAction", h_code_action},
     {"textDocument/codeLens", h_code_lens},
+    {"textDocument/completion", h_completion},
     {"textDocument/definition", h_definition},
     {"textDocument/documentLink", h_document_link},
     {"textDocument/documentSymbol", h_document_symbol},
@@ -1375,6 +1998,7 @@ static const struct {
     {"textDocument/hover", h_hover},
     {"textDocument/references", h_references},
     {"workspace/executeCommand", h_execute_command},
+    {"workspace/symbol", h_workspace_symbol},
 };
 
 qpl_handler qpl_handler_find(const char *method)
@@ -1389,7 +2013,7 @@ json_t *qpl_capabilities(const qpl_server *s)
 {
     json_t *c = json_pack(
         "{s:s, s:{s:b, s:i, s:{s:b}}, s:b, s:b, s:b, s:b, s:{s:b}, s:b, s:{s:[s], s:b}, s:{s:b}, "
-        "s:{s:[ssss]}, s:{s:{s:b, s:b}}}",
+        "s:{s:[ssss]}, s:{s:{s:b, s:b}}, s:b, s:{s:[ssss], s:b}}",
         "positionEncoding", s->enc == QPL_UTF8 ? "utf-8" : "utf-16", "textDocumentSync",
         "openClose", 1, "change", 2, "save", "includeText", 0, "definitionProvider", 1,
         "referencesProvider", 1, "hoverProvider", 1, "documentSymbolProvider", 1,
@@ -1397,7 +2021,8 @@ json_t *qpl_capabilities(const qpl_server *s)
         "codeActionProvider", "codeActionKinds", "quickfix", "resolveProvider", 0,
         "codeLensProvider", "resolveProvider", 0, "executeCommandProvider", "commands",
         "quipu.backlinks", "quipu.unlinked", "quipu.mentions", "quipu.tasks", "workspace",
-        "workspaceFolders", "supported", 1, "changeNotifications", 1);
+        "workspaceFolders", "supported", 1, "changeNotifications", 1, "workspaceSymbolProvider", 1,
+        "completionProvider", "triggerCharacters", "[", "#", "^", "\"", "resolveProvider", 0);
 
     return c;
 }

@@ -21,6 +21,7 @@ typedef struct qpl_vault {
     qpl_dconn conn;
     bool lost;            /* the daemon went away and the user was told */
     long long retry_at;   /* monotonic ms of the next reconnect attempt */
+    long long spawned_at; /* monotonic ms we last started quipud, 0 never */
     long long status_sub; /* the `status` subscription, 0 when none */
     long long generation; /* last index generation seen */
     bool progress;        /* a $/progress for the scan is open */

@@ -40,6 +40,7 @@
 #define CALL_TIMEOUT_MS  10000 /* one daemon request */
 #define START_TIMEOUT_MS 10000 /* a started quipud's socket to appear */
 #define RETRY_MS         500   /* reconnect attempts after the daemon went away */
+#define SPAWN_BACKOFF_MS 30000 /* between two starts of quipud for one vault */
 
 long long qpl_now_ms(void)
 {
@@ -285,6 +286,11 @@ static bool try_connect(qpl_server *s, qpl_vault *v, bool start)
     }
     if (!start || (rc != -ENOENT && rc != -ECONNREFUSED && rc != -ENOTDIR))
         return false;
+    /* A daemon that would not start is not started again at every retry:
+     * each attempt blocks the editor for up to START_TIMEOUT_MS. */
+    if (v->spawned_at != 0 && qpl_now_ms() - v->spawned_at < SPAWN_BACKOFF_MS)
+        return false;
+    v->spawned_at = qpl_now_ms();
     if (spawn_daemon(s, v) != 0)
         return false;
     for (long long deadline = qpl_now_ms() + START_TIMEOUT_MS; qpl_now_ms() < deadline;) {
@@ -292,6 +298,7 @@ static bool try_connect(qpl_server *s, qpl_vault *v, bool start)
 
         nanosleep(&ts, NULL);
         if (qpl_dconn_connect(&v->conn, v->socket) == 0) {
+            v->spawned_at = 0; /* it started: the next loss may start it again */
             subscribe_status(s, v);
             return v->conn.fd >= 0;
         }

@@ -95,6 +95,9 @@ def report():
                 text = f.read()
             _r.update(json.loads(text) if text else {})
             _r["after_file"] = d.read(ANNP)
+            with d.client() as c:
+                m = c.call("complete.notes", {"prefix": "x"})
+            _r["methods"] = "error" not in m or m["error"]["code"] != -32601
         finally:
             os.unlink(out)
             shutil.rmtree(home, ignore_errors=True)
@@ -208,6 +211,65 @@ def test_code_action_applied():
     ], "Recent Context after the action")
     assert "- 2025-02-01: Mentioned in: Review\n- 2025-01-05" in r["after_file"], r["after_file"]
     assert r["steps"]["action_clear"]["ok"], "missing-mention diagnostic not cleared"
+
+
+def test_completion_and_workspace_symbols():
+    r = report()
+    if not r["methods"]:
+        print("skip: this quipud has no complete.* / symbols.search")
+        return
+    # "See [[Ann" typed on a new last line: the link text replaces "Ann"
+    # (UTF-16 character 6) and closes the link.
+    eq(r["completion"], [["Ann Émile", "Ann Émile]]", 6]], "completion after [[")
+    eq(r["wsymbols"], [["Ann Émile", 1, ANNP, 0], ["Ann Émile", 15, ANNP, 5]],
+       "workspace symbols")
+
+
+def run_plugin(extra_cmd, wait_ms=10000):
+    """Headless nvim with contrib/nvim on the runtimepath: does a Markdown
+    buffer of the vault get the quipu client by itself?"""
+    plugin = os.path.join(HERE, "..", "..", "contrib", "nvim")
+    with Daemon(files=FILES) as d:
+        fd, out = tempfile.mkstemp(prefix="qp-lsp-plugin-", suffix=".json")
+        os.close(fd)
+        home = tempfile.mkdtemp(prefix="qp-lsp-home-")
+        lua = ("vim.wait(tonumber(os.getenv('QP_WAIT')), function() return #vim.lsp.buf_get_clients(0) > 0 end, 20); "
+               "local names = {}; for _, c in pairs(vim.lsp.buf_get_clients(0)) do "
+               "table.insert(names, c.name) end; "
+               "local f = io.open(os.getenv('QP_OUT'), 'w'); "
+               "f:write(vim.fn.json_encode({clients = names})); f:close(); vim.cmd('qa!')")
+        env = dict(os.environ, QP_OUT=out, QP_WAIT=str(wait_ms), QUIPU_SOCKET=d.socket,
+                   XDG_CONFIG_HOME=home + "/c",
+                   XDG_DATA_HOME=home + "/d", XDG_STATE_HOME=home + "/s",
+                   XDG_CACHE_HOME=home + "/k")
+        cmd = [NVIM, "--headless", "-u", "NONE", "-i", "NONE", "-n",
+               "--cmd", "set rtp+=" + plugin,
+               "--cmd", "lua vim.g.quipu_lsp_cmd = {'%s', 'lsp'}" % quipu_path()] + extra_cmd + [
+               "--cmd", "filetype on",
+               # -u NONE loads no plugins: load ours as startup would.
+               "-c", "runtime! plugin/quipu_lsp.lua",
+               "-c", "edit " + os.path.join(d.vault, KICK).replace(" ", "\\ "),
+               "-c", "lua " + lua]
+        try:
+            p = subprocess.run(cmd, env=env, cwd=d.vault, capture_output=True, text=True,
+                               timeout=60)
+            with open(out, encoding="utf-8") as f:
+                text = f.read()
+        finally:
+            os.unlink(out)
+            shutil.rmtree(home, ignore_errors=True)
+        assert text, "nvim wrote nothing (rc %d): %s" % (p.returncode, p.stderr)
+        return json.loads(text)
+
+
+def test_plugin_starts_the_server():
+    eq(run_plugin([])["clients"], ["quipu"], "clients of a vault's Markdown buffer")
+
+
+def test_plugin_switch_off():
+    # g:quipu_lsp = 0: the buffer gets no client (the wait above runs out).
+    off = run_plugin(["--cmd", "let g:quipu_lsp = 0"], wait_ms=2000)
+    eq(off["clients"] or [], [], "clients when off")
 
 
 if __name__ == "__main__":

@@ -97,6 +97,22 @@ local function main()
   ok = vim.wait(10000, function() return #vim.diagnostic.get(kick) == 0 end, 2)
   out.steps.diag_clear = { ok = ok, ms = ms_since(t0) }
 
+  -- completion after "[[" (typed into the buffer: incremental sync) and
+  -- workspace symbols; both need the daemon's complete.* / symbols.search.
+  local n = vim.api.nvim_buf_line_count(kick)
+  vim.api.nvim_buf_set_lines(kick, n, n, false, { 'See [[Ann' })
+  local cr = req('textDocument/completion', at(n + 1, 9), kick)
+  out.completion = {}
+  for _, it in ipairs(cr.items or cr) do
+    table.insert(out.completion, { it.label, it.textEdit and it.textEdit.newText,
+                                   it.textEdit and it.textEdit.range.start.character })
+  end
+  out.wsymbols = {}
+  for _, sym in ipairs(req('workspace/symbol', { query = 'Émile' }, kick) or {}) do
+    table.insert(out.wsymbols, { sym.name, sym.kind, rel(sym.location.uri),
+                                 sym.location.range.start.line })
+  end
+
   -- references and symbols in the person note
   local ann = open('People/Ann Émile.md')
   out.refs_note = locs(req('textDocument/references',
