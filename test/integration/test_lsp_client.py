@@ -3,8 +3,8 @@ library VS Code's client is built on): a scripted session over every
 capability, in UTF-8 positions (test_lsp_nvim.py covers UTF-16), against a
 real quipud. test/integration/lsp-client/client.js is the script; the
 packages are pinned by its package-lock.json and installed with `npm ci`
-into the build tree (QP_BUILD_DIR, else a temporary folder), never into
-the source tree. Skips (exit 0) only when node or npm is not installed.
+into the build tree (QP_BUILD_DIR, else the folder of the quipu under
+test: build-test/lsp-client), never into the source tree. Skips (exit 0) only when node or npm is not installed.
 
 The expected values are worked out by hand from the fixture below
 (columns are UTF-8 bytes: ë, Å and ö are two bytes each)."""
@@ -98,7 +98,8 @@ S = "Meetings/2025-03-01 Sync.md"
 
 def install():
     """npm ci of the pinned client into the build tree; returns its folder."""
-    base = os.environ.get("QP_BUILD_DIR") or tempfile.gettempdir()
+    # The build tree is where the quipu under test lives (build-test/quipu).
+    base = os.environ.get("QP_BUILD_DIR") or os.path.dirname(os.path.abspath(quipu_path()))
     dest = os.path.join(base, "lsp-client")
     os.makedirs(dest, exist_ok=True)
     for f in ("package.json", "package-lock.json", "client.js"):
