@@ -348,8 +348,11 @@ typedef enum ref_filter {
 static void add_backlinks(qpl_server *s, qpl_vault *v, const char *note, ref_filter f,
                           const char *want, bool unlinked, json_t *locs)
 {
-    json_t *r = qpl_call(s, v, "backlinks",
-                         json_pack("{s:s, s:b}", "note", note, "unlinked", unlinked), NULL);
+    /* max_occurrences 0: every occurrence (the daemon keeps 100 per file). */
+    json_t *r = qpl_call(
+        s, v, "backlinks",
+        json_pack("{s:s, s:b, s:i}", "note", note, "unlinked", unlinked, "max_occurrences", 0),
+        NULL);
     const char *lists[2] = {"linked", "unlinked"};
     qp_arena *a = qp_arena_new();
     char nbuf[PATH_MAX];
@@ -638,7 +641,8 @@ static json_t *hover_link(qpl_server *s, const qpl_doc *d, const qp_link *l)
         return json_pack("{s:{s:s, s:s}}", "contents", "kind", "markdown", "value", md);
     }
     note = qpl_call(s, d->v, "note", json_pack("{s:s}", "note", path), NULL);
-    bl = qpl_call(s, d->v, "backlinks", json_pack("{s:s}", "note", path), NULL);
+    bl = qpl_call(s, d->v, "backlinks", json_pack("{s:s, s:i}", "note", path, "max_occurrences", 0),
+                  NULL);
     {
         json_t *src;
         size_t i;
@@ -1526,8 +1530,9 @@ static json_t *h_execute_command(qpl_server *s, json_t *params, int *code, const
         json_t *src, *occ;
         size_t i, j;
 
-        r = qpl_call(s, v, "backlinks", json_pack("{s:s, s:b}", "note", rel, "unlinked", unl),
-                     NULL);
+        r = qpl_call(
+            s, v, "backlinks",
+            json_pack("{s:s, s:b, s:i}", "note", rel, "unlinked", unl, "max_occurrences", 0), NULL);
         json_array_foreach(json_object_get(r, unl ? "unlinked" : "linked"), i, src)
         {
             json_array_foreach(json_object_get(src, "occurrences"), j, occ)
@@ -1542,7 +1547,8 @@ static json_t *h_execute_command(qpl_server *s, json_t *params, int *code, const
         json_t *src, *occ;
         size_t i, j;
 
-        r = qpl_call(s, v, "mentions", json_pack("{s:s}", "note", rel), NULL);
+        r = qpl_call(s, v, "mentions", json_pack("{s:s, s:i}", "note", rel, "max_occurrences", 0),
+                     NULL);
         json_array_foreach(json_object_get(r, "mentioned_in"), i, src)
         {
             json_array_foreach(json_object_get(src, "occurrences"), j, occ)
