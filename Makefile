@@ -12,8 +12,10 @@ TEST_FLAGS = -DCMAKE_BUILD_TYPE=Debug -DQP_SANITIZE=ON -DQP_ARENA_DEBUG=ON -DBUI
 # Every C file in the repository, tests and benchmarks included: what lint
 # checks and format rewrites (a new file counts once git knows it).
 C_SOURCES = $(shell git ls-files -- '*.c' '*.h')
+PREFIX     ?= /usr/local
+DEB_BUILD  ?= build-deb
 
-.PHONY: all deps build run test fuzz bench soak memcheck tsan lint format clean
+.PHONY: all deps build run install uninstall deb test fuzz bench soak memcheck tsan lint format clean
 
 all: build
 
@@ -24,9 +26,31 @@ build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
-# Starts quipud in the foreground on the bundled example vault.
-run: build
-	exec $(BUILD)/quipud $(VAULT)
+# Starts quipud in the foreground on the bundled example vault. Builds only
+# quipud and quipu (what the README's quick start runs), quietly: the build's
+# output is shown only when it fails.
+run: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS) --target quipud quipu-cli >$(BUILD)/run-build.log 2>&1 \
+	    || { cat $(BUILD)/run-build.log; exit 1; }
+	@exec $(BUILD)/quipud $(VAULT)
+
+# Installs into PREFIX (default /usr/local), under DESTDIR when given; the
+# list of installed files is $(BUILD)/install_manifest.txt, which uninstall reads.
+install: build
+	@DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix "$(PREFIX)"
+
+uninstall:
+	@DESTDIR="$(DESTDIR)" cmake -DMANIFEST=$(CURDIR)/$(BUILD)/install_manifest.txt \
+	    -P cmake/QpUninstall.cmake
+
+# The Debian package (CPack), from a release build for /usr: $(DEB_BUILD)/quipu_*.deb.
+deb:
+	@contrib/install-deps deb
+	@cmake -S . -B $(DEB_BUILD) -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr \
+	    -DBUILD_TESTING=OFF >/dev/null
+	@cmake --build $(DEB_BUILD) -j $(JOBS)
+	@cd $(DEB_BUILD) && cpack -G DEB
 
 # Every test, built with AddressSanitizer + UndefinedBehaviorSanitizer.
 test:
@@ -82,4 +106,4 @@ format:
 	clang-format -i $(C_SOURCES)
 
 clean:
-	rm -rf $(BUILD) $(TEST_BUILD) $(FUZZ_BUILD) build-memcheck build-tsan
+	rm -rf $(BUILD) $(TEST_BUILD) $(FUZZ_BUILD) $(DEB_BUILD) build-memcheck build-tsan

@@ -1,5 +1,6 @@
-"""contrib/systemd/quipud@.service: the unit parses cleanly with
-`systemd-analyze verify` (no warnings at all), its instance name round-trips
+"""contrib/systemd/quipud@.service.in: the unit (with ExecStart set as
+`make install` sets it) parses cleanly with `systemd-analyze verify` (no
+warnings at all), its instance name round-trips
 a vault path through systemd-escape, and its hardening keeps the exposure
 score of `systemd-analyze security` low. Skips, saying why, when systemd's
 tools are absent."""
@@ -13,7 +14,10 @@ import tempfile
 
 SOURCE_DIR = os.environ.get(
     "QP_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
-UNIT = os.path.join(SOURCE_DIR, "contrib", "systemd", "quipud@.service")
+UNIT = os.path.join(SOURCE_DIR, "contrib", "systemd", "quipud@.service.in")
+# What `make install` replaces with the installed quipud (cmake/QpInstall.cmake);
+# test_install.py verifies the unit it really installs.
+EXEC_TEMPLATE = "@QP_PREFIX@/@QP_BINDIR@/quipud"
 ANALYZE = shutil.which("systemd-analyze")
 ESCAPE = shutil.which("systemd-escape")
 
@@ -29,7 +33,7 @@ def instance_copy(tmp, vault, text=None):
     name = subprocess.run([ESCAPE, "--path", "--template=quipud@.service", vault],
                           check=True, capture_output=True, text=True).stdout.strip()
     binary = os.environ.get("QUIPUD") or "/bin/true"
-    text = (text or unit_text()).replace("/usr/local/bin/quipud", binary)
+    text = (text or unit_text()).replace(EXEC_TEMPLATE, binary)
     path = os.path.join(tmp, name)
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
@@ -50,7 +54,7 @@ def test_unit_fields():
         m = re.match(r"^([A-Za-z]+)=(.*)$", line)
         if m:
             keys.setdefault(m.group(1), []).append(m.group(2))
-    assert keys["ExecStart"] == ["/usr/local/bin/quipud %I"], keys["ExecStart"]
+    assert keys["ExecStart"] == [EXEC_TEMPLATE + " %I"], keys["ExecStart"]
     assert keys["Restart"] == ["on-failure"]
     assert keys["RuntimeDirectory"] == ["quipu"]
     assert keys["RuntimeDirectoryMode"] == ["0700"]
