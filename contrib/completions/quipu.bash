@@ -66,13 +66,18 @@ _quipu()
     cur=${COMP_WORDS[COMP_CWORD]}
     prev=${COMP_WORDS[COMP_CWORD - 1]}
 
-    local commands="status backlinks mentions tasks blocks note resolve watch eval-tasks help"
-    local globals="--socket --vault --json --color --no-color --help --version"
+    # The commands and their options come from quipu's own help (its command
+    # table), so commands added later complete too; the lists are a fallback.
+    local quipu=${COMP_WORDS[0]}
+    local commands
+    commands=$("$quipu" help 2>/dev/null | awk '/^  [a-z]/ {print $1}')
+    [[ -z $commands ]] && commands="status backlinks mentions tasks blocks note resolve watch stop eval-tasks help"
+    local globals="--socket --vault --json --vimgrep --color --no-color --help --version"
 
     # The subcommand: the first word that is neither an option nor an option's value.
     for ((i = 1; i < COMP_CWORD; i++)); do
         case ${COMP_WORDS[i]} in
-        --socket | --vault | --color | --today | --from) ((i++)) ;;
+        --socket | --vault | --color | --today | --from | --timeout) ((i++)) ;;
         -*) ;;
         *)
             cmd=${COMP_WORDS[i]}
@@ -115,14 +120,21 @@ _quipu()
         return
     fi
 
-    local opts="--json --socket --vault --color --help"
-    case $cmd in
-    status) opts+=" --wait" ;;
-    backlinks) opts+=" --unlinked" ;;
-    tasks) opts+=" --today --from" ;;
-    blocks) opts+=" --today" ;;
-    resolve) opts+=" --from" ;;
-    esac
+    local opts="--json --vimgrep --socket --vault --color --help"
+    local own
+    own=$("$quipu" "$cmd" --help 2>/dev/null | awk '/^  --/ {print $1}')
+    if [[ -n $own ]]; then
+        opts+=" $own"
+    else
+        case $cmd in
+        status) opts+=" --wait --timeout" ;;
+        backlinks) opts+=" --unlinked" ;;
+        tasks) opts+=" --today --from" ;;
+        blocks) opts+=" --today" ;;
+        resolve) opts+=" --from" ;;
+        stop) opts+=" --timeout" ;;
+        esac
+    fi
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))
         return

@@ -32,11 +32,13 @@ typedef struct qp_cli {
     const char *vault_opt;  /* --vault, borrowed from argv; NULL when absent */
     const char *color_opt;  /* --color WHEN ("never" for --no-color), borrowed; NULL when absent */
     bool json;              /* --json: print raw results */
+    bool vimgrep;           /* --vimgrep: places only, as path:line:column:text */
     bool color;             /* colour escapes on stdout */
     bool err_color;         /* colour escapes on stderr (progress bar) */
     int width;              /* terminal columns when stdout is a tty, else 0 (no truncation) */
     char vault[PATH_MAX];   /* the vault's real path once known, else "" */
     char socket[PATH_MAX];  /* the socket path once resolved, else "" */
+    double deadline;        /* CLOCK_MONOTONIC time when waits give up (--timeout), or 0 */
     const char *subject;    /* the note a result is about, for headings (blocks); or NULL */
     qp_cli_conn *conn;      /* open connection, or NULL */
 } qp_cli;
@@ -51,6 +53,19 @@ int qp_cli_find_socket(qp_cli *cli);
 /* Resolves the socket and connects. Prints "no quipud is running ..." and
  * returns QP_CLI_EXIT_FAIL when nobody listens; 0 on success. */
 int qp_cli_connect(qp_cli *cli);
+
+/* As qp_cli_connect(), but while nobody listens on the socket (a daemon
+ * that is starting), tries again every 100 ms until cli->deadline; says
+ * once on stderr that it waits. */
+int qp_cli_connect_wait(qp_cli *cli);
+
+/* Sets cli->deadline `seconds` from now (0: no limit). Every later wait for
+ * the daemon (connecting, a reply, an update) fails with a "timeout" error
+ * after it. */
+void qp_cli_set_timeout(qp_cli *cli, double seconds);
+
+/* The connected socket's descriptor, or -1. */
+int qp_cli_conn_fd(const qp_cli *cli);
 
 /* Closes the connection (NULL-tolerant). */
 void qp_cli_disconnect(qp_cli *cli);
@@ -68,8 +83,21 @@ int qp_cli_call(qp_cli *cli, const char *method, json_t *params, json_t **result
  * QP_CLI_EXIT_FAIL after printing a message when the connection closed. */
 int qp_cli_next_update(qp_cli *cli, json_t **out);
 
+/* Reports an error of quipu itself: "quipu: <message>" on stderr, or with
+ * --json {"error": {"message", "data": {"kind"}}} on stdout, so that a script
+ * reads every outcome from one place. `kind` names the failure for scripts
+ * ("usage", "no_daemon", "no_vault", "connection", "timeout"); NULL is
+ * "error". The caller returns the exit code, which --json does not change. */
+__attribute__((format(printf, 2, 3))) void qp_cli_error(const char *kind, const char *fmt, ...);
+
+/* Writes into `buf` how to run quipud: "quipud" when it is on $PATH, else
+ * the quipud beside the running quipu when there is one (an uninstalled
+ * build, a prefix not on $PATH), else "quipud". */
+void qp_cli_quipud_path(char *buf, size_t size);
+
 /* Prints a JSON-RPC error object as "quipu: <message>" (with the query line
- * for query errors) and returns QP_CLI_EXIT_FAIL. Borrows `error`. */
+ * for query errors), or with --json as {"error": <the object>} on stdout, and
+ * returns QP_CLI_EXIT_FAIL. Borrows `error`. */
 int qp_cli_report_error(const qp_cli *cli, const json_t *error);
 
 /* ---- render.c: human-readable output ------------------------------------ */
@@ -150,6 +178,10 @@ __attribute__((format(printf, 2, 3))) int qp_cli_usage_error(const qp_cli_args *
  * code. argv is reordered in place. */
 int qp_cli_main(qp_cli *cli, int argc, char **argv);
 
+/* Applies the command's --timeout SECONDS option, if given, with
+ * qp_cli_set_timeout(). Returns 0 or a usage error's exit code. */
+int qp_cli_apply_timeout(qp_cli *cli, const qp_cli_args *a);
+
 /* The usage text (`quipu help`). */
 void qp_cli_usage(FILE *f);
 
@@ -164,5 +196,6 @@ int qp_cli_cmd_resolve(qp_cli *cli, const qp_cli_args *a);    /* commands.c */
 int qp_cli_cmd_watch(qp_cli *cli, const qp_cli_args *a);      /* commands.c */
 int qp_cli_cmd_eval_tasks(qp_cli *cli, const qp_cli_args *a); /* eval_tasks.c */
 int qp_cli_cmd_lsp(qp_cli *cli, const qp_cli_args *a);        /* lsp_cmd.c */
+int qp_cli_cmd_stop(qp_cli *cli, const qp_cli_args *a);       /* stop.c */
 
 #endif /* QP_CLI_H */

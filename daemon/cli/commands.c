@@ -53,7 +53,7 @@ static char *read_stdin(void)
         len += r;
         if (r == 0) {
             if (ferror(stdin)) {
-                fprintf(stderr, "quipu: reading standard input: %s\n", strerror(errno));
+                qp_cli_error(NULL, "reading standard input: %s", strerror(errno));
                 free(buf);
                 return NULL;
             }
@@ -64,7 +64,7 @@ static char *read_stdin(void)
     return buf;
 oom:
     free(buf);
-    fputs("quipu: out of memory\n", stderr);
+    qp_cli_error(NULL, "out of memory");
     return NULL;
 }
 
@@ -110,7 +110,7 @@ static int call_and_render(qp_cli *cli, const char *method, json_t *params)
     int rc;
 
     if (params == NULL) {
-        fputs("quipu: out of memory\n", stderr);
+        qp_cli_error(NULL, "out of memory");
         return QP_CLI_EXIT_FAIL;
     }
     rc = qp_cli_call(cli, method, params, &result, &error);
@@ -201,13 +201,32 @@ static int wait_ready(qp_cli *cli, json_t **status)
     return 0;
 }
 
+int qp_cli_apply_timeout(qp_cli *cli, const qp_cli_args *a)
+{
+    const char *timeout = qp_cli_opt_value(a, "--timeout");
+    char *end;
+    double secs;
+
+    if (timeout == NULL)
+        return 0;
+    secs = strtod(timeout, &end);
+    if (end == timeout || *end != '\0' || !(secs >= 0) || secs > 1e9)
+        return qp_cli_usage_error(a, "--timeout wants seconds (0: no limit), not '%s'", timeout);
+    qp_cli_set_timeout(cli, secs);
+    return 0;
+}
+
 int qp_cli_cmd_status(qp_cli *cli, const qp_cli_args *a)
 {
     bool wait = qp_cli_opt_value(a, "--wait") != NULL;
     json_t *result = NULL, *error = NULL;
     int rc;
 
-    rc = qp_cli_connect(cli);
+    rc = qp_cli_apply_timeout(cli, a);
+    if (rc != 0)
+        return rc;
+    /* --wait also waits for a daemon that is still starting. */
+    rc = wait ? qp_cli_connect_wait(cli) : qp_cli_connect(cli);
     if (rc != 0)
         return rc;
     rc = qp_cli_call(cli, "status", json_object(), &result, &error);
@@ -255,7 +274,7 @@ static json_t *watch_params(int n, const char *const *words)
         params = json_loads(words[0], 0, &jerr);
         if (!json_is_object(params)) {
             json_decref(params);
-            fprintf(stderr, "quipu: watch: params are not a JSON object: %s\n", jerr.text);
+            qp_cli_error("usage", "watch: params are not a JSON object: %s", jerr.text);
             return NULL;
         }
         return params;
@@ -268,7 +287,7 @@ static json_t *watch_params(int n, const char *const *words)
         bool raw;
 
         if (eq == NULL || eq == words[i]) {
-            fprintf(stderr, "quipu: watch: expected key=value, got '%s'\n", words[i]);
+            qp_cli_error("usage", "watch: expected key=value, got '%s'", words[i]);
             json_decref(params);
             return NULL;
         }
@@ -279,7 +298,7 @@ static json_t *watch_params(int n, const char *const *words)
 
             v = json_loads(eq + 1, JSON_DECODE_ANY, &jerr);
             if (v == NULL) {
-                fprintf(stderr, "quipu: watch: %s: not JSON: %s\n", key, jerr.text);
+                qp_cli_error("usage", "watch: %s: not JSON: %s", key, jerr.text);
                 json_decref(params);
                 return NULL;
             }
@@ -314,13 +333,31 @@ static void watch_header(const qp_cli *cli, const char *method, const json_t *ge
 }
 
 /* One result of a watch: for people, rendered; with --json, one compact
- * line each, so that a script reads one update per line. */
-static void render_update(const qp_cli *cli, const char *method, const json_t *result)
+ * line each, so that a script reads one update per line. An update may
+ * carry an `error` instead of a `result` (the note was deleted or renamed
+ * away): it is shown, and the watch goes on, since the daemon pushes the
+ * result again when the note comes back. */
+static void render_update(const qp_cli *cli, const char *method, const json_t *upd)
 {
-    if (cli->json)
-        qp_cli_print_json(result, stdout, true);
-    else
-        qp_cli_render(cli, method, result, stdout);
+    const json_t *err = json_object_get(upd, "error");
+
+    if (err != NULL && cli->json) {
+        json_t *wrap = json_pack("{s:O}", "error", err);
+
+        if (wrap != NULL)
+            qp_cli_print_json(wrap, stdout, true);
+        json_decref(wrap);
+    } else if (err != NULL) {
+        const char *msg = json_string_value(json_object_get(err, "message"));
+
+        fprintf(stdout, "%s%s%s\n", cli->color ? "\033[31m" : "",
+                msg != NULL ? msg : "error without a message", cli->color ? "\033[0m" : "");
+        fputs("(waiting for it to come back)\n", stdout);
+    } else if (cli->json) {
+        qp_cli_print_json(json_object_get(upd, "result"), stdout, true);
+    } else {
+        qp_cli_render(cli, method, json_object_get(upd, "result"), stdout);
+    }
     fflush(stdout);
 }
 
@@ -343,7 +380,7 @@ static int watch(qp_cli *cli, const char *method, json_t *params)
     }
     if (!cli->json)
         watch_header(cli, method, NULL);
-    render_update(cli, method, json_object_get(result, "result"));
+    render_update(cli, method, result);
     for (;;) {
         json_t *upd = NULL;
 
@@ -352,7 +389,7 @@ static int watch(qp_cli *cli, const char *method, json_t *params)
             break;
         if (!cli->json)
             watch_header(cli, method, json_object_get(upd, "generation"));
-        render_update(cli, method, json_object_get(upd, "result"));
+        render_update(cli, method, upd);
         json_decref(upd);
     }
 
@@ -431,7 +468,7 @@ static char *join_query(const qp_cli_args *a)
         if (q == NULL) {
             free(part);
             free(query);
-            fputs("quipu: out of memory\n", stderr);
+            qp_cli_error(NULL, "out of memory");
             return NULL;
         }
         query = q;
@@ -509,7 +546,7 @@ int qp_cli_cmd_blocks(qp_cli *cli, const qp_cli_args *a)
         return QP_CLI_EXIT_FAIL;
     params = json_pack("{s:o}", "note", note);
     if (params == NULL) {
-        fputs("quipu: out of memory\n", stderr);
+        qp_cli_error(NULL, "out of memory");
         return QP_CLI_EXIT_FAIL;
     }
     if (today != NULL)

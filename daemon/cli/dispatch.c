@@ -10,6 +10,7 @@
  * Usage errors exit 2 with one message and the command's usage line, and
  * are found before anything connects: a typo is not "no daemon".
  */
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,11 @@
 #include "cli.h"
 #include "quipu/version.h"
 
-#define GLOBAL_SYNOPSIS "[--socket PATH] [--vault DIR] [--json] [--color WHEN]"
+/* --json anywhere on the command line: errors are JSON on stdout. Read
+ * before anything is parsed, so that a usage error is JSON too. */
+static bool json_errors;
+
+#define GLOBAL_SYNOPSIS "[--socket PATH] [--vault DIR] [--json | --vimgrep] [--color WHEN]"
 
 /* The global options that take a value, and where they go. */
 static const char **global_slot(qp_cli *cli, const char *name, size_t nlen)
@@ -59,7 +64,9 @@ void qp_cli_usage(FILE *f)
           "  --socket PATH   the daemon's socket (default: $QUIPU_SOCKET, else the one of the\n"
           "                  vault around the current directory)\n"
           "  --vault DIR     the vault, instead of the one around the current directory\n"
-          "  --json          print the raw JSON result\n"
+          "  --json          print the raw JSON result (errors too, as {\"error\": ...})\n"
+          "  --vimgrep       print only places, one path:line:column:text row each, for\n"
+          "                  the quickfix list: nvim -q <(quipu --vimgrep backlinks NOTE)\n"
           "  --color WHEN    auto (default), always or never; NO_COLOR turns auto off\n"
           "  --version       print the version\n"
           "\n"
@@ -85,20 +92,94 @@ static void command_help(const qp_cli_command *c, FILE *f)
     fputs("\nGlobal options: " GLOBAL_SYNOPSIS " (see 'quipu help').\n", f);
 }
 
-int qp_cli_usage_error(const qp_cli_args *a, const char *fmt, ...)
+/* The JSON form of an error: {"error": {"message", "data": {"kind", ...}}}
+ * on one line of stdout. Takes `data`. */
+static void print_json_error(const char *msg, json_t *data)
 {
+    json_t *e = json_pack("{s:{s:s, s:o}}", "error", "message", msg, "data",
+                          data != NULL ? data : json_object());
+
+    if (e != NULL)
+        qp_cli_print_json(e, stdout, true);
+    else
+        fputs("{\"error\": {\"message\": \"out of memory\"}}\n", stdout);
+    json_decref(e);
+    fflush(stdout);
+}
+
+void qp_cli_error(const char *kind, const char *fmt, ...)
+{
+    char msg[2048];
     va_list ap;
 
-    fputs("quipu: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
-    if (a != NULL && a->cmd != NULL)
-        print_synopsis(a->cmd, stderr);
+    if (json_errors)
+        print_json_error(msg, json_pack("{s:s}", "kind", kind != NULL ? kind : "error"));
     else
-        fputs("usage: quipu " GLOBAL_SYNOPSIS " COMMAND ... (see 'quipu help')\n", stderr);
+        fprintf(stderr, "quipu: %s\n", msg);
+}
+
+int qp_cli_usage_error(const qp_cli_args *a, const char *fmt, ...)
+{
+    char msg[2048], usage[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (a != NULL && a->cmd != NULL)
+        snprintf(usage, sizeof usage, "quipu %s%s%s", a->cmd->name,
+                 a->cmd->synopsis[0] != '\0' ? " " : "", a->cmd->synopsis);
+    else
+        snprintf(usage, sizeof usage, "quipu " GLOBAL_SYNOPSIS " COMMAND ...");
+    if (json_errors)
+        print_json_error(msg, json_pack("{s:s, s:s}", "kind", "usage", "usage", usage));
+    else
+        fprintf(stderr, "quipu: %s\nusage: %s%s\n", msg, usage,
+                a != NULL && a->cmd != NULL ? "" : " (see 'quipu help')");
     return QP_CLI_EXIT_USAGE;
+}
+
+/* Is `name` an executable file in a directory of $PATH? */
+static bool on_path(const char *name)
+{
+    const char *path = getenv("PATH");
+    char buf[PATH_MAX];
+
+    while (path != NULL && *path != '\0') {
+        size_t n = strcspn(path, ":");
+
+        if (n > 0 && snprintf(buf, sizeof buf, "%.*s/%s", (int)n, path, name) < (int)sizeof buf &&
+            access(buf, X_OK) == 0)
+            return true;
+        path += n;
+        if (*path == ':')
+            path++;
+    }
+    return false;
+}
+
+void qp_cli_quipud_path(char *buf, size_t size)
+{
+    char self[PATH_MAX];
+    ssize_t n;
+
+    snprintf(buf, size, "quipud");
+    if (on_path("quipud"))
+        return;
+    n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0)
+        return;
+    self[n] = '\0';
+    if (strrchr(self, '/') != NULL)
+        strrchr(self, '/')[1] = '\0';
+    if (strlen(self) + sizeof "quipud" <= sizeof self) {
+        strcat(self, "quipud");
+        if (access(self, X_OK) == 0)
+            snprintf(buf, size, "%s", self);
+    }
 }
 
 const char *qp_cli_opt_value(const qp_cli_args *a, const char *name)
@@ -228,6 +309,8 @@ static int parse_args(qp_cli *cli, int argc, char **argv, qp_cli_args *a, bool *
             a->val[k] = "";
         } else if (eq == NULL && strcmp(arg, "--json") == 0) {
             cli->json = true;
+        } else if (eq == NULL && strcmp(arg, "--vimgrep") == 0) {
+            cli->vimgrep = true;
         } else if (eq == NULL && strcmp(arg, "--no-color") == 0) {
             cli->color_opt = "never";
         } else if (k >= 0) {
@@ -335,6 +418,10 @@ int qp_cli_main(qp_cli *cli, int argc, char **argv)
 {
     int i = 1;
 
+    for (int k = 1; k < argc && strcmp(argv[k], "--") != 0; k++) {
+        if (strcmp(argv[k], "--json") == 0)
+            json_errors = true;
+    }
     /* Global options before the command; run_command() accepts them after
      * it too. Only the ones that take a separate value need care here, so
      * that `--socket status` is not read as a command. */
@@ -356,13 +443,16 @@ int qp_cli_main(qp_cli *cli, int argc, char **argv)
             i += eq == NULL ? 2 : 1;
             continue;
         }
-        if (strcmp(o, "--json") == 0 || strcmp(o, "--no-color") == 0) {
+        if (strcmp(o, "--json") == 0 || strcmp(o, "--no-color") == 0 ||
+            strcmp(o, "--vimgrep") == 0) {
             i++;
             continue;
         }
         return qp_cli_usage_error(NULL, "unknown option %s", o);
     }
-    if (i >= argc) {
+    if (i >= argc && json_errors) {
+        return qp_cli_usage_error(NULL, "no command");
+    } else if (i >= argc) {
         fputs("usage: quipu " GLOBAL_SYNOPSIS " COMMAND ...\ncommands:", stderr);
         for (const qp_cli_command *c = qp_cli_commands; c->name != NULL; c++)
             fprintf(stderr, " %s", c->name);

@@ -1,8 +1,11 @@
 /*
  * render — quipu's human-readable output.
  *
- * Every place is printed as `path:line`, which terminals and editors (vim's
- * gF, VS Code, kitty/wezterm hyperlink hints) open directly. Places are
+ * Every place is printed as `path:line:`, grep -n's form: Vim's default
+ * 'errorformat' reads it (`nvim -q`, `:cexpr`) even when a name holds "1:1",
+ * and terminals and editors (gF, VS Code, kitty/wezterm hyperlink hints)
+ * open it when the name has no spaces. --vimgrep prints only places, one
+ * `path:line:column:text` row each, as `rg --vimgrep` does. Places are
  * padded to one column so that the text after them lines up; on a terminal
  * the text is cut at the window's width (by display columns, not bytes, so
  * CJK and emoji do not overflow) and coloured unless NO_COLOR is set.
@@ -79,7 +82,7 @@ static size_t digits(long long v)
 
 static size_t loc_width(const char *path, long long line)
 {
-    return text_width(path) + (line > 0 ? 1 + digits(line) : 0);
+    return text_width(path) + (line > 0 ? 2 + digits(line) : 0);
 }
 
 static void pad(FILE *out, size_t n)
@@ -88,7 +91,7 @@ static void pad(FILE *out, size_t n)
         fputc(' ', out);
 }
 
-/* Prints `path:line` (or just `path` when line is 0) padded to `width`
+/* Prints `path:line:` (or just `path` when line is 0) padded to `width`
  * columns plus two spaces of gutter. */
 static void print_loc(const qp_cli *cli, FILE *out, const char *path, long long line, size_t width)
 {
@@ -96,14 +99,15 @@ static void print_loc(const qp_cli *cli, FILE *out, const char *path, long long 
 
     fprintf(out, "%s%s%s", esc(cli, ESC_PATH), path, esc(cli, ESC_OFF));
     if (line > 0)
-        fprintf(out, ":%s%lld%s", esc(cli, ESC_LINE), line, esc(cli, ESC_OFF));
+        fprintf(out, ":%s%lld%s:", esc(cli, ESC_LINE), line, esc(cli, ESC_OFF));
     pad(out, (w < width ? width - w : 0) + 2);
 }
 
 /* Prints one line of note text after `used` columns: leading blanks dropped,
  * tabs as spaces, control characters skipped, cut with "…" at the terminal's
  * edge. Ends the output line. */
-static void print_text(const qp_cli *cli, FILE *out, const char *text, size_t used)
+static void print_text_end(const qp_cli *cli, FILE *out, const char *text, size_t used,
+                           const char *end)
 {
     const uint8_t *p = (const uint8_t *)text;
     size_t n, w = 0, total = 0, avail = SIZE_MAX;
@@ -149,7 +153,26 @@ static void print_text(const qp_cli *cli, FILE *out, const char *text, size_t us
         w += (size_t)cw;
         i += (size_t)len;
     }
-    fputs(cut ? "…\n" : "\n", out);
+    fprintf(out, "%s%s\n", cut ? "…" : "", end);
+}
+
+static void print_text(const qp_cli *cli, FILE *out, const char *text, size_t used)
+{
+    print_text_end(cli, out, text, used, "");
+}
+
+/* Prints a message that may span lines: the first as it is, the others
+ * after `indent`. Ends the output line. */
+static void print_lines(FILE *out, const char *msg, const char *indent)
+{
+    for (const char *p = msg;;) {
+        size_t n = strcspn(p, "\n");
+
+        fprintf(out, "%s%.*s\n", p == msg ? "" : indent, (int)n, p);
+        if (p[n] == '\0' || p[n + 1] == '\0')
+            break;
+        p += n + 1;
+    }
 }
 
 static void heading(const qp_cli *cli, FILE *out, const char *indent, const char *title, size_t n)
@@ -323,9 +346,30 @@ static void render_mentions(const qp_cli *cli, const json_t *r, FILE *out)
 
 /* ---- tasks ----------------------------------------------------------------- */
 
+/* Is `text` a whole task line as the file has it ("- [ ] ...", "1. [x] ...")? */
+static bool is_task_line(const char *text)
+{
+    const char *p = text;
+
+    while (*p == ' ' || *p == '\t' || *p == '>')
+        p++;
+    if (*p == '-' || *p == '*' || *p == '+') {
+        p++;
+    } else {
+        const char *d = p;
+
+        while (*p >= '0' && *p <= '9')
+            p++;
+        if (p == d || (*p != '.' && *p != ')'))
+            return false;
+        p++;
+    }
+    return p[0] == ' ' && p[1] == '[' && p[2] != '\0' && p[3] == ']';
+}
+
 /* One task row. `path` names the file when the task does not (the tasks
- * of a `note` result). Without a parsed description (the note's raw task
- * lines), the text after the checkbox is shown as written. */
+ * of a `note` result). The line is printed as the file has it when the
+ * result carries it (`text`); else rebuilt from the parsed fields. */
 static void print_task(const qp_cli *cli, FILE *out, const json_t *t, const char *path,
                        size_t width, const char *indent)
 {
@@ -355,6 +399,12 @@ static void print_task(const qp_cli *cli, FILE *out, const json_t *t, const char
 
     fputs(indent, out);
     print_loc(cli, out, str(t, "path") != NULL ? str(t, "path") : path, num(t, "line"), width);
+    if (str(t, "text") != NULL && is_task_line(str(t, "text"))) {
+        fputs(colour, out);
+        print_text_end(cli, out, str(t, "text"), strlen(indent) + width + 2,
+                       colour[0] != '\0' ? esc(cli, ESC_OFF) : "");
+        return;
+    }
     fprintf(out, "%s- [%s]%s %s", colour, sym != NULL ? sym : " ", esc(cli, ESC_OFF),
             desc != NULL ? desc : "");
     /* The fields the description no longer carries, in the plugin's own
@@ -461,10 +511,12 @@ static void render_blocks(const qp_cli *cli, const json_t *r, FILE *out)
             const char *msg = json_is_string(err) ? json_string_value(err) : str(err, "message");
             long long line = json_is_object(err) ? num(err, "line") : 0;
 
-            fprintf(out, "  %serror%s", esc(cli, ESC_RED), esc(cli, ESC_OFF));
-            if (line > 0)
-                fprintf(out, ": query line %lld", line);
-            fprintf(out, ": %s\n", msg != NULL ? msg : "(no message)");
+            /* The error's line counts from the block's first query line,
+             * the one after the fence: shown as the file's line. */
+            fputs("  ", out);
+            print_loc(cli, out, path, num(b, "line") + (line > 0 ? line : 0), 0);
+            fprintf(out, "%serror%s: ", esc(cli, ESC_RED), esc(cli, ESC_OFF));
+            print_lines(out, msg != NULL ? msg : "(no message)", "    ");
         } else {
             render_tasks(cli, json_object_get(b, "result"), out, "  ");
         }
@@ -612,6 +664,118 @@ static void render_note(const qp_cli *cli, const json_t *r, FILE *out)
     }
 }
 
+/* ---- --vimgrep --------------------------------------------------------------- */
+
+/* One `path:line:column:text` row: the text's first line, control
+ * characters dropped, nothing cut, no colour. */
+static void vim_row(FILE *out, const char *path, long long line, long long col, const char *text)
+{
+    if (path == NULL || line <= 0)
+        return;
+    fprintf(out, "%s:%lld:%lld:", path, line, col > 0 ? col : 1);
+    for (const unsigned char *p = (const unsigned char *)(text != NULL ? text : "");
+         *p != '\0' && *p != '\n' && *p != '\r'; p++) {
+        if (*p >= 0x20 || *p == '\t')
+            fputc(*p, out);
+    }
+    fputc('\n', out);
+}
+
+static void vim_sources(FILE *out, const json_t *sources)
+{
+    size_t i, j;
+    const json_t *src, *occ;
+
+    json_array_foreach(sources, i, src)
+    {
+        json_array_foreach(json_object_get(src, "occurrences"), j, occ)
+        {
+            vim_row(out, str(src, "path"), num(occ, "line"), num(occ, "column"),
+                    str(occ, "context"));
+        }
+    }
+}
+
+static void vim_tasks(FILE *out, const json_t *r, const char *path)
+{
+    size_t i, j;
+    const json_t *g, *t;
+
+    json_array_foreach(json_object_get(r, "groups"), i, g)
+    {
+        json_array_foreach(json_object_get(g, "tasks"), j, t)
+        {
+            const char *text = str(t, "text") != NULL ? str(t, "text") : str(t, "description");
+
+            while (text != NULL && (*text == ' ' || *text == '\t'))
+                text++;
+            vim_row(out, str(t, "path") != NULL ? str(t, "path") : path, num(t, "line"), 1, text);
+        }
+    }
+}
+
+/* The places of a result, for the quickfix list. False when `method` has
+ * none (status, resolve): those print as usual. */
+static bool render_vimgrep(const qp_cli *cli, const char *method, const json_t *r, FILE *out)
+{
+    const char *path = str(r, "path");
+    size_t i;
+    const json_t *v;
+
+    if (strcmp(method, "backlinks") == 0) {
+        vim_sources(out, json_object_get(r, "linked"));
+        vim_sources(out, json_object_get(r, "unlinked"));
+    } else if (strcmp(method, "mentions") == 0) {
+        vim_sources(out, json_object_get(r, "mentioned_in"));
+        json_array_foreach(json_object_get(r, "stale"), i, v)
+        {
+            char buf[1024];
+
+            snprintf(buf, sizeof buf, "stale: %s", str(v, "title") != NULL ? str(v, "title") : "");
+            vim_row(out, path, num(v, "line"), 1, buf);
+        }
+    } else if (strcmp(method, "tasks.query") == 0) {
+        vim_tasks(out, r, NULL);
+    } else if (strcmp(method, "tasks.blocks") == 0) {
+        const char *note = cli->subject;
+
+        json_array_foreach(r, i, v)
+        {
+            const json_t *err = json_object_get(v, "error");
+
+            if (err != NULL) {
+                char buf[1024];
+                const char *msg =
+                    json_is_string(err) ? json_string_value(err) : str(err, "message");
+
+                snprintf(buf, sizeof buf, "error: %s", msg != NULL ? msg : "");
+                vim_row(out, note, num(v, "line") + (json_is_object(err) ? num(err, "line") : 0), 1,
+                        buf);
+            } else {
+                vim_tasks(out, json_object_get(v, "result"), note);
+            }
+        }
+    } else if (strcmp(method, "note") == 0) {
+        json_array_foreach(json_object_get(r, "headings"), i, v)
+        {
+            vim_row(out, path, num(v, "line"), 1, str(v, "text"));
+        }
+        json_array_foreach(json_object_get(r, "links"), i, v)
+        {
+            vim_row(out, path, num(v, "line"), num(v, "column"),
+                    str(v, "raw") != NULL ? str(v, "raw") : str(v, "target"));
+        }
+        json_array_foreach(json_object_get(r, "tasks"), i, v)
+        {
+            vim_row(out, str(v, "path") != NULL ? str(v, "path") : path, num(v, "line"), 1,
+                    str(v, "text"));
+        }
+    } else {
+        return false;
+    }
+    return true;
+}
+
 int qp_cli_render(const qp_cli *cli, const char *method, const json_t *result, FILE *out)
 {
     bool unresolved =
@@ -621,6 +785,8 @@ int qp_cli_render(const qp_cli *cli, const char *method, const json_t *result, F
         qp_cli_print_json(result, out, false);
         return unresolved ? QP_CLI_EXIT_FAIL : QP_CLI_EXIT_OK;
     }
+    if (cli->vimgrep && render_vimgrep(cli, method, result, out))
+        return QP_CLI_EXIT_OK;
     if (strcmp(method, "status") == 0) {
         render_status(cli, result, out);
     } else if (strcmp(method, "backlinks") == 0) {
@@ -635,8 +801,8 @@ int qp_cli_render(const qp_cli *cli, const char *method, const json_t *result, F
         render_note(cli, result, out);
     } else if (strcmp(method, "resolve") == 0) {
         if (unresolved) {
-            fprintf(stderr, "quipu: [[%s]] resolves to no note\n",
-                    cli->subject != NULL ? cli->subject : "");
+            qp_cli_error(NULL, "[[%s]] resolves to no note",
+                         cli->subject != NULL ? cli->subject : "");
             return QP_CLI_EXIT_FAIL;
         }
         fprintf(out, "%s\n", str(result, "path"));

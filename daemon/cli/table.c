@@ -11,14 +11,16 @@
 const qp_cli_command qp_cli_commands[] = {
     {
         .name = "status",
-        .synopsis = "[--wait]",
+        .synopsis = "[--wait] [--timeout SECONDS]",
         .summary = "index state; --wait blocks until the first scan ends",
         .help = "Prints the daemon's state (scanning or ready), the vault, the notes by kind and\n"
-                "the number of tasks. With --wait, waits until the first scan has ended,\n"
-                "showing its progress on standard error.",
+                "the number of tasks. With --wait, waits for a daemon that is still starting,\n"
+                "then until its first scan has ended, showing the progress on standard error.",
         .max_pos = 0,
         .run = qp_cli_cmd_status,
-        .opts = {{"--wait", NULL, "wait until the first scan has ended"}},
+        .opts = {{"--wait", NULL, "wait for the daemon and its first scan"},
+                 {"--timeout", "SECONDS",
+                  "give up (exit 1) after SECONDS; 0, the default: no limit"}},
     },
     {
         .name = "backlinks",
@@ -100,6 +102,16 @@ const qp_cli_command qp_cli_commands[] = {
         .min_pos = 1,
         .max_pos = QP_CLI_ANY,
         .run = qp_cli_cmd_watch,
+    },
+    {
+        .name = "stop",
+        .synopsis = "[--timeout SECONDS]",
+        .summary = "stop the quipud of this vault",
+        .help = "Sends SIGTERM to the quipud that serves the vault (or --socket), after checking\n"
+                "that the process on the socket is a quipud, and waits until it has exited.",
+        .max_pos = 0,
+        .run = qp_cli_cmd_stop,
+        .opts = {{"--timeout", "SECONDS", "give up (exit 1) after SECONDS; default 30"}},
     },
     {
         .name = "eval-tasks",

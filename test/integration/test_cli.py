@@ -214,14 +214,14 @@ def test_backlinks_human():
     eq(lines[0], "Linked mentions (2)", "heading")
     rows = lines[1:4]
     eq([r.split("  ")[0].strip() for r in rows],
-       [P_ROAD + ":9", P_ROAD + ":11", P_IDEAS + ":3"], "places")
+       [P_ROAD + ":9:", P_ROAD + ":11:", P_IDEAS + ":3:"], "places")
     assert rows[0].endswith("[[Ann Lee]] presented the roadmap."), rows[0]
     # Contexts line up in one column.
     starts = {len(r) - len(r.split(":", 1)[1].split(" ", 1)[1].lstrip()) for r in rows}
     eq(len(starts), 1, "aligned context column: %r" % rows)
     i = lines.index("Unlinked mentions (1)")
     eq(lines[i - 1], "", "blank line between sections")
-    assert lines[i + 1].startswith(P_HIRE + ":9  "), lines[i + 1]
+    assert lines[i + 1].startswith(P_HIRE + ":9:  "), lines[i + 1]
     assert lines[i + 1].endswith("Ann Lee will interview candidates."), lines[i + 1]
 
 
@@ -304,10 +304,10 @@ def test_tasks_human():
     rc, out, err = run(["tasks", "not done\nsort by due", "--today", "2025-03-01"])
     eq(rc, 0, "exit")
     lines = out.splitlines()
-    assert lines[0].startswith(P_HIRE + ":11  "), lines
+    assert lines[0].startswith(P_HIRE + ":11:  "), lines
     assert "- [ ] Write the job post" in lines[0], lines[0]
     assert "2025-02-20" in lines[0], lines[0]
-    assert lines[1].startswith(P_ROAD + ":11  "), lines
+    assert lines[1].startswith(P_ROAD + ":11:  "), lines
     eq(lines[0].index("- [ ]"), lines[1].index("- [ ]"), "aligned checkboxes")
     eq(lines[-1], "2 tasks", "footer")
 
@@ -333,7 +333,7 @@ def test_blocks_human():
     rc, out, err = run(["blocks", "Ann Lee", "--today", "2025-03-01"])
     eq(rc, 0, "exit")
     lines = out.splitlines()
-    eq(lines[0], "%s:%d  ```tasks" % (P_ANN, ANN_BLOCK_LINE), "block heading")
+    eq(lines[0], "%s:%d:  ```tasks" % (P_ANN, ANN_BLOCK_LINE), "block heading")
     eq(lines[1].strip(), "not done", "query shown")
     assert any(l.startswith("  " + P_HIRE + ":11") for l in lines), out
     eq(lines[-1], "  2 tasks", "footer")
@@ -438,7 +438,7 @@ def test_watch_human_and_json_params():
     try:
         eq(read_line(p), "\n", "separator")
         assert read_line(p).startswith("── tasks.query"), "header"
-        assert read_line(p).startswith(P_ROAD + ":12  - [x] Book the room")
+        assert read_line(p).startswith(P_ROAD + ":12:  - [x] Book the room")
         eq(read_line(p), "1 task\n", "footer")
         d.write(P_HIRE, HIRING.replace("- [ ] Write", "- [x] Write"))
         while True:
@@ -526,7 +526,10 @@ def test_no_daemon_message():
         eq(rc, 1, "exit")
         assert err.startswith("quipu: no quipud is running for %s (socket %s/run/quipu/"
                               % (vault, tmp)), err
-        assert err.rstrip().endswith("start it with: quipud %s" % vault), err
+        # quipud from $PATH, else the one beside this quipu (an uninstalled build).
+        quipud = "quipud" if shutil.which("quipud") else os.path.join(
+            os.path.dirname(QUIPU), "quipud")
+        assert err.rstrip().endswith("start it with: %s %s" % (quipud, vault)), err
         eq(out, "", "stdout")
 
         # An explicit socket nobody listens on, and a stale socket file.
@@ -594,10 +597,295 @@ def test_global_options_after_command():
     eq(json.loads(r.stdout), {"path": P_ANN}, "result")
 
 
+# ---- issue 17: help, errors, output that editors read -------------------------------------
+
+BOARD = """# Board
+
+```tasks
+not done
+```
+
+Text.
+
+```tasks
+not done
+frobnicate the tasks
+```
+"""
+P_BOARD = "Notes/Board.md"
+BOARD_ERROR_LINE = 11  # the fence is line 9; "frobnicate" is the block's query line 2
+P_ONE = "Meetings/2025-03-05 1:1 with Ann.md"
+ONE = "# 1:1 with Ann\n\nWith [[Ann Lee]].\n"
+
+_daemon2 = None
+
+
+def daemon2():
+    """A daemon whose vault also has a bad tasks block and a "1:1" name."""
+    global _daemon2
+    if _daemon2 is None:
+        _daemon2 = Daemon(files=dict(FILES, **{P_BOARD: BOARD, P_ONE: ONE}))
+    return _daemon2
+
+
+def test_command_help():
+    rc, out, err = run(["help"], sock="/nonexistent")
+    cmds = [l.split()[0] for l in out.splitlines() if l.startswith("  ") and l[2] != " "
+            and not l.lstrip().startswith("-")]
+    assert "backlinks" in cmds and "stop" in cmds, cmds
+    for c in cmds:
+        rc, out, err = run([c, "--help"], sock="/nonexistent")
+        eq(rc, 0, "%s --help" % c)
+        assert out.startswith("usage: quipu %s" % c), out
+        rc2, out2, err2 = run(["help", c], sock="/nonexistent")
+        eq((rc2, out2), (0, out), "help %s" % c)
+    rc, out, err = run(["backlinks", "--help"], sock="/nonexistent")
+    assert "  --unlinked " in out, out
+    assert "Commands" not in out, "the whole help for one command"
+
+
+def test_did_you_mean():
+    for typo, meant in (("backlink", "backlinks"), ("stauts", "status"), ("blcoks", "blocks"),
+                        ("mention", "mentions")):
+        rc, out, err = run([typo, "X"], sock="/nonexistent")
+        eq(rc, 2, typo)
+        assert "did you mean %s?" % meant in err, err
+    rc, out, err = run(["zzzzzzzz"], sock="/nonexistent")
+    assert "did you mean" not in err, err
+
+
+def test_usage_error_is_short():
+    rc, out, err = run(["backlinks"], sock="/nonexistent")
+    eq(rc, 2, "exit")
+    eq(err.splitlines(), ["quipu: backlinks needs exactly one NOTE",
+                          "usage: quipu backlinks NOTE [--unlinked]"], "message and usage line")
+    rc, out, err = run(["tasks", "done", "--today", "March"], sock="/nonexistent")
+    eq(len(err.splitlines()), 2, err)
+
+
+def test_json_errors():
+    # Server errors: the daemon's error object, on stdout, exit status kept.
+    rc, out, err = run(["--json", "backlinks", "Nobody Here"])
+    eq((rc, err), (1, ""), "exit and stderr")
+    e = json.loads(out)["error"]
+    eq((e["code"], e["data"]["kind"]), (-32001, "not_found"), "not found")
+    rc, out, err = run(["tasks", "not done\nthis is not a filter", "--json"])
+    eq(rc, 1, "query error exit")
+    eq(json.loads(out)["error"]["data"]["line"], 2, "query error line")
+    # quipu's own errors: usage (2) and no daemon (1).
+    for args, code, kind in ((["--json", "frobnicate"], 2, "usage"),
+                             (["--json", "backlinks"], 2, "usage"),
+                             (["status", "--json"], 1, "no_daemon")):
+        rc, out, err = run(args, sock="/nonexistent/q.sock")
+        eq(rc, code, "exit of %s" % args)
+        eq(err, "", "stderr of %s" % args)
+        eq(json.loads(out)["error"]["data"]["kind"], kind, "kind of %s" % args)
+
+
+def test_tasks_printed_as_written():
+    # The file has the due date before the priority; a rebuilt line would not.
+    rc, out, err = run(["tasks", "not done", "path includes Roadmap"])
+    eq(rc, 0, err)
+    assert out.splitlines()[0].endswith("- [ ] Send the deck to [[Ann Lee]] 📅 2025-03-10 ⏫"), out
+
+
+def test_blocks_error_at_file_line():
+    rc, out, err = run(["blocks", P_BOARD], sock=daemon2().socket)
+    eq(rc, 0, err)
+    bad = [l for l in out.splitlines() if "error" in l]
+    eq(len(bad), 1, out)
+    assert bad[0].strip().startswith("%s:%d:  error: " % (P_BOARD, BOARD_ERROR_LINE)), bad
+    # A message of several lines keeps its lines, indented under the first.
+    assert '\n    Problem line: "frobnicate the tasks"\n' in out, out
+
+
+def test_vimgrep():
+    rc, out, err = run(["--vimgrep", "backlinks", "Ann Lee", "--unlinked"])
+    eq(rc, 0, err)
+    eq(out.splitlines(), [
+        P_ROAD + ":9:1:[[Ann Lee]] presented the roadmap.",
+        P_ROAD + ":11:24:- [ ] Send the deck to [[Ann Lee]] 📅 2025-03-10 ⏫",
+        P_IDEAS + ":3:9:Talk to [[Ann Lee|Ann]] about [[Missing Page]].",
+        P_HIRE + ":9:1:Ann Lee will interview candidates.",
+    ], "vimgrep rows")
+    rc, out, err = run(["tasks", "done", "--vimgrep"])
+    eq(out, P_ROAD + ":12:1:- [x] Book the room ✅ 2025-03-03\n", "a task row")
+
+
+def quickfix(text):
+    """What Neovim's default 'errorformat' makes of `text`: [(file, line)]
+    of the valid entries."""
+    nvim = shutil.which("nvim")
+    tmp = tempfile.mkdtemp(prefix="qp-qf-")
+    try:
+        src, dst = os.path.join(tmp, "in.txt"), os.path.join(tmp, "out.json")
+        with open(src, "w", encoding="utf-8") as f:
+            f.write(text)
+        subprocess.run([nvim, "--headless", "-u", "NONE", "-i", "NONE", "-q", src, "-c",
+                        "call writefile([json_encode(map(filter(getqflist(), 'v:val.valid'),"
+                        " '[bufname(v:val.bufnr), v:val.lnum]'))], '%s')" % dst, "-c", "qa!"],
+                       capture_output=True, timeout=60, cwd=tmp)
+        with open(dst) as f:
+            return [tuple(e) for e in json.load(f)]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_places_read_by_quickfix():
+    if not shutil.which("nvim"):
+        print("nvim not found: quickfix parsing not checked")
+        return
+    sock = daemon2().socket
+    want = [(P_ONE, 3), (P_ROAD, 9), (P_ROAD, 11), (P_IDEAS, 3)]
+    rc, out, err = run(["--vimgrep", "backlinks", "Ann Lee"], sock=sock)
+    eq(sorted(quickfix(out)), sorted(want), "--vimgrep in the quickfix list")
+    # The default output too, "1:1" in a name included.
+    rc, out, err = run(["backlinks", "Ann Lee"], sock=sock)
+    eq(sorted(quickfix(out)), sorted(want), "default output in the quickfix list")
+
+
+def test_status_wait_for_a_starting_daemon():
+    d = Daemon(files=FILES, start=False)
+    try:
+        e = dict(os.environ, QUIPU_SOCKET=d.socket, NO_COLOR="1")
+        p = subprocess.Popen([QUIPU, "--json", "status", "--wait", "--timeout", "60"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=e)
+        time.sleep(0.7)
+        assert p.poll() is None, "gave up before the daemon started: %s" % p.stderr.read()
+        d.start(wait_ready=False)
+        out, err = p.communicate(timeout=60)
+        eq(p.returncode, 0, "exit: %s" % err)
+        eq(json.loads(out)["state"], "ready", "state")
+        assert "waiting for quipud" not in out, out
+    finally:
+        d.cleanup()
+    start = time.monotonic()
+    rc, out, err = run(["status", "--wait", "--timeout", "1"], sock="/nonexistent/q.sock")
+    eq(rc, 1, "exit after the timeout")
+    assert time.monotonic() - start < 20, "timeout not kept"
+    assert "no quipud is running" in err, err
+    rc, out, err = run(["status", "--timeout", "soon"], sock="/nonexistent/q.sock")
+    eq(rc, 2, "bad timeout")
+
+
+def fake_server(script):
+    """A one-connection JSON-RPC server on a temporary socket: for each
+    request line it reads, sends the next reply of `script` (a list of
+    lists of messages, {id} filled in). Returns (socket path, thread)."""
+    import threading
+    tmp = tempfile.mkdtemp(prefix="qp-fake-")
+    path = os.path.join(tmp, "s.sock")
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(path)
+    srv.listen(1)
+
+    def serve():
+        conn, _ = srv.accept()
+        f = conn.makefile("rwb")
+        for replies in script:
+            req = json.loads(f.readline())
+            for m in replies:
+                if "id" in m:
+                    m = dict(m, id=req["id"])
+                f.write((json.dumps(m) + "\n").encode())
+                f.flush()
+                time.sleep(0.05)
+        time.sleep(0.5)
+        conn.close()
+        srv.close()
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    return path, t
+
+
+def test_watch_shows_not_found_and_resumes():
+    # The protocol's push of a failed re-run: {subscription, generation,
+    # error}; the watch shows it and goes on (docs/protocol.md, push updates).
+    linked = {"path": P_ANN, "linked": [{"path": P_ROAD, "occurrences": []}]}
+    err = {"code": -32001, "message": "note not found: Ann Lee", "data": {"kind": "not_found"}}
+    script = [[{"jsonrpc": "2.0", "id": 0, "result": {"subscription": 1, "result": linked}},
+               {"jsonrpc": "2.0", "method": "update",
+                "params": {"subscription": 1, "generation": 2, "error": err}},
+               {"jsonrpc": "2.0", "method": "update",
+                "params": {"subscription": 1, "generation": 3, "result": linked}}]]
+    path, t = fake_server(script)
+    rc, out, _ = run(["--json", "watch", "backlinks", "note=Ann Lee"], sock=path)
+    # The last line is the end of the connection (the fake server hangs up).
+    lines = [json.loads(l) for l in out.splitlines()]
+    eq([sorted(l) for l in lines], [["linked", "path"], ["error"], ["linked", "path"], ["error"]],
+       out)
+    eq(lines[3]["error"]["data"]["kind"], "connection", "the hang-up")
+    eq(lines[1]["error"]["data"]["kind"], "not_found", "the error as pushed")
+    path, t = fake_server(script)
+    rc, out, _ = run(["watch", "backlinks", "note=Ann Lee"], sock=path)
+    assert "note not found: Ann Lee\n(waiting for it to come back)" in out, out
+    assert out.count("Linked mentions (1)") == 2, out
+
+
+def test_served_folder_without_obsidian():
+    # quipud serves any folder; quipu finds it from inside one without .obsidian/.
+    tmp = tempfile.mkdtemp(prefix="qp-cli-")
+    run_dir = os.path.join(tmp, "run")
+    os.makedirs(run_dir, mode=0o700)
+    vault = os.path.realpath(os.path.join(tmp, "plain"))
+    os.makedirs(os.path.join(vault, "sub"))
+    with open(os.path.join(vault, "a.md"), "w") as f:
+        f.write("# A\n")
+    env = dict(os.environ, XDG_RUNTIME_DIR=run_dir, XDG_CACHE_HOME=os.path.join(tmp, "cache"))
+    env.pop("QUIPU_SOCKET", None)
+    d = subprocess.Popen([quipud_path(), vault], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        for _ in range(400):
+            if glob.glob(os.path.join(run_dir, "quipu", "*.sock")):
+                break
+            time.sleep(0.05)
+        env["NO_COLOR"] = "1"
+        p = subprocess.run([QUIPU, "--json", "status", "--wait", "--timeout", "30"],
+                           cwd=os.path.join(vault, "sub"), env=env, capture_output=True,
+                           text=True, timeout=60)
+        eq(p.returncode, 0, p.stderr)
+        eq(os.path.realpath(json.loads(p.stdout)["vault"]), vault, "vault")
+    finally:
+        d.send_signal(signal.SIGTERM)
+        d.wait(20)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_stop():
+    d = Daemon(files=FILES)
+    try:
+        rc, out, err = run(["stop"], sock=d.socket)
+        eq(rc, 0, err)
+        assert out.startswith("stopped quipud (pid %d)" % d.proc.pid), out
+        eq(d.proc.wait(20), 0, "quipud's exit status")
+        assert not os.path.exists(d.socket), "socket left behind"
+        rc, out, err = run(["stop"], sock=d.socket)
+        eq(rc, 1, "nothing to stop")
+    finally:
+        d.cleanup()
+
+
+def test_bash_completion():
+    # Commands and options come from quipu's help: new rows complete too.
+    comp = os.path.join(os.environ.get("QP_SOURCE_DIR", "."), "contrib", "completions", "quipu.bash")
+    script = ('source "$1"; COMP_WORDS=(quipu st); COMP_CWORD=1; _quipu; echo "${COMPREPLY[*]}";'
+              ' COMP_WORDS=(quipu status --); COMP_CWORD=2; _quipu; echo "${COMPREPLY[*]}"')
+    env = dict(os.environ, PATH=os.path.dirname(QUIPU) + ":" + os.environ.get("PATH", ""))
+    p = subprocess.run(["bash", "-c", script, "bash", comp], capture_output=True, text=True,
+                       env=env, timeout=30)
+    eq(p.returncode, 0, p.stderr)
+    words, opts = p.stdout.splitlines()
+    eq(sorted(words.split()), ["status", "stop"], "commands")
+    for o in ("--wait", "--timeout", "--json", "--vimgrep"):
+        assert o in opts.split(), (o, opts)
+
+
 if __name__ == "__main__":
     QUIPU = os.path.abspath(quipu_path())
     try:
         run_tests(globals())
     finally:
-        if _daemon is not None:
-            _daemon.cleanup()
+        for dd in (_daemon, _daemon2):
+            if dd is not None:
+                dd.cleanup()
