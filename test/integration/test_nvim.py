@@ -312,6 +312,22 @@ def test_autostart():
                                     "Linked mentions (1)"], "panel of an autostarted daemon")
             # The daemon outlives the editor (it was started detached).
             os.kill(pid, 0)
+            # It logs to a file under $XDG_STATE_HOME/quipu/, not to the editor.
+            assert "/state/quipu/quipud-vault.log" in r["log"], r["log"]
+            assert "listening on " + sock in (r["log_text"] or ""), r["log_text"]
+            # No "not reachable" while it started.
+            eq([n["msg"] for n in r["notes"] if n["level"] and n["level"] >= 3], [],
+               "warnings around autostart")
+            # Another editor stops it: :Quipu stop, through `quipu stop`.
+            r = run_nvim("stop", vault, {
+                "QP_SOCKET": sock, "QP_PID": str(pid),
+                "XDG_CACHE_HOME": os.path.join(tmp, "cache"),
+                "XDG_RUNTIME_DIR": os.path.join(tmp, "run"),
+            })
+            assert r["stopped"], ":Quipu stop did not end the daemon: %r" % r["notes"]
+            pid = None
+            eq([n["msg"] for n in r["notes"] if n["level"] and n["level"] >= 3], [],
+               "warnings around :Quipu stop")
         finally:
             if pid:
                 os.kill(pid, signal.SIGTERM)
@@ -321,6 +337,33 @@ def test_autostart():
                     except ProcessLookupError:
                         break
                     time.sleep(0.025)
+
+
+BOARD = """# Board
+
+```tasks
+not done AND
+```
+"""
+
+
+def test_polish():
+    with Daemon(files=dict(FILES, **{"Notes/Board.md": BOARD})) as d:
+        r = run_nvim("polish", d.vault, {"QUIPU_SOCKET": d.socket})
+    eq(r["complete_all"], ["backlinks", "close", "mentions", "start", "status", "stop", "tasks"],
+       ":Quipu completion")
+    eq(r["complete_ba"], ["backlinks"], ":Quipu ba completion")
+    # The block's fence is line 3, "not done AND" its query line 1: line 4.
+    eq(r["board_blocks"], [{"row": 5, "lines": [
+        "  quipu: query error at line 4: do not understand query",
+        '    Problem line: "not done AND"',
+    ]}], "a multi-line query error, one virtual line per line")
+    eq(r["mentions_meeting"][0], "Mentions: " + P_1ON1, "mentions panel header")
+    assert any(l.startswith("not a person note (kind: meeting)") for l in r["mentions_meeting"]), \
+        r["mentions_meeting"]
+    eq(r["hl_defined_again"], 1, "highlights defined again on ColorScheme")
+    eq(r["hl_after"], {"title": "Title", "error": "ErrorMsg"}, "highlights after ColorScheme")
+    eq([n for n in r["notes"] if n["level"] and n["level"] >= 3], [], "warnings")
 
 
 if __name__ == "__main__":

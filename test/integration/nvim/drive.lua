@@ -171,7 +171,7 @@ end
 local function autostart()
   require('quipu').setup({
     socket = vim.env.QP_SOCKET,
-    quipud = vim.env.QUIPUD,
+    quipud_cmd = vim.env.QUIPUD,
     autostart = true,
   })
   vim.cmd('edit ' .. vim.fn.fnameescape(vault .. '/People/Mara Lindqvist.md'))
@@ -180,11 +180,78 @@ local function autostart()
     return panel_ready('Backlinks: People/Mara Lindqvist.md')
   end)
   out.backlinks = panel_lines()
-  out.spawned = require('quipu').spawned[vault]
+  local s = require('quipu').spawned[vault]
+  out.spawned = s and s.pid
+  out.log = require('quipu').log_path(vault)
+  local f = io.open(out.log, 'r')
+  out.log_text = f and f:read('*a') or nil
+  if f then
+    f:close()
+  end
+  -- Task blocks and the panel both connected while the daemon started:
+  -- no "not reachable" on the way.
+  vim.wait(500)
+end
+
+-- :Quipu stop on a daemon this editor did not start ($QP_PID): through
+-- `quipu stop`, found beside quipud_cmd. The panel's connection then
+-- drops without a warning.
+local function stop()
+  require('quipu').setup({ socket = vim.env.QP_SOCKET, quipud_cmd = vim.env.QUIPUD })
+  vim.cmd('edit ' .. vim.fn.fnameescape(vault .. '/People/Mara Lindqvist.md'))
+  vim.cmd('QuipuBacklinks')
+  wait('stop_backlinks', 10000, function()
+    return panel_ready('Backlinks: People/Mara Lindqvist.md')
+  end)
+  vim.cmd('Quipu stop')
+  local pid = tonumber(vim.env.QP_PID)
+  out.stopped = wait('stop', 10000, function()
+    return uv.kill(pid, 0) ~= 0
+  end)
+  vim.wait(1500)
+end
+
+-- :Quipu and its completion, highlights after :colorscheme, the mentions
+-- panel on a note that is not a person, a multi-line query error.
+local function polish()
+  out.complete_all = vim.fn.getcompletion('Quipu ', 'cmdline')
+  out.complete_ba = vim.fn.getcompletion('Quipu ba', 'cmdline')
+  vim.cmd('edit ' .. vim.fn.fnameescape(vault .. '/Notes/Board.md'))
+  local board = vim.api.nvim_get_current_buf()
+  local tasks = require('quipu.tasks')
+  wait('board_blocks', 5000, function()
+    return #tasks.rendered(board) > 0
+  end)
+  out.board_blocks = tasks.rendered(board)
+
+  vim.cmd('edit ' .. vim.fn.fnameescape(vault .. '/Meetings/2025-10-30 Rob 1on1.md'))
+  vim.cmd('Quipu mentions')
+  wait('mentions_meeting', 5000, function()
+    return panel_has('not a person note')
+  end)
+  out.mentions_meeting = panel_lines()
+
+  local function link_of(group)
+    return vim.fn.synIDattr(vim.fn.synIDtrans(vim.fn.hlID(group)), 'name')
+  end
+  -- A colorscheme starts with :highlight clear; the ColorScheme autocmd
+  -- then links the groups again (Neovim 0.7 keeps default links through
+  -- :highlight clear; newer releases and Lua colorschemes may not).
+  local q = require('quipu')
+  local define, calls = q.define_highlights, 0
+  q.define_highlights = function()
+    calls = calls + 1
+    define()
+  end
+  vim.cmd('highlight clear')
+  vim.cmd('doautocmd ColorScheme')
+  q.define_highlights = define
+  out.hl_defined_again = calls
+  out.hl_after = { title = link_of('QuipuTitle'), error = link_of('QuipuTaskError') }
 end
 
 vim.cmd('runtime plugin/quipu.lua')
-local modes = { main = main, dead = dead, autostart = autostart }
+local modes = { main = main, dead = dead, autostart = autostart, polish = polish, stop = stop }
 local ok, err = xpcall(modes[out.mode], debug.traceback)
 if not ok then
   out.error = err

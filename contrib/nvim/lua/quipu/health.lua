@@ -57,13 +57,14 @@ function M.check()
   else
     h.ok('JSON: vim.fn.json_encode/json_decode')
   end
-  if vim.fn.executable(cfg.quipud) == 1 then
-    h.ok('quipud: ' .. vim.fn.exepath(cfg.quipud))
+  local quipud = quipu.quipud_cmd()
+  if vim.fn.executable(quipud) == 1 then
+    h.ok('quipud: ' .. vim.fn.exepath(quipud))
   elseif cfg.autostart then
-    h.warn('quipud not found as "' .. cfg.quipud .. '": autostart cannot work',
-      { 'Install quipu, or set g:quipu_quipud / setup{quipud=} to its path' })
+    h.warn('quipud not found as "' .. quipud .. '": autostart cannot work',
+      { 'Install quipu, or set g:quipu_quipud_cmd / setup{quipud_cmd=} to its path' })
   else
-    h.info('quipud not found as "' .. cfg.quipud .. '" (autostart is off)')
+    h.info('quipud not found as "' .. quipud .. '" (autostart is off)')
   end
 
   local bufnr = note_buffer()

@@ -7,7 +7,9 @@ local M = {}
 
 local defaults = {
   socket = nil, -- explicit socket path; else $QUIPU_SOCKET; else asked of quipud
-  quipud = 'quipud', -- daemon binary, used for --print-socket and autostart
+  vault = nil, -- the vault's root, for a folder without .obsidian/ (quipud serves any folder)
+  quipud_cmd = nil, -- the daemon binary; nil: quipud from $PATH, else the one installed with this plugin
+  quipud = nil, -- the old name of quipud_cmd
   autostart = true, -- start quipud for the vault when no daemon answers
   tasks_blocks = true, -- render ```tasks block results under each block
   tasks_max_lines = 50, -- at most this many virtual lines per block
@@ -50,9 +52,66 @@ function M.refresh_config()
   return M.config
 end
 
--- Messages go through vim.notify with a common prefix.
+-- Messages go through vim.notify with a common prefix; a message that
+-- spans lines is one notification.
 function M.notify(msg, level)
   vim.notify('quipu: ' .. msg, level or vim.log.levels.INFO)
+end
+
+-- The highlight groups, all linked by default. Defined again on
+-- ColorScheme, since `:colorscheme` clears them.
+local highlights = {
+  QuipuTitle = 'Title', QuipuSection = 'Statement', QuipuPath = 'Directory',
+  QuipuLineNr = 'LineNr', QuipuDate = 'Number', QuipuDim = 'Comment', QuipuError = 'ErrorMsg',
+  QuipuTaskGroup = 'Title', QuipuTaskBox = 'Special', QuipuTask = 'Normal',
+  QuipuTaskDue = 'Number', QuipuTaskWhere = 'Comment', QuipuTaskCount = 'Comment',
+  QuipuTaskError = 'ErrorMsg',
+}
+
+function M.define_highlights()
+  for group, target in pairs(highlights) do
+    vim.cmd(string.format('highlight default link %s %s', group, target))
+  end
+end
+
+-- The plugin's own directory (…/contrib/nvim or <prefix>/share/quipu/nvim).
+local plugin_dir = vim.fn.fnamemodify(debug.getinfo(1, 'S').source:sub(2), ':p:h:h:h')
+
+-- The quipud to run: quipud_cmd (or its old name quipud) when set; else
+-- quipud from $PATH; else the one installed with this plugin
+-- (<prefix>/bin beside <prefix>/share/quipu/nvim), the one of a build in
+-- the checkout (build/), or the one beside quipu on $PATH.
+function M.quipud_cmd()
+  local c = M.config.quipud_cmd or M.config.quipud
+  if c and c ~= '' then
+    return c
+  end
+  if vim.fn.executable('quipud') == 1 then
+    return 'quipud'
+  end
+  local candidates = {
+    vim.fn.fnamemodify(plugin_dir, ':h:h:h') .. '/bin/quipud',
+    vim.fn.fnamemodify(plugin_dir, ':h:h') .. '/build/quipud',
+  }
+  local cli = vim.fn.exepath('quipu')
+  if cli ~= '' then
+    candidates[#candidates + 1] = vim.fn.fnamemodify(cli, ':h') .. '/quipud'
+  end
+  for _, p in ipairs(candidates) do
+    if vim.fn.executable(p) == 1 then
+      return p
+    end
+  end
+  return 'quipud'
+end
+
+-- Where an autostarted quipud logs: $XDG_STATE_HOME/quipu/quipud-<vault>.log.
+function M.log_path(vault)
+  local state = vim.env.XDG_STATE_HOME
+  if not state or state == '' then
+    state = (vim.env.HOME or '') .. '/.local/state'
+  end
+  return state .. '/quipu/quipud-' .. vim.fn.fnamemodify(vault, ':t') .. '.log'
 end
 
 ---------------------------------------------------------------------------
@@ -62,12 +121,21 @@ local function realpath(p)
   return uv.fs_realpath(p) or p
 end
 
--- The vault of a file: the nearest ancestor directory holding .obsidian/.
+-- The vault of a file: the `vault` option when the file is inside it (any
+-- folder, as quipud serves any folder), else the nearest ancestor directory
+-- holding .obsidian/.
 function M.find_vault(path)
   if not path or path == '' then
     path = vim.fn.getcwd()
   end
   local dir = realpath(vim.fn.fnamemodify(path, ':p'))
+  local v = M.config.vault
+  if v and v ~= '' then
+    v = realpath(vim.fn.fnamemodify(vim.fn.expand(v), ':p')):gsub('/$', '')
+    if dir == v or dir:sub(1, #v + 1) == v .. '/' then
+      return v
+    end
+  end
   local st = uv.fs_stat(dir)
   if not st or st.type ~= 'directory' then
     dir = vim.fn.fnamemodify(dir, ':h')
@@ -97,7 +165,8 @@ local function print_socket(vault, cb)
   end
   local out = {}
   local stdout = uv.new_pipe(false)
-  local ok, handle_or_err = pcall(uv.spawn, M.config.quipud, {
+  local quipud = M.quipud_cmd()
+  local ok, handle_or_err = pcall(uv.spawn, quipud, {
     args = { '--print-socket', vault },
     stdio = { nil, stdout, nil },
   }, function(code)
@@ -107,13 +176,13 @@ local function print_socket(vault, cb)
         print_socket_cache[vault] = path
         cb(nil, path)
       else
-        cb(M.config.quipud .. ' --print-socket failed (exit ' .. code .. ')')
+        cb(quipud .. ' --print-socket failed (exit ' .. code .. ')')
       end
     end)
   end)
   if not ok or not handle_or_err then
     stdout:close()
-    cb('cannot run ' .. M.config.quipud .. ': ' .. tostring(handle_or_err))
+    cb('cannot run ' .. quipud .. ': ' .. tostring(handle_or_err))
     return
   end
   stdout:read_start(function(err, data)
@@ -141,7 +210,7 @@ function M.resolve_socket(bufnr, cb)
   end
   if not vault then
     cb('no vault here (no .obsidian/ above ' .. (name ~= '' and name or vim.fn.getcwd())
-      .. ') and no socket configured (g:quipu_socket, $QUIPU_SOCKET)')
+      .. ', no vault option) and no socket configured (g:quipu_socket, $QUIPU_SOCKET)')
     return
   end
   print_socket(vault, function(err, path)
@@ -157,10 +226,23 @@ local reconnect_timers = {}
 -- One message per outage: a dead daemon must not produce a stream of
 -- errors. The flag is cleared when a connection succeeds.
 local function on_fail(client, reason)
+  if client.stopping then
+    return -- :QuipuStop: not an outage to report or to retry
+  end
   if not client.reported then
     client.reported = true
-    local hint = client.autostart_error and ('; autostart failed: ' .. client.autostart_error)
-      or '. Start it with `quipud VAULT` or enable autostart; see :help quipu-daemon'
+    local v = client.autostart_vault
+    local hint
+    if client.autostart_error then
+      hint = '; autostart failed: ' .. client.autostart_error
+    elseif M.config.autostart and v and M.spawned[v] then
+      hint = '; the quipud started for it (pid ' .. M.spawned[v].pid .. ') does not answer, see '
+        .. M.log_path(v)
+    elseif M.config.autostart and v then
+      hint = ''
+    else
+      hint = '. Start it with `' .. M.quipud_cmd() .. ' VAULT` or enable autostart; see :help quipu-daemon'
+    end
     M.notify('quipud is not reachable (' .. reason .. ')' .. hint, vim.log.levels.WARN)
   end
   -- Live views are waiting: try again later, backing off to 30 s.
@@ -189,25 +271,40 @@ local function on_connect(client)
   client.backoff = nil
 end
 
--- Starts quipud for the vault, detached so it outlives this editor.
+-- Starts quipud for the vault, detached so it outlives this editor; its
+-- log goes to M.log_path(vault) (appended).
 function M.start_daemon(vault, socket)
   local cfg = M.config
+  local quipud = M.quipud_cmd()
   local args = { vault }
   if cfg.socket or vim.env.QUIPU_SOCKET then
     args[#args + 1] = '--socket'
     args[#args + 1] = socket
   end
-  local handle, pid = uv.spawn(cfg.quipud, {
+  local log = M.log_path(vault)
+  vim.fn.mkdir(vim.fn.fnamemodify(log, ':h'), 'p', 448) -- 0700
+  local fd = uv.fs_open(log, 'a', 384) -- 0600
+  local handle, pid = uv.spawn(quipud, {
     args = args,
     detached = true,
-    stdio = { nil, nil, nil },
+    stdio = { nil, fd, fd },
   }, function() end)
+  if fd then
+    uv.fs_close(fd)
+  end
   if not handle then
-    return nil, 'cannot run ' .. cfg.quipud .. ': ' .. tostring(pid)
+    return nil, 'cannot run ' .. quipud .. ': ' .. tostring(pid)
   end
   handle:unref()
-  M.spawned[vault] = pid
+  M.spawned[vault] = { pid = pid, started = uv.now(), log = log }
   return pid
+end
+
+-- Is the quipud we started for `vault` still starting (alive, and started
+-- less than 20 s ago)? Then a refused connection is not an outage.
+local function starting(vault)
+  local s = M.spawned[vault]
+  return s and (uv.now() - s.started) < 20000 and uv.kill(s.pid, 0) == 0
 end
 
 local function get_client(socket, vault)
@@ -222,8 +319,12 @@ local function get_client(socket, vault)
           return 0
         end
         local v = c.autostart_vault
-        if not M.config.autostart or not v or M.spawned[v] then
+        if not M.config.autostart or not v or c.stopping then
           return 0
+        end
+        if M.spawned[v] then
+          -- Reconnecting while the daemon we started binds its socket.
+          return starting(v) and 40 or 0
         end
         local pid, serr = M.start_daemon(v, c.socket)
         c.autostart_error = serr
@@ -396,6 +497,41 @@ function M.status()
   end)
 end
 
+-- Ends the quipud of the current buffer's vault: the one this editor
+-- started (SIGTERM to its pid), else through `quipu stop`, which finds the
+-- daemon's pid from its socket.
+function M.stop()
+  local bufnr = vim.api.nvim_get_current_buf()
+  M.resolve_socket(bufnr, function(err, socket, vault)
+    if err then
+      M.notify(err, vim.log.levels.WARN)
+      return
+    end
+    local s = vault and M.spawned[vault]
+    local client = M.clients[socket]
+    if client then
+      client.stopping = true
+    end
+    if s and uv.kill(s.pid, 0) == 0 then
+      uv.kill(s.pid, 'sigterm')
+      M.spawned[vault] = nil
+      M.notify('stopped quipud (pid ' .. s.pid .. ') for ' .. vault)
+      return
+    end
+    local quipu = vim.fn.exepath('quipu')
+    if quipu == '' then
+      local d = vim.fn.fnamemodify(M.quipud_cmd(), ':h')
+      quipu = vim.fn.executable(d .. '/quipu') == 1 and d .. '/quipu' or ''
+    end
+    if quipu == '' then
+      M.notify('no quipud started by this editor, and no quipu to stop another', vim.log.levels.WARN)
+      return
+    end
+    local out = vim.fn.system({ quipu, '--socket', socket, 'stop' })
+    M.notify(vim.trim(out), vim.v.shell_error == 0 and vim.log.levels.INFO or vim.log.levels.WARN)
+  end)
+end
+
 function M.start()
   local bufnr = vim.api.nvim_get_current_buf()
   M.resolve_socket(bufnr, function(err, socket, vault)
@@ -404,6 +540,9 @@ function M.start()
       return
     end
     M.spawned[vault] = nil
+    if M.clients[socket] then
+      M.clients[socket].stopping = nil
+    end
     local pid, serr = M.start_daemon(vault, socket)
     if not pid then
       M.notify(serr, vim.log.levels.ERROR)

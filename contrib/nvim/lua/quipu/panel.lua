@@ -22,15 +22,7 @@ local S = {
   generation = nil,
 }
 
-vim.cmd([[
-  highlight default link QuipuTitle Title
-  highlight default link QuipuSection Statement
-  highlight default link QuipuPath Directory
-  highlight default link QuipuLineNr LineNr
-  highlight default link QuipuDate Number
-  highlight default link QuipuDim Comment
-  highlight default link QuipuError ErrorMsg
-]])
+quipu.define_highlights()
 
 local function valid_win(w)
   return w and vim.api.nvim_win_is_valid(w)
@@ -174,6 +166,9 @@ local function render()
   header(r)
   if S.mode == 'backlinks' then
     render_backlinks(r, S.result)
+  elseif S.kind and S.kind ~= 'person' then
+    r.add('not a person note (kind: ' .. S.kind .. '): "Mentioned in" lists the meetings', 'QuipuDim')
+    r.add('that mention a person note (type: person).', 'QuipuDim')
   else
     render_mentions(r, S.result)
   end
@@ -265,25 +260,40 @@ local function subscribe(client, vault, rel, mode, retried)
     S.client:unsubscribe(S.sub)
   end
   S.client, S.vault, S.note, S.mode = client, vault, rel, mode
-  S.result, S.generation = nil, nil
+  S.result, S.generation, S.kind = nil, nil, nil
   render_message('loading…', 'QuipuDim')
   local params = { note = rel }
   if mode == 'backlinks' then
     params.unlinked = true
   end
   local sub
+  if mode == 'mentions' then
+    -- "Mentioned in" is for people: say so instead of drawing empty lists.
+    client:request('note', { note = rel }, function(err, res)
+      if S.sub == sub and not err and res then
+        S.kind = res.kind
+        if S.result then
+          render()
+        end
+      end
+    end)
+  end
   sub = client:subscribe(mode, params, function(result)
     if S.sub ~= sub then
       return
     end
     S.result = result
     render()
-  end, function(err)
+  end, function(err, pushed)
     if S.sub ~= sub then
       return
     end
     local kind = err.data and err.data.kind
-    if kind == 'not_found' then
+    if pushed then
+      S.result = nil
+      render_message((err.message or 'error') .. ' (deleted or renamed?); shown again when it is back',
+        'QuipuDim')
+    elseif kind == 'not_found' then
       if retried then
         render_message('not in the index (save the note first?)', 'QuipuDim')
       else

@@ -119,7 +119,13 @@ function Client:_dispatch(msg)
       return
     end
     rec.generation = p.generation or rec.generation
-    rec.on_result(p.result, p.generation)
+    if p.error ~= nil then
+      -- A re-run failed (the note was deleted or renamed away): the
+      -- subscription lives on, and results come back with the note.
+      rec.on_error(p.error, true)
+    else
+      rec.on_result(p.result, p.generation)
+    end
   end
 end
 
@@ -313,7 +319,8 @@ local next_handle = 1
 
 -- Subscribes to method(params): on_result(result) runs with the first
 -- result and again on every push update; on_error(err) when the daemon
--- refuses or cannot be reached. Returns a handle for unsubscribe().
+-- refuses or cannot be reached, and on_error(err, true) for a pushed
+-- update that carries an error instead of a result (the subscription stays). Returns a handle for unsubscribe().
 function Client:subscribe(method, params, on_result, on_error)
   local handle = next_handle
   next_handle = next_handle + 1

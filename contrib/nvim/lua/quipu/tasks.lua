@@ -12,15 +12,7 @@ local attached = {}
 -- bufnr -> true once its BufWipeout/BufDelete cleanup is registered
 local rec_cleanup = {}
 
-vim.cmd([[
-  highlight default link QuipuTaskGroup Title
-  highlight default link QuipuTaskBox Special
-  highlight default link QuipuTask Normal
-  highlight default link QuipuTaskDue Number
-  highlight default link QuipuTaskWhere Comment
-  highlight default link QuipuTaskCount Comment
-  highlight default link QuipuTaskError ErrorMsg
-]])
+quipu.define_highlights()
 
 local function has_tasks_block(bufnr)
   for _, l in ipairs(vim.api.nvim_buf_get_lines(bufnr, 0, -1, false)) do
@@ -80,8 +72,28 @@ local function block_lines(block)
       msg = d.message or e.message or vim.inspect(e)
       line = d.line or e.line
     end
-    local where = line and (' (query line ' .. line .. ')') or ''
-    return { { { '  quipu: query error' .. where .. ': ' .. msg, 'QuipuTaskError' } } }
+    -- The error's line counts from the block's first query line: shown as
+    -- the file's line. A message of several lines is several virtual lines
+    -- (a newline inside one would show as ^@).
+    local where = ''
+    if line and block.line then
+      where = ' at line ' .. (block.line + line)
+    elseif line then
+      where = ' (query line ' .. line .. ')'
+    end
+    local out_lines = {}
+    local first = true
+    local text = tostring(msg):gsub('%s+$', '')
+    for part in (text .. '\n'):gmatch('(.-)\r?\n') do
+      if first then
+        part = '  quipu: query error' .. where .. ': ' .. part
+        first = false
+      else
+        part = '    ' .. part
+      end
+      out_lines[#out_lines + 1] = { { part, 'QuipuTaskError' } }
+    end
+    return out_lines
   end
   local res = block.result or {}
   local shown = 0
