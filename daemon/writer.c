@@ -120,8 +120,12 @@ static int64_t swap_index(void *payload)
     w->wstore = NULL;
     remove_index_files(w->db_path);
     ctx->rc = qp_store_open(&w->wstore, w->db_path, QP_STORE_WRITE, ctx->err);
-    if (ctx->rc != QP_OK)
+    if (ctx->rc == QP_OK)
+        ctx->rc = qp_store_defer_checkpoints(w->wstore, ctx->err);
+    if (ctx->rc != QP_OK) {
+        qp_store_close(w->wstore);
         w->wstore = NULL;
+    }
     return ctx->last + 1 - (w->wstore ? qp_store_generation(w->wstore) : 0);
 }
 
@@ -221,6 +225,32 @@ static void apply_batch(qpd_writer *w, qpd_batch *b)
     b->t_end = uv_hrtime();
 }
 
+/* Checkpoints happen here, not inside commits (qp_store_defer_checkpoints):
+ * after CKPT_IDLE_NS without a batch, or at once when the WAL passes
+ * CKPT_MAX_FRAMES (a stream of writes that never pauses still has its WAL
+ * bounded). A save arriving during a checkpoint waits for it, but that is
+ * the rare case: an idle checkpoint starts only after a quiet spell. */
+#define CKPT_IDLE_NS    (250 * 1000 * 1000ull)
+#define CKPT_MAX_FRAMES 8192 /* 32 MiB of 4 KiB pages */
+
+static void checkpoint(qpd_writer *w)
+{
+    qp_error err = QP_ERROR_INIT;
+    uint64_t t0 = uv_hrtime();
+    int frames = qp_store_wal_frames(w->wstore);
+
+    if (qp_store_checkpoint(w->wstore, &err) != QP_OK)
+        qpd_log(QPD_LOG_WARN, "checkpoint: %s", err.msg);
+    else
+        qpd_log(QPD_LOG_DEBUG, "checkpoint: %d frames in %.1f ms", frames,
+                (double)(uv_hrtime() - t0) / 1e6);
+}
+
+static bool wal_pending(const qpd_writer *w)
+{
+    return w->wstore != NULL && qp_store_wal_frames(w->wstore) > 0;
+}
+
 static void writer_main(void *arg)
 {
     qpd_writer *w = arg;
@@ -228,9 +258,21 @@ static void writer_main(void *arg)
     for (;;) {
         qpd_batch *b;
 
+        if (w->wstore != NULL && qp_store_wal_frames(w->wstore) >= CKPT_MAX_FRAMES)
+            checkpoint(w);
         uv_mutex_lock(&w->mu);
-        while (w->q_head == NULL && !w->quit)
-            uv_cond_wait(&w->cond, &w->mu);
+        while (w->q_head == NULL && !w->quit) {
+            if (!wal_pending(w)) {
+                uv_cond_wait(&w->cond, &w->mu);
+                continue;
+            }
+            if (uv_cond_timedwait(&w->cond, &w->mu, CKPT_IDLE_NS) == UV_ETIMEDOUT &&
+                w->q_head == NULL && !w->quit) {
+                uv_mutex_unlock(&w->mu);
+                checkpoint(w);
+                uv_mutex_lock(&w->mu);
+            }
+        }
         b = w->q_head;
         if (b != NULL) {
             w->q_head = b->next;
@@ -301,6 +343,12 @@ qp_rc qpd_writer_start(qpd_writer **out, uv_loop_t *loop, qp_store *wstore, cons
     if (w == NULL) {
         qp_store_close(wstore);
         return qp_error_set(err, QP_ENOMEM, "out of memory");
+    }
+    qp_rc rc = wstore != NULL ? qp_store_defer_checkpoints(wstore, err) : QP_OK;
+    if (rc != QP_OK) {
+        qp_store_close(wstore);
+        free(w);
+        return rc;
     }
     w->hooks = *hooks;
     w->db_path = db_path;

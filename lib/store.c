@@ -253,6 +253,8 @@ struct qp_store {
     char *candstr;
     size_t candstr_cap;
     qp_store_stats stats;
+    bool defer_ckpt; /* checkpoints are the owner's (qp_store_defer_checkpoints) */
+    int wal_frames;  /* frames in the WAL after the last commit, when deferred */
 };
 
 /* ---- errors and statements ---- */
@@ -1853,10 +1855,53 @@ qp_rc qp_store_bulk_end(qp_store *st, qp_error *err)
      * still unsynced (a crash before the next clean close rebuilds: the
      * index is marked unclean). Busy readers only make it partial. */
     sqlite3_exec(st->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
-    return exec_sql(st,
-                    "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 1000;"
-                    " PRAGMA cache_size = -32768",
-                    err);
+    rc = exec_sql(st,
+                  st->defer_ckpt ? "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -32768"
+                                 : "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 1000;"
+                                   " PRAGMA cache_size = -32768",
+                  err);
+    if (rc == QP_OK && st->defer_ckpt)
+        rc = qp_store_defer_checkpoints(st, err); /* the pragma above replaced the hook */
+    return rc;
+}
+
+/* ---- checkpoints ---- */
+
+/* The WAL hook of a deferring store: it only counts. SQLite's own
+ * autocheckpoint is this same hook, so installing it turns that off. */
+static int wal_count(void *payload, sqlite3 *db, const char *name, int frames)
+{
+    (void)db;
+    (void)name;
+    ((qp_store *)payload)->wal_frames = frames;
+    return SQLITE_OK;
+}
+
+qp_rc qp_store_defer_checkpoints(qp_store *st, qp_error *err)
+{
+    if (st->mode != QP_STORE_WRITE)
+        return qp_error_set(err, QP_EINVAL, "index: opened read-only");
+    st->defer_ckpt = true;
+    sqlite3_wal_hook(st->db, wal_count, st);
+    return QP_OK;
+}
+
+int qp_store_wal_frames(const qp_store *st)
+{
+    return st->wal_frames;
+}
+
+qp_rc qp_store_checkpoint(qp_store *st, qp_error *err)
+{
+    if (st->mode != QP_STORE_WRITE)
+        return qp_error_set(err, QP_EINVAL, "index: opened read-only");
+    int log = 0, done = 0;
+    int src = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+    if (src != SQLITE_OK && src != SQLITE_BUSY)
+        return qp__store_sqlite_error(st, src, "checkpoint", err);
+    /* What readers still need stays; the next commit reports the rest. */
+    st->wal_frames = log > done ? log - done : 0;
+    return QP_OK;
 }
 
 void qp_store_rollback(qp_store *st)

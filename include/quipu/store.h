@@ -120,6 +120,20 @@ qp_rc qp_store_sync(qp_store *st, const qp_vault *v,
                     void (*progress)(size_t done, size_t total, void *payload), void *payload,
                     qp_error *err);
 
+/* Checkpoints when the owner says, not inside commits: a write store
+ * normally copies its WAL back into the database within the commit that
+ * crosses 1000 pages, which made that commit (and the push of that save)
+ * tens of milliseconds late. After this call the store only counts the WAL's
+ * frames (qp_store_wal_frames(), after each commit) and the owner runs
+ * qp_store_checkpoint() when it is idle, or when the WAL grows too big.
+ * QP_EINVAL on a read store. */
+qp_rc qp_store_defer_checkpoints(qp_store *st, qp_error *err);
+int qp_store_wal_frames(const qp_store *st);
+
+/* A passive checkpoint: copies back what no reader still needs; never
+ * waits for readers. QP_EINVAL on a read store. */
+qp_rc qp_store_checkpoint(qp_store *st, qp_error *err);
+
 /* Counters since qp_store_open(), for tests and logs. */
 typedef struct qp_store_stats {
     size_t parsed;      /* notes read and parsed by qp_store_sync */
