@@ -2,9 +2,13 @@
  * dirlist — one directory of the vault; see dirlist.h.
  */
 
+/* d_type (DT_DIR) is a BSD/glibc extension of struct dirent. */
+#define _DEFAULT_SOURCE
+
 #include "dirlist.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,17 +40,19 @@ void qpd_dirvec_sort(qpd_dirvec *dv)
         qsort(dv->v, dv->n, sizeof *dv->v, cmp_dir);
 }
 
-/* False when the entry is to be skipped: gone, or a link to a directory. */
-static bool stat_entry(const char *abs, struct stat *sb)
+/* False when the entry is to be skipped: gone, or a link to a directory.
+ * Relative to the open directory: no walk down the whole path per entry. */
+static bool stat_entry(int dfd, const char *name, struct stat *sb)
 {
-    if (lstat(abs, sb) != 0)
+    if (fstatat(dfd, name, sb, AT_SYMLINK_NOFOLLOW) != 0)
         return false;
     if (!S_ISLNK(sb->st_mode))
         return true;
-    return stat(abs, sb) == 0 && !S_ISDIR(sb->st_mode);
+    return fstatat(dfd, name, sb, 0) == 0 && !S_ISDIR(sb->st_mode);
 }
 
-void qpd_dirlist(const qpd_daemon *d, const char *rel, qpd_dirlist_cb cb, void *payload)
+void qpd_dirlist(const qpd_daemon *d, const char *rel, bool dirs_only, qpd_dirlist_cb cb,
+                 void *payload)
 {
     char *abs = qpd_join(d->vault_root, rel);
     DIR *dir = opendir(abs);
@@ -56,21 +62,20 @@ void qpd_dirlist(const qpd_daemon *d, const char *rel, qpd_dirlist_cb cb, void *
     if (dir == NULL)
         return;
     while ((de = readdir(dir)) != NULL) {
-        char *crel, *cabs;
+        char *crel;
         struct stat sb;
-        bool ok;
 
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        /* A link is never a directory here (links to folders are skipped). */
+        if (dirs_only && de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
             continue;
         crel = qpd_join(rel, de->d_name);
         if (qp_vault_ignored(d->vault, crel) || qpd_paths_is_index(d->db_rel, crel)) {
             free(crel);
             continue;
         }
-        cabs = qpd_join(d->vault_root, crel);
-        ok = stat_entry(cabs, &sb);
-        free(cabs);
-        if (ok)
+        if (stat_entry(dirfd(dir), de->d_name, &sb))
             cb(crel, &sb, payload);
         else
             free(crel);

@@ -43,7 +43,11 @@ void qpd_dirvec_sort(qpd_dirvec *dv);
 typedef void (*qpd_dirlist_cb)(char *rel, const struct stat *sb, void *payload);
 
 /* Lists the entries of the vault directory `rel` ("" is the root); nothing
- * when it cannot be opened. */
-void qpd_dirlist(const qpd_daemon *d, const char *rel, qpd_dirlist_cb cb, void *payload);
+ * when it cannot be opened. With `dirs_only`, entries the directory itself
+ * says are not directories (d_type) are skipped without a stat: the full
+ * scan's first phase wants only the folders, and a stat per file there
+ * doubled the work of a warm start. */
+void qpd_dirlist(const qpd_daemon *d, const char *rel, bool dirs_only, qpd_dirlist_cb cb,
+                 void *payload);
 
 #endif

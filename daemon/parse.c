@@ -113,7 +113,7 @@ static void parse_one(qpd_parse_job *job, qp_store **rd, const qpd_pathent *pe)
         if (*rd == NULL)
             *rd = qpd_readers_acquire(d->readers, NULL);
         ctx.rd = *rd;
-        qpd_dirlist(d, pe->path, list_entry, &ctx);
+        qpd_dirlist(d, pe->path, false, list_entry, &ctx);
     } else if (S_ISDIR(sb.st_mode)) {
         qpd_dirvec_push(&job->dirs, qpd_xstrdup(pe->path), &sb, false); /* watch first */
     } else if (!S_ISREG(sb.st_mode)) {

@@ -38,32 +38,57 @@ static void list_dirs(qpd_scan_job *job, const char *rel, int depth)
     dirs_ctx ctx = {job, depth};
 
     if (depth <= MAX_DEPTH)
-        qpd_dirlist(job->d, rel, dir_entry, &ctx);
+        qpd_dirlist(job->d, rel, true, dir_entry, &ctx);
+}
+
+/* An indexed file, as the index holds it. Phase 2 reads them all in one
+ * pass (path order) before the walk and looks each walked file up here,
+ * instead of one SQLite lookup per file: at 10k notes those lookups and
+ * their locking were most of a warm start's user time. */
+typedef struct qpd_known {
+    char *path;
+    int64_t size, mtime_ns;
+    bool seen; /* the walk found it */
+} qpd_known;
+
+static int known_cb(const char *path, const qp_file_stat *fs, void *payload)
+{
+    qpd_scan_job *job = payload;
+
+    job->known = qpd_grow(job->known, &job->capknown, job->nknown + 1, sizeof *job->known);
+    job->known[job->nknown++] = (qpd_known){qpd_xstrdup(path), fs->size, fs->mtime_ns, false};
+    return 0;
+}
+
+static void known_free(qpd_scan_job *job)
+{
+    for (size_t i = 0; i < job->nknown; i++)
+        free(job->known[i].path);
+    free(job->known);
+    job->known = NULL;
+    job->nknown = job->capknown = 0;
+}
+
+static int known_cmp(const void *key, const void *elem)
+{
+    return strcmp(key, ((const qpd_known *)elem)->path);
 }
 
 static int scan_file_cb(const char *relpath, const qp_file_stat *st, void *payload)
 {
     qpd_scan_job *job = payload;
-    qp_file_stat old;
+    qpd_known *k;
 
     if (qpd_paths_is_index(job->d->db_rel, relpath))
         return 0;
     job->seen++;
-    qpd_strvec_push(&job->walked, qpd_xstrdup(relpath));
-    if (job->rd != NULL && qp_store_file_stat(job->rd, relpath, &old, NULL) == QP_OK &&
-        old.size == st->size && old.mtime_ns == st->mtime_ns)
-        return 0;
+    k = bsearch(relpath, job->known, job->nknown, sizeof *job->known, known_cmp);
+    if (k != NULL) {
+        k->seen = true;
+        if (k->size == st->size && k->mtime_ns == st->mtime_ns)
+            return 0;
+    }
     qpd_strvec_push(&job->changed, qpd_xstrdup(relpath));
-    return 0;
-}
-
-static int scan_indexed_cb(const char *path, void *payload)
-{
-    qpd_scan_job *job = payload;
-
-    job->indexed++;
-    if (bsearch(&path, job->walked.v, job->walked.n, sizeof *job->walked.v, qpd_cmp_str) == NULL)
-        qpd_strvec_push(&job->removed, qpd_xstrdup(path));
     return 0;
 }
 
@@ -79,18 +104,28 @@ static void scan_work(uv_work_t *req)
         list_dirs(job, "", 0);
         return;
     }
+    /* Without a readable index every file counts as changed, and nothing
+     * as removed (the rebuild that follows starts from an empty index). */
+    qp_rc irc = QP_OK;
     job->rd = qpd_readers_acquire(d->readers, &job->err);
-    job->rc = qp_vault_walk(d->vault, scan_file_cb, job, &job->err);
-    if (job->rc == QP_OK && job->rd != NULL) {
-        if (job->walked.n > 1)
-            qsort(job->walked.v, job->walked.n, sizeof *job->walked.v, qpd_cmp_str);
-        job->rc = qp_store_each_file(job->rd, scan_indexed_cb, job, &job->err);
-        if (job->rc == QP_ECORRUPT)
+    if (job->rd != NULL) {
+        irc = qp_store_each_file_stat(job->rd, known_cb, job, &job->err);
+        if (irc == QP_ECORRUPT)
             qpd_readers_corrupt(d->readers, job->rd, job->err.msg);
-        job->counted = job->rc == QP_OK;
+        job->counted = irc == QP_OK;
+        if (!job->counted) {
+            known_free(job);
+        }
+        job->indexed = job->nknown;
     }
     qpd_readers_release(d->readers, job->rd);
     job->rd = NULL;
+    job->rc = qp_vault_walk(d->vault, scan_file_cb, job, &job->err);
+    if (job->rc == QP_OK)
+        job->rc = irc;
+    for (size_t i = 0; job->rc == QP_OK && job->counted && i < job->nknown; i++)
+        if (!job->known[i].seen)
+            qpd_strvec_push(&job->removed, qpd_xstrdup(job->known[i].path));
 }
 
 static void scan_done(uv_work_t *req, int status)
@@ -123,7 +158,7 @@ void qpd_scan_free(qpd_scan_job *job)
         return;
     qpd_strvec_free(&job->changed);
     qpd_strvec_free(&job->removed);
-    qpd_strvec_free(&job->walked);
+    known_free(job);
     qpd_dirvec_free(&job->dirs);
     free(job);
 }

@@ -37,15 +37,16 @@ struct qpd_scan_job {
     /* phase 1 */
     qpd_dirvec dirs; /* every directory, root first */
     /* phase 2 */
-    qpd_strvec changed; /* files whose size or mtime differ from the index's */
-    qpd_strvec removed; /* indexed files the walk did not see */
-    qpd_strvec walked;  /* every file the walk saw, sorted */
-    size_t seen;        /* files walked */
-    size_t indexed;     /* files the index held */
-    bool counted;       /* indexed is known (the index could be read) */
+    qpd_strvec changed;      /* files whose size or mtime differ from the index's */
+    qpd_strvec removed;      /* indexed files the walk did not see */
+    struct qpd_known *known; /* what the index holds, by path (qp_store_each_file_stat) */
+    size_t nknown, capknown;
+    size_t seen;    /* files walked */
+    size_t indexed; /* files the index held */
+    bool counted;   /* indexed is known (the index could be read) */
     qp_rc rc;
     qp_error err;
-    qp_store *rd; /* worker: the reader phase 2 compares with */
+    qp_store *rd; /* worker: the reader phase 2 reads the index with */
 };
 
 /* A new job at phase 1; aborts when out of memory. */

@@ -149,6 +149,7 @@ enum {
     W_SET_DST,
     W_BUMP_GEN,
     W_ALL_PATHS,
+    W_ALL_STATS,
     STMT_COUNT
 };
 
@@ -237,6 +238,7 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [W_SET_DST] = "UPDATE links SET dst = ?2 WHERE id = ?1",
     [W_BUMP_GEN] = "UPDATE meta SET value = value + 1 WHERE key = 'generation'",
     [W_ALL_PATHS] = "SELECT id, path FROM files ORDER BY path",
+    [W_ALL_STATS] = "SELECT path, size, mtime_ns, hash FROM files ORDER BY path",
 };
 
 struct qp_store {
@@ -1939,6 +1941,32 @@ qp_rc qp_store_each_file(qp_store *st, int (*cb)(const char *path, void *payload
     while ((src = sqlite3_step(s)) == SQLITE_ROW) {
         const char *p = (const char *)sqlite3_column_text(s, 1);
         int r = cb(p ? p : "", payload);
+        if (r != 0) {
+            sqlite3_reset(s);
+            return r;
+        }
+    }
+    sqlite3_reset(s);
+    if (src != SQLITE_DONE)
+        return qp__store_sqlite_error(st, src, "files", err);
+    return QP_OK;
+}
+
+qp_rc qp_store_each_file_stat(qp_store *st,
+                              int (*cb)(const char *path, const qp_file_stat *fs, void *payload),
+                              void *payload, qp_error *err)
+{
+    sqlite3_stmt *s;
+    qp_rc rc = stmt_get(&s, st, W_ALL_STATS, err);
+    if (rc != QP_OK)
+        return rc;
+    int src; /* one statement: one snapshot, one lock */
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *p = (const char *)sqlite3_column_text(s, 0);
+        qp_file_stat fs = {.size = sqlite3_column_int64(s, 1),
+                           .mtime_ns = sqlite3_column_int64(s, 2),
+                           .hash = (uint64_t)sqlite3_column_int64(s, 3)};
+        int r = cb(p ? p : "", &fs, payload);
         if (r != 0) {
             sqlite3_reset(s);
             return r;

@@ -111,6 +111,14 @@ qp_rc qp_store_file_stat(qp_store *st, const char *path, qp_file_stat *out, qp_e
 qp_rc qp_store_each_file(qp_store *st, int (*cb)(const char *path, void *payload), void *payload,
                          qp_error *err);
 
+/* Every indexed file with its stat as stored (size, mtime_ns, hash), in
+ * path order (byte order), from one snapshot: what a scan compares the
+ * vault with in one pass instead of one lookup per file. `cb` returns
+ * non-zero to stop (that value is returned). */
+qp_rc qp_store_each_file_stat(qp_store *st,
+                              int (*cb)(const char *path, const qp_file_stat *fs, void *payload),
+                              void *payload, qp_error *err);
+
 /* Convenience for tools and tests: bring the index in line with the vault on
  * the calling thread, in one batch: walk, then each file through
  * qp_ingest_path() and qp_store_apply() as the daemon does (the policy of
