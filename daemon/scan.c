@@ -82,7 +82,8 @@ static int scan_file_cb(const char *relpath, const qp_file_stat *st, void *paylo
     if (qpd_paths_is_index(job->d->db_rel, relpath))
         return 0;
     job->seen++;
-    k = bsearch(relpath, job->known, job->nknown, sizeof *job->known, known_cmp);
+    k = job->nknown == 0 ? NULL
+                         : bsearch(relpath, job->known, job->nknown, sizeof *job->known, known_cmp);
     if (k != NULL) {
         k->seen = true;
         if (k->size == st->size && k->mtime_ns == st->mtime_ns)
