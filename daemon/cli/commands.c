@@ -508,6 +508,27 @@ int qp_cli_cmd_tasks(qp_cli *cli, const qp_cli_args *a)
     return rc;
 }
 
+/* --limit, --cursor and --all-occurrences (backlinks and mentions), as
+ * the protocol's page params; the other commands have none of them. */
+static int page_params(const qp_cli_args *a, json_t *params)
+{
+    const char *limit = qp_cli_opt_value(a, "--limit");
+    const char *cursor = qp_cli_opt_value(a, "--cursor");
+
+    if (limit != NULL) {
+        char *end;
+        long long n = strtoll(limit, &end, 10);
+        if (end == limit || *end != '\0' || n < 1)
+            return qp_cli_usage_error(a, "--limit wants a count of at least 1, not '%s'", limit);
+        json_object_set_new(params, "limit", json_integer(n));
+    }
+    if (cursor != NULL)
+        json_object_set_new(params, "cursor", json_string(cursor));
+    if (qp_cli_opt_value(a, "--all-occurrences") != NULL)
+        json_object_set_new(params, "max_occurrences", json_integer(0));
+    return 0;
+}
+
 /* backlinks, mentions and note: one NOTE in, the method of the same name. */
 int qp_cli_cmd_note(qp_cli *cli, const qp_cli_args *a)
 {
@@ -525,6 +546,10 @@ int qp_cli_cmd_note(qp_cli *cli, const qp_cli_args *a)
     if (params != NULL && strcmp(method, "backlinks") == 0 &&
         qp_cli_opt_value(a, "--unlinked") != NULL)
         json_object_set_new(params, "unlinked", json_true());
+    if (params != NULL && strcmp(method, "note") != 0 && (rc = page_params(a, params)) != 0) {
+        json_decref(params);
+        return rc;
+    }
     return call_and_render(cli, method, params);
 }
 

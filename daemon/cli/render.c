@@ -246,14 +246,21 @@ static size_t sources_width(const json_t *sources)
 
 /* One row per occurrence: [date  ]path:line  context. The date column (for
  * "Mentioned in") is shown on a source's first row only. */
+/* A Source list; `total` is the list's length in the whole answer (a
+ * page's `*_total`), or NULL when the answer is whole. A page heading
+ * says "(20 of 331)". */
 static void render_sources(const qp_cli *cli, FILE *out, const char *title, const json_t *sources,
-                           bool dates)
+                           const json_t *total, bool dates)
 {
     size_t width = sources_width(sources);
     size_t i, j;
     const json_t *src, *occ;
 
-    heading(cli, out, "", title, json_array_size(sources));
+    if (json_is_integer(total) && (size_t)json_integer_value(total) != json_array_size(sources))
+        fprintf(out, "%s%s (%zu of %lld)%s\n", esc(cli, ESC_BOLD), title, json_array_size(sources),
+                (long long)json_integer_value(total), esc(cli, ESC_OFF));
+    else
+        heading(cli, out, "", title, json_array_size(sources));
     json_array_foreach(sources, i, src)
     {
         const char *path = str(src, "path");
@@ -286,18 +293,45 @@ static void render_sources(const qp_cli *cli, FILE *out, const char *title, cons
             print_loc(cli, out, path, num(occ, "line"), width);
             print_text(cli, out, ctx != NULL ? ctx : "", lead + width + 2);
         }
+        if (num(src, "more_occurrences") > 0) { /* cut by the daemon: say so */
+            pad(out, lead + width + 2);
+            fprintf(out, "%s… %lld more in this file (--all-occurrences)%s\n", esc(cli, ESC_DIM),
+                    num(src, "more_occurrences"), esc(cli, ESC_OFF));
+        }
     }
+}
+
+/* A page that is not the last: how to ask for the next one, on stderr so
+ * that stdout stays `path:line` lines. The cursor is quoted for a POSIX
+ * shell. */
+static void render_next_page(const json_t *r)
+{
+    const char *cursor = str(r, "next_cursor");
+
+    if (cursor == NULL)
+        return;
+    fputs("quipu: more on the next page: --cursor '", stderr);
+    for (const char *p = cursor; *p; p++) {
+        if (*p == '\'')
+            fputs("'\\''", stderr);
+        else
+            fputc(*p, stderr);
+    }
+    fputs("'\n", stderr);
 }
 
 static void render_backlinks(const qp_cli *cli, const json_t *r, FILE *out)
 {
     const json_t *unlinked = json_object_get(r, "unlinked");
 
-    render_sources(cli, out, "Linked mentions", json_object_get(r, "linked"), false);
+    render_sources(cli, out, "Linked mentions", json_object_get(r, "linked"),
+                   json_object_get(r, "linked_total"), false);
     if (unlinked != NULL) {
         fputc('\n', out);
-        render_sources(cli, out, "Unlinked mentions", unlinked, false);
+        render_sources(cli, out, "Unlinked mentions", unlinked,
+                       json_object_get(r, "unlinked_total"), false);
     }
+    render_next_page(r);
 }
 
 static void render_mentions(const qp_cli *cli, const json_t *r, FILE *out)
@@ -308,7 +342,9 @@ static void render_mentions(const qp_cli *cli, const json_t *r, FILE *out)
     size_t i, width = 0;
     const json_t *v;
 
-    render_sources(cli, out, "Mentioned in", json_object_get(r, "mentioned_in"), true);
+    render_sources(cli, out, "Mentioned in", json_object_get(r, "mentioned_in"),
+                   json_object_get(r, "mentioned_total"), true);
+    render_next_page(r);
     if (json_array_size(missing) > 0) {
         fputc('\n', out);
         heading(cli, out, "", "Missing", json_array_size(missing));

@@ -24,7 +24,7 @@ const qp_cli_command qp_cli_commands[] = {
     },
     {
         .name = "backlinks",
-        .synopsis = "NOTE [--unlinked]",
+        .synopsis = "NOTE [--unlinked] [--limit N] [--cursor CURSOR] [--all-occurrences]",
         .summary = "notes that link to NOTE (and plain-text mentions)",
         .help = "Every note that links to NOTE, with each link's place and line. NOTE is a\n"
                 "vault-relative path or link text (\"Mara Lindqvist\").",
@@ -32,11 +32,15 @@ const qp_cli_command qp_cli_commands[] = {
         .min_pos = 1,
         .max_pos = 1,
         .run = qp_cli_cmd_note,
-        .opts = {{"--unlinked", NULL, "also plain-text mentions of the note's name and aliases"}},
+        .opts = {{"--unlinked", NULL, "also plain-text mentions of the note's name and aliases"},
+                 {"--limit", "N", "at most N sources per list (a page; the total is shown)"},
+                 {"--cursor", "CURSOR", "the page after the one that printed this CURSOR"},
+                 {"--all-occurrences", NULL,
+                  "every occurrence of each source (default: the first 100, the rest counted)"}},
     },
     {
         .name = "mentions",
-        .synopsis = "NOTE",
+        .synopsis = "NOTE [--limit N] [--cursor CURSOR] [--all-occurrences]",
         .summary = "the meetings that mention a person, newest first",
         .help = "For a person note: the meetings that mention the person, newest first, then\n"
                 "those missing from the note's Recent Context and the stale entries there.",
@@ -44,6 +48,10 @@ const qp_cli_command qp_cli_commands[] = {
         .min_pos = 1,
         .max_pos = 1,
         .run = qp_cli_cmd_note,
+        .opts = {{"--limit", "N", "at most N meetings (a page; the total is shown)"},
+                 {"--cursor", "CURSOR", "the page after the one that printed this CURSOR"},
+                 {"--all-occurrences", NULL,
+                  "every occurrence of each meeting (default: the first 100, the rest counted)"}},
     },
     {
         .name = "tasks",

@@ -9,6 +9,7 @@ daemon exits 1 with a message that says how to start one.
 import glob
 import json
 import os
+import shlex
 import select
 import shutil
 import signal
@@ -654,11 +655,34 @@ def test_did_you_mean():
     assert "did you mean" not in err, err
 
 
+def test_backlinks_pages():
+    """--limit prints a page with the total in the heading and, on stderr,
+    the --cursor of the next page, which prints the rest."""
+    rc, out, err = run(["backlinks", "Ann Lee", "--limit", "1"])
+    eq(rc, 0, "exit")
+    lines = out.splitlines()
+    eq(lines[0], "Linked mentions (1 of 2)", "heading")
+    assert len(lines) == 3 and all(x.startswith(P_ROAD + ":") for x in lines[1:]), out
+    assert err.startswith("quipu: more on the next page: --cursor "), err
+    cursor = shlex.split(err.split("--cursor ", 1)[1])[0]
+    rc, out, err = run(["backlinks", "Ann Lee", "--limit", "1", "--cursor", cursor])
+    eq((rc, err), (0, ""), "second page")
+    lines = out.splitlines()
+    eq(lines[0], "Linked mentions (1 of 2)", "heading")
+    assert len(lines) == 2 and lines[1].startswith(P_IDEAS + ":3:"), out
+    rc, out, err = run(["backlinks", "Ann Lee", "--limit", "0"])
+    eq(rc, 2, "--limit 0 is a usage error")
+    r = run_json(["backlinks", "Ann Lee", "--limit", "5", "--all-occurrences"])
+    eq(r["linked_total"], 2, "total")
+    assert "next_cursor" not in r, r
+
+
 def test_usage_error_is_short():
     rc, out, err = run(["backlinks"], sock="/nonexistent")
     eq(rc, 2, "exit")
     eq(err.splitlines(), ["quipu: backlinks needs exactly one NOTE",
-                          "usage: quipu backlinks NOTE [--unlinked]"], "message and usage line")
+                          "usage: quipu backlinks NOTE [--unlinked] [--limit N] [--cursor CURSOR]"
+                          " [--all-occurrences]"], "message and usage line")
     rc, out, err = run(["tasks", "done", "--today", "March"], sock="/nonexistent")
     eq(len(err.splitlines()), 2, err)
 
