@@ -7,8 +7,9 @@ JOBS       ?= $(shell nproc)
 VAULT      ?= examples/vault
 FUZZ_SECONDS ?= 60
 # The test build: sanitizers, one malloc per arena allocation (so ASan sees
-# overruns inside a note), tests on.
-TEST_FLAGS = -DCMAKE_BUILD_TYPE=Debug -DQP_SANITIZE=ON -DQP_ARENA_DEBUG=ON -DBUILD_TESTING=ON
+# overruns inside a note), the allocation-failure hook, tests on.
+TEST_FLAGS = -DCMAKE_BUILD_TYPE=Debug -DQP_SANITIZE=ON -DQP_ARENA_DEBUG=ON -DQP_ALLOC_HOOK=ON \
+             -DBUILD_TESTING=ON
 # Every C file in the repository, tests and benchmarks included: what lint
 # checks and format rewrites (a new file counts once git knows it).
 C_SOURCES = $(shell git ls-files -- '*.c' '*.h')

@@ -90,9 +90,13 @@ static qp_rc get_file_info(qp_store *st, int64_t id, file_info *out, qp_error *e
     out->kind = sqlite3_column_int(s, 2);
     out->title = col_dup(s, 3);
     out->date = col_dup(s, 4);
+    bool oom = !out->path || (!out->title && sqlite3_column_type(s, 3) != SQLITE_NULL) ||
+               (!out->date && sqlite3_column_type(s, 4) != SQLITE_NULL);
     sqlite3_reset(s);
-    if (!out->path)
+    if (oom) {
+        file_info_free(out);
         return qp_error_set(err, QP_ENOMEM, "out of memory");
+    }
     return QP_OK;
 }
 

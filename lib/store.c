@@ -25,6 +25,7 @@
  */
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -508,12 +509,10 @@ static int64_t db_bytes(const char *db_path)
 {
     struct stat sb;
     int64_t n = 0;
-    size_t cap = strlen(db_path) + MAX_SUFFIX_LEN + 1;
-    char *p = malloc(cap);
-    for (size_t i = 0; p && qp_store_index_file(db_path, i, p, cap); i++)
+    char p[PATH_MAX + MAX_SUFFIX_LEN + 1]; /* no allocation: the result decides the check */
+    for (size_t i = 0; qp_store_index_file(db_path, i, p, sizeof p); i++)
         if (stat(p, &sb) == 0)
             n += (int64_t)sb.st_size;
-    free(p);
     return n;
 }
 

@@ -327,6 +327,10 @@ static claim parse_date_filter(ctx *c, const char *line, tq_filter **out)
         bool ok = relative_range(spec, c->q->today, &lo, &hi) || numbered_range(spec, &lo, &hi);
         if (!ok) {
             int n = qp__chrono_parse(spec, today_days, d);
+            if (n < 0) {
+                oom(c);
+                return FAILED;
+            }
             if (n > 0) {
                 lo = d[0];
                 hi = n > 1 ? d[1] : d[0];
@@ -338,9 +342,16 @@ static claim parse_date_filter(ctx *c, const char *line, tq_filter **out)
                 ok = true;
             }
         }
-        if (!ok && qp__chrono_parse(rest, today_days, d) > 0) {
-            lo = hi = d[0];
-            ok = true;
+        if (!ok) {
+            int n = qp__chrono_parse(rest, today_days, d);
+            if (n < 0) {
+                oom(c);
+                return FAILED;
+            }
+            if (n > 0) {
+                lo = hi = d[0];
+                ok = true;
+            }
         }
         if (!ok) {
             qerr(c, line, "do not understand %s date", name);
@@ -793,7 +804,8 @@ typedef struct btok {
 typedef struct bparser {
     btok *toks;
     size_t n, pos;
-    bool bad;
+    bool bad; /* a syntax error */
+    bool oom; /* out of memory: not the line's fault */
 } bparser;
 
 static tq_filter *b_or(ctx *c, bparser *bp);
@@ -809,6 +821,8 @@ static tq_filter *b_primary(ctx *c, bparser *bp)
         tq_filter *f = new_filter(c, FK_NOT, NULL);
         if (f != NULL)
             f->a = x;
+        else
+            bp->oom = true;
         return f;
     }
     if (t->t == B_FILTER) {
@@ -841,8 +855,10 @@ static tq_filter *b_binary(ctx *c, bparser *bp, int level)
         if (y == NULL)
             return NULL;
         tq_filter *f = new_filter(c, kind_of_level[level], NULL);
-        if (f == NULL)
+        if (f == NULL) {
+            bp->oom = true;
             return NULL;
+        }
         f->a = x;
         f->b = y;
         x = f;
@@ -924,133 +940,146 @@ static claim bool_error(ctx *c, const char *line, const char *why)
     return FAILED;
 }
 
-static claim parse_boolean(ctx *c, const char *line, tq_filter **out)
-{
-    qp_arena *a = c->q->arena;
-    if (!looks_boolean(line))
-        return NOT_MINE;
+/* The separator that ends the piece of a Boolean line starting at `q`
+ * (delimiters o and cl): "close ws* OP ws* open" (a binary operator, maybe
+ * followed by NOT) or "NOT ws* open" (unary). */
+typedef struct bsep {
+    const char *b, *e; /* the separator: [b, e); b NULL when none is left */
+    int tok;           /* binary: B_AND, B_OR or B_XOR */
+    bool negated;      /* binary: "AND NOT" and the like */
+    bool unary;        /* "NOT (" */
+} bsep;
 
-    /* the delimiter pair comes from the first character after any leading
-     * operator words, and the last character */
+static bsep next_separator(const char *line, const char *q, char o, char cl)
+{
+    bsep sep = {NULL, NULL, 0, false, false};
+    for (const char *r = q; *r; r++) {
+        if (*r == cl) {
+            const char *s = r + 1;
+            while (is_ws(*s))
+                s++;
+            int tok;
+            bool tn;
+            const char *e = binary_op(s, &tok, &tn);
+            if (e != NULL) {
+                while (is_ws(*e))
+                    e++;
+                if (*e == o)
+                    return (bsep){r, e + 1, tok, tn, false};
+            }
+        }
+        if (strncmp(r, "NOT", 3) == 0 && (r == line || is_ws(r[-1]) || r[-1] == o)) {
+            const char *e = r + 3;
+            while (is_ws(*e))
+                e++;
+            if (*e == o)
+                return (bsep){r, e + 1, 0, false, true};
+        }
+    }
+    return sep;
+}
+
+/* Tokens of one piece [b, e) of a Boolean line: its leading opens, the
+ * filter between them (parsed), its trailing closes. */
+static claim piece_tokens(ctx *c, const char *line, const char *b, const char *e, char o, char cl,
+                          btok *toks, size_t *nt)
+{
+    while (b < e && (*b == o || is_ws(*b))) {
+        if (*b == o)
+            toks[(*nt)++].t = B_OPEN;
+        b++;
+    }
+    size_t closes = 0;
+    while (e > b && (e[-1] == cl || is_ws(e[-1]))) {
+        if (e[-1] == cl)
+            closes++;
+        e--;
+    }
+    if (e > b) {
+        char *text = qp_arena_strndup(c->q->arena, b, (size_t)(e - b));
+        tq_filter *f = NULL;
+        if (text == NULL)
+            return FAILED;
+        qp_error save = c->err ? *c->err : (qp_error)QP_ERROR_INIT;
+        claim r = parse_filter(c, text, &f);
+        if (r == FAILED && c->err && (c->err->code == save.code || c->err->code == QP_ENOMEM))
+            return FAILED; /* failed without saying why: out of memory, not the line's fault */
+        if (r != PARSED) {
+            if (c->err)
+                *c->err = save;
+            char why[200];
+            snprintf(why, sizeof why, "couldn't parse sub-expression '%s'", text);
+            return bool_error(c, line, why);
+        }
+        toks[*nt].t = B_FILTER;
+        toks[(*nt)++].f = f;
+    }
+    for (size_t i = 0; i < closes; i++)
+        toks[(*nt)++].t = B_CLOSE;
+    return PARSED;
+}
+
+/* The opening delimiter of a Boolean line: the first character after any
+ * leading operator words (the closing one is the line's last). */
+static char bool_opener(const char *line)
+{
     const char *p = line;
     for (;;) {
         int tok;
         bool nt;
-        const char *e = NULL;
-        if (strncmp(p, "NOT", 3) == 0)
-            e = p + 3;
-        else
-            e = binary_op(p, &tok, &nt);
+        const char *e = strncmp(p, "NOT", 3) == 0 ? p + 3 : binary_op(p, &tok, &nt);
         if (e == NULL)
-            break;
+            return *p;
         p = e;
         while (is_ws(*p))
             p++;
     }
+}
+
+static claim parse_boolean(ctx *c, const char *line, tq_filter **out)
+{
+    if (!looks_boolean(line))
+        return NOT_MINE;
     size_t n = strlen(line);
-    char o = *p, cl = closer_of(o);
+    char o = bool_opener(line), cl = closer_of(o);
     if (!is_open(o) || line[n - 1] != cl)
         return bool_error(c, line,
                           "All filters in a Boolean instruction must be inside one of these "
                           "pairs of delimiter characters: (...) or [...] or {...} or \"...\". "
                           "Combinations of those delimiters are no longer supported.");
 
-    btok *toks = qp_arena_alloc(a, (n + 2) * sizeof *toks);
+    btok *toks = qp_arena_alloc(c->q->arena, (n + 2) * sizeof *toks);
     if (toks == NULL)
         return FAILED;
     size_t nt = 0;
-
     /* Pieces are separated by "close ws* OP ws* open" and "NOT ws* open";
      * each piece's leading opens and trailing closes are grouping. */
-    const char *piece = line;
-    const char *q = line;
-    while (true) {
-        const char *sep_b = NULL, *sep_e = NULL;
-        int sep_tok = 0;
-        bool sep_not = false, unary = false;
-        for (const char *r = q; *r; r++) {
-            if (*r == cl) {
-                const char *s = r + 1;
-                while (is_ws(*s))
-                    s++;
-                int tok;
-                bool tn;
-                const char *e = binary_op(s, &tok, &tn);
-                if (e != NULL) {
-                    while (is_ws(*e))
-                        e++;
-                    if (*e == o) {
-                        sep_b = r;
-                        sep_e = e + 1;
-                        sep_tok = tok;
-                        sep_not = tn;
-                        break;
-                    }
-                }
-            }
-            if (strncmp(r, "NOT", 3) == 0 && (r == line || is_ws(r[-1]) || r[-1] == o)) {
-                const char *e = r + 3;
-                while (is_ws(*e))
-                    e++;
-                if (*e == o) {
-                    sep_b = r;
-                    sep_e = e + 1;
-                    unary = true;
-                    break;
-                }
-            }
-        }
-        const char *pe = sep_b != NULL ? sep_b : line + n;
-        /* the piece [piece, pe): leading opens/spaces, filter text, trailing closes/spaces */
-        const char *b = piece, *e = pe;
-        while (b < e && (*b == o || is_ws(*b))) {
-            if (*b == o)
-                toks[nt++].t = B_OPEN;
-            b++;
-        }
-        size_t closes = 0;
-        while (e > b && (e[-1] == cl || is_ws(e[-1]))) {
-            if (e[-1] == cl)
-                closes++;
-            e--;
-        }
-        if (e > b) {
-            char *text = qp_arena_strndup(a, b, (size_t)(e - b));
-            tq_filter *f = NULL;
-            if (text == NULL)
-                return FAILED;
-            qp_error save = c->err ? *c->err : (qp_error)QP_ERROR_INIT;
-            claim r = parse_filter(c, text, &f);
-            if (r != PARSED) {
-                if (c->err)
-                    *c->err = save;
-                char why[200];
-                snprintf(why, sizeof why, "couldn't parse sub-expression '%s'", text);
-                return bool_error(c, line, why);
-            }
-            toks[nt].t = B_FILTER;
-            toks[nt++].f = f;
-        }
-        for (size_t i = 0; i < closes; i++)
-            toks[nt++].t = B_CLOSE;
-        if (sep_b == NULL)
+    for (const char *piece = line;;) {
+        bsep sep = next_separator(line, piece, o, cl);
+        claim r = piece_tokens(c, line, piece, sep.b != NULL ? sep.b : line + n, o, cl, toks, &nt);
+        if (r != PARSED)
+            return r;
+        if (sep.b == NULL)
             break;
-        if (unary) {
+        if (sep.unary) {
             toks[nt++].t = B_NOT;
-            toks[nt++].t = B_OPEN;
         } else {
             toks[nt++].t = B_CLOSE;
-            toks[nt++].t = sep_tok;
-            if (sep_not)
+            toks[nt++].t = sep.tok;
+            if (sep.negated)
                 toks[nt++].t = B_NOT;
-            toks[nt++].t = B_OPEN;
         }
-        piece = q = sep_e;
+        toks[nt++].t = B_OPEN;
+        piece = sep.e;
     }
     toks[nt].t = B_END;
 
-    bparser bp = {toks, nt, 0, false};
+    bparser bp = {toks, nt, 0, false, false};
     tq_filter *f = b_or(c, &bp);
+    if (bp.oom) {
+        oom(c);
+        return FAILED;
+    }
     if (f == NULL || bp.bad || toks[bp.pos].t != B_END)
         return bool_error(c, line, "malformed boolean query -- check the delimiters");
     if (f->kind == FK_AND || f->kind == FK_OR || f->kind == FK_XOR || f->kind == FK_NOT)
@@ -1216,8 +1245,8 @@ static const char *find_preset(const qp_tasks_settings *s, const char *name, siz
             if (strlen(s->preset_names[i]) == len && memcmp(s->preset_names[i], name, len) == 0)
                 return s->preset_texts[i];
     }
-    for (size_t i = 0; (s == NULL || !s->presets_only) &&
-                       i < sizeof builtin_presets / sizeof builtin_presets[0];
+    for (size_t i = 0;
+         (s == NULL || !s->presets_only) && i < sizeof builtin_presets / sizeof builtin_presets[0];
          i++)
         if (strlen(builtin_presets[i].name) == len &&
             memcmp(builtin_presets[i].name, name, len) == 0)

@@ -27,12 +27,12 @@ struct qp_tasks_settings {
     bool js;
     qp__status_def *statuses; /* custom statuses, searched before the defaults */
     size_t n_statuses;
-    bool statuses_only; /* "statusesOnly": the defaults are not searched at all */
+    bool statuses_only;  /* "statusesOnly": the defaults are not searched at all */
     char **preset_names; /* n_presets user presets, searched before the built-ins */
     char **preset_texts;
     size_t n_presets;
-    bool presets_only;   /* "presetsOnly": the built-in presets are not searched */
-    bool ignore_sort;    /* "ignoreSortInstructions": results keep the input order */
+    bool presets_only;  /* "presetsOnly": the built-in presets are not searched */
+    bool ignore_sort;   /* "ignoreSortInstructions": results keep the input order */
     char *global_query; /* NULL when none */
     /* A.8: a date in the file name is the scheduled date of its tasks that
      * have no start, scheduled or due date */
@@ -73,7 +73,7 @@ int qp__days_in_month(int y, int m);
 /* Reads `text` the way the chrono library used by the plugin does, for the
  * expressions that plugin queries use. On success returns the number of
  * dates found (1 or 2) with yyyymmdd values in out[0..n); 0 when nothing
- * was recognised. `today` is a day number. */
+ * was recognised; -1 when out of memory. `today` is a day number. */
 int qp__chrono_parse(const char *text, int32_t today, int32_t out[2]);
 
 /* Normalises a recurrence rule ("every Sunday when done") to the text the

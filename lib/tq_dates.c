@@ -681,7 +681,7 @@ int qp__chrono_parse(const char *text, int32_t today, int32_t out[2])
     size_t last_end = 0;
 
     if (low == NULL)
-        return 0;
+        return -1;
     for (size_t i = 0; i < n; i++)
         low[i] = (char)tolower((unsigned char)text[i]);
     low[n] = '\0';

@@ -1488,9 +1488,13 @@ static const char *group_name(run *r, tq_key key, const qp_task *t)
     case K_PATH: {
         const char *md = strstr(path, ".md");
         char *p = qp_arena_strdup(r->arena, path);
-        if (p != NULL && md != NULL)
+        if (p == NULL) { /* out of memory: no name, the run fails */
+            v[0] = NULL;
+            break;
+        }
+        if (md != NULL)
             memmove(p + (md - path), p + (md - path) + 3, strlen(md + 3) + 1);
-        v[0] = escape_md(r, p ? p : path);
+        v[0] = escape_md(r, p);
         break;
     }
     case K_FOLDER:
@@ -1621,6 +1625,161 @@ static void run_close(run *r)
     qp_arena_free(r->tmp);
 }
 
+/* Opens what the filters need: compiled regexes, the blocking-id sets,
+ * the per-filter path cache. False on OOM. */
+static bool run_open(run *r)
+{
+    const qp_taskquery *q = r->q;
+    if (q->n_regex > 0) {
+        r->re = calloc((size_t)q->n_regex, sizeof *r->re);
+        if (r->re == NULL)
+            return false;
+        for (size_t i = 0; i < q->n_filters; i++)
+            if (!open_regexes(r, q->filters[i]))
+                return false;
+    }
+    if (q->uses_blocking && !build_blocking(r))
+        return false;
+    if (q->n_path_cache > 0) {
+        r->cache_path = qp_arena_alloc(r->arena, (size_t)q->n_path_cache * sizeof(char *));
+        r->cache_val = qp_arena_alloc(r->arena, (size_t)q->n_path_cache);
+        if (r->cache_path == NULL || r->cache_val == NULL)
+            return false;
+    }
+    return true;
+}
+
+/* Step 1: the indexes of the tasks every filter keeps, in input order. */
+static size_t filter_tasks(run *r, size_t *idx)
+{
+    const qp_taskquery *q = r->q;
+    size_t m = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        bool keep = true;
+        /* a path filter reads each file's path once: a cache miss per file
+         * that the next tasks' loads would wait behind; ask for it early */
+        if (q->n_path_cache > 0 && i + 16 < r->n && r->tasks[i + 16].path != NULL)
+            __builtin_prefetch(r->tasks[i + 16].path);
+        for (size_t k = 0; k < q->n_filters && keep; k++)
+            keep = test(r, q->filters[k], &r->tasks[i]);
+        if (keep)
+            idx[m++] = i;
+    }
+    return m;
+}
+
+/* The entries of a run's grouping: one per task and combination of its
+ * group names (tags give several); the names of all entries sit in one
+ * flat array, n_groupers per entry. */
+typedef struct entries {
+    entry *v;
+    const char **flat;
+    size_t n, cap, nflat;
+} entries;
+
+/* Adds task i's entries, one per combination of its names per level. */
+static bool add_entries(run *r, entries *e, size_t i)
+{
+    size_t nl = r->q->n_groupers, total = 1;
+    const char *const *lvl[32];
+    size_t cnt[32];
+    for (size_t l = 0; l < nl && l < 32; l++) {
+        lvl[l] = group_names(r, l, i, &cnt[l]);
+        if (r->failed)
+            return false;
+        total *= cnt[l];
+    }
+    for (size_t c = 0; c < total; c++) {
+        if (e->n == e->cap) {
+            size_t cap = e->cap * 2;
+            entry *g = realloc(e->v, cap * sizeof *g);
+            if (g == NULL)
+                return false;
+            e->v = g;
+            const char **f = realloc(e->flat, cap * (nl ? nl : 1) * sizeof *f);
+            if (f == NULL)
+                return false;
+            e->flat = f;
+            e->cap = cap;
+        }
+        size_t rem = c;
+        for (size_t l = nl; l-- > 0;) {
+            e->flat[e->nflat + l] = lvl[l][rem % cnt[l]];
+            rem /= cnt[l];
+        }
+        e->v[e->n++] = (entry){e->nflat, i};
+        e->nflat += nl;
+    }
+    return true;
+}
+
+/* Step 4: the entries of the m tasks in idx, sorted by their names, with
+ * newgrp[k] true where entry k starts a group. */
+static bool group_entries(run *r, const size_t *idx, size_t m, entries *e, bool **newgrp)
+{
+    size_t nl = r->q->n_groupers;
+    e->cap = m + 1;
+    e->v = malloc(e->cap * sizeof *e->v);
+    e->flat = malloc(e->cap * (nl ? nl : 1) * sizeof *e->flat);
+    r->one = calloc(nl ? nl : 1, sizeof *r->one);
+    r->memos = calloc(nl ? nl : 1, sizeof *r->memos);
+    if (e->v == NULL || e->flat == NULL || r->one == NULL || r->memos == NULL)
+        return false;
+    for (size_t k = 0; k < m; k++)
+        if (!add_entries(r, e, idx[k]))
+            return false;
+    *newgrp = malloc((e->n ? e->n : 1) * sizeof **newgrp);
+    if (*newgrp == NULL)
+        return false;
+    if (nl > 0)
+        return sort_entries(r, e->v, e->n, e->flat, *newgrp);
+    for (size_t k = 0; k < e->n; k++)
+        (*newgrp)[k] = k == 0;
+    return true;
+}
+
+/* Step 5: the leaf groups of res, each cut at the per-group limit, and
+ * res->shown, the tasks shown at least once. */
+static bool leaf_groups(run *r, qp_taskquery_result *res, const entries *e, const bool *newgrp)
+{
+    size_t nl = r->q->n_groupers, ng = 0;
+    for (size_t k = 0; k < e->n; k++)
+        ng += newgrp[k];
+    res->groups = qp_arena_alloc(r->arena, (ng ? ng : 1) * sizeof *res->groups);
+    size_t *all = qp_arena_alloc(r->arena, (e->n ? e->n : 1) * sizeof *all);
+    bool *seen = calloc(r->n ? r->n : 1, 1);
+    bool ok = res->groups != NULL && all != NULL && seen != NULL;
+    size_t gl = nl > 0 ? r->q->layout.group_limit : SIZE_MAX, used = 0;
+    for (size_t k = 0; ok && k < e->n; k++) {
+        if (newgrp[k]) {
+            qp_taskquery_group *g = &res->groups[res->n_groups++];
+            const char **names = qp_arena_alloc(r->arena, (nl ? nl : 1) * sizeof *names);
+            if (names == NULL) {
+                ok = false;
+                break;
+            }
+            memcpy(names, e->flat + e->v[k].names, nl * sizeof *names);
+            *g = (qp_taskquery_group){names, nl, all + used, 0};
+        }
+        qp_taskquery_group *g = &res->groups[res->n_groups - 1];
+        if (g->n_tasks >= gl)
+            continue;
+        all[used++] = e->v[k].task;
+        g->n_tasks++;
+        if (!seen[e->v[k].task]) {
+            seen[e->v[k].task] = true;
+            res->shown++;
+        }
+    }
+    free(seen);
+    if (ok && e->n == 0 && nl == 0) {
+        /* an ungrouped query with no result still has its one (empty) group */
+        res->groups[0] = (qp_taskquery_group){NULL, 0, all, 0};
+        res->n_groups = 1;
+    }
+    return ok;
+}
+
 qp_rc qp_taskquery_run(qp_taskquery_result **out, const qp_taskquery *q, const qp_task *tasks,
                        size_t n, qp_error *err)
 {
@@ -1628,8 +1787,7 @@ qp_rc qp_taskquery_run(qp_taskquery_result **out, const qp_taskquery *q, const q
     qp_taskquery_result *res = NULL;
     run r;
     size_t *idx = NULL, m = 0;
-    entry *ent = NULL;
-    const char **flat = NULL;
+    entries e = {0};
     bool *newgrp = NULL;
 
     *out = NULL;
@@ -1637,152 +1795,28 @@ qp_rc qp_taskquery_run(qp_taskquery_result **out, const qp_taskquery *q, const q
     r.q = q;
     r.tasks = tasks;
     r.n = n;
-
     res = calloc(1, sizeof *res);
     if (res == NULL || (res->arena = qp_arena_new()) == NULL)
         goto oom;
     r.arena = res->arena;
-
-    if (q->n_regex > 0) {
-        r.re = calloc((size_t)q->n_regex, sizeof *r.re);
-        if (r.re == NULL)
-            goto oom;
-        for (size_t i = 0; i < q->n_filters; i++)
-            if (!open_regexes(&r, q->filters[i]))
-                goto oom;
-    }
-    if (q->uses_blocking && !build_blocking(&r))
+    if (!run_open(&r))
         goto oom;
-    if (q->n_path_cache > 0) {
-        r.cache_path = qp_arena_alloc(r.arena, (size_t)q->n_path_cache * sizeof(char *));
-        r.cache_val = qp_arena_alloc(r.arena, (size_t)q->n_path_cache);
-        if (r.cache_path == NULL || r.cache_val == NULL)
-            goto oom;
-    }
 
     /* 1. filter */
     idx = malloc((n ? n : 1) * sizeof *idx);
     if (idx == NULL)
         goto oom;
-    for (size_t i = 0; i < n; i++) {
-        bool keep = true;
-        /* a path filter reads each file's path once: a cache miss per file
-         * that the next tasks' loads would wait behind; ask for it early */
-        if (q->n_path_cache > 0 && i + 16 < n && tasks[i + 16].path != NULL)
-            __builtin_prefetch(tasks[i + 16].path);
-        for (size_t k = 0; k < q->n_filters && keep; k++)
-            keep = test(&r, q->filters[k], &tasks[i]);
-        if (keep)
-            idx[m++] = i;
-    }
+    m = filter_tasks(&r, idx);
     res->total = m;
-
     /* 2. sort */
-    if (!qp__coll_open(&r.coll) || (r.tmp = qp_arena_new()) == NULL)
+    if (!qp__coll_open(&r.coll) || (r.tmp = qp_arena_new()) == NULL || !sort_tasks(&r, idx, m))
         goto oom;
-    if (!sort_tasks(&r, idx, m))
-        goto oom;
-
     /* 3. limit */
     if (q->layout.limit < m)
         m = q->layout.limit;
-
-    /* 4. group: one entry per task and combination of its names (tags
-     * give several); the names of all entries sit in one flat array */
-    size_t nl = q->n_groupers, ne = 0, cap = m + 1, nflat = 0;
-    ent = malloc(cap * sizeof *ent);
-    flat = malloc(cap * (nl ? nl : 1) * sizeof *flat);
-    r.one = calloc(nl ? nl : 1, sizeof *r.one);
-    r.memos = calloc(nl ? nl : 1, sizeof *r.memos);
-    if (ent == NULL || flat == NULL || r.one == NULL || r.memos == NULL)
+    /* 4. group, 5. leaf groups and the per-group limit */
+    if (!group_entries(&r, idx, m, &e, &newgrp) || !leaf_groups(&r, res, &e, newgrp))
         goto oom;
-    for (size_t k = 0; k < m; k++) {
-        const char *const *lvl[32];
-        size_t cnt[32], total = 1;
-        for (size_t l = 0; l < nl && l < 32; l++) {
-            lvl[l] = group_names(&r, l, idx[k], &cnt[l]);
-            if (r.failed)
-                goto oom;
-            total *= cnt[l];
-        }
-        for (size_t c = 0; c < total; c++) {
-            if (ne == cap) {
-                cap *= 2;
-                entry *g = realloc(ent, cap * sizeof *ent);
-                if (g == NULL)
-                    goto oom;
-                ent = g;
-                const char **f = realloc(flat, cap * (nl ? nl : 1) * sizeof *flat);
-                if (f == NULL)
-                    goto oom;
-                flat = f;
-            }
-            size_t rem = c;
-            for (size_t l = nl; l-- > 0;) {
-                flat[nflat + l] = lvl[l][rem % cnt[l]];
-                rem /= cnt[l];
-            }
-            ent[ne] = (entry){nflat, idx[k]};
-            nflat += nl;
-            ne++;
-        }
-    }
-    newgrp = malloc((ne ? ne : 1) * sizeof *newgrp);
-    if (newgrp == NULL)
-        goto oom;
-    if (nl > 0) {
-        if (!sort_entries(&r, ent, ne, flat, newgrp))
-            goto oom;
-    } else {
-        for (size_t k = 0; k < ne; k++)
-            newgrp[k] = k == 0;
-    }
-
-    /* 5. leaf groups and the per-group limit */
-    {
-        size_t ng = 0;
-        for (size_t k = 0; k < ne; k++)
-            if (newgrp[k])
-                ng++;
-        res->groups = qp_arena_alloc(r.arena, (ng ? ng : 1) * sizeof *res->groups);
-        size_t *all = qp_arena_alloc(r.arena, (ne ? ne : 1) * sizeof *all);
-        bool *seen = calloc(n ? n : 1, 1);
-        if (res->groups == NULL || all == NULL || seen == NULL) {
-            free(seen);
-            goto oom;
-        }
-        size_t gl = nl > 0 ? q->layout.group_limit : SIZE_MAX, used = 0;
-        for (size_t k = 0; k < ne; k++) {
-            if (newgrp[k]) {
-                qp_taskquery_group *g = &res->groups[res->n_groups++];
-                const char **names = qp_arena_alloc(r.arena, (nl ? nl : 1) * sizeof *names);
-                if (names == NULL) {
-                    free(seen);
-                    goto oom;
-                }
-                memcpy(names, flat + ent[k].names, nl * sizeof *names);
-                g->names = names;
-                g->n_names = nl;
-                g->tasks = all + used;
-                g->n_tasks = 0;
-            }
-            qp_taskquery_group *g = &res->groups[res->n_groups - 1];
-            if (g->n_tasks >= gl)
-                continue;
-            all[used++] = ent[k].task;
-            g->n_tasks++;
-            if (!seen[ent[k].task]) {
-                seen[ent[k].task] = true;
-                res->shown++;
-            }
-        }
-        free(seen);
-        if (ne == 0 && nl == 0) {
-            /* an ungrouped query with no result still has its one (empty) group */
-            res->groups[0] = (qp_taskquery_group){NULL, 0, all, 0};
-            res->n_groups = 1;
-        }
-    }
     *out = res;
     res = NULL;
     goto cleanup;
@@ -1792,8 +1826,8 @@ oom:
 cleanup:
     run_close(&r);
     free(idx);
-    free(ent);
-    free(flat);
+    free(e.v);
+    free(e.flat);
     free(newgrp);
     qp_taskquery_result_free(res);
     return rc;
