@@ -166,7 +166,7 @@ static void take_dirs(qpd_changes *ch, qpd_parse_job *job)
              * the index, and its subdirectories in turn. */
             ch->hooks.unwatch_tree(d, di->rel);
             qpd_batch_add(cur_batch(ch),
-                          (qpd_op){QPD_OP_REMOVE_TREE, qpd_xstrdup(di->rel), NULL, {0}});
+                          (qpd_op){.kind = QPD_OP_REMOVE_TREE, .path = qpd_xstrdup(di->rel)});
             fresh = true;
         }
         if (ch->hooks.watch(d, di->rel, di->dev, di->ino)) {
@@ -260,7 +260,7 @@ static void scan_results(qpd_changes *ch, qpd_scan_job *job)
         submit_ctl(ch, QPD_CTL_BULK_BEGIN);
     }
     for (size_t i = 0; i < job->removed.n; i++) {
-        qpd_batch_add(cur_batch(ch), (qpd_op){QPD_OP_REMOVE, job->removed.v[i], NULL, {0}});
+        qpd_batch_add(cur_batch(ch), (qpd_op){.kind = QPD_OP_REMOVE, .path = job->removed.v[i]});
         job->removed.v[i] = NULL;
     }
     cur_batch(ch)->files += job->removed.n;

@@ -8,10 +8,9 @@
 #include <string.h>
 
 #include "log.h"
+#include "quipu/ingest.h"
 #include "quipu/note.h"
 #include "readers.h"
-
-#define MAX_READ ((size_t)64 * 1024 * 1024) /* a bigger note is indexed as a plain file */
 
 typedef struct list_ctx {
     qpd_parse_job *job;
@@ -22,7 +21,7 @@ typedef struct list_ctx {
 static void list_entry(char *rel, const struct stat *sb, void *payload)
 {
     list_ctx *ctx = payload;
-    qp_file_stat fs;
+    qp_file_stat fs, now;
 
     if (S_ISDIR(sb->st_mode)) {
         qpd_dirvec_push(&ctx->job->dirs, rel, sb, ctx->fresh);
@@ -31,10 +30,11 @@ static void list_entry(char *rel, const struct stat *sb, void *payload)
     /* Files whose size and mtime match the index are skipped. Fresh: the
      * index's entry for this path is of a file that was elsewhere and is
      * being removed; a match proves nothing. */
+    now = (qp_file_stat){(int64_t)sb->st_size,
+                         (int64_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec, 0};
     if (S_ISREG(sb->st_mode) &&
         (ctx->fresh || ctx->rd == NULL || qp_store_file_stat(ctx->rd, rel, &fs, NULL) != QP_OK ||
-         fs.size != (int64_t)sb->st_size ||
-         fs.mtime_ns != (int64_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec)) {
+         !qp_ingest_unchanged(&fs, &now))) {
         qpd_strvec_push(&ctx->job->more, rel);
         return;
     }
@@ -42,50 +42,50 @@ static void list_entry(char *rel, const struct stat *sb, void *payload)
 }
 
 static void add(qpd_parse_job *job, qpd_op_kind kind, const char *path, qp_note *note,
-                const qp_file_stat *fs)
+                const qp_file_stat *fs, qp_ingest_problem problem)
 {
-    qpd_batch_add(job->out, (qpd_op){kind, qpd_xstrdup(path), note, fs ? *fs : (qp_file_stat){0}});
+    qpd_batch_add(job->out,
+                  (qpd_op){kind, qpd_xstrdup(path), note, fs ? *fs : (qp_file_stat){0}, problem});
 }
 
-/* A note: read, parse, put (or a plain file when too big, or a removal when
- * it went away meanwhile). */
-static void parse_note(qpd_parse_job *job, const char *path)
+/* A file: what qp_ingest_path() says, the same as qp_store_sync() does (a
+ * note read and parsed; a note too big or binary as an attachment with its
+ * problem; an attachment; a removal when it went away meanwhile). No
+ * comparison with the index here: the listing and the scan skipped what is
+ * unchanged, and a batch still queued may hold a newer version. */
+static void parse_file(qpd_parse_job *job, const char *path)
 {
-    const qpd_daemon *d = job->d;
     qp_error err = QP_ERROR_INIT;
-    qp_file_stat fs = {0};
-    char *bytes = NULL;
-    size_t len = 0;
-    qp_note *note = NULL;
-    qp_rc rc = qp_vault_read(d->vault, path, MAX_READ, &bytes, &len, &fs, &err);
+    qp_ingest_op in;
+    qp_rc rc = qp_ingest_path(&in, job->d->vault, path, NULL, &err);
 
-    if (rc == QP_ETOOBIG) {
-        qpd_log(QPD_LOG_WARN, "%s: over %zu bytes, indexed as a plain file", path, MAX_READ);
-        add(job, QPD_OP_PUT_FILE, path, NULL, &fs);
-        return;
-    }
-    if (rc == QP_ENOTFOUND || rc == QP_EINVAL) {
-        add(job, QPD_OP_REMOVE, path, NULL, &fs);
-        return;
-    }
     if (rc != QP_OK) {
         qpd_log(QPD_LOG_WARN, "%s: %s", path, err.msg);
         return;
     }
-    rc = qp_note_parse(&note, path, bytes, len, NULL, &err);
-    free(bytes);
-    if (rc != QP_OK) {
-        qpd_log(QPD_LOG_ERROR, "%s: %s", path, err.msg);
-        return;
-    }
-    if (qpd_log_threshold >= QPD_LOG_DEBUG) {
-        size_t nd;
-        const qp_diag *dg = qp_note_diags(note, &nd);
+    if (in.problem != QP_INGEST_OK)
+        qpd_log(QPD_LOG_INFO, "%s: %s", path, qp_ingest_problem_message(in.problem));
+    switch (in.kind) {
+    case QP_INGEST_NOTE:
+        if (qpd_log_threshold >= QPD_LOG_DEBUG) {
+            size_t nd;
+            const qp_diag *dg = qp_note_diags(in.note, &nd);
 
-        for (size_t i = 0; i < nd; i++)
-            qpd_log(QPD_LOG_DEBUG, "%s:%u:%u: %s", path, dg[i].line, dg[i].col, dg[i].msg);
+            for (size_t i = 0; i < nd; i++)
+                qpd_log(QPD_LOG_DEBUG, "%s:%u:%u: %s", path, dg[i].line, dg[i].col, dg[i].msg);
+        }
+        add(job, QPD_OP_PUT_NOTE, path, in.note, &in.fs, in.problem);
+        break;
+    case QP_INGEST_FILE:
+        add(job, QPD_OP_PUT_FILE, path, NULL, &in.fs, in.problem);
+        break;
+    case QP_INGEST_REMOVE:
+        add(job, QPD_OP_REMOVE, path, NULL, &in.fs, QP_INGEST_OK);
+        break;
+    case QP_INGEST_SKIP:
+    case QP_INGEST_STAT: /* not without an indexed stat */
+        break;
     }
-    add(job, QPD_OP_PUT_NOTE, path, note, &fs);
 }
 
 /* Produces the op (or the listing) for one path. */
@@ -94,14 +94,11 @@ static void parse_one(qpd_parse_job *job, qp_store **rd, const qpd_pathent *pe)
     const qpd_daemon *d = job->d;
     char *abs = qpd_join(d->vault_root, pe->path);
     struct stat sb;
-    qp_error err = QP_ERROR_INIT;
-    qp_file_stat fs = {0};
     int r = stat(abs, &sb);
-    qp_rc rc;
 
     free(abs);
     if (r != 0) {
-        add(job, pe->tree ? QPD_OP_REMOVE_TREE : QPD_OP_REMOVE, pe->path, NULL, NULL);
+        add(job, pe->tree ? QPD_OP_REMOVE_TREE : QPD_OP_REMOVE, pe->path, NULL, NULL, QP_INGEST_OK);
         if (pe->tree)
             qpd_strvec_push(&job->gone_dirs, qpd_xstrdup(pe->path));
     } else if (S_ISDIR(sb.st_mode) && pe->listing) {
@@ -116,14 +113,8 @@ static void parse_one(qpd_parse_job *job, qp_store **rd, const qpd_pathent *pe)
         qpd_dirlist(d, pe->path, false, list_entry, &ctx);
     } else if (S_ISDIR(sb.st_mode)) {
         qpd_dirvec_push(&job->dirs, qpd_xstrdup(pe->path), &sb, false); /* watch first */
-    } else if (!S_ISREG(sb.st_mode)) {
-        return;
-    } else if (qp_vault_is_note(pe->path)) {
-        parse_note(job, pe->path);
-    } else if ((rc = qp_vault_stat(d->vault, pe->path, &fs, &err)) == QP_OK) {
-        add(job, QPD_OP_PUT_FILE, pe->path, NULL, &fs);
-    } else if (rc == QP_ENOTFOUND || rc == QP_EINVAL) {
-        add(job, QPD_OP_REMOVE, pe->path, NULL, &fs);
+    } else if (S_ISREG(sb.st_mode)) {
+        parse_file(job, pe->path);
     }
 }
 

@@ -8,10 +8,11 @@
  * For each path: missing → a removal (of everything under it when it was a
  * watched directory); a directory → reported, to be watched by the loop (or,
  * once watched, listed: its files to parse next, its subdirectories to
- * watch); a note → read and parsed into a put; any other file → stat'ed into
- * a put. The job touches no loop state: it reads the immutable parts of
- * qpd_daemon (vault, root, db_rel) and borrows a reader to compare listed
- * files with the index.
+ * watch); a file → what qp_ingest_path() makes of it, as qp_store_sync()
+ * does (quipu/ingest.h: a note parsed, a note too big or binary an
+ * attachment with its problem, another file stat'ed). The job touches no loop state: it reads the
+ * immutable parts of qpd_daemon (vault, root, db_rel) and borrows a reader to compare listed files
+ * with the index.
  */
 
 #include <stdbool.h>

@@ -19,6 +19,8 @@
 
 #include <xxhash.h>
 
+#include "quipu/store.h"
+
 /* Long vault names are cut so that "<runtime>/quipu/<base>-<hash>.sock"
  * fits in sun_path on ordinary systems. */
 #define BASE_MAX 32
@@ -174,7 +176,6 @@ int qpd_paths_mkdir_p(const char *dir, mode_t mode)
 
 bool qpd_paths_is_index(const char *db_rel, const char *rel)
 {
-    /* A prefix test covers the database and every file SQLite puts beside
-     * it; that is what the watcher, the listings and the scan always did. */
-    return db_rel != NULL && strncmp(rel, db_rel, strlen(db_rel)) == 0;
+    /* The store knows which files SQLite keeps beside the database. */
+    return db_rel != NULL && qp_store_is_index_file(db_rel, rel);
 }

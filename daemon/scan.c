@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "paths.h"
+#include "quipu/ingest.h"
 #include "readers.h"
 
 #define MAX_DEPTH 64 /* directories deeper than this are not listed */
@@ -86,7 +87,7 @@ static int scan_file_cb(const char *relpath, const qp_file_stat *st, void *paylo
                          : bsearch(relpath, job->known, job->nknown, sizeof *job->known, known_cmp);
     if (k != NULL) {
         k->seen = true;
-        if (k->size == st->size && k->mtime_ns == st->mtime_ns)
+        if (qp_ingest_unchanged(&(qp_file_stat){k->size, k->mtime_ns, 0}, st))
             return 0;
     }
     qpd_strvec_push(&job->changed, qpd_xstrdup(relpath));

@@ -92,14 +92,10 @@ static int64_t writer_generation(qpd_writer *w)
 
 static void remove_index_files(const char *db)
 {
-    static const char *const suffix[] = {"", "-wal", "-shm", "-journal"};
-    char path[PATH_MAX + 16];
+    qp_error err = QP_ERROR_INIT;
 
-    for (size_t i = 0; i < sizeof suffix / sizeof suffix[0]; i++) {
-        snprintf(path, sizeof path, "%s%s", db, suffix[i]);
-        if (unlink(path) != 0 && errno != ENOENT)
-            qpd_log(QPD_LOG_WARN, "%s: %s", path, strerror(errno));
-    }
+    if (qp_store_remove_files(db, &err) != QP_OK)
+        qpd_log(QPD_LOG_WARN, "%s", err.msg);
 }
 
 typedef struct swap_ctx {
@@ -167,9 +163,13 @@ static qp_rc apply_op(qp_store *st, qpd_op *o, qp_error *err)
 
     switch (o->kind) {
     case QPD_OP_PUT_NOTE:
-        return qp_store_put_note(st, o->path, &o->st, o->note, err);
-    case QPD_OP_PUT_FILE:
-        return qp_store_put_file(st, o->path, &o->st, err);
+    case QPD_OP_PUT_FILE: {
+        /* What qp_ingest_path() decided on the parse worker. */
+        qp_ingest_op in = {o->kind == QPD_OP_PUT_NOTE ? QP_INGEST_NOTE : QP_INGEST_FILE, o->problem,
+                           o->st, o->note};
+
+        return qp_store_apply(st, o->path, &in, err);
+    }
     case QPD_OP_REMOVE:
         return remove_path(st, o->path, err);
     case QPD_OP_REMOVE_TREE:

@@ -23,6 +23,7 @@
 #include <uv.h>
 
 #include "quipu/error.h"
+#include "quipu/ingest.h"
 #include "quipu/note.h"
 #include "quipu/store.h"
 #include "readers.h"
@@ -39,6 +40,7 @@ typedef struct qpd_op {
     char *path;    /* owned */
     qp_note *note; /* owned; QPD_OP_PUT_NOTE only */
     qp_file_stat st;
+    qp_ingest_problem problem; /* puts: what the index keeps as the file's problem */
 } qpd_op;
 
 /* What the writer does with a batch besides its ops. */
