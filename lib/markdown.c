@@ -307,6 +307,8 @@ static void add_link(walk *w, cmark_node *node, bool image)
         w->oom = true;
 }
 
+/* Entering a node of the walk. One piece: a switch with a case per cmark
+ * node type that matters. */
 static void enter(walk *w, cmark_node *node)
 {
     cmark_node_type t = cmark_node_get_type(node);

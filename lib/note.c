@@ -766,6 +766,9 @@ static bool classify(qp_note *note)
     return note->date != NULL;
 }
 
+/* One piece: the passes over a note in their order (size limit, encoding,
+ * frontmatter, Markdown structure, links, tags, headings, blocks, items),
+ * each a call, sharing the note's arena and one cleanup. */
 qp_rc qp_note_parse(qp_note **out, const char *path, const char *bytes, size_t len,
                     const qp_note_options *opts, qp_error *err)
 {

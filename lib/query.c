@@ -782,6 +782,67 @@ static int source_path_cmp(const void *a, const void *b)
 }
 
 /* Unlinked sources of `target` (links.md §4.3), sorted by path. */
+/* The occurrences of `hits` in b as [line, column] Occurrence objects; a
+ * new array, NULL on OOM. Lines are counted once, forward through b. */
+static json_t *occurrences(const body *b, const qp__mention_hit *hits, size_t nh)
+{
+    json_t *occ = json_array();
+    uint32_t line = 1;
+    size_t line_start = 0, pos = 0;
+    for (size_t h = 0; occ && h < nh; h++) {
+        const char *nl;
+        while (pos < hits[h].offset &&
+               (nl = memchr(b->src + pos, '\n', hits[h].offset - pos)) != NULL) {
+            line++;
+            pos = (size_t)(nl - b->src) + 1;
+            line_start = pos;
+        }
+        pos = hits[h].offset;
+        json_array_append_new(occ,
+                              occurrence(b, line, (uint32_t)(hits[h].offset - line_start + 1)));
+    }
+    return occ;
+}
+
+/* Candidate `id` as an unlinked source: *out a new Source object with its
+ * occurrences of `names`, or NULL when it has none (or is excluded, or
+ * cannot be read). */
+static qp_rc unlinked_source(json_t **out, qp_store *st, const qp_vault *vault, int64_t id,
+                             char **names, size_t nn, qp_error *err)
+{
+    file_info f;
+    body b;
+    char *text = NULL;
+    bool readable = false;
+    qp__mention_hit *hits = NULL;
+    size_t nh = 0;
+    *out = NULL;
+    qp_rc rc = get_file_info(st, id, &f, err);
+    if (rc != QP_OK)
+        return rc;
+    if (qp_vault_excluded(vault, f.path)) { /* Obsidian hides excluded files here */
+        file_info_free(&f);
+        return QP_OK;
+    }
+    rc = load_text(st, vault, id, f.path, &b, &text, &readable, err);
+    if (rc != QP_OK || !readable) {
+        file_info_free(&f);
+        return rc;
+    }
+    rc = qp__mentions_find(&hits, &nh, text, b.len, (const char *const *)names, nn, err);
+    free(text);
+    if (rc == QP_OK && nh > 0) {
+        json_t *occ = occurrences(&b, hits, nh);
+        *out = occ ? source_obj(&f, occ) : NULL;
+        if (!*out)
+            rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+    }
+    free(hits);
+    body_free(&b);
+    file_info_free(&f);
+    return rc;
+}
+
 static qp_rc unlinked_sources(qp_store *st, const qp_vault *vault, const file_info *target,
                               idset *linkers, json_t **out, qp_error *err)
 {
@@ -808,63 +869,15 @@ static qp_rc unlinked_sources(qp_store *st, const qp_vault *vault, const file_in
     found = calloc(cands.n + 1, sizeof *found);
     if (!found)
         goto oom;
-    for (size_t c = 0; c < cands.n; c++) {
-        int64_t id = cands.v[c];
-        if (idset_has_sorted(linkers, id))
+    for (size_t c = 0; c < cands.n && rc == QP_OK; c++) {
+        if (idset_has_sorted(linkers, cands.v[c]))
             continue;
-        file_info f;
-        rc = get_file_info(st, id, &f, err);
-        if (rc != QP_OK)
-            goto cleanup;
-        if (qp_vault_excluded(vault, f.path)) { /* Obsidian hides excluded files here */
-            file_info_free(&f);
-            continue;
-        }
-        body b;
-        char *text = NULL;
-        bool readable = false;
-        rc = load_text(st, vault, id, f.path, &b, &text, &readable, err);
-        if (rc != QP_OK || !readable) {
-            file_info_free(&f);
-            if (rc != QP_OK)
-                goto cleanup;
-            continue;
-        }
-        qp__mention_hit *hits = NULL;
-        size_t nh = 0;
-        rc = qp__mentions_find(&hits, &nh, text, b.len, (const char *const *)names, nn, err);
-        free(text);
-        if (rc != QP_OK || nh == 0) {
-            free(hits);
-            body_free(&b);
-            file_info_free(&f);
-            if (rc != QP_OK)
-                goto cleanup;
-            continue;
-        }
-        json_t *occ = json_array();
-        uint32_t line = 1;
-        size_t line_start = 0, pos = 0;
-        for (size_t h = 0; occ && h < nh; h++) {
-            const char *nl;
-            while (pos < hits[h].offset &&
-                   (nl = memchr(b.src + pos, '\n', hits[h].offset - pos)) != NULL) {
-                line++;
-                pos = (size_t)(nl - b.src) + 1;
-                line_start = pos;
-            }
-            pos = hits[h].offset;
-            json_array_append_new(
-                occ, occurrence(&b, line, (uint32_t)(hits[h].offset - line_start + 1)));
-        }
-        free(hits);
-        body_free(&b);
-        found[nfound] = occ ? source_obj(&f, occ) : NULL;
-        file_info_free(&f);
-        if (!found[nfound])
-            goto oom;
-        nfound++;
+        rc = unlinked_source(&found[nfound], st, vault, cands.v[c], names, nn, err);
+        if (found[nfound])
+            nfound++;
     }
+    if (rc != QP_OK)
+        goto cleanup;
     qsort(found, nfound, sizeof *found, source_path_cmp);
     arr = json_array();
     if (!arr)

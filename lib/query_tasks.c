@@ -253,27 +253,23 @@ static bool grow(task_set *ts)
     return true;
 }
 
-/* Reads the tasks that can match `q`, file by file in line order, parsed
- * with `settings`. */
-static qp_rc load_tasks(task_set *ts, qp_store *st, const qp_taskquery *q,
-                        const qp_tasks_settings *settings, qp_error *err)
+/* Prepares the task read for `q` in *out: the filters that can be pushed
+ * down become its WHERE clause (phrases[] receives the strings it binds,
+ * owned by the caller, who frees them after the statement). */
+static qp_rc prepare_task_read(sqlite3_stmt **out, qp_store *st, const qp_taskquery *q,
+                               const qp_tasks_settings *settings, char **phrases, size_t *nphrases,
+                               qp_error *err)
 {
-    qp_rc rc = QP_OK;
-    sqlite3_stmt *s = NULL;
-    char *phrases[16] = {0};
-    size_t nphrases = 0;
-    char *sql = NULL;
+    static const char head[] = "SELECT f.path, t.line, t.raw, t.heading FROM tasks t"
+                               " JOIN files f ON f.id = t.file";
+    static const char tail[] = " ORDER BY f.path, t.line";
     where w;
     memset(&w, 0, sizeof w);
-    memset(ts, 0, sizeof *ts);
-    ts->arena = qp_arena_new();
-    if (!ts->arena)
-        return qp_error_set(err, QP_ENOMEM, "out of memory");
-
+    *out = NULL;
     if (!q->uses_blocking) {
         bool fields_ok = !settings || (settings->n_statuses == 0 && !settings->dataview);
         for (size_t i = 0; i < q->n_filters; i++) {
-            push_down(&w, q->filters[i], fields_ok, phrases, &nphrases);
+            push_down(&w, q->filters[i], fields_ok, phrases, nphrases);
             push_not_done(&w, q->filters[i], fields_ok);
         }
     }
@@ -281,62 +277,74 @@ static qp_rc load_tasks(task_set *ts, qp_store *st, const qp_taskquery *q,
         w.len = 0;
         w.ntexts = 0;
     }
-    static const char head[] = "SELECT f.path, t.line, t.raw, t.heading FROM tasks t"
-                               " JOIN files f ON f.id = t.file";
-    static const char tail[] = " ORDER BY f.path, t.line";
     size_t n = sizeof head + w.len + sizeof tail;
-    sql = malloc(n);
-    if (!sql) {
-        rc = qp_error_set(err, QP_ENOMEM, "out of memory");
-        goto cleanup;
-    }
+    char *sql = malloc(n);
+    if (!sql)
+        return qp_error_set(err, QP_ENOMEM, "out of memory");
     snprintf(sql, n, "%s%s%s", head, w.len ? w.sql : "", tail);
-    int src = sqlite3_prepare_v2(qp__store_db(st), sql, -1, &s, NULL);
-    if (src != SQLITE_OK) {
-        rc = qp__store_sqlite_error(st, src, "tasks", err);
-        goto cleanup;
-    }
-    for (size_t i = 0; i < w.ntexts; i++)
-        sqlite3_bind_text(s, (int)i + 1, w.texts[i], -1, SQLITE_STATIC);
-
-    const char *path = NULL; /* the arena copy of the current file's path */
-    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
-        const char *p = (const char *)sqlite3_column_text(s, 0);
-        const char *raw = (const char *)sqlite3_column_text(s, 2);
-        const char *heading = (const char *)sqlite3_column_text(s, 3);
-        int raw_len = sqlite3_column_bytes(s, 2);
-        if (!p || !raw)
-            continue;
-        if (!path || strcmp(path, p) != 0) {
-            path = qp_arena_strdup(ts->arena, p);
-            if (!path)
-                goto oom;
-        }
-        if (ts->n == ts->cap && !grow(ts))
-            goto oom;
-        const char *raw_copy = qp_arena_strndup(ts->arena, raw, (size_t)raw_len);
-        const char *h = heading ? qp_arena_strdup(ts->arena, heading) : NULL;
-        if (!raw_copy || (heading && !h))
-            goto oom;
-        bool is_task = false;
-        qp_task *t = &ts->v[ts->n];
-        rc = qp_task_parse_line(t, &is_task, raw_copy, (size_t)raw_len, path, h, settings,
-                                ts->arena, err);
-        if (rc != QP_OK)
-            goto cleanup;
-        if (!is_task)
-            continue;
-        t->line = sqlite3_column_int(s, 1) - 1; /* the engine counts from 0 */
-        ts->raw[ts->n++] = raw_copy;
-    }
-    if (src != SQLITE_DONE)
-        rc = qp__store_sqlite_error(st, src, "tasks", err);
-    goto cleanup;
-oom:
-    rc = qp_error_set(err, QP_ENOMEM, "out of memory");
-cleanup:
-    sqlite3_finalize(s);
+    int src = sqlite3_prepare_v2(qp__store_db(st), sql, -1, out, NULL);
     free(sql);
+    if (src != SQLITE_OK)
+        return qp__store_sqlite_error(st, src, "tasks", err);
+    for (size_t i = 0; i < w.ntexts; i++)
+        sqlite3_bind_text(*out, (int)i + 1, w.texts[i], -1, SQLITE_STATIC);
+    return QP_OK;
+}
+
+/* Adds the task of the current row of s to ts (when its line is a task
+ * with `settings`); *path is the arena copy of the current file's path. */
+static qp_rc add_task_row(task_set *ts, sqlite3_stmt *s, const char **path,
+                          const qp_tasks_settings *settings, qp_error *err)
+{
+    const char *p = (const char *)sqlite3_column_text(s, 0);
+    const char *raw = (const char *)sqlite3_column_text(s, 2);
+    const char *heading = (const char *)sqlite3_column_text(s, 3);
+    int raw_len = sqlite3_column_bytes(s, 2);
+    if (!p || !raw)
+        return QP_OK;
+    if (!*path || strcmp(*path, p) != 0) {
+        if (!(*path = qp_arena_strdup(ts->arena, p)))
+            return qp_error_set(err, QP_ENOMEM, "out of memory");
+    }
+    if (ts->n == ts->cap && !grow(ts))
+        return qp_error_set(err, QP_ENOMEM, "out of memory");
+    const char *raw_copy = qp_arena_strndup(ts->arena, raw, (size_t)raw_len);
+    const char *h = heading ? qp_arena_strdup(ts->arena, heading) : NULL;
+    if (!raw_copy || (heading && !h))
+        return qp_error_set(err, QP_ENOMEM, "out of memory");
+    bool is_task = false;
+    qp_task *t = &ts->v[ts->n];
+    qp_rc rc = qp_task_parse_line(t, &is_task, raw_copy, (size_t)raw_len, *path, h, settings,
+                                  ts->arena, err);
+    if (rc != QP_OK || !is_task)
+        return rc;
+    t->line = sqlite3_column_int(s, 1) - 1; /* the engine counts from 0 */
+    ts->raw[ts->n++] = raw_copy;
+    return QP_OK;
+}
+
+/* Reads the tasks that can match `q`, file by file in line order, parsed
+ * with `settings`. */
+static qp_rc load_tasks(task_set *ts, qp_store *st, const qp_taskquery *q,
+                        const qp_tasks_settings *settings, qp_error *err)
+{
+    sqlite3_stmt *s = NULL;
+    char *phrases[16] = {0};
+    size_t nphrases = 0;
+    memset(ts, 0, sizeof *ts);
+    ts->arena = qp_arena_new();
+    if (!ts->arena)
+        return qp_error_set(err, QP_ENOMEM, "out of memory");
+    qp_rc rc = prepare_task_read(&s, st, q, settings, phrases, &nphrases, err);
+    if (rc == QP_OK) {
+        const char *path = NULL;
+        int src = SQLITE_DONE;
+        while (rc == QP_OK && (src = sqlite3_step(s)) == SQLITE_ROW)
+            rc = add_task_row(ts, s, &path, settings, err);
+        if (rc == QP_OK && src != SQLITE_DONE)
+            rc = qp__store_sqlite_error(st, src, "tasks", err);
+    }
+    sqlite3_finalize(s);
     for (size_t i = 0; i < nphrases; i++)
         free(phrases[i]);
     if (rc != QP_OK)

@@ -124,6 +124,9 @@ static int ranked_cmp(const void *pa, const void *pb)
     return strcmp(a->c->path, b->c->path);
 }
 
+/* One piece: the steps of spec/links.md §2.1 in their order, sharing the
+ * folded link path, its folder and the ranked candidates; split, every step
+ * would take all of them as parameters. */
 qp_rc qp__resolve(int64_t *out, const char *linkpath, const char *src_path, int64_t src_id,
                   qp__cand_fn cands, void *payload, qp_error *err)
 {

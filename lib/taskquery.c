@@ -260,6 +260,9 @@ static bool numbered_range(const char *text, int32_t *lo, int32_t *hi)
     return false;
 }
 
+/* A date filter ("due before tomorrow"...). One piece: the plugin's forms
+ * of a date tried in its order (relative, numbered, chrono), on one parsed
+ * field and operator. */
 static claim parse_date_filter(ctx *c, const char *line, tq_filter **out)
 {
     char buf[64];
@@ -1360,7 +1363,8 @@ static char *property_arg(qp_arena *a, const char *call)
     return qp_arena_strndup(a, b + 1, (size_t)(e - b) - 2);
 }
 
-/* The value of one placeholder expression, or NULL with an error set. */
+/* The value of one placeholder expression, or NULL with an error set.
+ * One piece: a branch per placeholder namespace (preset, query.file.*). */
 static const char *placeholder_value(ctx *c, const char *stmt, const char *expr, size_t len)
 {
     qp_arena *a = c->q->arena;
@@ -1647,6 +1651,9 @@ static bool parse_limit(const char *t, bool *groups, size_t *n)
     return true;
 }
 
+/* One instruction of a query. One piece: a branch per instruction keyword,
+ * tried in the order the plugin tries them (the order decides between
+ * prefixes such as "short" and "short mode"), so they stay side by side. */
 static qp_rc parse_statement(ctx *c, const char *t, int depth)
 {
     qp_taskquery *q = c->q;
@@ -1796,6 +1803,9 @@ static int count_lines(const char *s)
     return n;
 }
 
+/* One piece: the compile pipeline in order (global query, block lines,
+ * placeholders, continuation lines, statements), sharing one ctx and one
+ * cleanup of the half-built query. */
 qp_rc qp_taskquery_compile(qp_taskquery **out, const char *text, const qp_taskquery_options *opts,
                            qp_error *err)
 {

@@ -224,8 +224,8 @@ static void status_lookup(const qp_tasks_settings *s, const char *sym, const cha
             }
         }
     }
-    for (size_t i = 0; (s == NULL || !s->statuses_only) &&
-                       i < sizeof core_statuses / sizeof core_statuses[0];
+    for (size_t i = 0;
+         (s == NULL || !s->statuses_only) && i < sizeof core_statuses / sizeof core_statuses[0];
          i++) {
         if (strcmp(core_statuses[i].symbol, sym) == 0) {
             *name = core_statuses[i].name;
@@ -281,6 +281,8 @@ void qp_tasks_settings_free(qp_tasks_settings *s)
     free(s);
 }
 
+/* The settings from the plugin's data.json. One piece: one short block per
+ * key, in the file's order, each checking its type. */
 static qp_rc settings_fill(qp_tasks_settings *s, json_t *root, qp_error *err)
 {
     json_t *v;
@@ -452,8 +454,7 @@ static qp_rc copy_member(json_t *to, json_t *from, const char *key, json_type ty
  * type] rows. `custom` applies the plugin's load-time repair of custom
  * statuses: a missing symbol is " ", a missing next symbol "x". A type the
  * plugin does not know is TODO (Status.getTypeFromStatusTypeString). */
-static qp_rc add_statuses(json_t *rows, json_t *list, bool custom, const char *key,
-                          qp_error *err)
+static qp_rc add_statuses(json_t *rows, json_t *list, bool custom, const char *key, qp_error *err)
 {
     size_t i;
     json_t *st;
@@ -522,8 +523,7 @@ static qp_rc plugin_to_settings(json_t *out, json_t *doc, qp_error *err)
         if (rows == NULL || json_object_set_new(out, "statuses", rows) != 0)
             return qp_error_set(err, QP_ENOMEM, "out of memory");
         if (!json_is_object(v))
-            return qp_error_set(err, QP_EINVAL, "%s: statusSettings must be an object",
-                                TASKS_JSON);
+            return qp_error_set(err, QP_EINVAL, "%s: statusSettings must be an object", TASKS_JSON);
         if (core == NULL) { /* absent: the plugin's two core statuses */
             if (json_array_append_new(rows, json_pack("[ssss]", " ", "Todo", "x", "TODO")) ||
                 json_array_append_new(rows, json_pack("[ssss]", "x", "Done", " ", "DONE")))

@@ -252,6 +252,9 @@ static bool id_in(const char *const *ids, size_t n, const char *id)
     return false;
 }
 
+/* Whether task t passes filter f. One piece over 80 lines: a switch with a
+ * case of a few lines per filter kind, behind the per-filter path cache;
+ * split, each case would be a function of its own for no reader's gain. */
 static bool test(run *r, const tq_filter *f, const qp_task *t)
 {
     bool v = false;
@@ -981,7 +984,9 @@ static const char *key_text(run *r, tq_key key, size_t i)
 }
 
 /* rank[k] for the task idx[k] under one sort key, ascending; *max the
- * largest rank. */
+ * largest rank.
+ * One piece: a switch over the families of sort keys (numbers, dates,
+ * tags, strings by collation), each filling the same rank array. */
 static bool key_ranks(run *r, const tq_order *o, const size_t *idx, size_t m, uint32_t *rank,
                       uint32_t *max)
 {
@@ -1438,6 +1443,8 @@ static const char *const *group_names(run *r, size_t l, size_t i, size_t *n)
 
 /* The group name of task t for a key with one name per task; NULL when out
  * of memory. */
+/* The group name of t under `key`. One piece: a switch with a short case
+ * per group key. */
 static const char *group_name(run *r, tq_key key, const qp_task *t)
 {
     static const char *const types[] = {

@@ -82,6 +82,8 @@ static size_t ci_alts(const char *p, size_t n, const char *const *alts)
     return best;
 }
 
+/* Reads the next symbol of a rule. One piece: most of it is the keyword
+ * table (data), then one scan over it. */
 static bool next_symbol(lexer *lx)
 {
     static const char *const a_every
@@ -344,6 +346,8 @@ static bool parse_on(lexer *lx, rule *r)
     return true;
 }
 
+/* A recurrence rule. One piece: a recursive-descent parser whose branches
+ * are the productions of the grammar, in order. */
 static bool parse_rule(lexer *lx, rule *r)
 {
     memset(r, 0, sizeof *r);
@@ -578,6 +582,8 @@ static void render_bymonth(out *o, const rule *r)
     add_list(o, items, r->nmonths, "and");
 }
 
+/* The plugin's text of a rule. One piece: its clauses in the order the text
+ * reads (interval, weekdays, month days, months, "when done"). */
 static void render(out *o, const rule *r)
 {
     char num[32];

@@ -575,6 +575,8 @@ static int open_fast(const qp_vault *v, const char *relpath)
 #endif
 }
 
+/* One piece: open (fast, else careful), check, read to EOF, with one
+ * cleanup for the descriptor and the buffer (see vault.h for the contract). */
 qp_rc qp_vault_read(const qp_vault *v, const char *relpath, size_t max_size, char **out,
                     size_t *len, qp_file_stat *st, qp_error *err)
 {
