@@ -125,8 +125,7 @@ static void take_bool(qp_vaultconf *c, json_t *doc, const char *key, bool *dst)
 
 /* The index of the string member `key` in `names`, or -1 (missing, or not
  * one of them: the default stays). */
-static int take_enum(qp_vaultconf *c, json_t *doc, const char *key, const char *const *names,
-                     int n)
+static int take_enum(qp_vaultconf *c, json_t *doc, const char *key, const char *const *names, int n)
 {
     json_t *v = json_object_get(doc, key);
 
@@ -464,8 +463,7 @@ qp_rc qp_vaultconf_attachment_folder_for(char **out, const qp_vaultconf *c, cons
         if (dir != NULL && sub != NULL) {
             size_t n = strlen(dir) + 1 + strlen(sub) + 1;
             if ((*out = malloc(n)) != NULL)
-                snprintf(*out, n, "%s%s%s", dir, dir[0] != '\0' && sub[0] != '\0' ? "/" : "",
-                         sub);
+                snprintf(*out, n, "%s%s%s", dir, dir[0] != '\0' && sub[0] != '\0' ? "/" : "", sub);
         }
         free(dir);
         free(sub);

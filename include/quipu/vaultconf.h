@@ -50,7 +50,7 @@
 
 #include "quipu/error.h"
 
-typedef struct qp_vaultconf qp_vaultconf; /* opaque, immutable, reference-counted */
+typedef struct qp_vaultconf qp_vaultconf;           /* opaque, immutable, reference-counted */
 typedef struct qp_tasks_settings qp_tasks_settings; /* from quipu/tasks.h */
 
 /* Where the path of a new link comes from (app.json "newLinkFormat"). */

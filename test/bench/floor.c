@@ -91,8 +91,7 @@ static size_t frontmatter(const char *text, size_t len, size_t *yaml_off, size_t
         const char *nl = memchr(p + 1, '\n', (size_t)(end - p - 1));
         const char *line = p + 1;
         size_t ll = nl ? (size_t)(nl - line) : (size_t)(end - line);
-        if (ll >= 3 && memcmp(line, "---", 3) == 0 &&
-            (ll == 3 || (ll == 4 && line[3] == '\r'))) {
+        if (ll >= 3 && memcmp(line, "---", 3) == 0 && (ll == 3 || (ll == 4 && line[3] == '\r'))) {
             *yaml_off = start;
             *yaml_len = (size_t)(line - text) - start;
             return nl ? (size_t)(nl + 1 - text) : len;

@@ -16,8 +16,9 @@
  *
  * and prints, per query, the median, p99 and maximum wall time of N runs
  * (default 200 for person and compile, N/10 for the two big ones), the
- * median and p99 of the thread's CPU time, and the result size. --scatter shuffles the task array first (a fixed seed), which is
- * the worst case for caches that rely on tasks of one file being adjacent.
+ * median and p99 of the thread's CPU time, and the result size. --scatter shuffles the task array
+ * first (a fixed seed), which is the worst case for caches that rely on tasks of one file being
+ * adjacent.
  * --only NAME times that query alone (for a profiler). --keep-memory
  * tells malloc to keep freed memory (as a daemon may), which matters where
  * page faults are expensive; the page faults per run are printed. --check prints,
@@ -367,7 +368,8 @@ int main(int argc, char **argv)
         }
     }
     if (argc - ai != 2 || runs < 10) {
-        fprintf(stderr, "usage: tasks_bench [--scatter] [--runs N>=10] [--today D] [--only NAME] [--check] [--keep-memory] VAULT PERSON\n");
+        fprintf(stderr, "usage: tasks_bench [--scatter] [--runs N>=10] [--today D] [--only NAME] "
+                        "[--check] [--keep-memory] VAULT PERSON\n");
         return 2;
     }
     const char *root = argv[ai], *person = argv[ai + 1];
@@ -415,8 +417,8 @@ int main(int argc, char **argv)
         stats s = time_query(qs[i].text, tv.v, tv.n, qs[i].runs, today);
         printf("%-9s wall median %7.2f p99 %7.2f max %7.2f ms; cpu median %7.2f p99 %7.2f ms"
                " (%d runs, %zu tasks, %zu groups, %ld page faults/run)\n",
-               qs[i].name, s.med, s.p99, s.max, s.cpu_med, s.cpu_p99, qs[i].runs, s.total,
-               s.groups, s.faults);
+               qs[i].name, s.med, s.p99, s.max, s.cpu_med, s.cpu_p99, qs[i].runs, s.total, s.groups,
+               s.faults);
     }
     if (only == NULL || strcmp(only, "compile") == 0)
         printf("%-9s median %8.1f us\n", "compile", 1e3 * time_compile(grouped, runs, today));

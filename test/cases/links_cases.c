@@ -296,7 +296,11 @@ static json_t *tag_search(qp_store *st, const qp_vault *v, json_t *vault, const 
     return out;
 }
 
-typedef enum { R_PASS, R_FAIL, R_SKIP } result;
+typedef enum {
+    R_PASS,
+    R_FAIL,
+    R_SKIP
+} result;
 
 static result run_case(json_t *c, char *why, size_t whylen)
 {

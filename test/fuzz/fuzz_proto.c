@@ -200,9 +200,10 @@ static void run_query(const qpd_request *req)
     } else if (out != NULL) {
         abort(); /* no result on failure */
     } else {
-        json_t *e = qpd_proto_error(req->id, rc == QP_ENOTFOUND ? QPD_RPC_NOT_FOUND
-                                             : rc == QP_EQUERY  ? QPD_RPC_QUERY_ERROR
-                                                                : QPD_RPC_INVALID_PARAMS,
+        json_t *e = qpd_proto_error(req->id,
+                                    rc == QP_ENOTFOUND ? QPD_RPC_NOT_FOUND
+                                    : rc == QP_EQUERY  ? QPD_RPC_QUERY_ERROR
+                                                       : QPD_RPC_INVALID_PARAMS,
                                     err.msg, NULL);
         check_error_reply(rc == QP_ENOTFOUND ? QPD_RPC_NOT_FOUND
                           : rc == QP_EQUERY  ? QPD_RPC_QUERY_ERROR

@@ -16,12 +16,12 @@
 #include "quipu/error.h"
 
 /* cmocka 1.1.5 prints negative ints in hex; name the code instead. */
-#define assert_rc(got, want)                                                                       \
-    do {                                                                                           \
-        qp_rc got_ = (got), want_ = (want);                                                        \
-        if (got_ != want_)                                                                         \
-            fail_msg("%s: got %s (%d), want %s (%d)", #got, qp_rc_name(got_), got_,                \
-                     qp_rc_name(want_), want_);                                                    \
+#define assert_rc(got, want)                                                        \
+    do {                                                                            \
+        qp_rc got_ = (got), want_ = (want);                                         \
+        if (got_ != want_)                                                          \
+            fail_msg("%s: got %s (%d), want %s (%d)", #got, qp_rc_name(got_), got_, \
+                     qp_rc_name(want_), want_);                                     \
     } while (0)
 
 #endif

@@ -76,28 +76,28 @@ static void test_wikilinks(void **state)
 
 static void test_masking(void **state)
 {
-    const char *src = "`[[Code]]` [[A]] ``x [[Code2]] ` y``\n"  /* 1 */
-                      "\n"                                        /* 2 */
-                      "```\n"                                     /* 3 */
-                      "[[Fenced]] #fenced\n"                      /* 4 */
-                      "```\n"                                     /* 5 */
-                      "\n"                                        /* 6 */
-                      "    [[Indented]]\n"                        /* 7 */
-                      "\n"                                        /* 8 */
-                      "<div>\n"                                   /* 9 */
-                      "[[Html]]\n"                                /* 10 */
-                      "</div>\n"                                  /* 11 */
-                      "\n"                                        /* 12 */
+    const char *src = "`[[Code]]` [[A]] ``x [[Code2]] ` y``\n"             /* 1 */
+                      "\n"                                                 /* 2 */
+                      "```\n"                                              /* 3 */
+                      "[[Fenced]] #fenced\n"                               /* 4 */
+                      "```\n"                                              /* 5 */
+                      "\n"                                                 /* 6 */
+                      "    [[Indented]]\n"                                 /* 7 */
+                      "\n"                                                 /* 8 */
+                      "<div>\n"                                            /* 9 */
+                      "[[Html]]\n"                                         /* 10 */
+                      "</div>\n"                                           /* 11 */
+                      "\n"                                                 /* 12 */
                       "x <!-- [[Comment]] --> $[[Math]]$ %%[[Hidden]]%%\n" /* 13 */
-                      "\n"                                        /* 14 */
-                      "$$\n"                                      /* 15 */
-                      "[[Display]] #math\n"                       /* 16 */
-                      "$$\n"                                      /* 17 */
-                      "\n"                                        /* 18 */
-                      "~~~ js\n"                                  /* 19 */
-                      "[[Tilde]]\n"                               /* 20 */
-                      "~~~\n"                                     /* 21 */
-                      "costs $5 and $6 [[After]]\n";              /* 22 */
+                      "\n"                                                 /* 14 */
+                      "$$\n"                                               /* 15 */
+                      "[[Display]] #math\n"                                /* 16 */
+                      "$$\n"                                               /* 17 */
+                      "\n"                                                 /* 18 */
+                      "~~~ js\n"                                           /* 19 */
+                      "[[Tilde]]\n"                                        /* 20 */
+                      "~~~\n"                                              /* 21 */
+                      "costs $5 and $6 [[After]]\n";                       /* 22 */
     qp_note *n = parse(src);
     size_t k;
     const qp_link *l = qp_note_links(n, &k);
@@ -149,12 +149,11 @@ static void test_html_block_interrupts_paragraph(void **state)
 
 static void test_markdown_links(void **state)
 {
-    const char *src =
-        "[a](My%20Note.md) [b](<Other Note.md#Some%20Heading>) ![i](pic.png)\n"
-        "[ext](https://example.com/x.md) [bad](100%.md) [r][ref] [x](#Local)\n"
-        "[x](My Note.md) [`c`](Code.md)\n"
-        "\n"
-        "[ref]: Ref.md\n";
+    const char *src = "[a](My%20Note.md) [b](<Other Note.md#Some%20Heading>) ![i](pic.png)\n"
+                      "[ext](https://example.com/x.md) [bad](100%.md) [r][ref] [x](#Local)\n"
+                      "[x](My Note.md) [`c`](Code.md)\n"
+                      "\n"
+                      "[ref]: Ref.md\n";
     qp_note *n = parse(src);
     size_t k;
     const qp_link *l = qp_note_links(n, &k);
@@ -230,18 +229,21 @@ static void test_tags(void **state)
         {"x#y (#z) a/#b\n", 0, {NULL}},
         {"Done #tag. Next #other,\n", 2, {"#tag", "#other"}},
         {"#don't\n", 1, {"#don"}},
-        {"#foo\xE2\x80\x94" "bar\n", 1, {"#foo"}},
+        {"#foo\xE2\x80\x94"
+         "bar\n",
+         1,
+         {"#foo"}},
         {"#a#b\n", 1, {"#a"}},
         {"Read #inbox/to-read\n", 1, {"#inbox/to-read"}},
-        {"#caf\xC3\xA9 #\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E #\xF0\x9F\x9A\x80launch\n", 3,
+        {"#caf\xC3\xA9 #\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E #\xF0\x9F\x9A\x80launch\n",
+         3,
          {"#caf\xC3\xA9", "#\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E", "#\xF0\x9F\x9A\x80launch"}},
         {"`#code`\n\n```\n#fenced\n```\n", 0, {NULL}},
         {"%% #hidden %%\n", 1, {"#hidden"}},
         {"# Title\n\n#Title\n", 1, {"#Title"}},
         {"## Plan #project\n", 1, {"#project"}},
         {"See https://example.com/page#section\n", 0, {NULL}},
-        {"- [ ] Jason Vallery to connect with Morty on second-tier clouds #cloud\n", 1,
-         {"#cloud"}},
+        {"- [ ] Jason Vallery to connect with Morty on second-tier clouds #cloud\n", 1, {"#cloud"}},
         {"Value #123/456\n", 1, {"#123/456"}},
         {"$#x$ <!-- #y -->\n", 0, {NULL}},
         {"[[Note#heading]] [[x #y]] #real\n", 1, {"#real"}},
@@ -281,23 +283,23 @@ static void test_tag_positions(void **state)
 
 static void test_headings(void **state)
 {
-    const char *src = "# Title #\n"           /* 1 */
-                      "\n"                    /* 2 */
-                      "Setext\n"              /* 3 */
-                      "===\n"                 /* 4 */
-                      "\n"                    /* 5 */
-                      "## Q&A: Pricing? ##\n" /* 6 */
-                      "\n"                    /* 7 */
-                      "> ## In callout\n"     /* 8 */
-                      "\n"                    /* 9 */
-                      "- ## In list\n"        /* 10 */
-                      "\n"                    /* 11 */
-                      "###### Six\n"          /* 12 */
-                      "#NotHeading\n"         /* 13 */
-                      "\n"                    /* 14 */
+    const char *src = "# Title #\n"             /* 1 */
+                      "\n"                      /* 2 */
+                      "Setext\n"                /* 3 */
+                      "===\n"                   /* 4 */
+                      "\n"                      /* 5 */
+                      "## Q&A: Pricing? ##\n"   /* 6 */
+                      "\n"                      /* 7 */
+                      "> ## In callout\n"       /* 8 */
+                      "\n"                      /* 9 */
+                      "- ## In list\n"          /* 10 */
+                      "\n"                      /* 11 */
+                      "###### Six\n"            /* 12 */
+                      "#NotHeading\n"           /* 13 */
+                      "\n"                      /* 14 */
                       "  ### C# and F# ###  \n" /* 15 */
-                      "Second\n"              /* 16 */
-                      "---\n";                /* 17 */
+                      "Second\n"                /* 16 */
+                      "---\n";                  /* 17 */
     qp_note *n = parse(src);
     size_t k;
     const qp_heading *h = qp_note_headings(n, &k);
@@ -327,23 +329,23 @@ static void test_headings(void **state)
 
 static void test_block_ids(void **state)
 {
-    const char *src = "Para one ^abc-1\n"  /* 1 */
-                      "\n"                 /* 2 */
-                      "Line a\n"           /* 3 */
-                      "line b ^Last\n"     /* 4 */
-                      "\n"                 /* 5 */
-                      "- item ^item1\n"    /* 6 */
-                      "- other\n"          /* 7 */
-                      "\n"                 /* 8 */
-                      "> quote\n"          /* 9 */
-                      "\n"                 /* 10 */
-                      "^block\n"           /* 11 */
-                      "\n"                 /* 12 */
-                      "not^inline\n"       /* 13 */
-                      "\n"                 /* 14 */
-                      "bad ^my_id\n"       /* 15 */
-                      "\n"                 /* 16 */
-                      "`code ^x`\n";       /* 17 */
+    const char *src = "Para one ^abc-1\n" /* 1 */
+                      "\n"                /* 2 */
+                      "Line a\n"          /* 3 */
+                      "line b ^Last\n"    /* 4 */
+                      "\n"                /* 5 */
+                      "- item ^item1\n"   /* 6 */
+                      "- other\n"         /* 7 */
+                      "\n"                /* 8 */
+                      "> quote\n"         /* 9 */
+                      "\n"                /* 10 */
+                      "^block\n"          /* 11 */
+                      "\n"                /* 12 */
+                      "not^inline\n"      /* 13 */
+                      "\n"                /* 14 */
+                      "bad ^my_id\n"      /* 15 */
+                      "\n"                /* 16 */
+                      "`code ^x`\n";      /* 17 */
     qp_note *n = parse(src);
     size_t k;
     const qp_block_id *b = qp_note_blocks(n, &k);
@@ -369,28 +371,28 @@ typedef struct task_want {
 
 static void test_tasks(void **state)
 {
-    const char *src = "# Plan\n"                          /* 1 */
-                      "\n"                                /* 2 */
+    const char *src = "# Plan\n"                                 /* 1 */
+                      "\n"                                       /* 2 */
                       "- [ ] open \xF0\x9F\x93\x85 2025-11-10\n" /* 3 */
-                      "- [x] done\n"                      /* 4 */
-                      "\t- [/] half\n"                    /* 5 */
-                      "\t\t- [-] cancelled\n"             /* 6 */
-                      "- plain item\n"                    /* 7 */
-                      "\t- [>] forwarded\n"               /* 8 */
-                      "\n"                                /* 9 */
-                      "## Later\n"                        /* 10 */
-                      "\n"                                /* 11 */
-                      "* [?] question\n"                  /* 12 */
-                      "1. [ ] numbered\n"                 /* 13 */
-                      "> - [ ] quoted\n"                  /* 14 */
-                      "\n"                                /* 15 */
-                      "```\n"                             /* 16 */
-                      "- [ ] in code\n"                   /* 17 */
-                      "```\n"                             /* 18 */
-                      "- [] not\n"                        /* 19 */
-                      "- [xx] not\n"                      /* 20 */
-                      "- [ ]tight\n"                      /* 21 */
-                      "+ [\xC3\xA9] accent\n";            /* 22 */
+                      "- [x] done\n"                             /* 4 */
+                      "\t- [/] half\n"                           /* 5 */
+                      "\t\t- [-] cancelled\n"                    /* 6 */
+                      "- plain item\n"                           /* 7 */
+                      "\t- [>] forwarded\n"                      /* 8 */
+                      "\n"                                       /* 9 */
+                      "## Later\n"                               /* 10 */
+                      "\n"                                       /* 11 */
+                      "* [?] question\n"                         /* 12 */
+                      "1. [ ] numbered\n"                        /* 13 */
+                      "> - [ ] quoted\n"                         /* 14 */
+                      "\n"                                       /* 15 */
+                      "```\n"                                    /* 16 */
+                      "- [ ] in code\n"                          /* 17 */
+                      "```\n"                                    /* 18 */
+                      "- [] not\n"                               /* 19 */
+                      "- [xx] not\n"                             /* 20 */
+                      "- [ ]tight\n"                             /* 21 */
+                      "+ [\xC3\xA9] accent\n";                   /* 22 */
     static const task_want want[] = {
         {3, 0, " ", "open \xF0\x9F\x93\x85 2025-11-10", -1, 0},
         {4, 0, "x", "done", -1, 0},
@@ -450,17 +452,18 @@ static void test_query_blocks(void **state)
 
 static void test_mention_lines(void **state)
 {
-    const char *src = "## Recent Context\n"
-                      "\n"
-                      "- 2025-11-14: Mentioned in: Distributed cloud RFP debrief (air-gapped focus)\n"
-                      "\n"
-                      "- 2025-11-07: Omar and Mara reviewed the org landscape\n"
-                      "- 2025-10-30: Mentioned in:   1:1 with Rob Kestrel, support model  \n"
-                      "2025-10-01: Mentioned in: not a list item\n"
-                      "\n"
-                      "```\n"
-                      "- 2025-10-02: Mentioned in: in code\n"
-                      "```\n";
+    const char *src =
+        "## Recent Context\n"
+        "\n"
+        "- 2025-11-14: Mentioned in: Distributed cloud RFP debrief (air-gapped focus)\n"
+        "\n"
+        "- 2025-11-07: Omar and Mara reviewed the org landscape\n"
+        "- 2025-10-30: Mentioned in:   1:1 with Rob Kestrel, support model  \n"
+        "2025-10-01: Mentioned in: not a list item\n"
+        "\n"
+        "```\n"
+        "- 2025-10-02: Mentioned in: in code\n"
+        "```\n";
     qp_note *n = parse(src);
     size_t k;
     const qp_mention_line *m = qp_note_mention_lines(n, &k);
@@ -698,15 +701,14 @@ static const char person_note[] =
 
 static void test_person_note(void **state)
 {
-    qp_note *n = parse_opts("People/Mara Lindqvist.md", person_note, sizeof person_note - 1,
-                            NULL);
+    qp_note *n = parse_opts("People/Mara Lindqvist.md", person_note, sizeof person_note - 1, NULL);
     size_t k;
     const qp_heading *h;
     const qp_mention_line *m;
     const qp_query_block *q;
     const qp_tag *t;
     static const char *const htext[] = {"Mara Lindqvist", "Key Facts", "Recent Context",
-                                        "Tasks", "Topics", "Key Decisions"};
+                                        "Tasks",          "Topics",    "Key Decisions"};
     static const uint32_t hline[] = {14, 16, 22, 30, 37, 41};
     (void)state;
 
@@ -725,8 +727,8 @@ static void test_person_note(void **state)
     assert_int_equal(k, 2);
     assert_int_equal(m[0].line, 24);
     assert_string_equal(m[0].date, "2025-11-14");
-    assert_string_equal(m[0].title,
-                        "Distributed cloud RFP debrief and federal coordination (air-gapped focus)");
+    assert_string_equal(
+        m[0].title, "Distributed cloud RFP debrief and federal coordination (air-gapped focus)");
     assert_int_equal(m[1].line, 28);
     assert_string_equal(m[1].date, "2025-10-30");
     assert_string_equal(m[1].title, "1:1 with Rob Kestrel, support operating model for SaaS");
@@ -772,8 +774,8 @@ static const char meeting_note[] =
 
 static void test_meeting_note(void **state)
 {
-    qp_note *n = parse_opts("Meetings/2025/2025-10-30 1on1.md", meeting_note,
-                            sizeof meeting_note - 1, NULL);
+    qp_note *n =
+        parse_opts("Meetings/2025/2025-10-30 1on1.md", meeting_note, sizeof meeting_note - 1, NULL);
     size_t k;
     const qp_link *l;
     const qp_task_line *t;

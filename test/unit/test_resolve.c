@@ -50,15 +50,15 @@ static const char *resolve(const char *const *paths, const char *from, const cha
     return out > 0 ? paths[out - 1] : NULL;
 }
 
-#define assert_resolves(paths, from, link, want)                                                   \
-    do {                                                                                           \
-        const char *got_ = resolve(paths, from, link);                                             \
-        const char *want_ = (want);                                                                \
-        if (want_ == NULL && got_ != NULL)                                                         \
-            fail_msg("[[%s]] from %s: got %s, want unresolved", link, from, got_);                 \
-        if (want_ != NULL && (got_ == NULL || strcmp(got_, want_) != 0))                           \
-            fail_msg("[[%s]] from %s: got %s, want %s", link, from, got_ ? got_ : "unresolved",    \
-                     want_);                                                                       \
+#define assert_resolves(paths, from, link, want)                                                \
+    do {                                                                                        \
+        const char *got_ = resolve(paths, from, link);                                          \
+        const char *want_ = (want);                                                             \
+        if (want_ == NULL && got_ != NULL)                                                      \
+            fail_msg("[[%s]] from %s: got %s, want unresolved", link, from, got_);              \
+        if (want_ != NULL && (got_ == NULL || strcmp(got_, want_) != 0))                        \
+            fail_msg("[[%s]] from %s: got %s, want %s", link, from, got_ ? got_ : "unresolved", \
+                     want_);                                                                    \
     } while (0)
 
 static void test_bare_name_anywhere(void **state)
@@ -154,7 +154,10 @@ static void test_unicode_fold(void **state)
     assert_resolves(p, "s.md", "école", "École.md");
     assert_resolves(p, "s.md", "σοφια", "ΣΟΦΙΑ.md");
     /* NFD input folds to the same key as the NFC file name. */
-    assert_resolves(p, "s.md", "E\xcc\x81" "cole", "École.md");
+    assert_resolves(p, "s.md",
+                    "E\xcc\x81"
+                    "cole",
+                    "École.md");
 }
 
 static void test_link_names_and_keys(void **state)

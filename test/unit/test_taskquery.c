@@ -430,14 +430,14 @@ static void test_query_properties(void **state)
     assert_string_equal(eval_props("description includes {{query.file.property('who')}}", props),
                         "0,1");
     /* names match ignoring case; numbers read as JavaScript shows them */
-    assert_string_equal(eval_props("description includes mara\nlimit {{query.file.property(\"limit\")}}",
-                                   props),
-                        "0");
+    assert_string_equal(
+        eval_props("description includes mara\nlimit {{query.file.property(\"limit\")}}", props),
+        "0");
     /* a list is its items joined by commas */
     assert_string_equal(eval_props("description includes {{query.file.property('list')}}", props),
                         "2");
-    assert_string_equal(eval_props("description includes {{query.file.property('two words')}}", props),
-                        "1");
+    assert_string_equal(
+        eval_props("description includes {{query.file.property('two words')}}", props), "1");
     assert_string_equal(
         eval_props("description includes {{query.file.hasProperty('flag')}}", props), "");
     assert_string_equal(eval_props("{{query.file.hasProperty('who')}} OR (done)", props), "ERROR");
@@ -446,8 +446,8 @@ static void test_query_properties(void **state)
                                    "description includes {{query.file.hasProperty('empty')}}",
                                    "{\"empty\": null}"),
                         "");
-    assert_string_equal(eval_props("description includes {{query.file.property('missing')}}", props),
-                        "ERROR");
+    assert_string_equal(
+        eval_props("description includes {{query.file.property('missing')}}", props), "ERROR");
     assert_non_null(strstr(last_err.msg, "Invalid placeholder result 'null'"));
     assert_string_equal(eval_props("description includes {{query.file.property('empty')}}", props),
                         "ERROR");
@@ -517,10 +517,12 @@ static void test_includes_matches_plain_search(void **state)
  * headings (which take the precomputed-key path and the ICU path). */
 static void test_text_order_matches_icu(void **state)
 {
-    static const char *const words[] = {"apple", "Apple", "apple 9", "apple 10", "b-2", "b.1",
-                                        "#tag",  "(x)",   "Zed",     "zed 007", "zed 7", "\xc3\xa9t\xc3\xa9",
-                                        "ete",   "Ete",   "a_b",     "a b",     "1",     "01"};
-    enum { N = 60 };
+    static const char *const words[] = {
+        "apple",   "Apple", "apple 9",           "apple 10", "b-2", "b.1", "#tag", "(x)", "Zed",
+        "zed 007", "zed 7", "\xc3\xa9t\xc3\xa9", "ete",      "Ete", "a_b", "a b",  "1",   "01"};
+    enum {
+        N = 60
+    };
     char bufs[N][64];
     const char *ls[N], *ps[N], *hs[N];
     unsigned seed = 99;

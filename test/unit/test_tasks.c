@@ -341,9 +341,9 @@ static void test_urgency(void **state)
 static int32_t scheduled_in(const char *path, const char *line, const qp_tasks_settings *s)
 {
     qp_error err = QP_ERROR_INIT;
-    assert_rc(qp_task_parse_line(&fx.t, &fx.is_task, line, strlen(line), path, NULL, s, fx.arena,
-                                 &err),
-              QP_OK);
+    assert_rc(
+        qp_task_parse_line(&fx.t, &fx.is_task, line, strlen(line), path, NULL, s, fx.arena, &err),
+        QP_OK);
     assert_true(fx.is_task);
     return fx.t.dates[QP_TASK_SCHEDULED];
 }

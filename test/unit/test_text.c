@@ -41,9 +41,10 @@ static void test_nfc(void **state)
     check_nfc("\xE2\x84\xAB", 3, "\xC3\x85", 2); /* ANGSTROM SIGN → Å (singleton) */
     check_nfc("plain ascii", 11, "plain ascii", 11);
     check_nfc("", 0, "", 0);
-    check_nfc("a\0b", 3, "a\0b", 3);                                 /* NUL kept, length counts */
-    check_nfc("\xff\xfe\x65\xCC\x81", 5, "\xff\xfe\xC3\xA9", 4); /* invalid bytes kept, valid run NFC */
-    check_nfc("x\xC3", 2, "x\xC3", 2);                               /* truncated sequence */
+    check_nfc("a\0b", 3, "a\0b", 3); /* NUL kept, length counts */
+    check_nfc("\xff\xfe\x65\xCC\x81", 5, "\xff\xfe\xC3\xA9",
+              4);                      /* invalid bytes kept, valid run NFC */
+    check_nfc("x\xC3", 2, "x\xC3", 2); /* truncated sequence */
     /* outlen may be NULL */
     char *p = qp_text_nfc("e\xCC\x81", 3, NULL);
     assert_string_equal(p, "\xC3\xA9");

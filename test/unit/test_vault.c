@@ -140,18 +140,10 @@ static void test_walk(void **state)
     fx *f = *state;
     /* excluded files (userIgnoreFilters) are walked: Obsidian indexes them */
     static const char *const want[] = {
-        "A.md",
-        "Archive/old.md",
-        "ArchiveOld.md",
-        "B.MD",
-        "Caf\xC3\xA9.md",
-        "People/Mara Lindqvist.md",
-        "Templates/t.md",
-        "Templates.md",
-        "TemplatesX/y.md",
-        "alias.md",
-        "attachments/img.png",
-        "notes/draft.tmp",
+        "A.md",           "Archive/old.md",      "ArchiveOld.md",
+        "B.MD",           "Caf\xC3\xA9.md",      "People/Mara Lindqvist.md",
+        "Templates/t.md", "Templates.md",        "TemplatesX/y.md",
+        "alias.md",       "attachments/img.png", "notes/draft.tmp",
         "notes/n.md",
     };
     seen_files s;

@@ -16,9 +16,9 @@
 static qp_vaultconf *parse(const char *app, const char *tasks)
 {
     qp_vaultconf *c = NULL;
-    assert_rc(qp_vaultconf_parse(&c, app, app ? strlen(app) : 0, tasks, tasks ? strlen(tasks) : 0,
-                                 NULL),
-              QP_OK);
+    assert_rc(
+        qp_vaultconf_parse(&c, app, app ? strlen(app) : 0, tasks, tasks ? strlen(tasks) : 0, NULL),
+        QP_OK);
     assert_non_null(c);
     return c;
 }
@@ -281,7 +281,8 @@ static void test_tasks_plugin_format(void **state)
 static void test_tasks_plugin_variants(void **state)
 {
     (void)state;
-    qp_vaultconf *c = parse(NULL, "{\"taskFormat\": \"dataview\", \"includes\": {\"a\": \"done\"}}");
+    qp_vaultconf *c =
+        parse(NULL, "{\"taskFormat\": \"dataview\", \"includes\": {\"a\": \"done\"}}");
     assert_null(qp_vaultconf_warning(c));
     expect_status(c, "- [/] x", true, "In Progress", QP_STATUS_IN_PROGRESS);
     qp_vaultconf_free(c);
