@@ -191,6 +191,27 @@ def test_main_backlinks_live_update():
     ], "backlinks panel after the append")
 
 
+def test_main_backlinks_pages():
+    # panel_page = 1: the first page says how many there are and how to
+    # get more; `+` shows the next.
+    r = main_report()
+    assert r["steps"]["page"]["ok"] and r["steps"]["page_more"]["ok"], (r["steps"], r.get("page"))
+    eq(r["page"], [
+        "Backlinks: People/Mara Lindqvist.md",
+        "",
+        "Linked mentions (1 of 2)",
+        P_1ON1,
+        "  L10: " + HEADCOUNT,
+        "",
+        "Unlinked mentions (1)",
+        P_DEBRIEF,
+        "  L9: Mara Lindqvist wants a monthly review.",
+        "",
+        "… first 1 per list shown: press + for more",
+    ], "first page")
+    eq(r["page_more"], r["backlinks_updated"], "after +")
+
+
 def test_main_mentions_panel():
     eq(main_report()["mentions"], [
         "Mentions: People/Mara Lindqvist.md",

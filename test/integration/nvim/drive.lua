@@ -81,6 +81,23 @@ local function main()
   end)
   out.backlinks_updated = panel_lines()
 
+  -- A page of one source per list, then `+` for the next.
+  vim.g.quipu_panel_page = 1
+  vim.cmd('QuipuClose')
+  vim.api.nvim_set_current_win(vim.fn.bufwinid(note_buf))
+  vim.cmd('QuipuBacklinks')
+  wait('page', 5000, function()
+    return panel_has('Linked mentions (1 of 2)')
+  end)
+  out.page = panel_lines()
+  require('quipu.panel').more()
+  wait('page_more', 5000, function()
+    return panel_has('Linked mentions (2)')
+  end)
+  out.page_more = panel_lines()
+  vim.g.quipu_panel_page = nil
+  vim.api.nvim_set_current_win(vim.fn.bufwinid(note_buf))
+
   local tasks = require('quipu.tasks')
   wait('tasks_blocks', 5000, function()
     return #tasks.rendered(note_buf) > 0

@@ -15,6 +15,7 @@ local defaults = {
   tasks_max_lines = 50, -- at most this many virtual lines per block
   panel_width = 60,
   panel_position = 'right', -- or 'left'
+  panel_page = 200, -- sources per list on the panel's first page; `+` in the panel doubles it
   today = nil, -- fixed 'YYYY-MM-DD' for task queries (tests); nil = today
 }
 

@@ -8,7 +8,11 @@ local M = {}
 
 local ns = vim.api.nvim_create_namespace('quipu_panel')
 
+-- Sources per list on the panel's first page; `+` doubles it.
+local PAGE = 200
+
 local S = {
+  limit = PAGE,
   buf = nil,
   win = nil,
   mode = nil, -- 'backlinks' | 'mentions'
@@ -73,6 +77,26 @@ local function add_occurrences(r, src)
       r.hl(l, 'QuipuLineNr', 2, #prefix - 1)
     end
   end
+  if (src.more_occurrences or 0) > 0 then
+    r.add(string.format('  … %d more in this file', src.more_occurrences), 'QuipuDim',
+      { path = src.path, line = 1, col = 1 })
+  end
+end
+
+-- "Title (n)", or "Title (n of total)" when the daemon sent a page.
+local function section(r, title, n, total)
+  if total and total > n then
+    r.add(string.format('%s (%d of %d)', title, n, total), 'QuipuSection')
+  else
+    r.add(string.format('%s (%d)', title, n), 'QuipuSection')
+  end
+end
+
+local function more_hint(r, res)
+  if res.next_cursor then
+    r.add('')
+    r.add(string.format('… first %d per list shown: press + for more', S.limit), 'QuipuDim')
+  end
 end
 
 local function first_target(src)
@@ -80,8 +104,8 @@ local function first_target(src)
   return { path = src.path, line = occ and occ.line or 1, col = occ and occ.column or 1 }
 end
 
-local function render_sources(r, title, sources)
-  r.add(string.format('%s (%d)', title, #sources), 'QuipuSection')
+local function render_sources(r, title, sources, total)
+  section(r, title, #sources, total)
   for _, src in ipairs(sources) do
     r.add(src.path, 'QuipuPath', first_target(src))
     add_occurrences(r, src)
@@ -89,9 +113,10 @@ local function render_sources(r, title, sources)
 end
 
 local function render_backlinks(r, res)
-  render_sources(r, 'Linked mentions', res.linked or {})
+  render_sources(r, 'Linked mentions', res.linked or {}, res.linked_total)
   r.add('')
-  render_sources(r, 'Unlinked mentions', res.unlinked or {})
+  render_sources(r, 'Unlinked mentions', res.unlinked or {}, res.unlinked_total)
+  more_hint(r, res)
 end
 
 local function dated(r, date, title, path, target)
@@ -109,7 +134,7 @@ end
 local function render_mentions(r, res)
   local mentioned = res.mentioned_in or {}
   local by_path = {}
-  r.add(string.format('Mentioned in (%d)', #mentioned), 'QuipuSection')
+  section(r, 'Mentioned in', #mentioned, res.mentioned_total)
   for _, src in ipairs(mentioned) do
     by_path[src.path] = src
     dated(r, src.date, src.title, src.path, first_target(src))
@@ -130,6 +155,7 @@ local function render_mentions(r, res)
     local l = r.add(prefix .. oneline(e.title), nil, { path = S.note, line = e.line, col = 1 })
     r.hl(l, 'QuipuLineNr', 2, #prefix - 1)
   end
+  more_hint(r, res)
 end
 
 local titles = { backlinks = 'Backlinks', mentions = 'Mentions' }
@@ -225,6 +251,9 @@ local function create_buf()
   vim.keymap.set('n', 'r', function()
     M.refresh()
   end, opts)
+  vim.keymap.set('n', '+', function()
+    M.more()
+  end, opts)
   vim.api.nvim_create_autocmd('BufWipeout', {
     buffer = buf,
     callback = function()
@@ -259,10 +288,14 @@ local function subscribe(client, vault, rel, mode, retried)
   if S.sub and S.client then
     S.client:unsubscribe(S.sub)
   end
+  if rel ~= S.note or mode ~= S.mode then
+    S.limit = quipu.config.panel_page or PAGE -- another view starts at its first page
+  end
   S.client, S.vault, S.note, S.mode = client, vault, rel, mode
   S.result, S.generation, S.kind = nil, nil, nil
   render_message('loading…', 'QuipuDim')
-  local params = { note = rel }
+  -- A page: a note linked from thousands of files draws at once.
+  local params = { note = rel, limit = S.limit }
   if mode == 'backlinks' then
     params.unlinked = true
   end
@@ -318,8 +351,7 @@ end
 function M.open(mode, bufnr)
   if bufnr == S.buf then
     if S.client and S.note then
-      S.mode = mode
-      subscribe(S.client, S.vault, S.note, mode)
+      subscribe(S.client, S.vault, S.note, mode) -- sets S.mode (and the page, when it changes)
     end
     return
   end
@@ -352,6 +384,14 @@ end
 
 function M.refresh()
   if S.client and S.note and S.mode then
+    subscribe(S.client, S.vault, S.note, S.mode)
+  end
+end
+
+-- The next page: twice as many sources per list, subscribed afresh.
+function M.more()
+  if S.client and S.note and S.result and S.result.next_cursor then
+    S.limit = S.limit * 2
     subscribe(S.client, S.vault, S.note, S.mode)
   end
 end
