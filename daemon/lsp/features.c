@@ -979,6 +979,24 @@ static long recent_context_line(const qpl_doc *d)
     return -1;
 }
 
+/* path -> title of a `mentions` result's meetings (new object): a person
+ * may be mentioned in thousands of meetings, so lookups go through it. */
+static json_t *meeting_titles(const json_t *m)
+{
+    json_t *t = json_object(), *src;
+    size_t i;
+
+    json_array_foreach(json_object_get(m, "mentioned_in"), i, src)
+    {
+        const char *p = json_string_value(json_object_get(src, "path"));
+        json_t *title = json_object_get(src, "title");
+
+        if (p != NULL && json_is_string(title))
+            json_object_set(t, p, title);
+    }
+    return t;
+}
+
 static json_t *compute_diagnostics(qpl_server *s, qpl_doc *d)
 {
     json_t *arr = json_array();
@@ -1052,25 +1070,22 @@ static json_t *compute_diagnostics(qpl_server *s, qpl_doc *d)
         }
     }
     if (qp_note_kind_of(d->note) == QP_KIND_PERSON && d->rel != NULL) {
-        json_t *m = qpl_call(s, d->v, "mentions", json_pack("{s:s}", "note", d->rel), NULL);
+        /* One occurrence per meeting is enough here: the titles matter. */
+        json_t *m = qpl_call(s, d->v, "mentions",
+                             json_pack("{s:s, s:i}", "note", d->rel, "max_occurrences", 1), NULL);
+        json_t *titles = meeting_titles(m);
         long rc = recent_context_line(d);
         size_t nm, i;
         const qp_mention_line *ml = qp_note_mention_lines(d->note, &nm);
-        json_t *e, *src;
+        json_t *e;
 
         json_array_foreach(json_object_get(m, "missing"), i, e)
         {
             const char *path = json_string_value(e);
-            const char *title = path;
-            size_t j;
+            const char *title =
+                path ? OR(json_string_value(json_object_get(titles, path)), path) : NULL;
             char text[1024];
 
-            json_array_foreach(json_object_get(m, "mentioned_in"), j, src)
-            {
-                if (path &&
-                    strcmp(OR(json_string_value(json_object_get(src, "path")), ""), path) == 0)
-                    title = OR(json_string_value(json_object_get(src, "title")), path);
-            }
             snprintf(text, sizeof text, "missing from Recent Context: mentioned in \"%s\" (%s)",
                      title ? title : "?", path ? path : "?");
             json_array_append_new(arr, diag(range_line(s, d, rc >= 0 ? (size_t)rc : 0), SEV_INFO,
@@ -1094,6 +1109,7 @@ static json_t *compute_diagnostics(qpl_server *s, qpl_doc *d)
                 }
             }
         }
+        json_decref(titles);
         json_decref(m);
     }
     return arr;
@@ -1208,23 +1224,23 @@ static json_t *action_add_mentions(qpl_server *s, qpl_doc *d, json_t *m)
         tdate = ml[0].date;
         ttitle = ml[0].title;
     }
+    json_t *missing = json_object(), *e;
+
+    json_array_foreach(json_object_get(m, "missing"), i, e)
+    {
+        if (json_is_string(e))
+            json_object_set_new(missing, json_string_value(e), json_true());
+    }
     /* mentioned_in is newest first; take the missing ones in that order. */
     json_array_foreach(json_object_get(m, "mentioned_in"), i, src)
     {
         const char *path = json_string_value(json_object_get(src, "path"));
         const char *title = OR(json_string_value(json_object_get(src, "title")), path);
         const char *date = json_string_value(json_object_get(src, "date"));
-        json_t *e;
-        size_t j, at;
-        bool missing = false;
+        size_t at;
         char step[1024], line[1100];
 
-        json_array_foreach(json_object_get(m, "missing"), j, e)
-        {
-            if (path != NULL && strcmp(OR(json_string_value(e), ""), path) == 0)
-                missing = true;
-        }
-        if (!missing)
+        if (path == NULL || json_object_get(missing, path) == NULL)
             continue;
         /* Before the first listed line that is older, else after the last. */
         at = nm > 0 ? ml[nm - 1].line : (rc >= 0 ? (size_t)rc + 1 : 0);
@@ -1257,6 +1273,7 @@ static json_t *action_add_mentions(qpl_server *s, qpl_doc *d, json_t *m)
         }
         count++;
     }
+    json_decref(missing);
     if (count == 0) {
         json_decref(edits);
         return NULL;
@@ -1399,7 +1416,8 @@ static json_t *h_code_action(qpl_server *s, json_t *params, int *code, const cha
         const qp_mention_line *ml = qp_note_mention_lines(d->note, &nm);
         json_t *e, *act;
 
-        m = qpl_call(s, d->v, "mentions", json_pack("{s:s}", "note", d->rel), NULL);
+        m = qpl_call(s, d->v, "mentions",
+                     json_pack("{s:s, s:i}", "note", d->rel, "max_occurrences", 1), NULL);
         if (json_array_size(json_object_get(m, "missing")) > 0 &&
             (act = action_add_mentions(s, d, m)) != NULL)
             json_array_append_new(out, act);
@@ -1459,7 +1477,8 @@ static json_t *h_code_lens(qpl_server *s, json_t *params, int *code, const char 
     }
     json_decref(bl);
     if (qp_note_kind_of(d->note) == QP_KIND_PERSON) {
-        m = qpl_call(s, d->v, "mentions", json_pack("{s:s}", "note", d->rel), NULL);
+        m = qpl_call(s, d->v, "mentions",
+                     json_pack("{s:s, s:i}", "note", d->rel, "max_occurrences", 1), NULL);
         if (m != NULL) {
             size_t k = json_array_size(json_object_get(m, "mentioned_in"));
             size_t j = json_array_size(json_object_get(m, "missing"));

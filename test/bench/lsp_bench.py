@@ -2,7 +2,7 @@
 """lsp_bench — `quipu lsp` end to end on a generated vault, against the
 ripgrep search obsidian.nvim runs for the same references.
 
-    lsp_bench.py --build build --vault DIR --manifest FILE [--runs N]
+    lsp_bench.py --build build --vault DIR --manifest FILE [--runs N] [--quipud PATH]
 
 Starts quipud (from --build) on the vault with its own socket and index,
 waits for the first scan, then drives `quipu lsp` over stdio with the base
@@ -94,14 +94,18 @@ def main():
     ap.add_argument("--vault", required=True)
     ap.add_argument("--manifest", required=True)
     ap.add_argument("--runs", type=int, default=200)
+    ap.add_argument("--quipud", help="the daemon to run (default: BUILD/quipud)")
+    ap.add_argument("--socket", help="use the quipud already serving the vault on this socket")
     a = ap.parse_args()
     man = json.load(open(a.manifest))
     vault = os.path.realpath(a.vault)
     tmp = tempfile.mkdtemp(prefix="qp-lsp-bench-")
-    sock = os.path.join(tmp, "q.sock")
-    d = subprocess.Popen([os.path.join(a.build, "quipud"), vault, "--socket", sock, "--db",
-                          os.path.join(tmp, "db.sqlite3"), "--log-level", "warn",
-                          "--rescan-interval", "0"])
+    sock = a.socket or os.path.join(tmp, "q.sock")
+    d = None
+    if not a.socket:
+        d = subprocess.Popen([a.quipud or os.path.join(a.build, "quipud"), vault, "--socket", sock,
+                              "--db", os.path.join(tmp, "db.sqlite3"), "--log-level", "warn",
+                              "--rescan-interval", "0"])
     out = {"notes": man.get("notes")}
     try:
         t0 = time.time()
@@ -232,8 +236,9 @@ def main():
             out["rg_over_references_p50"] = round(pct(times, 50) / out["references"]["p50"], 1)
         print(json.dumps(out, indent=1))
     finally:
-        d.send_signal(signal.SIGTERM)
-        d.wait(30)
+        if d is not None:
+            d.send_signal(signal.SIGTERM)
+            d.wait(30)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
