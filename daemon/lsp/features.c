@@ -931,7 +931,7 @@ static json_t *h_document_link(qpl_server *s, json_t *params, int *code, const c
         const char *path;
         char *uri;
 
-        if (ids[i] < 0 || qpl_dconn_wait(&d->v->conn, ids[i], 10000, &r, &e) != 0) {
+        if (ids[i] < 0 || qpl_dconn_wait(&d->v->conn, ids[i], QPL_CALL_TIMEOUT_MS, &r, &e) != 0) {
             qpl_vault_lost(s, d->v);
             break;
         }
@@ -1025,7 +1025,8 @@ static json_t *compute_diagnostics(qpl_server *s, qpl_doc *d)
             json_t *r = NULL, *e = NULL;
             char m[1024];
 
-            if (ids[i] < 0 || qpl_dconn_wait(&d->v->conn, ids[i], 10000, &r, &e) != 0) {
+            if (ids[i] < 0 ||
+                qpl_dconn_wait(&d->v->conn, ids[i], QPL_CALL_TIMEOUT_MS, &r, &e) != 0) {
                 qpl_vault_lost(s, d->v);
                 break;
             }

@@ -15,6 +15,10 @@
 #include "lsp.h"
 #include "quipu/note.h"
 
+/* How long one daemon request may take before the daemon counts as gone
+ * (a busy machine is not a dead daemon). */
+#define QPL_CALL_TIMEOUT_MS 30000
+
 typedef struct qpl_vault {
     char root[PATH_MAX];   /* real path */
     char socket[PATH_MAX]; /* the daemon's socket */

@@ -37,7 +37,6 @@
 #include "paths.h"
 #include "quipu/version.h"
 
-#define CALL_TIMEOUT_MS  10000 /* one daemon request */
 #define START_TIMEOUT_MS 10000 /* a started quipud's socket to appear */
 #define RETRY_MS         500   /* reconnect attempts after the daemon went away */
 #define SPAWN_BACKOFF_MS 30000 /* between two starts of quipud for one vault */
@@ -335,7 +334,7 @@ json_t *qpl_call(qpl_server *s, qpl_vault *v, const char *method, json_t *params
         json_decref(params);
         return NULL;
     }
-    if (qpl_dconn_call(&v->conn, method, params, CALL_TIMEOUT_MS, &result, &err) != 0) {
+    if (qpl_dconn_call(&v->conn, method, params, QPL_CALL_TIMEOUT_MS, &result, &err) != 0) {
         qpl_vault_lost(s, v);
         return NULL;
     }

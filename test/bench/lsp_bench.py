@@ -212,6 +212,35 @@ def main():
         s.p.wait(10)
         for i in range(20):
             os.unlink(os.path.join(vault, "Bench Missing %d.md" % i))
+        # The same questions asked of quipud directly, in the same run: what
+        # the server adds on top of the daemon.
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.connect(sock)
+        cf = c.makefile("rb")
+        nid = [0]
+
+        def direct(method, params):
+            nid[0] += 1
+            t0 = time.perf_counter()
+            c.sendall((json.dumps({"jsonrpc": "2.0", "id": nid[0], "method": method,
+                                   "params": params}) + "\n").encode())
+            while True:
+                m = json.loads(cf.readline())
+                if m.get("id") == nid[0]:
+                    return (time.perf_counter() - t0) * 1000.0
+        stem = os.path.basename(person)[:-3]
+        dres = {
+            "resolve": [direct("resolve", {"link": stem, "from": meeting}) for _ in range(a.runs)],
+            "backlinks": [direct("backlinks", {"note": person, "max_occurrences": 0})
+                          for _ in range(max(20, a.runs // 4))],
+            "complete.notes": [direct("complete.notes", {"prefix": names[i % len(names)][: 1 + i % 4],
+                                                         "limit": 50}) for i in range(a.runs)],
+            "symbols.search": [direct("symbols.search", {"query": names[i % len(names)][: 2 + i % 5],
+                                                         "limit": 100}) for i in range(a.runs)],
+        }
+        c.close()
+        out["daemon_direct"] = {k: {"p50": round(pct(v, 50), 2), "p99": round(pct(v, 99), 2)}
+                                for k, v in dres.items()}
         # obsidian.nvim's backlinks search for the same note
         rg = shutil.which("rg")
         if rg:
