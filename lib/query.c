@@ -42,6 +42,7 @@
 #include "quipu/query.h"
 #include "quipu/text.h"
 #include "resolve_int.h"
+#include "search_int.h"
 #include "store_int.h"
 
 #define JSON_FLAGS (JSON_COMPACT | JSON_ENCODE_ANY)
@@ -1601,7 +1602,8 @@ static const struct {
     method_fn fn;
 } methods[] = {
     {"backlinks", m_backlinks},     {"mentions", m_mentions}, {"note", m_note},
-    {"resolve", m_resolve},         {"status", m_status},     {"tasks.blocks", m_tasks_blocks},
+    {"resolve", m_resolve},         {"search", qp__query_search}, {"status", m_status},
+    {"tasks.blocks", m_tasks_blocks},
     {"tasks.query", m_tasks_query},
 };
 

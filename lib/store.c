@@ -43,10 +43,11 @@
 #include "quipu/text.h"
 #include "quipu/vault.h"
 #include "resolve_int.h"
+#include "search_int.h"
 #include "store_int.h"
 
 #define QP_STORE_APP_ID 0x71697075 /* "qipu" */
-#define QP_STORE_SCHEMA 5          /* 5: links_dst covers (dst, src, line, col) */
+#define QP_STORE_SCHEMA 6          /* 5: links_dst covers (dst, src, line, col); 6: search */
 #define RESOLVE_CHUNK   4096
 /* Indexes up to this size (database + WAL) are checked page by page on
  * every write open (see damage_check). */
@@ -256,8 +257,9 @@ struct qp_store {
     char *candstr;
     size_t candstr_cap;
     qp_store_stats stats;
-    bool defer_ckpt; /* checkpoints are the owner's (qp_store_defer_checkpoints) */
-    int wal_frames;  /* frames in the WAL after the last commit, when deferred */
+    bool defer_ckpt;           /* checkpoints are the owner's (qp_store_defer_checkpoints) */
+    int wal_frames;            /* frames in the WAL after the last commit, when deferred */
+    qp__search_writer *search; /* search.c's statements (writer only) */
 };
 
 /* ---- errors and statements ---- */
@@ -402,6 +404,8 @@ static qp_rc create_schema(qp_store *st, qp_error *err)
         if (rc != QP_OK)
             goto fail;
     }
+    if ((rc = qp__search_schema(st->db, err)) != QP_OK) /* search.c's tables */
+        goto fail;
     char sql[96];
     snprintf(sql, sizeof sql, "PRAGMA application_id = %d", QP_STORE_APP_ID);
     if ((rc = exec_sql(st, sql, err)) != QP_OK)
@@ -670,6 +674,7 @@ void qp_store_close(qp_store *st)
         qp_store_rollback(st);
     for (int i = 0; i < STMT_COUNT; i++)
         sqlite3_finalize(st->stmt[i]);
+    qp__search_writer_free(st->search);
     if (st->mode == QP_STORE_WRITE && st->db && sqlite3_get_autocommit(st->db)) {
         /* A clean close: the next write open may skip the damage check, and
          * the WAL goes back into the database so the index is one file. */
@@ -874,6 +879,8 @@ static qp_rc clear_children(qp_store *st, int64_t id, qp_error *err)
                                W_DEL_QBLOCKS,  W_DEL_DIAGS,   W_DEL_BODY,  W_DEL_TPATH};
     for (size_t i = 0; i < sizeof dels / sizeof dels[0] && rc == QP_OK; i++)
         rc = run_id(st, dels[i], id, err);
+    if (rc == QP_OK) /* the note's words in the search index */
+        rc = qp__search_remove(st->db, &st->search, id, err);
     return rc;
 }
 
@@ -1477,6 +1484,8 @@ qp_rc qp_store_put_note(qp_store *st, const char *path, const qp_file_stat *fs, 
     rc = upsert_file(st, path, fs, note, &id, err);
     if (rc == QP_OK)
         rc = insert_note_rows(st, id, note, err);
+    if (rc == QP_OK) /* the note's words in the search index */
+        rc = qp__search_put(st->db, &st->search, id, note, err);
     if (rc == QP_OK)
         st->changed = true;
     return rc;

@@ -1,0 +1,1356 @@
+/*
+ * search — full-text search over the notes of the index (docs/search.md).
+ *
+ * The index: search_fts is a contentless FTS5 table (no note text is kept:
+ * the index has no bodies) with five columns per note, weighted in this
+ * order by BM25: title (file name and title), aliases, headings,
+ * properties (frontmatter values) and body (the whole file). Its rowid is
+ * the note's files.id. What goes in is the note's words (search_int.h),
+ * folded and joined by spaces, so FTS5's unicode61 tokenizer (configured to
+ * take the same characters as words) sees exactly quipu's words.
+ *
+ * A contentless row can only be deleted by handing FTS5 the tokens it was
+ * made of. search_doc keeps, per note, its distinct words and the word
+ * count of each column: FTS5 deletes a row's entry for every token given
+ * (whatever column and position it is given in) and subtracts each
+ * column's count from the BM25 totals, so the distinct words, spread over
+ * the columns and padded to their counts, delete the row exactly.
+ *
+ * A query (search_query.c) becomes one SQL statement: a MATCH on
+ * search_fts for what the query needs of the text (ranked by BM25, exact
+ * for words, phrases, prefixes, OR and -), and SQL conditions for path:,
+ * file:, tag:, [property] and task:. line:(...) and section:(...) are
+ * checked in the note's text, read through the vault, as are the hits
+ * (line, column, snippet) of each result on the page.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <unictype.h>
+
+#include "quipu/text.h"
+#include "query_param_int.h"
+#include "search_int.h"
+#include "store_int.h"
+
+#define FTS_WEIGHTS       "10.0, 6.0, 4.0, 2.0, 1.0"
+#define NCOLS             5
+#define DEFAULT_LIMIT     20
+#define MAX_LIMIT         1000
+#define MAX_LINES         10   /* matching lines shown per result */
+#define SNIPPET_MAX       200  /* bytes of a line shown around its first hit */
+#define VERIFY_COUNT_MAX  2000 /* candidates read beyond the page to count line:/section: */
+
+static const char *const schema_sql[] = {
+    "CREATE VIRTUAL TABLE search_fts USING fts5(title, aliases, headings, props, body,"
+    " content='', tokenize=\"unicode61 remove_diacritics 0 categories 'L* N* Co M*'"
+    " tokenchars '_'\")",
+    "CREATE TABLE search_doc(file INTEGER PRIMARY KEY, counts TEXT NOT NULL,"
+    " words TEXT NOT NULL)",
+};
+
+/* ---- words ---- */
+
+static bool is_word_cp(uint32_t cp)
+{
+    if (cp < 0x80)
+        return (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') || (cp >= '0' && cp <= '9') ||
+               cp == '_';
+    return uc_is_general_category(cp, UC_CATEGORY_L) || uc_is_general_category(cp, UC_CATEGORY_N) ||
+           uc_is_general_category(cp, UC_CATEGORY_M) || uc_is_general_category(cp, UC_CATEGORY_Co);
+}
+
+static bool words_grow(qp__search_words *w, size_t need)
+{
+    if (w->nfolded + need + 2 > w->cap) {
+        size_t cap = w->cap ? w->cap : 256;
+        while (cap < w->nfolded + need + 2)
+            cap *= 2;
+        char *f = realloc(w->folded, cap);
+        if (!f)
+            return false;
+        w->folded = f;
+        w->cap = cap;
+    }
+    return true;
+}
+
+qp_rc qp__search_words_split(qp__search_words *out, const char *text, size_t len, qp_error *err)
+{
+    qp__search_words w = {0};
+    size_t vcap = 0;
+    uint32_t line = 1;
+    size_t line_start = 0;
+    bool in_word = false;
+    memset(out, 0, sizeof *out);
+    if (!words_grow(&w, len))
+        goto oom;
+    for (size_t i = 0; i < len;) {
+        unsigned char c = (unsigned char)text[i];
+        uint32_t cp = c;
+        size_t l = 1;
+        if (c >= 0x80)
+            l = qp_text_decode(text + i, len - i, &cp);
+        bool wc = c == '\n' ? false : is_word_cp(cp);
+        if (wc && !in_word) {
+            if (w.n == vcap) {
+                vcap = vcap ? vcap * 2 : 64;
+                qp__search_word *v = realloc(w.v, vcap * sizeof *v);
+                if (!v)
+                    goto oom;
+                w.v = v;
+            }
+            if (w.n > 0)
+                w.folded[w.nfolded++] = ' ';
+            w.v[w.n] = (qp__search_word){w.nfolded, 0, i, 0, line, (uint32_t)(i - line_start + 1)};
+            w.n++;
+            in_word = true;
+        } else if (!wc && in_word) {
+            qp__search_word *cur = &w.v[w.n - 1];
+            cur->len = w.nfolded - cur->off;
+            cur->nsrc = i - cur->src;
+            in_word = false;
+        }
+        if (wc) {
+            if (c < 0x80) {
+                if (!words_grow(&w, 1))
+                    goto oom;
+                w.folded[w.nfolded++] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+            } else {
+                size_t fl = 0;
+                char *f = qp_text_fold(text + i, l, &fl);
+                if (!f || !words_grow(&w, fl)) {
+                    free(f);
+                    goto oom;
+                }
+                memcpy(w.folded + w.nfolded, f, fl);
+                w.nfolded += fl;
+                free(f);
+            }
+        }
+        if (c == '\n') {
+            line++;
+            line_start = i + 1;
+        }
+        i += l;
+    }
+    if (in_word) {
+        qp__search_word *cur = &w.v[w.n - 1];
+        cur->len = w.nfolded - cur->off;
+        cur->nsrc = len - cur->src;
+    }
+    w.folded[w.nfolded] = '\0';
+    *out = w;
+    return QP_OK;
+oom:
+    free(w.folded);
+    free(w.v);
+    return qp_error_set(err, QP_ENOMEM, "out of memory");
+}
+
+void qp__search_words_free(qp__search_words *w)
+{
+    if (!w)
+        return;
+    free(w->folded);
+    free(w->v);
+    memset(w, 0, sizeof *w);
+}
+
+/* ---- the index ---- */
+
+struct qp__search_writer {
+    sqlite3_stmt *ins_fts, *ins_doc, *get_doc, *del_fts, *del_doc;
+};
+
+static const char *const writer_sql[] = {
+    "INSERT INTO search_fts(rowid, title, aliases, headings, props, body)"
+    " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+    "INSERT INTO search_doc(file, counts, words) VALUES(?1, ?2, ?3)",
+    "SELECT counts, words FROM search_doc WHERE file = ?1",
+    "INSERT INTO search_fts(search_fts, rowid, title, aliases, headings, props, body)"
+    " VALUES('delete', ?1, ?2, ?3, ?4, ?5, ?6)",
+    "DELETE FROM search_doc WHERE file = ?1",
+};
+
+static qp_rc sql_fail(sqlite3 *db, int src, const char *what, qp_error *err)
+{
+    qp_rc code = (src & 0xff) == SQLITE_NOMEM     ? QP_ENOMEM
+                 : (src & 0xff) == SQLITE_CORRUPT ? QP_ECORRUPT
+                 : (src & 0xff) == SQLITE_FULL    ? QP_EFULL
+                 : (src & 0xff) == SQLITE_BUSY    ? QP_EBUSY
+                                                  : QP_EIO;
+    qp_error_set(err, code, "search index: %s: %s", what, sqlite3_errmsg(db));
+    if (err)
+        err->sys = src;
+    return code;
+}
+
+qp_rc qp__search_schema(sqlite3 *db, qp_error *err)
+{
+    for (size_t i = 0; i < sizeof schema_sql / sizeof schema_sql[0]; i++) {
+        int src = sqlite3_exec(db, schema_sql[i], NULL, NULL, NULL);
+        if (src != SQLITE_OK)
+            return sql_fail(db, src, "schema", err);
+    }
+    return QP_OK;
+}
+
+static qp_rc writer_get(sqlite3 *db, qp__search_writer **w, qp_error *err)
+{
+    if (*w)
+        return QP_OK;
+    qp__search_writer *nw = calloc(1, sizeof *nw);
+    if (!nw)
+        return qp_error_set(err, QP_ENOMEM, "out of memory");
+    sqlite3_stmt **slots[] = {&nw->ins_fts, &nw->ins_doc, &nw->get_doc, &nw->del_fts, &nw->del_doc};
+    for (size_t i = 0; i < sizeof slots / sizeof slots[0]; i++) {
+        int src = sqlite3_prepare_v3(db, writer_sql[i], -1, SQLITE_PREPARE_PERSISTENT, slots[i],
+                                     NULL);
+        if (src != SQLITE_OK) {
+            qp_rc rc = sql_fail(db, src, "prepare", err);
+            qp__search_writer_free(nw);
+            return rc;
+        }
+    }
+    *w = nw;
+    return QP_OK;
+}
+
+void qp__search_writer_free(qp__search_writer *w)
+{
+    if (!w)
+        return;
+    sqlite3_finalize(w->ins_fts);
+    sqlite3_finalize(w->ins_doc);
+    sqlite3_finalize(w->get_doc);
+    sqlite3_finalize(w->del_fts);
+    sqlite3_finalize(w->del_doc);
+    free(w);
+}
+
+static qp_rc step(sqlite3 *db, sqlite3_stmt *s, const char *what, qp_error *err)
+{
+    int src = sqlite3_step(s);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (src != SQLITE_DONE && src != SQLITE_ROW)
+        return sql_fail(db, src, what, err);
+    return QP_OK;
+}
+
+/* A growable byte buffer for column texts. */
+typedef struct buf {
+    char *s;
+    size_t n, cap;
+    bool oom;
+} buf;
+
+static void buf_add(buf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->n + n + 2 > b->cap) {
+        size_t cap = b->cap ? b->cap : 128;
+        while (cap < b->n + n + 2)
+            cap *= 2;
+        char *ns = realloc(b->s, cap);
+        if (!ns) {
+            b->oom = true;
+            return;
+        }
+        b->s = ns;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->n, s, n);
+    b->n += n;
+    b->s[b->n] = '\0';
+}
+
+static void buf_str(buf *b, const char *s)
+{
+    buf_add(b, s, strlen(s));
+}
+
+/* Frontmatter values as text, one per line (keys are not words of it). */
+static void props_text(buf *b, const qp_value *v, int depth)
+{
+    char num[64];
+    if (!v || depth > 32)
+        return;
+    switch (v->type) {
+    case QP_VALUE_NULL:
+        return;
+    case QP_VALUE_BOOL:
+        buf_str(b, v->u.b ? "true\n" : "false\n");
+        return;
+    case QP_VALUE_INT:
+        snprintf(num, sizeof num, "%lld\n", (long long)v->u.i);
+        buf_str(b, num);
+        return;
+    case QP_VALUE_REAL:
+        snprintf(num, sizeof num, "%g\n", v->u.r);
+        buf_str(b, num);
+        return;
+    case QP_VALUE_STRING:
+    case QP_VALUE_DATE:
+    case QP_VALUE_DATETIME:
+        buf_add(b, v->u.str.s, v->u.str.len);
+        buf_str(b, "\n");
+        return;
+    case QP_VALUE_LIST:
+        for (size_t i = 0; i < v->u.list.n; i++)
+            props_text(b, &v->u.list.items[i], depth + 1);
+        return;
+    case QP_VALUE_MAP:
+        for (size_t i = 0; i < v->u.map.n; i++)
+            props_text(b, &v->u.map.vals[i], depth + 1);
+        return;
+    }
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The file name without folders and without ".md". */
+static void note_name(const char *path, const char **s, size_t *n)
+{
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    size_t l = strlen(base);
+    if (l >= 3 && (strcmp(base + l - 3, ".md") == 0 || strcmp(base + l - 3, ".MD") == 0))
+        l -= 3;
+    *s = base;
+    *n = l;
+}
+
+qp_rc qp__search_put(sqlite3 *db, qp__search_writer **w, int64_t id, const qp_note *note,
+                     qp_error *err)
+{
+    qp_rc rc = writer_get(db, w, err);
+    if (rc != QP_OK)
+        return rc;
+    buf col[NCOLS] = {{0}};
+    qp__search_words words[NCOLS];
+    const char **distinct = NULL;
+    buf dw = {0};
+    size_t n;
+    memset(words, 0, sizeof words);
+
+    const char *name;
+    size_t nname;
+    note_name(qp_note_path(note), &name, &nname);
+    buf_add(&col[0], name, nname);
+    const char *title = qp_note_title(note);
+    if (title && (strlen(title) != nname || strncmp(title, name, nname) != 0)) {
+        buf_str(&col[0], "\n");
+        buf_str(&col[0], title);
+    }
+    const char *const *aliases = qp_note_aliases(note, &n);
+    for (size_t i = 0; i < n; i++) {
+        buf_str(&col[1], aliases[i]);
+        buf_str(&col[1], "\n");
+    }
+    const qp_heading *hs = qp_note_headings(note, &n);
+    for (size_t i = 0; i < n; i++) {
+        buf_str(&col[2], hs[i].text ? hs[i].text : "");
+        buf_str(&col[2], "\n");
+    }
+    props_text(&col[3], qp_note_properties(note), 0);
+    size_t slen = 0;
+    const char *src = qp_note_source(note, &slen);
+    buf_add(&col[4], src ? src : "", src ? slen : 0);
+    for (int c = 0; c < NCOLS; c++) {
+        buf_add(&col[c], "", 0);
+        if (col[c].oom)
+            goto oom;
+        if ((rc = qp__search_words_split(&words[c], col[c].s, col[c].n, err)) != QP_OK)
+            goto cleanup;
+    }
+
+    /* The distinct words, for the delete. */
+    size_t total = 0;
+    for (int c = 0; c < NCOLS; c++)
+        total += words[c].n;
+    distinct = malloc((total + 1) * sizeof *distinct);
+    if (!distinct)
+        goto oom;
+    size_t k = 0;
+    for (int c = 0; c < NCOLS; c++) {
+        /* Each word ends at a space or the NUL: cut them in place. */
+        for (size_t i = 0; i < words[c].n; i++)
+            words[c].folded[words[c].v[i].off + words[c].v[i].len] = '\0';
+        for (size_t i = 0; i < words[c].n; i++)
+            distinct[k++] = words[c].folded + words[c].v[i].off;
+    }
+    qsort(distinct, k, sizeof *distinct, str_cmp);
+    size_t nd = 0;
+    for (size_t i = 0; i < k; i++) {
+        if (nd > 0 && strcmp(distinct[nd - 1], distinct[i]) == 0)
+            continue;
+        distinct[nd++] = distinct[i];
+    }
+    for (size_t i = 0; i < nd; i++) {
+        if (i)
+            buf_str(&dw, " ");
+        buf_str(&dw, distinct[i]);
+    }
+    buf_add(&dw, "", 0);
+    char counts[128];
+    snprintf(counts, sizeof counts, "%zu %zu %zu %zu %zu", words[0].n, words[1].n, words[2].n,
+             words[3].n, words[4].n);
+    if (dw.oom)
+        goto oom;
+    /* Put the spaces back: the folded texts are what FTS5 indexes. */
+    for (int c = 0; c < NCOLS; c++)
+        for (size_t i = 0; i + 1 < words[c].n; i++)
+            words[c].folded[words[c].v[i].off + words[c].v[i].len] = ' ';
+
+    sqlite3_stmt *s = (*w)->ins_fts;
+    sqlite3_bind_int64(s, 1, id);
+    for (int c = 0; c < NCOLS; c++)
+        sqlite3_bind_text(s, 2 + c, words[c].folded, (int)words[c].nfolded, SQLITE_STATIC);
+    if ((rc = step(db, s, "insert", err)) != QP_OK)
+        goto cleanup;
+    s = (*w)->ins_doc;
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_text(s, 2, counts, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, dw.s, (int)dw.n, SQLITE_STATIC);
+    rc = step(db, s, "insert doc", err);
+    goto cleanup;
+oom:
+    rc = qp_error_set(err, QP_ENOMEM, "out of memory indexing %s for search", qp_note_path(note));
+cleanup:
+    for (int c = 0; c < NCOLS; c++) {
+        free(col[c].s);
+        qp__search_words_free(&words[c]);
+    }
+    free(distinct);
+    free(dw.s);
+    return rc;
+}
+
+qp_rc qp__search_remove(sqlite3 *db, qp__search_writer **w, int64_t id, qp_error *err)
+{
+    qp_rc rc = writer_get(db, w, err);
+    if (rc != QP_OK)
+        return rc;
+    sqlite3_stmt *g = (*w)->get_doc;
+    sqlite3_bind_int64(g, 1, id);
+    int src = sqlite3_step(g);
+    if (src != SQLITE_ROW) {
+        sqlite3_reset(g);
+        sqlite3_clear_bindings(g);
+        return src == SQLITE_DONE ? QP_OK : sql_fail(db, src, "doc", err);
+    }
+    unsigned long long cnt[NCOLS] = {0};
+    const char *counts = (const char *)sqlite3_column_text(g, 0);
+    if (!counts || sscanf(counts, "%llu %llu %llu %llu %llu", &cnt[0], &cnt[1], &cnt[2], &cnt[3],
+                          &cnt[4]) != NCOLS)
+        memset(cnt, 0, sizeof cnt);
+    const char *words = (const char *)sqlite3_column_text(g, 1);
+    char *wcopy = strdup(words ? words : "");
+    sqlite3_reset(g);
+    sqlite3_clear_bindings(g);
+    buf col[NCOLS] = {{0}};
+    if (!wcopy)
+        return qp_error_set(err, QP_ENOMEM, "out of memory");
+
+    /* Spread the distinct words over the columns, each padded with the
+     * first word to its count (see the top of the file). */
+    const char *first = wcopy;
+    size_t firstlen = strcspn(wcopy, " ");
+    const char *next = wcopy;
+    for (int c = 0; c < NCOLS; c++) {
+        buf_add(&col[c], "", 0);
+        for (unsigned long long i = 0; i < cnt[c]; i++) {
+            if (i)
+                buf_str(&col[c], " ");
+            if (*next) {
+                size_t l = strcspn(next, " ");
+                buf_add(&col[c], next, l);
+                next += l;
+                while (*next == ' ')
+                    next++;
+            } else {
+                buf_add(&col[c], first, firstlen);
+            }
+        }
+    }
+    bool oom = false;
+    for (int c = 0; c < NCOLS; c++)
+        oom |= col[c].oom;
+    if (oom) {
+        rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    sqlite3_stmt *s = (*w)->del_fts;
+    sqlite3_bind_int64(s, 1, id);
+    for (int c = 0; c < NCOLS; c++)
+        sqlite3_bind_text(s, 2 + c, col[c].s, (int)col[c].n, SQLITE_STATIC);
+    if ((rc = step(db, s, "delete", err)) != QP_OK)
+        goto cleanup;
+    s = (*w)->del_doc;
+    sqlite3_bind_int64(s, 1, id);
+    rc = step(db, s, "delete doc", err);
+cleanup:
+    for (int c = 0; c < NCOLS; c++)
+        free(col[c].s);
+    free(wcopy);
+    return rc;
+}
+
+/* ---- evaluating a query on a note's words ---- */
+
+typedef struct doc_text {
+    qp__search_words body; /* the file's words */
+    qp__search_words name; /* the file name's words */
+    uint32_t *sections;    /* first line of each section after the first (heading lines) */
+    size_t nsections;
+    const int *leafvals; /* truth of each SQL leaf for this note */
+} doc_text;
+
+static bool word_eq(const qp__search_words *w, size_t i, const char *t, bool prefix)
+{
+    size_t tl = strlen(t);
+    const qp__search_word *x = &w->v[i];
+    if (prefix ? x->len < tl : x->len != tl)
+        return false;
+    return memcmp(w->folded + x->off, t, tl) == 0;
+}
+
+/* Where TERM t matches words [a, b) of w: index of the first word, or -1. */
+static long term_at(const qp__search_words *w, size_t a, size_t b, const qp__sq_node *t,
+                    size_t from)
+{
+    size_t n = t->nwords;
+    if (from < a)
+        from = a;
+    for (size_t i = from; i + n <= b; i++) {
+        size_t k = 0;
+        while (k < n && word_eq(w, i + k, t->words[k], t->prefix && k + 1 == n))
+            k++;
+        if (k == n)
+            return (long)i;
+    }
+    return -1;
+}
+
+static bool eval_range(const qp__sq_node *n, const doc_text *d, const qp__search_words *w,
+                       size_t a, size_t b, bool doc_level);
+
+/* LINE and SECTION: some line (section) of the body holds the child. */
+static bool eval_scoped(const qp__sq_node *n, const doc_text *d)
+{
+    const qp__search_words *w = &d->body;
+    size_t i = 0;
+    while (i < w->n) {
+        size_t j = i + 1;
+        if (n->kind == QP__SQ_LINE) {
+            while (j < w->n && w->v[j].line == w->v[i].line)
+                j++;
+        } else {
+            /* the section of word i ends before the next heading line after it */
+            uint32_t end = UINT32_MAX;
+            for (size_t s = 0; s < d->nsections; s++)
+                if (d->sections[s] > w->v[i].line) {
+                    end = d->sections[s];
+                    break;
+                }
+            while (j < w->n && w->v[j].line < end)
+                j++;
+        }
+        if (eval_range(n->kids[0], d, w, i, j, false))
+            return true;
+        i = j;
+    }
+    return false;
+}
+
+static bool eval_range(const qp__sq_node *n, const doc_text *d, const qp__search_words *w,
+                       size_t a, size_t b, bool doc_level)
+{
+    switch (n->kind) {
+    case QP__SQ_AND:
+        for (size_t i = 0; i < n->nkids; i++)
+            if (!eval_range(n->kids[i], d, w, a, b, doc_level))
+                return false;
+        return true;
+    case QP__SQ_OR:
+        for (size_t i = 0; i < n->nkids; i++)
+            if (eval_range(n->kids[i], d, w, a, b, doc_level))
+                return true;
+        return false;
+    case QP__SQ_NOT:
+        return !eval_range(n->kids[0], d, w, a, b, doc_level);
+    case QP__SQ_TERM:
+        if (term_at(w, a, b, n, a) >= 0)
+            return true;
+        /* At the level of the whole note, the file name counts too. */
+        return doc_level && d && term_at(&d->name, 0, d->name.n, n, 0) >= 0;
+    case QP__SQ_LINE:
+    case QP__SQ_SECTION:
+        return d && eval_scoped(n, d);
+    default:
+        return d && d->leafvals && n->leaf >= 0 && d->leafvals[n->leaf];
+    }
+}
+
+/* ---- SQL functions for one query ---- */
+
+typedef struct run_ctx {
+    const qp_vault *vault;
+    const qp__sq_node **leaves; /* by leaf index */
+} run_ctx;
+
+static void fn_fold(sqlite3_context *cx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    const char *t = (const char *)sqlite3_value_text(argv[0]);
+    if (!t) {
+        sqlite3_result_null(cx);
+        return;
+    }
+    size_t fl = 0;
+    char *f = qp_text_fold(t, (size_t)sqlite3_value_bytes(argv[0]), &fl);
+    if (!f) {
+        sqlite3_result_error_nomem(cx);
+        return;
+    }
+    sqlite3_result_text(cx, f, (int)fl, free);
+}
+
+static void fn_excluded(sqlite3_context *cx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    const run_ctx *rc = sqlite3_user_data(cx);
+    const char *p = (const char *)sqlite3_value_text(argv[0]);
+    sqlite3_result_int(cx, rc && rc->vault && p && qp_vault_excluded(rc->vault, p));
+}
+
+/* qp_search_match(text, leaf): the words of a task's text satisfy the
+ * child of task leaf `leaf`. */
+static void fn_match(sqlite3_context *cx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    const run_ctx *rc = sqlite3_user_data(cx);
+    const char *t = (const char *)sqlite3_value_text(argv[0]);
+    int leaf = sqlite3_value_int(argv[1]);
+    if (!rc || !t || leaf < 0 || !rc->leaves[leaf] || rc->leaves[leaf]->nkids == 0) {
+        sqlite3_result_int(cx, t != NULL);
+        return;
+    }
+    qp__search_words w;
+    if (qp__search_words_split(&w, t, (size_t)sqlite3_value_bytes(argv[0]), NULL) != QP_OK) {
+        sqlite3_result_error_nomem(cx);
+        return;
+    }
+    sqlite3_result_int(cx, eval_range(rc->leaves[leaf]->kids[0], NULL, &w, 0, w.n, false));
+    qp__search_words_free(&w);
+}
+
+static void register_fns(sqlite3 *db, run_ctx *rc)
+{
+    sqlite3_create_function(db, "qp_search_fold", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
+                            fn_fold, NULL, NULL);
+    sqlite3_create_function(db, "qp_search_excluded", 1, SQLITE_UTF8, rc, rc ? fn_excluded : NULL,
+                            NULL, NULL);
+    sqlite3_create_function(db, "qp_search_match", 2, SQLITE_UTF8, rc, rc ? fn_match : NULL, NULL,
+                            NULL);
+}
+
+/* ---- building the statement ---- */
+
+typedef struct sql_build {
+    buf sql;
+    char **binds; /* texts for the ?s, in order; owned */
+    size_t nbinds, capbinds;
+    bool oom;
+} sql_build;
+
+static void bind_add(sql_build *b, const char *s)
+{
+    if (b->oom)
+        return;
+    if (b->nbinds == b->capbinds) {
+        size_t cap = b->capbinds ? b->capbinds * 2 : 8;
+        char **v = realloc(b->binds, cap * sizeof *v);
+        if (!v) {
+            b->oom = true;
+            return;
+        }
+        b->binds = v;
+        b->capbinds = cap;
+    }
+    char *d = strdup(s);
+    if (!d) {
+        b->oom = true;
+        return;
+    }
+    b->binds[b->nbinds++] = d;
+}
+
+/* True when n is words, phrases, OR, AND and - only, and FTS5 can say
+ * exactly which notes it holds (a NOT needs a positive beside it). */
+static bool fts_exact(const qp__sq_node *n)
+{
+    switch (n->kind) {
+    case QP__SQ_TERM:
+        return true;
+    case QP__SQ_OR:
+        for (size_t i = 0; i < n->nkids; i++)
+            if (!fts_exact(n->kids[i]))
+                return false;
+        return true;
+    case QP__SQ_AND: {
+        bool pos = false;
+        for (size_t i = 0; i < n->nkids; i++) {
+            const qp__sq_node *k = n->kids[i];
+            if (k->kind == QP__SQ_NOT) {
+                if (!fts_exact(k->kids[0]))
+                    return false;
+            } else if (fts_exact(k)) {
+                pos = true;
+            } else {
+                return false;
+            }
+        }
+        return pos;
+    }
+    default:
+        return false;
+    }
+}
+
+static void fts_term(buf *b, const qp__sq_node *t)
+{
+    buf_str(b, "\"");
+    for (size_t i = 0; i < t->nwords; i++) {
+        if (i)
+            buf_str(b, " ");
+        buf_str(b, t->words[i]); /* words hold no '"': they are letters, digits, marks, '_' */
+    }
+    buf_str(b, t->prefix ? "\"*" : "\"");
+}
+
+/* A MATCH expression that every note satisfying n satisfies (exact when
+ * fts_exact(n)); false when the text gives no necessary condition. */
+static bool fts_core(buf *b, const qp__sq_node *n)
+{
+    switch (n->kind) {
+    case QP__SQ_TERM:
+        fts_term(b, n);
+        return true;
+    case QP__SQ_OR: {
+        buf tmp = {0};
+        for (size_t i = 0; i < n->nkids; i++) {
+            if (i)
+                buf_str(&tmp, " OR ");
+            buf_str(&tmp, "(");
+            if (!fts_core(&tmp, n->kids[i])) {
+                free(tmp.s);
+                return false;
+            }
+            buf_str(&tmp, ")");
+        }
+        buf_add(b, tmp.s ? tmp.s : "", tmp.n);
+        b->oom |= tmp.oom;
+        free(tmp.s);
+        return true;
+    }
+    case QP__SQ_AND: {
+        size_t npos = 0;
+        for (size_t i = 0; i < n->nkids; i++) {
+            const qp__sq_node *k = n->kids[i];
+            if (k->kind == QP__SQ_NOT)
+                continue;
+            buf tmp = {0};
+            if (fts_core(&tmp, k)) {
+                if (npos++)
+                    buf_str(b, " AND ");
+                buf_str(b, "(");
+                buf_add(b, tmp.s, tmp.n);
+                buf_str(b, ")");
+                b->oom |= tmp.oom;
+            }
+            free(tmp.s);
+        }
+        if (npos == 0)
+            return false;
+        for (size_t i = 0; i < n->nkids; i++) {
+            const qp__sq_node *k = n->kids[i];
+            if (k->kind == QP__SQ_NOT && fts_exact(k->kids[0])) {
+                buf_str(b, " NOT (");
+                fts_core(b, k->kids[0]);
+                buf_str(b, ")");
+            }
+        }
+        return true;
+    }
+    case QP__SQ_LINE:
+    case QP__SQ_SECTION:
+        return fts_core(b, n->kids[0]);
+    case QP__SQ_TASK:
+        return n->nkids > 0 && fts_core(b, n->kids[0]);
+    default:
+        return false;
+    }
+}
+
+static void gen(sql_build *b, const qp__sq_node *n);
+
+static void gen_fts_in(sql_build *b, const qp__sq_node *n)
+{
+    buf e = {0};
+    fts_core(&e, n);
+    buf_add(&e, "", 0);
+    if (e.oom)
+        b->oom = true;
+    buf_str(&b->sql, "f.id IN (SELECT rowid FROM search_fts WHERE search_fts MATCH ?)");
+    bind_add(b, e.s ? e.s : "");
+    free(e.s);
+}
+
+static void gen(sql_build *b, const qp__sq_node *n)
+{
+    if (fts_exact(n)) {
+        gen_fts_in(b, n);
+        return;
+    }
+    switch (n->kind) {
+    case QP__SQ_AND:
+    case QP__SQ_OR:
+        buf_str(&b->sql, "(");
+        for (size_t i = 0; i < n->nkids; i++) {
+            if (i)
+                buf_str(&b->sql, n->kind == QP__SQ_AND ? " AND " : " OR ");
+            gen(b, n->kids[i]);
+        }
+        buf_str(&b->sql, ")");
+        return;
+    case QP__SQ_NOT:
+        buf_str(&b->sql, "NOT (");
+        gen(b, n->kids[0]);
+        buf_str(&b->sql, ")");
+        return;
+    case QP__SQ_LINE:
+    case QP__SQ_SECTION: {
+        buf e = {0};
+        bool has = fts_core(&e, n);
+        free(e.s);
+        if (has)
+            gen_fts_in(b, n); /* necessary; the text decides */
+        else
+            buf_str(&b->sql, "1");
+        return;
+    }
+    case QP__SQ_PATH:
+        buf_str(&b->sql, "instr(f.path_folded, ?) > 0");
+        bind_add(b, n->text);
+        return;
+    case QP__SQ_FILE:
+        buf_str(&b->sql, "instr(f.name_folded, ?) > 0");
+        bind_add(b, n->text);
+        return;
+    case QP__SQ_TAG:
+        buf_str(&b->sql, "EXISTS (SELECT 1 FROM tags t WHERE t.file = f.id AND (t.tag_folded = ?"
+                         " OR substr(t.tag_folded, 1, length(?) + 1) = ? || '/'))");
+        bind_add(b, n->text);
+        bind_add(b, n->text);
+        bind_add(b, n->text);
+        return;
+    case QP__SQ_PROP:
+        buf_str(&b->sql, "EXISTS (SELECT 1 FROM properties p, json_each(p.json) j"
+                         " WHERE p.file = f.id AND qp_search_fold(j.key) = ?");
+        bind_add(b, n->text);
+        if (n->value) {
+            buf_str(&b->sql, " AND instr(qp_search_fold(CAST(j.value AS TEXT)), ?) > 0");
+            bind_add(b, n->value);
+        } else {
+            buf_str(&b->sql, " AND j.type <> 'null'");
+        }
+        buf_str(&b->sql, ")");
+        return;
+    case QP__SQ_TASK: {
+        char leaf[32];
+        buf_str(&b->sql, "EXISTS (SELECT 1 FROM tasks t WHERE t.file = f.id");
+        if (n->task == QP__SQ_TASK_TODO)
+            buf_str(&b->sql, " AND t.symbol = ' '");
+        else if (n->task == QP__SQ_TASK_DONE)
+            buf_str(&b->sql, " AND t.symbol <> ' '");
+        if (n->nkids) {
+            snprintf(leaf, sizeof leaf, " AND qp_search_match(t.text, %d)", n->leaf);
+            buf_str(&b->sql, leaf);
+        }
+        buf_str(&b->sql, ")");
+        return;
+    }
+    case QP__SQ_TERM:
+        return; /* fts_exact */
+    }
+}
+
+static void collect_leaves(const qp__sq_node *n, const qp__sq_node **leaves)
+{
+    if (n->leaf >= 0)
+        leaves[n->leaf] = n;
+    for (size_t i = 0; i < n->nkids; i++)
+        collect_leaves(n->kids[i], leaves);
+}
+
+/* The positive terms of the query (not under a -), for hits. */
+static void collect_terms(const qp__sq_node *n, const qp__sq_node ***v, size_t *nv, size_t *cap,
+                          bool *oom)
+{
+    if (n->kind == QP__SQ_NOT)
+        return;
+    if (n->kind == QP__SQ_TERM) {
+        if (*nv == *cap) {
+            *cap = *cap ? *cap * 2 : 8;
+            const qp__sq_node **nvv = realloc(*v, *cap * sizeof *nvv);
+            if (!nvv) {
+                *oom = true;
+                return;
+            }
+            *v = nvv;
+        }
+        (*v)[(*nv)++] = n;
+        return;
+    }
+    for (size_t i = 0; i < n->nkids; i++)
+        collect_terms(n->kids[i], v, nv, cap, oom);
+}
+
+/* ---- the method ---- */
+
+typedef struct note_row {
+    int64_t id;
+    char *path, *title, *date;
+    int kind;
+    bool is_note;
+    double score;
+} note_row;
+
+static void note_row_free(note_row *r)
+{
+    free(r->path);
+    free(r->title);
+    free(r->date);
+    memset(r, 0, sizeof *r);
+}
+
+static char *dup_col(sqlite3_stmt *s, int i)
+{
+    const unsigned char *t = sqlite3_column_text(s, i);
+    return t ? strdup((const char *)t) : NULL;
+}
+
+/* Heading lines of file `id`, sorted. */
+static qp_rc heading_lines(qp_store *st, int64_t id, uint32_t **out, size_t *n, qp_error *err)
+{
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *s = NULL;
+    qp_rc rc = qp__store_stmt(&s, st, QP__S_HEADINGS_OF, err);
+    if (rc != QP_OK)
+        return rc;
+    sqlite3_bind_int64(s, 1, id);
+    size_t cap = 0;
+    int src;
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 8;
+            uint32_t *v = realloc(*out, cap * sizeof *v);
+            if (!v) {
+                sqlite3_reset(s);
+                free(*out);
+                *out = NULL;
+                return qp_error_set(err, QP_ENOMEM, "out of memory");
+            }
+            *out = v;
+        }
+        (*out)[(*n)++] = (uint32_t)sqlite3_column_int64(s, 2);
+    }
+    sqlite3_reset(s);
+    if (src != SQLITE_DONE) {
+        free(*out);
+        *out = NULL;
+        return qp__store_sqlite_error(st, src, "headings", err);
+    }
+    return QP_OK;
+}
+
+/* Reads a note and cuts it into words; *ok false when it cannot be read
+ * (gone since indexed). */
+static qp_rc load_doc(qp_store *st, const qp_vault *vault, const note_row *r, bool sections,
+                      char **src, size_t *len, doc_text *d, bool *ok, qp_error *err)
+{
+    qp_file_stat fs;
+    qp_error rerr = QP_ERROR_INIT;
+    memset(d, 0, sizeof *d);
+    *ok = false;
+    *src = NULL;
+    qp_rc rc = qp_vault_read(vault, r->path, QP_NOTE_MAX_SIZE, src, len, &fs, &rerr);
+    if (rc == QP_ENOMEM)
+        return qp_error_set(err, QP_ENOMEM, "out of memory");
+    if (rc != QP_OK)
+        return QP_OK;
+    if ((rc = qp__search_words_split(&d->body, *src, *len, err)) != QP_OK)
+        return rc;
+    const char *name;
+    size_t nname;
+    note_name(r->path, &name, &nname);
+    if ((rc = qp__search_words_split(&d->name, name, nname, err)) != QP_OK)
+        return rc;
+    if (sections && (rc = heading_lines(st, r->id, &d->sections, &d->nsections, err)) != QP_OK)
+        return rc;
+    *ok = true;
+    return QP_OK;
+}
+
+static void doc_free(doc_text *d)
+{
+    qp__search_words_free(&d->body);
+    qp__search_words_free(&d->name);
+    free(d->sections);
+    memset(d, 0, sizeof *d);
+}
+
+/* A JSON string of s[0..n), invalid UTF-8 replaced by '?'. */
+static json_t *json_text(const char *s, size_t n)
+{
+    json_t *j = json_stringn(s, n);
+    if (j)
+        return j;
+    char *fixed = malloc(n + 1);
+    if (!fixed)
+        return NULL;
+    size_t w = 0;
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        size_t l = qp_text_decode(s + i, n - i, &cp);
+        if (cp == 0xFFFD && l == 1)
+            fixed[w++] = '?';
+        else {
+            memcpy(fixed + w, s + i, l);
+            w += l;
+        }
+        i += l;
+    }
+    j = json_stringn(fixed, w);
+    free(fixed);
+    return j;
+}
+
+typedef struct hit {
+    uint32_t line, col;
+    size_t src, len; /* bytes in the source */
+} hit;
+
+static int hit_cmp(const void *a, const void *b)
+{
+    const hit *x = a, *y = b;
+    if (x->src != y->src)
+        return x->src < y->src ? -1 : 1;
+    return x->len > y->len ? -1 : x->len < y->len;
+}
+
+/* The matches of one result: its lines that hold a hit of a positive term. */
+static json_t *matches_json(const char *src, size_t len, const doc_text *d,
+                            const qp__sq_node *const *terms, size_t nterms, size_t *more)
+{
+    hit *hits = NULL;
+    size_t nh = 0, cap = 0;
+    const qp__search_words *w = &d->body;
+    json_t *arr = json_array();
+    *more = 0;
+    if (!arr)
+        return NULL;
+    for (size_t t = 0; t < nterms; t++) {
+        long at = -1;
+        size_t from = 0;
+        while ((at = term_at(w, 0, w->n, terms[t], from)) >= 0) {
+            size_t i = (size_t)at, last = i + terms[t]->nwords - 1;
+            if (nh == cap) {
+                cap = cap ? cap * 2 : 16;
+                hit *nv = realloc(hits, cap * sizeof *nv);
+                if (!nv)
+                    goto oom;
+                hits = nv;
+            }
+            hits[nh++] = (hit){w->v[i].line, w->v[i].col, w->v[i].src,
+                               w->v[last].src + w->v[last].nsrc - w->v[i].src};
+            from = i + 1;
+        }
+    }
+    if (nh > 1)
+        qsort(hits, nh, sizeof *hits, hit_cmp);
+    size_t nlines = 0;
+    for (size_t i = 0; i < nh;) {
+        size_t j = i;
+        while (j < nh && hits[j].line == hits[i].line)
+            j++;
+        if (nlines++ >= MAX_LINES) {
+            (*more)++;
+            i = j;
+            continue;
+        }
+        /* The line around the first hit, at most SNIPPET_MAX bytes. */
+        size_t ls = hits[i].src - (hits[i].col - 1), le = ls;
+        while (le < len && src[le] != '\n')
+            le++;
+        if (le > ls && src[le - 1] == '\r')
+            le--;
+        size_t a = ls, b = le;
+        if (b - a > SNIPPET_MAX) {
+            a = hits[i].src > ls + SNIPPET_MAX / 4 ? hits[i].src - SNIPPET_MAX / 4 : ls;
+            while (a > ls && ((unsigned char)src[a] & 0xC0) == 0x80)
+                a--;
+            b = a + SNIPPET_MAX < le ? a + SNIPPET_MAX : le;
+            while (b < le && ((unsigned char)src[b] & 0xC0) == 0x80)
+                b++;
+        }
+        json_t *hs = json_array();
+        size_t prev_end = 0;
+        for (size_t k = i; k < j && hs; k++) {
+            if (k > i && hits[k].src < prev_end)
+                continue; /* overlaps the previous hit */
+            json_array_append_new(hs, json_pack("{sI sI}", "column", (json_int_t)hits[k].col,
+                                                "length", (json_int_t)hits[k].len));
+            prev_end = hits[k].src + hits[k].len;
+        }
+        json_t *m = json_pack("{sI sI so sI so}", "line", (json_int_t)hits[i].line, "column",
+                              (json_int_t)hits[i].col, "text", json_text(src + a, b - a),
+                              "text_column", (json_int_t)(a - ls + 1), "hits", hs);
+        if (!m || json_array_append_new(arr, m) != 0)
+            goto oom;
+        i = j;
+    }
+    free(hits);
+    return arr;
+oom:
+    free(hits);
+    json_decref(arr);
+    return NULL;
+}
+
+static qp_rc param_int(json_int_t *out, json_t *params, const char *name, json_int_t def,
+                       json_int_t lo, json_int_t hi, qp_error *err)
+{
+    json_t *v = json_object_get(params, name);
+    *out = def;
+    if (!v || json_is_null(v))
+        return QP_OK;
+    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
+        return qp_error_set(err, QP_EINVAL, "param %s: expected an integer from %lld to %lld", name,
+                            (long long)lo, (long long)hi);
+    *out = json_integer_value(v);
+    return QP_OK;
+}
+
+qp_rc qp__query_search(json_t **out, qp_store *st, const qp_vault *vault, json_t *params,
+                       qp_error *err)
+{
+    qp_rc rc = QP_OK;
+    const char *q = NULL, *cursor = NULL;
+    json_int_t limit = DEFAULT_LIMIT;
+    bool prefix = true;
+    qp__sq_query query = {0};
+    sql_build b = {0};
+    sqlite3_stmt *s = NULL;
+    sqlite3 *db = qp__store_db(st);
+    const qp__sq_node **leaves = NULL, **terms = NULL;
+    size_t nterms = 0, capterms = 0;
+    json_t *results = NULL;
+    run_ctx rcx = {vault, NULL};
+    int *leafvals = NULL;
+    note_row row = {0};
+    char *src = NULL;
+    doc_text d = {0};
+    *out = NULL;
+
+    if ((rc = qp__query_param_string(&q, params, "query", true, err)) != QP_OK ||
+        (rc = qp__query_param_string(&cursor, params, "cursor", false, err)) != QP_OK ||
+        (rc = param_int(&limit, params, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT, err)) != QP_OK)
+        return rc;
+    json_t *jp = json_object_get(params, "prefix");
+    if (jp && !json_is_null(jp)) {
+        if (!json_is_boolean(jp))
+            return qp_error_set(err, QP_EINVAL, "param prefix: expected a boolean");
+        prefix = json_is_true(jp);
+    }
+    long long offset = 0;
+    if (cursor) {
+        char *end = NULL;
+        offset = strtoll(cursor, &end, 10);
+        if (!*cursor || *end || offset < 0)
+            return qp_error_set(err, QP_EINVAL, "param cursor: not a cursor of this method");
+    }
+    if (!vault)
+        return qp_error_set(err, QP_EINVAL, "search needs the vault to read notes");
+    if ((rc = qp__sq_parse(&query, q, prefix, err)) != QP_OK)
+        return rc;
+    results = json_array();
+    if (!results)
+        goto oom;
+    if (!query.root) {
+        *out = json_pack("{sI so sn}", "total", (json_int_t)0, "results", results, "next_cursor");
+        results = NULL;
+        rc = *out ? QP_OK : qp_error_set(err, QP_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    leaves = calloc(query.nleaves + 1, sizeof *leaves);
+    leafvals = calloc(query.nleaves + 1, sizeof *leafvals);
+    if (!leaves || !leafvals)
+        goto oom;
+    collect_leaves(query.root, leaves);
+    rcx.leaves = leaves;
+    bool oom = false;
+    collect_terms(query.root, &terms, &nterms, &capterms, &oom);
+    if (oom)
+        goto oom;
+
+    /* SELECT id, path, kind, title, date, is_note, score [, leaf values] */
+    buf core = {0};
+    bool ranked = fts_core(&core, query.root);
+    buf_add(&core, "", 0);
+    buf_str(&b.sql, "SELECT f.id, f.path, f.kind, f.title, f.date, f.is_note, ");
+    buf_str(&b.sql, ranked ? "bm25(search_fts, " FTS_WEIGHTS ")" : "0.0");
+    if (query.verify) {
+        for (size_t i = 0; i < query.nleaves; i++) {
+            buf_str(&b.sql, ", ");
+            gen(&b, leaves[i]);
+        }
+    }
+    buf_str(&b.sql, ranked ? " FROM search_fts JOIN files f ON f.id = search_fts.rowid"
+                             " WHERE search_fts MATCH ?"
+                           : " FROM files f WHERE 1");
+    if (ranked)
+        bind_add(&b, core.s);
+    free(core.s);
+    buf_str(&b.sql, " AND f.is_note = 1 AND NOT qp_search_excluded(f.path)");
+    if (!fts_exact(query.root)) {
+        const qp__sq_node *r = query.root;
+        if (r->kind == QP__SQ_AND) {
+            /* The exact text kids are the MATCH already. */
+            for (size_t i = 0; i < r->nkids; i++) {
+                const qp__sq_node *k = r->kids[i];
+                if (fts_exact(k) || (k->kind == QP__SQ_NOT && fts_exact(k->kids[0])))
+                    continue;
+                buf_str(&b.sql, " AND ");
+                gen(&b, k);
+            }
+        } else {
+            buf_str(&b.sql, " AND ");
+            gen(&b, r);
+        }
+    }
+    buf_str(&b.sql, ranked ? " ORDER BY 7, f.path" : " ORDER BY f.path");
+    buf_add(&b.sql, "", 0);
+    if (b.oom || b.sql.oom)
+        goto oom;
+
+    register_fns(db, &rcx);
+    int src_rc = sqlite3_prepare_v2(db, b.sql.s, -1, &s, NULL);
+    if (src_rc != SQLITE_OK) {
+        rc = qp__store_sqlite_error(st, src_rc, "search", err);
+        goto cleanup;
+    }
+    for (size_t i = 0; i < b.nbinds; i++)
+        sqlite3_bind_text(s, (int)i + 1, b.binds[i], -1, SQLITE_STATIC);
+
+    long long seen = 0, total = 0, verified_beyond = 0;
+    bool total_exact = true;
+    while ((src_rc = sqlite3_step(s)) == SQLITE_ROW) {
+        bool on_page = seen >= offset && seen < offset + limit;
+        if (!query.verify && !on_page) {
+            seen++;
+            total++;
+            continue;
+        }
+        if (query.verify && seen >= offset + limit && verified_beyond >= VERIFY_COUNT_MAX) {
+            total_exact = false;
+            total++;
+            seen++;
+            continue;
+        }
+        note_row_free(&row);
+        row.id = sqlite3_column_int64(s, 0);
+        row.path = dup_col(s, 1);
+        row.kind = sqlite3_column_int(s, 2);
+        row.title = dup_col(s, 3);
+        row.date = dup_col(s, 4);
+        row.is_note = sqlite3_column_int(s, 5) != 0;
+        row.score = sqlite3_column_double(s, 6);
+        if (!row.path)
+            goto oom;
+        for (size_t i = 0; query.verify && i < query.nleaves; i++)
+            leafvals[i] = sqlite3_column_int(s, 7 + (int)i);
+        bool readable = false;
+        size_t len = 0;
+        free(src);
+        src = NULL;
+        doc_free(&d);
+        if ((rc = load_doc(st, vault, &row, query.verify, &src, &len, &d, &readable, err)) !=
+            QP_OK)
+            goto cleanup;
+        if (query.verify) {
+            if (seen >= offset + limit)
+                verified_beyond++;
+            d.leafvals = leafvals;
+            if (!readable || !eval_range(query.root, &d, &d.body, 0, d.body.n, true))
+                continue;
+            on_page = seen >= offset && seen < offset + limit;
+        }
+        seen++;
+        total++;
+        if (!on_page)
+            continue;
+        size_t more = 0;
+        json_t *m = readable ? matches_json(src, len, &d, terms, nterms, &more) : json_array();
+        json_t *o = json_pack("{ss ss so so sf so sI}", "path", row.path, "kind",
+                              qp_note_kind_name((qp_note_kind)row.kind), "title",
+                              row.title ? json_string(row.title) : json_null(), "date",
+                              row.date ? json_string(row.date) : json_null(), "score",
+                              ranked ? -row.score : 0.0, "matches", m, "more_matches",
+                              (json_int_t)more);
+        if (!o || json_array_append_new(results, o) != 0)
+            goto oom;
+    }
+    if (src_rc != SQLITE_DONE) {
+        rc = qp__store_sqlite_error(st, src_rc, "search", err);
+        goto cleanup;
+    }
+    json_t *next = offset + limit < total ? json_sprintf("%lld", offset + limit) : json_null();
+    *out = json_pack("{sI so so}", "total", (json_int_t)total, "results", results, "next_cursor",
+                     next);
+    results = NULL;
+    if (!*out)
+        goto oom;
+    if (!total_exact)
+        json_object_set_new(*out, "total_exact", json_false());
+    goto cleanup;
+oom:
+    rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+cleanup:
+    sqlite3_finalize(s);
+    register_fns(db, NULL);
+    json_decref(results);
+    for (size_t i = 0; i < b.nbinds; i++)
+        free(b.binds[i]);
+    free(b.binds);
+    free(b.sql.s);
+    free(leaves);
+    free(leafvals);
+    free(terms);
+    note_row_free(&row);
+    free(src);
+    doc_free(&d);
+    qp__sq_free(&query);
+    return rc;
+}
