@@ -218,7 +218,8 @@ static void client_error(client *c, json_t *id, int code, const char *message, j
 static bool cacheable(const char *method)
 {
     return strcmp(method, "backlinks") == 0 || strcmp(method, "mentions") == 0 ||
-           strcmp(method, "note") == 0 || strcmp(method, "resolve") == 0;
+           strcmp(method, "note") == 0 || strcmp(method, "resolve") == 0 ||
+           strcmp(method, "search") == 0;
 }
 
 /* "method\nparams": new memory, or NULL when out of memory. */
@@ -966,7 +967,7 @@ static qpd_reply m_subscribe(client *c, const qpd_method *m, qpd_request *req)
     if (target == NULL || !(target->flags & QPD_SUBSCRIBABLE)) {
         client_error(c, req->id, QPD_RPC_INVALID_PARAMS,
                      "subscribe: method must be one of status, note, resolve, backlinks, "
-                     "mentions, tasks.query, tasks.blocks",
+                     "mentions, search, tasks.query, tasks.blocks",
                      NULL);
         return reply_sent();
     }
@@ -1028,6 +1029,7 @@ static const qpd_method methods[] = {
     {"mentions", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
     {"note", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
     {"resolve", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
+    {"search", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
     {"status", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
     {"subscribe", m_subscribe, QPD_ON_LOOP},
     {"tasks.blocks", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},

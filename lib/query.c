@@ -1601,10 +1601,9 @@ static const struct {
     const char *name;
     method_fn fn;
 } methods[] = {
-    {"backlinks", m_backlinks},     {"mentions", m_mentions}, {"note", m_note},
-    {"resolve", m_resolve},         {"search", qp__query_search}, {"status", m_status},
-    {"tasks.blocks", m_tasks_blocks},
-    {"tasks.query", m_tasks_query},
+    {"backlinks", m_backlinks},       {"mentions", m_mentions},       {"note", m_note},
+    {"resolve", m_resolve},           {"search", qp__query_search},   {"status", m_status},
+    {"tasks.blocks", m_tasks_blocks}, {"tasks.query", m_tasks_query},
 };
 
 qp_rc qp_query_run(char **out, qp_store *st, const qp_vault *vault, const char *method,

@@ -24,6 +24,7 @@
  * (line, column, snippet) of each result on the page.
  */
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,13 +37,13 @@
 #include "search_int.h"
 #include "store_int.h"
 
-#define FTS_WEIGHTS       "10.0, 6.0, 4.0, 2.0, 1.0"
-#define NCOLS             5
-#define DEFAULT_LIMIT     20
-#define MAX_LIMIT         1000
-#define MAX_LINES         10   /* matching lines shown per result */
-#define SNIPPET_MAX       200  /* bytes of a line shown around its first hit */
-#define VERIFY_COUNT_MAX  2000 /* candidates read beyond the page to count line:/section: */
+#define FTS_WEIGHTS      "10.0, 6.0, 4.0, 2.0, 1.0"
+#define NCOLS            5
+#define DEFAULT_LIMIT    20
+#define MAX_LIMIT        1000
+#define MAX_LINES        10   /* matching lines shown per result */
+#define SNIPPET_MAX      200  /* bytes of a line shown around its first hit */
+#define VERIFY_COUNT_MAX 2000 /* candidates read beyond the page to count line:/section: */
 
 static const char *const schema_sql[] = {
     "CREATE VIRTUAL TABLE search_fts USING fts5(title, aliases, headings, props, body,"
@@ -126,6 +127,10 @@ qp_rc qp__search_words_split(qp__search_words *out, const char *text, size_t len
                     free(f);
                     goto oom;
                 }
+                /* Final sigma is sigma, as FTS5's folding has it: a word
+                 * matches whether it was written in capitals or not. */
+                if (fl == 2 && (unsigned char)f[0] == 0xCF && (unsigned char)f[1] == 0x82)
+                    f[1] = (char)0x83;
                 memcpy(w.folded + w.nfolded, f, fl);
                 w.nfolded += fl;
                 free(f);
@@ -208,8 +213,8 @@ static qp_rc writer_get(sqlite3 *db, qp__search_writer **w, qp_error *err)
         return qp_error_set(err, QP_ENOMEM, "out of memory");
     sqlite3_stmt **slots[] = {&nw->ins_fts, &nw->ins_doc, &nw->get_doc, &nw->del_fts, &nw->del_doc};
     for (size_t i = 0; i < sizeof slots / sizeof slots[0]; i++) {
-        int src = sqlite3_prepare_v3(db, writer_sql[i], -1, SQLITE_PREPARE_PERSISTENT, slots[i],
-                                     NULL);
+        int src =
+            sqlite3_prepare_v3(db, writer_sql[i], -1, SQLITE_PREPARE_PERSISTENT, slots[i], NULL);
         if (src != SQLITE_OK) {
             qp_rc rc = sql_fail(db, src, "prepare", err);
             qp__search_writer_free(nw);
@@ -541,8 +546,8 @@ static long term_at(const qp__search_words *w, size_t a, size_t b, const qp__sq_
     return -1;
 }
 
-static bool eval_range(const qp__sq_node *n, const doc_text *d, const qp__search_words *w,
-                       size_t a, size_t b, bool doc_level);
+static bool eval_range(const qp__sq_node *n, const doc_text *d, const qp__search_words *w, size_t a,
+                       size_t b, bool doc_level);
 
 /* LINE and SECTION: some line (section) of the body holds the child. */
 static bool eval_scoped(const qp__sq_node *n, const doc_text *d)
@@ -572,8 +577,8 @@ static bool eval_scoped(const qp__sq_node *n, const doc_text *d)
     return false;
 }
 
-static bool eval_range(const qp__sq_node *n, const doc_text *d, const qp__search_words *w,
-                       size_t a, size_t b, bool doc_level)
+static bool eval_range(const qp__sq_node *n, const doc_text *d, const qp__search_words *w, size_t a,
+                       size_t b, bool doc_level)
 {
     switch (n->kind) {
     case QP__SQ_AND:
@@ -739,8 +744,10 @@ static void fts_term(buf *b, const qp__sq_node *t)
 }
 
 /* A MATCH expression that every note satisfying n satisfies (exact when
- * fts_exact(n)); false when the text gives no necessary condition. */
-static bool fts_core(buf *b, const qp__sq_node *n)
+ * fts_exact(n)); false when the text gives no necessary condition. Inside
+ * line:, section: and task: (`scoped`) a negation says nothing about the
+ * rest of the note, so it is left out. */
+static bool fts_core(buf *b, const qp__sq_node *n, bool scoped)
 {
     switch (n->kind) {
     case QP__SQ_TERM:
@@ -752,7 +759,7 @@ static bool fts_core(buf *b, const qp__sq_node *n)
             if (i)
                 buf_str(&tmp, " OR ");
             buf_str(&tmp, "(");
-            if (!fts_core(&tmp, n->kids[i])) {
+            if (!fts_core(&tmp, n->kids[i], scoped)) {
                 free(tmp.s);
                 return false;
             }
@@ -770,7 +777,7 @@ static bool fts_core(buf *b, const qp__sq_node *n)
             if (k->kind == QP__SQ_NOT)
                 continue;
             buf tmp = {0};
-            if (fts_core(&tmp, k)) {
+            if (fts_core(&tmp, k, scoped)) {
                 if (npos++)
                     buf_str(b, " AND ");
                 buf_str(b, "(");
@@ -784,9 +791,9 @@ static bool fts_core(buf *b, const qp__sq_node *n)
             return false;
         for (size_t i = 0; i < n->nkids; i++) {
             const qp__sq_node *k = n->kids[i];
-            if (k->kind == QP__SQ_NOT && fts_exact(k->kids[0])) {
+            if (!scoped && k->kind == QP__SQ_NOT && fts_exact(k->kids[0])) {
                 buf_str(b, " NOT (");
-                fts_core(b, k->kids[0]);
+                fts_core(b, k->kids[0], false);
                 buf_str(b, ")");
             }
         }
@@ -794,9 +801,9 @@ static bool fts_core(buf *b, const qp__sq_node *n)
     }
     case QP__SQ_LINE:
     case QP__SQ_SECTION:
-        return fts_core(b, n->kids[0]);
+        return fts_core(b, n->kids[0], true);
     case QP__SQ_TASK:
-        return n->nkids > 0 && fts_core(b, n->kids[0]);
+        return n->nkids > 0 && fts_core(b, n->kids[0], true);
     default:
         return false;
     }
@@ -807,7 +814,7 @@ static void gen(sql_build *b, const qp__sq_node *n);
 static void gen_fts_in(sql_build *b, const qp__sq_node *n)
 {
     buf e = {0};
-    fts_core(&e, n);
+    fts_core(&e, n, false);
     buf_add(&e, "", 0);
     if (e.oom)
         b->oom = true;
@@ -841,7 +848,7 @@ static void gen(sql_build *b, const qp__sq_node *n)
     case QP__SQ_LINE:
     case QP__SQ_SECTION: {
         buf e = {0};
-        bool has = fts_core(&e, n);
+        bool has = fts_core(&e, n, false);
         free(e.s);
         if (has)
             gen_fts_in(b, n); /* necessary; the text decides */
@@ -903,13 +910,14 @@ static void collect_leaves(const qp__sq_node *n, const qp__sq_node **leaves)
         collect_leaves(n->kids[i], leaves);
 }
 
-/* The positive terms of the query (not under a -), for hits. */
+/* The positive terms, tags and tasks of the query (not under a -), for
+ * hits. */
 static void collect_terms(const qp__sq_node *n, const qp__sq_node ***v, size_t *nv, size_t *cap,
                           bool *oom)
 {
     if (n->kind == QP__SQ_NOT)
         return;
-    if (n->kind == QP__SQ_TERM) {
+    if (n->kind == QP__SQ_TERM || n->kind == QP__SQ_TAG || n->kind == QP__SQ_TASK) {
         if (*nv == *cap) {
             *cap = *cap ? *cap * 2 : 8;
             const qp__sq_node **nvv = realloc(*v, *cap * sizeof *nvv);
@@ -920,7 +928,7 @@ static void collect_terms(const qp__sq_node *n, const qp__sq_node ***v, size_t *
             *v = nvv;
         }
         (*v)[(*nv)++] = n;
-        return;
+        return; /* a task's words are hit as its line */
     }
     for (size_t i = 0; i < n->nkids; i++)
         collect_terms(n->kids[i], v, nv, cap, oom);
@@ -1062,10 +1070,9 @@ static int hit_cmp(const void *a, const void *b)
 
 /* The matches of one result: its lines that hold a hit of a positive term. */
 static json_t *matches_json(const char *src, size_t len, const doc_text *d,
-                            const qp__sq_node *const *terms, size_t nterms, size_t *more)
+                            const qp__sq_node *const *terms, size_t nterms, hit *hits, size_t nh,
+                            size_t cap, size_t *more)
 {
-    hit *hits = NULL;
-    size_t nh = 0, cap = 0;
     const qp__search_words *w = &d->body;
     json_t *arr = json_array();
     *more = 0;
@@ -1074,6 +1081,8 @@ static json_t *matches_json(const char *src, size_t len, const doc_text *d,
     for (size_t t = 0; t < nterms; t++) {
         long at = -1;
         size_t from = 0;
+        if (terms[t]->kind != QP__SQ_TERM)
+            continue;
         while ((at = term_at(w, 0, w->n, terms[t], from)) >= 0) {
             size_t i = (size_t)at, last = i + terms[t]->nwords - 1;
             if (nh == cap) {
@@ -1137,6 +1146,95 @@ oom:
     free(hits);
     json_decref(arr);
     return NULL;
+}
+
+/* The byte offset where 1-based `line` starts in src, or len. */
+static size_t line_offset(const char *src, size_t len, uint32_t line)
+{
+    size_t off = 0;
+    for (uint32_t l = 1; l < line && off < len; l++) {
+        const char *nl = memchr(src + off, '\n', len - off);
+        if (!nl)
+            return len;
+        off = (size_t)(nl - src) + 1;
+    }
+    return off;
+}
+
+static bool add_hit(hit **hits, size_t *nh, size_t *cap, hit h)
+{
+    if (*nh == *cap) {
+        size_t nc = *cap ? *cap * 2 : 16;
+        hit *v = realloc(*hits, nc * sizeof *v);
+        if (!v)
+            return false;
+        *hits = v;
+        *cap = nc;
+    }
+    (*hits)[(*nh)++] = h;
+    return true;
+}
+
+/* Hits of the tag: and task: leaves of the query in note `id`: the tags
+ * written in the body, the task lines. */
+static qp_rc leaf_hits(qp_store *st, int64_t id, const char *src, size_t len,
+                       const qp__sq_node *const *terms, size_t nterms, hit **hits, size_t *nh,
+                       size_t *cap, qp_error *err)
+{
+    sqlite3 *db = qp__store_db(st);
+    for (size_t t = 0; t < nterms; t++) {
+        const qp__sq_node *n = terms[t];
+        sqlite3_stmt *s = NULL;
+        const char *sql = n->kind == QP__SQ_TAG
+                              ? "SELECT line, col, length(CAST(tag AS BLOB)) FROM tags"
+                                " WHERE file = ?1 AND frontmatter = 0 AND (tag_folded = ?2 OR"
+                                " substr(tag_folded, 1, length(?2) + 1) = ?2 || '/')"
+                              : "SELECT line, indent, length(CAST(raw AS BLOB)), symbol, text"
+                                " FROM tasks WHERE file = ?1";
+        if (n->kind == QP__SQ_TERM)
+            continue;
+        int src_rc = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
+        if (src_rc != SQLITE_OK)
+            return qp__store_sqlite_error(st, src_rc, "search hits", err);
+        sqlite3_bind_int64(s, 1, id);
+        if (n->kind == QP__SQ_TAG)
+            sqlite3_bind_text(s, 2, n->text, -1, SQLITE_STATIC);
+        while ((src_rc = sqlite3_step(s)) == SQLITE_ROW) {
+            uint32_t line = (uint32_t)sqlite3_column_int64(s, 0);
+            uint32_t col = (uint32_t)sqlite3_column_int64(s, 1) + (n->kind == QP__SQ_TASK);
+            size_t hl = (size_t)sqlite3_column_int64(s, 2);
+            if (n->kind == QP__SQ_TASK) {
+                const char *sym = (const char *)sqlite3_column_text(s, 3);
+                const char *text = (const char *)sqlite3_column_text(s, 4);
+                bool todo = sym && strcmp(sym, " ") == 0;
+                if ((n->task == QP__SQ_TASK_TODO && !todo) || (n->task == QP__SQ_TASK_DONE && todo))
+                    continue;
+                if (n->nkids && text) {
+                    qp__search_words w;
+                    if (qp__search_words_split(&w, text, strlen(text), err) != QP_OK) {
+                        sqlite3_finalize(s);
+                        return QP_ENOMEM;
+                    }
+                    bool ok = eval_range(n->kids[0], NULL, &w, 0, w.n, false);
+                    qp__search_words_free(&w);
+                    if (!ok)
+                        continue;
+                }
+                hl = hl > col - 1 ? hl - (col - 1) : 0;
+            }
+            size_t off = line_offset(src, len, line);
+            if (line == 0 || off + col - 1 >= len)
+                continue; /* the file changed since it was indexed */
+            if (!add_hit(hits, nh, cap, (hit){line, col, off + col - 1, hl})) {
+                sqlite3_finalize(s);
+                return qp_error_set(err, QP_ENOMEM, "out of memory");
+            }
+        }
+        sqlite3_finalize(s);
+        if (src_rc != SQLITE_DONE)
+            return qp__store_sqlite_error(st, src_rc, "search hits", err);
+    }
+    return QP_OK;
 }
 
 static qp_rc param_int(json_int_t *out, json_t *params, const char *name, json_int_t def,
@@ -1217,7 +1315,7 @@ qp_rc qp__query_search(json_t **out, qp_store *st, const qp_vault *vault, json_t
 
     /* SELECT id, path, kind, title, date, is_note, score [, leaf values] */
     buf core = {0};
-    bool ranked = fts_core(&core, query.root);
+    bool ranked = fts_core(&core, query.root, false);
     buf_add(&core, "", 0);
     buf_str(&b.sql, "SELECT f.id, f.path, f.kind, f.title, f.date, f.is_note, ");
     buf_str(&b.sql, ranked ? "bm25(search_fts, " FTS_WEIGHTS ")" : "0.0");
@@ -1296,8 +1394,7 @@ qp_rc qp__query_search(json_t **out, qp_store *st, const qp_vault *vault, json_t
         free(src);
         src = NULL;
         doc_free(&d);
-        if ((rc = load_doc(st, vault, &row, query.verify, &src, &len, &d, &readable, err)) !=
-            QP_OK)
+        if ((rc = load_doc(st, vault, &row, query.verify, &src, &len, &d, &readable, err)) != QP_OK)
             goto cleanup;
         if (query.verify) {
             if (seen >= offset + limit)
@@ -1311,14 +1408,26 @@ qp_rc qp__query_search(json_t **out, qp_store *st, const qp_vault *vault, json_t
         total++;
         if (!on_page)
             continue;
-        size_t more = 0;
-        json_t *m = readable ? matches_json(src, len, &d, terms, nterms, &more) : json_array();
+        size_t more = 0, nh = 0, caph = 0;
+        hit *hits = NULL;
+        json_t *m = NULL;
+        if (readable) {
+            rc = leaf_hits(st, row.id, src, len, terms, nterms, &hits, &nh, &caph, err);
+            if (rc != QP_OK) {
+                free(hits);
+                goto cleanup;
+            }
+            m = matches_json(src, len, &d, terms, nterms, hits, nh, caph, &more);
+        } else {
+            m = json_array();
+        }
+        /* The score in 64ths: a binary fraction prints in few digits. */
         json_t *o = json_pack("{ss ss so so sf so sI}", "path", row.path, "kind",
                               qp_note_kind_name((qp_note_kind)row.kind), "title",
                               row.title ? json_string(row.title) : json_null(), "date",
                               row.date ? json_string(row.date) : json_null(), "score",
-                              ranked ? -row.score : 0.0, "matches", m, "more_matches",
-                              (json_int_t)more);
+                              ranked ? round(-row.score * 64) / 64 : 0.0, "matches", m,
+                              "more_matches", (json_int_t)more);
         if (!o || json_array_append_new(results, o) != 0)
             goto oom;
     }

@@ -28,10 +28,10 @@
 /* ---- words (search.c) ---- */
 
 typedef struct qp__search_word {
-    size_t off, len;   /* the folded word in the folded text */
-    size_t src, nsrc;  /* its bytes in the source */
-    uint32_t line;     /* 1-based line of the source */
-    uint32_t col;      /* 1-based byte column of the source */
+    size_t off, len;  /* the folded word in the folded text */
+    size_t src, nsrc; /* its bytes in the source */
+    uint32_t line;    /* 1-based line of the source */
+    uint32_t col;     /* 1-based byte column of the source */
 } qp__search_word;
 
 typedef struct qp__search_words {

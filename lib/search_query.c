@@ -33,10 +33,10 @@
 typedef struct parser {
     const char *s;
     size_t pos, len;
-    bool prefix;         /* the last plain word may be a prefix */
-    qp__sq_node *last;   /* the TERM made from the last plain word so far */
-    size_t last_end;     /* where that word ended */
-    bool last_star;      /* it was written with a trailing '*' */
+    bool prefix;       /* the last plain word may be a prefix */
+    qp__sq_node *last; /* the TERM made from the last plain word so far */
+    size_t last_end;   /* where that word ended */
+    bool last_star;    /* it was written with a trailing '*' */
     size_t nleaves;
     bool verify;
     qp_error *err;
@@ -89,11 +89,9 @@ __attribute__((format(printf, 3, 4))) static void syntax(parser *p, size_t at, c
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    p->rc = qp_error_set(p->err, QP_EQUERY, "search query column %zu: %s", at + 1, msg);
-    if (p->err) {
-        p->err->line = 1;
+    p->rc = qp_error_set(p->err, QP_EQUERY, "column %zu: %s", at + 1, msg);
+    if (p->err)
         p->err->col = (int)at + 1;
-    }
 }
 
 static bool is_space(char c)
@@ -217,7 +215,7 @@ static char *value_of(parser *p, const char *op)
 
 /* The operand of line:, section:, task...: a group, a phrase or a word; the
  * result is made of text terms only. *out may be NULL (no words). */
-static bool text_operand(parser *p, const char *op, int depth, qp__sq_node **out)
+static bool text_operand(parser *p, const char *op, size_t at, int depth, qp__sq_node **out)
 {
     *out = NULL;
     if (p->pos < p->len && p->s[p->pos] == '(') {
@@ -258,7 +256,7 @@ static bool text_operand(parser *p, const char *op, int depth, qp__sq_node **out
             n->kind != QP__SQ_TERM) {
             node_free(*out);
             *out = NULL;
-            syntax(p, p->pos, "%s takes words, \"phrases\", OR, - and parentheses only", op);
+            syntax(p, at, "%s takes words, \"phrases\", OR, - and parentheses only", op);
             return false;
         }
         for (size_t i = 0; i < n->nkids && ns < 64; i++)
@@ -272,14 +270,10 @@ static const struct {
     qp__sq_kind kind;
     qp__sq_task task;
 } ops[] = {
-    {"path", QP__SQ_PATH, QP__SQ_TASK_ANY},
-    {"file", QP__SQ_FILE, QP__SQ_TASK_ANY},
-    {"tag", QP__SQ_TAG, QP__SQ_TASK_ANY},
-    {"line", QP__SQ_LINE, QP__SQ_TASK_ANY},
-    {"section", QP__SQ_SECTION, QP__SQ_TASK_ANY},
-    {"task", QP__SQ_TASK, QP__SQ_TASK_ANY},
-    {"task-todo", QP__SQ_TASK, QP__SQ_TASK_TODO},
-    {"task-done", QP__SQ_TASK, QP__SQ_TASK_DONE},
+    {"path", QP__SQ_PATH, QP__SQ_TASK_ANY},       {"file", QP__SQ_FILE, QP__SQ_TASK_ANY},
+    {"tag", QP__SQ_TAG, QP__SQ_TASK_ANY},         {"line", QP__SQ_LINE, QP__SQ_TASK_ANY},
+    {"section", QP__SQ_SECTION, QP__SQ_TASK_ANY}, {"task", QP__SQ_TASK, QP__SQ_TASK_ANY},
+    {"task-todo", QP__SQ_TASK, QP__SQ_TASK_TODO}, {"task-done", QP__SQ_TASK, QP__SQ_TASK_DONE},
 };
 
 static qp__sq_node *parse_operator(parser *p, size_t k, int depth)
@@ -320,7 +314,7 @@ static qp__sq_node *parse_operator(parser *p, size_t k, int depth)
         if (p->pos >= p->len || is_space(p->s[p->pos]) || p->s[p->pos] == ')')
             return n; /* any task of that status */
         qp__sq_node *kid = NULL;
-        if (!text_operand(p, ops[k].name, depth, &kid))
+        if (!text_operand(p, ops[k].name, at, depth, &kid))
             goto fail;
         if (kid && !add_kid(p, n, kid)) {
             node_free(kid);
@@ -330,7 +324,7 @@ static qp__sq_node *parse_operator(parser *p, size_t k, int depth)
     }
     default: { /* line:, section: */
         qp__sq_node *kid = NULL;
-        if (!text_operand(p, ops[k].name, depth, &kid))
+        if (!text_operand(p, ops[k].name, at, depth, &kid))
             goto fail;
         if (!kid) {
             syntax(p, at, "%s: needs words", ops[k].name);
@@ -508,7 +502,7 @@ static qp__sq_node *combine(parser *p, qp__sq_kind kind, qp__sq_node **kids, siz
         }
         kids[i] = NULL;
         continue;
-    fail_from:
+fail_from:
         for (; i < n; i++)
             node_free(kids[i]);
         node_free(c);

@@ -99,6 +99,20 @@ const qp_cli_command qp_cli_commands[] = {
         .opts = {{"--from", "PATH", "the note the link sits in (relative links)"}},
     },
     {
+        .name = "search",
+        .synopsis = "QUERY... [--limit N] [--all]",
+        .summary = "full-text search: matching lines as path:line:column: text",
+        .help = "Searches note text, titles, aliases, headings and properties (docs/search.md):\n"
+                "words, \"phrases\", -word, OR, ( ), path:, file:, tag:#x, [property:value],\n"
+                "line:( ), section:( ), task:, task-todo:, task-done:. Best matches first.",
+        .pos_name = "QUERY",
+        .min_pos = 1,
+        .max_pos = QP_CLI_ANY,
+        .run = qp_cli_cmd_search,
+        .opts = {{"--limit", "N", "at most N notes (default 20)"},
+                 {"--all", NULL, "every matching note"}},
+    },
+    {
         .name = "watch",
         .synopsis = "METHOD [JSON | key=value | key:=JSON ...]",
         .summary = "subscribe and print every update until Ctrl-C",

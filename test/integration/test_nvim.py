@@ -288,6 +288,12 @@ def test_main_tasks_quickfix():
     eq(r["qf_title"], "quipu tasks: not done | description includes Mara", "quickfix title")
 
 
+def test_main_search_quickfix():
+    eq(main_report()["search_qf"], [
+        {"file": P_DEBRIEF, "lnum": 9, "col": 24, "text": "Mara Lindqvist wants a monthly review."},
+    ], ":QuipuSearch quickfix")
+
+
 def test_main_no_warnings():
     eq([n for n in main_report()["notes"] if n["level"] and n["level"] >= 3], [],
        "warnings and errors")
@@ -371,7 +377,7 @@ not done AND
 def test_polish():
     with Daemon(files=dict(FILES, **{"Notes/Board.md": BOARD})) as d:
         r = run_nvim("polish", d.vault, {"QUIPU_SOCKET": d.socket})
-    eq(r["complete_all"], ["backlinks", "close", "mentions", "start", "status", "stop", "tasks"],
+    eq(r["complete_all"], ["backlinks", "close", "mentions", "search", "start", "status", "stop", "tasks"],
        ":Quipu completion")
     eq(r["complete_ba"], ["backlinks"], ":Quipu ba completion")
     # The block's fence is line 3, "not done AND" its query line 1: line 4.

@@ -30,6 +30,10 @@ local subcommands = {
   close = { 'QuipuClose', 'close the panel', function()
     require('quipu.panel').close()
   end },
+  search = { 'QuipuSearch', 'full-text search into the quickfix list (a picker without a query)',
+    function(args)
+      require('quipu.search').run(vim.api.nvim_get_current_buf(), args)
+    end, true },
 }
 
 local names = vim.tbl_keys(subcommands)
@@ -53,7 +57,7 @@ cmd('Quipu', function(o)
   s[3](rest)
 end, {
   nargs = '+',
-  desc = 'quipu: :Quipu backlinks|mentions|tasks|status|start|stop|close',
+  desc = 'quipu: :Quipu backlinks|mentions|tasks|search|status|start|stop|close',
   complete = function(lead, line)
     -- Only the first word is a subcommand; a tasks query is free text.
     if line:match('^%s*%S+%s+%S+%s') then

@@ -123,6 +123,17 @@ local function main()
   out.qf_title = vim.fn.getqflist({ title = 1 }).title
   vim.cmd('cclose')
 
+  vim.cmd('QuipuSearch monthly review')
+  wait('search_qf', 5000, function()
+    return vim.fn.getqflist({ title = 1 }).title == 'quipu search: monthly review'
+  end)
+  out.search_qf = {}
+  for _, it in ipairs(vim.fn.getqflist()) do
+    local name = vim.api.nvim_buf_get_name(it.bufnr)
+    table.insert(out.search_qf, { file = name:sub(#vault + 2), lnum = it.lnum, col = it.col, text = it.text })
+  end
+  vim.cmd('cclose')
+
   vim.api.nvim_set_current_win(vim.fn.bufwinid(note_buf))
   vim.cmd('QuipuMentions')
   wait('mentions', 5000, function()
