@@ -32,8 +32,8 @@
 #include <jansson.h>
 #include <unictype.h>
 
-#include "quipu/text.h"
 #include "query_param_int.h"
+#include "quipu/text.h"
 #include "search_int.h"
 #include "store_int.h"
 
@@ -1394,7 +1394,10 @@ qp_rc qp__query_search(json_t **out, qp_store *st, const qp_vault *vault, json_t
         free(src);
         src = NULL;
         doc_free(&d);
-        if ((rc = load_doc(st, vault, &row, query.verify, &src, &len, &d, &readable, err)) != QP_OK)
+        /* Filters only (path:, [prop], -word): nothing to show from the text. */
+        bool need_text = query.verify || nterms > 0;
+        if (need_text &&
+            (rc = load_doc(st, vault, &row, query.verify, &src, &len, &d, &readable, err)) != QP_OK)
             goto cleanup;
         if (query.verify) {
             if (seen >= offset + limit)
