@@ -198,5 +198,6 @@ int qp_cli_cmd_eval_tasks(qp_cli *cli, const qp_cli_args *a); /* eval_tasks.c */
 int qp_cli_cmd_lsp(qp_cli *cli, const qp_cli_args *a);        /* lsp_cmd.c */
 int qp_cli_cmd_stop(qp_cli *cli, const qp_cli_args *a);       /* stop.c */
 int qp_cli_cmd_search(qp_cli *cli, const qp_cli_args *a);     /* search.c */
+int qp_cli_cmd_mcp(qp_cli *cli, const qp_cli_args *a);        /* mcp.c */
 
 #endif /* QP_CLI_H */

@@ -113,6 +113,20 @@ const qp_cli_command qp_cli_commands[] = {
                  {"--all", NULL, "every matching note"}},
     },
     {
+        .name = "mcp",
+        .synopsis = "[--allow-write] [--quipud PATH]",
+        .summary = "a Model Context Protocol server on stdin/stdout for AI clients",
+        .help = "Serves the vault's index to an MCP client (Claude Desktop, Claude Code, Cursor,\n"
+                "VS Code...) over standard input and output: tools (search, read_note,\n"
+                "backlinks, mentions, tasks, list_notes, unresolved_links, status) and every\n"
+                "note as a file:// resource. Starts quipud when none runs. Read-only unless\n"
+                "--allow-write (create_note, append_to_note, add_mentions; logged on stderr).",
+        .max_pos = 0,
+        .run = qp_cli_cmd_mcp,
+        .opts = {{"--allow-write", NULL, "offer the tools that write notes"},
+                 {"--quipud", "PATH", "the quipud to start (default: next to quipu, or $PATH)"}},
+    },
+    {
         .name = "watch",
         .synopsis = "METHOD [JSON | key=value | key:=JSON ...]",
         .summary = "subscribe and print every update until Ctrl-C",

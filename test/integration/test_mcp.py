@@ -1,0 +1,330 @@
+"""`quipu mcp` against a real quipud.
+
+The official MCP TypeScript SDK client (test/integration/mcp-client, pinned
+by its package-lock.json, installed with `npm ci` under the build tree, not
+the source tree) drives the server through every tool, valid and invalid,
+the resources (list, read, subscribe and the update after an edit on disk)
+and the write tools with and without --allow-write. Hostile input that no
+SDK sends (malformed JSON, batches, requests before initialize, unknown
+methods, a line over the size limit, paths leaving the vault) is written
+raw here. And `quipu mcp` starts the vault's quipud when none runs.
+Expected values are worked out by hand from the vault below."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from qp_harness import SOURCE_DIR, Daemon, quipu_path, quipud_path, run_tests  # noqa: E402
+
+CLIENT_SRC = os.path.join(SOURCE_DIR, "test", "integration", "mcp-client")
+
+ANN = """---
+type: person
+name: Ann Lee
+aliases:
+- Annie
+---
+
+# Ann Lee
+
+## Recent Context
+
+- 2025-03-04: Mentioned in: Roadmap sync
+- 2024-12-01: Mentioned in: Old offsite
+
+## Tasks
+
+```tasks
+not done
+```
+"""
+
+ROADMAP = """---
+type: meeting
+title: Roadmap sync
+date: '2025-03-04'
+---
+
+# Roadmap sync
+
+[[Ann Lee]] presented the roadmap.
+
+- [ ] Send the deck to [[Ann Lee]] 📅 2025-03-10 ⏫
+- [x] Book the room ✅ 2025-03-03
+"""
+
+HIRING = """---
+type: meeting
+title: Hiring
+date: '2025-02-10'
+---
+
+# Hiring
+
+Ann Lee will interview candidates.
+
+- [ ] Write the job post 📅 2025-02-20
+"""
+
+FILES = {
+    ".obsidian/app.json": "{}\n",
+    "People/Ann Lee.md": ANN,
+    "Meetings/Roadmap sync.md": ROADMAP,
+    "Meetings/Hiring.md": HIRING,
+    "Ideas.md": "# Ideas\n\nTalk to [[Ann Lee|Ann]] about [[Missing Page]].\n",
+}
+
+
+def client_dir():
+    """The SDK client installed under the build tree (npm ci, once)."""
+    build = os.path.dirname(os.path.realpath(quipu_path()))
+    d = os.path.join(build, "mcp-client")
+    stamp = os.path.join(d, "node_modules", ".package-lock.json")
+    lock = os.path.join(CLIENT_SRC, "package-lock.json")
+    os.makedirs(d, exist_ok=True)
+    for f in ("package.json", "package-lock.json", "test.mjs"):
+        shutil.copyfile(os.path.join(CLIENT_SRC, f), os.path.join(d, f))
+    if not os.path.exists(stamp) or os.path.getmtime(stamp) < os.path.getmtime(lock):
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=d,
+                       check=True, timeout=600)
+    return d
+
+
+def run_sdk(mode):
+    with Daemon(files=FILES) as d:
+        env = dict(os.environ, QUIPU=quipu_path(), VAULT=d.vault, MODE=mode,
+                   QUIPU_SOCKET=d.socket)
+        p = subprocess.run(["node", "test.mjs"], cwd=client_dir(), env=env,
+                           capture_output=True, text=True, timeout=300)
+        if p.returncode != 0:
+            raise AssertionError("SDK client (%s) failed:\n%s\n%s" % (mode, p.stdout, p.stderr))
+        report = json.loads(p.stdout.strip().splitlines()[-1])
+        print("  %s: %s" % (mode, ", ".join("%s %d ms" % (c["name"], c["ms"])
+                                            for c in report["checks"])))
+        return report, p.stderr
+
+
+def test_sdk_read_only():
+    report, _ = run_sdk("read")
+    print("  notifications/resources/updated %d ms after the edit" % report["update_ms"])
+    assert report["update_ms"] < 3000, report
+
+
+def test_sdk_write():
+    _, stderr = run_sdk("write")
+    # Every write is logged.
+    for want in ("create_note Inbox/New idea.md", "append_to_note Inbox/New idea.md",
+                 "add_mentions People/Ann Lee.md"):
+        assert "quipu mcp: " + want in stderr, stderr
+
+
+class Raw:
+    """`quipu mcp` spoken to line by line."""
+
+    def __init__(self, d, args=()):
+        env = dict(os.environ, QUIPU_SOCKET=d.socket)
+        self.p = subprocess.Popen([quipu_path(), "mcp", *args], cwd=d.vault, env=env,
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.DEVNULL)
+
+    def send(self, data):
+        self.p.stdin.write(data if isinstance(data, bytes) else data.encode())
+        self.p.stdin.flush()
+
+    def recv(self):
+        line = self.p.stdout.readline()
+        assert line, "quipu mcp closed its output"
+        return json.loads(line)
+
+    def ask(self, obj):
+        self.send(json.dumps(obj) + "\n")
+        return self.recv()
+
+    def close(self):
+        self.p.stdin.close()
+        assert self.p.wait(timeout=10) == 0
+
+
+def init(r, version="2025-11-25"):
+    return r.ask({"jsonrpc": "2.0", "id": 0, "method": "initialize",
+                  "params": {"protocolVersion": version, "capabilities": {},
+                             "clientInfo": {"name": "raw", "version": "0"}}})
+
+
+def test_hostile_input():
+    with Daemon(files=FILES) as d:
+        r = Raw(d)
+        # Before initialize: ping only.
+        assert r.ask({"jsonrpc": "2.0", "id": 1, "method": "ping"}) == \
+            {"jsonrpc": "2.0", "id": 1, "result": {}}
+        e = r.ask({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})
+        assert e["error"]["code"] == -32600 and "initialize" in e["error"]["message"], e
+        # Garbage, batches, bad ids, bad params: errors, and it keeps serving.
+        r.send("{this is not json\n")
+        assert r.recv()["error"]["code"] == -32700
+        r.send(b"\xff\xfe\n")
+        assert r.recv()["error"]["code"] == -32700
+        assert r.ask([{"jsonrpc": "2.0", "id": 3, "method": "ping"}])["error"]["code"] == -32600
+        assert r.ask({"jsonrpc": "2.0", "id": {"x": 1}, "method": "ping"}) == \
+            {"jsonrpc": "2.0", "id": None, "error": {"code": -32600,
+                                                    "message": "id must be a string or an integer"}}
+        assert r.ask({"jsonrpc": "1.0", "id": 4, "method": "ping"})["error"]["code"] == -32600
+        res = init(r, "1999-01-01")["result"]
+        assert res["protocolVersion"] == "2025-11-25", res
+        assert res["capabilities"]["resources"]["subscribe"] is True
+        r.send('{"jsonrpc":"2.0","method":"notifications/initialized"}\n')
+        assert init(r)["error"]["code"] == -32600  # twice
+        assert r.ask({"jsonrpc": "2.0", "id": 5, "method": "no/such"})["error"]["code"] == -32601
+        assert r.ask({"jsonrpc": "2.0", "id": 6, "method": "tools/list", "params": [1]}
+                     )["error"]["code"] == -32602
+        # An unknown notification gets nothing; the next answer is the ping's.
+        r.send('{"jsonrpc":"2.0","method":"notifications/whatever"}\n')
+        assert r.ask({"jsonrpc": "2.0", "id": "p", "method": "ping"})["id"] == "p"
+        # A line over 16 MiB is refused and skipped.
+        r.send(b'{"jsonrpc":"2.0","id":7,"method":"ping","params":{"x":"' + b"a" * (17 << 20) +
+               b'"}}\n')
+        e = r.recv()
+        assert e["error"]["code"] == -32600 and e["id"] is None, e
+        assert r.ask({"jsonrpc": "2.0", "id": 8, "method": "ping"})["id"] == 8
+        # Big but legal arguments get a tool error naming the argument.
+        big = r.ask({"jsonrpc": "2.0", "id": 9, "method": "tools/call",
+                     "params": {"name": "search", "arguments": {"query": "x" * 100000}}})
+        assert big["result"]["isError"] is True
+        assert 'argument "query" is too long' in big["result"]["content"][0]["text"]
+        # Paths that leave the vault.
+        for note in ("../../../etc/passwd", "/etc/passwd", "People/../../outside"):
+            t = r.ask({"jsonrpc": "2.0", "id": 10, "method": "tools/call",
+                       "params": {"name": "read_note", "arguments": {"note": note}}})
+            assert t["result"]["isError"] is True, t
+            assert "no note named" in t["result"]["content"][0]["text"], t
+        for uri in ("file:///etc/passwd", "file://" + d.vault + "/../x.md",
+                    "file://" + d.vault + "/%2e%2e/x.md", "http://example.org/x.md"):
+            e = r.ask({"jsonrpc": "2.0", "id": 11, "method": "resources/read",
+                       "params": {"uri": uri}})
+            assert e["error"]["code"] == -32002, (uri, e)
+        # Write tools are not there without --allow-write.
+        t = r.ask({"jsonrpc": "2.0", "id": 12, "method": "tools/call",
+                   "params": {"name": "create_note", "arguments": {"path": "x.md", "text": ""}}})
+        assert t["result"]["isError"] is True and "read-only" in t["result"]["content"][0]["text"]
+        assert not os.path.exists(os.path.join(d.vault, "x.md"))
+        e = r.ask({"jsonrpc": "2.0", "id": 13, "method": "tools/call", "params": {"name": 5}})
+        assert e["error"]["code"] == -32602
+        r.close()
+
+
+MARA = """---
+type: person
+---
+
+# Mara Lind
+
+## Recent Context
+
+- 2025-11-14: Mentioned in: Alpha
+
+- 2025-11-07: Omar and Mara reviewed the org landscape
+
+- 2025-10-30: Mentioned in: Bravo
+
+## Tasks
+"""
+
+
+def meeting(title, date):
+    return "---\ntype: meeting\ntitle: %s\ndate: '%s'\n---\n\nWith [[Mara Lind]].\n" % (title, date)
+
+
+def test_add_mentions_keeps_the_format():
+    files = {".obsidian/app.json": "{}", "People/Mara Lind.md": MARA,
+             "M/a.md": meeting("Alpha", "2025-11-14"), "M/b.md": meeting("Bravo", "2025-10-30"),
+             "M/c.md": meeting("Charlie", "2025-11-10"), "M/d.md": meeting("Delta", "2025-10-01")}
+    with Daemon(files=files) as d:
+        r = Raw(d, ["--allow-write"])
+        init(r)
+        t = r.ask({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                   "params": {"name": "add_mentions", "arguments": {"note": "Mara Lind"}}})
+        res = t["result"]
+        assert not res.get("isError"), res
+        assert [a["title"] for a in res["structuredContent"]["added"]] == ["Charlie", "Delta"]
+        # Blank lines between items, newest first: each new line at its date.
+        assert d.read("People/Mara Lind.md") == MARA.replace(
+            "- 2025-11-07", "- 2025-11-10: Mentioned in: Charlie\n\n- 2025-11-07").replace(
+            "Bravo\n", "Bravo\n\n- 2025-10-01: Mentioned in: Delta\n"), d.read("People/Mara Lind.md")
+        r.close()
+
+
+def test_older_revision():
+    with Daemon(files=FILES) as d:
+        r = Raw(d)
+        assert init(r, "2025-03-26")["result"]["protocolVersion"] == "2025-03-26"
+        r.close()
+
+
+def test_starts_quipud():
+    """No daemon runs: `quipu mcp --vault DIR` starts one, detached."""
+    tmp = tempfile.mkdtemp(prefix="qp-mcp-")
+    vault = os.path.join(tmp, "vault")
+    for rel, text in FILES.items():
+        os.makedirs(os.path.dirname(os.path.join(vault, rel)), exist_ok=True)
+        with open(os.path.join(vault, rel), "w") as f:
+            f.write(text)
+    env = dict(os.environ, XDG_RUNTIME_DIR=os.path.join(tmp, "run"),
+               XDG_CACHE_HOME=os.path.join(tmp, "cache"), XDG_STATE_HOME=os.path.join(tmp, "state"),
+               QUIPUD=quipud_path())
+    env.pop("QUIPU_SOCKET", None)
+    os.makedirs(env["XDG_RUNTIME_DIR"], mode=0o700)
+    sock = subprocess.run([quipud_path(), "--print-socket", vault], env=env, capture_output=True,
+                          text=True, check=True).stdout.strip()
+    p = subprocess.Popen([quipu_path(), "mcp", "--vault", vault], env=env, stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    pid = None
+    try:
+        msg = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+               "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                          "clientInfo": {"name": "raw", "version": "0"}}}
+        p.stdin.write((json.dumps(msg) + "\n").encode())
+        p.stdin.flush()
+        assert json.loads(p.stdout.readline())["result"]["serverInfo"]["name"] == "quipu"
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(sock)
+        pid = struct.unpack("3i", s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[0]
+        s.close()
+        deadline = time.monotonic() + 30
+        while True:
+            call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                    "params": {"name": "status", "arguments": {}}}
+            p.stdin.write((json.dumps(call) + "\n").encode())
+            p.stdin.flush()
+            st = json.loads(p.stdout.readline())["result"]["structuredContent"]
+            if st["state"] == "ready" or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert st["state"] == "ready" and st["files"] == 4, st
+        assert os.path.realpath(st["vault"]) == os.path.realpath(vault)
+        p.stdin.close()
+        assert p.wait(timeout=10) == 0
+        assert b"starting" in p.stderr.read()
+    finally:
+        if p.poll() is None:
+            p.kill()
+        if pid:
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(100):
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.05)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    run_tests(globals())
