@@ -334,15 +334,18 @@ def live_vs_cold(c, vault, notes=None, tmp_parent=None, label=""):
 
 
 def settle(c, quiet=0.4, timeout=60.0):
-    """Waits until status.generation has not moved for `quiet` seconds and the
-    daemon is ready; returns the last status."""
+    """Waits until status.generation has not moved for `quiet` seconds, nothing
+    is pending and the daemon is ready; returns the last status. (A batch that
+    takes longer than `quiet` to commit leaves the generation still while
+    changes wait.)"""
     deadline = time.monotonic() + timeout
     last = c.request("status", {})
     since = time.monotonic()
     while True:
         time.sleep(0.05)
         st = c.request("status", {})
-        if st["generation"] != last["generation"] or st.get("state") != "ready":
+        if (st["generation"] != last["generation"] or st.get("state") != "ready"
+                or st.get("pending", 0) != 0):
             last = st
             since = time.monotonic()
         elif time.monotonic() - since >= quiet:
