@@ -63,6 +63,7 @@ typedef struct body {
     size_t start;   /* offset of the body in the source */
     uint32_t line0; /* file line of body line 1 */
     qp__md_doc md;
+    bool *comment; /* md.nlines + 1 entries: body line i is in a %% comment block */
     bool oom;
 } body;
 
@@ -181,6 +182,51 @@ static bool in_table(const body *b, uint32_t body_line)
     return false;
 }
 
+/* True when body line `bl` lies in a `%%` comment block. */
+static bool in_comment(const body *b, uint32_t bl)
+{
+    return b->comment != NULL && bl >= 1 && bl <= b->md.nlines && b->comment[bl];
+}
+
+/* Obsidian comment blocks: a line whose text (after white space and
+ * blockquote markers) starts with `%%`, outside code and HTML, opens a
+ * comment that runs to the line holding the next `%%`, or to the end of the
+ * note when none follows. Obsidian makes it one "comment" section: the
+ * lines inside are no list items (so no tasks), headings or block ids, and
+ * a ```tasks fence inside is no query. Links and tags written inside still
+ * count (links.md §1.2, §5.1): those passes do not look at this map. */
+static bool mark_comments(body *b)
+{
+    const char *s = b->s;
+    size_t len = b->md.len;
+
+    for (uint32_t l = 1; l <= b->md.nlines; l++) {
+        size_t ls, le, p, q;
+        uint32_t last;
+
+        qp__md_line_span(&b->md, l, &ls, &le);
+        p = ls;
+        while (p < le && (is_blank(s[p]) || s[p] == '>'))
+            p++;
+        if (p + 1 >= le || s[p] != '%' || s[p + 1] != '%' || b->md.mask[p] || b->md.mask[p + 1])
+            continue;
+        q = p + 2;
+        while (q + 1 < len && !(s[q] == '%' && s[q + 1] == '%'))
+            q++;
+        last = q + 1 < len ? qp__md_line_of(&b->md, q) : b->md.nlines;
+        if (b->comment == NULL) {
+            b->comment = qp_arena_alloc(b->note->arena, (b->md.nlines + 1) * sizeof *b->comment);
+            if (b->comment == NULL)
+                return false;
+            memset(b->comment, 0, (b->md.nlines + 1) * sizeof *b->comment);
+        }
+        for (uint32_t k = l; k <= last; k++)
+            b->comment[k] = true;
+        l = last;
+    }
+    return true;
+}
+
 static bool add_body_link(body *b, qp_link *l, size_t start, size_t end)
 {
     qp_note *note = b->note;
@@ -201,7 +247,9 @@ static bool add_body_link(body *b, qp_link *l, size_t start, size_t end)
 /* Wikilinks and embeds (links.md §1.1): the content runs to the first `]]`
  * on the same line; a `[[` inside it means this `[[` is no link (a later
  * one may be); `\[[` is escaped; inside a table an unescaped `|` has split
- * the cell, so the link is broken there. */
+ * the cell, so the link is broken there. Only the opening `[[` must lie
+ * outside code, HTML and math: a code span written inside the link (in its
+ * subpath or display text) is part of the link. */
 static bool scan_wikilinks(body *b)
 {
     const char *s = b->s;
@@ -225,9 +273,10 @@ static bool scan_wikilinks(body *b)
             continue;
         content = s + i + 2;
         clen = j - (i + 2);
+        /* Raw spans that open inside the link do not hide it: Obsidian's help
+         * vault writes [[Functions#hasTag|`hasTag`]] and [[#`move`|move]] on
+         * purpose, and they are links there (the `[[` comes first). */
         bool bad = false;
-        for (size_t k = i; k < j + 2 && !bad; k++)
-            bad = m[k] != 0;
         for (size_t k = 0; k + 1 < clen && !bad; k++)
             bad = content[k] == '[' && content[k + 1] == '[';
         if (!bad && in_table(b, qp__md_line_of(&b->md, i))) {
@@ -314,6 +363,24 @@ static bool tag_stop(uint32_t cp, size_t n)
     return qp_text_is_space(cp) || cp < 0xA0;
 }
 
+/* True when s[i] follows a backslash escape (`\[`, an odd run of
+ * backslashes before ASCII punctuation). The escape ends a text token in
+ * Obsidian's parser, so a `#` right after it starts a tag as at the start of
+ * a text: `\[\[#Escaped Links\]\]` has the tag #Escaped. */
+static bool after_escape(const char *s, size_t i)
+{
+    size_t k = i - 1, run = 0;
+    unsigned char c = (unsigned char)s[k];
+
+    if (i < 2 || c == '\0' || strchr("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~", c) == NULL)
+        return false;
+    while (k > 0 && s[k - 1] == '\\') {
+        k--;
+        run++;
+    }
+    return run % 2 == 1;
+}
+
 static bool scan_tags(body *b)
 {
     qp_note *note = b->note;
@@ -331,7 +398,8 @@ static bool scan_tags(body *b)
         if (i > 0) {
             uint32_t cp;
             qp_text_decode_before(s, i, &cp);
-            if (!(s[i - 1] == '\n' || s[i - 1] == '\r' || qp_text_is_space(cp)))
+            if (!(s[i - 1] == '\n' || s[i - 1] == '\r' || qp_text_is_space(cp) ||
+                  after_escape(s, i)))
                 continue;
         }
         while (j < len && !m[j]) {
@@ -374,10 +442,12 @@ static bool add_headings(body *b)
 
     for (size_t i = 0; i < b->md.nheadings; i++) {
         const qp__md_heading *mh = &b->md.headings[i];
-        qp_heading *h = PUSH(note, headings, nheadings, capheadings);
+        qp_heading *h;
         size_t s, e;
 
-        if (h == NULL)
+        if (in_comment(b, mh->line))
+            continue;
+        if ((h = PUSH(note, headings, nheadings, capheadings)) == NULL)
             return false;
         h->level = mh->level;
         h->line = file_line(b, mh->line);
@@ -446,6 +516,9 @@ static bool add_blocks(body *b)
         uint32_t last = b->md.paras[i].last_line;
         size_t s, e, c;
         qp_block_id *blk;
+
+        if (in_comment(b, last))
+            continue;
 
         qp__md_line_span(&b->md, last, &s, &e);
         while (e > s && is_blank(b->s[e - 1]))
@@ -589,6 +662,8 @@ static bool add_items(body *b)
         bool oom = false;
 
         item_task[i] = -1;
+        if (in_comment(b, it->line))
+            continue; /* inside a %% comment block there are no list items */
         /* `- - [ ] x` opens two items on one line: one task at most. */
         if (it->line != last_task_line && read_task(b, it->line, &t, &oom)) {
             qp_task_line *dst;
@@ -635,7 +710,7 @@ static bool add_queries(body *b)
         char *q;
         qp_query_block *qb;
 
-        if (il != 5 || memcmp(f->info, "tasks", 5) != 0)
+        if (il != 5 || memcmp(f->info, "tasks", 5) != 0 || in_comment(b, f->line))
             continue;
         q = qp_arena_alloc(note->arena, ll + 1);
         if (q == NULL)
@@ -857,7 +932,7 @@ qp_rc qp_note_parse(qp_note **out, const char *path, const char *bytes, size_t l
         if (note->nlinks > nfm)
             qsort(note->links + nfm, note->nlinks - nfm, sizeof *note->links, cmp_link);
     }
-    if (!scan_tags(&b) || !add_headings(&b) || !add_blocks(&b) || !add_items(&b) ||
+    if (!mark_comments(&b) || !scan_tags(&b) || !add_headings(&b) || !add_blocks(&b) || !add_items(&b) ||
         !add_queries(&b) || !mention_text(&b) || !classify(note))
         goto nomem;
 

@@ -147,6 +147,33 @@ static void test_html_block_interrupts_paragraph(void **state)
     qp_note_free(n);
 }
 
+/* issue 16: a code span in a wikilink's subpath or display text is part of
+ * the link (Obsidian's help vault writes them on purpose); a code span
+ * around the whole link still hides it. */
+static void test_code_in_wikilinks(void **state)
+{
+    const char *src = "Use [[Functions#hasTag|`hasTag`]] here.\n"
+                      "See [[#`move`|move]] and ![[Pic.png|`x`]]\n"
+                      "`[[Hidden]]` and `x [[Hidden2]] y`\n"
+                      "[[A|`b`]] #after\n";
+    qp_note *n = parse(src);
+    size_t k;
+    const qp_link *l = qp_note_links(n, &k);
+    (void)state;
+
+    assert_int_equal(k, 4);
+    check_link(&l[0], QP_LINK_WIKI, false, "Functions", "#hasTag", "`hasTag`", 1, 5);
+    assert_int_equal(l[0].len, 29);
+    check_link(&l[1], QP_LINK_WIKI, false, "", "#`move`", "move", 2, 5);
+    check_link(&l[2], QP_LINK_WIKI, true, "Pic.png", NULL, "`x`", 2, 26);
+    check_link(&l[3], QP_LINK_WIKI, false, "A", NULL, "`b`", 4, 1);
+    size_t nt;
+    const qp_tag *t = qp_note_tags(n, &nt);
+    assert_int_equal(nt, 1);
+    assert_string_equal(t[0].tag, "#after");
+    qp_note_free(n);
+}
+
 static void test_markdown_links(void **state)
 {
     const char *src = "[a](My%20Note.md) [b](<Other Note.md#Some%20Heading>) ![i](pic.png)\n"
@@ -249,6 +276,11 @@ static void test_tags(void **state)
         {"[[Note#heading]] [[x #y]] #real\n", 1, {"#real"}},
         {"tab\t#t1 nbsp\xC2\xA0#t2 \\#esc #_under\n", 3, {"#t1", "#t2", "#_under"}},
         {"#\n# \n##\n", 0, {NULL}},
+        /* issue 16, Obsidian's help vault: the escape ends a text token */
+        {"\\[\\[#Escaped Links\\]\\]\n", 1, {"#Escaped"}},
+        {"a\\(#paren) b\\##twice\n", 2, {"#paren", "#twice"}},
+        {"\\\\[#no: the backslash is escaped, the [ is plain\n", 0, {NULL}},
+        {"x\\y#z\n", 0, {NULL}},
     };
     (void)state;
 
@@ -420,6 +452,71 @@ static void test_tasks(void **state)
     }
     assert_string_equal(t[2].raw, "\t- [/] half");
     assert_string_equal(t[7].raw, "> - [ ] quoted");
+    qp_note_free(n);
+}
+
+/* issue 16: a multi-line `%% ... %%` comment is one comment section in
+ * Obsidian: its list items are no list items (the Tasks plugin never sees
+ * them), its headings and block ids are not recorded, a ```tasks fence in
+ * it is no query; links and tags written inside still count. */
+static void test_comment_blocks(void **state)
+{
+    const char *src = "# Real\n"                                        /* 1 */
+                      "%%\n"                                            /* 2 */
+                      "- [ ] I look like a task but am in a comment\n"  /* 3 */
+                      "## Hidden heading\n"                             /* 4 */
+                      "hidden para ^hidden-id\n"                        /* 5 */
+                      "#commented-tag [[Commented Link]]\n"             /* 6 */
+                      "```tasks\n"                                      /* 7 */
+                      "not done\n"                                      /* 8 */
+                      "```\n"                                           /* 9 */
+                      "%%\n"                                            /* 10 */
+                      "- [ ] after the comment\n"                       /* 11 */
+                      "`%%` is code, not a comment\n"                   /* 12 */
+                      "- [ ] still a task ^real-id\n"                   /* 13 */
+                      "```\n"                                           /* 14 */
+                      "%%\n"                                            /* 15 */
+                      "```\n"                                           /* 16 */
+                      "- [ ] after a fence holding %%\n"                /* 17 */
+                      "%% one line %%\n"                                /* 18 */
+                      "- [x] after a one-line comment\n"                /* 19 */
+                      "> %%\n"                                          /* 20 */
+                      "> - [ ] quoted, in a comment\n"                  /* 21 */
+                      "> %%\n"                                          /* 22 */
+                      "## Visible\n"                                    /* 23 */
+                      "  %% never closed\n"                             /* 24 */
+                      "- [ ] in the rest of the note\n"                 /* 25 */
+                      "## Gone too\n";                                  /* 26 */
+    qp_note *n = parse(src);
+    size_t k;
+    (void)state;
+
+    const qp_task_line *t = qp_note_tasks(n, &k);
+    assert_int_equal(k, 4);
+    assert_int_equal(t[0].line, 11);
+    assert_int_equal(t[1].line, 13);
+    assert_int_equal(t[2].line, 17);
+    assert_int_equal(t[3].line, 19);
+
+    const qp_heading *h = qp_note_headings(n, &k);
+    assert_int_equal(k, 2);
+    assert_string_equal(h[0].text, "Real");
+    assert_string_equal(h[1].text, "Visible");
+
+    const qp_block_id *bl = qp_note_blocks(n, &k);
+    assert_int_equal(k, 1);
+    assert_string_equal(bl[0].id, "real-id");
+
+    qp_note_query_blocks(n, &k);
+    assert_int_equal(k, 0);
+
+    /* Obsidian still reports what is written inside the comment */
+    const qp_tag *tg = qp_note_tags(n, &k);
+    assert_int_equal(k, 1);
+    assert_string_equal(tg[0].tag, "#commented-tag");
+    const qp_link *l = qp_note_links(n, &k);
+    assert_int_equal(k, 1);
+    check_link(&l[0], QP_LINK_WIKI, false, "Commented Link", NULL, NULL, 6, 16);
     qp_note_free(n);
 }
 
@@ -853,6 +950,7 @@ int main(void)
         cmocka_unit_test(test_masking),
         cmocka_unit_test(test_multiline_inline_masks),
         cmocka_unit_test(test_html_block_interrupts_paragraph),
+        cmocka_unit_test(test_code_in_wikilinks),
         cmocka_unit_test(test_markdown_links),
         cmocka_unit_test(test_links_in_order),
         cmocka_unit_test(test_tables),
@@ -861,6 +959,7 @@ int main(void)
         cmocka_unit_test(test_headings),
         cmocka_unit_test(test_block_ids),
         cmocka_unit_test(test_tasks),
+        cmocka_unit_test(test_comment_blocks),
         cmocka_unit_test(test_query_blocks),
         cmocka_unit_test(test_mention_lines),
         cmocka_unit_test(test_crlf),
