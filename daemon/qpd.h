@@ -28,6 +28,7 @@ typedef struct qpd_changes qpd_changes;
 typedef struct qpd_readers qpd_readers;
 typedef struct qpd_watcher qpd_watcher;
 typedef struct qpd_server qpd_server;
+typedef struct qpd_conf qpd_conf;
 
 typedef struct qpd_daemon {
     uv_loop_t *loop;
@@ -56,6 +57,7 @@ typedef struct qpd_daemon {
     qpd_changes *changes;
     qpd_watcher *watcher;
     qpd_server *server;
+    qpd_conf *conf; /* daemon/conf.c: the vault's settings files, polled */
 } qpd_daemon;
 
 #endif

@@ -28,6 +28,7 @@
 #include <uv.h>
 
 #include "changes.h"
+#include "conf.h"
 #include "log.h"
 #include "paths.h"
 #include "proto.h"
@@ -82,6 +83,12 @@ static void watcher_rescan(qpd_daemon *d, const char *why)
     qpd_changes_rescan(d, why);
 }
 
+/* The vault's settings changed: answers may differ while the index did not. */
+static void conf_changed(qpd_daemon *d)
+{
+    qpd_server_on_commit(d); /* drops the result cache, re-runs every subscription */
+}
+
 static void index_committed(qpd_daemon *d)
 {
     qpd_server_on_commit(d);
@@ -127,6 +134,7 @@ static void stop_all(qpd_daemon *d, void (*stopped)(qpd_daemon *d))
     d->stopping = true;
     qpd_server_stop(d);
     qpd_watcher_stop(d);
+    qpd_conf_stop(d);
     if (d->changes != NULL)
         qpd_changes_stop(d, stopped);
     if (d->readers != NULL)
@@ -364,6 +372,10 @@ static int start_daemon(qpd_daemon *d, qp_error *err)
         return 1;
     }
     if (qpd_changes_start(d, wstore, &changes_hooks, err) != QP_OK) { /* takes wstore */
+        fprintf(stderr, "quipud: %s\n", err->msg);
+        return 1;
+    }
+    if (qpd_conf_start(d, conf_changed, err) != QP_OK) {
         fprintf(stderr, "quipud: %s\n", err->msg);
         return 1;
     }

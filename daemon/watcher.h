@@ -4,12 +4,13 @@
 /*
  * watcher — one uv_fs_event per directory of the vault (inotify watches are
  * not recursive). Every event becomes a vault-relative path handed to the
- * `changed` hook main registers; ignored paths (dot-folders, userIgnoreFilters, the
- * index itself when it lives in the vault) are dropped here. Directories
- * are added as scans and parse jobs discover them and dropped when they are
- * gone. When a watch cannot be added (ENOSPC: the inotify limit; or the
- * --watch-limit test hook), the watcher says so through the `rescan` hook
- * and the scheduler falls back to rescans. Loop thread only.
+ * `changed` hook main registers; ignored paths (dot-folders, the index
+ * itself when it lives in the vault) are dropped here; excluded files
+ * (userIgnoreFilters) are not ignored. Directories are added as scans and
+ * parse jobs discover them and dropped when they are gone. When a watch
+ * cannot be added (ENOSPC: the inotify limit; or the --watch-limit test
+ * hook), the watcher says so through the `rescan` hook and the scheduler
+ * falls back to rescans. Loop thread only.
  */
 
 #include <stdbool.h>

@@ -932,8 +932,8 @@ qp_rc qp_note_parse(qp_note **out, const char *path, const char *bytes, size_t l
         if (note->nlinks > nfm)
             qsort(note->links + nfm, note->nlinks - nfm, sizeof *note->links, cmp_link);
     }
-    if (!mark_comments(&b) || !scan_tags(&b) || !add_headings(&b) || !add_blocks(&b) || !add_items(&b) ||
-        !add_queries(&b) || !mention_text(&b) || !classify(note))
+    if (!mark_comments(&b) || !scan_tags(&b) || !add_headings(&b) || !add_blocks(&b) ||
+        !add_items(&b) || !add_queries(&b) || !mention_text(&b) || !classify(note))
         goto nomem;
 
     *out = note;

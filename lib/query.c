@@ -1569,12 +1569,13 @@ static qp_rc page_task_groups(json_t *res, qp__page *pg, qp_error *err)
 static qp_rc m_tasks_query(json_t **out, qp_store *st, const qp_vault *vault, json_t *params,
                            qp_error *err)
 {
-    (void)vault;
     qp__page pg;
     qp_rc rc = qp__page_params(&pg, params, err);
     if (rc != QP_OK)
         return rc;
-    rc = qp__query_tasks(out, st, params, err);
+    qp_vaultconf *conf = vault ? qp_vault_conf(vault) : NULL; /* the vault's Tasks settings */
+    rc = qp__query_tasks(out, st, qp_vaultconf_tasks(conf), params, err);
+    qp_vaultconf_free(conf);
     if (rc == QP_OK && pg.limit)
         rc = page_task_groups(*out, &pg, err);
     qp__page_free(&pg);
@@ -1584,12 +1585,13 @@ static qp_rc m_tasks_query(json_t **out, qp_store *st, const qp_vault *vault, js
 static qp_rc m_tasks_blocks(json_t **out, qp_store *st, const qp_vault *vault, json_t *params,
                             qp_error *err)
 {
-    (void)vault;
     file_info f;
     qp_rc rc = resolve_note_param(st, params, &f, err);
     if (rc != QP_OK)
         return rc;
-    rc = qp__query_task_blocks(out, st, f.path, params, err);
+    qp_vaultconf *conf = vault ? qp_vault_conf(vault) : NULL;
+    rc = qp__query_task_blocks(out, st, qp_vaultconf_tasks(conf), f.path, params, err);
+    qp_vaultconf_free(conf);
     file_info_free(&f);
     return rc;
 }

@@ -23,7 +23,9 @@
  *   tasks.blocks {note, today?, settings?+}   (the note is passed resolved)
  * `today` is "YYYY-MM-DD", default the local date; `settings` is the Tasks
  * settings object of qp_tasks_settings_from_json() (globalFilter, statuses,
- * taskFormat, presets, globalQuery).
+ * taskFormat, presets, globalQuery). The vault's own Tasks settings (its
+ * data.json, through quipu/vaultconf.h) apply to every query; the request's
+ * settings are put over them member by member.
  *
  * Result: {total, groups: [{names, tasks: [Task]}]}; group names are shown
  * without the engine's "%%n%%" ordering prefix (the group order already says
@@ -75,7 +77,10 @@ static qp_rc param_today(int32_t *out, json_t *params, qp_error *err)
     return QP_OK;
 }
 
-static qp_rc param_settings(qp_tasks_settings **out, json_t *params, qp_error *err)
+/* The request's settings put over the vault's (`base`, may be NULL); *out
+ * stays NULL when the request has none (then `base` applies as it is). */
+static qp_rc param_settings(qp_tasks_settings **out, json_t *params, const qp_tasks_settings *base,
+                            qp_error *err)
 {
     *out = NULL;
     json_t *v = json_object_get(params, "settings");
@@ -86,7 +91,7 @@ static qp_rc param_settings(qp_tasks_settings **out, json_t *params, qp_error *e
     char *text = json_dumps(v, JSON_COMPACT);
     if (!text)
         return qp_error_set(err, QP_ENOMEM, "out of memory");
-    qp_rc rc = qp_tasks_settings_from_json(out, text, err);
+    qp_rc rc = qp__tasks_settings_over(out, base, text, err);
     free(text);
     if (rc == QP_EINVAL && err) { /* name the param, keep the engine's detail */
         char detail[QP_ERROR_MSG_MAX];
@@ -267,7 +272,7 @@ static qp_rc prepare_task_read(sqlite3_stmt **out, qp_store *st, const qp_taskqu
     memset(&w, 0, sizeof w);
     *out = NULL;
     if (!q->uses_blocking) {
-        bool fields_ok = !settings || (settings->n_statuses == 0 && !settings->dataview);
+        bool fields_ok = qp__tasks_settings_default_fields(settings);
         for (size_t i = 0; i < q->n_filters; i++) {
             push_down(&w, q->filters[i], fields_ok, phrases, nphrases);
             push_not_done(&w, q->filters[i], fields_ok);
@@ -398,7 +403,7 @@ static json_t *opt_string(const char *s)
     return s ? safe_string(s) : json_null();
 }
 
-static json_t *task_json(const qp_task *t, const char *raw)
+static json_t *task_json(const qp_task *t, const char *raw, const qp_tasks_settings *settings)
 {
     static const char *const prio[] = {"highest", "high", "medium", "none", "low", "lowest"};
     json_t *tags = json_array();
@@ -416,7 +421,12 @@ static json_t *task_json(const qp_task *t, const char *raw)
     json_object_set_new(
         o, "status",
         json_pack("{ss ss}", "symbol", t->symbol, "type", qp_status_type_name(t->status_type)));
-    json_object_set_new(o, "description", safe_string(t->description ? t->description : ""));
+    char *shown = qp__tasks_shown_description(settings, t->description ? t->description : "");
+    json_object_set_new(o, "description",
+                        safe_string(shown            ? shown
+                                    : t->description ? t->description
+                                                     : ""));
+    free(shown);
     json_object_set_new(o, "due", date_json(t, QP_TASK_DUE));
     json_object_set_new(o, "scheduled", date_json(t, QP_TASK_SCHEDULED));
     json_object_set_new(o, "start", date_json(t, QP_TASK_START));
@@ -445,7 +455,7 @@ static json_t *group_name(const char *name)
 }
 
 static qp_rc result_json(json_t **out, const qp_taskquery_result *r, const task_set *ts,
-                         qp_error *err)
+                         const qp_tasks_settings *settings, qp_error *err)
 {
     json_t **cache = calloc(ts->n + 1, sizeof *cache);
     json_t *groups = json_array();
@@ -473,7 +483,7 @@ static qp_rc result_json(json_t **out, const qp_taskquery_result *r, const task_
             size_t k = gr->tasks[i];
             if (k >= ts->n)
                 continue;
-            if (!cache[k] && !(cache[k] = task_json(&ts->v[k], ts->raw[k])))
+            if (!cache[k] && !(cache[k] = task_json(&ts->v[k], ts->raw[k], settings)))
                 goto oom;
             json_array_append(tasks, cache[k]); /* shared by every group it is in */
         }
@@ -513,14 +523,15 @@ static qp_rc run_one(json_t **out, qp_store *st, const char *text, const char *f
     if (rc == QP_OK)
         rc = qp_taskquery_run(&r, q, ts.v, ts.n, err);
     if (rc == QP_OK)
-        rc = result_json(out, r, &ts, err);
+        rc = result_json(out, r, &ts, settings, err);
     qp_taskquery_result_free(r);
     task_set_free(&ts);
     qp_taskquery_free(q);
     return rc;
 }
 
-qp_rc qp__query_tasks(json_t **out, qp_store *st, json_t *params, qp_error *err)
+qp_rc qp__query_tasks(json_t **out, qp_store *st, const qp_tasks_settings *base, json_t *params,
+                      qp_error *err)
 {
     const char *query = NULL, *from = NULL;
     int32_t today = 0;
@@ -531,9 +542,9 @@ qp_rc qp__query_tasks(json_t **out, qp_store *st, json_t *params, qp_error *err)
     if (rc == QP_OK)
         rc = param_today(&today, params, err);
     if (rc == QP_OK)
-        rc = param_settings(&settings, params, err);
+        rc = param_settings(&settings, params, base, err);
     if (rc == QP_OK)
-        rc = run_one(out, st, query, from, today, settings, err);
+        rc = run_one(out, st, query, from, today, settings ? settings : base, err);
     qp_tasks_settings_free(settings);
     return rc;
 }
@@ -572,8 +583,8 @@ static int collect_block(uint32_t line, const char *query, void *payload)
     return 0;
 }
 
-qp_rc qp__query_task_blocks(json_t **out, qp_store *st, const char *path, json_t *params,
-                            qp_error *err)
+qp_rc qp__query_task_blocks(json_t **out, qp_store *st, const qp_tasks_settings *base,
+                            const char *path, json_t *params, qp_error *err)
 {
     int32_t today = 0;
     qp_tasks_settings *settings = NULL;
@@ -582,9 +593,10 @@ qp_rc qp__query_task_blocks(json_t **out, qp_store *st, const char *path, json_t
     *out = NULL;
     qp_rc rc = param_today(&today, params, err);
     if (rc == QP_OK)
-        rc = param_settings(&settings, params, err);
+        rc = param_settings(&settings, params, base, err);
     if (rc != QP_OK)
         return rc;
+    const qp_tasks_settings *use = settings ? settings : base;
     rc = qp_store_note_query_blocks(st, path, collect_block, &b, err);
     if (b.oom)
         rc = qp_error_set(err, QP_ENOMEM, "out of memory");
@@ -596,7 +608,7 @@ qp_rc qp__query_task_blocks(json_t **out, qp_store *st, const char *path, json_t
     for (size_t i = 0; i < b.n; i++) {
         json_t *res = NULL;
         qp_error qerr = QP_ERROR_INIT;
-        rc = run_one(&res, st, b.v[i].query, path, today, settings, &qerr);
+        rc = run_one(&res, st, b.v[i].query, path, today, use, &qerr);
         json_t *o = NULL;
         if (rc == QP_OK)
             o = json_pack("{sI ss so}", "line", (json_int_t)b.v[i].line, "query", b.v[i].query,

@@ -8,12 +8,16 @@
 
 #include "quipu/error.h"
 #include "quipu/store.h"
+#include "quipu/tasks.h"
 
 struct json_t;
 
-qp_rc qp__query_tasks(struct json_t **out, qp_store *st, struct json_t *params, qp_error *err);
+/* `base`: the vault's Tasks settings (NULL = the plugin's defaults); a
+ * request's `settings` param is put over them. */
+qp_rc qp__query_tasks(struct json_t **out, qp_store *st, const qp_tasks_settings *base,
+                      struct json_t *params, qp_error *err);
 /* Every ```tasks block of the note at `path` (already resolved). */
-qp_rc qp__query_task_blocks(struct json_t **out, qp_store *st, const char *path,
-                            struct json_t *params, qp_error *err);
+qp_rc qp__query_task_blocks(struct json_t **out, qp_store *st, const qp_tasks_settings *base,
+                            const char *path, struct json_t *params, qp_error *err);
 
 #endif

@@ -1831,6 +1831,7 @@ qp_rc qp_taskquery_compile(qp_taskquery **out, const char *text, const qp_taskqu
     /* hidden by default: tree, urgency, group count */
     q->layout.hidden = (1u << 7) | (1u << 8) | (1u << 5);
     q->global_filter = opts->settings ? opts->settings->global_filter : NULL;
+    q->ignore_sort = opts->settings != NULL && opts->settings->ignore_sort;
     if (q->global_filter != NULL &&
         (q->global_filter = qp_arena_strdup(q->arena, q->global_filter)) == NULL) {
         rc = qp_error_set(err, QP_ENOMEM, "out of memory");

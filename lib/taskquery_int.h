@@ -31,9 +31,10 @@ struct qp_tasks_settings {
     char **preset_names; /* n_presets user presets, searched before the built-ins */
     char **preset_texts;
     size_t n_presets;
-    bool presets_only;  /* "presetsOnly": the built-in presets are not searched */
-    bool ignore_sort;   /* "ignoreSortInstructions": results keep the input order */
-    char *global_query; /* NULL when none */
+    bool presets_only;         /* "presetsOnly": the built-in presets are not searched */
+    bool ignore_sort;          /* "ignoreSortInstructions": results keep the input order */
+    bool remove_global_filter; /* "removeGlobalFilter": shown descriptions lose it */
+    char *global_query;        /* NULL when none */
     /* A.8: a date in the file name is the scheduled date of its tasks that
      * have no start, scheduled or due date */
     bool filename_date;
@@ -55,6 +56,16 @@ qp_rc qp__tasks_settings_from_plugin(qp_tasks_settings **out, const char *text, 
  * format) put over it, member by member; "statuses" also replaces
  * "statusesOnly", "presets" also "presetsOnly". Errors as
  * qp_tasks_settings_from_json. */
+/* True when lines parsed with `s` get the statuses and dates the defaults
+ * give (what the index stored), so stored columns may prefilter a query. */
+bool qp__tasks_settings_default_fields(const qp_tasks_settings *s);
+
+/* The description as the plugin shows it: with "removeGlobalFilter", the
+ * global filter removed where it stands as a word (GlobalFilter.
+ * removeAsWordFrom). Returns NULL when it is `desc` unchanged, else a new
+ * string (free with free()); NULL also on OOM, so the caller shows `desc`. */
+char *qp__tasks_shown_description(const qp_tasks_settings *s, const char *desc);
+
 qp_rc qp__tasks_settings_over(qp_tasks_settings **out, const qp_tasks_settings *base,
                               const char *client_json, qp_error *err);
 
@@ -225,6 +236,7 @@ struct qp_taskquery {
     qp_taskquery_layout layout;
     int32_t today; /* yyyymmdd */
     const char *global_filter;
+    bool ignore_sort; /* the settings' debugSettings.ignoreSortInstructions */
     int n_regex;
     int n_path_cache; /* text filters on path, filename, folder or root */
     bool uses_blocking;

@@ -339,6 +339,7 @@ static qp_rc settings_fill(qp_tasks_settings *s, json_t *root, qp_error *err)
     s->statuses_only = json_is_true(json_object_get(root, "statusesOnly"));
     s->presets_only = json_is_true(json_object_get(root, "presetsOnly"));
     s->ignore_sort = json_is_true(json_object_get(root, "ignoreSortInstructions"));
+    s->remove_global_filter = json_is_true(json_object_get(root, "removeGlobalFilter"));
 
     v = json_object_get(root, "statuses");
     if (v != NULL && !json_is_null(v)) {
@@ -504,6 +505,7 @@ static qp_rc plugin_to_settings(json_t *out, json_t *doc, qp_error *err)
         {"useFilenameAsScheduledDate", JSON_TRUE, "true or false"},
         {"filenameAsScheduledDateFormat", JSON_STRING, "a string"},
         {"filenameAsDateFolders", JSON_ARRAY, "a list of folders"},
+        {"removeGlobalFilter", JSON_TRUE, "true or false"},
     };
     json_t *v, *presets;
     qp_rc rc;
@@ -609,6 +611,63 @@ cleanup:
     json_decref(obj);
     json_decref(doc);
     return rc;
+}
+
+bool qp__tasks_settings_default_fields(const qp_tasks_settings *s)
+{
+    return s == NULL ||
+           (s->n_statuses == 0 && !s->statuses_only && !s->dataview && !s->filename_date);
+}
+
+static bool is_js_space_byte(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+char *qp__tasks_shown_description(const qp_tasks_settings *s, const char *desc)
+{
+    const char *gf = s != NULL && s->remove_global_filter ? s->global_filter : NULL;
+    size_t gl = gf != NULL ? strlen(gf) : 0, n = strlen(desc), o = 0;
+    char *out;
+    bool hit = false;
+
+    if (gl == 0 || strstr(desc, gf) == NULL || (out = malloc(n + 1)) == NULL)
+        return NULL;
+    /* RegExp('(^|\\s)' + gf + '($|\\s)', 'g') replaced by '$1$2': each match
+     * keeps the white space around it; matches do not overlap, so the space
+     * after one is not the space before the next. */
+    bool trailing = false; /* desc[i - 1] was the white space ending a match */
+    for (size_t i = 0; i < n;) {
+        bool before = i == 0 || (!trailing && is_js_space_byte(desc[i - 1]));
+        if (before && strncmp(desc + i, gf, gl) == 0 &&
+            (desc[i + gl] == '\0' || is_js_space_byte(desc[i + gl]))) {
+            hit = true;
+            i += gl;
+            trailing = desc[i] != '\0';
+            if (trailing)
+                out[o++] = desc[i++]; /* kept ($2), but no longer free to start a match */
+            continue;
+        }
+        trailing = false;
+        out[o++] = desc[i++];
+    }
+    out[o] = '\0';
+    if (!hit) {
+        free(out);
+        return NULL;
+    }
+    /* .replace('  ', ' ') (the first double space only), then .trim() */
+    char *dbl = strstr(out, "  ");
+    if (dbl != NULL)
+        memmove(dbl, dbl + 1, strlen(dbl + 1) + 1);
+    size_t b = 0, e = strlen(out);
+    while (b < e && is_js_space_byte(out[b]))
+        b++;
+    while (e > b && is_js_space_byte(out[e - 1]))
+        e--;
+    memmove(out, out + b, e - b);
+    out[e - b] = '\0';
+    return out;
 }
 
 qp_rc qp__tasks_settings_over(qp_tasks_settings **out, const qp_tasks_settings *base,

@@ -1816,7 +1816,8 @@ qp_rc qp_taskquery_run(qp_taskquery_result **out, const qp_taskquery *q, const q
     m = filter_tasks(&r, idx);
     res->total = m;
     /* 2. sort */
-    if (!qp__coll_open(&r.coll) || (r.tmp = qp_arena_new()) == NULL || !sort_tasks(&r, idx, m))
+    if (!qp__coll_open(&r.coll) || (r.tmp = qp_arena_new()) == NULL ||
+        (!q->ignore_sort && !sort_tasks(&r, idx, m))) /* ignoreSortInstructions: file order */
         goto oom;
     /* 3. limit */
     if (q->layout.limit < m)

@@ -363,6 +363,54 @@ static void test_settings_presets_and_global_query(void **state)
     qp_tasks_settings_free(s);
 }
 
+/* issue 16: what the plugin's data.json adds to the settings. */
+static void test_settings_from_the_vault(void **state)
+{
+    const char *lines[] = {"- [x] b", "- [ ] c 🔺", "- [ ] a", NULL};
+    qp_tasks_settings *s = NULL, *o = NULL;
+    qp_error err = QP_ERROR_INIT;
+    (void)state;
+
+    /* default order: status type, urgency (the highest priority first), ... */
+    assert_string_equal(evalq("", lines), "1,2,0");
+    /* debugSettings.ignoreSortInstructions: file order, even with a sort by */
+    const char *pj = "{\"debugSettings\": {\"ignoreSortInstructions\": true}}";
+    assert_rc(qp__tasks_settings_from_plugin(&s, pj, strlen(pj), &err), QP_OK);
+    assert_string_equal(evalq_s("sort by description", lines, s), "0,1,2");
+    qp_tasks_settings_free(s);
+
+    /* saved presets replace the built-in ones */
+    pj = "{\"presets\": {\"open\": \"not done\"}}";
+    assert_rc(qp__tasks_settings_from_plugin(&s, pj, strlen(pj), &err), QP_OK);
+    assert_string_equal(evalq_s("preset open", lines, s), "1,2");
+    assert_string_equal(evalq_s("preset this_file", lines, s), "ERROR");
+    assert_non_null(strstr(last_err.msg, "Cannot find preset \"this_file\""));
+    /* the pre-7.20 name of the member */
+    qp_tasks_settings_free(s);
+    pj = "{\"includes\": {\"open\": \"done\"}}";
+    assert_rc(qp__tasks_settings_from_plugin(&s, pj, strlen(pj), &err), QP_OK);
+    assert_string_equal(evalq_s("preset open", lines, s), "0");
+
+    /* a client's settings over the vault's: member by member; its own
+     * presets are read the client's way (added to the built-ins) */
+    assert_rc(qp__tasks_settings_over(&o, s, "{\"presets\": {\"mine\": \"done\"}}", &err), QP_OK);
+    assert_string_equal(evalq_s("preset mine", lines, o), "0");
+    assert_string_equal(evalq_s("preset this_file", lines, o), "");
+    assert_string_equal(evalq_s("preset open", lines, o), "ERROR");
+    qp_tasks_settings_free(o);
+    assert_rc(qp__tasks_settings_over(&o, s, "{\"globalQuery\": \"limit 1\"}", &err), QP_OK);
+    assert_string_equal(evalq_s("preset open", lines, o), "0"); /* the vault's preset stays */
+    assert_string_equal(evalq_s("", lines, o), "1");
+    qp_tasks_settings_free(o);
+    /* no vault settings: the client's alone */
+    assert_rc(qp__tasks_settings_over(&o, NULL, "{\"globalQuery\": \"done\"}", &err), QP_OK);
+    assert_string_equal(evalq_s("", lines, o), "0");
+    qp_tasks_settings_free(o);
+    assert_rc(qp__tasks_settings_over(&o, s, "[1]", &err), QP_EINVAL);
+    assert_null(o);
+    qp_tasks_settings_free(s);
+}
+
 /* The ASCII fast path of the text order must agree with ICU everywhere. */
 static void test_collation_fast_path(void **state)
 {
@@ -602,6 +650,7 @@ int main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_statements),
         cmocka_unit_test(test_settings_presets_and_global_query),
+        cmocka_unit_test(test_settings_from_the_vault),
         cmocka_unit_test(test_collation_fast_path),
         cmocka_unit_test(test_query_properties),
         cmocka_unit_test(test_unsafe_regex),

@@ -396,12 +396,96 @@ static void test_scheduled_from_filename(void **state)
     qp_tasks_settings_free(fmt);
 }
 
+/* removeGlobalFilter: the description as the plugin shows it (the
+ * GlobalFilter.removeAsWordFrom regex, worked by hand). */
+static void test_shown_description(void **state)
+{
+    qp_tasks_settings *s = NULL;
+    qp_error err = QP_ERROR_INIT;
+    (void)state;
+    static const struct {
+        const char *in, *out; /* out NULL: unchanged */
+    } cases[] = {
+        {"#task buy milk", "buy milk"},
+        {"buy #task milk", "buy milk"},
+        {"buy milk #task", "buy milk"},
+        {"#task #task twice", "#task twice"}, /* the space between is used by the first */
+        {"#task/sub stays", NULL},            /* not a word of its own */
+        {"x#task stays", NULL},
+        {"no filter", NULL},
+        {"#task", ""},
+    };
+
+    assert_null(qp__tasks_shown_description(NULL, "#task x"));
+    assert_rc(qp_tasks_settings_from_json(&s, "{\"globalFilter\": \"#task\"}", &err), QP_OK);
+    assert_null(qp__tasks_shown_description(s, "#task x")); /* removeGlobalFilter off */
+    qp_tasks_settings_free(s);
+    assert_rc(qp_tasks_settings_from_json(
+                  &s, "{\"globalFilter\": \"#task\", \"removeGlobalFilter\": true}", &err),
+              QP_OK);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *got = qp__tasks_shown_description(s, cases[i].in);
+        if (cases[i].out == NULL) {
+            assert_null(got);
+        } else {
+            assert_non_null(got);
+            assert_string_equal(got, cases[i].out);
+        }
+        free(got);
+    }
+    qp_tasks_settings_free(s);
+}
+
+/* Which settings leave the stored (default-parsed) columns valid. */
+static void test_default_fields(void **state)
+{
+    static const struct {
+        const char *json;
+        bool same;
+    } cases[] = {
+        {"{}", true},
+        {"{\"globalFilter\": \"#t\", \"globalQuery\": \"done\"}", true},
+        {"{\"statuses\": [[\"w\", \"Wait\", \"x\", \"TODO\"]]}", false},
+        {"{\"statuses\": [], \"statusesOnly\": true}", false},
+        {"{\"taskFormat\": \"dataview\"}", false},
+        {"{\"useFilenameAsScheduledDate\": true}", false},
+    };
+    (void)state;
+    assert_true(qp__tasks_settings_default_fields(NULL));
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        qp_tasks_settings *s = NULL;
+        assert_rc(qp_tasks_settings_from_json(&s, cases[i].json, NULL), QP_OK);
+        assert_int_equal(qp__tasks_settings_default_fields(s), cases[i].same);
+        qp_tasks_settings_free(s);
+    }
+}
+
+/* statusesOnly: the four default statuses are not searched. */
+static void test_statuses_only(void **state)
+{
+    qp_tasks_settings *s = NULL;
+    (void)state;
+    assert_rc(qp_tasks_settings_from_json(
+                  &s, "{\"statuses\": [[\" \", \"Open\", \"x\", \"TODO\"]], \"statusesOnly\": true}",
+                  NULL),
+              QP_OK);
+    assert_true(parse_with("- [ ] a", s));
+    assert_string_equal(fx.t.status_name, "Open");
+    assert_true(parse_with("- [x] a", s));
+    assert_string_equal(fx.t.status_name, "Unknown");
+    assert_int_equal(fx.t.status_type, QP_STATUS_TODO);
+    qp_tasks_settings_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_which_lines_are_tasks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_statuses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_custom_statuses, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_statuses_only, setup, teardown),
+        cmocka_unit_test(test_shown_description),
+        cmocka_unit_test(test_default_fields),
         cmocka_unit_test_setup_teardown(test_all_emoji_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fields_only_at_the_end, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interleaved_tags_and_duplicates, setup, teardown),
