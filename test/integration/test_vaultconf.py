@@ -42,8 +42,11 @@ def plugin_settings(global_filter, custom=None):
 
 
 FILES = {
+    # the comment block is the case: Obsidian lists no list items in
+    # it, so the plugin shows no task from it
     "Todo.md": "- [ ] #task write it\n- [ ] plain item\n- [w] #task waiting\n"
-               "```tasks\nnot done\n```\n",
+               "```tasks\nnot done\n```\n"
+               "%%\n- [ ] #task I look like a task but am in a comment\n%%\n",
     TASKS_JSON: plugin_settings("#task"),
 }
 
