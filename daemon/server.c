@@ -1026,14 +1026,25 @@ static qpd_reply m_unsubscribe(client *c, const qpd_method *m, qpd_request *req)
 /* Sorted by name: found with bsearch. */
 static const qpd_method methods[] = {
     {"backlinks", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
+    {"backlinks.subpath", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
+    {"complete.blocks", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
+    {"complete.headings", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
+    {"complete.notes", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
+    {"complete.tags", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
+    {"complete.values", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
+    {"list", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
     {"mentions", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
     {"note", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
+    {"problems", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
     {"resolve", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
     {"search", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
     {"status", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
     {"subscribe", m_subscribe, QPD_ON_LOOP},
+    {"symbols", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
+    {"symbols.search", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
     {"tasks.blocks", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
     {"tasks.query", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
+    {"unresolved", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
     {"unsubscribe", m_unsubscribe, QPD_ON_LOOP},
 };
 

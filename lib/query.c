@@ -33,6 +33,7 @@
 #include <jansson.h>
 
 #include "mentions_int.h"
+#include "methods_int.h"
 #include "query_page.h"
 #include "query_param_int.h"
 #include "query_tasks_int.h"
@@ -924,7 +925,6 @@ static qp_rc count_one(qp_store *st, qp__stmt_id id, json_int_t *out, qp_error *
 static qp_rc m_status(json_t **out, qp_store *st, const qp_vault *vault, json_t *params,
                       qp_error *err)
 {
-    (void)vault;
     (void)params;
     json_int_t files = 0, tasks = 0, links = 0, unresolved = 0;
     json_int_t kinds[3] = {0, 0, 0};
@@ -953,7 +953,12 @@ static qp_rc m_status(json_t **out, qp_store *st, const qp_vault *vault, json_t 
         "{sI sI s{sI sI sI} sI sI sI}", "generation", (json_int_t)qp_store_generation(st), "files",
         files, "notes", "person", kinds[QP_KIND_PERSON], "meeting", kinds[QP_KIND_MEETING], "other",
         kinds[QP_KIND_NOTE], "tasks", tasks, "links", links, "unresolved_links", unresolved);
-    return *out ? QP_OK : qp_error_set(err, QP_ENOMEM, "out of memory");
+    if (!*out)
+        return qp_error_set(err, QP_ENOMEM, "out of memory");
+    json_t *problems = NULL; /* per kind: lib/problems.c */
+    if ((rc = qp__problems_counts(&problems, st, vault, err)) == QP_OK)
+        json_object_set_new(*out, "problems", problems);
+    return rc;
 }
 
 /* Runs a per-file statement and appends one JSON value per row. */
@@ -1603,9 +1608,25 @@ static const struct {
     const char *name;
     method_fn fn;
 } methods[] = {
-    {"backlinks", m_backlinks},       {"mentions", m_mentions},       {"note", m_note},
-    {"resolve", m_resolve},           {"search", qp__query_search},   {"status", m_status},
-    {"tasks.blocks", m_tasks_blocks}, {"tasks.query", m_tasks_query},
+    {"backlinks", m_backlinks},
+    {"mentions", m_mentions},
+    {"note", m_note},
+    {"resolve", m_resolve},
+    {"search", qp__query_search},
+    {"status", m_status},
+    {"tasks.blocks", m_tasks_blocks},
+    {"tasks.query", m_tasks_query},
+    {"backlinks.subpath", qp__m_backlinks_subpath},
+    {"complete.blocks", qp__m_complete_blocks},
+    {"complete.headings", qp__m_complete_headings},
+    {"complete.notes", qp__m_complete_notes},
+    {"complete.tags", qp__m_complete_tags},
+    {"complete.values", qp__m_complete_values},
+    {"list", qp__m_list},
+    {"problems", qp__m_problems},
+    {"symbols", qp__m_symbols},
+    {"symbols.search", qp__m_symbols_search},
+    {"unresolved", qp__m_unresolved},
 };
 
 qp_rc qp_query_run(char **out, qp_store *st, const qp_vault *vault, const char *method,

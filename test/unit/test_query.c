@@ -124,7 +124,9 @@ static void test_status(void **state)
     (void)state;
     check("status", "{}",
           "{\"generation\":1,\"files\":10,\"notes\":{\"person\":5,\"meeting\":4,\"other\":1},"
-          "\"tasks\":1,\"links\":6,\"unresolved_links\":1}");
+          "\"tasks\":1,\"links\":6,\"unresolved_links\":1,\"problems\":{"
+          "\"unresolved_link\":1,\"unresolved_subpath\":0,\"frontmatter\":0,\"size\":0,"
+          "\"binary\":0,\"encoding\":0,\"tasks_query\":0}}");
 }
 
 static void test_note(void **state)

@@ -1,0 +1,374 @@
+/*
+ * symbols — a note's heading outline (symbols) and the vault-wide symbol
+ * search (symbols.search) of docs/protocol.md, for LSP documentSymbol and
+ * workspace/symbol.
+ *
+ * symbols.search matches notes (file name), aliases, headings and tags
+ * with qp__match_of on folded text. Headings are the big table (five or so
+ * per note): a LIKE pattern made of the query's ASCII characters in order
+ * ("%a%b%") narrows them in SQLite before any is folded in C. LIKE folds
+ * ASCII only, so a non-ASCII character of the query is left out of the
+ * pattern (a superset: the C check decides).
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "methods_int.h"
+#include "quipu/text.h"
+
+#define RANK_CAP 500
+
+/* ---- symbols ---- */
+
+/* The headings from *i on that are deeper than `parent_level`, nested;
+ * advances *i past them. */
+static json_t *outline(const qp__mrefs *r, size_t *i, int parent_level)
+{
+    json_t *arr = json_array();
+    while (arr && *i < r->nh && r->h[*i].level > parent_level) {
+        size_t me = (*i)++;
+        json_t *children = outline(r, i, r->h[me].level);
+        /* The section ends before the next heading of this level or above. */
+        size_t k = *i;
+        while (k < r->nh && r->h[k].level > r->h[me].level)
+            k++;
+        json_t *end = k < r->nh ? json_integer(r->h[k].line - 1) : json_null();
+        char *sub = qp__heading_subpath(r, me);
+        json_t *o = NULL;
+        if (sub && children) {
+            o = json_pack("{ss si sI so ss so}", "name", r->h[me].text, "level", r->h[me].level,
+                          "line", (json_int_t)r->h[me].line, "end_line", end, "subpath", sub,
+                          "children", children);
+            children = end = NULL;
+        }
+        free(sub);
+        json_decref(children);
+        json_decref(end);
+        if (!o || json_array_append_new(arr, o) != 0) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    return arr;
+}
+
+qp_rc qp__m_symbols(json_t **out, qp_store *st, const qp_vault *vault, json_t *params,
+                    qp_error *err)
+{
+    (void)vault;
+    qp__mnote n;
+    qp__mrefs r;
+    qp_rc rc = qp__mparam_note(&n, st, params, err);
+    if (rc != QP_OK)
+        return rc;
+    if ((rc = qp__mrefs_load(&r, st, n.id, err)) == QP_OK) {
+        size_t i = 0;
+        json_t *syms = outline(&r, &i, 0);
+        *out = syms ? json_pack("{ss so}", "path", n.path, "symbols", syms) : NULL;
+        if (!*out)
+            rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+        qp__mrefs_free(&r);
+    }
+    qp__mnote_free(&n);
+    return rc;
+}
+
+/* ---- symbols.search ---- */
+
+enum {
+    SYM_NOTE = 0,
+    SYM_ALIAS,
+    SYM_HEADING,
+    SYM_TAG
+};
+static const char *const sym_type[] = {"note", "alias", "heading", "tag"};
+
+typedef struct sym {
+    int cls, type;
+    int64_t file, mtime, links;
+    int64_t row; /* aliases / headings rowid; 0 for notes */
+    uint32_t line;
+    char *tag; /* tags only (few) */
+} sym;
+
+typedef struct sym_vec {
+    sym *v;
+    size_t n, cap;
+} sym_vec;
+
+static sym *sym_push(sym_vec *sv)
+{
+    if (sv->n == sv->cap) {
+        size_t nc = sv->cap ? sv->cap * 2 : 256;
+        sym *nv = realloc(sv->v, nc * sizeof *nv);
+        if (!nv)
+            return NULL;
+        sv->v = nv;
+        sv->cap = nc;
+    }
+    sym *s = &sv->v[sv->n++];
+    memset(s, 0, sizeof *s);
+    return s;
+}
+
+static int sym_pre_cmp(const void *a, const void *b)
+{
+    const sym *x = a, *y = b;
+    if (x->cls != y->cls)
+        return x->cls - y->cls;
+    if (x->type != y->type)
+        return x->type - y->type;
+    if (x->mtime != y->mtime)
+        return x->mtime > y->mtime ? -1 : 1;
+    if (x->file != y->file)
+        return x->file < y->file ? -1 : 1;
+    return x->line < y->line ? -1 : x->line > y->line;
+}
+
+static int sym_rank_cmp(const void *a, const void *b)
+{
+    const sym *x = a, *y = b;
+    if (x->links != y->links)
+        return x->links > y->links ? -1 : 1;
+    return sym_pre_cmp(a, b);
+}
+
+/* "%a%b%" of the folded query's ASCII characters (LIKE's wildcards
+ * escaped with '\'). New; NULL on OOM. */
+static char *like_pattern(const char *q, size_t qlen)
+{
+    char *p = malloc(3 * qlen + 2);
+    size_t w = 0;
+    if (!p)
+        return NULL;
+    p[w++] = '%';
+    for (size_t i = 0; i < qlen; i++) {
+        unsigned char c = (unsigned char)q[i];
+        if (c >= 0x80)
+            continue;
+        if (c == '%' || c == '_' || c == '\\')
+            p[w++] = '\\';
+        p[w++] = (char)c;
+        p[w++] = '%';
+    }
+    p[w] = '\0';
+    return p;
+}
+
+static size_t stem_len(const char *s, size_t len)
+{
+    return len >= 3 && memcmp(s + len - 3, ".md", 3) == 0 ? len - 3 : len;
+}
+
+/* Runs `sql` (?1 = the LIKE pattern when it has one) and adds a symbol
+ * of `type` for each row whose column `textcol` matches. Columns: 0 file,
+ * 1 mtime, 2 row, 3 line, then the text at `textcol`. */
+static qp_rc scan_syms(sym_vec *sv, qp_store *st, const char *sql, const char *like, int type,
+                       int textcol, bool fold, const char *q, size_t qlen, qp_error *err)
+{
+    sqlite3_stmt *s = NULL;
+    qp_rc rc = qp__mprepare(&s, st, sql, err);
+    if (rc != QP_OK)
+        return rc;
+    if (like)
+        sqlite3_bind_text(s, 1, like, -1, SQLITE_STATIC);
+    int src;
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *t = (const char *)sqlite3_column_text(s, textcol);
+        size_t tlen = (size_t)sqlite3_column_bytes(s, textcol);
+        if (!t)
+            continue;
+        char *f = NULL;
+        if (fold) {
+            f = qp_text_fold(t, tlen, &tlen);
+            if (!f) {
+                rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+                break;
+            }
+            t = f;
+        }
+        if (type == SYM_NOTE)
+            tlen = stem_len(t, tlen);
+        const char *m = t;
+        if (type == SYM_TAG && m[0] == '#')
+            m++, tlen--;
+        qp__match cls = qp__match_of(m, tlen, q, qlen);
+        free(f);
+        if (cls == QP__MATCH_NONE)
+            continue;
+        sym *y = sym_push(sv);
+        if (!y) {
+            rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+            break;
+        }
+        y->cls = (int)cls;
+        y->type = type;
+        y->file = sqlite3_column_int64(s, 0);
+        y->mtime = sqlite3_column_int64(s, 1);
+        y->row = sqlite3_column_int64(s, 2);
+        y->line = (uint32_t)sqlite3_column_int64(s, 3);
+        if (type == SYM_TAG && !(y->tag = strdup((const char *)sqlite3_column_text(s, 4)))) {
+            rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+            break;
+        }
+    }
+    sqlite3_finalize(s);
+    if (rc == QP_OK && src != SQLITE_DONE)
+        rc = qp__store_sqlite_error(st, src, "symbols", err);
+    return rc;
+}
+
+static char *base_stem(const char *path)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    return strndup(base, stem_len(base, strlen(base)));
+}
+
+static json_t *sym_item(qp_store *st, const sym *y, sqlite3_stmt *text_of, qp_error *err, qp_rc *rc)
+{
+    qp__mnote n;
+    json_t *o = NULL;
+    char *name = NULL, *container = NULL;
+    *rc = qp__mnote_get(&n, st, y->file, err);
+    if (*rc != QP_OK)
+        return NULL;
+    name = base_stem(n.path);
+    if (!name)
+        goto oom;
+    if (y->type == SYM_ALIAS || y->type == SYM_HEADING) {
+        sqlite3_reset(text_of);
+        sqlite3_bind_int64(text_of, 1, y->row);
+        int src = sqlite3_step(text_of);
+        const char *t = src == SQLITE_ROW ? (const char *)sqlite3_column_text(text_of, 0) : NULL;
+        container = name;
+        name = strdup(t ? t : "");
+        sqlite3_reset(text_of);
+        if (!name)
+            goto oom;
+    } else if (y->type == SYM_TAG) {
+        container = name;
+        name = strdup(y->tag);
+        if (!name)
+            goto oom;
+    }
+    o = json_pack("{ss ss ss sI so ss}", "name", name, "type", sym_type[y->type], "path", n.path,
+                  "line", (json_int_t)(y->line ? y->line : 1), "container",
+                  container ? json_string(container) : json_null(), "match",
+                  qp__match_name((qp__match)y->cls));
+    if (!o)
+        goto oom;
+    goto done;
+oom:
+    *rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+done:
+    free(name);
+    free(container);
+    qp__mnote_free(&n);
+    return o;
+}
+
+qp_rc qp__m_symbols_search(json_t **out, qp_store *st, const qp_vault *vault, json_t *params,
+                           qp_error *err)
+{
+    (void)vault;
+    const char *query = NULL;
+    size_t limit = 0, qlen = 0;
+    sym_vec sv = {0};
+    char *q = NULL, *like = NULL;
+    sqlite3_stmt *alias_text = NULL, *heading_text = NULL, *links_stmt = NULL;
+    json_t *items = NULL;
+    qp_rc rc = qp__query_param_string(&query, params, "query", true, err);
+    if (rc == QP_OK)
+        rc = qp__mparam_size(&limit, params, "limit", 100, 1, 1000, err);
+    if (rc != QP_OK)
+        return rc;
+    q = qp__mfold_param(query, '\0', &qlen);
+    like = q ? like_pattern(q, qlen) : NULL;
+    if (!q || !like) {
+        rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    if (qlen == 0)
+        goto answer;
+    rc = scan_syms(&sv, st, "SELECT id, mtime_ns, 0, 1, name_folded FROM files WHERE is_note = 1",
+                   NULL, SYM_NOTE, 4, false, q, qlen, err);
+    if (rc == QP_OK)
+        rc = scan_syms(&sv, st,
+                       "SELECT a.file, f.mtime_ns, a.rowid, 1, a.alias_folded FROM aliases a"
+                       " JOIN files f ON f.id = a.file",
+                       NULL, SYM_ALIAS, 4, false, q, qlen, err);
+    if (rc == QP_OK)
+        rc = scan_syms(&sv, st,
+                       "SELECT h.file, f.mtime_ns, h.rowid, h.line, h.text FROM headings h"
+                       " JOIN files f ON f.id = h.file WHERE h.text LIKE ?1 ESCAPE '\\'",
+                       like, SYM_HEADING, 4, true, q, qlen, err);
+    if (rc == QP_OK) /* each tag once: where it first occurs */
+        rc = scan_syms(&sv, st,
+                       "SELECT t.file, f.mtime_ns, t.rowid, coalesce(t.line, 1), t.tag,"
+                       " t.tag_folded FROM tags t JOIN files f ON f.id = t.file"
+                       " WHERE t.rowid IN (SELECT min(rowid) FROM tags GROUP BY tag_folded)",
+                       NULL, SYM_TAG, 5, false, q, qlen, err);
+    if (rc != QP_OK)
+        goto cleanup;
+    qsort(sv.v, sv.n, sizeof *sv.v, sym_pre_cmp);
+
+    /* Most linked note first inside each (class, type), among the
+     * RANK_CAP most recently modified of it. */
+    size_t ranked = 0;
+    for (size_t i = 0; i < sv.n && ranked < limit;) {
+        size_t j = i;
+        while (j < sv.n && sv.v[j].cls == sv.v[i].cls && sv.v[j].type == sv.v[i].type)
+            j++;
+        size_t take = j - i < RANK_CAP ? j - i : RANK_CAP;
+        for (size_t k = 0; k < take; k++) {
+            sym tmp = sv.v[ranked + k];
+            sv.v[ranked + k] = sv.v[i + k];
+            sv.v[i + k] = tmp; /* keep every tag string owned exactly once */
+            if (sv.v[ranked + k].type != SYM_TAG &&
+                (rc = qp__links_to_count(&sv.v[ranked + k].links, &links_stmt, st,
+                                         sv.v[ranked + k].file, err)) != QP_OK)
+                goto cleanup;
+        }
+        qsort(sv.v + ranked, take, sizeof *sv.v, sym_rank_cmp);
+        ranked += take;
+        i = j;
+    }
+answer:
+    rc = qp__mprepare(&alias_text, st, "SELECT alias FROM aliases WHERE rowid = ?1", err);
+    if (rc == QP_OK)
+        rc = qp__mprepare(&heading_text, st, "SELECT text FROM headings WHERE rowid = ?1", err);
+    if (rc != QP_OK)
+        goto cleanup;
+    items = json_array();
+    if (!items) {
+        rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    size_t shown = sv.n < limit ? sv.n : limit;
+    for (size_t k = 0; k < shown; k++) {
+        json_t *o =
+            sym_item(st, &sv.v[k], sv.v[k].type == SYM_ALIAS ? alias_text : heading_text, err, &rc);
+        if (!o)
+            goto cleanup;
+        json_array_append_new(items, o);
+    }
+    *out = json_pack("{so sb}", "items", items, "incomplete", sv.n > shown);
+    items = NULL;
+    if (!*out)
+        rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+cleanup:
+    json_decref(items);
+    sqlite3_finalize(alias_text);
+    sqlite3_finalize(heading_text);
+    sqlite3_finalize(links_stmt);
+    for (size_t k = 0; k < sv.n; k++)
+        free(sv.v[k].tag);
+    free(sv.v);
+    free(q);
+    free(like);
+    return rc;
+}

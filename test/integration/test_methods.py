@@ -1,0 +1,197 @@
+"""The completion, symbol, problem and list methods through a real quipud:
+each answers on the socket, is subscribable, and its subscription sends an
+update after a file changes on disk (docs/protocol.md, "Completion,
+symbols, problems, lists")."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from qp_harness import Daemon, RpcError, run_tests  # noqa: E402
+
+ANN = """---
+type: person
+aliases: [Annie]
+company: Northwind
+tags: [type/person]
+---
+# Ann Veld
+
+## Key Facts
+
+- Leads storage. ^lead
+
+## Recent Context
+
+- 2025-03-02: Mentioned in: Kickoff
+- 2025-01-01: Mentioned in: Gone meeting
+"""
+
+KICKOFF = """---
+type: meeting
+title: Kickoff
+date: '2025-03-02'
+attendees:
+- "[[Ann Veld]]"
+---
+# Kickoff
+
+See [[Ann Veld#Key Facts]] and [[Ann Veld#^lead]].
+Also [[Ann Veld#Nope]] and [[Nobody Yet]].
+"""
+
+PLAN = """# Plan
+
+## Goals
+
+```tasks
+not done
+frobnicate
+```
+"""
+
+FILES = {"People/Ann Veld.md": ANN, "Meetings/2025-03-02 Kickoff.md": KICKOFF,
+         "Notes/Plan.md": PLAN}
+
+ANN_PATH = "People/Ann Veld.md"
+
+
+def subscribe(c, method, params):
+    sub = c.request("subscribe", {"method": method, "params": params})
+    return sub["subscription"], sub["result"]
+
+
+def test_completion_follows_files():
+    with Daemon(files=FILES) as d:
+        c = d.client()
+        sid, res = subscribe(c, "complete.notes", {"prefix": "an"})
+        assert [(i["label"], i["type"], i["links"]) for i in res["items"]] == [
+            ("Ann Veld", "note", 4), ("Annie", "alias", 4)], res
+        assert res["incomplete"] is False
+        d.write_atomic("People/Anna Berg.md", "# Anna Berg\n")
+        up = c.wait_update(sid, lambda r: len(r["items"]) == 3)
+        assert [i["label"] for i in up["result"]["items"]] == ["Ann Veld", "Annie", "Anna Berg"]
+
+        sid, res = subscribe(c, "complete.headings", {"note": "Ann Veld", "prefix": "k"})
+        assert [i["subpath"] for i in res["items"]] == ["#Key Facts"], res
+        d.write_atomic(ANN_PATH, ANN.replace("## Key Facts", "## Key People"))
+        up = c.wait_update(sid)
+        assert [i["subpath"] for i in up["result"]["items"]] == ["#Key People"], up
+
+        sid, res = subscribe(c, "complete.blocks", {"note": "Ann Veld"})
+        assert [(i["id"], i["line"]) for i in res["items"]] == [("lead", 11)], res
+        d.write_atomic(ANN_PATH, ANN.replace("^lead", "^boss"))
+        up = c.wait_update(sid)
+        assert [i["id"] for i in up["result"]["items"]] == ["boss"], up
+
+        sid, res = subscribe(c, "complete.tags", {"prefix": "#type"})
+        assert res["items"] == [{"tag": "#type/person", "count": 1, "match": "prefix"}], res
+        d.write_atomic("Notes/Tagged.md", "#type/note here\n")
+        up = c.wait_update(sid, lambda r: len(r["items"]) == 2)
+        assert [i["tag"] for i in up["result"]["items"]] == ["#type/note", "#type/person"]
+
+        sid, res = subscribe(c, "complete.values", {"key": "company"})
+        assert [i["value"] for i in res["items"]] == ["Northwind"], res
+        d.write_atomic(ANN_PATH, ANN.replace("Northwind", "Fernhill"))
+        up = c.wait_update(sid, lambda r: [i["value"] for i in r["items"]] == ["Fernhill"])
+        assert up["generation"] > 1
+
+
+def test_symbols_follow_files():
+    with Daemon(files=FILES) as d:
+        c = d.client()
+        sid, res = subscribe(c, "symbols", {"note": "Plan"})
+        assert res["symbols"][0]["name"] == "Plan"
+        assert [s["name"] for s in res["symbols"][0]["children"]] == ["Goals"]
+        d.write_atomic("Notes/Plan.md", PLAN + "\n## Risks\n")
+        up = c.wait_update(sid)
+        assert [s["name"] for s in up["result"]["symbols"][0]["children"]] == ["Goals", "Risks"]
+        assert up["result"]["symbols"][0]["children"][0]["end_line"] == 9
+
+        sid, res = subscribe(c, "symbols.search", {"query": "risk"})
+        assert [(i["name"], i["type"]) for i in res["items"]] == [("Risks", "heading")], res
+        d.write_atomic("Notes/Risk register.md", "# Register\n")
+        up = c.wait_update(sid, lambda r: len(r["items"]) == 2)
+        assert [(i["name"], i["type"]) for i in up["result"]["items"]] == [
+            ("Risk register", "note"), ("Risks", "heading")], up
+
+
+def test_subpath_backlinks_follow_files():
+    with Daemon(files=FILES) as d:
+        c = d.client()
+        sid, res = subscribe(c, "backlinks.subpath", {"note": "Ann Veld", "subpath": "#^lead"})
+        assert res["found"] is True and res["line"] == 11
+        assert [(s["path"], [o["line"] for o in s["occurrences"]]) for s in res["linked"]] == [
+            ("Meetings/2025-03-02 Kickoff.md", [10])], res
+        d.write_atomic("Notes/Other.md", "x\n\nsee [[Ann Veld#^lead]]\n")
+        up = c.wait_update(sid, lambda r: len(r["linked"]) == 2)
+        assert up["result"]["linked"][1]["path"] == "Notes/Other.md"
+        assert up["result"]["linked"][1]["occurrences"][0]["line"] == 3
+        try:
+            c.request("backlinks.subpath", {"note": "Ann Veld", "subpath": "lead"})
+            raise AssertionError("a subpath without # was accepted")
+        except RpcError as e:
+            assert e.code == -32602 and e.kind == "invalid_params", e
+
+
+def test_problems_follow_files():
+    with Daemon(files=FILES) as d:
+        c = d.client()
+        sid, res = subscribe(c, "problems", {})
+        got = sorted((p["path"], p["line"], p["kind"]) for p in res["problems"])
+        assert got == [
+            ("Meetings/2025-03-02 Kickoff.md", 11, "unresolved_link"),
+            ("Meetings/2025-03-02 Kickoff.md", 11, "unresolved_subpath"),
+            ("Notes/Plan.md", 7, "tasks_query"),
+            (ANN_PATH, 16, "mentions_stale"),
+        ], res
+        assert res["counts"]["unresolved_link"] == 1 and res["cursor"] is None
+        st = c.request("status")
+        assert st["problems"]["unresolved_link"] == 1, st
+        assert st["problems"]["tasks_query"] == 1, st
+
+        # The missing note is created: its problem goes, in the same push.
+        d.write_atomic("Nobody Yet.md", "# Nobody Yet\n")
+        up = c.wait_update(sid, lambda r: r["counts"]["unresolved_link"] == 0)
+        assert up["result"]["total"] == 3, up
+
+        nid, res = subscribe(c, "problems", {"note": "Plan"})
+        assert [(p["line"], p["block_line"]) for p in res["problems"]] == [(7, 5)], res
+        d.write_atomic("Notes/Plan.md", PLAN.replace("frobnicate\n", ""))
+        up = c.wait_update(nid)
+        assert up["result"]["problems"] == [], up
+
+        uid, res = subscribe(c, "unresolved", {})
+        assert res == {"total": 0, "targets": [], "cursor": None}, res
+        d.write_atomic("Notes/Links.md", "[[Ghost]] and [[ghost.md]] and [[Other]]\n")
+        up = c.wait_update(uid, lambda r: r["total"] == 3)
+        # grouped by the link path without ".md", case kept; most linked first
+        assert [(t["target"], t["count"]) for t in up["result"]["targets"]] == [
+            ("Ghost", 1), ("Other", 1), ("ghost", 1)], up
+        assert up["result"]["targets"][0]["sources"] == [
+            {"path": "Notes/Links.md", "line": 1, "column": 1}], up
+
+
+def test_list_follows_files():
+    with Daemon(files=FILES) as d:
+        c = d.client()
+        lid, res = subscribe(c, "list", {"kind": "person"})
+        assert [n["path"] for n in res["notes"]] == [ANN_PATH] and res["total"] == 1
+        d.write_atomic("People/Bo Lind.md", "---\ntype: person\n---\n# Bo Lind\n")
+        up = c.wait_update(lid, lambda r: r["total"] == 2)
+        assert [n["path"] for n in up["result"]["notes"]] == ["People/Ann Veld.md",
+                                                                "People/Bo Lind.md"]
+        page = c.request("list", {"kind": "person", "limit": 1})
+        assert page["cursor"] == "1" and page["total"] == 2
+        page = c.request("list", {"kind": "person", "limit": 1, "cursor": page["cursor"]})
+        assert [n["path"] for n in page["notes"]] == ["People/Bo Lind.md"]
+        assert page["cursor"] is None
+        try:
+            c.request("list", {"kind": "robot"})
+            raise AssertionError("a bad kind was accepted")
+        except RpcError as e:
+            assert e.code == -32602, e
+
+
+if __name__ == "__main__":
+    run_tests(globals())
