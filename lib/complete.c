@@ -252,7 +252,7 @@ qp_rc qp__m_complete_notes(json_t **out, qp_store *st, const qp_vault *vault, js
         return qp_error_set(err, QP_ENOMEM, "out of memory");
     if ((rc = scan_notes(&cv, st, q, qlen, err)) != QP_OK)
         goto cleanup;
-    qsort(cv.v, cv.n, sizeof *cv.v, by_class_mtime);
+    qp__msort(cv.v, cv.n, sizeof *cv.v, by_class_mtime);
 
     /* Pass 2: classes best first; each contributes at most RANK_CAP
      * candidates (its most recent), and once `limit` are ranked no later
@@ -270,7 +270,7 @@ qp_rc qp__m_complete_notes(json_t **out, qp_store *st, const qp_vault *vault, js
             if (rc != QP_OK)
                 goto cleanup;
         }
-        qsort(cv.v + ranked, take, sizeof *cv.v, by_rank);
+        qp__msort(cv.v + ranked, take, sizeof *cv.v, by_rank);
         ranked += take;
         i = j;
     }
@@ -326,7 +326,7 @@ static int ranked_cmp(const void *a, const void *b)
  * the caller's fields added after. */
 static qp_rc ranked_finish(json_t **out, ranked_json *r, size_t n, size_t limit, qp_error *err)
 {
-    qsort(r, n, sizeof *r, ranked_cmp);
+    qp__msort(r, n, sizeof *r, ranked_cmp);
     json_t *items = json_array();
     for (size_t i = 0; i < n; i++) {
         json_t *v = r[i].v;
@@ -608,7 +608,7 @@ qp_rc qp__m_complete_values(json_t **out, qp_store *st, const qp_vault *vault, j
         goto cleanup;
     }
     /* Group by folded value; count notes, not occurrences. */
-    qsort(vals, nv, sizeof *vals, vc_cmp);
+    qp__msort(vals, nv, sizeof *vals, vc_cmp);
     size_t order = 0;
     for (size_t i = 0; i < nv;) {
         size_t j = i + 1;

@@ -142,4 +142,7 @@ char *qp__heading_subpath(const qp__mrefs *r, size_t i);
  * removed when present ('\0': none). New (free()); NULL on OOM. */
 char *qp__mfold_param(const char *s, char strip, size_t *outlen);
 
+/* qsort() that accepts an empty (possibly NULL) array. */
+void qp__msort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *));
+
 #endif

@@ -447,3 +447,9 @@ char *qp__heading_subpath(const qp__mrefs *r, size_t i)
     free(anc);
     return buf;
 }
+
+void qp__msort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+    if (n > 1) /* an empty array may be NULL, which qsort() must not get */
+        qsort(base, n, size, cmp);
+}

@@ -675,7 +675,7 @@ static int id_rank_cmp(const void *a, const void *b)
 static int64_t rank_of(const id_rank *t, size_t n, int64_t id)
 {
     id_rank key = {id, 0};
-    const id_rank *r = bsearch(&key, t, n, sizeof *t, id_rank_cmp);
+    const id_rank *r = n ? bsearch(&key, t, n, sizeof *t, id_rank_cmp) : NULL;
     return r ? r->rank : INT64_MAX;
 }
 
@@ -808,13 +808,13 @@ qp_rc qp__m_problems(json_t **out, qp_store *st, const qp_vault *vault, json_t *
         rc = qp__store_sqlite_error(st, src, "files", err);
         goto cleanup;
     }
-    qsort(ranks, nranks, sizeof *ranks, id_rank_cmp);
+    qp__msort(ranks, nranks, sizeof *ranks, id_rank_cmp);
     order = calloc(c.n + 1, sizeof *order);
     if (!order)
         goto oom;
     for (size_t i = 0; i < c.n; i++)
         order[i] = (sort_rec){rank_of(ranks, nranks, c.v[i].file), &c.v[i]};
-    qsort(order, c.n, sizeof *order, sort_rec_cmp);
+    qp__msort(order, c.n, sizeof *order, sort_rec_cmp);
 
     arr = json_array();
     if (!arr)
@@ -927,7 +927,7 @@ qp_rc qp__m_unresolved(json_t **out, qp_store *st, const qp_vault *vault, json_t
         rc = qp__store_sqlite_error(st, src, "links", err);
         goto cleanup;
     }
-    qsort(u, nu, sizeof *u, uref_cmp);
+    qp__msort(u, nu, sizeof *u, uref_cmp);
     g = calloc(nu + 1, sizeof *g);
     if (!g)
         goto oom;
@@ -938,7 +938,7 @@ qp_rc qp__m_unresolved(json_t **out, qp_store *st, const qp_vault *vault, json_t
         g[ng++] = (ugroup){i, j - i, u[i].key};
         i = j;
     }
-    qsort(g, ng, sizeof *g, ugroup_cmp);
+    qp__msort(g, ng, sizeof *g, ugroup_cmp);
     targets = json_array();
     if (!targets)
         goto oom;

@@ -505,6 +505,17 @@ cleanup:
 }
 
 /* Compiles and runs one query text for the note at `from` (may be NULL). */
+/* The plugin's explanation of the query, as the result's "explain". */
+static qp_rc add_explain(json_t *res, const qp_taskquery *q, qp_error *err)
+{
+    char *text = qp_taskquery_explain(q);
+    json_t *j = text ? json_string(text) : NULL;
+    free(text);
+    if (!j || json_object_set_new(res, "explain", j) != 0)
+        return qp_error_set(err, QP_ENOMEM, "out of memory");
+    return QP_OK;
+}
+
 static qp_rc run_one(json_t **out, qp_store *st, const char *text, const char *from, int32_t today,
                      const qp_tasks_settings *settings, qp_error *err)
 {
@@ -524,6 +535,8 @@ static qp_rc run_one(json_t **out, qp_store *st, const char *text, const char *f
         rc = qp_taskquery_run(&r, q, ts.v, ts.n, err);
     if (rc == QP_OK)
         rc = result_json(out, r, &ts, settings, err);
+    if (rc == QP_OK && qp_taskquery_get_layout(q)->explain) /* the `explain` instruction */
+        rc = add_explain(*out, q, err);
     qp_taskquery_result_free(r);
     task_set_free(&ts);
     qp_taskquery_free(q);

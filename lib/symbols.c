@@ -314,7 +314,7 @@ qp_rc qp__m_symbols_search(json_t **out, qp_store *st, const qp_vault *vault, js
                        NULL, SYM_TAG, 5, false, q, qlen, err);
     if (rc != QP_OK)
         goto cleanup;
-    qsort(sv.v, sv.n, sizeof *sv.v, sym_pre_cmp);
+    qp__msort(sv.v, sv.n, sizeof *sv.v, sym_pre_cmp);
 
     /* Most linked note first inside each (class, type), among the
      * RANK_CAP most recently modified of it. */
@@ -333,7 +333,7 @@ qp_rc qp__m_symbols_search(json_t **out, qp_store *st, const qp_vault *vault, js
                                          sv.v[ranked + k].file, err)) != QP_OK)
                 goto cleanup;
         }
-        qsort(sv.v + ranked, take, sizeof *sv.v, sym_rank_cmp);
+        qp__msort(sv.v + ranked, take, sizeof *sv.v, sym_rank_cmp);
         ranked += take;
         i = j;
     }

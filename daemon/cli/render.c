@@ -214,6 +214,20 @@ static void render_status(const qp_cli *cli, const json_t *r, FILE *out)
     fprintf(out, "%stasks%s       %lld\n", b, o, num(r, "tasks"));
     fprintf(out, "%slinks%s       %lld (%lld unresolved)\n", b, o, num(r, "links"),
             num(r, "unresolved_links"));
+    const json_t *problems = json_object_get(r, "problems"); /* per kind; see `quipu problems` */
+    if (json_is_object(problems)) {
+        const char *k, *sep = "";
+        const json_t *v;
+
+        fprintf(out, "%sproblems%s    ", b, o);
+        json_object_foreach((json_t *)(uintptr_t)problems, k, v) if (json_integer_value(v) > 0)
+        {
+            fprintf(out, "%s%lld %s", sep, (long long)json_integer_value(v), k);
+            sep = ", ";
+        }
+        fprintf(out, "%s (quipu problems lists them, with Mentioned-in drift)\n",
+                *sep ? "" : "none");
+    }
 }
 
 /* ---- sources: backlinks and mentions -------------------------------------- */
@@ -469,7 +483,16 @@ static void render_tasks(const qp_cli *cli, const json_t *r, FILE *out, const ch
     const json_t *g, *t;
     size_t i, j, width = 0, shown = 0;
     long long total;
+    const char *explain = str(r, "explain");
 
+    /* The query's `explain` instruction: the explanation above the tasks,
+     * as the plugin shows it; one line per line, each indented. */
+    for (const char *p = explain; p != NULL && *p != '\0';) {
+        const char *nl = strchr(p, '\n');
+        int n = nl ? (int)(nl - p) : (int)strlen(p);
+        fprintf(out, "%s%s%.*s%s\n", indent, esc(cli, ESC_DIM), n, p, esc(cli, ESC_OFF));
+        p = nl ? nl + 1 : p + n;
+    }
     json_array_foreach(groups, i, g)
     {
         json_array_foreach(json_object_get(g, "tasks"), j, t)

@@ -127,6 +127,39 @@ const qp_cli_command qp_cli_commands[] = {
                  {"--quipud", "PATH", "the quipud to start (default: next to quipu, or $PATH)"}},
     },
     {
+        .name = "problems",
+        .synopsis = "[NOTE] [--kind KIND[,KIND...]] [--limit N]",
+        .summary = "everything the index knows is wrong, as path:line:column: lines",
+        .help = "Unresolved links and headings, invalid frontmatter, files too big or binary,\n"
+                "invalid UTF-8, Tasks query errors and \"Mentioned in\" drift of person notes,\n"
+                "for the vault or one NOTE, one per line as path:line:column: severity: message\n"
+                "[kind] (what editors' quickfix lists read). Kinds: unresolved_link,\n"
+                "unresolved_subpath, frontmatter, size, binary, encoding, tasks_query,\n"
+                "mentions_missing, mentions_stale.",
+        .pos_name = "NOTE",
+        .max_pos = 1,
+        .run = qp_cli_cmd_problems,
+        .opts = {{"--kind", "KIND", "only these kinds (comma-separated)"},
+                 {"--limit", "N", "at most N problems"}},
+    },
+    {
+        .name = "list",
+        .synopsis = "[--kind KIND] [--folder DIR] [--tag TAG] [--property KEY[=VALUE]] [--sort S]",
+        .summary = "notes by kind, folder, tag or property, one path per line",
+        .help = "Lists the notes that pass every filter given: --kind person|meeting|note,\n"
+                "--folder (recursive), --tag (nested tags too), --property KEY (has it) or\n"
+                "KEY=VALUE (it, or one of its list elements, equals VALUE; case-insensitive).\n"
+                "--sort path (default), modified, date (newest first) or title.",
+        .max_pos = 0,
+        .run = qp_cli_cmd_list,
+        .opts = {{"--kind", "KIND", "person, meeting or note"},
+                 {"--folder", "DIR", "under this vault folder"},
+                 {"--tag", "TAG", "with this tag or one nested under it"},
+                 {"--property", "KEY[=VALUE]", "with this property (and value)"},
+                 {"--sort", "S", "path, modified, date or title"},
+                 {"--limit", "N", "at most N notes"}},
+    },
+    {
         .name = "watch",
         .synopsis = "METHOD [JSON | key=value | key:=JSON ...]",
         .summary = "subscribe and print every update until Ctrl-C",

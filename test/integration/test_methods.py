@@ -3,11 +3,13 @@ each answers on the socket, is subscribable, and its subscription sends an
 update after a file changes on disk (docs/protocol.md, "Completion,
 symbols, problems, lists")."""
 
+import json
 import os
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qp_harness import Daemon, RpcError, run_tests  # noqa: E402
+from qp_harness import Daemon, RpcError, quipu_path, run_tests  # noqa: E402
 
 ANN = """---
 type: person
@@ -191,6 +193,61 @@ def test_list_follows_files():
             raise AssertionError("a bad kind was accepted")
         except RpcError as e:
             assert e.code == -32602, e
+
+
+def cli(d, *args):
+    env = dict(os.environ, QUIPU_SOCKET=d.socket, NO_COLOR="1")
+    p = subprocess.run([quipu_path()] + list(args), capture_output=True, text=True, env=env,
+                       timeout=60)
+    return p.returncode, p.stdout, p.stderr
+
+
+def test_cli_problems_list_explain():
+    with Daemon(files=FILES) as d:
+        rc, out, err = cli(d, "problems")
+        assert rc == 0, (rc, err)
+        assert out.splitlines() == [
+            "Meetings/2025-03-02 Kickoff.md:11:6: warning: heading not found in "
+            "People/Ann Veld.md: #Nope [unresolved_subpath]",
+            "Meetings/2025-03-02 Kickoff.md:11:28: warning: unresolved link: Nobody Yet "
+            "[unresolved_link]",
+            'Notes/Plan.md:7:1: error: do not understand query - Problem line: "frobnicate" '
+            "[tasks_query]",
+            'People/Ann Veld.md:16:1: warning: stale Recent Context line: no meeting titled '
+            '"Gone meeting" mentions this note [mentions_stale]',
+        ], out
+        # pages are fetched until the last; --limit asks for one
+        rc, out, err = cli(d, "--json", "problems", "--kind", "unresolved_link,tasks_query")
+        r = json.loads(out)
+        assert (r["total"], len(r["problems"]), r["cursor"]) == (2, 2, None), r
+        rc, out, err = cli(d, "problems", "--limit", "1")
+        assert rc == 0 and len(out.splitlines()) == 1, (out, err)
+        assert "4 problems, 1 shown" in err, err
+        rc, out, err = cli(d, "problems", "Plan")
+        assert out.splitlines() == ['Notes/Plan.md:7:1: error: do not understand query - '
+                                    'Problem line: "frobnicate" [tasks_query]'], out
+        rc, out, err = cli(d, "status")
+        assert "problems    1 unresolved_link, 1 unresolved_subpath, 1 tasks_query" in out, out
+
+        c = d.client()
+        sid = c.request("subscribe", {"method": "list", "params": {}})["subscription"]
+        d.write_atomic("People/Bo Lind.md", "---\ntype: person\ncompany: northwind\n---\n")
+        c.wait_update(sid, lambda r: r["total"] == 4)
+        rc, out, err = cli(d, "list", "--kind", "person")
+        assert (rc, out) == (0, "People/Ann Veld.md\nPeople/Bo Lind.md\n"), (rc, out, err)
+        rc, out, err = cli(d, "list", "--property", "company=NORTHWIND", "--sort", "path")
+        assert out == "People/Ann Veld.md\nPeople/Bo Lind.md\n", out
+        rc, out, err = cli(d, "--json", "list", "--folder", "Notes", "--limit", "1")
+        r = json.loads(out)
+        assert [n["path"] for n in r["notes"]] == ["Notes/Plan.md"] and r["total"] == 1, r
+        rc, out, err = cli(d, "list", "--kind", "robot")
+        assert rc == 1 and "param kind" in err, (rc, err)
+
+        rc, out, err = cli(d, "tasks", "not done", "explain")
+        assert rc == 0 and out.startswith("not done"), (rc, out, err)
+        r = d.client().request("tasks.query", {"query": "not done\nexplain"})
+        assert r["explain"].startswith("not done"), r
+        assert "explain" not in d.client().request("tasks.query", {"query": "not done"})
 
 
 if __name__ == "__main__":

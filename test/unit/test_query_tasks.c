@@ -14,6 +14,7 @@
 
 #include "quipu/query.h"
 #include "quipu/store.h"
+#include "quipu/taskquery.h"
 #include "quipu/vault.h"
 
 static int setup(void **state)
@@ -145,6 +146,40 @@ static void test_due_before_and_limit(void **state)
           "{\"total\":6,\"groups\":[{\"names\":[],\"tasks\":[" T_ASK "," T_VENUE "]}]}");
 }
 
+/* `explain`: the result carries the engine's explanation of the query
+ * (the text qp_taskquery_explain gives for it); without it, no key. */
+static void test_explain(void **state)
+{
+    (void)state;
+    const char *query = "due before 2025-12-01\nexplain";
+    qp_taskquery *q = NULL;
+    qp_taskquery_options opts = QP_TASKQUERY_OPTIONS_INIT;
+    opts.today = 20251118;
+    assert_rc(qp_taskquery_compile(&q, query, &opts, NULL), QP_OK);
+    char *want = qp_taskquery_explain(q);
+    qp_taskquery_free(q);
+    assert_non_null(want);
+    assert_non_null(strstr(want, "due before 2025-12-01"));
+
+    char *out = NULL;
+    assert_rc(qp_query_run(
+                  &out, st, vault, "tasks.query",
+                  "{\"query\":\"due before 2025-12-01\\nexplain\",\"today\":\"2025-11-18\"}", NULL),
+              QP_OK);
+    json_t *r = json_loads(out, 0, NULL);
+    assert_non_null(r);
+    assert_string_equal(json_string_value(json_object_get(r, "explain")), want);
+    assert_int_equal(json_integer_value(json_object_get(r, "total")), 1);
+    json_decref(r);
+    free(out);
+    free(want);
+    assert_rc(
+        qp_query_run(&out, st, vault, "tasks.query", "{\"query\":\"due before 2025-12-01\"}", NULL),
+        QP_OK);
+    assert_null(strstr(out, "\"explain\""));
+    free(out);
+}
+
 static void test_from_placeholder(void **state)
 {
     (void)state;
@@ -230,6 +265,7 @@ int main(void)
         cmocka_unit_test(test_grouped),
         cmocka_unit_test(test_grouped_priority_names),
         cmocka_unit_test(test_due_before_and_limit),
+        cmocka_unit_test(test_explain),
         cmocka_unit_test(test_from_placeholder),
         cmocka_unit_test(test_settings_global_filter),
         cmocka_unit_test(test_query_error),
