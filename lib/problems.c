@@ -136,21 +136,32 @@ static const char *pool_str(const ctx *c, size_t off)
     return off ? c->pool + off : NULL;
 }
 
-/* The WHERE part restricting a scan to the one file, if any. */
-#define ONLY(col) " AND (?1 = 0 OR " col " = ?1)"
+/* Prepares head + tail, with " AND col = ?1" between them (bound) when the
+ * scan is about one file: separate statements, so that the one-file scan
+ * uses the column's index (an "?1 = 0 OR" would make every scan full). */
+static qp_rc scan_prepare(ctx *c, sqlite3_stmt **s, const char *head, const char *col,
+                          const char *tail, qp_error *err)
+{
+    char sql[1024];
+    snprintf(sql, sizeof sql, "%s%s%s%s%s", head, c->only ? " AND " : "", c->only ? col : "",
+             c->only ? " = ?1" : "", tail);
+    qp_rc rc = qp__mprepare(s, c->st, sql, err);
+    if (rc == QP_OK && c->only)
+        sqlite3_bind_int64(*s, 1, c->only);
+    return rc;
+}
 
 /* ---- unresolved links ---- */
 
 static qp_rc scan_unresolved(ctx *c, qp_error *err)
 {
     sqlite3_stmt *s = NULL;
-    qp_rc rc = qp__mprepare(&s, c->st,
+    qp_rc rc = scan_prepare(c, &s,
                             "SELECT l.src, l.line, l.col, l.target, l.subpath, l.embed FROM links l"
-                            " WHERE l.dst IS NULL AND l.target <> ''" ONLY("l.src"),
-                            err);
+                            " WHERE l.dst IS NULL AND l.target <> ''",
+                            "l.src", "", err);
     if (rc != QP_OK)
         return rc;
-    sqlite3_bind_int64(s, 1, c->only);
     int src;
     char msg[QP_ERROR_MSG_MAX];
     while ((src = sqlite3_step(s)) == SQLITE_ROW && !c->oom) {
@@ -183,16 +194,13 @@ static qp_rc scan_subpaths(ctx *c, qp_error *err)
     int64_t loaded = 0;
     memset(&refs, 0, sizeof refs);
     /* Grouped by target, so each target's headings load once. */
-    qp_rc rc =
-        qp__mprepare(&s, c->st,
-                     "SELECT l.src, l.line, l.col, l.target, l.subpath, l.dst, t.path"
-                     " FROM links l JOIN files t ON t.id = l.dst"
-                     " WHERE l.subpath IS NOT NULL AND l.subpath <> '#' AND t.is_note = 1" ONLY(
-                         "l.src") " ORDER BY l.dst",
-                     err);
+    qp_rc rc = scan_prepare(c, &s,
+                            "SELECT l.src, l.line, l.col, l.target, l.subpath, l.dst, t.path"
+                            " FROM links l JOIN files t ON t.id = l.dst"
+                            " WHERE l.subpath IS NOT NULL AND l.subpath <> '#' AND t.is_note = 1",
+                            "l.src", " ORDER BY l.dst", err);
     if (rc != QP_OK)
         return rc;
-    sqlite3_bind_int64(s, 1, c->only);
     int src;
     char msg[QP_ERROR_MSG_MAX];
     while ((src = sqlite3_step(s)) == SQLITE_ROW && !c->oom) {
@@ -258,15 +266,13 @@ static qp_rc scan_diags(ctx *c, qp_error *err)
     /* A note with a few invalid bytes has both ingest's file-wide problem
      * and the parser's report of the first one, with its line: one
      * problem, the one with the line. */
-    qp_rc rc = qp__mprepare(
-        &s, c->st,
-        "SELECT file, severity, line, col, msg FROM diags d WHERE 1" ONLY(
-            "file") " AND NOT (msg = ?2 AND EXISTS (SELECT 1 FROM diags e WHERE e.file ="
-                    " d.file AND e.msg LIKE 'invalid UTF-8 at offset %'))",
-        err);
+    qp_rc rc =
+        scan_prepare(c, &s, "SELECT file, severity, line, col, msg FROM diags d WHERE 1", "d.file",
+                     " AND NOT (msg = ?2 AND EXISTS (SELECT 1 FROM diags e WHERE e.file ="
+                     " d.file AND e.msg LIKE 'invalid UTF-8 at offset %'))",
+                     err);
     if (rc != QP_OK)
         return rc;
-    sqlite3_bind_int64(s, 1, c->only);
     sqlite3_bind_text(s, 2, qp_ingest_problem_message(QP_INGEST_NOT_UTF8), -1, SQLITE_STATIC);
     int src;
     while ((src = sqlite3_step(s)) == SQLITE_ROW && !c->oom) {
@@ -291,13 +297,12 @@ static qp_rc scan_diags(ctx *c, qp_error *err)
 static qp_rc scan_queries(ctx *c, qp_error *err)
 {
     sqlite3_stmt *s = NULL;
-    qp_rc rc = qp__mprepare(&s, c->st,
+    qp_rc rc = scan_prepare(c, &s,
                             "SELECT q.file, q.line, q.query, f.path FROM query_blocks q"
-                            " JOIN files f ON f.id = q.file WHERE 1" ONLY("q.file"),
-                            err);
+                            " JOIN files f ON f.id = q.file WHERE 1",
+                            "q.file", "", err);
     if (rc != QP_OK)
         return rc;
-    sqlite3_bind_int64(s, 1, c->only);
     int src;
     while ((src = sqlite3_step(s)) == SQLITE_ROW && !c->oom) {
         qp_taskquery *q = NULL;
@@ -544,9 +549,8 @@ cleanup:
 static qp_rc scan_drift(ctx *c, qp_error *err)
 {
     sqlite3_stmt *persons = NULL, *meetings = NULL, *lines = NULL, *by_title = NULL;
-    qp_rc rc =
-        qp__mprepare(&persons, c->st,
-                     "SELECT id, path FROM files WHERE is_note = 1 AND kind = 1" ONLY("id"), err);
+    qp_rc rc = scan_prepare(
+        c, &persons, "SELECT id, path FROM files WHERE is_note = 1 AND kind = 1", "id", "", err);
     if (rc == QP_OK)
         rc = qp__mprepare(&meetings, c->st,
                           "SELECT DISTINCT m.id, m.path, m.title, m.date FROM links l"
@@ -566,7 +570,6 @@ static qp_rc scan_drift(ctx *c, qp_error *err)
                           err);
     if (rc != QP_OK)
         goto cleanup;
-    sqlite3_bind_int64(persons, 1, c->only);
     int src;
     while (rc == QP_OK && (src = sqlite3_step(persons)) == SQLITE_ROW) {
         int64_t id = sqlite3_column_int64(persons, 0);
