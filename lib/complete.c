@@ -7,12 +7,13 @@
  * with `incomplete` saying that more matched.
  *
  * complete.notes must stay fast on 100k notes while a user types, so it
- * reads the narrowest rows it can (id, folded name, mtime; no strings
- * kept), classifies them all, and only then does per-note work (the link
- * count, the path) for the candidates that can still reach the answer:
- * classes are filled best first until `limit` items are certain, and of a
- * class bigger than RANK_CAP only the RANK_CAP most recently modified are
- * ranked by links.
+ * reads the narrowest rows it can (the index of folded names: id and name;
+ * no strings kept), classifies them all, and only then does per-note work
+ * (is it a note, its mtime and link count, later its path) for the
+ * candidates that can still reach the answer: classes are filled best
+ * first until `limit` items are certain, and of a class bigger than
+ * RANK_CAP only the RANK_CAP most recently indexed notes (the highest ids)
+ * are ranked. Link counts read only the links indexes.
  */
 
 #include <stdlib.h>
@@ -34,17 +35,19 @@ typedef struct note_cand {
     int64_t alias_row; /* 0: matched by name or path */
     int cls;
     bool by_path;
+    bool known;  /* is a note and mtime read */
     char *label; /* while it is being shown */
 } note_cand;
 
-static int by_class_mtime(const void *a, const void *b)
+/* Class, then the most recently indexed first (the highest id). */
+static int by_class_id(const void *a, const void *b)
 {
     const note_cand *x = a, *y = b;
     if (x->cls != y->cls)
         return x->cls - y->cls;
-    if (x->mtime != y->mtime)
-        return x->mtime > y->mtime ? -1 : 1;
-    return x->id < y->id ? -1 : x->id > y->id;
+    if (x->id != y->id)
+        return x->id > y->id ? -1 : 1;
+    return x->alias_row < y->alias_row ? -1 : x->alias_row > y->alias_row;
 }
 
 static int by_rank(const void *a, const void *b)
@@ -89,41 +92,83 @@ static size_t md_stem(const char *s, size_t len)
     return len;
 }
 
-/* Pass 1: every note by file name (or by path when the prefix holds a
- * '/'), then every alias, classified. */
-static qp_rc scan_notes(cand_vec *cv, qp_store *st, const char *q, size_t qlen, qp_error *err)
+/* Adds the rows of `s` (id, folded name, mtime, mtime known) that match;
+ * with `loose_only`, only word and fuzzy matches (the exact and prefix
+ * ones were read from an index range). *n_tight counts exact and prefix
+ * matches added. */
+static qp_rc add_rows(cand_vec *cv, sqlite3_stmt *s, qp_store *st, const char *q, size_t qlen,
+                      bool by_path, bool loose_only, size_t *n_tight, qp_error *err)
 {
-    bool by_path = memchr(q, '/', qlen) != NULL;
-    sqlite3_stmt *s = NULL;
-    qp_rc rc =
-        qp__mprepare(&s, st,
-                     by_path ? "SELECT id, path_folded, mtime_ns FROM files WHERE is_note = 1"
-                             : "SELECT id, name_folded, mtime_ns FROM files WHERE is_note = 1",
-                     err);
-    if (rc != QP_OK)
-        return rc;
     int src;
     while ((src = sqlite3_step(s)) == SQLITE_ROW) {
         const char *name = (const char *)sqlite3_column_text(s, 1);
         size_t nlen = md_stem(name ? name : "", (size_t)sqlite3_column_bytes(s, 1));
         qp__match m = qp__match_of(name ? name : "", nlen, q, qlen);
-        if (m == QP__MATCH_NONE)
+        bool tight = m == QP__MATCH_EXACT || m == QP__MATCH_PREFIX;
+        if (m == QP__MATCH_NONE || (loose_only && tight))
             continue;
         note_cand *c = cand_push(cv);
-        if (!c) {
-            sqlite3_finalize(s);
+        if (!c)
             return qp_error_set(err, QP_ENOMEM, "out of memory");
-        }
         c->id = sqlite3_column_int64(s, 0);
         c->mtime = sqlite3_column_int64(s, 2);
+        c->known = sqlite3_column_int(s, 3) != 0;
         c->cls = (int)m;
         c->by_path = by_path;
+        *n_tight += tight;
     }
-    sqlite3_finalize(s);
-    if (src != SQLITE_DONE)
-        return qp__store_sqlite_error(st, src, "files", err);
-    if (by_path) /* aliases have no folder */
-        return QP_OK;
+    return src == SQLITE_DONE ? QP_OK : qp__store_sqlite_error(st, src, "files", err);
+}
+
+/* Pass 1: the notes by file name (or by path when the prefix holds a
+ * '/') and the aliases, classified. By name, the names that start with
+ * the prefix come from a range of the folded-name index; only when they
+ * and the aliases hold no more than `limit` matches (so word and fuzzy
+ * matches can reach the answer) is the whole index read, a tenth of the
+ * table's bytes. Is-a-note and mtime are looked up later for the
+ * candidates that are ranked (known false until then). *partial is set
+ * when the whole index was not read. */
+static qp_rc scan_notes(cand_vec *cv, qp_store *st, const char *q, size_t qlen, size_t limit,
+                        bool *partial, qp_error *err)
+{
+    bool by_path = memchr(q, '/', qlen) != NULL;
+    sqlite3_stmt *s = NULL;
+    size_t tight = 0;
+    char *hi = NULL;
+    qp_rc rc = QP_OK;
+    *partial = false;
+    if (by_path) { /* no index on folded paths; aliases have no folder */
+        rc = qp__mprepare(&s, st,
+                          "SELECT id, path_folded, mtime_ns, 1 FROM files WHERE is_note = 1", err);
+        if (rc == QP_OK)
+            rc = add_rows(cv, s, st, q, qlen, true, false, &tight, err);
+        sqlite3_finalize(s);
+        return rc;
+    }
+    if (qlen > 0) {
+        /* [q, q + 0xFF): 0xFF is no UTF-8 byte, so every name starting with
+         * q sorts inside (the index compares bytes). */
+        hi = malloc(qlen + 2);
+        if (!hi)
+            return qp_error_set(err, QP_ENOMEM, "out of memory");
+        memcpy(hi, q, qlen);
+        hi[qlen] = (char)0xFF;
+        hi[qlen + 1] = '\0';
+        rc = qp__mprepare(&s, st,
+                          "SELECT id, name_folded, 0, 0 FROM files"
+                          " WHERE name_folded >= ?1 AND name_folded < ?2",
+                          err);
+        if (rc == QP_OK) {
+            sqlite3_bind_text(s, 1, q, (int)qlen, SQLITE_STATIC);
+            sqlite3_bind_text(s, 2, hi, (int)qlen + 1, SQLITE_STATIC);
+            rc = add_rows(cv, s, st, q, qlen, false, false, &tight, err);
+        }
+        sqlite3_finalize(s);
+        s = NULL;
+        free(hi);
+        if (rc != QP_OK)
+            return rc;
+    }
 
     rc = qp__mprepare(&s, st,
                       "SELECT a.rowid, a.file, a.alias_folded, f.mtime_ns FROM aliases a"
@@ -131,6 +176,7 @@ static qp_rc scan_notes(cand_vec *cv, qp_store *st, const char *q, size_t qlen, 
                       err);
     if (rc != QP_OK)
         return rc;
+    int src;
     while ((src = sqlite3_step(s)) == SQLITE_ROW) {
         const char *name = (const char *)sqlite3_column_text(s, 2);
         qp__match m = qp__match_of(name ? name : "", (size_t)sqlite3_column_bytes(s, 2), q, qlen);
@@ -144,12 +190,23 @@ static qp_rc scan_notes(cand_vec *cv, qp_store *st, const char *q, size_t qlen, 
         c->alias_row = sqlite3_column_int64(s, 0);
         c->id = sqlite3_column_int64(s, 1);
         c->mtime = sqlite3_column_int64(s, 3);
+        c->known = true;
         c->cls = (int)m;
+        tight += m == QP__MATCH_EXACT || m == QP__MATCH_PREFIX;
     }
     sqlite3_finalize(s);
     if (src != SQLITE_DONE)
         return qp__store_sqlite_error(st, src, "aliases", err);
-    return QP_OK;
+
+    if (qlen > 0 && tight > limit) {
+        *partial = true; /* word and fuzzy matches rank below `limit` better ones */
+        return QP_OK;
+    }
+    rc = qp__mprepare(&s, st, "SELECT id, name_folded, 0, 0 FROM files INDEXED BY files_name", err);
+    if (rc == QP_OK)
+        rc = add_rows(cv, s, st, q, qlen, false, qlen > 0, &tight, err);
+    sqlite3_finalize(s);
+    return rc;
 }
 
 /* The shortest link text for a note: its file name when no other file
@@ -240,7 +297,7 @@ qp_rc qp__m_complete_notes(json_t **out, qp_store *st, const qp_vault *vault, js
     size_t limit = 0, qlen = 0;
     cand_vec cv = {0};
     char *q = NULL;
-    sqlite3_stmt *alias_stmt = NULL, *links_stmt = NULL;
+    sqlite3_stmt *alias_stmt = NULL, *links_stmt = NULL, *file_stmt = NULL;
     json_t *items = NULL;
     qp_rc rc = qp__query_param_string(&prefix, params, "prefix", false, err);
     if (rc == QP_OK)
@@ -250,28 +307,47 @@ qp_rc qp__m_complete_notes(json_t **out, qp_store *st, const qp_vault *vault, js
     q = qp__mfold_param(prefix, '\0', &qlen);
     if (!q)
         return qp_error_set(err, QP_ENOMEM, "out of memory");
-    if ((rc = scan_notes(&cv, st, q, qlen, err)) != QP_OK)
+    bool partial = false;
+    if ((rc = scan_notes(&cv, st, q, qlen, limit, &partial, err)) != QP_OK)
         goto cleanup;
-    qp__msort(cv.v, cv.n, sizeof *cv.v, by_class_mtime);
+    qp__msort(cv.v, cv.n, sizeof *cv.v, by_class_id);
 
-    /* Pass 2: classes best first; each contributes at most RANK_CAP
-     * candidates (its most recent), and once `limit` are ranked no later
-     * class can reach the answer. */
-    size_t ranked = 0; /* candidates moved to the front, ranked */
+    /* Pass 2: classes best first; of each, at most RANK_CAP notes (the
+     * most recently indexed) are ranked, and once `limit` are ranked no
+     * later class can reach the answer. Attachments met by name drop out. */
+    rc = qp__mprepare(&file_stmt, st, "SELECT is_note, mtime_ns FROM files WHERE id = ?1", err);
+    if (rc != QP_OK)
+        goto cleanup;
+    size_t ranked = 0, dropped = 0; /* ranked: moved to the front */
     for (size_t i = 0; i < cv.n && ranked < limit;) {
-        size_t j = i;
+        size_t j = i, kept = 0;
         while (j < cv.n && cv.v[j].cls == cv.v[i].cls)
             j++;
-        size_t take = j - i < RANK_CAP ? j - i : RANK_CAP;
-        for (size_t k = 0; k < take; k++) {
-            cv.v[ranked + k] = cv.v[i + k];
-            rc = qp__links_to_count(&cv.v[ranked + k].links, &links_stmt, st, cv.v[ranked + k].id,
-                                    err);
+        for (size_t k = i; k < j && kept < RANK_CAP; k++) {
+            note_cand c = cv.v[k];
+            if (!c.known) {
+                sqlite3_reset(file_stmt);
+                sqlite3_bind_int64(file_stmt, 1, c.id);
+                int src = sqlite3_step(file_stmt);
+                bool note = src == SQLITE_ROW && sqlite3_column_int(file_stmt, 0) != 0;
+                c.mtime = src == SQLITE_ROW ? sqlite3_column_int64(file_stmt, 1) : 0;
+                sqlite3_reset(file_stmt);
+                if (src != SQLITE_ROW && src != SQLITE_DONE) {
+                    rc = qp__store_sqlite_error(st, src, "files", err);
+                    goto cleanup;
+                }
+                if (!note) {
+                    dropped++;
+                    continue;
+                }
+            }
+            rc = qp__links_to_count(&c.links, &links_stmt, st, c.id, err);
             if (rc != QP_OK)
                 goto cleanup;
+            cv.v[ranked + kept++] = c; /* ranked + kept <= k: nothing unread is overwritten */
         }
-        qp__msort(cv.v + ranked, take, sizeof *cv.v, by_rank);
-        ranked += take;
+        qp__msort(cv.v + ranked, kept, sizeof *cv.v, by_rank);
+        ranked += kept;
         i = j;
     }
 
@@ -290,7 +366,7 @@ qp_rc qp__m_complete_notes(json_t **out, qp_store *st, const qp_vault *vault, js
             goto cleanup;
         json_array_append_new(items, o);
     }
-    *out = json_pack("{so sb}", "items", items, "incomplete", cv.n > shown);
+    *out = json_pack("{so sb}", "items", items, "incomplete", partial || cv.n - dropped > shown);
     items = NULL;
     if (!*out)
         rc = qp_error_set(err, QP_ENOMEM, "out of memory");
@@ -298,6 +374,7 @@ cleanup:
     json_decref(items);
     sqlite3_finalize(alias_stmt);
     sqlite3_finalize(links_stmt);
+    sqlite3_finalize(file_stmt);
     free(cv.v);
     free(q);
     return rc;

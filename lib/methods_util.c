@@ -290,8 +290,10 @@ qp_rc qp__links_to_count(int64_t *out, sqlite3_stmt **stmt, qp_store *st, int64_
 {
     *out = 0;
     if (!*stmt) {
-        qp_rc rc =
-            qp__mprepare(stmt, st, "SELECT count(*) FROM links WHERE dst = ?1 AND src <> ?1", err);
+        qp_rc rc = qp__mprepare(stmt, st,
+                                "SELECT (SELECT count(*) FROM links WHERE dst = ?1) -"
+                                " (SELECT count(*) FROM links WHERE src = ?1 AND dst = ?1)",
+                                err);
         if (rc != QP_OK)
             return rc;
     }

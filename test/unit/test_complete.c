@@ -75,6 +75,16 @@ static void test_notes_ranked_and_capped(void **state)
                  "prefix") "],\"incomplete\":true}");
 }
 
+static void test_notes_prefix_fills_limit(void **state)
+{
+    (void)state;
+    /* Two names start with "l" (Lena Okafor, Latin): more than the limit,
+     * so the word and fuzzy matches are not looked for; the answer says
+     * there is more. */
+    mv_check("complete.notes", "{\"prefix\":\"l\",\"limit\":1}",
+             "{\"items\":[" LENA("prefix") "],\"incomplete\":true}");
+}
+
 static void test_notes_by_path(void **state)
 {
     (void)state;
@@ -177,6 +187,7 @@ int main(void)
         cmocka_unit_test(test_notes_unicode_prefix),
         cmocka_unit_test(test_notes_word_and_fuzzy),
         cmocka_unit_test(test_notes_ranked_and_capped),
+        cmocka_unit_test(test_notes_prefix_fills_limit),
         cmocka_unit_test(test_notes_by_path),
         cmocka_unit_test(test_notes_bad_params),
         cmocka_unit_test(test_headings_repeated),
