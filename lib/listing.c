@@ -213,10 +213,9 @@ qp_rc qp__m_list(json_t **out, qp_store *st, const qp_vault *vault, json_t *para
         if (!o || json_array_append_new(notes, o) != 0)
             goto oom;
     }
-    *out = json_pack("{sI so so}", "total", (json_int_t)n, "notes", notes, "cursor",
-                     qp__mcursor_next(cursor, end > cursor ? end - cursor : 0, n));
+    *out = json_pack("{sI so}", "total", (json_int_t)n, "notes", notes);
     notes = NULL;
-    if (!*out)
+    if (!*out || !qp__mset_next_cursor(*out, cursor, end > cursor ? end - cursor : 0, n))
         goto oom;
     goto cleanup;
 oom:

@@ -104,9 +104,10 @@ qp_rc qp__mparam_size(size_t *out, struct json_t *params, const char *name, size
 /* The `cursor` param of a paginated method (a string from a previous
  * page): *out the offset to start at, 0 when absent. */
 qp_rc qp__mparam_cursor(size_t *out, struct json_t *params, qp_error *err);
-/* The `cursor` value of a result: the next page's cursor string, or null
- * when offset+returned reached total. New reference. */
-struct json_t *qp__mcursor_next(size_t offset, size_t returned, size_t total);
+/* Sets `next_cursor` of a result (the string the next page's `cursor`
+ * param takes, as in docs/protocol.md "Pages") unless offset + returned
+ * reached total: the last page has none. False on OOM. */
+bool qp__mset_next_cursor(struct json_t *res, size_t offset, size_t returned, size_t total);
 
 /* A statement prepared for one call (free with sqlite3_finalize). */
 qp_rc qp__mprepare(sqlite3_stmt **out, qp_store *st, const char *sql, qp_error *err);

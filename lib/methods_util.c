@@ -254,13 +254,13 @@ qp_rc qp__mparam_cursor(size_t *out, json_t *params, qp_error *err)
     return QP_OK;
 }
 
-json_t *qp__mcursor_next(size_t offset, size_t returned, size_t total)
+bool qp__mset_next_cursor(json_t *res, size_t offset, size_t returned, size_t total)
 {
     if (offset + returned >= total)
-        return json_null();
+        return true;
     char buf[32];
     snprintf(buf, sizeof buf, "%zu", offset + returned);
-    return json_string(buf);
+    return json_object_set_new(res, "next_cursor", json_string(buf)) == 0;
 }
 
 /* ---- statements and rows ---- */

@@ -834,11 +834,11 @@ qp_rc qp__m_problems(json_t **out, qp_store *st, const qp_vault *vault, json_t *
     }
     size_t shown = end > cursor ? end - cursor : 0;
     json_t *counts = counts_json(&c);
-    *out = counts ? json_pack("{sI so so so}", "total", (json_int_t)c.n, "counts", counts,
-                              "problems", arr, "cursor", qp__mcursor_next(cursor, shown, c.n))
+    *out = counts ? json_pack("{sI so so}", "total", (json_int_t)c.n, "counts", counts, "problems",
+                              arr)
                   : NULL;
     arr = NULL;
-    if (!*out)
+    if (!*out || !qp__mset_next_cursor(*out, cursor, shown, c.n))
         goto oom;
     goto cleanup;
 oom:
@@ -958,10 +958,9 @@ qp_rc qp__m_unresolved(json_t **out, qp_store *st, const qp_vault *vault, json_t
         if (!o || json_array_append_new(targets, o) != 0)
             goto oom;
     }
-    *out = json_pack("{sI so so}", "total", (json_int_t)ng, "targets", targets, "cursor",
-                     qp__mcursor_next(cursor, end > cursor ? end - cursor : 0, ng));
+    *out = json_pack("{sI so}", "total", (json_int_t)ng, "targets", targets);
     targets = NULL;
-    if (!*out)
+    if (!*out || !qp__mset_next_cursor(*out, cursor, end > cursor ? end - cursor : 0, ng))
         goto oom;
     goto cleanup;
 oom:

@@ -39,12 +39,14 @@ static int fetch_pages(qp_cli *cli, const char *method, json_t *params, const ch
             json_decref(error);
             break;
         }
-        cursor = json_incref(json_object_get(result, "cursor"));
+        cursor = json_incref(json_object_get(result, "next_cursor"));
         if (merged == NULL) {
             merged = result;
         } else {
             json_array_extend(json_object_get(merged, key), json_object_get(result, key));
-            json_object_set(merged, "cursor", json_object_get(result, "cursor"));
+            json_object_del(merged, "next_cursor");
+            if (cursor != NULL)
+                json_object_set(merged, "next_cursor", cursor);
             json_decref(result);
         }
         if (limit > 0 || !json_is_string(cursor)) { /* one page asked for, or the last */

@@ -52,7 +52,7 @@ static void test_links_of_one_note(void **state)
              "{\"total\":3,\"counts\":{\"unresolved_link\":2,\"unresolved_subpath\":1,"
              "\"frontmatter\":0,\"size\":0,\"binary\":0,\"encoding\":0,\"tasks_query\":0,"
              "\"mentions_missing\":0,\"mentions_stale\":0},"
-             "\"problems\":[" P_SUBPATH "," P_LINK "," P_EMBED "],\"cursor\":null}");
+             "\"problems\":[" P_SUBPATH "," P_LINK "," P_EMBED "]}");
 }
 
 static void test_file_problems(void **state)
@@ -62,15 +62,15 @@ static void test_file_problems(void **state)
              "{\"total\":1,\"counts\":{\"frontmatter\":1},\"problems\":[{\"path\":\"Notes/Bad.md\","
              "\"line\":3,\"column\":1,\"kind\":\"frontmatter\",\"severity\":\"error\","
              "\"message\":\"invalid frontmatter: did not find expected ',' or ']' (while parsing "
-             "a flow sequence)\"}],\"cursor\":null}");
+             "a flow sequence)\"}]}");
     mv_check("problems", "{\"kinds\":[\"binary\",\"encoding\",\"size\"]}",
              "{\"total\":2,\"counts\":{\"size\":0,\"binary\":1,\"encoding\":1},\"problems\":["
              "{\"path\":\"Notes/Binary.md\",\"line\":0,\"column\":0,\"kind\":\"binary\","
              "\"severity\":\"warning\",\"message\":\"binary content (NUL bytes or mostly "
              "invalid UTF-8): indexed as an attachment, not as a note\"},"
              "{\"path\":\"Notes/Latin.md\",\"line\":1,\"column\":1,\"kind\":\"encoding\","
-             "\"severity\":\"warning\",\"message\":\"invalid UTF-8 at offset 3\"}],"
-             "\"cursor\":null}");
+             "\"severity\":\"warning\",\"message\":\"invalid UTF-8 at offset 3\"}]"
+             "}");
 }
 
 static void test_tasks_query_line(void **state)
@@ -81,7 +81,7 @@ static void test_tasks_query_line(void **state)
              "{\"total\":1,\"counts\":{\"tasks_query\":1},\"problems\":[{\"path\":"
              "\"Notes/Plan.md\",\"line\":15,\"column\":1,\"kind\":\"tasks_query\",\"severity\":"
              "\"error\",\"message\":\"do not understand query\\nProblem line: "
-             "\\\"frobnicate\\\"\",\"block_line\":13}],\"cursor\":null}");
+             "\\\"frobnicate\\\"\",\"block_line\":13}]}");
 }
 
 static void test_drift_of_one_person(void **state)
@@ -95,7 +95,7 @@ static void test_drift_of_one_person(void **state)
              "{\"path\":\"" ARNE_PATH "\",\"line\":13,\"column\":1,\"kind\":\"mentions_missing\","
              "\"severity\":\"information\",\"message\":\"missing from Recent Context: 2025-02-01 "
              "Review\",\"meeting\":\"" REVIEW "\",\"title\":\"2025-02-01 Review\","
-             "\"date\":\"2025-02-01\"}," P_STALE "],\"cursor\":null}");
+             "\"date\":\"2025-02-01\"}," P_STALE "]}");
 }
 
 static void test_drift_vault_wide(void **state)
@@ -113,7 +113,7 @@ static void test_drift_vault_wide(void **state)
              "{\"path\":\"People/Lena Okafor.md\",\"line\":7,\"column\":1,\"kind\":"
              "\"mentions_missing\",\"severity\":\"information\",\"message\":\"missing from Recent "
              "Context: 2025-01-10 Kickoff\",\"meeting\":\"" KICKOFF "\",\"title\":\"Kickoff\","
-             "\"date\":\"2025-01-10\"}," P_STALE "],\"cursor\":null}");
+             "\"date\":\"2025-01-10\"}," P_STALE "]}");
 }
 
 static void test_pages(void **state)
@@ -125,12 +125,12 @@ static void test_pages(void **state)
              "\"mentions_missing\":2,\"mentions_stale\":1},\"problems\":[" P_SUBPATH "," P_LINK
              "," P_EMBED ",{\"path\":\"Notes/Bad.md\",\"line\":3,\"column\":1,\"kind\":"
              "\"frontmatter\",\"severity\":\"error\",\"message\":\"invalid frontmatter: did not "
-             "find expected ',' or ']' (while parsing a flow sequence)\"}],\"cursor\":\"4\"}");
+             "find expected ',' or ']' (while parsing a flow sequence)\"}],\"next_cursor\":\"4\"}");
     mv_check("problems", "{\"limit\":4,\"cursor\":\"9\",\"kinds\":null}",
              "{\"total\":10,\"counts\":{\"unresolved_link\":2,\"unresolved_subpath\":1,"
              "\"frontmatter\":1,\"size\":0,\"binary\":1,\"encoding\":1,\"tasks_query\":1,"
-             "\"mentions_missing\":2,\"mentions_stale\":1},\"problems\":[" P_STALE "],"
-             "\"cursor\":null}");
+             "\"mentions_missing\":2,\"mentions_stale\":1},\"problems\":[" P_STALE "]"
+             "}");
     mv_fails("problems", "{\"cursor\":\"x\"}", QP_EINVAL);
     mv_fails("problems", "{\"kinds\":[\"nope\"]}", QP_EINVAL);
     mv_fails("problems", "{\"note\":\"Nobody\"}", QP_ENOTFOUND);
@@ -152,11 +152,11 @@ static void test_unresolved_grouped(void **state)
     mv_check("unresolved", "{}",
              "{\"total\":2,\"targets\":[{\"target\":\"Missing Note\",\"count\":1,\"sources\":[{"
              "\"path\":\"" KICKOFF "\",\"line\":12,\"column\":32}]},{\"target\":\"missing.png\","
-             "\"count\":1,\"sources\":[{\"path\":\"" KICKOFF "\",\"line\":12,\"column\":53}]}],"
-             "\"cursor\":null}");
+             "\"count\":1,\"sources\":[{\"path\":\"" KICKOFF "\",\"line\":12,\"column\":53}]}]"
+             "}");
     mv_check("unresolved", "{\"limit\":1}",
              "{\"total\":2,\"targets\":[{\"target\":\"Missing Note\",\"count\":1,\"sources\":[{"
-             "\"path\":\"" KICKOFF "\",\"line\":12,\"column\":32}]}],\"cursor\":\"1\"}");
+             "\"path\":\"" KICKOFF "\",\"line\":12,\"column\":32}]}],\"next_cursor\":\"1\"}");
 }
 
 int main(void)
