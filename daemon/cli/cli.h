@@ -200,7 +200,7 @@ int qp_cli_cmd_stop(qp_cli *cli, const qp_cli_args *a);       /* stop.c */
 int qp_cli_cmd_search(qp_cli *cli, const qp_cli_args *a);     /* search.c */
 int qp_cli_cmd_mcp(qp_cli *cli, const qp_cli_args *a);        /* mcp.c */
 
-int qp_cli_cmd_problems(qp_cli *cli, const qp_cli_args *a);   /* problems.c */
-int qp_cli_cmd_list(qp_cli *cli, const qp_cli_args *a);       /* problems.c */
+int qp_cli_cmd_problems(qp_cli *cli, const qp_cli_args *a); /* problems.c */
+int qp_cli_cmd_list(qp_cli *cli, const qp_cli_args *a);     /* problems.c */
 
 #endif /* QP_CLI_H */
