@@ -143,6 +143,11 @@ char *qp__heading_subpath(const qp__mrefs *r, size_t i);
  * removed when present ('\0': none). New (free()); NULL on OOM. */
 char *qp__mfold_param(const char *s, char strip, size_t *outlen);
 
+/* qp__subpath_find() over r that tells a miss from a failed allocation
+ * (QP_ENOMEM). */
+qp_rc qp__msubpath_find(bool *found, uint32_t *line, const char *subpath, const qp__mrefs *r,
+                        qp_error *err);
+
 /* qsort() that accepts an empty (possibly NULL) array. */
 void qp__msort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *));
 

@@ -169,8 +169,10 @@ qp_rc qp__mnote_get(qp__mnote *out, qp_store *st, int64_t id, qp_error *err)
     out->kind = sqlite3_column_int(s, 2);
     out->title = col_dup(s, 3);
     out->date = col_dup(s, 4);
+    bool oom = !out->path || (!out->title && sqlite3_column_type(s, 3) != SQLITE_NULL) ||
+               (!out->date && sqlite3_column_type(s, 4) != SQLITE_NULL);
     sqlite3_reset(s);
-    if (!out->path) {
+    if (oom) {
         qp__mnote_free(out);
         return qp_error_set(err, QP_ENOMEM, "out of memory");
     }
@@ -357,8 +359,8 @@ qp_rc qp__mrefs_load(qp__mrefs *out, qp_store *st, int64_t id, qp_error *err)
                 break;
             r.h = nv;
         }
-        char *t = col_dup(s, 1);
-        if (!keep_str(&r, t ? t : strdup(""), &scap))
+        const unsigned char *txt = sqlite3_column_text(s, 1);
+        if (!keep_str(&r, strdup(txt ? (const char *)txt : ""), &scap))
             break;
         r.h[r.nh++] = (qp__heading_ref){sqlite3_column_int(s, 0), r.strs[r.nstrs - 1],
                                         (uint32_t)sqlite3_column_int64(s, 2)};
@@ -384,8 +386,8 @@ qp_rc qp__mrefs_load(qp__mrefs *out, qp_store *st, int64_t id, qp_error *err)
                 break;
             r.b = nv;
         }
-        char *t = col_dup(s, 0);
-        if (!keep_str(&r, t ? t : strdup(""), &scap))
+        const unsigned char *txt = sqlite3_column_text(s, 0);
+        if (!keep_str(&r, strdup(txt ? (const char *)txt : ""), &scap))
             break;
         r.b[r.nb++] = (qp__block_ref){r.strs[r.nstrs - 1], (uint32_t)sqlite3_column_int64(s, 1)};
     }
@@ -454,4 +456,18 @@ void qp__msort(void *base, size_t n, size_t size, int (*cmp)(const void *, const
 {
     if (n > 1) /* an empty array may be NULL, which qsort() must not get */
         qsort(base, n, size, cmp);
+}
+
+qp_rc qp__msubpath_find(bool *found, uint32_t *line, const char *subpath, const qp__mrefs *r,
+                        qp_error *err)
+{
+    *found = qp__subpath_find(subpath, r->h, r->nh, r->b, r->nb, line);
+    if (*found)
+        return QP_OK;
+    /* qp__subpath_find() answers false when an allocation fails too: a
+     * miss is asked again, and an answer that changes was that failure. */
+    uint32_t again = 0;
+    if (qp__subpath_find(subpath, r->h, r->nh, r->b, r->nb, &again))
+        return qp_error_set(err, QP_ENOMEM, "out of memory");
+    return QP_OK;
 }

@@ -213,7 +213,10 @@ static qp_rc scan_subpaths(ctx *c, qp_error *err)
         }
         const char *sub = (const char *)sqlite3_column_text(s, 4);
         uint32_t line = 0;
-        if (qp__subpath_find(sub, refs.h, refs.nh, refs.b, refs.nb, &line))
+        bool found = false;
+        if ((rc = qp__msubpath_find(&found, &line, sub, &refs, err)) != QP_OK)
+            break;
+        if (found)
             continue;
         const char *path = (const char *)sqlite3_column_text(s, 6);
         bool block = sub && (sub[0] == '#' ? sub[1] : sub[0]) == '^';
@@ -476,6 +479,8 @@ static qp_rc drift_linked(ctx *c, int64_t person, sqlite3_stmt *meetings, sqlite
                                    t ? strdup((const char *)t) : NULL,
                                    d ? strdup((const char *)d) : NULL, false};
         nlm++;
+        if (!lm[nlm - 1].path || (t && !lm[nlm - 1].title) || (d && !lm[nlm - 1].date))
+            goto oom;
     }
     sqlite3_reset(meetings);
     if (src != SQLITE_DONE) {
@@ -508,6 +513,8 @@ static qp_rc drift_linked(ctx *c, int64_t person, sqlite3_stmt *meetings, sqlite
         }
         ll[nll++] = (lline){(uint32_t)sqlite3_column_int64(lines, 0),
                             strdup(t ? (const char *)t : ""), mid};
+        if (!ll[nll - 1].title)
+            goto oom;
     }
     sqlite3_reset(lines);
     if (src != SQLITE_DONE) {

@@ -46,7 +46,9 @@ qp_rc qp__m_backlinks_subpath(json_t **out, qp_store *st, const qp_vault *vault,
     if ((rc = qp__mrefs_load(&r, st, n.id, err)) != QP_OK)
         goto cleanup;
     uint32_t want = 0;
-    bool found = qp__subpath_find(subpath, r.h, r.nh, r.b, r.nb, &want);
+    bool found = false;
+    if ((rc = qp__msubpath_find(&found, &want, subpath, &r, err)) != QP_OK)
+        goto cleanup;
     linked = json_array();
     if (!linked)
         goto oom;
@@ -64,8 +66,11 @@ qp_rc qp__m_backlinks_subpath(json_t **out, qp_store *st, const qp_vault *vault,
         int64_t cur = 0;
         while ((src = sqlite3_step(s)) == SQLITE_ROW) {
             uint32_t line = 0;
+            bool hit = false;
             const char *sub = (const char *)sqlite3_column_text(s, 9);
-            if (!qp__subpath_find(sub, r.h, r.nh, r.b, r.nb, &line) || line != want)
+            if ((rc = qp__msubpath_find(&hit, &line, sub, &r, err)) != QP_OK)
+                goto cleanup;
+            if (!hit || line != want)
                 continue;
             int64_t id = sqlite3_column_int64(s, 0);
             if (id != cur) {
