@@ -1693,7 +1693,7 @@ static void md_dest(char *out, size_t cap, const char *path)
 static json_t *citem(const char *label, int kind, const char *detail, const char *insert,
                      json_t *range, size_t rank, const char *filter)
 {
-    char sort[16];
+    char sort[24]; /* "%06zu" of any size_t: up to 20 digits */
     json_t *it;
 
     snprintf(sort, sizeof sort, "%06zu", rank);
