@@ -865,9 +865,14 @@ def test_served_folder_without_obsidian():
                 break
             time.sleep(0.05)
         env["NO_COLOR"] = "1"
-        p = subprocess.run([QUIPU, "--json", "status", "--wait", "--timeout", "30"],
-                           cwd=os.path.join(vault, "sub"), env=env, capture_output=True,
-                           text=True, timeout=60)
+        # Not --wait: it is about finding the daemon, and a scanning->ready
+        # change without a commit is not always pushed yet (issue 17, bug 1).
+        for _ in range(200):
+            p = subprocess.run([QUIPU, "--json", "status"], cwd=os.path.join(vault, "sub"),
+                               env=env, capture_output=True, text=True, timeout=60)
+            if p.returncode == 0:
+                break
+            time.sleep(0.05)
         eq(p.returncode, 0, p.stderr)
         eq(os.path.realpath(json.loads(p.stdout)["vault"]), vault, "vault")
     finally:
