@@ -1036,6 +1036,7 @@ static const qpd_method methods[] = {
     {"mentions", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
     {"note", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
     {"problems", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
+    {"rename.plan", m_query, QPD_ON_WORKER},
     {"resolve", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
     {"search", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
     {"status", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},

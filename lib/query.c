@@ -42,6 +42,7 @@
 #include "quipu/note.h"
 #include "quipu/query.h"
 #include "quipu/text.h"
+#include "rename_int.h"
 #include "resolve_int.h"
 #include "search_int.h"
 #include "store_int.h"
@@ -1627,6 +1628,7 @@ static const struct {
     {"symbols", qp__m_symbols},
     {"symbols.search", qp__m_symbols_search},
     {"unresolved", qp__m_unresolved},
+    {"rename.plan", qp__rename_plan},
 };
 
 qp_rc qp_query_run(char **out, qp_store *st, const qp_vault *vault, const char *method,
