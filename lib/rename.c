@@ -68,7 +68,7 @@
 
 typedef struct fent {
     int64_t id;
-    const char *path, *folded, *name; /* before: path, its fold, folded file name */
+    const char *path, *folded, *name;    /* before: path, its fold, folded file name */
     const char *npath, *nfolded, *nname; /* after the move (the same when not moved) */
     int kind;
     bool is_note, moved;
@@ -83,8 +83,17 @@ typedef struct fmap {
     size_t cap;
 } fmap;
 
-typedef enum mode { M_PATH = 0, M_HEADING, M_BLOCK, M_TAG } mode;
-typedef enum lformat { F_SHORTEST = 0, F_RELATIVE, F_ABSOLUTE } lformat;
+typedef enum mode {
+    M_PATH = 0,
+    M_HEADING,
+    M_BLOCK,
+    M_TAG
+} mode;
+typedef enum lformat {
+    F_SHORTEST = 0,
+    F_RELATIVE,
+    F_ABSOLUTE
+} lformat;
 
 /* One edit: replace buf[off, off + len) with text. */
 typedef struct edit {
@@ -239,8 +248,8 @@ static const fent *find_path(const plan *p, const char *path)
     return NULL;
 }
 
-static qp_rc resolve_in(plan *p, bool after, const char *linkpath, const char *src,
-                        int64_t src_id, int64_t *out)
+static qp_rc resolve_in(plan *p, bool after, const char *linkpath, const char *src, int64_t src_id,
+                        int64_t *out)
 {
     fmap *m = after ? &p->after : &p->before;
     return qp__resolve(out, linkpath, src, src_id, fmap_cands, m, p->err);
@@ -785,9 +794,8 @@ static qp_rc plan_link(plan *p, const fent *src, const char *buf, const qp_link 
     if (lp == NULL) {
         char where[256];
         describe(where, sizeof where, src->path, buf, l);
-        return qp_error_set(p->err, QP_EINVAL,
-                            "refused: %s: no link text would still point to %s", where,
-                            f->npath);
+        return qp_error_set(p->err, QP_EINVAL, "refused: %s: no link text would still point to %s",
+                            where, f->npath);
     }
     if (l->syntax == QP_LINK_MARKDOWN) {
         mspan m;
@@ -828,7 +836,7 @@ static qp_rc plan_link(plan *p, const fent *src, const char *buf, const qp_link 
     }
     return add_edit(p, ev, w.lp0, ol, lp, nl);
 
-unreadable: {
+unreadable : {
     char where[256];
     describe(where, sizeof where, src->path, buf, l);
     return qp_error_set(p->err, QP_EINVAL, "refused: %s: cannot find the link's path in the text",
@@ -1056,8 +1064,8 @@ static qp_rc plan_tags(plan *p, const qp_note *note, const char *buf, size_t len
                 size_t pl;
                 if ((rc = tag_match(p, s + k, e - k, &m, &pl)) != QP_OK)
                     return rc;
-                if (m && (rc = add_edit(p, ev, i + k, pl, p->new_text, strlen(p->new_text))) !=
-                             QP_OK)
+                if (m &&
+                    (rc = add_edit(p, ev, i + k, pl, p->new_text, strlen(p->new_text))) != QP_OK)
                     return rc;
                 k = e;
             }
@@ -1125,8 +1133,8 @@ static qp_rc check_file(plan *p, const fent *src, const char *buf, const qp_note
             return rc;
         if (got != intended[i]) {
             const char *want = path_of(p, intended[i]), *now = path_of(p, got);
-            return qp_error_set(p->err, QP_EINVAL,
-                                "refused: %s would point to %s instead of %s", where, now, want);
+            return qp_error_set(p->err, QP_EINVAL, "refused: %s would point to %s instead of %s",
+                                where, now, want);
         }
         if ((p->mode == M_HEADING || p->mode == M_BLOCK) && intended[i] == p->note->id &&
             l0[i].subpath != NULL) {
@@ -1141,8 +1149,7 @@ static qp_rc check_file(plan *p, const fent *src, const char *buf, const qp_note
     for (size_t i = 0; i < n0; i++) {
         if (intended[i] < 0 && strcmp(l0[i].target, l1[i].target) != 0) {
             describe(where, sizeof where, src->path, buf, &l0[i]);
-            return qp_error_set(p->err, QP_EINVAL, "refused: %s: the edit would change it",
-                                where);
+            return qp_error_set(p->err, QP_EINVAL, "refused: %s: the edit would change it", where);
         }
     }
     if (p->mode == M_TAG) {
@@ -1155,8 +1162,7 @@ static qp_rc check_file(plan *p, const fent *src, const char *buf, const qp_note
         for (size_t i = 0; i < t0; i++) {
             bool m;
             size_t pl;
-            const char *ta = a[i].tag + (a[i].tag[0] == '#'),
-                       *tb = b[i].tag + (b[i].tag[0] == '#');
+            const char *ta = a[i].tag + (a[i].tag[0] == '#'), *tb = b[i].tag + (b[i].tag[0] == '#');
             if ((rc = tag_match(p, ta, strlen(ta), &m, &pl)) != QP_OK)
                 return rc;
             char *want = m ? cat(p, p->new_text, ta + pl) : qp_arena_strdup(p->a, ta);
@@ -1164,8 +1170,8 @@ static qp_rc check_file(plan *p, const fent *src, const char *buf, const qp_note
                 return oom(p);
             if (strcmp(want, tb) != 0)
                 return qp_error_set(p->err, QP_EINVAL,
-                                    "refused: %s: tag #%s would become #%s, not #%s", src->path,
-                                    ta, tb, want);
+                                    "refused: %s: tag #%s would become #%s, not #%s", src->path, ta,
+                                    tb, want);
         }
     }
     if (p->mode == M_PATH && p->old_title_folded != NULL) {
@@ -1307,8 +1313,8 @@ static qp_rc do_source(plan *p, const fent *src, unsigned flags)
                 char where[256];
                 describe(where, sizeof where, src->path, buf, &links[i]);
                 rc = qp_error_set(p->err, QP_EINVAL,
-                                  "refused: %s would reach line %u of %s instead of line %u",
-                                  where, a, p->note->path, b);
+                                  "refused: %s would reach line %u of %s instead of line %u", where,
+                                  a, p->note->path, b);
             }
         }
         goto cleanup;
@@ -1538,11 +1544,18 @@ static qp_rc note_param(plan *p, json_t *params, const fent **out)
 
 static qp_rc setup_path(plan *p, json_t *params, srcvec *s)
 {
-    const char *from = NULL, *to = NULL;
+    const char *from = NULL, *to = NULL, *name = NULL;
     qp_rc rc;
     if ((rc = qp__query_param_string(&from, params, "path", true, p->err)) != QP_OK ||
-        (rc = qp__query_param_string(&to, params, "to", true, p->err)) != QP_OK)
+        (rc = qp__query_param_string(&name, params, "name", false, p->err)) != QP_OK ||
+        (rc = qp__query_param_string(&to, params, "to", name == NULL, p->err)) != QP_OK)
         return rc;
+    if (name != NULL && to != NULL)
+        return qp_error_set(p->err, QP_EINVAL, "give either to or name, not both");
+    if (name != NULL && (name[0] == '\0' || strchr(name, '/') != NULL))
+        return qp_error_set(p->err, QP_EINVAL, "param name: a file name without '/'");
+    if (name != NULL)
+        to = name; /* made a path in the folder of `path` below */
     char *nfrom = qp_text_nfc_arena(p->a, from, strlen(from));
     char *nto = qp_text_nfc_arena(p->a, to, strlen(to));
     if (nfrom == NULL || nto == NULL)
@@ -1577,6 +1590,15 @@ static qp_rc setup_path(plan *p, json_t *params, srcvec *s)
         fl = strlen(nfrom);
     }
     p->folder = src == NULL;
+    if (name != NULL) {
+        const char *slash = strrchr(nfrom, '/');
+        if (slash != NULL) {
+            nto = cat(p, qp_arena_strndup(p->a, nfrom, (size_t)(slash - nfrom + 1)), nto);
+            if (nto == NULL)
+                return oom(p);
+            tl = strlen(nto);
+        }
+    }
     /* into an existing folder: keep the name */
     if (into || (strcmp(nto, nfrom) != 0 && disk_is_dir(p, nto))) {
         nto = cat(p, cat(p, nto, "/"), base_of(nfrom));
@@ -1644,8 +1666,9 @@ static qp_rc setup_path(plan *p, json_t *params, srcvec *s)
 
     /* sources: links by name, links into the move, the moved notes */
     for (size_t i = 0; i < p->nnames; i++) {
-        if ((rc = src_query(p, s, "SELECT src FROM links WHERE name1 = ?1 UNION SELECT src FROM "
-                                  "links WHERE name2 = ?1",
+        if ((rc = src_query(p, s,
+                            "SELECT src FROM links WHERE name1 = ?1 UNION SELECT src FROM "
+                            "links WHERE name2 = ?1",
                             p->names[i], 0, 1)) != QP_OK)
             return rc;
     }
@@ -1846,9 +1869,9 @@ static qp_rc setup_tag(plan *p, json_t *params, srcvec *s)
     sprintf(k2, "#%s/", p->tag_old);
     rc = src_query(p, s, "SELECT DISTINCT file FROM tags WHERE tag_folded = ?1", k1, 0, 1);
     if (rc == QP_OK)
-        rc = src_query(p, s,
-                       "SELECT DISTINCT file FROM tags WHERE substr(tag_folded, 1, length(?1)) = ?1",
-                       k2, 0, 1);
+        rc = src_query(
+            p, s, "SELECT DISTINCT file FROM tags WHERE substr(tag_folded, 1, length(?1)) = ?1", k2,
+            0, 1);
     free(k1);
     free(k2);
     return rc;

@@ -203,4 +203,9 @@ int qp_cli_cmd_mcp(qp_cli *cli, const qp_cli_args *a);        /* mcp.c */
 int qp_cli_cmd_problems(qp_cli *cli, const qp_cli_args *a); /* problems.c */
 int qp_cli_cmd_list(qp_cli *cli, const qp_cli_args *a);     /* problems.c */
 
+/* rename.c */
+int qp_cli_cmd_mv(qp_cli *cli, const qp_cli_args *a);
+int qp_cli_cmd_rename_part(qp_cli *cli, const qp_cli_args *a); /* rename-heading, -block */
+int qp_cli_cmd_rename_tag(qp_cli *cli, const qp_cli_args *a);
+
 #endif /* QP_CLI_H */

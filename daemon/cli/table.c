@@ -160,6 +160,54 @@ const qp_cli_command qp_cli_commands[] = {
                  {"--limit", "N", "at most N notes"}},
     },
     {
+        .name = "mv",
+        .synopsis = "OLD NEW [--dry-run]",
+        .summary = "move or rename a note, attachment or folder, rewriting every link to it",
+        .help = "Moves OLD (a note, an attachment or a folder) to NEW and rewrites every link\n"
+                "that pointed to it, as Obsidian does. A NEW without '/' is a new name in the\n"
+                "same folder; a NEW ending in '/' is a folder to move into. quipud plans the\n"
+                "edits and checks that no other link changes its target; quipu applies them:\n"
+                "a file changed since the plan refuses the whole rename, and a failure part\n"
+                "way puts everything back. --dry-run prints the edits as a unified diff.",
+        .pos_name = "OLD NEW",
+        .min_pos = 2,
+        .max_pos = 2,
+        .run = qp_cli_cmd_mv,
+        .opts = {{"--dry-run", NULL, "print the edits as a unified diff, write nothing"}},
+    },
+    {
+        .name = "rename-heading",
+        .synopsis = "NOTE OLD NEW [--dry-run]",
+        .summary = "rename a heading of NOTE and every link to it",
+        .pos_name = "NOTE OLD NEW",
+        .min_pos = 3,
+        .max_pos = 3,
+        .run = qp_cli_cmd_rename_part,
+        .opts = {{"--dry-run", NULL, "print the edits as a unified diff, write nothing"}},
+    },
+    {
+        .name = "rename-block",
+        .synopsis = "NOTE OLD NEW [--dry-run]",
+        .summary = "rename a block id (^id) of NOTE and every link to it",
+        .pos_name = "NOTE OLD NEW",
+        .min_pos = 3,
+        .max_pos = 3,
+        .run = qp_cli_cmd_rename_part,
+        .opts = {{"--dry-run", NULL, "print the edits as a unified diff, write nothing"}},
+    },
+    {
+        .name = "rename-tag",
+        .synopsis = "OLD NEW [--dry-run]",
+        .summary = "rename a tag and its nested tags everywhere",
+        .help = "Renames #OLD to #NEW, and #OLD/x to #NEW/x, in note bodies and frontmatter\n"
+                "tags; tags in code are left alone.",
+        .pos_name = "OLD NEW",
+        .min_pos = 2,
+        .max_pos = 2,
+        .run = qp_cli_cmd_rename_tag,
+        .opts = {{"--dry-run", NULL, "print the edits as a unified diff, write nothing"}},
+    },
+    {
         .name = "watch",
         .synopsis = "METHOD [JSON | key=value | key:=JSON ...]",
         .summary = "subscribe and print every update until Ctrl-C",

@@ -227,12 +227,14 @@ static void test_wikilink_forms(void **state)
     (void)state;
     tvault t;
     const char *files[] = {
-        "People/Mara.md", "# Mara\n\n## Key Facts\n\nfacts ^kf\n",
+        "People/Mara.md",
+        "# Mara\n\n## Key Facts\n\nfacts ^kf\n",
         "a.md",
         "[[Mara]] and [[Mara|M]] and ![[Mara#Key Facts|x]] and [[People/Mara]]\n"
         "[[Mara#^kf]] [[ Mara ]] [[mara.md]] and a table:\n\n| a | b |\n|---|---|\n"
         "| [[Mara\\|shown]] | x |\n",
-        "code.md", "`[[Mara]]`\n\n```\n[[Mara]]\n```\n\n    [[Mara]]\n\n<!-- [[Mara]] -->\n",
+        "code.md",
+        "`[[Mara]]`\n\n```\n[[Mara]]\n```\n\n    [[Mara]]\n\n<!-- [[Mara]] -->\n",
         NULL};
     tv_open(&t, files);
     run(&t, "{\"path\":\"People/Mara.md\",\"to\":\"People/Mara Lind.md\"}", 8, 1);
@@ -253,13 +255,16 @@ static void test_markdown_and_frontmatter(void **state)
     (void)state;
     tvault t;
     const char *files[] = {
-        "People/Mara X.md", "# Mara\n",
+        "People/Mara X.md",
+        "# Mara\n",
         "m.md",
         "---\nattendees: [\"[[Mara X]]\", '[[Mara X|MX]]']\nlead:\n  - \"[[People/Mara X]]\"\n"
         "summary: \"met [[Mara X]]\"\n---\n"
         "[a](People/Mara%20X.md) [b](<People/Mara X.md>) [c](Mara%20X.md#Top \"t\") "
         "![d](Mara%20X)\n",
-        "sub/deep/r.md", "[up](../../People/Mara%20X.md) [[../../People/Mara X]]\n", NULL};
+        "sub/deep/r.md",
+        "[up](../../People/Mara%20X.md) [[../../People/Mara X]]\n",
+        NULL};
     tv_open(&t, files);
     run(&t, "{\"path\":\"People/Mara X.md\",\"to\":\"People/Café Y.md\"}", 9, 2);
     expect_file(&t, "m.md",
@@ -328,8 +333,9 @@ static void test_ambiguity_created(void **state)
 {
     (void)state;
     tvault t;
-    const char *files[] = {"a/Note.md", "a\n", "b/Other.md", "b\n", "c/src.md",
-                           "[[Note]] [[Other]] [[Other|o]]\n", NULL};
+    const char *files[] = {"a/Note.md", "a\n",      "b/Other.md",
+                           "b\n",       "c/src.md", "[[Note]] [[Other]] [[Other|o]]\n",
+                           NULL};
     tv_open(&t, files);
     /* a root Note.md would take [[Note]] (exact path beats suffix) */
     run(&t, "{\"path\":\"b/Other.md\",\"to\":\"Note.md\"}", 3, 1);
@@ -341,8 +347,8 @@ static void test_ambiguity_removed(void **state)
 {
     (void)state;
     tvault t;
-    const char *files[] = {"a/Note.md", "a\n", "b/Note.md", "b\n", "s.md",
-                           "[[a/Note]] [[b/Note]]\n", NULL};
+    const char *files[] = {
+        "a/Note.md", "a\n", "b/Note.md", "b\n", "s.md", "[[a/Note]] [[b/Note]]\n", NULL};
     tv_open(&t, files);
     run(&t, "{\"path\":\"a/Note.md\",\"to\":\"a/Fresh.md\"}", 1, 1);
     expect_file(&t, "s.md", "[[Fresh]] [[b/Note]]\n");
@@ -384,9 +390,12 @@ static void test_link_format_absolute(void **state)
 {
     (void)state;
     tvault t;
-    const char *files[] = {".obsidian/app.json", "{\"newLinkFormat\":\"absolute\"}",
-                           "People/Mara.md",     "x\n",
-                           "s.md",               "[[Mara]] [a](Mara.md)\n",
+    const char *files[] = {".obsidian/app.json",
+                           "{\"newLinkFormat\":\"absolute\"}",
+                           "People/Mara.md",
+                           "x\n",
+                           "s.md",
+                           "[[Mara]] [a](Mara.md)\n",
                            NULL};
     tv_open(&t, files);
     run(&t, "{\"path\":\"People/Mara.md\",\"to\":\"People/Mara L.md\"}", 2, 1);
@@ -398,9 +407,12 @@ static void test_link_format_relative(void **state)
 {
     (void)state;
     tvault t;
-    const char *files[] = {".obsidian/app.json", "{\"newLinkFormat\":\"relative\"}",
-                           "People/Mara.md",     "x\n",
-                           "Notes/s.md",         "[[Mara]]\n",
+    const char *files[] = {".obsidian/app.json",
+                           "{\"newLinkFormat\":\"relative\"}",
+                           "People/Mara.md",
+                           "x\n",
+                           "Notes/s.md",
+                           "[[Mara]]\n",
                            NULL};
     tv_open(&t, files);
     run(&t, "{\"path\":\"People/Mara.md\",\"to\":\"People/Mara L.md\"}", 1, 1);
@@ -413,8 +425,10 @@ static void test_mentioned_in(void **state)
     (void)state;
     tvault t;
     const char *files[] = {
-        "Meetings/2025-01-02 Sync.md", "---\ntype: meeting\n---\n# Sync\n[[Mara]]\n",
-        "Meetings/Titled.md", "---\ntype: meeting\ntitle: Kept title\n---\n",
+        "Meetings/2025-01-02 Sync.md",
+        "---\ntype: meeting\n---\n# Sync\n[[Mara]]\n",
+        "Meetings/Titled.md",
+        "---\ntype: meeting\ntitle: Kept title\n---\n",
         "People/Mara.md",
         "---\ntype: person\n---\n## Recent Context\n\n"
         "- 2025-01-02: Mentioned in: 2025-01-02 Sync\n- 2025-01-03: Mentioned in: Kept title\n",
@@ -479,8 +493,7 @@ static void test_heading(void **state)
                            "[[N#Other]] [[N]]\n",
                            NULL};
     tv_open(&t, files);
-    run(&t,
-        "{\"note\":\"N\",\"heading\":\"Old Heading\",\"to\":\"New: part 2\"}", 4, 2);
+    run(&t, "{\"note\":\"N\",\"heading\":\"Old Heading\",\"to\":\"New: part 2\"}", 4, 2);
     expect_file(&t, "N.md", "# N\n\n## New: part 2\n\ntext [[#New: part 2]]\n\n## Other\n");
     expect_file(&t, "s.md",
                 "[[N#New: part 2]] [[N#New: part 2|x]] [a](N.md#New:%20part%202) [[N#Other]] "
@@ -521,8 +534,11 @@ static void test_tag(void **state)
     const char *files[] = {"a.md",
                            "---\ntags: [proj, other, proj/x]\n---\n#proj and #proj/sub/deep, "
                            "#project, #Proj\n`#proj` in code\n",
-                           "b.md", "---\ntags:\n  - proj/y\n  - \"proj\"\nother: proj\n---\nx\n",
-                           "c.md", "nothing #projx\n", NULL};
+                           "b.md",
+                           "---\ntags:\n  - proj/y\n  - \"proj\"\nother: proj\n---\nx\n",
+                           "c.md",
+                           "nothing #projx\n",
+                           NULL};
     tv_open(&t, files);
     run(&t, "{\"tag\":\"#proj\",\"to\":\"work/proj\"}", 0, 2);
     expect_file(&t, "a.md",
@@ -544,10 +560,10 @@ static uint32_t rnd(uint32_t n)
     return (uint32_t)(rng_state % n);
 }
 
-static const char *const folders[] = {"", "People/", "Meetings/2025/", "Notes/", "Notes/Sub/",
-                                      "Arch/"};
-static const char *const stems[] = {"Mara", "Omar", "Note", "Plan", "Café", "Q&A (draft)",
-                                    "Idea", "Ann Lee", "x", "Road map"};
+static const char *const folders[] = {"",       "People/",    "Meetings/2025/",
+                                      "Notes/", "Notes/Sub/", "Arch/"};
+static const char *const stems[] = {"Mara",        "Omar", "Note",    "Plan", "Café",
+                                    "Q&A (draft)", "Idea", "Ann Lee", "x",    "Road map"};
 #define NF (sizeof folders / sizeof folders[0])
 #define NS (sizeof stems / sizeof stems[0])
 
@@ -702,8 +718,7 @@ static void random_rename(tvault *t, char *params, size_t cap)
         }
         /* fall through */
     default:
-        snprintf(to, sizeof to, "%s%s%s.md", folders[rnd(NF)], stems[rnd(NS)],
-                 rnd(2) ? " 3" : "");
+        snprintf(to, sizeof to, "%s%s%s.md", folders[rnd(NF)], stems[rnd(NS)], rnd(2) ? " 3" : "");
         break;
     }
     snprintf(params, cap, "{\"path\":\"%s\",\"to\":\"%s\"}", from, to);

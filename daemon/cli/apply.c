@@ -1,0 +1,653 @@
+/*
+ * apply — a rename plan written into the vault (see apply.h for the
+ * steps and what a crash leaves), and the plan as a unified diff.
+ */
+/* renameat2(RENAME_NOREPLACE) is a GNU extension. */
+#define _GNU_SOURCE
+
+#include "apply.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <xxhash.h>
+
+#include "cli.h"
+#include "quipu/text.h"
+
+typedef struct afile {
+    const char *rel;  /* the plan's path, borrowed */
+    const json_t *js; /* the plan's entry, borrowed */
+    char *disk;       /* the file's path on disk */
+    char *old, *neu;
+    size_t oldlen, newlen;
+    mode_t mode;
+    char *tmp;     /* written temporary file, until renamed over the file */
+    char *bak;     /* hard link to the old content, once the file is replaced */
+    bool replaced; /* the new content is in place */
+} afile;
+
+typedef struct arename {
+    char *from, *to;
+    bool done;
+} arename;
+
+typedef struct apply {
+    const char *root;
+    afile *f;
+    size_t nf;
+    arename *r;
+    size_t nr;
+    char **made; /* folders created for renames, in creation order */
+    size_t nmade;
+} apply;
+
+static char *join(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    char *r = malloc(la + lb + 2);
+    if (r != NULL) {
+        memcpy(r, a, la);
+        r[la] = '/';
+        memcpy(r + la + 1, b, lb + 1);
+    }
+    return r;
+}
+
+/* The path on disk of vault path `rel`: as written when it exists, else
+ * each missing component looked up among its folder's entries by NFC (a
+ * name stored decomposed). New memory; NULL on OOM. */
+static char *disk_path(const char *root, const char *rel)
+{
+    char *p = join(root, rel);
+    struct stat sb;
+    if (p == NULL || lstat(p, &sb) == 0)
+        return p;
+    free(p);
+    char *cur = strdup(root);
+    const char *s = rel;
+    while (cur != NULL && *s) {
+        const char *e = strchr(s, '/');
+        size_t n = e ? (size_t)(e - s) : strlen(s);
+        char *comp = strndup(s, n);
+        char *next = comp ? join(cur, comp) : NULL;
+        if (next != NULL && lstat(next, &sb) != 0) {
+            DIR *d = opendir(cur);
+            struct dirent *de;
+            while (d != NULL && (de = readdir(d)) != NULL) {
+                char *nfc = qp_text_nfc(de->d_name, strlen(de->d_name), NULL);
+                bool same = nfc != NULL && strcmp(nfc, comp) == 0;
+                free(nfc);
+                if (same) {
+                    free(next);
+                    next = join(cur, de->d_name);
+                    break;
+                }
+            }
+            if (d != NULL)
+                closedir(d);
+        }
+        free(comp);
+        free(cur);
+        cur = next;
+        s += n + (e != NULL);
+    }
+    return cur;
+}
+
+static char *read_all(const char *path, size_t *len, mode_t *mode, int *eno)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    struct stat sb;
+    char *buf = NULL;
+    size_t n = 0;
+
+    *eno = 0;
+    if (fd < 0) {
+        *eno = errno;
+        return NULL;
+    }
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        *eno = errno ? errno : EINVAL;
+        close(fd);
+        return NULL;
+    }
+    buf = malloc((size_t)sb.st_size + 1);
+    while (buf != NULL) {
+        ssize_t r = read(fd, buf + n, (size_t)sb.st_size - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            *eno = errno;
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        if (r == 0 || (n += (size_t)r) == (size_t)sb.st_size)
+            break;
+    }
+    close(fd);
+    if (buf == NULL) {
+        if (*eno == 0)
+            *eno = ENOMEM;
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    if (mode != NULL)
+        *mode = sb.st_mode & 07777;
+    return buf;
+}
+
+static bool hash_is(const char *buf, size_t len, const char *want)
+{
+    char hex[17];
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)XXH3_64bits(buf, len));
+    return want != NULL && strcmp(hex, want) == 0;
+}
+
+/* The new content of one file: the plan's edits applied back to front,
+ * each checked against the text it replaces. NULL after printing why. */
+static char *edited(const afile *f, size_t *outlen)
+{
+    const json_t *edits = json_object_get(f->js, "edits");
+    size_t len = f->oldlen, n = json_array_size(edits);
+    char *buf = malloc(len + 1);
+    if (buf == NULL) {
+        fputs("quipu: out of memory\n", stderr);
+        return NULL;
+    }
+    memcpy(buf, f->old, len + 1);
+    size_t prev = SIZE_MAX;
+    for (size_t k = n; k-- > 0;) {
+        const json_t *e = json_array_get(edits, k);
+        json_int_t off = json_integer_value(json_object_get(e, "offset"));
+        json_int_t el = json_integer_value(json_object_get(e, "length"));
+        const char *old = json_string_value(json_object_get(e, "old"));
+        const char *nw = json_string_value(json_object_get(e, "new"));
+        if (old == NULL || nw == NULL || off < 0 || el < 0 || (size_t)(off + el) > f->oldlen ||
+            (size_t)(off + el) > prev || strlen(old) != (size_t)el ||
+            memcmp(f->old + off, old, (size_t)el) != 0) {
+            fprintf(stderr, "quipu: %s: the plan's edits do not match the file; nothing written\n",
+                    f->rel);
+            free(buf);
+            return NULL;
+        }
+        prev = (size_t)off;
+        size_t nl = strlen(nw);
+        char *nb = malloc(len - (size_t)el + nl + 1);
+        if (nb == NULL) {
+            fputs("quipu: out of memory\n", stderr);
+            free(buf);
+            return NULL;
+        }
+        memcpy(nb, buf, (size_t)off);
+        memcpy(nb + off, nw, nl);
+        memcpy(nb + off + nl, buf + off + el, len - (size_t)off - (size_t)el + 1);
+        free(buf);
+        buf = nb;
+        len = len - (size_t)el + nl;
+    }
+    *outlen = len;
+    return buf;
+}
+
+static void apply_free(apply *a)
+{
+    for (size_t i = 0; i < a->nf; i++) {
+        free(a->f[i].disk);
+        free(a->f[i].old);
+        free(a->f[i].neu);
+        free(a->f[i].tmp);
+        free(a->f[i].bak);
+    }
+    free(a->f);
+    for (size_t i = 0; i < a->nr; i++) {
+        free(a->r[i].from);
+        free(a->r[i].to);
+    }
+    free(a->r);
+    for (size_t i = 0; i < a->nmade; i++)
+        free(a->made[i]);
+    free(a->made);
+}
+
+/* Reads every file of the plan and checks its hash. */
+static int load(apply *a, const json_t *plan)
+{
+    const json_t *files = json_object_get(plan, "files");
+    const json_t *renames = json_object_get(plan, "renames");
+    a->nf = json_array_size(files);
+    a->nr = json_array_size(renames);
+    a->f = calloc(a->nf + 1, sizeof *a->f);
+    a->r = calloc(a->nr + 1, sizeof *a->r);
+    if (a->f == NULL || a->r == NULL) {
+        fputs("quipu: out of memory\n", stderr);
+        return QP_CLI_EXIT_FAIL;
+    }
+    for (size_t i = 0; i < a->nf; i++) {
+        afile *f = &a->f[i];
+        int eno;
+        f->js = json_array_get(files, i);
+        f->rel = json_string_value(json_object_get(f->js, "path"));
+        if (f->rel == NULL || (f->disk = disk_path(a->root, f->rel)) == NULL) {
+            fputs("quipu: a plan entry without a path\n", stderr);
+            return QP_CLI_EXIT_FAIL;
+        }
+        f->old = read_all(f->disk, &f->oldlen, &f->mode, &eno);
+        if (f->old == NULL) {
+            fprintf(stderr, "quipu: %s: %s; nothing written\n", f->rel, strerror(eno));
+            return QP_CLI_EXIT_FAIL;
+        }
+        if (!hash_is(f->old, f->oldlen, json_string_value(json_object_get(f->js, "hash")))) {
+            fprintf(stderr,
+                    "quipu: %s changed since the rename was planned (saved meanwhile?); "
+                    "nothing written: run the command again\n",
+                    f->rel);
+            return QP_CLI_EXIT_FAIL;
+        }
+        if ((f->neu = edited(f, &f->newlen)) == NULL)
+            return QP_CLI_EXIT_FAIL;
+    }
+    for (size_t i = 0; i < a->nr; i++) {
+        const json_t *r = json_array_get(renames, i);
+        const char *from = json_string_value(json_object_get(r, "from"));
+        const char *to = json_string_value(json_object_get(r, "to"));
+        struct stat sf, st;
+        if (from == NULL || to == NULL)
+            return QP_CLI_EXIT_FAIL;
+        a->r[i].from = disk_path(a->root, from);
+        a->r[i].to = join(a->root, to);
+        if (a->r[i].from == NULL || a->r[i].to == NULL) {
+            fputs("quipu: out of memory\n", stderr);
+            return QP_CLI_EXIT_FAIL;
+        }
+        if (lstat(a->r[i].from, &sf) != 0) {
+            fprintf(stderr, "quipu: %s: %s; nothing written\n", from, strerror(errno));
+            return QP_CLI_EXIT_FAIL;
+        }
+        /* a case-only rename on a case-insensitive disk finds itself */
+        if (lstat(a->r[i].to, &st) == 0 && !(st.st_ino == sf.st_ino && st.st_dev == sf.st_dev)) {
+            fprintf(stderr, "quipu: %s already exists; nothing written\n", to);
+            return QP_CLI_EXIT_FAIL;
+        }
+    }
+    return 0;
+}
+
+static char *dir_of(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return strndup(path, s ? (size_t)(s - path) : 0);
+}
+
+static void fsync_dir(const char *path)
+{
+    char *d = dir_of(path);
+    int fd = d ? open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+    free(d);
+}
+
+/* Step 2: each file's new content in a temporary file beside it. */
+static int write_temps(apply *a)
+{
+    for (size_t i = 0; i < a->nf; i++) {
+        afile *f = &a->f[i];
+        char *d = dir_of(f->disk);
+        const char *base = strrchr(f->disk, '/') + 1;
+        size_t n = (d ? strlen(d) : 0) + strlen(base) + 32;
+        f->tmp = d ? malloc(n) : NULL;
+        if (f->tmp == NULL) {
+            free(d);
+            fputs("quipu: out of memory\n", stderr);
+            return QP_CLI_EXIT_FAIL;
+        }
+        snprintf(f->tmp, n, "%s/.quipu-%s-XXXXXX", d, base);
+        free(d);
+        int fd = mkstemp(f->tmp);
+        if (fd < 0) {
+            fprintf(stderr, "quipu: %s: %s\n", f->tmp, strerror(errno));
+            free(f->tmp);
+            f->tmp = NULL;
+            return QP_CLI_EXIT_FAIL;
+        }
+        size_t done = 0;
+        int e = 0;
+        while (done < f->newlen && e == 0) {
+            ssize_t w = write(fd, f->neu + done, f->newlen - done);
+            if (w < 0 && errno != EINTR)
+                e = errno;
+            else if (w > 0)
+                done += (size_t)w;
+        }
+        if (e == 0 && (fchmod(fd, f->mode) != 0 || fsync(fd) != 0))
+            e = errno;
+        if (close(fd) != 0 && e == 0)
+            e = errno;
+        if (e != 0) {
+            fprintf(stderr, "quipu: writing %s: %s\n", f->tmp, strerror(e));
+            return QP_CLI_EXIT_FAIL;
+        }
+    }
+    return 0;
+}
+
+static void delay(void)
+{
+    const char *s = getenv("QUIPU_APPLY_DELAY_MS");
+    long ms = s ? atol(s) : 0;
+    if (ms > 0) {
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Puts back everything done so far, in reverse order. */
+static void rollback(apply *a)
+{
+    for (size_t i = a->nr; i-- > 0;) {
+        if (a->r[i].done && rename(a->r[i].to, a->r[i].from) != 0)
+            fprintf(stderr, "quipu: could not move %s back to %s: %s\n", a->r[i].to, a->r[i].from,
+                    strerror(errno));
+    }
+    for (size_t i = a->nmade; i-- > 0;)
+        rmdir(a->made[i]);
+    for (size_t i = a->nf; i-- > 0;) {
+        afile *f = &a->f[i];
+        if (f->replaced && f->bak != NULL) {
+            if (rename(f->bak, f->disk) != 0)
+                fprintf(stderr, "quipu: could not restore %s (its old content is in %s): %s\n",
+                        f->rel, f->bak, strerror(errno));
+            else
+                fsync_dir(f->disk);
+        } else if (f->bak != NULL) {
+            unlink(f->bak);
+        }
+        if (f->tmp != NULL)
+            unlink(f->tmp);
+    }
+}
+
+/* mkdir -p for the parent of `path`, recording what it made. */
+static int make_parents(apply *a, const char *path)
+{
+    char *d = dir_of(path);
+    if (d == NULL)
+        return ENOMEM;
+    for (char *p = d + strlen(a->root) + 1; p != NULL;) {
+        char *slash = strchr(p, '/');
+        if (slash)
+            *slash = '\0';
+        if (mkdir(d, 0755) == 0) {
+            char **g = realloc(a->made, (a->nmade + 1) * sizeof *g);
+            if (g == NULL) {
+                free(d);
+                return ENOMEM;
+            }
+            a->made = g;
+            a->made[a->nmade++] = strdup(d);
+        } else if (errno != EEXIST) {
+            int e = errno;
+            free(d);
+            return e;
+        }
+        if (slash) {
+            *slash = '/';
+            p = slash + 1;
+        } else {
+            p = NULL;
+        }
+    }
+    free(d);
+    return 0;
+}
+
+static int rename_noreplace(const char *from, const char *to)
+{
+    if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
+        return 0;
+    if (errno != EINVAL && errno != ENOSYS && errno != EEXIST)
+        return -1;
+    /* a file system without RENAME_NOREPLACE, or a case-only rename on a
+     * case-insensitive one (load() checked that `to` is the file itself) */
+    struct stat sf, st;
+    if (errno == EEXIST &&
+        !(lstat(from, &sf) == 0 && lstat(to, &st) == 0 && sf.st_ino == st.st_ino))
+        return -1;
+    return rename(from, to);
+}
+
+int qp_cli_apply(const char *root, const json_t *plan, bool *written)
+{
+    apply a = {.root = root};
+    int rc;
+
+    if (written)
+        *written = false;
+    delay(); /* tests: an edit between plan and apply */
+    rc = load(&a, plan);
+    if (rc == 0)
+        rc = write_temps(&a);
+    if (rc != 0) {
+        rollback(&a);
+        apply_free(&a);
+        return QP_CLI_EXIT_FAIL;
+    }
+    /* Step 3: check again (an editor may have saved while we wrote), then
+     * replace each file. */
+    for (size_t i = 0; i < a.nf; i++) {
+        afile *f = &a.f[i];
+        size_t len;
+        int eno;
+        char *now = read_all(f->disk, &len, NULL, &eno);
+        bool same = now != NULL && len == f->oldlen && memcmp(now, f->old, len) == 0;
+        free(now);
+        if (!same) {
+            fprintf(stderr, "quipu: %s changed while the rename was applied; nothing written\n",
+                    f->rel);
+            rollback(&a);
+            apply_free(&a);
+            return QP_CLI_EXIT_FAIL;
+        }
+    }
+    for (size_t i = 0; i < a.nf; i++) {
+        afile *f = &a.f[i];
+        delay();
+        size_t n = strlen(f->tmp) + 5;
+        f->bak = malloc(n);
+        if (f->bak == NULL) {
+            fputs("quipu: out of memory\n", stderr);
+            goto fail;
+        }
+        snprintf(f->bak, n, "%s.old", f->tmp);
+        if (link(f->disk, f->bak) != 0) {
+            fprintf(stderr, "quipu: %s: %s\n", f->bak, strerror(errno));
+            free(f->bak);
+            f->bak = NULL;
+            goto fail;
+        }
+        if (rename(f->tmp, f->disk) != 0) {
+            fprintf(stderr, "quipu: replacing %s: %s\n", f->rel, strerror(errno));
+            goto fail;
+        }
+        free(f->tmp);
+        f->tmp = NULL;
+        f->replaced = true;
+        fsync_dir(f->disk);
+    }
+    /* Step 4: the file renames, last. */
+    for (size_t i = 0; i < a.nr; i++) {
+        int e = make_parents(&a, a.r[i].to);
+        if (e != 0) {
+            fprintf(stderr, "quipu: creating the folder of %s: %s\n", a.r[i].to, strerror(e));
+            goto fail;
+        }
+        if (rename_noreplace(a.r[i].from, a.r[i].to) != 0) {
+            fprintf(stderr, "quipu: moving %s to %s: %s\n", a.r[i].from, a.r[i].to,
+                    strerror(errno));
+            goto fail;
+        }
+        a.r[i].done = true;
+        fsync_dir(a.r[i].from);
+        fsync_dir(a.r[i].to);
+    }
+    for (size_t i = 0; i < a.nf; i++) {
+        if (a.f[i].bak != NULL)
+            unlink(a.f[i].bak);
+    }
+    if (written)
+        *written = true;
+    apply_free(&a);
+    return 0;
+
+fail:
+    rollback(&a);
+    fputs("quipu: the rename was undone; the vault is as it was\n", stderr);
+    apply_free(&a);
+    return QP_CLI_EXIT_FAIL;
+}
+
+/* ---- diff ---------------------------------------------------------------- */
+
+typedef struct lines {
+    const char **s; /* line starts */
+    size_t *len;    /* line lengths, without the newline */
+    size_t n;
+} lines;
+
+static int split_lines(const char *buf, size_t len, lines *out)
+{
+    size_t cap = 16;
+    out->n = 0;
+    out->s = malloc(cap * sizeof *out->s);
+    out->len = malloc(cap * sizeof *out->len);
+    for (size_t i = 0; out->s != NULL && out->len != NULL && i < len;) {
+        const char *nl = memchr(buf + i, '\n', len - i);
+        size_t l = nl ? (size_t)(nl - (buf + i)) : len - i;
+        if (out->n == cap) {
+            cap *= 2;
+            const char **s = realloc(out->s, cap * sizeof *s);
+            if (s != NULL)
+                out->s = s;
+            size_t *ln = realloc(out->len, cap * sizeof *ln);
+            if (ln != NULL)
+                out->len = ln;
+            if (s == NULL || ln == NULL)
+                return -1;
+        }
+        out->s[out->n] = buf + i;
+        out->len[out->n++] = l;
+        i += l + 1;
+    }
+    return out->s != NULL && out->len != NULL ? 0 : -1;
+}
+
+static const char *mapped(const json_t *plan, const char *path, char *buf, size_t cap)
+{
+    size_t i;
+    const json_t *r;
+    json_array_foreach(json_object_get(plan, "renames"), i, r)
+    {
+        const char *from = json_string_value(json_object_get(r, "from"));
+        const char *to = json_string_value(json_object_get(r, "to"));
+        size_t fl = from ? strlen(from) : 0;
+        if (from == NULL || to == NULL)
+            continue;
+        if (strcmp(path, from) == 0)
+            return to;
+        if (json_is_true(json_object_get(r, "folder")) && strncmp(path, from, fl) == 0 &&
+            path[fl] == '/') {
+            snprintf(buf, cap, "%s%s", to, path + fl);
+            return buf;
+        }
+    }
+    return path;
+}
+
+#define CONTEXT 3
+
+static void print_hunks(const lines *o, const lines *n, FILE *out, bool color)
+{
+    const char *red = color ? "\033[31m" : "", *green = color ? "\033[32m" : "",
+               *cyan = color ? "\033[36m" : "", *off = color ? "\033[0m" : "";
+    if (o->n != n->n) { /* edits that add lines (none do today): one hunk */
+        fprintf(out, "%s@@ -1,%zu +1,%zu @@%s\n", cyan, o->n, n->n, off);
+        for (size_t i = 0; i < o->n; i++)
+            fprintf(out, "%s-%.*s%s\n", red, (int)o->len[i], o->s[i], off);
+        for (size_t i = 0; i < n->n; i++)
+            fprintf(out, "%s+%.*s%s\n", green, (int)n->len[i], n->s[i], off);
+        return;
+    }
+    size_t i = 0;
+    while (i < o->n) {
+        if (o->len[i] == n->len[i] && memcmp(o->s[i], n->s[i], o->len[i]) == 0) {
+            i++;
+            continue;
+        }
+        /* a hunk: from CONTEXT lines before the change to CONTEXT after the last
+         * change that is closer than 2 * CONTEXT to the next */
+        size_t start = i > CONTEXT ? i - CONTEXT : 0, last = i, end;
+        for (size_t j = i + 1; j < o->n && j <= last + 2 * CONTEXT; j++) {
+            if (!(o->len[j] == n->len[j] && memcmp(o->s[j], n->s[j], o->len[j]) == 0))
+                last = j;
+        }
+        end = last + CONTEXT + 1 < o->n ? last + CONTEXT + 1 : o->n;
+        fprintf(out, "%s@@ -%zu,%zu +%zu,%zu @@%s\n", cyan, start + 1, end - start, start + 1,
+                end - start, off);
+        for (size_t j = start; j < end; j++) {
+            bool same = o->len[j] == n->len[j] && memcmp(o->s[j], n->s[j], o->len[j]) == 0;
+            if (same) {
+                fprintf(out, " %.*s\n", (int)o->len[j], o->s[j]);
+            } else {
+                fprintf(out, "%s-%.*s%s\n", red, (int)o->len[j], o->s[j], off);
+                fprintf(out, "%s+%.*s%s\n", green, (int)n->len[j], n->s[j], off);
+            }
+        }
+        i = end;
+    }
+}
+
+int qp_cli_plan_diff(const char *root, const json_t *plan, FILE *out, bool color)
+{
+    apply a = {.root = root};
+    const char *bold = color ? "\033[1m" : "", *off = color ? "\033[0m" : "";
+    char buf[4096];
+    int rc = load(&a, plan);
+    if (rc != 0) {
+        apply_free(&a);
+        return rc;
+    }
+    for (size_t i = 0; i < a.nr; i++) {
+        const json_t *r = json_array_get(json_object_get(plan, "renames"), i);
+        const char *from = json_string_value(json_object_get(r, "from"));
+        const char *to = json_string_value(json_object_get(r, "to"));
+        fprintf(out, "%sdiff --git a/%s b/%s\nrename from %s\nrename to %s%s\n", bold, from, to,
+                from, to, off);
+    }
+    for (size_t i = 0; i < a.nf; i++) {
+        const afile *f = &a.f[i];
+        const char *to = mapped(plan, f->rel, buf, sizeof buf);
+        lines o = {0}, n = {0};
+        fprintf(out, "%sdiff --git a/%s b/%s\n--- a/%s\n+++ b/%s%s\n", bold, f->rel, to, f->rel, to,
+                off);
+        if (split_lines(f->old, f->oldlen, &o) == 0 && split_lines(f->neu, f->newlen, &n) == 0)
+            print_hunks(&o, &n, out, color);
+        free(o.s);
+        free(o.len);
+        free(n.s);
+        free(n.len);
+    }
+    apply_free(&a);
+    return 0;
+}
