@@ -36,7 +36,7 @@
  * Link text is rewritten as Obsidian's "Automatically update internal
  * links" does: display text, subpath and embed size are kept; only the link
  * path changes. A relative path stays relative, a root path stays rooted;
- * anything else follows `newLinkFormat` from .obsidian/app.json: shortest
+ * anything else follows `newLinkFormat` (quipu/vaultconf.h): shortest
  * (the bare name when no other file has it, else the shortest path suffix
  * that only this file has, else the full path), relative, or absolute. A
  * `.md` written in the link is kept. Markdown links keep `<...>` and their
@@ -1428,27 +1428,23 @@ static qp_rc run_sources(plan *p, srcvec *s)
 /* ------------------------------------------------------------------ */
 /* Setup per mode                                                      */
 
-static qp_rc read_app_json(plan *p)
+/* newLinkFormat and useMarkdownLinks, from the vault's settings snapshot. */
+static qp_rc read_link_settings(plan *p)
 {
-    const char *root = qp_vault_root(p->vault);
-    size_t n = strlen(root) + 32;
-    char *path = malloc(n);
-    json_error_t je;
-    if (path == NULL)
-        return oom(p);
-    snprintf(path, n, "%s/.obsidian/app.json", root);
-    json_t *cfg = json_load_file(path, 0, &je);
-    free(path);
-    p->format = F_SHORTEST;
-    if (cfg == NULL)
-        return QP_OK; /* missing or malformed: Obsidian's defaults */
-    const char *fmt = json_string_value(json_object_get(cfg, "newLinkFormat"));
-    if (fmt != NULL && strcmp(fmt, "relative") == 0)
+    qp_vaultconf *c = qp_vault_conf(p->vault);
+    switch (qp_vaultconf_link_format(c)) {
+    case QP_LINK_FORMAT_RELATIVE:
         p->format = F_RELATIVE;
-    else if (fmt != NULL && strcmp(fmt, "absolute") == 0)
+        break;
+    case QP_LINK_FORMAT_ABSOLUTE:
         p->format = F_ABSOLUTE;
-    p->markdown_links = json_is_true(json_object_get(cfg, "useMarkdownLinks"));
-    json_decref(cfg);
+        break;
+    default:
+        p->format = F_SHORTEST;
+        break;
+    }
+    p->markdown_links = qp_vaultconf_markdown_links(c);
+    qp_vaultconf_free(c);
     return QP_OK;
 }
 
@@ -1910,7 +1906,7 @@ qp_rc qp__rename_plan(json_t **out, qp_store *st, const qp_vault *vault, json_t 
         rc = oom(&p);
         goto cleanup;
     }
-    if ((rc = read_app_json(&p)) != QP_OK || (rc = load_files(&p)) != QP_OK ||
+    if ((rc = read_link_settings(&p)) != QP_OK || (rc = load_files(&p)) != QP_OK ||
         (rc = fmap_build(&p, &p.before, false)) != QP_OK)
         goto cleanup;
     switch (p.mode) {

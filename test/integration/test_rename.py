@@ -236,5 +236,70 @@ def test_nfd_file_name():
         assert not os.path.exists(d.abspath(nfd))
 
 
+NVIM_DRIVER = r"""
+local out = { notes = {} }
+vim.notify = function(msg) table.insert(out.notes, msg) end
+vim.cmd('runtime plugin/quipu.lua')
+local vault = vim.env.QP_VAULT
+vim.cmd('edit ' .. vim.fn.fnameescape(vault .. '/People/Mara.md'))
+vim.cmd('QuipuRename Mara Lind')
+out.renamed = vim.wait(20000, function()
+  return vim.api.nvim_buf_get_name(0):match('Mara Lind%.md$') ~= nil
+end, 20)
+out.name = vim.api.nvim_buf_get_name(0)
+-- the index follows the move through the watcher: wait for it
+vim.wait(20000, function()
+  vim.fn.system({ vim.g.quipu_quipu_cmd, '--socket', vim.env.QUIPU_SOCKET, 'note',
+    'People/Mara Lind.md' })
+  return vim.v.shell_error == 0
+end, 50)
+-- on the heading line: the heading
+vim.api.nvim_win_set_cursor(0, { 6, 4 })
+local n = #out.notes
+vim.cmd('QuipuRename Facts')
+out.heading = vim.wait(20000, function() return #out.notes > n end, 20)
+out.lines = vim.api.nvim_buf_get_lines(0, 0, -1, false)
+local f = assert(io.open(vim.env.QP_OUT, 'w'))
+f:write(vim.fn.json_encode(out))
+f:close()
+vim.cmd('qall!')
+"""
+
+
+def test_nvim_quipu_rename():
+    import shutil
+    import tempfile
+    nvim = shutil.which("nvim")
+    if not nvim:
+        print("skip: no nvim")
+        return
+    plugin = os.path.join(os.environ.get("QP_SOURCE_DIR", os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "..")), "contrib", "nvim")
+    with Daemon(files=FILES) as d:
+        tmp = tempfile.mkdtemp(prefix="qp-nvim-rename-")
+        driver = os.path.join(tmp, "drive.lua")
+        outp = os.path.join(tmp, "out.json")
+        with open(driver, "w") as f:
+            f.write(NVIM_DRIVER)
+        env = dict(os.environ, QP_VAULT=d.vault, QP_OUT=outp, QUIPU_SOCKET=d.socket,
+                   XDG_CONFIG_HOME=tmp, XDG_DATA_HOME=tmp, XDG_STATE_HOME=tmp)
+        cmd = [nvim, "--headless", "-u", "NONE", "-i", "NONE", "-n", "--cmd",
+               "set rtp+=" + plugin, "--cmd", "let g:quipu_autostart = 0", "--cmd",
+               "let g:quipu_quipu_cmd = '%s'" % QUIPU, "-c", "luafile " + driver]
+        p = subprocess.run(cmd, env=env, cwd=d.vault, capture_output=True, text=True,
+                           timeout=90)
+        with open(outp) as f:
+            out = json.load(f)
+        shutil.rmtree(tmp, ignore_errors=True)
+        assert p.returncode == 0, p.stderr
+        assert out["renamed"], out
+        eq(out["name"], d.abspath("People/Mara Lind.md"), "buffer follows the file")
+        assert out["heading"], out
+        eq(out["lines"][5], "## Facts", "heading renamed, buffer reloaded: %r" % out["notes"])
+        eq(d.read("Meetings/2025-01-02 Sync.md"),
+           '---\ntype: meeting\nattendees: ["[[Mara Lind]]"]\n---\n'
+           "Met [[Mara Lind|M]] and ![[Mara Lind#Facts]].\n\n`[[Mara]]`\n", "links")
+
+
 if __name__ == "__main__":
     run_tests(globals())

@@ -34,6 +34,10 @@ local subcommands = {
     function(args)
       require('quipu.search').run(vim.api.nvim_get_current_buf(), args)
     end, true },
+  rename = { 'QuipuRename', 'rename the note, heading, block or tag under the cursor, and its links',
+    function(args)
+      require('quipu.rename').rename(args)
+    end, true },
 }
 
 local names = vim.tbl_keys(subcommands)
@@ -57,7 +61,7 @@ cmd('Quipu', function(o)
   s[3](rest)
 end, {
   nargs = '+',
-  desc = 'quipu: :Quipu backlinks|mentions|tasks|search|status|start|stop|close',
+  desc = 'quipu: :Quipu backlinks|mentions|tasks|search|status|start|stop|close|rename',
   complete = function(lead, line)
     -- Only the first word is a subcommand; a tasks query is free text.
     if line:match('^%s*%S+%s+%S+%s') then

@@ -10,6 +10,7 @@ local defaults = {
   vault = nil, -- the vault's root, for a folder without .obsidian/ (quipud serves any folder)
   quipud_cmd = nil, -- the daemon binary; nil: quipud from $PATH, else the one installed with this plugin
   quipud = nil, -- the old name of quipud_cmd
+  quipu_cmd = nil, -- the CLI that applies the edits of :QuipuRename; nil: quipu from $PATH
   autostart = true, -- start quipud for the vault when no daemon answers
   tasks_blocks = true, -- render ```tasks block results under each block
   tasks_max_lines = 50, -- at most this many virtual lines per block
