@@ -29,9 +29,10 @@ typedef struct afile {
     char *old, *neu;
     size_t oldlen, newlen;
     mode_t mode;
-    char *tmp;     /* written temporary file, until renamed over the file */
-    char *bak;     /* hard link to the old content, once the file is replaced */
-    bool replaced; /* the new content is in place */
+    struct stat st; /* as read: a change since shows in size, times or inode */
+    char *tmp;      /* written temporary file, until renamed over the file */
+    char *bak;      /* hard link to the old content, once the file is replaced */
+    bool replaced;  /* the new content is in place */
 } afile;
 
 typedef struct arename {
@@ -102,7 +103,7 @@ static char *disk_path(const char *root, const char *rel)
     return cur;
 }
 
-static char *read_all(const char *path, size_t *len, mode_t *mode, int *eno)
+static char *read_all(const char *path, size_t *len, struct stat *out, int *eno)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     struct stat sb;
@@ -141,8 +142,8 @@ static char *read_all(const char *path, size_t *len, mode_t *mode, int *eno)
     }
     buf[n] = '\0';
     *len = n;
-    if (mode != NULL)
-        *mode = sb.st_mode & 07777;
+    if (out != NULL)
+        *out = sb;
     return buf;
 }
 
@@ -241,7 +242,8 @@ static int load(apply *a, const json_t *plan)
             fputs("quipu: a plan entry without a path\n", stderr);
             return QP_CLI_EXIT_FAIL;
         }
-        f->old = read_all(f->disk, &f->oldlen, &f->mode, &eno);
+        f->old = read_all(f->disk, &f->oldlen, &f->st, &eno);
+        f->mode = f->st.st_mode & 07777;
         if (f->old == NULL) {
             fprintf(stderr, "quipu: %s: %s; nothing written\n", f->rel, strerror(eno));
             return QP_CLI_EXIT_FAIL;
@@ -331,7 +333,7 @@ static int write_temps(apply *a)
             else if (w > 0)
                 done += (size_t)w;
         }
-        if (e == 0 && (fchmod(fd, f->mode) != 0 || fsync(fd) != 0))
+        if (e == 0 && fchmod(fd, f->mode) != 0)
             e = errno;
         if (close(fd) != 0 && e == 0)
             e = errno;
@@ -339,6 +341,35 @@ static int write_temps(apply *a)
             fprintf(stderr, "quipu: writing %s: %s\n", f->tmp, strerror(e));
             return QP_CLI_EXIT_FAIL;
         }
+    }
+    return 0;
+}
+
+/* Makes what was written so far durable. One syncfs() for the vault's file
+ * system instead of an fsync per file and folder: thousands of fsyncs are
+ * what made a big rename slow; a file system that refuses syncfs gets the
+ * fsyncs. */
+static int sync_all(apply *a, bool temps)
+{
+    int fd = open(a->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rc = fd >= 0 ? syncfs(fd) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (rc == 0)
+        return 0;
+    for (size_t i = 0; i < a->nf; i++) {
+        const char *p = temps ? a->f[i].tmp : a->f[i].disk;
+        int f = p ? open(p, O_RDONLY | O_CLOEXEC) : -1;
+        if (f < 0 || fsync(f) != 0) {
+            int e = errno;
+            if (f >= 0)
+                close(f);
+            fprintf(stderr, "quipu: fsync %s: %s\n", p ? p : "?", strerror(e));
+            return -1;
+        }
+        close(f);
+        if (!temps)
+            fsync_dir(p);
     }
     return 0;
 }
@@ -439,20 +470,24 @@ int qp_cli_apply(const char *root, const json_t *plan, bool *written)
     rc = load(&a, plan);
     if (rc == 0)
         rc = write_temps(&a);
+    if (rc == 0 && sync_all(&a, true) != 0)
+        rc = QP_CLI_EXIT_FAIL;
     if (rc != 0) {
         rollback(&a);
         apply_free(&a);
         return QP_CLI_EXIT_FAIL;
     }
-    /* Step 3: check again (an editor may have saved while we wrote), then
-     * replace each file. */
+    /* Step 3: check again (an editor may have saved while we wrote: any
+     * write changes the size or the change time, a save by rename the
+     * inode), then replace each file. */
     for (size_t i = 0; i < a.nf; i++) {
         afile *f = &a.f[i];
-        size_t len;
-        int eno;
-        char *now = read_all(f->disk, &len, NULL, &eno);
-        bool same = now != NULL && len == f->oldlen && memcmp(now, f->old, len) == 0;
-        free(now);
+        struct stat sb;
+        bool same = lstat(f->disk, &sb) == 0 && sb.st_ino == f->st.st_ino &&
+                    sb.st_size == f->st.st_size && sb.st_mtim.tv_sec == f->st.st_mtim.tv_sec &&
+                    sb.st_mtim.tv_nsec == f->st.st_mtim.tv_nsec &&
+                    sb.st_ctim.tv_sec == f->st.st_ctim.tv_sec &&
+                    sb.st_ctim.tv_nsec == f->st.st_ctim.tv_nsec;
         if (!same) {
             fprintf(stderr, "quipu: %s changed while the rename was applied; nothing written\n",
                     f->rel);
@@ -484,8 +519,9 @@ int qp_cli_apply(const char *root, const json_t *plan, bool *written)
         free(f->tmp);
         f->tmp = NULL;
         f->replaced = true;
-        fsync_dir(f->disk);
     }
+    if (sync_all(&a, false) != 0)
+        goto fail;
     /* Step 4: the file renames, last. */
     for (size_t i = 0; i < a.nr; i++) {
         int e = make_parents(&a, a.r[i].to);

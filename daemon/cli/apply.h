@@ -10,11 +10,13 @@
  *  1. every file is read and its XXH3 hash compared with the hash the
  *     plan's edits were computed against: one file changed since (an editor
  *     saved it meanwhile) refuses the whole plan, nothing is written;
- *  2. each file's new content goes to a temporary file in its own folder,
- *     which is fsynced;
+ *  2. each file's new content goes to a temporary file in its own folder;
+ *     then all are made durable (one syncfs of the vault's file system, or
+ *     an fsync per file where syncfs fails);
  *  3. the hashes are checked once more, then each file is replaced by
  *     rename() (atomic: a reader, or a kill -9, sees the old or the new
- *     file, never a part), its old content kept under a hard link;
+ *     file, never a part), its old content kept under a hard link; synced
+ *     again;
  *  4. the file renames run last (never over an existing file); the folders
  *     are fsynced;
  *  5. a failure in 3 or 4 puts back what was done, in reverse order.
