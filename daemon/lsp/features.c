@@ -2022,9 +2022,12 @@ static const struct {
     {"textDocument/documentSymbol", h_document_symbol},
     {"textDocument/foldingRange", h_folding_range},
     {"textDocument/hover", h_hover},
+    {"textDocument/prepareRename", qpl_h_prepare_rename},
     {"textDocument/references", h_references},
+    {"textDocument/rename", qpl_h_rename},
     {"workspace/executeCommand", h_execute_command},
     {"workspace/symbol", h_workspace_symbol},
+    {"workspace/willRenameFiles", qpl_h_will_rename_files},
 };
 
 qpl_handler qpl_handler_find(const char *method)
@@ -2050,5 +2053,7 @@ json_t *qpl_capabilities(const qpl_server *s)
         "workspaceFolders", "supported", 1, "changeNotifications", 1, "workspaceSymbolProvider", 1,
         "completionProvider", "triggerCharacters", "[", "#", "^", "\"", "resolveProvider", 0);
 
+    if (c != NULL)
+        qpl_rename_capabilities(c); /* rename.c */
     return c;
 }

@@ -95,4 +95,12 @@ void qpl_publish(qpl_server *s, qpl_doc *d);
 /* The capabilities object answered to initialize (new). */
 json_t *qpl_capabilities(const qpl_server *s);
 
+/* rename.c: textDocument/prepareRename, textDocument/rename and
+ * workspace/willRenameFiles from the daemon's rename.plan; and their
+ * capabilities, added to `caps`. */
+json_t *qpl_h_prepare_rename(qpl_server *s, json_t *params, int *code, const char **msg);
+json_t *qpl_h_rename(qpl_server *s, json_t *params, int *code, const char **msg);
+json_t *qpl_h_will_rename_files(qpl_server *s, json_t *params, int *code, const char **msg);
+void qpl_rename_capabilities(json_t *caps);
+
 #endif /* QPL_LSP_INT_H */
