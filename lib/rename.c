@@ -54,11 +54,11 @@
 
 #include <jansson.h>
 
+#include "query_param_int.h"
 #include "quipu/arena.h"
 #include "quipu/links.h"
 #include "quipu/note.h"
 #include "quipu/text.h"
-#include "query_param_int.h"
 #include "rename_int.h"
 #include "resolve_int.h"
 #include "store_int.h"
