@@ -167,7 +167,8 @@ def test_initialize():
     eq(r["providers"], ["codeActionProvider", "codeLensProvider", "completionProvider",
                         "definitionProvider", "documentLinkProvider", "documentSymbolProvider",
                         "executeCommandProvider", "foldingRangeProvider", "hoverProvider",
-                        "referencesProvider", "workspaceSymbolProvider"], "providers")
+                        "referencesProvider", "renameProvider", "workspaceSymbolProvider"],
+       "providers")
     eq(r["exit"], 0, "exit code after shutdown")
 
 

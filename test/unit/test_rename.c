@@ -388,6 +388,24 @@ static void test_folder_move(void **state)
     tv_close(&t);
 }
 
+static void test_attachment(void **state)
+{
+    (void)state;
+    tvault t;
+    const char *files[] = {"img/chart.png",
+                           "",
+                           "a.md",
+                           "![[chart.png|300]] [[img/chart.png]] ![c](img/chart.png) [[chart]]\n",
+                           NULL};
+    tv_open(&t, files);
+    /* an attachment keeps the extension it has; [[chart]] never meant it */
+    run(&t, "{\"path\":\"img/chart.png\",\"to\":\"media/q3 chart.png\"}", 3, 1);
+    expect_file(&t, "a.md",
+                "![[q3 chart.png|300]] [[q3 chart.png]] ![c](q3%20chart.png) [[chart]]\n");
+    expect_file(&t, "media/q3 chart.png", "");
+    tv_close(&t);
+}
+
 static void test_link_format_absolute(void **state)
 {
     (void)state;
@@ -809,6 +827,7 @@ int main(void)
         cmocka_unit_test(test_ambiguity_removed),
         cmocka_unit_test(test_ambiguous_new_name),
         cmocka_unit_test(test_folder_move),
+        cmocka_unit_test(test_attachment),
         cmocka_unit_test(test_link_format_absolute),
         cmocka_unit_test(test_link_format_relative),
         cmocka_unit_test(test_mentioned_in),
