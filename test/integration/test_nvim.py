@@ -377,7 +377,8 @@ not done AND
 def test_polish():
     with Daemon(files=dict(FILES, **{"Notes/Board.md": BOARD})) as d:
         r = run_nvim("polish", d.vault, {"QUIPU_SOCKET": d.socket})
-    eq(r["complete_all"], ["backlinks", "close", "mentions", "search", "start", "status", "stop", "tasks"],
+    eq(r["complete_all"], ["backlinks", "close", "mentions", "rename", "search", "start", "status",
+                           "stop", "tasks"],
        ":Quipu completion")
     eq(r["complete_ba"], ["backlinks"], ":Quipu ba completion")
     # The block's fence is line 3, "not done AND" its query line 1: line 4.

@@ -44,7 +44,8 @@ function M.rename(new)
   end
   quipu.with_note(bufnr, false, function(client, vault, rel)
     local cmd, args = M.target(rel)
-    local argv = { quipu.config.quipu_cmd or 'quipu', '--socket', client.socket, cmd }
+    local cli = quipu.config.quipu_cmd or vim.g.quipu_quipu_cmd or 'quipu'
+    local argv = { cli, '--socket', client.socket, cmd }
     vim.list_extend(argv, args)
     argv[#argv + 1] = new
     local out, err = {}, {}
@@ -56,6 +57,10 @@ function M.rename(new)
           end
         end
       end
+    end
+    if vim.fn.executable(cli) ~= 1 then
+      quipu.notify(cli .. ' is not executable (set g:quipu_quipu_cmd)', vim.log.levels.ERROR)
+      return
     end
     local job = vim.fn.jobstart(argv, {
       cwd = vault,
