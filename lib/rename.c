@@ -1873,6 +1873,32 @@ static qp_rc setup_tag(plan *p, json_t *params, srcvec *s)
     return rc;
 }
 
+static int file_json_cmp(const void *x, const void *y)
+{
+    const json_t *a = *(json_t *const *)x, *b = *(json_t *const *)y;
+    return strcmp(json_string_value(json_object_get(a, "path")),
+                  json_string_value(json_object_get(b, "path")));
+}
+
+/* The files of the answer in path order (they were planned in index order). */
+static qp_rc sort_files(plan *p)
+{
+    size_t n = json_array_size(p->out_files);
+    json_t **v = malloc((n ? n : 1) * sizeof *v);
+    if (v == NULL)
+        return oom(p);
+    for (size_t i = 0; i < n; i++)
+        v[i] = json_incref(json_array_get(p->out_files, i));
+    qsort(v, n, sizeof *v, file_json_cmp);
+    json_array_clear(p->out_files);
+    qp_rc rc = QP_OK;
+    for (size_t i = 0; i < n; i++)
+        if (json_array_append_new(p->out_files, v[i]) != 0)
+            rc = oom(p);
+    free(v);
+    return rc;
+}
+
 qp_rc qp__rename_plan(json_t **out, qp_store *st, const qp_vault *vault, json_t *params,
                       qp_error *err)
 {
@@ -1929,6 +1955,8 @@ qp_rc qp__rename_plan(json_t **out, qp_store *st, const qp_vault *vault, json_t 
     }
     if (rc == QP_OK)
         rc = run_sources(&p, &s);
+    if (rc == QP_OK)
+        rc = sort_files(&p);
     if (rc != QP_OK)
         goto cleanup;
 
