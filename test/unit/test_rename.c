@@ -392,9 +392,7 @@ static void test_attachment(void **state)
 {
     (void)state;
     tvault t;
-    const char *files[] = {"img/chart.png",
-                           "",
-                           "a.md",
+    const char *files[] = {"img/chart.png", "", "a.md",
                            "![[chart.png|300]] [[img/chart.png]] ![c](img/chart.png) [[chart]]\n",
                            NULL};
     tv_open(&t, files);
