@@ -315,8 +315,8 @@ json_t *qp_mcp_list(qp_mcp *m, json_t *filters, long limit, const char *cursor, 
         } else {
             notes = json_incref(json_object_get(result, "notes"));
             *total = (long)json_integer_value(json_object_get(result, "total"));
-            if (json_is_string(json_object_get(result, "cursor")))
-                *next = strdup(json_string_value(json_object_get(result, "cursor")));
+            if (json_is_string(json_object_get(result, "next_cursor")))
+                *next = strdup(json_string_value(json_object_get(result, "next_cursor")));
             json_decref(result);
             return notes;
         }

@@ -605,9 +605,10 @@ static json_t *t_unresolved(qp_mcp *m, json_t *args)
         json_decref(error);
         return e;
     }
-    json_t *out = json_pack("{s:O, s:O, s:O}", "total", json_object_get(result, "total"), "targets",
-                            json_object_get(result, "targets"), "next_cursor",
-                            json_object_get(result, "cursor"));
+    json_t *nc = json_object_get(result, "next_cursor"); /* absent on the last page */
+    json_t *out =
+        json_pack("{s:O, s:O, s:O}", "total", json_object_get(result, "total"), "targets",
+                  json_object_get(result, "targets"), "next_cursor", nc != NULL ? nc : json_null());
     sb b = {0};
     size_t i;
     json_t *t;
