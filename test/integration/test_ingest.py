@@ -82,8 +82,10 @@ def test_huge_note_same_at_start_and_live():
 
         # Written while quipud runs: the same policy, and the 60 MB are
         # never read (a read would show in the resident size).
+        # Written atomically: a plain write is seen while it is still under
+        # the limit, and that partial note is (rightly) parsed.
         rss0 = rss_kib(d.proc.pid)
-        d.write("live.md", big_note(60 * 1024 * 1024))
+        d.write_atomic("live.md", big_note(60 * 1024 * 1024))
         r = wait_note(c, "live.md", is_attachment)
         assert r["links"] == [], r
         assert problems(d, "live.md") == [(0, 0, TOO_BIG)], problems(d, "live.md")
