@@ -461,32 +461,32 @@ static void test_tasks(void **state)
  * it is no query; links and tags written inside still count. */
 static void test_comment_blocks(void **state)
 {
-    const char *src = "# Real\n"                                        /* 1 */
-                      "%%\n"                                            /* 2 */
-                      "- [ ] I look like a task but am in a comment\n"  /* 3 */
-                      "## Hidden heading\n"                             /* 4 */
-                      "hidden para ^hidden-id\n"                        /* 5 */
-                      "#commented-tag [[Commented Link]]\n"             /* 6 */
-                      "```tasks\n"                                      /* 7 */
-                      "not done\n"                                      /* 8 */
-                      "```\n"                                           /* 9 */
-                      "%%\n"                                            /* 10 */
-                      "- [ ] after the comment\n"                       /* 11 */
-                      "`%%` is code, not a comment\n"                   /* 12 */
-                      "- [ ] still a task ^real-id\n"                   /* 13 */
-                      "```\n"                                           /* 14 */
-                      "%%\n"                                            /* 15 */
-                      "```\n"                                           /* 16 */
-                      "- [ ] after a fence holding %%\n"                /* 17 */
-                      "%% one line %%\n"                                /* 18 */
-                      "- [x] after a one-line comment\n"                /* 19 */
-                      "> %%\n"                                          /* 20 */
-                      "> - [ ] quoted, in a comment\n"                  /* 21 */
-                      "> %%\n"                                          /* 22 */
-                      "## Visible\n"                                    /* 23 */
-                      "  %% never closed\n"                             /* 24 */
-                      "- [ ] in the rest of the note\n"                 /* 25 */
-                      "## Gone too\n";                                  /* 26 */
+    const char *src = "# Real\n"                                       /* 1 */
+                      "%%\n"                                           /* 2 */
+                      "- [ ] I look like a task but am in a comment\n" /* 3 */
+                      "## Hidden heading\n"                            /* 4 */
+                      "hidden para ^hidden-id\n"                       /* 5 */
+                      "#commented-tag [[Commented Link]]\n"            /* 6 */
+                      "```tasks\n"                                     /* 7 */
+                      "not done\n"                                     /* 8 */
+                      "```\n"                                          /* 9 */
+                      "%%\n"                                           /* 10 */
+                      "- [ ] after the comment\n"                      /* 11 */
+                      "`%%` is code, not a comment\n"                  /* 12 */
+                      "- [ ] still a task ^real-id\n"                  /* 13 */
+                      "```\n"                                          /* 14 */
+                      "%%\n"                                           /* 15 */
+                      "```\n"                                          /* 16 */
+                      "- [ ] after a fence holding %%\n"               /* 17 */
+                      "%% one line %%\n"                               /* 18 */
+                      "- [x] after a one-line comment\n"               /* 19 */
+                      "> %%\n"                                         /* 20 */
+                      "> - [ ] quoted, in a comment\n"                 /* 21 */
+                      "> %%\n"                                         /* 22 */
+                      "## Visible\n"                                   /* 23 */
+                      "  %% never closed\n"                            /* 24 */
+                      "- [ ] in the rest of the note\n"                /* 25 */
+                      "## Gone too\n";                                 /* 26 */
     qp_note *n = parse(src);
     size_t k;
     (void)state;

@@ -466,7 +466,8 @@ static void test_statuses_only(void **state)
     qp_tasks_settings *s = NULL;
     (void)state;
     assert_rc(qp_tasks_settings_from_json(
-                  &s, "{\"statuses\": [[\" \", \"Open\", \"x\", \"TODO\"]], \"statusesOnly\": true}",
+                  &s,
+                  "{\"statuses\": [[\" \", \"Open\", \"x\", \"TODO\"]], \"statusesOnly\": true}",
                   NULL),
               QP_OK);
     assert_true(parse_with("- [ ] a", s));
