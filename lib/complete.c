@@ -292,7 +292,6 @@ static json_t *note_item(qp_store *st, note_cand *c, sqlite3_stmt *alias_stmt, q
 qp_rc qp__m_complete_notes(json_t **out, qp_store *st, const qp_vault *vault, json_t *params,
                            qp_error *err)
 {
-    (void)vault;
     const char *prefix = NULL;
     size_t limit = 0, qlen = 0;
     cand_vec cv = {0};
@@ -315,7 +314,8 @@ qp_rc qp__m_complete_notes(json_t **out, qp_store *st, const qp_vault *vault, js
     /* Pass 2: classes best first; of each, at most RANK_CAP notes (the
      * most recently indexed) are ranked, and once `limit` are ranked no
      * later class can reach the answer. Attachments met by name drop out. */
-    rc = qp__mprepare(&file_stmt, st, "SELECT is_note, mtime_ns FROM files WHERE id = ?1", err);
+    rc = qp__mprepare(&file_stmt, st, "SELECT is_note, mtime_ns, path FROM files WHERE id = ?1",
+                      err);
     if (rc != QP_OK)
         goto cleanup;
     size_t ranked = 0, dropped = 0; /* ranked: moved to the front */
@@ -325,18 +325,24 @@ qp_rc qp__m_complete_notes(json_t **out, qp_store *st, const qp_vault *vault, js
             j++;
         for (size_t k = i; k < j && kept < RANK_CAP; k++) {
             note_cand c = cv.v[k];
-            if (!c.known) {
+            /* Excluded files (userIgnoreFilters) are no link suggestions in
+             * Obsidian: their path is looked up for every candidate then. */
+            if (!c.known || vault != NULL) {
                 sqlite3_reset(file_stmt);
                 sqlite3_bind_int64(file_stmt, 1, c.id);
                 int src = sqlite3_step(file_stmt);
                 bool note = src == SQLITE_ROW && sqlite3_column_int(file_stmt, 0) != 0;
-                c.mtime = src == SQLITE_ROW ? sqlite3_column_int64(file_stmt, 1) : 0;
+                const char *path =
+                    src == SQLITE_ROW ? (const char *)sqlite3_column_text(file_stmt, 2) : NULL;
+                bool excluded = vault != NULL && path != NULL && qp_vault_excluded(vault, path);
+                if (!c.known)
+                    c.mtime = src == SQLITE_ROW ? sqlite3_column_int64(file_stmt, 1) : 0;
                 sqlite3_reset(file_stmt);
                 if (src != SQLITE_ROW && src != SQLITE_DONE) {
                     rc = qp__store_sqlite_error(st, src, "files", err);
                     goto cleanup;
                 }
-                if (!note) {
+                if ((!c.known && !note) || excluded) {
                     dropped++;
                     continue;
                 }

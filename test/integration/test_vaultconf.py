@@ -121,6 +121,11 @@ def test_excluded_files_and_app_json_changes():
         d.write("Archive/New.md", "[[Target]]\n")
         c.wait_update(sub["subscription"],
                       lambda r: paths(r, "linked") == ["Archive/New.md", "Archive/Old.md"])
+        # ... but they are no link suggestions, as in Obsidian
+        names = [i["path"] for i in c.request("complete.notes", {"prefix": ""})["items"]]
+        assert sorted(names) == ["Target.md"], names
+        names = [i["path"] for i in c.request("complete.notes", {"prefix": "ol"})["items"]]
+        assert names == [], names
         # the filter removed again: the mention is back
         os.remove(d.abspath(".obsidian/app.json"))
         c.wait_update(sub["subscription"], lambda r: paths(r, "unlinked") == ["Notes/N.md"])
