@@ -212,6 +212,9 @@ static bool has_nul(json_t *v)
     return false;
 }
 
+/* One piece on purpose: the envelope's checks in the order that decides
+ * which error a bad request gets (parse, batch, object, id, jsonrpc,
+ * method, params), each a goto to the one exit that builds the reply. */
 int qpd_proto_parse(const char *line, size_t len, qpd_request *req, json_t **reply)
 {
     json_error_t jerr;

@@ -34,6 +34,7 @@
 #include "proto.h"
 #include "qpd.h"
 #include "quipu/init.h"
+#include "quipu/vaultconf.h"
 #include "quipu/version.h"
 #include "readers.h"
 #include "server.h"
@@ -132,6 +133,10 @@ static void index_stopped(qpd_daemon *d)
 static void stop_all(qpd_daemon *d, void (*stopped)(qpd_daemon *d))
 {
     d->stopping = true;
+    if (uv_is_active((uv_handle_t *)&sigint_h)) {
+        uv_close((uv_handle_t *)&sigint_h, NULL);
+        uv_close((uv_handle_t *)&sigterm_h, NULL);
+    }
     qpd_server_stop(d);
     qpd_watcher_stop(d);
     qpd_conf_stop(d);
@@ -148,8 +153,6 @@ static void on_signal(uv_signal_t *h, int signum)
     if (d->stopping)
         return;
     qpd_log(QPD_LOG_INFO, "%s: shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
-    uv_close((uv_handle_t *)&sigint_h, NULL);
-    uv_close((uv_handle_t *)&sigterm_h, NULL);
     stop_all(d, index_stopped);
 }
 
@@ -348,13 +351,21 @@ static int resolve_paths(qpd_daemon *d, const options *o)
     return 0;
 }
 
-/* Binds the socket (before the index: a second daemon must stop before it
- * opens it), opens the index, starts the reader pool, the watcher and the
- * scheduler and queues the first scan. 0, or 1 with a message printed. */
+/* Catches SIGINT and SIGTERM, binds the socket (before the index: a second
+ * daemon must stop before it opens it), opens the index, starts the reader pool, the watcher and
+ * the scheduler and queues the first scan. 0, or 1 with a message printed. */
 static int start_daemon(qpd_daemon *d, qp_error *err)
 {
     qp_store *wstore = NULL;
 
+    /* Signals first: a SIGTERM that comes as soon as the socket answers
+     * must stop the daemon cleanly, not kill it with the socket in place
+     * (the handlers run once the loop does). */
+    uv_signal_init(d->loop, &sigint_h);
+    uv_signal_init(d->loop, &sigterm_h);
+    sigint_h.data = sigterm_h.data = d;
+    uv_signal_start(&sigint_h, on_signal, SIGINT);
+    uv_signal_start(&sigterm_h, on_signal, SIGTERM);
     if (qpd_server_start(d, err) != QP_OK) {
         fprintf(stderr, "quipud: %s\n", err->msg);
         return 1;
@@ -379,11 +390,6 @@ static int start_daemon(qpd_daemon *d, qp_error *err)
         fprintf(stderr, "quipud: %s\n", err->msg);
         return 1;
     }
-    uv_signal_init(d->loop, &sigint_h);
-    uv_signal_init(d->loop, &sigterm_h);
-    sigint_h.data = sigterm_h.data = d;
-    uv_signal_start(&sigint_h, on_signal, SIGINT);
-    uv_signal_start(&sigterm_h, on_signal, SIGTERM);
     qpd_changes_rescan(d, "start-up");
     return 0;
 }

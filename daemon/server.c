@@ -13,30 +13,27 @@
  * the XXH3 of the result bytes differs from the last one pushed.
  */
 
-/* struct ucred and SO_PEERCRED (peer uid check) are Linux/GNU extensions;
- * flock() is BSD. */
+/* struct ucred and SO_PEERCRED (peer uid check) are Linux/GNU extensions. */
 #define _GNU_SOURCE
 
 #include "server.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <jansson.h>
 #include <xxhash.h>
 
+#include "cache.h"
 #include "changes.h"
+#include "listen.h"
 #include "log.h"
-#include "paths.h"
+#include "methods.h"
 #include "proto.h"
 #include "quipu/query.h"
 #include "quipu/version.h"
@@ -44,23 +41,7 @@
 
 #define CLIENT_MAX_INFLIGHT 4096 /* requests of one client on the pool */
 #define READ_BUF            65536
-#define PROGRESS_MS         100  /* status subscribers: at most ~10 progress updates/s */
-#define CACHE_BUCKETS       1024 /* power of two */
-
-/* The result cache: answers of the methods that are pure functions of the
- * index (backlinks, mentions, note, resolve), by method and params text,
- * valid for exactly one generation. Every commit empties it; a request whose
- * answer is cached at the current generation is answered on the loop
- * without a trip to the pool. Task queries are not cached: their answers
- * depend on today's date. */
-typedef struct centry {
-    struct centry *next; /* in its bucket */
-    uint64_t khash;
-    char *key; /* method "\n" params */
-    size_t klen;
-    char *result;
-    size_t len;
-} centry;
+#define PROGRESS_MS         100 /* status subscribers: at most ~10 progress updates/s */
 
 typedef struct client client;
 typedef struct sub sub;
@@ -83,10 +64,11 @@ struct sub {
     sub *prev, *next;
     long long id;
     client *c;
-    const char *method; /* static (method table) */
-    char *params;       /* JSON text */
+    const qpd_method *method; /* static (method table) */
+    char *params;             /* JSON text */
     uint64_t hash;
     int64_t generation; /* of the last update pushed */
+    uint64_t state_seq; /* QPD_STATE: the daemon's state the last result showed */
     bool running, dirty, dead;
 };
 
@@ -100,48 +82,20 @@ struct qpd_server {
     unsigned long long next_client;
     uv_timer_t progress;
     uint64_t progress_last;
-    centry *cache[CACHE_BUCKETS];
+    /* Bumped by every change of the daemon's state (qpd_server_on_state),
+     * with or without subscribers. */
+    uint64_t state_seq;
+    /* "version":…,"protocol":…,"vault":…, of status answers: made once. */
+    char *state_static;
+    qpd_cache *cache; /* answers of QPD_CACHEABLE methods, this generation's */
     /* The index's status counts (JSON text) at generation status_gen: they
      * change only with a commit, and clients poll status while waiting for
      * one, so status is answered on the loop from these between commits. */
     char *status_counts;
     int64_t status_gen;
-    int64_t cache_generation; /* the generation every entry belongs to */
-    size_t cache_bytes;
     char lock_path[PATH_MAX + 8];
-    bool bound;
     int handles_open;
 };
-
-/* A handler's answer: only reply_sent()/reply_later() make one, and the
- * compiler insists it is used, so each request is answered exactly once. */
-typedef struct qpd_reply {
-    int later;
-} qpd_reply;
-
-#define QPD_MUST __attribute__((warn_unused_result))
-
-static QPD_MUST qpd_reply reply_sent(void)
-{
-    return (qpd_reply){0};
-}
-
-static QPD_MUST qpd_reply reply_later(void)
-{
-    return (qpd_reply){1};
-}
-
-enum {
-    QPD_ON_LOOP = 1,
-    QPD_ON_WORKER = 2,
-    QPD_SUBSCRIBABLE = 4,
-};
-
-typedef struct qpd_method {
-    const char *name;
-    qpd_reply (*handler)(client *c, const struct qpd_method *m, qpd_request *req);
-    unsigned flags;
-} qpd_method;
 
 /* ---- output ------------------------------------------------------------- */
 
@@ -213,91 +167,6 @@ static void client_error(client *c, json_t *id, int code, const char *message, j
     client_send_json(c, qpd_proto_error(id, code, message, data));
 }
 
-/* ---- result cache ------------------------------------------------------- */
-
-static bool cacheable(const char *method)
-{
-    return strcmp(method, "backlinks") == 0 || strcmp(method, "mentions") == 0 ||
-           strcmp(method, "note") == 0 || strcmp(method, "resolve") == 0 ||
-           strcmp(method, "search") == 0;
-}
-
-/* "method\nparams": new memory, or NULL when out of memory. */
-static char *cache_key(const char *method, const char *params, size_t *klen)
-{
-    size_t nm = strlen(method), np = strlen(params);
-    char *k = malloc(nm + np + 2);
-
-    if (k == NULL)
-        return NULL;
-    memcpy(k, method, nm);
-    k[nm] = '\n';
-    memcpy(k + nm + 1, params, np + 1);
-    *klen = nm + np + 1;
-    return k;
-}
-
-static void cache_clear(qpd_server *srv)
-{
-    for (size_t i = 0; i < CACHE_BUCKETS; i++) {
-        for (centry *e = srv->cache[i], *next; e != NULL; e = next) {
-            next = e->next;
-            free(e->key);
-            free(e->result);
-            free(e);
-        }
-        srv->cache[i] = NULL;
-    }
-    srv->cache_bytes = 0;
-}
-
-/* The cached answer at the current generation, or NULL. */
-static const centry *cache_get(qpd_server *srv, const char *key, size_t klen)
-{
-    uint64_t h;
-
-    if (srv->cache_generation != srv->d->generation || srv->cache_bytes == 0)
-        return NULL;
-    h = XXH3_64bits(key, klen);
-    for (const centry *e = srv->cache[h & (CACHE_BUCKETS - 1)]; e != NULL; e = e->next)
-        if (e->khash == h && e->klen == klen && memcmp(e->key, key, klen) == 0)
-            return e;
-    return NULL;
-}
-
-/* Stores an answer computed at `generation`; takes `result`. Answers of an
- * older generation than the loop's are dropped: they can never be served. */
-static void cache_put(qpd_server *srv, const char *method, const char *params, int64_t generation,
-                      char *result, size_t len)
-{
-    qpd_daemon *d = srv->d;
-    size_t klen;
-    char *key;
-    centry *e;
-    uint64_t h;
-
-    if (d->query_cache == 0 || generation != d->generation || len > d->query_cache / 4) {
-        free(result);
-        return;
-    }
-    if (srv->cache_generation != generation) {
-        cache_clear(srv);
-        srv->cache_generation = generation;
-    }
-    key = cache_key(method, params, &klen);
-    if (key == NULL || cache_get(srv, key, klen) != NULL || (e = malloc(sizeof *e)) == NULL) {
-        free(key);
-        free(result);
-        return;
-    }
-    if (srv->cache_bytes + len + klen > d->query_cache)
-        cache_clear(srv); /* crude, but bounded; a generation rarely fills it */
-    h = XXH3_64bits(key, klen);
-    *e = (centry){srv->cache[h & (CACHE_BUCKETS - 1)], h, key, klen, result, len};
-    srv->cache[h & (CACHE_BUCKETS - 1)] = e;
-    srv->cache_bytes += len + klen;
-}
-
 /* ---- subscriptions ------------------------------------------------------ */
 
 static void sub_unlink(qpd_server *srv, sub *s)
@@ -334,6 +203,12 @@ typedef enum job_kind {
     JOB_RERUN,
 } job_kind;
 
+/* The daemon's state for QPD_STATE methods, taken on the loop. */
+typedef struct status_state {
+    bool ready;
+    size_t done, total, pending;
+} status_state;
+
 typedef struct rpc_job {
     uv_work_t req;        /* first */
     struct rpc_job *next; /* in the client's waitq */
@@ -341,13 +216,13 @@ typedef struct rpc_job {
     qpd_server *srv;
     client *c; /* one reference held */
     sub *s;    /* JOB_SUBSCRIBE, JOB_RERUN */
-    const char *method;
+    const qpd_method *method;
     char *params;
     json_t *id; /* a deep copy: only this job touches it */
-    /* the daemon's state when the request arrived, for status */
-    bool ready;
-    size_t done, total, pending;
-    char *counts; /* status: the index's counts, kept for the loop when stable */
+    /* the daemon's state when the job started (snapshot_state) */
+    status_state state;
+    uint64_t state_seq;
+    char *counts; /* QPD_STATE: the index's counts, kept for the loop when stable */
     /* results, built on the worker */
     char *out; /* the whole line to send */
     size_t out_len;
@@ -359,43 +234,51 @@ typedef struct rpc_job {
     uint64_t t_submit; /* uv_hrtime(), for the debug log */
 } rpc_job;
 
-/* The daemon's state for status, taken on the loop. */
-typedef struct status_state {
-    bool ready;
-    size_t done, total, pending;
-} status_state;
-
 static status_state state_now(qpd_daemon *d)
 {
     return (status_state){d->ready, d->scan_done, d->scan_total, qpd_changes_pending(d)};
 }
 
-/* The status result: the index's counts plus the daemon's state. New
- * memory, or NULL when out of memory. Any thread: no shared JSON values. */
-static char *status_result(qpd_daemon *d, const char *counts, const status_state *ss)
+/* Takes the state a QPD_STATE job reports, when it starts. */
+static void snapshot_state(qpd_server *srv, rpc_job *job)
 {
-    json_t *o = json_loads(counts, 0, NULL);
-    char *s;
+    job->state = state_now(srv->d);
+    job->state_seq = srv->state_seq;
+}
 
-    if (o == NULL || !json_is_object(o)) {
-        json_decref(o);
+/* The status result: the index's counts (JSON text of an object) with the
+ * daemon's state appended as text, so nothing is parsed again. New memory,
+ * or NULL when out of memory. Any thread: srv->state_static is immutable. */
+static char *status_result(const qpd_server *srv, const char *counts, const status_state *ss)
+{
+    size_t n = strlen(counts), ns = strlen(srv->state_static), nt;
+    char tail[160];
+    char *s, *p;
+    int k;
+
+    if (n < 2 || counts[0] != '{' || counts[n - 1] != '}')
         return NULL;
-    }
-    json_object_set_new(o, "version", json_string(QP_VERSION_STRING));
-    json_object_set_new(o, "protocol", json_integer(QP_PROTOCOL_VERSION));
-    json_object_set_new(o, "vault", json_string(d->vault_root));
-    json_object_set_new(o, "state", json_string(ss->ready ? "ready" : "scanning"));
-    json_object_set_new(
-        o, "progress",
-        json_pack("{s:I, s:I}", "done", (json_int_t)ss->done, "total", (json_int_t)ss->total));
-    json_object_set_new(o, "pending", json_integer((json_int_t)ss->pending));
-    s = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
+    k = snprintf(tail, sizeof tail,
+                 "\"state\":\"%s\",\"progress\":{\"done\":%zu,\"total\":%zu},\"pending\":%zu}",
+                 ss->ready ? "ready" : "scanning", ss->done, ss->total, ss->pending);
+    if (k < 0 || (size_t)k >= sizeof tail)
+        return NULL;
+    nt = (size_t)k;
+    s = malloc(n + 1 + ns + nt + 1);
+    if (s == NULL)
+        return NULL;
+    memcpy(s, counts, n - 1); /* without its '}' */
+    p = s + n - 1;
+    if (n > 2)
+        *p++ = ',';
+    memcpy(p, srv->state_static, ns);
+    memcpy(p + ns, tail, nt + 1);
     return s;
 }
 
 /* The library's status counts with the generation clients see: `base` is
- * what earlier, rebuilt indexes counted (see qpd_readers_generation). */
+ * what earlier, rebuilt indexes counted (see qpd_readers_generation). The
+ * one parse and the one serialisation of a status answer. */
 static char *status_counts(const char *lib_json, int64_t base)
 {
     json_t *o = json_loads(lib_json, 0, NULL);
@@ -440,101 +323,126 @@ static json_t *query_error(qp_rc rc, const qp_error *err, int *code_out)
                      err->msg[0] ? err->msg : qp_rc_name(rc), "data", data);
 }
 
-static void rpc_work(uv_work_t *req)
+/* Worker, QPD_STATE: the library's counts plus the job's state. The counts
+ * are kept for the loop when the snapshot was stable (they are then
+ * job->generation's). */
+static qp_rc add_state(rpc_job *job, char **result, int64_t base, bool stable, qp_error *err)
 {
-    rpc_job *job = (rpc_job *)req;
+    char *counts = status_counts(*result, base);
+
+    free(*result);
+    *result = counts ? status_result(job->srv, counts, &job->state) : NULL;
+    if (*result == NULL) {
+        free(counts);
+        return qp_error_set(err, QP_ENOMEM, "out of memory");
+    }
+    if (stable)
+        job->counts = counts;
+    else
+        free(counts);
+    return QP_OK;
+}
+
+/* Worker: runs the job's query on a reader. *stable says whether nothing
+ * was committed meanwhile: the query's snapshot is then job->generation. */
+static qp_rc run_query(rpc_job *job, char **result, bool *stable, qp_error *err)
+{
     qpd_daemon *d = job->srv->d;
-    qp_error err = QP_ERROR_INIT;
-    qp_store *st = qpd_readers_acquire(d->readers, &err);
-    char *result = NULL;
+    qp_store *st = qpd_readers_acquire(d->readers, err);
+    int64_t before, lib_gen;
     qp_rc rc;
 
-    bool stable = false;
+    *result = NULL;
+    *stable = false;
+    if (st == NULL)
+        return err->code ? err->code : QP_EIO;
+    before = qpd_readers_generation(d->readers, st);
+    lib_gen = qp_store_generation(st);
+    rc = qp_query_run(result, st, d->vault, job->method->name, job->params, err);
+    job->generation = qpd_readers_generation(d->readers, st);
+    *stable = before == job->generation;
+    if (rc == QP_ECORRUPT)
+        qpd_readers_corrupt(d->readers, st, err->msg); /* the loop rebuilds the index */
+    if (rc == QP_OK && (job->method->flags & QPD_STATE))
+        rc = add_state(job, result, before - lib_gen, *stable, err);
+    qpd_readers_release(d->readers, st);
+    return rc;
+}
 
-    if (st == NULL) {
-        rc = err.code ? err.code : QP_EIO;
+/* Worker: the line for a failed query: an error response, or for a re-run
+ * an update carrying the error (docs/protocol.md, "Push updates"). */
+static void build_error(rpc_job *job, qp_rc rc, const qp_error *err)
+{
+    int code;
+    json_t *eo = query_error(rc, err, &code);
+
+    job->failed = true;
+    if (job->kind == JOB_RERUN) {
+        char *text = json_dumps(eo, JSON_COMPACT);
+
+        if (text != NULL) {
+            job->hash = XXH3_64bits(text, strlen(text));
+            job->out = qpd_proto_update(job->s->id, job->generation, text, strlen(text), true,
+                                        &job->out_len);
+        }
+        free(text);
+        json_decref(eo);
     } else {
-        /* The query reads one snapshot; the generation around it tells which
-         * one only when nothing was committed meanwhile. */
-        int64_t before = qpd_readers_generation(d->readers, st);
-        int64_t lib_gen = qp_store_generation(st);
+        json_t *msg = json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", job->id, "error", eo);
 
-        rc = qp_query_run(&result, st, d->vault, job->method, job->params, &err);
-        job->generation = qpd_readers_generation(d->readers, st);
-        stable = before == job->generation;
-        if (rc == QP_ECORRUPT)
-            qpd_readers_corrupt(d->readers, st, err.msg); /* the loop rebuilds the index */
-        if (rc == QP_OK && strcmp(job->method, "status") == 0) {
-            /* The counts were read in one snapshot; when stable, it is
-             * job->generation's and may be kept for the loop. */
-            char *counts = status_counts(result, before - lib_gen);
-            status_state ss = {job->ready, job->done, job->total, job->pending};
-
-            free(result);
-            result = counts ? status_result(d, counts, &ss) : NULL;
-            if (result == NULL)
-                rc = qp_error_set(&err, QP_ENOMEM, "out of memory");
-            if (stable && result != NULL)
-                job->counts = counts;
-            else
-                free(counts);
-        }
-        qpd_readers_release(d->readers, st);
+        job->out = msg ? qpd_proto_dump(msg, &job->out_len) : NULL;
+        json_decref(msg);
     }
+}
 
-    if (rc != QP_OK) {
-        int code;
-        json_t *eo = query_error(rc, &err, &code);
+/* Worker: the line for a result (taken), by job kind. */
+static void build_result(rpc_job *job, char *result, bool stable)
+{
+    size_t n = strlen(result);
 
-        job->failed = true;
-        if (job->kind == JOB_RERUN) {
-            char *text = json_dumps(eo, JSON_COMPACT);
-
-            if (text != NULL) {
-                job->hash = XXH3_64bits(text, strlen(text));
-                job->out = qpd_proto_update(job->s->id, job->generation, text, strlen(text), true,
-                                            &job->out_len);
-            }
-            free(text);
-            json_decref(eo);
-        } else {
-            json_t *msg =
-                json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", job->id, "error", eo);
-
-            job->out = msg ? qpd_proto_dump(msg, &job->out_len) : NULL;
-            json_decref(msg);
-        }
-        return;
-    }
-
-    job->hash = XXH3_64bits(result, strlen(result));
+    job->hash = XXH3_64bits(result, n);
     switch (job->kind) {
     case JOB_REQUEST:
-        job->out = qpd_proto_result(job->id, result, strlen(result), &job->out_len);
+        job->out = qpd_proto_result(job->id, result, n, &job->out_len);
         break;
     case JOB_SUBSCRIBE: {
-        size_t n = strlen(result) + 64;
-        char *wrapped = malloc(n);
+        size_t cap = n + 64;
+        char *wrapped = malloc(cap);
 
         if (wrapped != NULL) {
             int k =
-                snprintf(wrapped, n, "{\"subscription\":%lld,\"result\":%s}", job->s->id, result);
+                snprintf(wrapped, cap, "{\"subscription\":%lld,\"result\":%s}", job->s->id, result);
             job->out = qpd_proto_result(job->id, wrapped, (size_t)k, &job->out_len);
         }
         free(wrapped);
         break;
     }
     case JOB_RERUN:
-        job->out = qpd_proto_update(job->s->id, job->generation, result, strlen(result), false,
-                                    &job->out_len);
+        job->out = qpd_proto_update(job->s->id, job->generation, result, n, false, &job->out_len);
         break;
     }
-    if (stable && d->query_cache > 0 && cacheable(job->method)) {
+    if (stable && job->srv->d->query_cache > 0 && (job->method->flags & QPD_CACHEABLE)) {
         job->result = result;
-        job->result_len = strlen(result);
+        job->result_len = n;
         return;
     }
     free(result);
+}
+
+static void rpc_work(uv_work_t *req)
+{
+    rpc_job *job = (rpc_job *)req;
+    qp_error err = QP_ERROR_INIT;
+    char *result = NULL;
+    bool stable;
+    qp_rc rc = run_query(job, &result, &stable, &err);
+
+    if (rc != QP_OK) {
+        free(result);
+        build_error(job, rc, &err);
+        return;
+    }
+    build_result(job, result, stable);
 }
 
 static void client_unref(client *c)
@@ -548,23 +456,38 @@ static void client_unref(client *c)
 static void submit(qpd_server *srv, rpc_job *job);
 static void client_pump(client *c);
 
-static void rpc_done(uv_work_t *req, int status)
+/* Queues a re-run of `s`; false when out of memory (the next commit tries
+ * again). */
+static bool submit_rerun(qpd_server *srv, sub *s)
 {
-    rpc_job *job = (rpc_job *)req;
-    client *c = job->c;
-    sub *s = job->s;
-    qpd_server *srv = job->srv;
-    char *out = NULL;
-    size_t out_len = job->out_len;
-    bool send = false;
+    rpc_job *job = calloc(1, sizeof *job);
 
-    c->inflight--;
-    c->running--;
+    if (job == NULL)
+        return false;
+    job->kind = JOB_RERUN;
+    job->s = s;
+    job->c = s->c;
+    job->method = s->method;
+    job->params = strdup(s->params);
+    if (job->params == NULL) {
+        free(job);
+        return false;
+    }
+    submit(srv, job);
+    return true;
+}
+
+/* Loop: what a finished job leaves besides its line: an answer for the
+ * cache, the status counts of a generation. */
+static void keep_for_loop(qpd_server *srv, rpc_job *job, int status)
+{
     if (job->result != NULL && status == 0) {
-        cache_put(srv, job->method, job->params, job->generation, job->result, job->result_len);
+        qpd_cache_put(srv->cache, job->method->name, job->params, job->generation,
+                      srv->d->generation, job->result, job->result_len);
         job->result = NULL;
     }
     free(job->result);
+    job->result = NULL;
     if (job->counts != NULL && status == 0 && job->generation == srv->d->generation &&
         srv->status_gen != job->generation) {
         free(srv->status_counts);
@@ -573,12 +496,82 @@ static void rpc_done(uv_work_t *req, int status)
         job->counts = NULL;
     }
     free(job->counts);
+    job->counts = NULL;
+}
+
+/* Loop: the subscription's result is older than what the daemon knows now
+ * (a commit, or for QPD_STATE a state change, landed while it ran): it runs
+ * once more. Whatever order the events came in, the last update a
+ * subscriber gets reflects the last commit and the last state. */
+static void mark_if_stale(qpd_server *srv, sub *s, const rpc_job *job)
+{
+    if (srv->d->generation > job->generation)
+        s->dirty = true;
+    if ((s->method->flags & QPD_STATE) && srv->state_seq != job->state_seq)
+        s->dirty = true;
+}
+
+/* Loop, JOB_SUBSCRIBE: registered only now, so a subscription whose first
+ * run failed never existed. */
+static void register_sub(qpd_server *srv, rpc_job *job, bool have_out)
+{
+    sub *s = job->s;
+    client *c = job->c;
+
+    if (!have_out || job->failed || s->dead || c->closing) {
+        s->dead = true;
+        return;
+    }
+    s->hash = job->hash;
+    s->generation = job->generation;
+    s->state_seq = job->state_seq;
+    s->next = srv->subs;
+    if (srv->subs)
+        srv->subs->prev = s;
+    srv->subs = s;
+    qpd_log(QPD_LOG_DEBUG, "client %llu: subscription %lld to %s", c->id, s->id, s->method->name);
+    mark_if_stale(srv, s, job);
+}
+
+/* Loop, JOB_RERUN: true when the update is to be pushed (its bytes differ
+ * from the last ones pushed, and it is not older than them). */
+static bool rerun_changed(qpd_server *srv, rpc_job *job, bool have_out)
+{
+    sub *s = job->s;
+
+    qpd_log(QPD_LOG_DEBUG, "subscription %lld: generation %lld in %.2f ms, %s", s->id,
+            (long long)job->generation, (double)(uv_hrtime() - job->t_submit) / 1e6,
+            job->hash != s->hash ? "changed" : "unchanged");
+    if (s->dead)
+        return false;
+    mark_if_stale(srv, s, job);
+    if (!have_out || job->hash == s->hash || job->generation < s->generation)
+        return false;
+    s->hash = job->hash;
+    s->generation = job->generation;
+    s->state_seq = job->state_seq;
+    return true;
+}
+
+/* Loop, after the work ran or was cancelled (status UV_ECANCELED). */
+static void rpc_done(uv_work_t *req, int status)
+{
+    rpc_job *job = (rpc_job *)req;
+    client *c = job->c;
+    sub *s = job->s;
+    qpd_server *srv = job->srv;
+    char *out;
+    size_t out_len = job->out_len;
+    bool send = false;
+
+    c->inflight--;
+    c->running--;
+    keep_for_loop(srv, job, status);
     if (status != 0 || c->closing) {
         free(job->out); /* cancelled, or the client hung up */
         job->out = NULL;
     }
     out = job->out;
-    job->out = NULL;
     /* s->running stays true until the end: sending can exceed --max-output
      * and close the client, which ends its subscriptions; a subscription
      * whose run is in flight is then only marked dead, and freed below. */
@@ -587,32 +580,11 @@ static void rpc_done(uv_work_t *req, int status)
         send = !c->closing; /* NULL out: out of memory, client_send drops it */
         break;
     case JOB_SUBSCRIBE:
-        if (out != NULL && !job->failed && !s->dead && !c->closing) {
-            /* Registered only now: a subscription whose first run failed
-             * never existed. */
-            s->hash = job->hash;
-            s->generation = job->generation;
-            s->next = srv->subs;
-            if (srv->subs)
-                srv->subs->prev = s;
-            srv->subs = s;
-            qpd_log(QPD_LOG_DEBUG, "client %llu: subscription %lld to %s", c->id, s->id, s->method);
-            if (srv->d->generation > s->generation)
-                s->dirty = true; /* a commit landed while it ran */
-        } else {
-            s->dead = true;
-        }
+        register_sub(srv, job, out != NULL);
         send = !c->closing;
         break;
     case JOB_RERUN:
-        qpd_log(QPD_LOG_DEBUG, "subscription %lld: generation %lld in %.2f ms, %s", s->id,
-                (long long)job->generation, (double)(uv_hrtime() - job->t_submit) / 1e6,
-                job->hash != s->hash ? "changed" : "unchanged");
-        if (!s->dead && out != NULL && job->hash != s->hash && job->generation >= s->generation) {
-            s->hash = job->hash;
-            s->generation = job->generation;
-            send = true;
-        }
+        send = rerun_changed(srv, job, out != NULL);
         break;
     }
     json_decref(job->id);
@@ -624,26 +596,10 @@ static void rpc_done(uv_work_t *req, int status)
         free(out);
     if (s != NULL) {
         s->running = false;
-        if (s->dead) {
+        if (s->dead)
             sub_free(s); /* unlinked by sub_end, or never linked */
-            s = NULL;
-        }
-    }
-    if (s != NULL && s->dirty && !c->closing && !srv->d->stopping) {
-        rpc_job *again = calloc(1, sizeof *again);
-
-        s->dirty = false;
-        if (again != NULL) {
-            again->kind = JOB_RERUN;
-            again->s = s;
-            again->c = c;
-            again->method = s->method;
-            again->params = strdup(s->params);
-            if (again->params != NULL)
-                submit(srv, again);
-            else
-                free(again); /* the next commit tries again */
-        }
+        else if (s->dirty && !c->closing && !srv->d->stopping && submit_rerun(srv, s))
+            s->dirty = false;
     }
     if (!c->closing)
         client_pump(c);
@@ -665,18 +621,14 @@ static unsigned client_share(qpd_server *srv)
     return srv->d->threads > 1 ? srv->d->threads - 1 : 1;
 }
 
-/* Queues a job; fills in the state snapshot and takes a client reference. */
+/* Queues a job; takes the state snapshot and a client reference. */
 static void submit(qpd_server *srv, rpc_job *job)
 {
-    qpd_daemon *d = srv->d;
     client *c = job->c;
 
     job->srv = srv;
     job->t_submit = uv_hrtime();
-    job->ready = d->ready;
-    job->done = d->scan_done;
-    job->total = d->scan_total;
-    job->pending = qpd_changes_pending(d);
+    snapshot_state(srv, job);
     if (job->s)
         job->s->running = true;
     c->refs++;
@@ -693,8 +645,7 @@ static void submit(qpd_server *srv, rpc_job *job)
     c->waitq_tail = job;
 }
 
-static char *cached_reply(qpd_server *srv, const char *method, const char *params, json_t *id,
-                          size_t *len);
+static const char *cached(qpd_server *srv, const qpd_method *m, const char *params, size_t *len);
 
 /* Answers a waiting request from the cache when its answer was put there
  * while it waited; true when it did (the job is freed). A client that
@@ -703,12 +654,13 @@ static char *cached_reply(qpd_server *srv, const char *method, const char *param
  * distinct params, took 144 s when every copy ran on the pool. */
 static bool pump_cached(client *c, rpc_job *job)
 {
-    size_t len = 0;
+    const char *answer;
+    size_t n = 0, len = 0;
     char *out;
 
-    if (job->kind != JOB_REQUEST)
+    if (job->kind != JOB_REQUEST || (answer = cached(c->srv, job->method, job->params, &n)) == NULL)
         return false;
-    out = cached_reply(c->srv, job->method, job->params, job->id, &len);
+    out = qpd_proto_result(job->id, answer, n, &len);
     if (out == NULL)
         return false;
     c->inflight--;
@@ -740,10 +692,7 @@ static void client_pump(client *c)
         }
         /* The state snapshot is taken now: a status that waited reports
          * the state it runs in. */
-        job->ready = c->srv->d->ready;
-        job->done = c->srv->d->scan_done;
-        job->total = c->srv->d->scan_total;
-        job->pending = qpd_changes_pending(c->srv->d);
+        snapshot_state(c->srv, job);
         start_job(c->srv, job);
     }
 }
@@ -757,7 +706,7 @@ static char *status_on_loop(qpd_server *srv)
     if (srv->status_counts == NULL || srv->status_gen != srv->d->generation)
         return NULL;
     ss = state_now(srv->d);
-    return status_result(srv->d, srv->status_counts, &ss);
+    return status_result(srv, srv->status_counts, &ss);
 }
 
 /* An update built while walking the subscriptions, sent after the walk:
@@ -769,8 +718,8 @@ typedef struct later_send {
     size_t len;
 } later_send;
 
-/* A status subscription re-run on the loop; false when the counts of this
- * generation are not known yet (the pool computes them). */
+/* A QPD_STATE subscription re-run on the loop; false when the counts of
+ * this generation are not known yet (the pool computes them). */
 static bool rerun_status_on_loop(qpd_server *srv, sub *s, later_send **later)
 {
     char *result = status_on_loop(srv);
@@ -782,6 +731,7 @@ static bool rerun_status_on_loop(qpd_server *srv, sub *s, later_send **later)
         return false;
     n = strlen(result);
     h = XXH3_64bits(result, n);
+    s->state_seq = srv->state_seq;
     if (h != s->hash && srv->d->generation >= s->generation &&
         (ls = calloc(1, sizeof *ls)) != NULL) {
         ls->out = qpd_proto_update(s->id, srv->d->generation, result, n, false, &ls->len);
@@ -796,34 +746,21 @@ static bool rerun_status_on_loop(qpd_server *srv, sub *s, later_send **later)
     return true;
 }
 
-static void rerun(qpd_server *srv, bool status_only)
+/* Re-runs every subscription (state_only: those of QPD_STATE methods); one
+ * whose run is in flight is marked dirty and runs again when it returns. */
+static void rerun(qpd_server *srv, bool state_only)
 {
     later_send *later = NULL;
 
     for (sub *s = srv->subs; s != NULL; s = s->next) {
-        rpc_job *job;
+        bool state = (s->method->flags & QPD_STATE) != 0;
 
-        if (status_only && strcmp(s->method, "status") != 0)
+        if (state_only && !state)
             continue;
-        if (s->running) {
+        if (s->running)
             s->dirty = true;
-            continue;
-        }
-        if (strcmp(s->method, "status") == 0 && rerun_status_on_loop(srv, s, &later))
-            continue;
-        job = calloc(1, sizeof *job);
-        if (job == NULL)
-            continue; /* the next commit tries again */
-        job->kind = JOB_RERUN;
-        job->s = s;
-        job->c = s->c;
-        job->method = s->method;
-        job->params = strdup(s->params);
-        if (job->params == NULL) {
-            free(job);
-            continue;
-        }
-        submit(srv, job);
+        else if (!(state && rerun_status_on_loop(srv, s, &later)))
+            submit_rerun(srv, s);
     }
     while (later != NULL) {
         later_send *ls = later;
@@ -839,7 +776,7 @@ void qpd_server_on_commit(qpd_daemon *d)
 {
     if (d->server == NULL)
         return;
-    cache_clear(d->server); /* every entry is of an older generation now */
+    qpd_cache_clear(d->server->cache); /* every entry is of an older generation now */
     rerun(d->server, false);
 }
 
@@ -856,7 +793,12 @@ void qpd_server_on_state(qpd_daemon *d)
     qpd_server *srv = d->server;
     uint64_t now, since;
 
-    if (srv == NULL || d->stopping || srv->subs == NULL)
+    if (srv == NULL)
+        return;
+    /* Counted also when nobody is subscribed yet: a subscription whose
+     * first run is in flight compares with it when it registers. */
+    srv->state_seq++;
+    if (d->stopping || srv->subs == NULL)
         return;
     now = uv_now(d->loop);
     since = now - srv->progress_last;
@@ -870,6 +812,58 @@ void qpd_server_on_state(qpd_daemon *d)
         uv_timer_start(&srv->progress, progress_cb, PROGRESS_MS - since, 0);
 }
 
+/* ---- replies ------------------------------------------------------------ */
+
+/* A handler's answer. Only the reply helpers below make one (`proof` points
+ * at reply_proof), and the compiler insists it is used, so a handler
+ * answers each request exactly once, now or from a job; handle_line checks
+ * that it got one. */
+typedef struct qpd_reply {
+    const char *proof;
+    bool later; /* the answer comes from a job on the pool */
+} qpd_reply;
+
+static const char reply_proof[] = "replied";
+
+#define QPD_MUST __attribute__((warn_unused_result))
+
+static QPD_MUST qpd_reply replied(bool later)
+{
+    return (qpd_reply){reply_proof, later};
+}
+
+/* Answers with `result` (JSON text, borrowed). */
+static QPD_MUST qpd_reply reply_result(client *c, const json_t *id, const char *result, size_t n)
+{
+    size_t len = 0;
+    char *out = qpd_proto_result(id, result, n, &len);
+
+    client_send(c, out, len); /* NULL: out of memory, the client is dropped */
+    return replied(false);
+}
+
+static QPD_MUST qpd_reply reply_error(client *c, json_t *id, int code, const char *message,
+                                      json_t *data)
+{
+    client_error(c, id, code, message, data);
+    return replied(false);
+}
+
+/* Answers `true`; a notification (no id) gets nothing. */
+static QPD_MUST qpd_reply reply_true(client *c, json_t *id)
+{
+    if (id != NULL)
+        client_send_json(c, json_pack("{s:s, s:O, s:b}", "jsonrpc", "2.0", "id", id, "result", 1));
+    return replied(false);
+}
+
+/* The answer will come from `job` (taken) when it is done. */
+static QPD_MUST qpd_reply reply_from_job(qpd_server *srv, rpc_job *job)
+{
+    submit(srv, job);
+    return replied(true);
+}
+
 /* ---- methods ------------------------------------------------------------ */
 
 static char *params_text(const json_t *params)
@@ -877,105 +871,85 @@ static char *params_text(const json_t *params)
     return json_dumps(params, JSON_COMPACT);
 }
 
-/* The reply line for `id` from the cache (new, *len its length), or NULL
- * when the answer is not cached. */
-static char *cached_reply(qpd_server *srv, const char *method, const char *params, json_t *id,
-                          size_t *len)
+/* The cached answer to `m` with `params`, or NULL. */
+static const char *cached(qpd_server *srv, const qpd_method *m, const char *params, size_t *len)
 {
-    size_t klen;
-    char *key;
-    const centry *e;
-
-    *len = 0;
-    if (!cacheable(method) || srv->cache_bytes == 0)
+    if (!(m->flags & QPD_CACHEABLE) || qpd_cache_empty(srv->cache))
         return NULL;
-    key = cache_key(method, params, &klen);
-    e = key ? cache_get(srv, key, klen) : NULL;
-    free(key);
-    if (e == NULL)
-        return NULL;
-    return qpd_proto_result(id, e->result, e->len, len);
+    return qpd_cache_get(srv->cache, m->name, params, srv->d->generation, len);
 }
 
-/* Answers from the cache when it can; true when it did. */
-static bool answer_cached(client *c, const qpd_method *m, qpd_request *req, const char *params)
-{
-    size_t len = 0;
-    char *out = cached_reply(c->srv, m->name, params, req->id, &len);
-
-    if (out == NULL)
-        return false;
-    client_send(c, out, len);
-    return true;
-}
-
+/* A QPD_ON_WORKER method: answered on the loop when the answer is known
+ * (QPD_STATE counts of this generation, or the cache), else on the pool. */
 static qpd_reply m_query(client *c, const qpd_method *m, qpd_request *req)
 {
+    char *params;
+    const char *answer;
+    size_t n = 0;
     rpc_job *job;
 
-    if (strcmp(m->name, "status") == 0) {
+    if (m->flags & QPD_STATE) {
         char *result = status_on_loop(c->srv);
 
         if (result != NULL) {
-            size_t len = 0;
-            char *out = qpd_proto_result(req->id, result, strlen(result), &len);
+            qpd_reply r = reply_result(c, req->id, result, strlen(result));
 
             free(result);
-            client_send(c, out, len);
-            return reply_sent();
+            return r;
         }
     }
-    job = calloc(1, sizeof *job);
-
-    if (job != NULL && (job->params = params_text(req->params)) != NULL &&
-        answer_cached(c, m, req, job->params)) {
-        free(job->params);
-        free(job);
-        return reply_sent();
+    params = params_text(req->params);
+    if (params != NULL && (answer = cached(c->srv, m, params, &n)) != NULL) {
+        free(params);
+        return reply_result(c, req->id, answer, n);
     }
-    if (job == NULL || job->params == NULL || (job->id = json_deep_copy(req->id)) == NULL) {
-        if (job)
-            free(job->params);
+    job = params ? calloc(1, sizeof *job) : NULL;
+    if (job == NULL || (job->id = json_deep_copy(req->id)) == NULL) {
+        free(params);
         free(job);
-        client_error(c, req->id, QPD_RPC_INTERNAL, "out of memory", NULL);
-        return reply_sent();
+        return reply_error(c, req->id, QPD_RPC_INTERNAL, "out of memory", NULL);
     }
+    job->params = params;
     job->kind = JOB_REQUEST;
     job->c = c;
-    job->method = m->name;
-    submit(c->srv, job);
-    return reply_later();
+    job->method = m;
+    return reply_from_job(c->srv, job);
 }
 
-static const qpd_method *find_method(const char *name);
+/* "subscribe: method must be one of A, B, ...", from the table. */
+static qpd_reply reply_not_subscribable(client *c, json_t *id)
+{
+    char msg[512] = "subscribe: method must be one of ";
+    const qpd_method *m;
+    const char *sep = "";
 
-static qpd_reply m_subscribe(client *c, const qpd_method *m, qpd_request *req)
+    for (size_t i = 0; (m = qpd_method_at(i)) != NULL; i++) {
+        if (!(m->flags & QPD_SUBSCRIBABLE))
+            continue;
+        strncat(msg, sep, sizeof msg - strlen(msg) - 1);
+        strncat(msg, m->name, sizeof msg - strlen(msg) - 1);
+        sep = ", ";
+    }
+    return reply_error(c, id, QPD_RPC_INVALID_PARAMS, msg, NULL);
+}
+
+static qpd_reply m_subscribe(client *c, qpd_request *req)
 {
     json_t *jm = json_object_get(req->params, "method");
     json_t *jp = json_object_get(req->params, "params");
     const qpd_method *target;
     rpc_job *job;
     sub *s;
-    (void)m;
 
-    if (!json_is_string(jm)) {
-        client_error(c, req->id, QPD_RPC_INVALID_PARAMS, "subscribe: method must be a string",
-                     NULL);
-        return reply_sent();
-    }
-    target = find_method(json_string_value(jm));
-    if (target == NULL || !(target->flags & QPD_SUBSCRIBABLE)) {
-        client_error(c, req->id, QPD_RPC_INVALID_PARAMS,
-                     "subscribe: method must be one of status, note, resolve, backlinks, "
-                     "mentions, search, tasks.query, tasks.blocks",
-                     NULL);
-        return reply_sent();
-    }
-    if (jp != NULL && !json_is_object(jp)) {
-        client_error(c, req->id, QPD_RPC_INVALID_PARAMS, "subscribe: params must be an object",
-                     NULL);
-        return reply_sent();
-    }
+    if (!json_is_string(jm))
+        return reply_error(c, req->id, QPD_RPC_INVALID_PARAMS, "subscribe: method must be a string",
+                           NULL);
+    target = qpd_method_find(json_string_value(jm));
+    if (target == NULL || !(target->flags & QPD_SUBSCRIBABLE))
+        return reply_not_subscribable(c, req->id);
+    if (jp != NULL && !json_is_object(jp))
+        return reply_error(c, req->id, QPD_RPC_INVALID_PARAMS,
+                           "subscribe: params must be an object", NULL);
     job = calloc(1, sizeof *job);
     s = calloc(1, sizeof *s);
     if (job == NULL || s == NULL || (s->params = jp ? params_text(jp) : strdup("{}")) == NULL ||
@@ -986,78 +960,49 @@ static qpd_reply m_subscribe(client *c, const qpd_method *m, qpd_request *req)
             free(job->params);
         free(s);
         free(job);
-        client_error(c, req->id, QPD_RPC_INTERNAL, "out of memory", NULL);
-        return reply_sent();
+        return reply_error(c, req->id, QPD_RPC_INTERNAL, "out of memory", NULL);
     }
     s->id = ++c->srv->next_sub;
     s->c = c;
-    s->method = target->name;
+    s->method = target;
     job->kind = JOB_SUBSCRIBE;
     job->c = c;
     job->s = s;
-    job->method = target->name;
-    submit(c->srv, job);
-    return reply_later();
+    job->method = target;
+    return reply_from_job(c->srv, job);
 }
 
-static qpd_reply m_unsubscribe(client *c, const qpd_method *m, qpd_request *req)
+static qpd_reply m_unsubscribe(client *c, qpd_request *req)
 {
     json_t *js = json_object_get(req->params, "subscription");
-    (void)m;
 
-    if (!json_is_integer(js)) {
-        client_error(c, req->id, QPD_RPC_INVALID_PARAMS,
-                     "unsubscribe: subscription must be an integer", NULL);
-        return reply_sent();
-    }
+    if (!json_is_integer(js))
+        return reply_error(c, req->id, QPD_RPC_INVALID_PARAMS,
+                           "unsubscribe: subscription must be an integer", NULL);
     for (sub *s = c->srv->subs; s != NULL; s = s->next) {
         if (s->id == json_integer_value(js) && s->c == c) {
             sub_end(c->srv, s);
-            if (req->id != NULL)
-                client_send_json(
-                    c, json_pack("{s:s, s:O, s:b}", "jsonrpc", "2.0", "id", req->id, "result", 1));
-            return reply_sent();
+            return reply_true(c, req->id);
         }
     }
-    client_error(c, req->id, QPD_RPC_INVALID_PARAMS, "unsubscribe: no such subscription", NULL);
-    return reply_sent();
+    return reply_error(c, req->id, QPD_RPC_INVALID_PARAMS, "unsubscribe: no such subscription",
+                       NULL);
 }
 
-/* Sorted by name: found with bsearch. */
-static const qpd_method methods[] = {
-    {"backlinks", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
-    {"backlinks.subpath", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
-    {"complete.blocks", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
-    {"complete.headings", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
-    {"complete.notes", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
-    {"complete.tags", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
-    {"complete.values", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
-    {"list", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
-    {"mentions", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
-    {"note", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
-    {"problems", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
-    {"rename.plan", m_query, QPD_ON_WORKER},
-    {"resolve", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
-    {"search", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
-    {"status", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
-    {"subscribe", m_subscribe, QPD_ON_LOOP},
-    {"symbols", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
-    {"symbols.search", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
-    {"tasks.blocks", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
-    {"tasks.query", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
-    {"unresolved", m_query, QPD_ON_WORKER | QPD_SUBSCRIBABLE},
-    {"unsubscribe", m_unsubscribe, QPD_ON_LOOP},
-};
-
-static int cmp_method(const void *key, const void *elem)
+/* Serves `m` as its table entry says. */
+static qpd_reply dispatch(client *c, const qpd_method *m, qpd_request *req)
 {
-    return strcmp(key, ((const qpd_method *)elem)->name);
-}
-
-static const qpd_method *find_method(const char *name)
-{
-    return bsearch(name, methods, sizeof methods / sizeof methods[0], sizeof methods[0],
-                   cmp_method);
+    if (m->flags & QPD_ON_WORKER)
+        return m_query(c, m, req);
+    switch (m->loop) {
+    case QPD_LOOP_SUBSCRIBE:
+        return m_subscribe(c, req);
+    case QPD_LOOP_UNSUBSCRIBE:
+        return m_unsubscribe(c, req);
+    case QPD_LOOP_NONE:
+        break;
+    }
+    return reply_error(c, req->id, QPD_RPC_INTERNAL, "method has no handler", NULL);
 }
 
 /* ---- clients ------------------------------------------------------------ */
@@ -1067,13 +1012,12 @@ static void handle_line(client *c, const char *line, size_t len)
     qpd_request req;
     json_t *reply = NULL;
     const qpd_method *m;
-    qpd_reply r;
 
     if (qpd_proto_parse(line, len, &req, &reply) != 0) {
         client_send_json(c, reply);
         return;
     }
-    m = find_method(req.method);
+    m = qpd_method_find(req.method);
     if (req.id == NULL && (m == NULL || !(m->flags & QPD_ON_LOOP))) {
         /* A notification: nobody waits for the answer, and queries change
          * nothing, so only loop methods (unsubscribe) have an effect. */
@@ -1087,8 +1031,12 @@ static void handle_line(client *c, const char *line, size_t len)
         client_error(c, req.id, QPD_RPC_OVERLOADED,
                      c->srv->d->stopping ? "shutting down" : "too many requests in flight", NULL);
     } else {
-        r = m->handler(c, m, &req);
-        (void)r;
+        qpd_reply r = dispatch(c, m, &req);
+
+        if (r.proof != reply_proof) {
+            qpd_log(QPD_LOG_ERROR, "%s: the handler did not answer", m->name);
+            abort(); /* a bug: the client would wait forever */
+        }
     }
     qpd_request_free(&req);
 }
@@ -1265,43 +1213,39 @@ static void connection_cb(uv_stream_t *server, int status)
 
 /* ---- the socket --------------------------------------------------------- */
 
-/* True when a server answers on `path`. */
-static bool socket_alive(const char *path)
+/* ,"version":"…","protocol":N,"vault":"…", as JSON text (without the leading
+ * comma): what every status answer says about the daemon itself. NULL when
+ * out of memory. */
+static char *make_state_static(const char *vault_root)
 {
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    size_t n = strlen(path);
-    bool alive;
+    json_t *o =
+        json_pack("{s:s, s:i}", "version", QP_VERSION_STRING, "protocol", QP_PROTOCOL_VERSION);
+    char *text, *s = NULL;
+    size_t n;
 
-    if (fd < 0 || n >= sizeof sa.sun_path) {
-        if (fd >= 0)
-            close(fd);
-        return true; /* cannot tell: do not remove someone else's socket */
+    /* A root that is not UTF-8 has no JSON string: the member is left out,
+     * as json_object_set_new(NULL) always did. */
+    if (o != NULL)
+        json_object_set_new(o, "vault", json_string(vault_root));
+    text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (text == NULL)
+        return NULL;
+    n = strlen(text);
+    if (n >= 2) { /* {a,b,c} → a,b,c, */
+        memmove(text, text + 1, n - 2);
+        text[n - 2] = ',';
+        text[n - 1] = '\0';
+        s = text;
+    } else {
+        free(text);
     }
-    memcpy(sa.sun_path, path, n + 1);
-    alive = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 ||
-            (errno != ECONNREFUSED && errno != ENOENT);
-    close(fd);
-    return alive;
-}
-
-static int bind_socket(qpd_server *srv, const char *path)
-{
-    mode_t old = umask(0177); /* the socket is born 0600 (tmux) */
-    int r = uv_pipe_bind(&srv->pipe, path);
-
-    umask(old);
-    return r;
+    return s;
 }
 
 qp_rc qpd_server_start(qpd_daemon *d, qp_error *err)
 {
     qpd_server *srv = calloc(1, sizeof *srv);
-    const char *path = d->socket_path;
-    char dir[PATH_MAX];
-    char *slash;
-    int lock_fd = -1, r;
-    qp_rc rc = QP_OK;
 
     if (srv == NULL)
         return qp_error_set(err, QP_ENOMEM, "out of memory");
@@ -1311,54 +1255,12 @@ qp_rc qpd_server_start(qpd_daemon *d, qp_error *err)
     uv_timer_init(d->loop, &srv->progress);
     srv->progress.data = srv;
     srv->handles_open = 2;
-    if (strlen(path) >= sizeof((struct sockaddr_un *)0)->sun_path)
-        return qp_error_set(err, QP_EINVAL, "socket path too long (%zu bytes): %s", strlen(path),
-                            path);
-    snprintf(dir, sizeof dir, "%s", path);
-    slash = strrchr(dir, '/');
-    if (slash != NULL && slash != dir) {
-        *slash = '\0';
-        r = qpd_paths_mkdir_p(dir, 0700);
-        if (r != 0)
-            return qp_error_set(err, QP_EIO, "%s: %s", dir, strerror(-r));
-    }
-    snprintf(srv->lock_path, sizeof srv->lock_path, "%s.lock", path);
-    lock_fd = open(srv->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (lock_fd < 0)
-        return qp_error_set(err, QP_EIO, "%s: %s", srv->lock_path, strerror(errno));
-    /* Two daemons starting at once must not both decide the socket is stale. */
-    while (flock(lock_fd, LOCK_EX) != 0 && errno == EINTR)
-        ;
-    r = bind_socket(srv, path);
-    if (r == UV_EADDRINUSE) {
-        if (socket_alive(path)) {
-            rc = qp_error_set(err, QP_EBUSY, "another quipud is serving %s on %s", d->vault_root,
-                              path);
-            goto cleanup;
-        }
-        qpd_log(QPD_LOG_INFO, "removing stale socket %s", path);
-        unlink(path);
-        r = bind_socket(srv, path);
-    }
-    if (r != 0) {
-        rc = qp_error_set(err, QP_EIO, "bind %s: %s", path, uv_strerror(r));
-        goto cleanup;
-    }
-    srv->bound = true;
-    chmod(path, 0600);
-    r = uv_listen((uv_stream_t *)&srv->pipe, 511, connection_cb);
-    if (r != 0) {
-        rc = qp_error_set(err, QP_EIO, "listen %s: %s", path, uv_strerror(r));
-        goto cleanup;
-    }
-    qpd_log(QPD_LOG_INFO, "listening on %s", path);
-
-cleanup:
-    flock(lock_fd, LOCK_UN);
-    close(lock_fd);
-    if (rc == QP_EBUSY)
-        srv->lock_path[0] = '\0'; /* the other daemon's: leave it */
-    return rc;
+    srv->cache = qpd_cache_new(d->query_cache);
+    srv->state_static = make_state_static(d->vault_root);
+    if (srv->state_static == NULL)
+        return qp_error_set(err, QP_ENOMEM, "out of memory");
+    return qpd_listen(&srv->pipe, d->socket_path, d->vault_root, connection_cb, srv->lock_path,
+                      sizeof srv->lock_path, err);
 }
 
 static void server_handle_closed(uv_handle_t *h)
@@ -1389,11 +1291,12 @@ void qpd_server_free(qpd_daemon *d)
 
     if (srv == NULL)
         return;
-    if (srv->bound)
-        unlink(d->socket_path);
-    if (srv->lock_path[0] != '\0')
-        unlink(srv->lock_path);
-    cache_clear(srv);
+    /* The socket itself is not unlinked here: libuv did when the handle
+     * closed (qpd_server_stop), and by now a successor daemon may have bound
+     * a new one at the same path. */
+    qpd_listen_remove_lock(srv->lock_path);
+    qpd_cache_free(srv->cache);
+    free(srv->state_static);
     free(srv->status_counts);
     free(srv);
     d->server = NULL;

@@ -26,7 +26,10 @@ typedef struct watch {
     qpd_watcher *w;
     char *rel; /* "" for the root */
     uint64_t dev, ino;
+    bool settings; /* a folder of settings files: only those are reported */
 } watch;
+
+#define SETTINGS_MAX 8 /* folders of settings files watched */
 
 struct qpd_watcher {
     qpd_daemon *d;
@@ -35,6 +38,8 @@ struct qpd_watcher {
     size_t n, cap;
     size_t failed; /* directories we could not watch since the last full scan */
     bool warned;
+    watch *settings[SETTINGS_MAX]; /* not in v: no scan keeps or drops them */
+    size_t nsettings;
 };
 
 static void watch_close_cb(uv_handle_t *h)
@@ -61,6 +66,14 @@ static size_t lower_bound(qpd_watcher *w, const char *key)
     return lo;
 }
 
+static bool is_settings_file(const qpd_watcher *w, const char *rel)
+{
+    for (const char *const *p = w->hooks.settings; p != NULL && *p != NULL; p++)
+        if (strcmp(*p, rel) == 0)
+            return true;
+    return false;
+}
+
 static void event_cb(uv_fs_event_t *h, const char *filename, int events, int status)
 {
     watch *wt = (watch *)h;
@@ -79,6 +92,12 @@ static void event_cb(uv_fs_event_t *h, const char *filename, int events, int sta
         return;
     }
     rel = qpd_join(wt->rel, filename);
+    if (wt->settings) {
+        if (is_settings_file(wt->w, rel))
+            wt->w->hooks.settings_changed(d, rel);
+        free(rel);
+        return;
+    }
     if (qp_vault_ignored(d->vault, rel) || qpd_paths_is_index(d->db_rel, rel)) {
         free(rel);
         return;
@@ -197,6 +216,45 @@ void qpd_watcher_drop_tree(qpd_daemon *d, const char *rel)
         remove_at(w, i, j - i);
 }
 
+static bool settings_watched(const qpd_watcher *w, const char *dir)
+{
+    for (size_t i = 0; i < w->nsettings; i++)
+        if (strcmp(w->settings[i]->rel, dir) == 0)
+            return true;
+    return false;
+}
+
+/* Watches the folders of the settings files that exist and are not watched
+ * yet (the vault ignores dot-folders, so the scans never do). Tried again
+ * after every full scan: a folder made later is watched from the next. */
+static void watch_settings(qpd_watcher *w)
+{
+    qpd_daemon *d = w->d;
+
+    for (const char *const *p = w->hooks.settings; p != NULL && *p != NULL; p++) {
+        char *dir = qpd_xstrdup(*p), *slash = strrchr(dir, '/');
+        char *abs;
+        watch *wt;
+
+        *(slash ? slash : dir) = '\0'; /* the file's folder */
+        if (settings_watched(w, dir) || w->nsettings == SETTINGS_MAX) {
+            free(dir);
+            continue;
+        }
+        wt = qpd_xcalloc(1, sizeof *wt);
+        wt->w = w;
+        wt->rel = dir;
+        wt->settings = true;
+        abs = qpd_join(d->vault_root, dir);
+        uv_fs_event_init(d->loop, &wt->h);
+        if (uv_fs_event_start(&wt->h, event_cb, abs, 0) == 0)
+            w->settings[w->nsettings++] = wt;
+        else
+            uv_close((uv_handle_t *)&wt->h, watch_close_cb); /* not there (yet) */
+        free(abs);
+    }
+}
+
 void qpd_watcher_keep_only(qpd_daemon *d, char *const *dirs, size_t n)
 {
     qpd_watcher *w = d->watcher;
@@ -213,6 +271,7 @@ void qpd_watcher_keep_only(qpd_daemon *d, char *const *dirs, size_t n)
         }
         remove_at(w, i, 1);
     }
+    watch_settings(w);
     /* The scan saw every directory: what failed before failed again now or
      * is watched now. */
     w->failed = 0;
@@ -241,6 +300,8 @@ qp_rc qpd_watcher_start(qpd_daemon *d, const qpd_watcher_hooks *hooks, qp_error 
         return qp_error_set(err, QP_ENOMEM, "out of memory");
     w->d = d;
     w->hooks = *hooks;
+    if (w->hooks.settings_changed == NULL)
+        w->hooks.settings = NULL;
     d->watcher = w;
     return QP_OK;
 }
@@ -251,6 +312,12 @@ void qpd_watcher_stop(qpd_daemon *d)
 
     if (w != NULL && w->n > 0)
         remove_at(w, 0, w->n);
+    for (size_t i = 0; w != NULL && i < w->nsettings; i++) {
+        uv_fs_event_stop(&w->settings[i]->h);
+        uv_close((uv_handle_t *)&w->settings[i]->h, watch_close_cb);
+    }
+    if (w != NULL)
+        w->nsettings = 0;
 }
 
 void qpd_watcher_free(qpd_daemon *d)

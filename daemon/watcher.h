@@ -25,6 +25,12 @@ typedef struct qpd_watcher_hooks {
     void (*changed)(qpd_daemon *d, const char *rel);
     /* Something may have been missed: look at everything. */
     void (*rescan)(qpd_daemon *d, const char *why);
+    /* Optional: one of `settings` (vault-relative files in folders the vault
+     * otherwise ignores, such as QP_VAULTCONF_APP_JSON) was written, made,
+     * deleted or renamed. Their folders are watched when they exist, at the
+     * end of every full scan. */
+    void (*settings_changed)(qpd_daemon *d, const char *rel);
+    const char *const *settings; /* NULL-terminated; NULL: none */
 } qpd_watcher_hooks;
 
 qp_rc qpd_watcher_start(qpd_daemon *d, const qpd_watcher_hooks *hooks, qp_error *err);

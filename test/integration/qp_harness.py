@@ -183,18 +183,20 @@ class Client:
             raise RpcError(msg["error"])
         return msg["result"]
 
-    def wait_update(self, subscription, pred=None, timeout=None):
+    def wait_update(self, subscription, pred=None, timeout=None, error=False):
         """Waits for an `update` of `subscription` whose result satisfies pred
         (any update when pred is None); returns its params
-        {subscription, generation, result}. Earlier non-matching updates of
-        that subscription are consumed."""
+        {subscription, generation, result}. With error=True, waits for an
+        update carrying an error instead (pred gets the error object).
+        Earlier non-matching updates of that subscription are consumed."""
+        key = "error" if error else "result"
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         while True:
             for i, u in enumerate(self.updates):
                 p = u.get("params") or {}
                 if u.get("method") == "update" and p.get("subscription") == subscription:
                     del self.updates[i]
-                    if pred is None or pred(p["result"]):
+                    if key in p and (pred is None or pred(p[key])):
                         return p
                     break
             else:
@@ -354,8 +356,12 @@ class Daemon:
             self._stderr_thread.join(2)
         return rc
 
-    def stop(self, sig=None):
-        """Stops the daemon; returns its exit status."""
+    def stop(self, sig=None, check=True):
+        """Stops the daemon; returns its exit status. A stop by SIGTERM or
+        SIGINT (the default) must end in exit status 0, or this raises:
+        quipud exits 1 when its event loop is not empty at exit, a crash or a
+        hang on shutdown (killed after the timeout) is anything else, and so
+        is an exit before the stop. check=False (or sig=SIGKILL) skips it."""
         for c in self.clients:
             c.close()
         self.clients = []
@@ -372,6 +378,9 @@ class Daemon:
             self._stderr_thread.join(2)
         rc = self.proc.returncode
         self.proc = None
+        if check and sig in (None, signal.SIGTERM, signal.SIGINT) and rc != 0:
+            raise AssertionError("quipud exited with status %r on stop:\n%s"
+                                 % (rc, "\n".join(self.stderr_lines[-60:])))
         return rc
 
     def cleanup(self):

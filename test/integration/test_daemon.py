@@ -6,8 +6,10 @@ import json
 import os
 import signal
 import socket
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -532,6 +534,68 @@ def test_cached_answers_follow_commits():
             for _ in range(2):
                 assert c.request("resolve", {"link": "plan.pdf"}) == {"path": "Attachments/plan.pdf"}
                 assert c.request("resolve", {"link": "Ann Veld"}) == {"path": "People/Ann Veld.md"}
+
+
+def test_successor_daemon_keeps_its_socket():
+    # A stopping quipud must not remove the socket of one started right after
+    # it (the Neovim plugin autostarts one): libuv unlinks the path when the
+    # listening handle closes, and quipud used to unlink it again at exit,
+    # by which time the successor had bound a new socket there.
+    tmp = tempfile.mkdtemp(prefix="qp-successor-")
+    vault = os.path.join(tmp, "vault")
+    files = {"N%04d.md" % i: "# N%d\n[[N%04d]]\n" % (i, i + 1) for i in range(3000)}
+    overlapped = 0
+    try:
+        seed = Daemon(vault=vault, files=files, start=False)
+        seed.cleanup()
+        for attempt in range(4):
+            # A cold index: the first daemon is busy writing when told to stop.
+            a = Daemon(vault=vault, wait_ready=False)
+            b = Daemon(vault=vault, start=False)
+            b.socket = a.socket
+            try:
+                a.send_signal(signal.SIGTERM)
+                deadline = time.monotonic() + 10
+                while os.path.exists(a.socket) and time.monotonic() < deadline:
+                    time.sleep(0.001)
+                b.start(wait_ready=False)
+                if a.proc.poll() is None:
+                    overlapped += 1
+                assert a.wait() == 0, a.stderr()[-3000:]
+                a.proc = None
+                assert os.path.exists(b.socket), "the successor's socket was removed"
+                with Client(b.socket) as c:
+                    assert c.request("status")["vault"] == os.path.realpath(vault)
+            finally:
+                a.cleanup()
+                b.cleanup()
+        assert overlapped > 0, "the first daemon always exited before the second bound"
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_status_subscription_right_after_restart_sees_ready():
+    # issue 17 bug 1: on an already indexed vault, a status subscription whose
+    # first run saw "scanning" and that registered after the scan ended
+    # (ready without a commit) was never pushed "ready"; with
+    # --rescan-interval 0 `quipu status --wait` then waited forever.
+    files = {"P%03d.md" % i: "# P%d\n[[P%03d]]\n" % (i, i + 1) for i in range(300)}
+    d = Daemon(files=files, args=["--rescan-interval", "0"])
+    saw_scanning = 0
+    try:
+        assert d.stop() == 0
+        for i in range(30):
+            d.start(wait_ready=False)
+            with Client(d.socket, timeout=10) as c:
+                sub = c.request("subscribe", {"method": "status", "params": {}})
+                if sub["result"]["state"] != "ready":
+                    saw_scanning += 1
+                    c.wait_update(sub["subscription"], lambda r: r["state"] == "ready",
+                                  timeout=10)
+            assert d.stop() == 0
+        print("  (%d of 30 first answers said scanning)" % saw_scanning)
+    finally:
+        d.cleanup()
 
 
 if __name__ == "__main__":

@@ -295,5 +295,41 @@ def test_periodic_rescan():
         assert "scan: periodic" in w.d.stderr()
 
 
+def test_watched_note_deleted_and_renamed_pushes_not_found():
+    # issue 17 bug 3, the daemon's half: a subscription whose note goes away
+    # gets an update carrying the protocol's not_found error (no result), and
+    # results again when the note comes back (docs/protocol.md, "Push updates").
+    with Watch() as w:
+        c = w.d.client(timeout=15)
+        subs = {}
+        for m in ("note", "mentions"):
+            subs[m] = c.request("subscribe", {"method": m, "params": {"note": "Ann Veld"}})[
+                "subscription"]
+        subs["backlinks"] = w.sub
+        clients = {"note": c, "mentions": c, "backlinks": w.c}
+
+        def expect_error():
+            for m, s in subs.items():
+                u = clients[m].wait_update(s, error=True)
+                assert "result" not in u, u
+                e = u["error"]
+                assert e["code"] == -32001 and e["data"]["kind"] == "not_found", (m, e)
+                assert "Ann Veld" in e["message"], e
+
+        def expect_result():
+            for m, s in subs.items():
+                u = clients[m].wait_update(s)
+                assert "error" not in u and u["result"]["path"] == "People/Ann Veld.md", (m, u)
+
+        w.d.remove("People/Ann Veld.md")
+        expect_error()
+        w.d.write("People/Ann Veld.md", PERSON)
+        expect_result()
+        w.d.rename("People/Ann Veld.md", "People/Ann.md")
+        expect_error()
+        w.d.rename("People/Ann.md", "People/Ann Veld.md")
+        expect_result()
+
+
 if __name__ == "__main__":
     run_tests(globals())
