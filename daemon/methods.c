@@ -20,6 +20,17 @@ static const qpd_method methods[] = {
     /* Task queries are not cached: their answers depend on today's date. */
     {"tasks.blocks", QPD_ON_WORKER | QPD_SUBSCRIBABLE, QPD_LOOP_NONE},
     {"tasks.query", QPD_ON_WORKER | QPD_SUBSCRIBABLE, QPD_LOOP_NONE},
+    {"backlinks.subpath", QPD_ON_WORKER | QPD_SUBSCRIBABLE, QPD_LOOP_NONE},
+    {"complete.blocks", QPD_ON_WORKER | QPD_SUBSCRIBABLE, QPD_LOOP_NONE},
+    {"complete.headings", QPD_ON_WORKER | QPD_SUBSCRIBABLE, QPD_LOOP_NONE},
+    {"complete.notes", QPD_ON_WORKER | QPD_SUBSCRIBABLE, QPD_LOOP_NONE},
+    {"complete.tags", QPD_ON_WORKER | QPD_SUBSCRIBABLE, QPD_LOOP_NONE},
+    {"complete.values", QPD_ON_WORKER | QPD_SUBSCRIBABLE, QPD_LOOP_NONE},
+    {"list", QPD_ON_WORKER | QPD_SUBSCRIBABLE, QPD_LOOP_NONE},
+    {"problems", QPD_ON_WORKER | QPD_SUBSCRIBABLE, QPD_LOOP_NONE},
+    {"symbols", QPD_ON_WORKER | QPD_SUBSCRIBABLE, QPD_LOOP_NONE},
+    {"symbols.search", QPD_ON_WORKER | QPD_SUBSCRIBABLE, QPD_LOOP_NONE},
+    {"unresolved", QPD_ON_WORKER | QPD_SUBSCRIBABLE, QPD_LOOP_NONE},
     {"subscribe", QPD_ON_LOOP, QPD_LOOP_SUBSCRIBE},
     {"unsubscribe", QPD_ON_LOOP, QPD_LOOP_UNSUBSCRIBE},
 };
