@@ -31,6 +31,8 @@ static const qpd_method methods[] = {
     {"symbols", QPD_ON_WORKER | QPD_SUBSCRIBABLE, QPD_LOOP_NONE},
     {"symbols.search", QPD_ON_WORKER | QPD_SUBSCRIBABLE, QPD_LOOP_NONE},
     {"unresolved", QPD_ON_WORKER | QPD_SUBSCRIBABLE, QPD_LOOP_NONE},
+    /* A plan is computed against the files as they are: never from a cache. */
+    {"rename.plan", QPD_ON_WORKER, QPD_LOOP_NONE},
     {"subscribe", QPD_ON_LOOP, QPD_LOOP_SUBSCRIBE},
     {"unsubscribe", QPD_ON_LOOP, QPD_LOOP_UNSUBSCRIBE},
 };
