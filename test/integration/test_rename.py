@@ -44,10 +44,16 @@ def eq(got, want, what=""):
 
 
 def wait_for(pred, timeout=10.0, what="condition"):
+    """Polls pred until it holds. A not-found answer counts as "not yet":
+    the renamed note is not in the index until the watcher reports it."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if pred():
-            return
+        try:
+            if pred():
+                return
+        except RpcError as e:
+            if e.kind != "not_found":
+                raise
         time.sleep(0.05)
     raise AssertionError("timed out waiting for " + what)
 
