@@ -49,63 +49,14 @@
 
 #define JSON_FLAGS (JSON_COMPACT | JSON_ENCODE_ANY)
 
-typedef struct file_info {
-    int64_t id;
-    char *path;
-    bool is_note;
-    int kind;
-    char *title;
-    char *date;
-} file_info;
-
-static void file_info_free(file_info *f)
-{
-    free(f->path);
-    free(f->title);
-    free(f->date);
-    memset(f, 0, sizeof *f);
-}
+/* A file's row as the answers show it: the methods' note row
+ * (methods_int.h), read by qp__mnote_get(). */
+typedef qp__mnote file_info;
 
 static char *col_dup(sqlite3_stmt *s, int i)
 {
     const unsigned char *t = sqlite3_column_text(s, i);
     return t ? strdup((const char *)t) : NULL;
-}
-
-static qp_rc get_file_info(qp_store *st, int64_t id, file_info *out, qp_error *err)
-{
-    memset(out, 0, sizeof *out);
-    sqlite3_stmt *s;
-    qp_rc rc = qp__store_stmt(&s, st, QP__S_FILE_INFO, err);
-    if (rc != QP_OK)
-        return rc;
-    sqlite3_bind_int64(s, 1, id);
-    int src = sqlite3_step(s);
-    if (src != SQLITE_ROW) {
-        sqlite3_reset(s);
-        if (src == SQLITE_DONE)
-            return qp_error_set(err, QP_ENOTFOUND, "file %lld is not indexed", (long long)id);
-        return qp__store_sqlite_error(st, src, "files", err);
-    }
-    out->id = id;
-    out->path = col_dup(s, 0);
-    out->is_note = sqlite3_column_int(s, 1) != 0;
-    out->kind = sqlite3_column_int(s, 2);
-    out->title = col_dup(s, 3);
-    out->date = col_dup(s, 4);
-    bool oom = !out->path || (!out->title && sqlite3_column_type(s, 3) != SQLITE_NULL) ||
-               (!out->date && sqlite3_column_type(s, 4) != SQLITE_NULL);
-    sqlite3_reset(s);
-    if (oom) {
-        file_info_free(out);
-        return qp_error_set(err, QP_ENOMEM, "out of memory");
-    }
-    return QP_OK;
-}
-
-static const char *kind_name(const file_info *f)
-{
-    return f->is_note ? qp_note_kind_name((qp_note_kind)f->kind) : "attachment";
 }
 
 static json_t *str_or_null(const char *s)
@@ -231,7 +182,7 @@ static qp_rc resolve_note_param(qp_store *st, json_t *params, file_info *out, qp
     }
     if (id == 0)
         return qp_error_set(err, QP_ENOTFOUND, "note not found: %s", note);
-    return get_file_info(st, id, out, err);
+    return qp__mnote_get(out, st, id, err);
 }
 
 /* ---- sources and occurrences ---- */
@@ -384,7 +335,7 @@ static json_t *source_obj(const file_info *f, json_t *occurrences)
         return NULL;
     }
     json_object_set_new(o, "path", json_string(f->path));
-    json_object_set_new(o, "kind", json_string(kind_name(f)));
+    json_object_set_new(o, "kind", json_string(qp__mnote_kind(f)));
     json_object_set_new(o, "title", str_or_null(f->title));
     json_object_set_new(o, "date", str_or_null(f->date));
     json_object_set_new(o, "occurrences", occurrences);
@@ -577,7 +528,7 @@ static qp_rc linked_sources(qp_store *st, const file_info *target, qp__page *pg,
     for (; nfs < ids.n; nfs++) {
         if (!idset_add(linkers, ids.v[nfs]))
             goto oom;
-        rc = get_file_info(st, ids.v[nfs], &fs[nfs], err);
+        rc = qp__mnote_get(&fs[nfs], st, ids.v[nfs], err);
         if (rc != QP_OK)
             goto cleanup;
     }
@@ -614,7 +565,7 @@ oom:
     rc = qp_error_set(err, QP_ENOMEM, "out of memory");
 cleanup:
     for (size_t k = 0; k < nfs; k++)
-        file_info_free(&fs[k]);
+        qp__mnote_free(&fs[k]);
     free(fs);
     free(ids.v);
     json_decref(arr);
@@ -820,16 +771,16 @@ static qp_rc unlinked_source(json_t **out, qp_store *st, const qp_vault *vault, 
     qp__mention_hit *hits = NULL;
     size_t nh = 0;
     *out = NULL;
-    qp_rc rc = get_file_info(st, id, &f, err);
+    qp_rc rc = qp__mnote_get(&f, st, id, err);
     if (rc != QP_OK)
         return rc;
     if (qp_vault_excluded(vault, f.path)) { /* Obsidian hides excluded files here */
-        file_info_free(&f);
+        qp__mnote_free(&f);
         return QP_OK;
     }
     rc = load_text(st, vault, id, f.path, &b, &text, &readable, err);
     if (rc != QP_OK || !readable) {
-        file_info_free(&f);
+        qp__mnote_free(&f);
         return rc;
     }
     rc = qp__mentions_find(&hits, &nh, text, b.len, (const char *const *)names, nn, err);
@@ -842,7 +793,7 @@ static qp_rc unlinked_source(json_t **out, qp_store *st, const qp_vault *vault, 
     }
     free(hits);
     body_free(&b);
-    file_info_free(&f);
+    qp__mnote_free(&f);
     return rc;
 }
 
@@ -1064,10 +1015,10 @@ static qp_rc m_note(json_t **out, qp_store *st, const qp_vault *vault, json_t *p
         }
     }
     if (rc == QP_OK) {
-        *out = json_pack("{ss ss so so so so so so so so}", "path", f.path, "kind", kind_name(&f),
-                         "title", str_or_null(f.title), "date", str_or_null(f.date), "aliases",
-                         aliases, "tags", tags, "properties", props, "headings", headings, "links",
-                         links, "tasks", tasks);
+        *out = json_pack("{ss ss so so so so so so so so}", "path", f.path, "kind",
+                         qp__mnote_kind(&f), "title", str_or_null(f.title), "date",
+                         str_or_null(f.date), "aliases", aliases, "tags", tags, "properties", props,
+                         "headings", headings, "links", links, "tasks", tasks);
         aliases = tags = headings = links = tasks = props = NULL; /* "o" stole them */
         if (!*out)
             rc = qp_error_set(err, QP_ENOMEM, "out of memory");
@@ -1078,7 +1029,7 @@ static qp_rc m_note(json_t **out, qp_store *st, const qp_vault *vault, json_t *p
     json_decref(links);
     json_decref(tasks);
     json_decref(props);
-    file_info_free(&f);
+    qp__mnote_free(&f);
     return rc;
 }
 
@@ -1119,7 +1070,7 @@ static qp_rc m_resolve(json_t **out, qp_store *st, const qp_vault *vault, json_t
     file_info f;
     memset(&f, 0, sizeof f);
     if (dst) {
-        if ((rc = get_file_info(st, dst, &f, err)) != QP_OK) {
+        if ((rc = qp__mnote_get(&f, st, dst, err)) != QP_OK) {
             json_decref(res);
             goto cleanup;
         }
@@ -1144,7 +1095,7 @@ static qp_rc m_resolve(json_t **out, qp_store *st, const qp_vault *vault, json_t
         free(b);
         free(strs);
     }
-    file_info_free(&f);
+    qp__mnote_free(&f);
     if (rc != QP_OK) {
         json_decref(res);
         goto cleanup;
@@ -1273,7 +1224,7 @@ static qp_rc m_backlinks(json_t **out, qp_store *st, const qp_vault *vault, json
     json_decref(linked);
     json_decref(unlinked);
     free(linkers.v);
-    file_info_free(&f);
+    qp__mnote_free(&f);
     qp__page_free(&pg);
     return rc;
 }
@@ -1530,7 +1481,7 @@ cleanup:
     json_decref(missing);
     json_decref(stale);
     free(linkers.v);
-    file_info_free(&f);
+    qp__mnote_free(&f);
     qp__page_free(&pg);
     return rc;
 }
@@ -1598,7 +1549,7 @@ static qp_rc m_tasks_blocks(json_t **out, qp_store *st, const qp_vault *vault, j
     qp_vaultconf *conf = vault ? qp_vault_conf(vault) : NULL;
     rc = qp__query_task_blocks(out, st, qp_vaultconf_tasks(conf), f.path, params, err);
     qp_vaultconf_free(conf);
-    file_info_free(&f);
+    qp__mnote_free(&f);
     return rc;
 }
 
