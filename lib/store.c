@@ -2108,7 +2108,8 @@ qp_rc qp_store_sync(qp_store *st, const qp_vault *v,
     }
     if (rc != QP_OK)
         goto cleanup;
-    qsort(w.v, w.n, sizeof *w.v, walk_cmp);
+    if (w.n > 1) /* an empty vault leaves w.v NULL, which qsort may not take */
+        qsort(w.v, w.n, sizeof *w.v, walk_cmp);
 
     rc = qp_store_begin(st, err);
     if (rc != QP_OK)
@@ -2128,7 +2129,7 @@ qp_rc qp_store_sync(qp_store *st, const qp_vault *v,
     int src;
     while ((src = sqlite3_step(s)) == SQLITE_ROW) {
         walk_entry key = {(char *)(uintptr_t)sqlite3_column_text(s, 1)};
-        if (key.path && bsearch(&key, w.v, w.n, sizeof *w.v, walk_cmp))
+        if (key.path && w.n && bsearch(&key, w.v, w.n, sizeof *w.v, walk_cmp))
             continue;
         if (ngone == capgone) {
             capgone = capgone ? capgone * 2 : 16;

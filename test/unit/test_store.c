@@ -493,6 +493,35 @@ static void test_unlinked_reads_current_file(void **state)
               QP_EINVAL);
 }
 
+/* An empty vault (and one emptied again): nothing to sort, nothing
+ * parsed, the removed note gone. */
+static void test_empty_vault_sync(void **state)
+{
+    fx *f = *state;
+    open_all(f);
+    sync_vault(f);
+    qp_store_stats s;
+    qp_store_get_stats(f->st, &s);
+    assert_int_equal(s.parsed, 0);
+    assert_int_equal(s.removed, 0);
+
+    write_at(f->root, "Only.md", "# Only\n[[Gone]]\n");
+    sync_vault(f);
+    qp_store_get_stats(f->st, &s);
+    assert_int_equal(s.parsed, 1);
+    assert_int_equal(unresolved_count(f), 1);
+
+    char path[512];
+    snprintf(path, sizeof path, "%s/Only.md", f->root);
+    assert_int_equal(unlink(path), 0);
+    sync_vault(f);
+    qp_store_get_stats(f->st, &s);
+    assert_int_equal(s.removed, 1);
+    assert_int_equal(unresolved_count(f), 0);
+    qp_file_stat fs;
+    assert_rc(qp_store_file_stat(f->st, "Only.md", &fs, NULL), QP_ENOTFOUND);
+}
+
 static void test_warm_sync_parses_nothing(void **state)
 {
     fx *f = *state;
@@ -794,6 +823,7 @@ int main(void)
     qp_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_open_new_and_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_empty_vault_sync, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reader_on_missing_or_foreign, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbage_file_rebuilt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_and_newer_rebuilt, setup, teardown),
