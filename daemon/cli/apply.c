@@ -416,7 +416,16 @@ static int make_parents(apply *a, const char *path)
     char *d = dir_of(path);
     if (d == NULL)
         return ENOMEM;
-    for (char *p = d + strlen(a->root) + 1; p != NULL;) {
+    size_t rl = strlen(a->root);
+    if (strncmp(d, a->root, rl) != 0 || (d[rl] != '/' && d[rl] != '\0')) {
+        free(d);
+        return EINVAL; /* never made outside the vault */
+    }
+    if (d[rl] == '\0') {
+        free(d);
+        return 0; /* the vault's root: nothing to make */
+    }
+    for (char *p = d + rl + 1; p != NULL;) {
         char *slash = strchr(p, '/');
         if (slash)
             *slash = '\0';
