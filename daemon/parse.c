@@ -95,9 +95,14 @@ static void parse_one(qpd_parse_job *job, qp_store **rd, const qpd_pathent *pe)
     char *abs = qpd_join(d->vault_root, pe->path);
     struct stat sb;
     int r = stat(abs, &sb);
+    qp_file_stat fs;
 
     free(abs);
-    if (r != 0) {
+    /* Paths are NFC (the listing normalises names), so a name stored
+     * decomposed (NFD) on disk misses plain stat(); the vault finds it. */
+    if (r != 0 && !pe->tree && qp_vault_stat(d->vault, pe->path, &fs, NULL) == QP_OK) {
+        parse_file(job, pe->path);
+    } else if (r != 0) {
         add(job, pe->tree ? QPD_OP_REMOVE_TREE : QPD_OP_REMOVE, pe->path, NULL, NULL, QP_INGEST_OK);
         if (pe->tree)
             qpd_strvec_push(&job->gone_dirs, qpd_xstrdup(pe->path));

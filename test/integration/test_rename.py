@@ -229,12 +229,7 @@ def test_kill_during_apply_leaves_whole_files():
 def test_nfd_file_name():
     nfd = "Cafe\u0301.md"
     with Daemon(files={nfd: "x\n", "s.md": "[[Caf\u00e9]]\n"}) as d:
-        if d.client().request("resolve", {"link": "Caf\u00e9"})["path"] is None:
-            # quipud's scan stats the NFC path, so a decomposed name on disk
-            # is not indexed yet (daemon/index.c); the plan side is covered by
-            # test_rename.c's test_nfd_names
-            print("skip: quipud does not index a file whose name is NFD on disk")
-            return
+        eq(d.client().request("resolve", {"link": "Caf\u00e9"})["path"], "Caf\u00e9.md", "indexed")
         rc, out, err = run(d, ["mv", "Caf\u00e9", "Bar"])
         eq(rc, 0, err)
         eq(d.read("s.md"), "[[Bar]]\n", "link")
