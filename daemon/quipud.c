@@ -416,7 +416,7 @@ int main(int argc, char **argv)
     d->query_cache = (size_t)o.query_cache;
 
     if (qp_vault_open(&d->vault, o.vault, &err) != QP_OK) {
-        fprintf(stderr, "quipud: %s: %s\n", o.vault, err.msg);
+        fprintf(stderr, "quipud: %s\n", err.msg); /* err.msg names the path */
         return 1;
     }
     d->vault_root = qp_vault_root(d->vault);

@@ -93,8 +93,14 @@ def test_cli_flags():
     assert out.returncode == 0 and "--socket" in out.stdout and "--print-socket" in out.stdout
     out = subprocess.run([exe], capture_output=True, text=True)
     assert out.returncode == 2 and "usage" in out.stderr
+    # A vault that is not there, or not a folder: one line naming the path once.
     out = subprocess.run([exe, "/nonexistent/vault/xyz"], capture_output=True, text=True)
-    assert out.returncode == 1 and "quipud:" in out.stderr
+    assert out.returncode == 1, out
+    assert out.stderr == "quipud: /nonexistent/vault/xyz: vault: No such file or directory\n", out
+    with tempfile.NamedTemporaryFile(suffix=".md") as f:
+        out = subprocess.run([exe, f.name], capture_output=True, text=True)
+        assert out.returncode == 1, out
+        assert out.stderr == "quipud: %s: vault: not a directory\n" % f.name, out
     d = Daemon(start=False)
     try:
         env = dict(os.environ, XDG_RUNTIME_DIR=d.tmp)
