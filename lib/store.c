@@ -47,7 +47,8 @@
 #include "store_int.h"
 
 #define QP_STORE_APP_ID 0x71697075 /* "qipu" */
-#define QP_STORE_SCHEMA 6          /* 5: links_dst covers (dst, src, line, col); 6: search */
+/* 5: links_dst covers (dst, src, line, col); 6: search; 7: links_subpath */
+#define QP_STORE_SCHEMA 7
 #define RESOLVE_CHUNK   4096
 /* Indexes up to this size (database + WAL) are checked page by page on
  * every write open (see damage_check). */
@@ -80,6 +81,10 @@ static const char *const schema_v1[] = {
     "CREATE INDEX links_dst ON links(dst, src, line, col)",
     "CREATE INDEX links_name1 ON links(name1)",
     "CREATE INDEX links_name2 ON links(name2)",
+    /* The links with a heading or block part, by target: what status
+     * checks after every commit (lib/problems.c), a few percent of the
+     * links, read without a scan of all of them. */
+    "CREATE INDEX links_subpath ON links(dst) WHERE subpath IS NOT NULL AND subpath <> '#'",
     "CREATE TABLE headings(file INTEGER NOT NULL, level INTEGER NOT NULL, text TEXT NOT NULL,"
     " line INTEGER NOT NULL)",
     "CREATE INDEX headings_file ON headings(file)",
@@ -1794,6 +1799,8 @@ static const char *const bulk_indexes[][2] = {
     {"links_dst", "CREATE INDEX IF NOT EXISTS links_dst ON links(dst, src, line, col)"},
     {"links_name1", "CREATE INDEX IF NOT EXISTS links_name1 ON links(name1)"},
     {"links_name2", "CREATE INDEX IF NOT EXISTS links_name2 ON links(name2)"},
+    {"links_subpath", "CREATE INDEX IF NOT EXISTS links_subpath ON links(dst)"
+                      " WHERE subpath IS NOT NULL AND subpath <> '#'"},
     {"tags_folded", "CREATE INDEX IF NOT EXISTS tags_folded ON tags(tag_folded)"},
     {"aliases_folded", "CREATE INDEX IF NOT EXISTS aliases_folded ON aliases(alias_folded)"},
     {"tasks_due", "CREATE INDEX IF NOT EXISTS tasks_due ON tasks(due) WHERE due IS NOT NULL"},
