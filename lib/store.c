@@ -47,7 +47,7 @@
 #include "store_int.h"
 
 #define QP_STORE_APP_ID 0x71697075 /* "qipu" */
-/* 5: links_dst covers (dst, src, line, col); 6: search; 7: links_subpath */
+/* 5: links_dst covers (dst, src, line, col); 6: search; 7: links_subpath, files_kind */
 #define QP_STORE_SCHEMA 7
 #define RESOLVE_CHUNK   4096
 /* Indexes up to this size (database + WAL) are checked page by page on
@@ -65,6 +65,9 @@ static const char *const schema_v1[] = {
     /* Meeting titles repeat (a weekly meeting keeps its title): the index
      * covers kind and path so that "the first meeting titled X" is one seek. */
     "CREATE INDEX files_title ON files(title_folded, kind, path)",
+    /* Notes by kind: status's counts and the person scans, without
+     * reading every files row (wide: paths, titles, dates). */
+    "CREATE INDEX files_kind ON files(kind) WHERE is_note = 1",
     "CREATE TABLE properties(file INTEGER PRIMARY KEY, json TEXT NOT NULL)",
     "CREATE TABLE aliases(file INTEGER NOT NULL, alias TEXT NOT NULL, alias_folded TEXT NOT NULL)",
     "CREATE INDEX aliases_file ON aliases(file)",
