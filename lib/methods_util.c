@@ -23,19 +23,43 @@
 
 /* ---- matching ---- */
 
+/* Candidates are folded, valid UTF-8 and mostly ASCII: the scans below
+ * look for the query's first byte with memchr() and decode only around a
+ * hit. An ASCII byte never occurs inside a multi-byte sequence, so a byte
+ * hit is a code point hit. */
+
+static bool ascii_word(unsigned char b)
+{
+    return (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9') || b == '_';
+}
+
+/* Whether the code point that ends just before c + i (i > 0) is a word
+ * character: back over the continuation bytes to its first byte. */
+static bool word_before(const char *c, size_t i)
+{
+    unsigned char b = (unsigned char)c[i - 1];
+    if (b < 0x80)
+        return ascii_word(b);
+    size_t k = i - 1;
+    while (k > 0 && ((unsigned char)c[k] & 0xC0) == 0x80)
+        k--;
+    uint32_t cp;
+    qp_text_decode(c + k, i - k, &cp);
+    return qp_text_is_word(cp);
+}
+
 /* A word starts at the beginning or after a code point that is not a
- * word character (space, punctuation, '/'). */
+ * word character (space, punctuation, '/'). The beginning is the prefix
+ * test of qp__match_of. */
 static bool word_match(const char *c, size_t clen, const char *q, size_t qlen)
 {
-    for (size_t i = 0; i + qlen <= clen;) {
-        uint32_t cp;
-        size_t n = qp_text_decode(c + i, clen - i, &cp);
-        if (!qp_text_is_word(cp)) {
-            size_t j = i + n;
-            if (j + qlen <= clen && memcmp(c + j, q, qlen) == 0)
-                return true;
-        }
-        i += n;
+    for (const char *p = c + 1; p + qlen <= c + clen;) {
+        p = memchr(p, q[0], (size_t)(c + clen - p) - qlen + 1);
+        if (p == NULL)
+            return false;
+        if (!word_before(c, (size_t)(p - c)) && memcmp(p, q, qlen) == 0)
+            return true;
+        p++;
     }
     return false;
 }
@@ -45,6 +69,14 @@ static bool subsequence(const char *c, size_t clen, const char *q, size_t qlen)
 {
     size_t i = 0;
     for (size_t k = 0; k < qlen;) {
+        if ((unsigned char)q[k] < 0x80) {
+            const char *p = i < clen ? memchr(c + i, q[k], clen - i) : NULL;
+            if (p == NULL)
+                return false;
+            i = (size_t)(p - c) + 1;
+            k++;
+            continue;
+        }
         uint32_t want;
         size_t qn = qp_text_decode(q + k, qlen - k, &want);
         bool found = false;
@@ -67,15 +99,15 @@ static bool fuzzy_match(const char *c, size_t clen, const char *q, size_t qlen)
 {
     uint32_t first;
     size_t fn = qp_text_decode(q, qlen, &first);
-    bool at_word_start = true;
-    for (size_t i = 0; i < clen;) {
-        uint32_t cp;
-        size_t n = qp_text_decode(c + i, clen - i, &cp);
-        if (at_word_start && n == fn && memcmp(c + i, q, n) == 0 &&
-            subsequence(c + i + n, clen - i - n, q + fn, qlen - fn))
+    for (const char *p = c; p + fn <= c + clen;) {
+        p = memchr(p, q[0], (size_t)(c + clen - p) - fn + 1);
+        if (p == NULL)
+            return false;
+        size_t i = (size_t)(p - c);
+        if (memcmp(p, q, fn) == 0 && (i == 0 || !word_before(c, i)) &&
+            subsequence(p + fn, clen - i - fn, q + fn, qlen - fn))
             return true;
-        at_word_start = !qp_text_is_word(cp);
-        i += n;
+        p++;
     }
     return false;
 }

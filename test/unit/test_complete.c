@@ -63,6 +63,14 @@ static void test_notes_word_and_fuzzy(void **state)
     mv_check("complete.notes", "{\"prefix\":\"lena okafor\"}",
              "{\"items\":[" LENA("exact") "],\"incomplete\":false}");
     mv_check("complete.notes", "{\"prefix\":\"zzz\"}", "{\"items\":[],\"incomplete\":false}");
+    /* Word starts next to non-ASCII text: "öb" starts a word after a
+     * space; "rne" follows "ä", a word character, so it starts none and
+     * is no fuzzy match either; "äö" is a fuzzy match from the start. */
+    mv_check("complete.notes", "{\"prefix\":\"\xc3\xb6" "b\"}",
+             "{\"items\":[" ARNE_NOTE("word") "],\"incomplete\":false}");
+    mv_check("complete.notes", "{\"prefix\":\"rne\"}", "{\"items\":[],\"incomplete\":false}");
+    mv_check("complete.notes", "{\"prefix\":\"\xc3\xa4\xc3\xb6\"}",
+             "{\"items\":[" ARNE_NOTE("fuzzy") "],\"incomplete\":false}");
 }
 
 static void test_notes_ranked_and_capped(void **state)
