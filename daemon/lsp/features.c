@@ -255,60 +255,6 @@ static json_t *resolve_link(qpl_server *s, const qpl_doc *d, const qp_link *l)
     return qpl_call(s, d->v, "resolve", resolve_params(d, l), NULL);
 }
 
-/* Splits the link written at col0 of a context line into target + subpath
- * (arena strings). False when there is no link there. */
-static bool split_context_link(qp_arena *a, const char *line, size_t col0, qp_link *out)
-{
-    size_t n = strlen(line), i = col0;
-
-    memset(out, 0, sizeof *out);
-    if (i >= n)
-        return false;
-    if (line[i] == '"' || line[i] == '\'')
-        i++;
-    if (line[i] == '!')
-        i++;
-    if (strncmp(line + i, "[[", 2) == 0) {
-        const char *e = strstr(line + i + 2, "]]");
-
-        return e != NULL && qp_link_split(out, a, line + i + 2, (size_t)(e - (line + i + 2)), NULL);
-    }
-    if (line[i] == '[') {
-        const char *e = strstr(line + i, "](");
-        const char *c = e ? strchr(e + 2, ')') : NULL;
-        char *dec, *hash;
-
-        if (c == NULL)
-            return false;
-        dec = qp_link_url_decode(a, e + 2, (size_t)(c - (e + 2)), NULL);
-        if (dec == NULL)
-            return false;
-        hash = strchr(dec, '#');
-        if (hash != NULL) {
-            out->subpath = qp_arena_strdup(a, hash);
-            *hash = '\0';
-        }
-        out->target = dec;
-        return true;
-    }
-    return false;
-}
-
-/* True when a written subpath names `want` ("Heading" or "^id"): its last
- * component, compared without case, as Obsidian matches them. */
-static bool subpath_is(const char *sub, const char *want)
-{
-    const char *last;
-
-    if (sub == NULL)
-        return false;
-    last = strrchr(sub, '#');
-    last = last ? last + 1 : sub;
-    while (*last == ' ')
-        last++;
-    return strcasecmp(last, want) == 0;
-}
-
 /* ---- definition ------------------------------------------------------------- */
 
 static json_t *h_definition(qpl_server *s, json_t *params, int *code, const char **msg)
@@ -339,53 +285,79 @@ static json_t *h_definition(qpl_server *s, json_t *params, int *code, const char
 
 /* ---- references ------------------------------------------------------------ */
 
-typedef enum ref_filter {
-    REF_ALL,     /* every link to the note */
-    REF_SUBPATH, /* links whose subpath names `want` */
-} ref_filter;
+/* Appends the locations of the sources' occurrences in `list` of the
+ * daemon's answer r (`name`: the text an unlinked mention spells). */
+static void add_occurrences(const qpl_server *s, const qpl_vault *v, json_t *r, const char *list,
+                            const char *name, json_t *locs)
+{
+    json_t *src, *occ;
+    size_t i, j;
 
-/* Appends the backlinks of `note` (a vault path) to locs. */
-static void add_backlinks(qpl_server *s, qpl_vault *v, const char *note, ref_filter f,
-                          const char *want, bool unlinked, json_t *locs)
+    json_array_foreach(json_object_get(r, list), i, src)
+    {
+        const char *path = json_string_value(json_object_get(src, "path"));
+
+        if (path == NULL)
+            continue;
+        json_array_foreach(json_object_get(src, "occurrences"), j, occ)
+            json_array_append_new(locs, occ_location(v, path, occ, s->enc, name));
+    }
+}
+
+/* Appends the backlinks of `note` (a vault path) to locs, and its
+ * unlinked mentions when asked. */
+static void add_backlinks(qpl_server *s, qpl_vault *v, const char *note, bool unlinked,
+                          json_t *locs)
 {
     /* max_occurrences 0: every occurrence (the daemon keeps 100 per file). */
     json_t *r = qpl_call(
         s, v, "backlinks",
         json_pack("{s:s, s:b, s:i}", "note", note, "unlinked", unlinked, "max_occurrences", 0),
         NULL);
-    const char *lists[2] = {"linked", "unlinked"};
-    qp_arena *a = qp_arena_new();
     char nbuf[PATH_MAX];
-    const char *name = note_name(note, nbuf, sizeof nbuf);
 
-    for (int k = 0; k < (unlinked ? 2 : 1); k++) {
-        json_t *src, *occ;
-        size_t i, j;
-
-        json_array_foreach(json_object_get(r, lists[k]), i, src)
-        {
-            const char *path = json_string_value(json_object_get(src, "path"));
-
-            json_array_foreach(json_object_get(src, "occurrences"), j, occ)
-            {
-                if (f == REF_SUBPATH) {
-                    const char *ctx = json_string_value(json_object_get(occ, "context"));
-                    json_int_t col = json_integer_value(json_object_get(occ, "column"));
-                    qp_link l;
-
-                    if (ctx == NULL || a == NULL || col < 1 ||
-                        !split_context_link(a, ctx, (size_t)col - 1, &l) ||
-                        !subpath_is(l.subpath, want))
-                        continue;
-                }
-                if (path != NULL)
-                    json_array_append_new(locs,
-                                          occ_location(v, path, occ, s->enc, k == 1 ? name : NULL));
-            }
-        }
-    }
-    qp_arena_free(a);
+    add_occurrences(s, v, r, "linked", NULL, locs);
+    if (unlinked)
+        add_occurrences(s, v, r, "unlinked", note_name(note, nbuf, sizeof nbuf), locs);
     json_decref(r);
+}
+
+/* Appends the links to one heading or block of `note`: the daemon's
+ * backlinks.subpath, which counts every link whose own subpath lands on
+ * the same line ([[N#A#B]] and [[N#B]] alike). `sub` is "#Heading",
+ * "#A#B" or "#^id" (a leading '#' is added when missing). */
+static void add_subpath_refs(qpl_server *s, qpl_vault *v, const char *note, const char *sub,
+                             json_t *locs)
+{
+    char buf[1024];
+
+    snprintf(buf, sizeof buf, "%s%s", sub[0] == '#' ? "" : "#", sub);
+    json_t *r = qpl_call(s, v, "backlinks.subpath",
+                         json_pack("{s:s, s:s}", "note", note, "subpath", buf), NULL);
+    add_occurrences(s, v, r, "linked", NULL, locs);
+    json_decref(r);
+}
+
+/* The subpath that reaches the heading on line `line1` (1-based) of the
+ * indexed note: the daemon's outline knows the ancestors a repeated
+ * heading needs ("#A#B"). NULL when the index has no heading there (an
+ * unsaved buffer); new otherwise. */
+static char *indexed_heading_subpath(json_t *syms, json_int_t line1)
+{
+    json_t *sym;
+    size_t i;
+
+    json_array_foreach(syms, i, sym)
+    {
+        const char *sub = json_string_value(json_object_get(sym, "subpath"));
+        char *found;
+
+        if (json_integer_value(json_object_get(sym, "line")) == line1 && sub != NULL)
+            return strdup(sub);
+        if ((found = indexed_heading_subpath(json_object_get(sym, "children"), line1)) != NULL)
+            return found;
+    }
+    return NULL;
 }
 
 static const qp_heading *heading_on(const qpl_doc *d, uint32_t line0)
@@ -564,11 +536,9 @@ static json_t *h_references(qpl_server *s, json_t *params, int *code, const char
 
         if (path != NULL) {
             if (l->subpath != NULL && json_integer_value(json_object_get(r, "subpath_line")) > 0)
-                add_backlinks(s, d->v, path, REF_SUBPATH,
-                              strrchr(l->subpath, '#') ? strrchr(l->subpath, '#') + 1 : "", false,
-                              locs);
+                add_subpath_refs(s, d->v, path, l->subpath, locs);
             else
-                add_backlinks(s, d->v, path, REF_ALL, NULL, s->unlinked_refs, locs);
+                add_backlinks(s, d->v, path, s->unlinked_refs, locs);
         }
         json_decref(r);
     } else if (d->rel != NULL && (t = tag_at(d, line, off)) != NULL) {
@@ -576,13 +546,20 @@ static json_t *h_references(qpl_server *s, json_t *params, int *code, const char
     } else if (d->rel != NULL && (b = block_on(d, line, off)) != NULL) {
         char want[512];
 
-        snprintf(want, sizeof want, "^%s", b->id);
-        add_backlinks(s, d->v, d->rel, REF_SUBPATH, want, false, locs);
+        snprintf(want, sizeof want, "#^%s", b->id);
+        add_subpath_refs(s, d->v, d->rel, want, locs);
     } else if (d->rel != NULL && (h = heading_on(d, line)) != NULL && h->level > 0 &&
                !(h->level == 1 && strcmp(h->text, qp_note_title(d->note)) == 0)) {
-        add_backlinks(s, d->v, d->rel, REF_SUBPATH, h->text, false, locs);
+        json_t *r = qpl_call(s, d->v, "symbols", json_pack("{s:s}", "note", d->rel), NULL);
+        char *sub = indexed_heading_subpath(json_object_get(r, "symbols"), (json_int_t)h->line);
+        char fallback[1024];
+
+        json_decref(r);
+        snprintf(fallback, sizeof fallback, "#%s", h->text);
+        add_subpath_refs(s, d->v, d->rel, sub != NULL ? sub : fallback, locs);
+        free(sub);
     } else if (d->rel != NULL) {
-        add_backlinks(s, d->v, d->rel, REF_ALL, NULL, s->unlinked_refs, locs);
+        add_backlinks(s, d->v, d->rel, s->unlinked_refs, locs);
     }
     return locs;
 }

@@ -308,5 +308,57 @@ def test_progress_during_scan():
         shutil.rmtree(root, ignore_errors=True)
 
 
+NADIA = "# Nadia Vale\n\n## A\n\n### Same\n\n## B\n\n### Same\n"
+LINKER = "[[Nadia Vale#A#Same]]\n[[Nadia Vale#B#Same]]\n[[Nadia Vale#Same]]\n"
+
+
+def test_references_repeated_heading_and_unlinked():
+    """References on a heading are the links that land on that heading, as
+    Obsidian resolves them: [[N#Same]] reaches the first "### Same", so the
+    second one has only [[N#B#Same]]. With unlinkedReferences on, the note's
+    references add its plain-text mentions (in notes that do not link it)."""
+    root = tempfile.mkdtemp(prefix="qp-lsp-")
+    run = os.path.join(root, "run")
+    os.makedirs(run, mode=0o700)
+    env = dict(os.environ, XDG_RUNTIME_DIR=run, XDG_CACHE_HOME=os.path.join(root, "cache"),
+               QUIPUD=quipud_path())
+    env.pop("QUIPU_SOCKET", None)
+    v = _vault(root, "refs", {".obsidian/app.json": "{}", "Nadia Vale.md": NADIA,
+                              "Linker.md": LINKER, "Other.md": "Nadia Vale is named here.\n"})
+    pids = []
+    s = Lsp(env=env)
+    try:
+        s.request("initialize", {"capabilities": {}, "rootUri": "file://" + v,
+                                 "initializationOptions": {"unlinkedReferences": True}})
+        pids += _logged_pids(s, 1)
+        s.notify("initialized")
+        un, ul, uo = ("file://" + v + "/Nadia%20Vale.md", "file://" + v + "/Linker.md",
+                      "file://" + v + "/Other.md")
+        s.notify("textDocument/didOpen", {"textDocument": {
+            "uri": un, "languageId": "markdown", "version": 1, "text": NADIA}})
+
+        def refs(line, ch):
+            r = s.request("textDocument/references", {
+                "textDocument": {"uri": un}, "position": {"line": line, "character": ch},
+                "context": {"includeDeclaration": False}})["result"]
+            return sorted([x["uri"], x["range"]["start"]["line"], x["range"]["start"]["character"],
+                           x["range"]["end"]["line"], x["range"]["end"]["character"]] for x in r)
+
+        deadline = time.monotonic() + 20
+        while not refs(8, 5) and time.monotonic() < deadline:  # the first scan
+            time.sleep(0.05)
+        assert refs(8, 5) == [[ul, 1, 0, 1, 21]], refs(8, 5)
+        assert refs(4, 5) == [[ul, 0, 0, 0, 21], [ul, 2, 0, 2, 19]], refs(4, 5)
+        assert refs(0, 3) == [[ul, 0, 0, 0, 21], [ul, 1, 0, 1, 21], [ul, 2, 0, 2, 19],
+                              [uo, 0, 0, 0, 10]], refs(0, 3)
+        s.request("shutdown")
+        s.notify("exit")
+        assert s.p.wait(10) == 0
+    finally:
+        s.close()
+        _kill(pids)
+        shutil.rmtree(root, ignore_errors=True)
+
+
 if __name__ == "__main__":
     run_tests(globals())
