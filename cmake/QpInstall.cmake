@@ -33,6 +33,11 @@ if(QP_SHARED)
       VERSION ${PROJECT_VERSION}
       SOVERSION ${PROJECT_VERSION_MAJOR}
       LINKER_LANGUAGE C)
+  # Only the public API is exported (cmake/libquipu.map).
+  target_link_options(quipu_shared PRIVATE
+      "LINKER:--version-script=${PROJECT_SOURCE_DIR}/cmake/libquipu.map")
+  set_property(TARGET quipu_shared APPEND PROPERTY
+      LINK_DEPENDS ${PROJECT_SOURCE_DIR}/cmake/libquipu.map)
   install(TARGETS quipu_shared
       LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} NAMELINK_SKIP)
   install(TARGETS quipu_shared

@@ -112,6 +112,12 @@ def test_install_prefix_and_uninstall():
         assert os.path.islink(os.path.join(lib, "libquipu.so")), "development symlink"
         soname = sh(["readelf", "-d", os.path.join(lib, "libquipu.so.0")]).stdout
         assert "Library soname: [libquipu.so.0]" in soname, soname
+        # Its ABI is the public qp_ API: no qp__ internals, nothing else.
+        dyn = sh(["nm", "-D", "--defined-only", os.path.join(lib, "libquipu.so.0")]).stdout
+        names = [ln.split()[-1].split("@")[0] for ln in dyn.splitlines() if ln.strip()]
+        names = [n for n in names if n != "QUIPU_0"]  # the version node
+        assert "qp_store_open" in names and "qp_note_aliases" in names, names
+        assert [n for n in names if n.startswith("qp__") or not n.startswith("qp_")] == [], names
 
         # The programs run from where they were installed.
         out = sh([os.path.join(prefix, "bin", "quipu"), "--version"]).stdout
