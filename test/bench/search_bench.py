@@ -6,17 +6,20 @@
 quipud runs with --query-cache 0 (every answer computed). Measured, each as
 p50/p99 over --runs requests, beside `rg` answering the same question by
 scanning the vault (as file-based MCP servers do) in the same run:
-  - a two-word `search` (both words must match) vs `rg -i -l -F WORD1` then
-    `rg -i -l -F WORD2` over the files found;
-  - a search-as-you-type prefix query (last word a prefix) vs `rg -i -l` of
-    the prefix;
+  - a two-word `search` (both words must match) vs `rg -i -l -F -e WORD1`
+    then `rg -i -l -F -e WORD2` over the files found;
+  - a search-as-you-type prefix query (last word a prefix) vs `rg -i -l -e`
+    of the prefix;
   - through `quipu mcp` (JSON-RPC on its stdin/stdout, end to end): the tools
     backlinks, mentions, tasks and search vs rg per call (`rg -l -F
-    "[[NAME"`, `rg -i -l -F NAME`, `rg -c "- \\[ \\]"`, the two-word rg).
+    "[[NAME"`, `rg -i -l -F NAME`, `rg -c -F -e "- [ ]"`, the two-word rg).
+Every rg pattern goes after -e: "- [ ]" would otherwise be read as a flag
+(rg exits 2 at once, which would pass for a fast baseline).
 Also the index size and what the search tables take of it (dbstat).
 """
 
 import argparse
+import atexit
 import json
 import os
 import socket
@@ -69,16 +72,21 @@ def timed(fn, runs):
 
 
 def rg(*args):
-    return subprocess.run(["rg", *args], capture_output=True, text=True).stdout
+    # Exit status 1 is "no match"; 2 is an error (a bad flag, a missing
+    # path), whose instant answer would pass for a fast baseline.
+    p = subprocess.run(["rg", *args], capture_output=True, text=True)
+    if p.returncode not in (0, 1):
+        raise RuntimeError("rg %s: %s" % (" ".join(args), p.stderr.strip()))
+    return p.stdout
 
 
 def rg_two(vault, words):
     a, b = words.split(" ", 1)
-    files = rg("-i", "-l", "-F", a, vault).split("\n")
+    files = rg("-i", "-l", "-F", "-e", a, vault).split("\n")
     files = [f for f in files if f]
     out = []
     for i in range(0, len(files), 2000):
-        out += rg("-i", "-l", "-F", b, *files[i:i + 2000]).split("\n")
+        out += rg("-i", "-l", "-F", "-e", b, *files[i:i + 2000]).split("\n")
     return [f for f in out if f]
 
 
@@ -98,6 +106,7 @@ def main():
     t0 = time.perf_counter()
     d = subprocess.Popen([quipud, a.vault, "--socket", sock, "--db", db, "--query-cache", "0"],
                          stderr=subprocess.DEVNULL)
+    atexit.register(lambda: d.poll() is None and d.terminate())
     while not os.path.exists(sock):
         time.sleep(0.05)
     c = Rpc(sock)
@@ -118,7 +127,7 @@ def main():
         rgt = []
         for q in queries:
             if prefix:
-                rgt += timed(lambda: rg("-i", "-l", q.split(" ")[-1], a.vault), a.rg_runs)
+                rgt += timed(lambda: rg("-i", "-l", "-e", q.split(" ")[-1], a.vault), a.rg_runs)
             else:
                 rgt += timed(lambda: rg_two(a.vault, q), a.rg_runs)
         res[name] = (times, rgt)
@@ -150,10 +159,10 @@ def main():
                        "clientInfo": {"name": "bench", "version": "0"}})
     person = man["person"]
     calls = [
-        ("backlinks", {"note": person}, lambda: rg("-l", "-F", "[[" + person, a.vault)),
-        ("mentions", {"note": person}, lambda: rg("-i", "-l", "-F", person, a.vault)),
+        ("backlinks", {"note": person}, lambda: rg("-l", "-F", "-e", "[[" + person, a.vault)),
+        ("mentions", {"note": person}, lambda: rg("-i", "-l", "-F", "-e", person, a.vault)),
         ("tasks", {"query": "not done\npath includes %s" % person, "limit": 50},
-         lambda: rg("-c", "-F", "- [ ]", a.vault)),
+         lambda: rg("-c", "-F", "-e", "- [ ]", a.vault)),
         ("search", {"query": TWO_WORD[0], "limit": 10}, lambda: rg_two(a.vault, TWO_WORD[0])),
     ]
     for name, args, base in calls:
