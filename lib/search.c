@@ -16,12 +16,24 @@
  * column's count from the BM25 totals, so the distinct words, spread over
  * the columns and padded to their counts, delete the row exactly.
  *
- * A query (search_query.c) becomes one SQL statement: a MATCH on
- * search_fts for what the query needs of the text (ranked by BM25, exact
- * for words, phrases, prefixes, OR and -), and SQL conditions for path:,
- * file:, tag:, [property] and task:. line:(...) and section:(...) are
- * checked in the note's text, read through the vault, as are the hits
- * (line, column, snippet) of each result on the page.
+ * A query (search_query.c) becomes a MATCH on search_fts for what the
+ * query needs of the text (exact for words, phrases, prefixes, OR and -),
+ * and SQL conditions for path:, file:, tag:, [property] and task:.
+ * line:(...) and section:(...) are checked in the note's text, read through
+ * the vault, as are the hits (line, column, snippet) of each result on the
+ * page.
+ *
+ * Results come in two tiers. BM25 cannot give its first row before it
+ * has scored every row, and common words match most of a vault (at 100k
+ * notes, tens of thousands: ranking them all took 70-180 ms).
+ * Tier 1 is the notes whose title, aliases or headings hold the words (a
+ * column filter on the MATCH): few, and ranked by BM25 over those columns,
+ * after the note the query names exactly (file name, title or alias).
+ * Tier 2 is every other match: counted first up to QP__SEARCH_RANK_MAX,
+ * ranked by BM25 when that few, else in rowid order (last indexed first),
+ * which FTS5 gives without a sort: one pass over the postings that counts
+ * them all (the total stays exact) and reads a file row only for the page.
+ * A query of filters only lists its notes by path.
  */
 
 #include <math.h>
@@ -34,10 +46,10 @@
 
 #include "query_param_int.h"
 #include "quipu/text.h"
+#include "quipu/vaultconf.h"
 #include "search_int.h"
 #include "store_int.h"
 
-#define FTS_WEIGHTS      "10.0, 6.0, 4.0, 2.0, 1.0"
 #define NCOLS            5
 #define DEFAULT_LIMIT    20
 #define MAX_LIMIT        1000
@@ -609,7 +621,7 @@ static bool eval_range(const qp__sq_node *n, const doc_text *d, const qp__search
 /* ---- SQL functions for one query ---- */
 
 typedef struct run_ctx {
-    const qp_vault *vault;
+    const qp_vaultconf *conf;   /* the settings of this search: one snapshot, no lock per row */
     const qp__sq_node **leaves; /* by leaf index */
 } run_ctx;
 
@@ -635,7 +647,7 @@ static void fn_excluded(sqlite3_context *cx, int argc, sqlite3_value **argv)
     (void)argc;
     const run_ctx *rc = sqlite3_user_data(cx);
     const char *p = (const char *)sqlite3_value_text(argv[0]);
-    sqlite3_result_int(cx, rc && rc->vault && p && qp_vault_excluded(rc->vault, p));
+    sqlite3_result_int(cx, rc && rc->conf && p && qp_vaultconf_excluded(rc->conf, p));
 }
 
 /* qp_search_match(text, leaf): the words of a task's text satisfy the
@@ -1251,6 +1263,248 @@ static qp_rc param_int(json_int_t *out, json_t *params, const char *name, json_i
     return QP_OK;
 }
 
+/* The first tier: the notes whose title, aliases or headings hold the
+ * query's words, ranked by BM25 over those columns only (see the top of the
+ * file for why the body is not ranked). */
+#define TIER1_COLS    "{title aliases headings} : "
+#define TIER1_WEIGHTS "10.0, 6.0, 4.0, 0.0, 0.0"
+/* Tier 2 is ranked when it holds at most QP__SEARCH_RANK_MAX notes: BM25
+ * over that many costs a few milliseconds at 100k notes. */
+#define TIER2_WEIGHTS "10.0, 6.0, 4.0, 2.0, 1.0"
+
+/* One search as it runs: the page being filled and the count. */
+typedef struct search_run {
+    qp_store *st;
+    const qp_vault *vault;
+    const qp__sq_query *query;
+    const qp__sq_node *const *terms; /* positive terms, tags and tasks: the hits */
+    size_t nterms;
+    long long offset, limit;
+    long long seen;            /* candidates found to be results so far, in result order */
+    long long verified_beyond; /* line:/section: candidates read past the page */
+    bool total_exact;
+    json_t *results; /* the page */
+    int *leafvals;   /* the SQL leaves' truth for the current row (line:/section:) */
+    note_row row;    /* the current row */
+    char *src;       /* its text and words, when read */
+    doc_text d;
+} search_run;
+
+/* True when the next candidate is counted without reading it: it is off
+ * the page and nothing needs checking in its text, or line:/section: has
+ * read its budget of candidates past the page (the total becomes an upper
+ * bound, see docs/search.md). */
+static bool count_unread(search_run *r)
+{
+    bool on_page = r->seen >= r->offset && r->seen < r->offset + r->limit;
+    if (!r->query->verify && !on_page) {
+        r->seen++;
+        return true;
+    }
+    if (r->query->verify && r->seen >= r->offset + r->limit &&
+        r->verified_beyond >= VERIFY_COUNT_MAX) {
+        r->total_exact = false;
+        r->seen++;
+        return true;
+    }
+    return false;
+}
+
+/* The candidate in r->row (and r->leafvals): checked in its text when the
+ * query has line: or section:, counted, and put on the page when it falls
+ * there. */
+static qp_rc take(search_run *r, qp_error *err)
+{
+    qp_rc rc = QP_OK;
+    bool readable = false;
+    size_t len = 0;
+    free(r->src);
+    r->src = NULL;
+    doc_free(&r->d);
+    /* Filters only (path:, [prop], -word): nothing to show from the text. */
+    bool need_text = r->query->verify || r->nterms > 0;
+    if (need_text && (rc = load_doc(r->st, r->vault, &r->row, r->query->verify, &r->src, &len,
+                                    &r->d, &readable, err)) != QP_OK)
+        return rc;
+    if (r->query->verify) {
+        if (r->seen >= r->offset + r->limit)
+            r->verified_beyond++;
+        r->d.leafvals = r->leafvals;
+        if (!readable || !eval_range(r->query->root, &r->d, &r->d.body, 0, r->d.body.n, true))
+            return QP_OK;
+    }
+    bool on_page = r->seen >= r->offset && r->seen < r->offset + r->limit;
+    r->seen++;
+    if (!on_page)
+        return QP_OK;
+    size_t more = 0, nh = 0, caph = 0;
+    hit *hits = NULL;
+    json_t *m = NULL;
+    if (readable) {
+        rc = leaf_hits(r->st, r->row.id, r->src, len, r->terms, r->nterms, &hits, &nh, &caph, err);
+        if (rc != QP_OK) {
+            free(hits);
+            return rc;
+        }
+        m = matches_json(r->src, len, &r->d, r->terms, r->nterms, hits, nh, caph, &more);
+    } else {
+        m = json_array();
+    }
+    /* The score in 64ths: a binary fraction prints in few digits. */
+    json_t *o =
+        json_pack("{ss ss so so sf so sI}", "path", r->row.path, "kind",
+                  qp_note_kind_name((qp_note_kind)r->row.kind), "title",
+                  r->row.title ? json_string(r->row.title) : json_null(), "date",
+                  r->row.date ? json_string(r->row.date) : json_null(), "score",
+                  round(r->row.score * 64) / 64, "matches", m, "more_matches", (json_int_t)more);
+    if (!o || json_array_append_new(r->results, o) != 0)
+        return qp_error_set(err, QP_ENOMEM, "out of memory");
+    return QP_OK;
+}
+
+/* r->row from a row of the tier-1 or unranked statement: id, path, kind,
+ * title, date, is_note, bm25 (or 0) and the leaf values. */
+static qp_rc row_from_stmt(search_run *r, sqlite3_stmt *s, bool scored, qp_error *err)
+{
+    note_row_free(&r->row);
+    r->row.id = sqlite3_column_int64(s, 0);
+    r->row.path = dup_col(s, 1);
+    r->row.kind = sqlite3_column_int(s, 2);
+    r->row.title = dup_col(s, 3);
+    r->row.date = dup_col(s, 4);
+    r->row.is_note = sqlite3_column_int(s, 5) != 0;
+    r->row.score = scored ? -sqlite3_column_double(s, 6) : 0.0; /* bm25 is better when lower */
+    if (!r->row.path)
+        return qp_error_set(err, QP_ENOMEM, "out of memory");
+    for (size_t i = 0; r->query->verify && i < r->query->nleaves; i++)
+        r->leafvals[i] = sqlite3_column_int(s, 7 + (int)i);
+    return QP_OK;
+}
+
+/* r->row for note `id`, a row of the tier-2 statement (rowid, then the leaf
+ * values), whose file row is looked up only now: most rows of that
+ * statement are counted, never shown. *found is false when the file has
+ * no row (not possible inside the method's read transaction). */
+static qp_rc row_by_id(search_run *r, int64_t id, sqlite3_stmt *t2, bool *found, qp_error *err)
+{
+    sqlite3_stmt *s = NULL;
+    *found = false;
+    qp_rc rc = qp__store_stmt(&s, r->st, QP__S_FILE_INFO, err);
+    if (rc != QP_OK)
+        return rc;
+    note_row_free(&r->row);
+    sqlite3_bind_int64(s, 1, id);
+    int src = sqlite3_step(s);
+    if (src == SQLITE_ROW) {
+        r->row.id = id;
+        r->row.path = dup_col(s, 0);
+        r->row.is_note = sqlite3_column_int(s, 1) != 0;
+        r->row.kind = sqlite3_column_int(s, 2);
+        r->row.title = dup_col(s, 3);
+        r->row.date = dup_col(s, 4);
+        *found = true;
+        if (!r->row.path)
+            rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+    } else if (src != SQLITE_DONE) {
+        rc = qp__store_sqlite_error(r->st, src, "search", err);
+    }
+    sqlite3_reset(s);
+    for (size_t i = 0; rc == QP_OK && r->query->verify && i < r->query->nleaves; i++)
+        r->leafvals[i] = sqlite3_column_int(t2, 1 + (int)i);
+    return rc;
+}
+
+/* The conditions of a result beside the MATCH: a note, not excluded, and
+ * the parts of the query that the MATCH does not decide exactly. */
+static void gen_where(sql_build *b, const qp__sq_node *r, bool excluding)
+{
+    buf_str(&b->sql, " AND f.is_note = 1");
+    if (excluding)
+        buf_str(&b->sql, " AND NOT qp_search_excluded(f.path)");
+    if (fts_exact(r))
+        return;
+    if (r->kind == QP__SQ_AND) {
+        /* The exact text kids are the MATCH already. */
+        for (size_t i = 0; i < r->nkids; i++) {
+            const qp__sq_node *k = r->kids[i];
+            if (fts_exact(k) || (k->kind == QP__SQ_NOT && fts_exact(k->kids[0])))
+                continue;
+            buf_str(&b->sql, " AND ");
+            gen(b, k);
+        }
+    } else {
+        buf_str(&b->sql, " AND ");
+        gen(b, r);
+    }
+}
+
+/* The SQL leaves as columns, for line:/section:, which evaluates the
+ * query on the text with their values. */
+static void gen_leafvals(sql_build *b, const qp__sq_query *q, const qp__sq_node *const *leaves)
+{
+    for (size_t i = 0; q->verify && i < q->nleaves; i++) {
+        buf_str(&b->sql, ", ");
+        gen(b, leaves[i]);
+    }
+}
+
+static void sql_build_free(sql_build *b)
+{
+    for (size_t i = 0; i < b->nbinds; i++)
+        free(b->binds[i]);
+    free(b->binds);
+    free(b->sql.s);
+    memset(b, 0, sizeof *b);
+}
+
+static qp_rc prepare(sqlite3_stmt **out, qp_store *st, sql_build *b, qp_error *err)
+{
+    *out = NULL;
+    buf_add(&b->sql, "", 0);
+    if (b->oom || b->sql.oom)
+        return qp_error_set(err, QP_ENOMEM, "out of memory");
+    int src = sqlite3_prepare_v2(qp__store_db(st), b->sql.s, -1, out, NULL);
+    if (src != SQLITE_OK)
+        return qp__store_sqlite_error(st, src, "search", err);
+    for (size_t i = 0; i < b->nbinds; i++)
+        sqlite3_bind_text(*out, (int)i + 1, b->binds[i], -1, SQLITE_STATIC);
+    return QP_OK;
+}
+
+/* The tier-2 statement: the rowid of each match (the files row is joined
+ * only when a condition needs it: only notes have rows in search_fts), the
+ * leaf values, and when `scored` its BM25 over every column, best first;
+ * else in rowid order, last added first. */
+static void gen_tier2(sql_build *b, const qp__sq_query *q, const qp__sq_node *const *leaves,
+                      const char *match, bool excluding, bool scored)
+{
+    bool join = excluding || !fts_exact(q->root);
+    buf_str(&b->sql, "SELECT search_fts.rowid");
+    gen_leafvals(b, q, leaves);
+    if (scored)
+        buf_str(&b->sql, ", bm25(search_fts, " TIER2_WEIGHTS ")");
+    buf_str(&b->sql, join ? " FROM search_fts CROSS JOIN files f ON f.id = search_fts.rowid"
+                            " WHERE search_fts MATCH ?"
+                          : " FROM search_fts WHERE search_fts MATCH ?");
+    bind_add(b, match);
+    if (join)
+        gen_where(b, q->root, excluding);
+    if (scored) {
+        char order[64]; /* the score's column: after the rowid and the leaf values */
+        snprintf(order, sizeof order, " ORDER BY %zu, search_fts.rowid DESC",
+                 2 + (q->verify ? q->nleaves : 0));
+        buf_str(&b->sql, order);
+    } else {
+        buf_str(&b->sql, " ORDER BY search_fts.rowid DESC");
+    }
+}
+
+static int id_cmp(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
 qp_rc qp__query_search(json_t **out, qp_store *st, const qp_vault *vault, json_t *params,
                        qp_error *err)
 {
@@ -1259,17 +1513,17 @@ qp_rc qp__query_search(json_t **out, qp_store *st, const qp_vault *vault, json_t
     json_int_t limit = DEFAULT_LIMIT;
     bool prefix = true;
     qp__sq_query query = {0};
-    sql_build b = {0};
-    sqlite3_stmt *s = NULL;
+    sql_build b1 = {0}, b2 = {0}, b3 = {0};
+    sqlite3_stmt *s1 = NULL, *s2 = NULL, *s3 = NULL;
     sqlite3 *db = qp__store_db(st);
     const qp__sq_node **leaves = NULL, **terms = NULL;
     size_t nterms = 0, capterms = 0;
-    json_t *results = NULL;
-    run_ctx rcx = {vault, NULL};
-    int *leafvals = NULL;
-    note_row row = {0};
-    char *src = NULL;
-    doc_text d = {0};
+    qp_vaultconf *conf = NULL;
+    run_ctx rcx = {NULL, NULL};
+    buf core = {0}, pos = {0};
+    int64_t *t1 = NULL;
+    size_t nt1 = 0, capt1 = 0;
+    search_run r = {0};
     *out = NULL;
 
     if ((rc = qp__query_param_string(&q, params, "query", true, err)) != QP_OK ||
@@ -1293,176 +1547,199 @@ qp_rc qp__query_search(json_t **out, qp_store *st, const qp_vault *vault, json_t
         return qp_error_set(err, QP_EINVAL, "search needs the vault to read notes");
     if ((rc = qp__sq_parse(&query, q, prefix, err)) != QP_OK)
         return rc;
-    results = json_array();
-    if (!results)
+    r.results = json_array();
+    if (!r.results)
         goto oom;
     if (!query.root) {
-        *out = json_pack("{sI so sn}", "total", (json_int_t)0, "results", results, "next_cursor");
-        results = NULL;
+        *out = json_pack("{sI so sn}", "total", (json_int_t)0, "results", r.results, "next_cursor");
+        r.results = NULL;
         rc = *out ? QP_OK : qp_error_set(err, QP_ENOMEM, "out of memory");
         goto cleanup;
     }
     leaves = calloc(query.nleaves + 1, sizeof *leaves);
-    leafvals = calloc(query.nleaves + 1, sizeof *leafvals);
-    if (!leaves || !leafvals)
+    r.leafvals = calloc(query.nleaves + 1, sizeof *r.leafvals);
+    if (!leaves || !r.leafvals)
         goto oom;
     collect_leaves(query.root, leaves);
-    rcx.leaves = leaves;
     bool oom = false;
     collect_terms(query.root, &terms, &nterms, &capterms, &oom);
     if (oom)
         goto oom;
+    r.st = st;
+    r.vault = vault;
+    r.query = &query;
+    r.terms = terms;
+    r.nterms = nterms;
+    r.offset = offset;
+    r.limit = limit;
+    r.total_exact = true;
 
-    /* SELECT id, path, kind, title, date, is_note, score [, leaf values] */
-    buf core = {0};
+    /* The settings once for the whole search; a vault that excludes nothing
+     * is not asked per note. */
+    conf = qp_vault_conf(vault);
+    bool excluding = qp_vaultconf_filter_count(conf) > 0;
+    rcx.conf = conf;
+    rcx.leaves = leaves;
+    register_fns(db, &rcx);
+
     bool ranked = fts_core(&core, query.root, false);
     buf_add(&core, "", 0);
-    buf_str(&b.sql, "SELECT f.id, f.path, f.kind, f.title, f.date, f.is_note, ");
-    buf_str(&b.sql, ranked ? "bm25(search_fts, " FTS_WEIGHTS ")" : "0.0");
-    if (query.verify) {
-        for (size_t i = 0; i < query.nleaves; i++) {
-            buf_str(&b.sql, ", ");
-            gen(&b, leaves[i]);
+    if (!ranked) {
+        /* Filters only: every note they hold, by path. */
+        buf_str(&b1.sql, "SELECT f.id, f.path, f.kind, f.title, f.date, f.is_note, 0.0");
+        gen_leafvals(&b1, &query, leaves);
+        buf_str(&b1.sql, " FROM files f WHERE 1");
+        gen_where(&b1, query.root, true);
+        buf_str(&b1.sql, " ORDER BY f.path");
+    } else {
+        /* Tier 1: BM25 needs every row before the first is known, so it
+         * runs only on the notes whose title, aliases or headings hold the
+         * words (few, even when the words are common). Without a - in the
+         * text part, that column filter implies the query's MATCH. */
+        fts_core(&pos, query.root, true);
+        buf_add(&pos, "", 0);
+        if (core.oom || pos.oom)
+            goto oom;
+        buf t1m = {0};
+        if (strcmp(core.s, pos.s) != 0) {
+            buf_str(&t1m, "(");
+            buf_str(&t1m, core.s);
+            buf_str(&t1m, ") AND ");
         }
-    }
-    buf_str(&b.sql, ranked ? " FROM search_fts JOIN files f ON f.id = search_fts.rowid"
-                             " WHERE search_fts MATCH ?"
-                           : " FROM files f WHERE 1");
-    if (ranked)
-        bind_add(&b, core.s);
-    free(core.s);
-    buf_str(&b.sql, " AND f.is_note = 1 AND NOT qp_search_excluded(f.path)");
-    if (!fts_exact(query.root)) {
-        const qp__sq_node *r = query.root;
-        if (r->kind == QP__SQ_AND) {
-            /* The exact text kids are the MATCH already. */
-            for (size_t i = 0; i < r->nkids; i++) {
-                const qp__sq_node *k = r->kids[i];
-                if (fts_exact(k) || (k->kind == QP__SQ_NOT && fts_exact(k->kids[0])))
-                    continue;
-                buf_str(&b.sql, " AND ");
-                gen(&b, k);
-            }
-        } else {
-            buf_str(&b.sql, " AND ");
-            gen(&b, r);
-        }
-    }
-    buf_str(&b.sql, ranked ? " ORDER BY 7, f.path" : " ORDER BY f.path");
-    buf_add(&b.sql, "", 0);
-    if (b.oom || b.sql.oom)
-        goto oom;
+        buf_str(&t1m, TIER1_COLS "(");
+        buf_str(&t1m, pos.s);
+        buf_str(&t1m, ")");
+        buf_add(&t1m, "", 0);
+        buf_str(&b1.sql, "SELECT f.id, f.path, f.kind, f.title, f.date, f.is_note,"
+                         " bm25(search_fts, " TIER1_WEIGHTS ")");
+        gen_leafvals(&b1, &query, leaves);
+        buf_str(&b1.sql, " FROM search_fts CROSS JOIN files f ON f.id = search_fts.rowid"
+                         " WHERE search_fts MATCH ?");
+        bind_add(&b1, t1m.s ? t1m.s : "");
+        b1.oom |= t1m.oom;
+        free(t1m.s);
+        gen_where(&b1, query.root, excluding);
+        /* A note named by the query (its file name, title or an alias, as
+         * a link would name it) comes first: searching for a person finds
+         * the person's note before the meetings that repeat the name. */
+        buf_str(&b1.sql, " ORDER BY (f.name_folded = ? OR f.title_folded = ? OR EXISTS (SELECT 1"
+                         " FROM aliases a WHERE a.file = f.id AND a.alias_folded = ?)) DESC,"
+                         " 7, f.path");
+        size_t kb = strspn(q, " \t"), ke = strlen(q);
+        while (ke > kb && (q[ke - 1] == ' ' || q[ke - 1] == '\t'))
+            ke--;
+        char *key = qp_text_fold(q + kb, ke - kb, NULL);
+        for (int i = 0; i < 3; i++)
+            bind_add(&b1, key ? key : "");
+        b1.oom |= key == NULL;
+        free(key);
 
-    register_fns(db, &rcx);
-    int src_rc = sqlite3_prepare_v2(db, b.sql.s, -1, &s, NULL);
-    if (src_rc != SQLITE_OK) {
-        rc = qp__store_sqlite_error(st, src_rc, "search", err);
+        /* Tier 2: the other matches. When there are few, ranked by BM25
+         * over every column; else in the index's own order (rowid, the
+         * note added last first), so that SQLite streams them without a
+         * sort and counting them all costs one pass over the postings. */
+        gen_tier2(&b2, &query, leaves, core.s, excluding, false);
+        gen_tier2(&b3, &query, leaves, core.s, excluding, true);
+    }
+    if ((rc = prepare(&s1, st, &b1, err)) != QP_OK ||
+        (ranked && (rc = prepare(&s2, st, &b2, err)) != QP_OK))
         goto cleanup;
-    }
-    for (size_t i = 0; i < b.nbinds; i++)
-        sqlite3_bind_text(s, (int)i + 1, b.binds[i], -1, SQLITE_STATIC);
 
-    long long seen = 0, total = 0, verified_beyond = 0;
-    bool total_exact = true;
-    while ((src_rc = sqlite3_step(s)) == SQLITE_ROW) {
-        bool on_page = seen >= offset && seen < offset + limit;
-        if (!query.verify && !on_page) {
-            seen++;
-            total++;
-            continue;
-        }
-        if (query.verify && seen >= offset + limit && verified_beyond >= VERIFY_COUNT_MAX) {
-            total_exact = false;
-            total++;
-            seen++;
-            continue;
-        }
-        note_row_free(&row);
-        row.id = sqlite3_column_int64(s, 0);
-        row.path = dup_col(s, 1);
-        row.kind = sqlite3_column_int(s, 2);
-        row.title = dup_col(s, 3);
-        row.date = dup_col(s, 4);
-        row.is_note = sqlite3_column_int(s, 5) != 0;
-        row.score = sqlite3_column_double(s, 6);
-        if (!row.path)
-            goto oom;
-        for (size_t i = 0; query.verify && i < query.nleaves; i++)
-            leafvals[i] = sqlite3_column_int(s, 7 + (int)i);
-        bool readable = false;
-        size_t len = 0;
-        free(src);
-        src = NULL;
-        doc_free(&d);
-        /* Filters only (path:, [prop], -word): nothing to show from the text. */
-        bool need_text = query.verify || nterms > 0;
-        if (need_text &&
-            (rc = load_doc(st, vault, &row, query.verify, &src, &len, &d, &readable, err)) != QP_OK)
-            goto cleanup;
-        if (query.verify) {
-            if (seen >= offset + limit)
-                verified_beyond++;
-            d.leafvals = leafvals;
-            if (!readable || !eval_range(query.root, &d, &d.body, 0, d.body.n, true))
-                continue;
-            on_page = seen >= offset && seen < offset + limit;
-        }
-        seen++;
-        total++;
-        if (!on_page)
-            continue;
-        size_t more = 0, nh = 0, caph = 0;
-        hit *hits = NULL;
-        json_t *m = NULL;
-        if (readable) {
-            rc = leaf_hits(st, row.id, src, len, terms, nterms, &hits, &nh, &caph, err);
-            if (rc != QP_OK) {
-                free(hits);
-                goto cleanup;
+    int src_rc;
+    while ((src_rc = sqlite3_step(s1)) == SQLITE_ROW) {
+        if (ranked) {
+            if (nt1 == capt1) {
+                capt1 = capt1 ? capt1 * 2 : 64;
+                int64_t *v = realloc(t1, capt1 * sizeof *v);
+                if (!v)
+                    goto oom;
+                t1 = v;
             }
-            m = matches_json(src, len, &d, terms, nterms, hits, nh, caph, &more);
-        } else {
-            m = json_array();
+            t1[nt1++] = sqlite3_column_int64(s1, 0);
         }
-        /* The score in 64ths: a binary fraction prints in few digits. */
-        json_t *o = json_pack("{ss ss so so sf so sI}", "path", row.path, "kind",
-                              qp_note_kind_name((qp_note_kind)row.kind), "title",
-                              row.title ? json_string(row.title) : json_null(), "date",
-                              row.date ? json_string(row.date) : json_null(), "score",
-                              ranked ? round(-row.score * 64) / 64 : 0.0, "matches", m,
-                              "more_matches", (json_int_t)more);
-        if (!o || json_array_append_new(results, o) != 0)
-            goto oom;
+        if (count_unread(&r))
+            continue;
+        if ((rc = row_from_stmt(&r, s1, ranked, err)) != QP_OK || (rc = take(&r, err)) != QP_OK)
+            goto cleanup;
     }
     if (src_rc != SQLITE_DONE) {
         rc = qp__store_sqlite_error(st, src_rc, "search", err);
         goto cleanup;
     }
+    if (ranked) {
+        if (nt1 > 1)
+            qsort(t1, nt1, sizeof *t1, id_cmp);
+        /* Counted first, up to the bound: few are ranked, many stream. */
+        size_t n2 = 0;
+        while (n2 <= QP__SEARCH_RANK_MAX && (src_rc = sqlite3_step(s2)) == SQLITE_ROW) {
+            int64_t id = sqlite3_column_int64(s2, 0);
+            if (!nt1 || !bsearch(&id, t1, nt1, sizeof *t1, id_cmp))
+                n2++;
+        }
+        if (n2 <= QP__SEARCH_RANK_MAX && src_rc != SQLITE_DONE) {
+            rc = qp__store_sqlite_error(st, src_rc, "search", err);
+            goto cleanup;
+        }
+        bool rank2 = n2 <= QP__SEARCH_RANK_MAX;
+        sqlite3_stmt *t2 = s2;
+        if (rank2) {
+            if ((rc = prepare(&s3, st, &b3, err)) != QP_OK)
+                goto cleanup;
+            t2 = s3;
+        } else {
+            sqlite3_reset(s2);
+        }
+        int score_col = 1 + (query.verify ? (int)query.nleaves : 0);
+        while ((src_rc = sqlite3_step(t2)) == SQLITE_ROW) {
+            int64_t id = sqlite3_column_int64(t2, 0);
+            if (nt1 && bsearch(&id, t1, nt1, sizeof *t1, id_cmp))
+                continue; /* a tier-1 note */
+            if (count_unread(&r))
+                continue;
+            bool found = false;
+            if ((rc = row_by_id(&r, id, t2, &found, err)) != QP_OK)
+                goto cleanup;
+            if (rank2)
+                r.row.score = -sqlite3_column_double(t2, score_col);
+            if (found && (rc = take(&r, err)) != QP_OK)
+                goto cleanup;
+        }
+        if (src_rc != SQLITE_DONE) {
+            rc = qp__store_sqlite_error(st, src_rc, "search", err);
+            goto cleanup;
+        }
+    }
+    long long total = r.seen;
     json_t *next = offset + limit < total ? json_sprintf("%lld", offset + limit) : json_null();
-    *out = json_pack("{sI so so}", "total", (json_int_t)total, "results", results, "next_cursor",
+    *out = json_pack("{sI so so}", "total", (json_int_t)total, "results", r.results, "next_cursor",
                      next);
-    results = NULL;
+    r.results = NULL;
     if (!*out)
         goto oom;
-    if (!total_exact)
+    if (!r.total_exact)
         json_object_set_new(*out, "total_exact", json_false());
     goto cleanup;
 oom:
     rc = qp_error_set(err, QP_ENOMEM, "out of memory");
 cleanup:
-    sqlite3_finalize(s);
+    sqlite3_finalize(s1);
+    sqlite3_finalize(s2);
+    sqlite3_finalize(s3);
     register_fns(db, NULL);
-    json_decref(results);
-    for (size_t i = 0; i < b.nbinds; i++)
-        free(b.binds[i]);
-    free(b.binds);
-    free(b.sql.s);
+    qp_vaultconf_free(conf);
+    json_decref(r.results);
+    sql_build_free(&b1);
+    sql_build_free(&b2);
+    sql_build_free(&b3);
+    free(core.s);
+    free(pos.s);
+    free(t1);
     free(leaves);
-    free(leafvals);
+    free(r.leafvals);
     free(terms);
-    note_row_free(&row);
-    free(src);
-    doc_free(&d);
+    note_row_free(&r.row);
+    free(r.src);
+    doc_free(&r.d);
     qp__sq_free(&query);
     return rc;
 }

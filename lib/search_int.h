@@ -126,4 +126,9 @@ struct json_t;
 qp_rc qp__query_search(struct json_t **out, qp_store *st, const qp_vault *vault,
                        struct json_t *params, qp_error *err);
 
+/* The search method ranks the matches outside its first tier (title,
+ * aliases, headings) by BM25 when there are at most this many; more stream
+ * in index order (see search.c). */
+#define QP__SEARCH_RANK_MAX 2000
+
 #endif

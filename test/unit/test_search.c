@@ -383,6 +383,126 @@ static void test_deletes_are_exact(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* The order of the tiers: a note the query names (file name, title or
+ * alias) first, then the notes whose title, aliases or headings hold the
+ * words, then the rest: by BM25 when they are few, in index order beyond
+ * QP__SEARCH_RANK_MAX, where every page still holds each match once and the
+ * total stays exact. */
+static void test_tiers(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/qp-search-tiers-XXXXXX";
+    char vdir[600], dbp[600], cmd[700], rel[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(vdir, sizeof vdir, "%s/v", dir);
+    snprintf(dbp, sizeof dbp, "%s/i.db", dir);
+    assert_int_equal(mkdir(vdir, 0700), 0);
+    write_file(vdir, "Ann Lee.md",
+               "# Background\n\nAnn Lee runs storage; she also writes about sailing, "
+               "gardens, tea, old maps, trains, harbours and long winter walks.\n");
+    write_file(vdir, "1-1 with Ann Lee.md", "Agenda.\n");
+    write_file(vdir, "Known as.md", "---\naliases: [Lee Ann]\n---\nann lee, lee ann.\n");
+    write_file(vdir, "body.md", "ann lee ann lee ann lee\n");
+    write_file(vdir, "once.md", "ann met lee, and then many other words followed here.\n");
+    /* Many matches of "common", one of them holding it most often. */
+    for (int i = 0; i < QP__SEARCH_RANK_MAX + 5; i++) {
+        snprintf(rel, sizeof rel, "n%04d.md", i);
+        write_file(vdir, rel,
+                   i == 7 ? "common common common common\n"
+                          : "a common word in a longer line of other words\n");
+    }
+    write_file(vdir, "rare1.md", "rare once among many other words in this line\n");
+    write_file(vdir, "rare2.md", "rare rare rare\n");
+    sync_into(vdir, dbp);
+
+    qp_vault *v = NULL;
+    qp_store *s = NULL;
+    qp_error err = QP_ERROR_INIT;
+    assert_rc(qp_vault_open(&v, vdir, &err), QP_OK);
+    assert_rc(qp_store_open(&s, dbp, QP_STORE_READ, &err), QP_OK);
+    char *out = NULL;
+
+    /* The named note, the title hit, then the body hits by BM25. */
+    assert_rc(qp_query_run(&out, s, v, "search", "{\"query\":\"Ann Lee\",\"prefix\":false}", &err),
+              QP_OK);
+    json_t *r = json_loads(out, 0, NULL);
+    free(out);
+    json_t *res = json_object_get(r, "results");
+    assert_int_equal(json_integer_value(json_object_get(r, "total")), 5);
+    /* Known as.md holds both words in an alias (tier 1, below the title's
+     * weight); body.md holds them more often than once.md. */
+    static const char *want[] = {"Ann Lee.md", "1-1 with Ann Lee.md", "Known as.md", "body.md",
+                                 "once.md"};
+    for (size_t i = 0; i < 5; i++)
+        assert_string_equal(json_string_value(json_object_get(json_array_get(res, i), "path")),
+                            want[i]);
+    json_decref(r);
+    /* An alias named exactly comes first too. */
+    assert_rc(qp_query_run(&out, s, v, "search", "{\"query\":\"lee ann\",\"prefix\":false}", &err),
+              QP_OK);
+    r = json_loads(out, 0, NULL);
+    free(out);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(r, "results"), 0), "path")),
+                        "Known as.md");
+    json_decref(r);
+
+    /* Few body matches: ranked. */
+    assert_rc(qp_query_run(&out, s, v, "search", "{\"query\":\"rare\",\"prefix\":false}", &err),
+              QP_OK);
+    r = json_loads(out, 0, NULL);
+    free(out);
+    assert_int_equal(json_integer_value(json_object_get(r, "total")), 2);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(r, "results"), 0), "path")),
+                        "rare2.md");
+    json_decref(r);
+
+    /* Many: every page in index order, each match once, the total exact. */
+    int n = QP__SEARCH_RANK_MAX + 5;
+    char *seen = calloc((size_t)n, 1);
+    int got = 0;
+    const char *cursor = NULL;
+    char params[128], cur[32] = "";
+    do {
+        if (cursor)
+            snprintf(params, sizeof params,
+                     "{\"query\":\"common\",\"prefix\":false,\"limit\":700,\"cursor\":\"%s\"}",
+                     cur);
+        else
+            snprintf(params, sizeof params,
+                     "{\"query\":\"common\",\"prefix\":false,\"limit\":700}");
+        assert_rc(qp_query_run(&out, s, v, "search", params, &err), QP_OK);
+        r = json_loads(out, 0, NULL);
+        free(out);
+        assert_int_equal(json_integer_value(json_object_get(r, "total")), n);
+        size_t i;
+        json_t *o;
+        json_array_foreach(json_object_get(r, "results"), i, o)
+        {
+            int k = -1;
+            assert_int_equal(sscanf(json_string_value(json_object_get(o, "path")), "n%d.md", &k),
+                             1);
+            assert_true(k >= 0 && k < n);
+            assert_false(seen[k]);
+            seen[k] = 1;
+            got++;
+        }
+        json_t *next = json_object_get(r, "next_cursor");
+        cursor = json_is_string(next) ? cur : NULL;
+        if (cursor)
+            snprintf(cur, sizeof cur, "%s", json_string_value(next));
+        json_decref(r);
+    } while (cursor);
+    assert_int_equal(got, n);
+    free(seen);
+
+    qp_store_close(s);
+    qp_vault_close(v);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     cmark_gfm_core_extensions_ensure_registered();
@@ -390,6 +510,7 @@ int main(void)
         cmocka_unit_test(test_words_split),
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_deletes_are_exact),
+        cmocka_unit_test(test_tiers),
     };
     const struct CMUnitTest fixture[] = {
         cmocka_unit_test(test_words_and_ranking),
