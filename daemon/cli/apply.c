@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +49,31 @@ typedef struct apply {
     size_t nr;
     char **made; /* folders created for renames, in creation order */
     size_t nmade;
+    char *why; /* the caller's buffer for what went wrong (may be NULL) */
+    size_t wl;
 } apply;
+
+/* Records why applying stopped. The first message is the cause; later ones
+ * (a file the rollback could not put back) follow it after "; ", so that
+ * one line tells the whole story. */
+__attribute__((format(printf, 2, 3))) static void say(apply *a, const char *fmt, ...)
+{
+    size_t n;
+    va_list ap;
+
+    if (a->why == NULL || a->wl == 0)
+        return;
+    n = strlen(a->why);
+    if (n > 0 && n + 2 < a->wl) {
+        memcpy(a->why + n, "; ", 3);
+        n += 2;
+    }
+    if (n + 1 >= a->wl)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(a->why + n, a->wl - n, fmt, ap);
+    va_end(ap);
+}
 
 static char *join(const char *a, const char *b)
 {
@@ -155,14 +180,14 @@ static bool hash_is(const char *buf, size_t len, const char *want)
 }
 
 /* The new content of one file: the plan's edits applied back to front,
- * each checked against the text it replaces. NULL after printing why. */
-static char *edited(const afile *f, size_t *outlen)
+ * each checked against the text it replaces. NULL after saying why. */
+static char *edited(apply *a, const afile *f, size_t *outlen)
 {
     const json_t *edits = json_object_get(f->js, "edits");
     size_t len = f->oldlen, n = json_array_size(edits);
     char *buf = malloc(len + 1);
     if (buf == NULL) {
-        fputs("quipu: out of memory\n", stderr);
+        say(a, "out of memory");
         return NULL;
     }
     memcpy(buf, f->old, len + 1);
@@ -176,8 +201,7 @@ static char *edited(const afile *f, size_t *outlen)
         if (old == NULL || nw == NULL || off < 0 || el < 0 || (size_t)(off + el) > f->oldlen ||
             (size_t)(off + el) > prev || strlen(old) != (size_t)el ||
             memcmp(f->old + off, old, (size_t)el) != 0) {
-            fprintf(stderr, "quipu: %s: the plan's edits do not match the file; nothing written\n",
-                    f->rel);
+            say(a, "%s: the plan's edits do not match the file; nothing written", f->rel);
             free(buf);
             return NULL;
         }
@@ -185,7 +209,7 @@ static char *edited(const afile *f, size_t *outlen)
         size_t nl = strlen(nw);
         char *nb = malloc(len - (size_t)el + nl + 1);
         if (nb == NULL) {
-            fputs("quipu: out of memory\n", stderr);
+            say(a, "out of memory");
             free(buf);
             return NULL;
         }
@@ -230,7 +254,7 @@ static int load(apply *a, const json_t *plan)
     a->f = calloc(a->nf + 1, sizeof *a->f);
     a->r = calloc(a->nr + 1, sizeof *a->r);
     if (a->f == NULL || a->r == NULL) {
-        fputs("quipu: out of memory\n", stderr);
+        say(a, "out of memory");
         return QP_CLI_EXIT_FAIL;
     }
     for (size_t i = 0; i < a->nf; i++) {
@@ -239,23 +263,23 @@ static int load(apply *a, const json_t *plan)
         f->js = json_array_get(files, i);
         f->rel = json_string_value(json_object_get(f->js, "path"));
         if (f->rel == NULL || (f->disk = disk_path(a->root, f->rel)) == NULL) {
-            fputs("quipu: a plan entry without a path\n", stderr);
+            say(a, "a plan entry without a path");
             return QP_CLI_EXIT_FAIL;
         }
         f->old = read_all(f->disk, &f->oldlen, &f->st, &eno);
         f->mode = f->st.st_mode & 07777;
         if (f->old == NULL) {
-            fprintf(stderr, "quipu: %s: %s; nothing written\n", f->rel, strerror(eno));
+            say(a, "%s: %s; nothing written", f->rel, strerror(eno));
             return QP_CLI_EXIT_FAIL;
         }
         if (!hash_is(f->old, f->oldlen, json_string_value(json_object_get(f->js, "hash")))) {
-            fprintf(stderr,
-                    "quipu: %s changed since the rename was planned (saved meanwhile?); "
-                    "nothing written: run the command again\n",
-                    f->rel);
+            say(a,
+                "%s changed since the rename was planned (saved meanwhile?); nothing written: "
+                "try the rename again",
+                f->rel);
             return QP_CLI_EXIT_FAIL;
         }
-        if ((f->neu = edited(f, &f->newlen)) == NULL)
+        if ((f->neu = edited(a, f, &f->newlen)) == NULL)
             return QP_CLI_EXIT_FAIL;
     }
     for (size_t i = 0; i < a->nr; i++) {
@@ -263,21 +287,23 @@ static int load(apply *a, const json_t *plan)
         const char *from = json_string_value(json_object_get(r, "from"));
         const char *to = json_string_value(json_object_get(r, "to"));
         struct stat sf, st;
-        if (from == NULL || to == NULL)
+        if (from == NULL || to == NULL) {
+            say(a, "a plan's rename without from or to");
             return QP_CLI_EXIT_FAIL;
+        }
         a->r[i].from = disk_path(a->root, from);
         a->r[i].to = join(a->root, to);
         if (a->r[i].from == NULL || a->r[i].to == NULL) {
-            fputs("quipu: out of memory\n", stderr);
+            say(a, "out of memory");
             return QP_CLI_EXIT_FAIL;
         }
         if (lstat(a->r[i].from, &sf) != 0) {
-            fprintf(stderr, "quipu: %s: %s; nothing written\n", from, strerror(errno));
+            say(a, "%s: %s; nothing written", from, strerror(errno));
             return QP_CLI_EXIT_FAIL;
         }
         /* a case-only rename on a case-insensitive disk finds itself */
         if (lstat(a->r[i].to, &st) == 0 && !(st.st_ino == sf.st_ino && st.st_dev == sf.st_dev)) {
-            fprintf(stderr, "quipu: %s already exists; nothing written\n", to);
+            say(a, "%s already exists; nothing written", to);
             return QP_CLI_EXIT_FAIL;
         }
     }
@@ -312,14 +338,14 @@ static int write_temps(apply *a)
         f->tmp = d ? malloc(n) : NULL;
         if (f->tmp == NULL) {
             free(d);
-            fputs("quipu: out of memory\n", stderr);
+            say(a, "out of memory");
             return QP_CLI_EXIT_FAIL;
         }
         snprintf(f->tmp, n, "%s/.quipu-%s-XXXXXX", d, base);
         free(d);
         int fd = mkstemp(f->tmp);
         if (fd < 0) {
-            fprintf(stderr, "quipu: %s: %s\n", f->tmp, strerror(errno));
+            say(a, "%s: %s; nothing written", f->tmp, strerror(errno));
             free(f->tmp);
             f->tmp = NULL;
             return QP_CLI_EXIT_FAIL;
@@ -338,7 +364,7 @@ static int write_temps(apply *a)
         if (close(fd) != 0 && e == 0)
             e = errno;
         if (e != 0) {
-            fprintf(stderr, "quipu: writing %s: %s\n", f->tmp, strerror(e));
+            say(a, "writing %s: %s; nothing written", f->tmp, strerror(e));
             return QP_CLI_EXIT_FAIL;
         }
     }
@@ -364,7 +390,7 @@ static int sync_all(apply *a, bool temps)
             int e = errno;
             if (f >= 0)
                 close(f);
-            fprintf(stderr, "quipu: fsync %s: %s\n", p ? p : "?", strerror(e));
+            say(a, "fsync %s: %s", p ? p : "?", strerror(e));
             return -1;
         }
         close(f);
@@ -384,30 +410,37 @@ static void delay(void)
     }
 }
 
-/* Puts back everything done so far, in reverse order. */
-static void rollback(apply *a)
+/* Puts back everything done so far, in reverse order. False when some
+ * of it could not be put back (said). */
+static bool rollback(apply *a)
 {
+    bool whole = true;
+
     for (size_t i = a->nr; i-- > 0;) {
-        if (a->r[i].done && rename(a->r[i].to, a->r[i].from) != 0)
-            fprintf(stderr, "quipu: could not move %s back to %s: %s\n", a->r[i].to, a->r[i].from,
-                    strerror(errno));
+        if (a->r[i].done && rename(a->r[i].to, a->r[i].from) != 0) {
+            say(a, "could not move %s back to %s: %s", a->r[i].to, a->r[i].from, strerror(errno));
+            whole = false;
+        }
     }
     for (size_t i = a->nmade; i-- > 0;)
         rmdir(a->made[i]);
     for (size_t i = a->nf; i-- > 0;) {
         afile *f = &a->f[i];
         if (f->replaced && f->bak != NULL) {
-            if (rename(f->bak, f->disk) != 0)
-                fprintf(stderr, "quipu: could not restore %s (its old content is in %s): %s\n",
-                        f->rel, f->bak, strerror(errno));
-            else
+            if (rename(f->bak, f->disk) != 0) {
+                say(a, "could not restore %s (its old content is in %s): %s", f->rel, f->bak,
+                    strerror(errno));
+                whole = false;
+            } else {
                 fsync_dir(f->disk);
+            }
         } else if (f->bak != NULL) {
             unlink(f->bak);
         }
         if (f->tmp != NULL)
             unlink(f->tmp);
     }
+    return whole;
 }
 
 /* mkdir -p for the parent of `path`, recording what it made. */
@@ -468,24 +501,18 @@ static int rename_noreplace(const char *from, const char *to)
     return rename(from, to);
 }
 
-int qp_cli_apply(const char *root, const json_t *plan, bool *written)
+int qp_cli_apply_err(const char *root, const json_t *plan, bool *written, char *why, size_t wl)
 {
-    apply a = {.root = root};
-    int rc;
+    apply a = {.root = root, .why = why, .wl = wl};
+    bool replacing = false; /* from step 3 on, a failure has something to undo */
 
+    if (why != NULL && wl > 0)
+        why[0] = '\0';
     if (written)
         *written = false;
     delay(); /* tests: an edit between plan and apply */
-    rc = load(&a, plan);
-    if (rc == 0)
-        rc = write_temps(&a);
-    if (rc == 0 && sync_all(&a, true) != 0)
-        rc = QP_CLI_EXIT_FAIL;
-    if (rc != 0) {
-        rollback(&a);
-        apply_free(&a);
-        return QP_CLI_EXIT_FAIL;
-    }
+    if (load(&a, plan) != 0 || write_temps(&a) != 0 || sync_all(&a, true) != 0)
+        goto fail;
     /* Step 3: check again (an editor may have saved while we wrote: any
      * write changes the size or the change time, a save by rename the
      * inode), then replace each file. */
@@ -498,31 +525,29 @@ int qp_cli_apply(const char *root, const json_t *plan, bool *written)
                     sb.st_ctim.tv_sec == f->st.st_ctim.tv_sec &&
                     sb.st_ctim.tv_nsec == f->st.st_ctim.tv_nsec;
         if (!same) {
-            fprintf(stderr, "quipu: %s changed while the rename was applied; nothing written\n",
-                    f->rel);
-            rollback(&a);
-            apply_free(&a);
-            return QP_CLI_EXIT_FAIL;
+            say(&a, "%s changed while the rename was applied; nothing written", f->rel);
+            goto fail;
         }
     }
+    replacing = true;
     for (size_t i = 0; i < a.nf; i++) {
         afile *f = &a.f[i];
         delay();
         size_t n = strlen(f->tmp) + 5;
         f->bak = malloc(n);
         if (f->bak == NULL) {
-            fputs("quipu: out of memory\n", stderr);
+            say(&a, "out of memory");
             goto fail;
         }
         snprintf(f->bak, n, "%s.old", f->tmp);
         if (link(f->disk, f->bak) != 0) {
-            fprintf(stderr, "quipu: %s: %s\n", f->bak, strerror(errno));
+            say(&a, "%s: %s", f->bak, strerror(errno));
             free(f->bak);
             f->bak = NULL;
             goto fail;
         }
         if (rename(f->tmp, f->disk) != 0) {
-            fprintf(stderr, "quipu: replacing %s: %s\n", f->rel, strerror(errno));
+            say(&a, "replacing %s: %s", f->rel, strerror(errno));
             goto fail;
         }
         free(f->tmp);
@@ -535,12 +560,11 @@ int qp_cli_apply(const char *root, const json_t *plan, bool *written)
     for (size_t i = 0; i < a.nr; i++) {
         int e = make_parents(&a, a.r[i].to);
         if (e != 0) {
-            fprintf(stderr, "quipu: creating the folder of %s: %s\n", a.r[i].to, strerror(e));
+            say(&a, "creating the folder of %s: %s", a.r[i].to, strerror(e));
             goto fail;
         }
         if (rename_noreplace(a.r[i].from, a.r[i].to) != 0) {
-            fprintf(stderr, "quipu: moving %s to %s: %s\n", a.r[i].from, a.r[i].to,
-                    strerror(errno));
+            say(&a, "moving %s to %s: %s", a.r[i].from, a.r[i].to, strerror(errno));
             goto fail;
         }
         a.r[i].done = true;
@@ -557,10 +581,27 @@ int qp_cli_apply(const char *root, const json_t *plan, bool *written)
     return 0;
 
 fail:
-    rollback(&a);
-    fputs("quipu: the rename was undone; the vault is as it was\n", stderr);
+    if (why != NULL && wl > 0 && why[0] == '\0')
+        say(&a, "the rename could not be applied");
+    if (!rollback(&a)) {
+        say(&a, "the rest of the rename was undone");
+        if (written)
+            *written = true; /* what could not be put back stays changed */
+    } else if (replacing) {
+        say(&a, "the rename was undone; the vault is as it was");
+    }
     apply_free(&a);
     return QP_CLI_EXIT_FAIL;
+}
+
+int qp_cli_apply(const char *root, const json_t *plan, bool *written)
+{
+    char why[4096];
+    int rc = qp_cli_apply_err(root, plan, written, why, sizeof why);
+
+    if (rc != 0)
+        fprintf(stderr, "quipu: %s\n", why);
+    return rc;
 }
 
 /* ---- diff ---------------------------------------------------------------- */
@@ -665,11 +706,13 @@ static void print_hunks(const lines *o, const lines *n, FILE *out, bool color)
 
 int qp_cli_plan_diff(const char *root, const json_t *plan, FILE *out, bool color)
 {
-    apply a = {.root = root};
+    char why[4096] = "";
+    apply a = {.root = root, .why = why, .wl = sizeof why};
     const char *bold = color ? "\033[1m" : "", *off = color ? "\033[0m" : "";
     char buf[4096];
     int rc = load(&a, plan);
     if (rc != 0) {
+        fprintf(stderr, "quipu: %s\n", why);
         apply_free(&a);
         return rc;
     }

@@ -32,14 +32,21 @@
  */
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 
 #include <jansson.h>
 
 /* Applies `plan` (borrowed) to the vault at the absolute path `root`.
- * Returns 0, or prints "quipu: ..." on stderr and returns
- * QP_CLI_EXIT_FAIL; *written (may be NULL) says whether anything was left
- * changed (false after a refusal or a complete rollback). */
+ * Returns 0, or QP_CLI_EXIT_FAIL with one line in why[0..wl) (caller's
+ * buffer, may be NULL; cut to fit) that says why and what became of the
+ * vault: "People/X.md changed since the rename was planned (saved
+ * meanwhile?); nothing written: ...". Prints nothing. *written (may be
+ * NULL) says whether anything was left changed (false after a refusal or a
+ * complete rollback). */
+int qp_cli_apply_err(const char *root, const json_t *plan, bool *written, char *why, size_t wl);
+
+/* qp_cli_apply_err() that prints why as "quipu: ..." on stderr. */
 int qp_cli_apply(const char *root, const json_t *plan, bool *written);
 
 /* Prints the plan as a unified diff of the files as they are now (git's
