@@ -13,7 +13,9 @@
  * temporary file in the note's folder, is synced, and is renamed over the
  * note (or linked to its new name, which fails if the name was taken), after
  * checking that the file is still the one that was read (its XXH3 `version`,
- * which read_note reports). Each write is logged on stderr.
+ * which read_note reports). rename_note writes quipud's rename plan with
+ * apply.c, as `quipu mv` does: every file checked against the hash it was
+ * planned from, all or nothing. Each write is logged on stderr.
  */
 /* realpath(), mkstemp() are XSI. */
 #define _XOPEN_SOURCE 700
@@ -29,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "apply.h"
 #include "mcp.h"
 #include "quipu/text.h"
 
@@ -647,18 +650,19 @@ static json_t *t_status(qp_mcp *m, json_t *args)
 
 /* ---- writing ------------------------------------------------------------ */
 
-/* A vault-relative path a new note may have. */
-static bool new_path_ok(const char *rel, char *why, size_t wl)
+/* A vault-relative path inside the vault and not hidden; `arg` names the
+ * argument it came from in the message. */
+static bool vault_path_ok(const char *arg, const char *rel, char *why, size_t wl)
 {
     size_t n = strlen(rel);
 
     if (n == 0 || n > 1024 || rel[0] == '/' || strchr(rel, '\\') || !qp_text_utf8_valid(rel, n)) {
-        snprintf(why, wl, "path \"%s\" must be vault-relative, '/'-separated UTF-8", rel);
+        snprintf(why, wl, "%s \"%s\" must be vault-relative, '/'-separated UTF-8", arg, rel);
         return false;
     }
     for (const char *p = rel; *p; p++)
         if ((unsigned char)*p < 0x20) {
-            snprintf(why, wl, "path \"%s\" holds a control character", rel);
+            snprintf(why, wl, "%s \"%s\" holds a control character", arg, rel);
             return false;
         }
     for (const char *seg = rel; *seg;) {
@@ -666,13 +670,21 @@ static bool new_path_ok(const char *rel, char *why, size_t wl)
         size_t l = end ? (size_t)(end - seg) : strlen(seg);
         if (l == 0 || seg[0] == '.') {
             snprintf(why, wl,
-                     "path \"%s\" is outside the vault or hidden: no empty, '.' or '..' parts and "
+                     "%s \"%s\" is outside the vault or hidden: no empty, '.' or '..' parts and "
                      "no dot-folders",
-                     rel);
+                     arg, rel);
             return false;
         }
         seg += l + (end ? 1 : 0);
     }
+    return true;
+}
+
+/* A vault-relative path a new note may have. */
+static bool new_path_ok(const char *rel, char *why, size_t wl)
+{
+    if (!vault_path_ok("path", rel, why, wl))
+        return false;
     if (!qp_vault_is_note(rel)) {
         snprintf(why, wl, "path \"%s\" must end in .md", rel);
         return false;
@@ -1164,6 +1176,213 @@ static json_t *t_add_mentions(qp_mcp *m, json_t *args)
     return e;
 }
 
+/* ---- rename_note: quipud's rename.plan, applied here (apply.c) ---------- */
+
+/* The folders on the way to rel that exist must lie inside the vault (a
+ * symlinked folder could lead out of it); apply makes the missing ones, and
+ * makes them under these. */
+static bool folders_inside(const qp_mcp *m, const char *rel, char *why, size_t wl)
+{
+    char p[PATH_MAX * 2], real[PATH_MAX];
+    size_t rl = strlen(m->root);
+    struct stat st;
+
+    for (const char *s = strchr(rel, '/'); s; s = strchr(s + 1, '/')) {
+        snprintf(p, sizeof p, "%s/%.*s", m->root, (int)(s - rel), rel);
+        if (lstat(p, &st) != 0)
+            return true;
+        if (realpath(p, real) == NULL || strncmp(real, m->root, rl) != 0 || real[rl] != '/') {
+            snprintf(why, wl, "folder %.*s leads outside the vault: nothing written",
+                     (int)(s - rel), rel);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Where a file of the plan ends up: its rename's `to`, else where it is. */
+static const char *after_rename(const json_t *plan, const char *path)
+{
+    size_t i;
+    const json_t *r;
+
+    json_array_foreach(json_object_get(plan, "renames"), i, r)
+    {
+        if (strcmp(str(r, "from"), path) == 0)
+            return str(r, "to");
+    }
+    return path;
+}
+
+/* Waits (up to 3 s) until quipud knows the note at `rel`: the rename's
+ * own events may land in a later commit than the edits of the linking
+ * files, and the next tool call must find the note by its new name. */
+static void wait_note(qp_mcp *m, const char *rel)
+{
+    for (int i = 0; i < 150; i++) {
+        json_t *e = NULL, *n = ask(m, "note", json_pack("{s:s}", "note", rel), &e);
+        bool found = n != NULL;
+        json_decref(n);
+        json_decref(e);
+        if (found)
+            return;
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static json_t *t_rename_note(qp_mcp *m, json_t *args)
+{
+    const char *from = NULL, *to = NULL;
+    bool dry = false, wrote = false;
+    char why[4096], dest[1100], *path = NULL, *uri = NULL;
+    json_t *e = NULL, *params = NULL, *plan = NULL, *error = NULL;
+    json_t *renames = NULL, *files = NULL, *changes = NULL, *resolved = NULL, *out = NULL;
+    const char *cwhy = NULL, *new_path;
+    sb b = {0};
+    size_t i, k, tl;
+    json_t *f, *x;
+
+    if ((e = arg_string(args, "from", 4096, &from)) || (e = arg_string(args, "to", 1024, &to)) ||
+        (e = arg_bool(args, "dry_run", &dry)))
+        return e;
+    /* "Archive/" moves into Archive: check the path without its last '/' */
+    tl = strlen(to);
+    snprintf(dest, sizeof dest, "%.*s", (int)(tl > 0 && to[tl - 1] == '/' ? tl - 1 : tl), to);
+    if (!vault_path_ok("to", dest, why, sizeof why))
+        return tool_error("%s", why);
+    if ((path = resolve_note(m, from, &e)) == NULL)
+        return e;
+
+    /* As `quipu mv`: a `to` without '/' is a new name in the note's folder. */
+    if (strchr(to, '/') == NULL)
+        params = json_pack("{s:s, s:s}", "path", path, "name", to);
+    else
+        params = json_pack("{s:s, s:s}", "path", path, "to", to);
+    if (params == NULL) {
+        e = tool_error("out of memory");
+        goto cleanup;
+    }
+    if (qp_mcp_call(m, "rename.plan", params, &plan, &error, &cwhy) != 0) {
+        e = tool_error("%s", cwhy);
+        goto cleanup;
+    }
+    if (error != NULL) {
+        /* "People/X.md already exists", "refused: a.md:3:5: [[X#H]] would
+         * reach ...": the daemon's sentence names what is in the way. */
+        e = tool_error("cannot rename %s: %s; nothing written", path, str(error, "message"));
+        goto cleanup;
+    }
+
+    /* The plan is what gets written: every destination inside the vault. */
+    renames = json_array();
+    json_array_foreach(json_object_get(plan, "renames"), i, x)
+    {
+        if (!vault_path_ok("to", str(x, "to"), why, sizeof why) ||
+            !folders_inside(m, str(x, "to"), why, sizeof why)) {
+            e = tool_error("%s", why);
+            goto cleanup;
+        }
+        json_array_append_new(renames,
+                              json_pack("{s:s, s:s}", "from", str(x, "from"), "to", str(x, "to")));
+    }
+    new_path = json_array_size(renames) > 0 ? str(json_array_get(renames, 0), "to") : path;
+    files = json_array();
+    changes = json_array();
+    json_array_foreach(json_object_get(plan, "files"), i, f)
+    {
+        json_t *edits = json_array();
+        json_array_append_new(files, json_string(after_rename(plan, str(f, "path"))));
+        json_array_foreach(json_object_get(f, "edits"), k, x) json_array_append_new(
+            edits, json_pack("{s:O, s:O, s:O, s:O}", "line", json_object_get(x, "line"), "column",
+                             json_object_get(x, "column"), "old", json_object_get(x, "old"), "new",
+                             json_object_get(x, "new")));
+        json_array_append_new(changes,
+                              json_pack("{s:s, s:o}", "path", str(f, "path"), "edits", edits));
+    }
+    resolved = json_array();
+    json_array_foreach(json_object_get(plan, "resolved"), i, x) json_array_append_new(
+        resolved, json_pack("{s:O, s:O, s:O}", "path", json_object_get(x, "path"), "line",
+                            json_object_get(x, "line"), "to", json_object_get(x, "to")));
+    if (renames == NULL || files == NULL || changes == NULL || resolved == NULL) {
+        e = tool_error("out of memory");
+        goto cleanup;
+    }
+    json_int_t links = json_integer_value(json_object_get(plan, "links"));
+    size_t nfiles = json_array_size(files);
+
+    if (!dry) {
+        long long pending, before = generation(m, &pending);
+        if (qp_cli_apply_err(m->root, plan, &wrote, why, sizeof why) != 0) {
+            /* A rollback that could not put everything back is a write too. */
+            if (wrote)
+                fprintf(stderr, "quipu mcp: rename_note %s: left partly done: %s\n", path, why);
+            e = tool_error("%s", why);
+            goto cleanup;
+        }
+        fprintf(stderr, "quipu mcp: rename_note %s: renamed to %s (%lld links in %zu files)\n",
+                path, new_path, (long long)links, nfiles);
+        wait_indexed(m, before);
+        wait_note(m, new_path);
+    }
+
+    uri = qp_mcp_uri(m, dry ? path : new_path);
+    out = json_pack("{s:s, s:s, s:s, s:b, s:O, s:I, s:I, s:I, s:O, s:O}", "path", path, "new_path",
+                    new_path, "uri", uri ? uri : "", "dry_run", dry, "renames", renames, "links",
+                    links, "edits", json_integer_value(json_object_get(plan, "edits")),
+                    "files_changed", (json_int_t)nfiles, "files", files, "resolved", resolved);
+    if (out != NULL && dry)
+        json_object_set(out, "changes", changes);
+    if (out == NULL) {
+        e = tool_error("out of memory");
+        goto cleanup;
+    }
+    if (dry)
+        sb_printf(&b,
+                  "Dry run, nothing written: renaming %s to %s would update %lld link%s in %zu "
+                  "file%s:\n",
+                  path, new_path, (long long)links, links == 1 ? "" : "s", nfiles,
+                  nfiles == 1 ? "" : "s");
+    else if (nfiles == 0)
+        sb_printf(&b, "Renamed %s to %s; no other note needed a change.\n", path, new_path);
+    else
+        sb_printf(&b, "Renamed %s to %s; %lld link%s in %zu file%s updated:\n", path, new_path,
+                  (long long)links, links == 1 ? "" : "s", nfiles, nfiles == 1 ? "" : "s");
+    json_array_foreach(changes, i, f)
+    {
+        json_array_foreach(json_object_get(f, "edits"), k, x)
+        {
+            if (dry)
+                sb_printf(&b, "- %s:%lld:%lld: %s -> %s\n", str(f, "path"),
+                          (long long)json_integer_value(json_object_get(x, "line")),
+                          (long long)json_integer_value(json_object_get(x, "column")),
+                          str(x, "old"), str(x, "new"));
+        }
+        if (!dry)
+            sb_printf(&b, "- %s\n", json_string_value(json_array_get(files, i)));
+    }
+    json_array_foreach(resolved, i, x)
+        sb_printf(&b, "Note: %s:%lld: a link that pointed nowhere %s to %s.\n", str(x, "path"),
+                  (long long)json_integer_value(json_object_get(x, "line")),
+                  dry ? "would point" : "now points", str(x, "to"));
+    e = tool_ok(out, b.s);
+    out = NULL;
+    b.s = NULL;
+
+cleanup:
+    json_decref(out);
+    free(b.s);
+    free(uri);
+    json_decref(resolved);
+    json_decref(changes);
+    json_decref(files);
+    json_decref(renames);
+    json_decref(error);
+    json_decref(plan);
+    free(path);
+    return e;
+}
+
 /* ---- the table ---------------------------------------------------------- */
 
 #define NOTE_RULE                                                                                \
@@ -1192,9 +1411,17 @@ static json_t *t_add_mentions(qp_mcp *m, json_t *args)
 
 typedef json_t *(*tool_fn)(qp_mcp *m, json_t *args);
 
+/* What a tool does to the vault; CHANGES: it rewrites text it did not
+ * add (MCP's destructiveHint), ADDS: it only adds text or notes. */
+typedef enum tool_access {
+    T_READS,
+    T_ADDS,
+    T_CHANGES
+} tool_access;
+
 typedef struct tool {
     const char *name, *title, *description, *input, *output;
-    bool write;
+    tool_access access;
     tool_fn fn;
 } tool;
 
@@ -1215,7 +1442,7 @@ static const tool tools[] = {
      ",\"score\":{\"type\":\"number\"},\"more_matches\":{\"type\":\"integer\"},\"matches\":{"
      "\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{\"line\":{\"type\":"
      "\"integer\"},\"column\":{\"type\":\"integer\"},\"text\":{\"type\":\"string\"}}}}}}}}}",
-     false, t_search},
+     T_READS, t_search},
     {"read_note", "Read a note",
      "The text of one note with its properties (frontmatter), tags, headings and outgoing links "
      "(each with the path it resolves to, or null), and its version (pass it to the write tools "
@@ -1233,7 +1460,7 @@ static const tool tools[] = {
      "\"type\":\"string\"},\"offset\":{\"type\":\"integer\"},\"bytes\":{\"type\":\"integer\"},"
      "\"size\":{\"type\":\"integer\"},\"next_offset\":{\"type\":[\"integer\",\"null\"]},"
      "\"version\":{\"type\":\"string\"}}}",
-     false, t_read_note},
+     T_READS, t_read_note},
     {"backlinks", "Backlinks of a note",
      "The notes that link to a note, each with the line of every link; with unlinked: true also "
      "the notes that name it (its file name or an alias) in plain text without linking it. Use it "
@@ -1244,7 +1471,7 @@ static const tool tools[] = {
      "\"properties\":{\"path\":{\"type\":\"string\"},\"total_linked\":{\"type\":\"integer\"},"
      "\"total_unlinked\":{\"type\":\"integer\"},\"linked\":{\"type\":\"array\",\"items\":" S_SOURCE
      "},\"unlinked\":{\"type\":\"array\",\"items\":" S_SOURCE "}," S_CURSOR "}}",
-     false, t_backlinks},
+     T_READS, t_backlinks},
     {"mentions", "A person's meetings",
      "For a person note: the meeting notes that link to or name the person, newest first; the "
      "\"Mentioned in\" lines of the person's Recent Context (listed), the meetings missing from "
@@ -1257,7 +1484,7 @@ static const tool tools[] = {
      "\"type\":\"integer\"},\"mentioned_in\":{\"type\":\"array\",\"items\":" S_SOURCE "},"
      "\"listed\":{\"type\":\"array\"},\"missing\":{\"type\":\"array\",\"items\":{\"type\":"
      "\"string\"}},\"stale\":{\"type\":\"array\"}," S_CURSOR "}}",
-     false, t_mentions},
+     T_READS, t_mentions},
     {"tasks", "Query tasks",
      "Runs an Obsidian Tasks query (the Tasks plugin's language, one instruction per line: "
      "\"not done\", \"due before tomorrow\", \"path includes Projects\", \"tags include #x\", "
@@ -1274,7 +1501,7 @@ static const tool tools[] = {
      "\"names\":{\"type\":\"array\"},\"tasks\":{\"type\":\"array\",\"items\":{\"type\":\"object\","
      "\"properties\":{\"path\":{\"type\":\"string\"},\"line\":{\"type\":\"integer\"},"
      "\"description\":{\"type\":\"string\"}}}}}}}," S_CURSOR "}}",
-     false, t_tasks},
+     T_READS, t_tasks},
     {"list_notes", "List notes",
      "Lists notes (not attachments) by path, filtered by any of: folder (vault path prefix, "
      "recursive), tag (with or without #, includes nested tags), property (notes that have this "
@@ -1289,7 +1516,7 @@ static const tool tools[] = {
      "\"total\":{\"type\":\"integer\"},\"notes\":{\"type\":\"array\",\"items\":{\"type\":"
      "\"object\",\"required\":[\"path\"],\"properties\":{\"path\":{\"type\":\"string\"},\"kind\":"
      "{\"type\":\"string\"},\"title\":" S_NSTR ",\"date\":" S_NSTR "}}}," S_CURSOR "}}",
-     false, t_list_notes},
+     T_READS, t_list_notes},
     {"unresolved_links", "Unresolved links",
      "Link targets that resolve to no note ([[Missing Page]]), most linked first, each with the "
      "notes and lines that link to it. Use it to find notes that should exist. " PAGING,
@@ -1298,7 +1525,7 @@ static const tool tools[] = {
      "\"type\":\"integer\"},\"targets\":{\"type\":\"array\",\"items\":{\"type\":\"object\","
      "\"properties\":{\"target\":{\"type\":\"string\"},\"count\":{\"type\":\"integer\"},"
      "\"sources\":{\"type\":\"array\"}}}}," S_CURSOR "}}",
-     false, t_unresolved},
+     T_READS, t_unresolved},
     {"status", "Index status",
      "The state of the vault's index (ready, or scanning with progress), the vault's path and "
      "counts of files, notes by kind, tasks and links, and whether the write tools are enabled.",
@@ -1308,7 +1535,7 @@ static const tool tools[] = {
      "\"type\":\"object\"},\"tasks\":{\"type\":\"integer\"},\"links\":{\"type\":\"integer\"},"
      "\"unresolved_links\":{\"type\":\"integer\"},\"generation\":{\"type\":\"integer\"},"
      "\"writable\":{\"type\":\"boolean\"}}}",
-     false, t_status},
+     T_READS, t_status},
     {"create_note", "Create a note",
      "Creates a new note at path (vault-relative, ending in .md; folders are made as needed) with "
      "the given Markdown text. Refuses an existing path, paths outside the vault, hidden folders. "
@@ -1319,7 +1546,7 @@ static const tool tools[] = {
      "{\"type\":\"object\",\"required\":[\"path\",\"version\"],\"properties\":{\"path\":{\"type\":"
      "\"string\"},\"uri\":{\"type\":\"string\"},\"version\":{\"type\":\"string\"},\"bytes\":{"
      "\"type\":\"integer\"}}}",
-     true, t_create_note},
+     T_ADDS, t_create_note},
     {"append_to_note", "Append to a note",
      "Appends text at the end of a note (on a new line). Pass the version read_note gave you: a "
      "note changed since then is refused, and nothing is written. " NOTE_RULE,
@@ -1329,7 +1556,7 @@ static const tool tools[] = {
      "{\"type\":\"object\",\"required\":[\"path\",\"version\"],\"properties\":{\"path\":{\"type\":"
      "\"string\"},\"uri\":{\"type\":\"string\"},\"version\":{\"type\":\"string\"},\"bytes\":{"
      "\"type\":\"integer\"}}}",
-     true, t_append_to_note},
+     T_ADDS, t_append_to_note},
     {"add_mentions", "Add missing Mentioned in lines",
      "For a person note: writes a \"- DATE: Mentioned in: TITLE\" line into its Recent Context "
      "section for every meeting that mentions the person and is not listed yet (the mentions "
@@ -1340,7 +1567,36 @@ static const tool tools[] = {
      "{\"type\":\"object\",\"required\":[\"path\",\"added\"],\"properties\":{\"path\":{\"type\":"
      "\"string\"},\"uri\":{\"type\":\"string\"},\"version\":{\"type\":\"string\"},\"bytes\":{"
      "\"type\":\"integer\"},\"added\":{\"type\":\"array\"}}}",
-     true, t_add_mentions},
+     T_ADDS, t_add_mentions},
+    {"rename_note", "Rename or move a note",
+     "Renames or moves a note and rewrites every link to it in the other notes (wikilinks and "
+     "Markdown links; display text, #heading and #^block parts are kept), as Obsidian does. "
+     "from: the note. " NOTE_RULE " to: without '/', a new file name in the note's own folder "
+     "(\"Ann Smith\" renames People/Ann Lee.md to People/Ann Smith.md); with '/', the new path "
+     "from the top of the vault (\"Archive/People/Ann Lee.md\"); ending in '/', a folder to move "
+     "it into (made when missing). .md is added when missing. dry_run: true writes nothing and "
+     "lists every link edit it would make. Refuses a destination that exists or is outside the "
+     "vault, and a rename after which some link would reach a different note, heading or block; "
+     "a file edited since the rename was planned is not overwritten (nothing is written: call "
+     "it again). Returns the renames, the number of links and the files it changed.",
+     "{\"type\":\"object\",\"properties\":{\"from\":{\"type\":\"string\",\"description\":"
+     "\"the note (path, name, alias or link text)\"},\"to\":{\"type\":\"string\","
+     "\"description\":\"a new name (same folder), a vault path, or a folder ending in /\"},"
+     "\"dry_run\":{\"type\":\"boolean\",\"default\":false}},\"required\":[\"from\",\"to\"]}",
+     "{\"type\":\"object\",\"required\":[\"path\",\"new_path\",\"dry_run\",\"renames\","
+     "\"links\",\"files_changed\",\"files\"],\"properties\":{\"path\":{\"type\":\"string\"},"
+     "\"new_path\":{\"type\":\"string\"},\"uri\":{\"type\":\"string\"},\"dry_run\":{\"type\":"
+     "\"boolean\"},\"renames\":{\"type\":\"array\",\"items\":{\"type\":\"object\","
+     "\"properties\":{\"from\":{\"type\":\"string\"},\"to\":{\"type\":\"string\"}}}},\"links\":"
+     "{\"type\":\"integer\"},\"edits\":{\"type\":\"integer\"},\"files_changed\":{\"type\":"
+     "\"integer\"},\"files\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"
+     "\"resolved\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{\"path\":"
+     "{\"type\":\"string\"},\"line\":{\"type\":\"integer\"},\"to\":{\"type\":\"string\"}}}},"
+     "\"changes\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{\"path\":"
+     "{\"type\":\"string\"},\"edits\":{\"type\":\"array\",\"items\":{\"type\":\"object\","
+     "\"properties\":{\"line\":{\"type\":\"integer\"},\"column\":{\"type\":\"integer\"},"
+     "\"old\":{\"type\":\"string\"},\"new\":{\"type\":\"string\"}}}}}}}}}",
+     T_CHANGES, t_rename_note},
 };
 
 static json_t *schema_of(const char *text)
@@ -1359,14 +1615,15 @@ json_t *qp_mcp_tools(const qp_mcp *m)
 
     for (size_t i = 0; i < sizeof tools / sizeof tools[0]; i++) {
         const tool *t = &tools[i];
-        if (t->write && !m->allow_write)
+        bool write = t->access != T_READS;
+        if (write && !m->allow_write)
             continue;
         json_array_append_new(
             arr, json_pack("{s:s, s:s, s:s, s:o, s:o, s:{s:s, s:b, s:b, s:b, s:b}}", "name",
                            t->name, "title", t->title, "description", t->description, "inputSchema",
                            schema_of(t->input), "outputSchema", schema_of(t->output), "annotations",
-                           "title", t->title, "readOnlyHint", !t->write, "destructiveHint", 0,
-                           "idempotentHint", !t->write, "openWorldHint", 0));
+                           "title", t->title, "readOnlyHint", !write, "destructiveHint",
+                           t->access == T_CHANGES, "idempotentHint", !write, "openWorldHint", 0));
     }
     return arr;
 }
@@ -1378,7 +1635,7 @@ json_t *qp_mcp_tool_call(qp_mcp *m, const char *name, json_t *args, bool *unknow
         const tool *t = &tools[i];
         if (strcmp(t->name, name) != 0)
             continue;
-        if (t->write && !m->allow_write)
+        if (t->access != T_READS && !m->allow_write)
             return tool_error("%s writes to the vault, and this server is read-only: start it "
                               "with quipu mcp --allow-write",
                               name);

@@ -122,8 +122,12 @@ def test_sdk_write():
     _, stderr = run_sdk("write")
     # Every write is logged.
     for want in ("create_note Inbox/New idea.md", "append_to_note Inbox/New idea.md",
-                 "add_mentions People/Ann Lee.md"):
+                 "add_mentions People/Ann Lee.md",
+                 "rename_note People/Ann Lee.md: renamed to People/Ann Smith.md (3 links in 2 "
+                 "files)"):
         assert "quipu mcp: " + want in stderr, stderr
+    # The refused rename (a file edited after planning) logs no write.
+    assert "rename_note People/Ann Smith.md" not in stderr, stderr
 
 
 class Raw:

@@ -5,7 +5,11 @@
 // each structuredContent against the tool's outputSchema, so a result that
 // does not match its schema fails the call.
 import assert from "node:assert/strict";
-import { appendFileSync, readFileSync, writeFileSync, existsSync } from "node:fs";
+import {
+  appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync,
+  unlinkSync, writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
 import { pathToFileURL } from "node:url";
 
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
@@ -36,6 +40,17 @@ const client = new Client({ name: "quipu-test", version: "1.0.0" });
 await client.connect(transport);
 
 const call = (name, args) => client.callTool({ name, arguments: args });
+const lineOf = (rel, n) => readFileSync(VAULT + "/" + rel, "utf8").split("\n")[n - 1];
+// Every file of the vault (but .obsidian) with its text.
+function vaultFiles() {
+  const out = {};
+  for (const e of readdirSync(VAULT, { recursive: true, withFileTypes: true })) {
+    const rel = (e.parentPath ?? e.path).slice(VAULT.length + 1) + "/" + e.name;
+    if (e.isFile() && !rel.startsWith(".obsidian"))
+      out[rel.replace(/^\//, "")] = readFileSync(VAULT + "/" + rel, "utf8");
+  }
+  return out;
+}
 const text = (r) => r.content.map((c) => c.text).join("\n");
 function ok(r) {
   assert.ok(!r.isError, "tool error: " + text(r));
@@ -59,13 +74,15 @@ await check("tools/list", async () => {
   const names = tools.map((t) => t.name);
   const reads = ["search", "read_note", "backlinks", "mentions", "tasks", "list_notes",
     "unresolved_links", "status"];
-  const writes = ["create_note", "append_to_note", "add_mentions"];
+  const writes = ["create_note", "append_to_note", "add_mentions", "rename_note"];
   assert.deepEqual(names, write ? [...reads, ...writes] : reads);
   for (const t of tools) {
     assert.equal(t.inputSchema.type, "object", t.name);
     assert.equal(t.outputSchema.type, "object", t.name);
     assert.ok(t.description.length > 80, t.name + " has a description for a model");
     assert.equal(t.annotations.readOnlyHint, !writes.includes(t.name));
+    // Only rename_note rewrites text it did not add (other notes' links).
+    assert.equal(t.annotations.destructiveHint, t.name === "rename_note", t.name);
   }
 });
 
@@ -178,8 +195,12 @@ await check("unresolved_links", async () => {
 
 await check("unknown tool", async () => {
   await assert.rejects(call("no_such_tool", {}), (e) => e.code === -32602);
-  if (!write)
+  if (!write) {
     fails(await call("create_note", { path: "x.md", text: "x" }), "read-only");
+    const before = vaultFiles();
+    fails(await call("rename_note", { from: "Ann Lee", to: "Ann Smith" }), "read-only");
+    assert.deepEqual(vaultFiles(), before, "nothing renamed");
+  }
 });
 
 await check("resources", async () => {
@@ -256,6 +277,81 @@ if (!write) {
     // Nothing is missing any more; a second call writes nothing.
     const again = ok(await call("add_mentions", { note: "Ann Lee" }));
     assert.deepEqual(again.added, []);
+  });
+
+  await check("rename_note", async () => {
+    const before = vaultFiles();
+    // Calls that cannot rename: a message that says why, nothing written.
+    fails(await call("rename_note", { from: "Ann Leee", to: "Ann Smith" }),
+      'no note named "Ann Leee"; did you mean "People/Ann Lee.md"');
+    fails(await call("rename_note", { from: "Ann Lee", to: "../Ann Smith.md" }), "outside the vault");
+    fails(await call("rename_note", { from: "Ann Lee", to: "People/../../x.md" }), "outside the vault");
+    fails(await call("rename_note", { from: "Ann Lee", to: "/tmp/Ann.md" }), "vault-relative");
+    // A folder of the vault that is a symlink to a folder outside it.
+    const outside = mkdtempSync(tmpdir() + "/qp-outside-");
+    symlinkSync(outside, VAULT + "/Out");
+    fails(await call("rename_note", { from: "Ann Lee", to: "Out/Ann Lee.md" }),
+      "folder Out leads outside the vault");
+    assert.deepEqual(readdirSync(outside), []);
+    unlinkSync(VAULT + "/Out");
+    rmSync(outside, { recursive: true });
+    fails(await call("rename_note", { from: "Ann Lee", to: "Meetings/Hiring" }),
+      "Meetings/Hiring.md already exists");
+    fails(await call("rename_note", { from: "Ann Lee" }), 'missing argument "to"');
+    assert.deepEqual(vaultFiles(), before, "nothing written by the refusals");
+
+    // A dry run, by alias: every link edit, nothing written.
+    const dry = ok(await call("rename_note", { from: "Annie", to: "Ann Smith", dry_run: true }));
+    assert.equal(dry.dry_run, true);
+    assert.equal(dry.path, "People/Ann Lee.md");
+    assert.equal(dry.new_path, "People/Ann Smith.md");
+    assert.deepEqual(dry.renames, [{ from: "People/Ann Lee.md", to: "People/Ann Smith.md" }]);
+    assert.equal(dry.links, 3);
+    assert.equal(dry.files_changed, 2);
+    assert.deepEqual(dry.files, ["Ideas.md", "Meetings/Roadmap sync.md"]);
+    assert.deepEqual(dry.changes[0],
+      { path: "Ideas.md", edits: [{ line: 3, column: 11, old: "Ann Lee", new: "Ann Smith" }] });
+    assert.deepEqual(dry.changes[1].edits.map((x) => x.line), [9, 11]);
+    assert.deepEqual(vaultFiles(), before, "a dry run writes nothing");
+
+    // The rename: the file moves, the links follow, the index knows.
+    const r = ok(await call("rename_note", { from: "Ann Lee", to: "Ann Smith" }));
+    assert.equal(r.dry_run, false);
+    assert.equal(r.new_path, "People/Ann Smith.md");
+    assert.equal(r.uri, uriOf("People/Ann Smith.md"));
+    assert.equal(r.links, 3);
+    assert.equal(r.files_changed, 2);
+    assert.equal(r.changes, undefined);
+    assert.ok(!existsSync(VAULT + "/People/Ann Lee.md"));
+    assert.equal(readFileSync(VAULT + "/People/Ann Smith.md", "utf8"), before["People/Ann Lee.md"]);
+    assert.equal(lineOf("Ideas.md", 3), "Talk to [[Ann Smith|Ann]] about [[Missing Page]].");
+    assert.equal(lineOf("Meetings/Roadmap sync.md", 9), "[[Ann Smith]] presented the roadmap.");
+    assert.equal(lineOf("Meetings/Roadmap sync.md", 11),
+      "- [ ] Send the deck to [[Ann Smith]] 📅 2025-03-10 ⏫");
+    assert.equal(readFileSync(VAULT + "/Meetings/Hiring.md", "utf8"), before["Meetings/Hiring.md"]);
+    const b = ok(await call("backlinks", { note: "Ann Smith" }));
+    assert.equal(b.path, "People/Ann Smith.md");
+    assert.deepEqual(b.linked.map((s) => s.path), ["Ideas.md", "Meetings/Roadmap sync.md"]);
+    assert.equal(ok(await call("read_note", { note: "Annie" })).path, "People/Ann Smith.md");
+    fails(await call("rename_note", { from: "People/Ann Lee.md", to: "Ann Lee" }), "no note named");
+
+    // A file edited between the plan and the write: refused, nothing written.
+    const slow = new Client({ name: "quipu-test-slow", version: "1.0.0" });
+    await slow.connect(new StdioClientTransport({
+      command: QUIPU,
+      args: ["mcp", "--allow-write"],
+      env: { ...process.env, QUIPU_APPLY_DELAY_MS: "4000" },
+      stderr: "inherit",
+    }));
+    const pending = slow.callTool({ name: "rename_note",
+      arguments: { from: "Ann Smith", to: "Archive/Ann Lee-Smith" } });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    appendFileSync(VAULT + "/Ideas.md", "Edited meanwhile.\n");
+    const edited = vaultFiles();
+    fails(await pending, "Ideas.md changed since the rename was planned");
+    assert.deepEqual(vaultFiles(), edited, "nothing written after the refusal");
+    assert.ok(!existsSync(VAULT + "/Archive"));
+    await slow.close();
   });
 }
 
