@@ -35,7 +35,8 @@ typedef struct qp_mcp {
     const char *quipud;  /* the program to start when none runs */
     char root[PATH_MAX]; /* the vault's real path */
     qp_vault *vault;     /* for reading notes */
-    bool allow_write;    /* --allow-write: create_note, append_to_note, add_mentions */
+    bool allow_write;    /* --allow-write: create_note, append_to_note, add_mentions,
+                            rename_note */
     bool initialized;    /* initialize was answered */
     qp_mcp_sub *subs;
     size_t nsubs;

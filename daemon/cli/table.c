@@ -120,7 +120,8 @@ const qp_cli_command qp_cli_commands[] = {
                 "VS Code...) over standard input and output: tools (search, read_note,\n"
                 "backlinks, mentions, tasks, list_notes, unresolved_links, status) and every\n"
                 "note as a file:// resource. Starts quipud when none runs. Read-only unless\n"
-                "--allow-write (create_note, append_to_note, add_mentions; logged on stderr).",
+                "--allow-write (create_note, append_to_note, add_mentions, rename_note; logged\n"
+                "on stderr).",
         .max_pos = 0,
         .run = qp_cli_cmd_mcp,
         .opts = {{"--allow-write", NULL, "offer the tools that write notes"},
