@@ -444,6 +444,17 @@ static bool rollback(apply *a)
 }
 
 /* mkdir -p for the parent of `path`, recording what it made. */
+/* True when the existing folder `dir` is, once its symlinks are followed,
+ * `root` or inside it. */
+static bool inside_root(const char *root, const char *dir)
+{
+    char rr[PATH_MAX], rd[PATH_MAX];
+    if (realpath(root, rr) == NULL || realpath(dir, rd) == NULL)
+        return false;
+    size_t rl = strlen(rr);
+    return strncmp(rd, rr, rl) == 0 && (rd[rl] == '/' || rd[rl] == '\0' || rl == 1);
+}
+
 static int make_parents(apply *a, const char *path)
 {
     char *d = dir_of(path);
@@ -474,6 +485,11 @@ static int make_parents(apply *a, const char *path)
             int e = errno;
             free(d);
             return e;
+        } else if (!inside_root(a->root, d)) {
+            /* A symlinked folder that leads out of the vault is not part of
+             * it (the vault's walk does not follow it): nothing goes there. */
+            free(d);
+            return EXDEV;
         }
         if (slash) {
             *slash = '/';
@@ -484,6 +500,35 @@ static int make_parents(apply *a, const char *path)
     }
     free(d);
     return 0;
+}
+
+/* True when every folder on the way to `path` that exists lies in the
+ * vault: checked before anything is written, so that a move into a
+ * symlinked folder leading out is refused whole. */
+static bool parents_inside(const apply *a, const char *path)
+{
+    char *d = dir_of(path);
+    if (d == NULL)
+        return false;
+    size_t rl = strlen(a->root);
+    bool ok = strncmp(d, a->root, rl) == 0 && (d[rl] == '/' || d[rl] == '\0');
+    for (char *p = d + rl; ok && p != NULL && *p != '\0';) {
+        char *slash = strchr(p + 1, '/');
+        if (slash)
+            *slash = '\0';
+        struct stat sb;
+        if (lstat(d, &sb) != 0)
+            break; /* made by apply, under the last folder checked */
+        ok = inside_root(a->root, d);
+        if (slash) {
+            *slash = '/';
+            p = slash;
+        } else {
+            p = NULL;
+        }
+    }
+    free(d);
+    return ok;
 }
 
 static int rename_noreplace(const char *from, const char *to)
@@ -511,7 +556,16 @@ int qp_cli_apply_err(const char *root, const json_t *plan, bool *written, char *
     if (written)
         *written = false;
     delay(); /* tests: an edit between plan and apply */
-    if (load(&a, plan) != 0 || write_temps(&a) != 0 || sync_all(&a, true) != 0)
+    if (load(&a, plan) != 0)
+        goto fail;
+    for (size_t i = 0; i < a.nr; i++) {
+        if (!parents_inside(&a, a.r[i].to)) {
+            say(&a, "%s: its folder leads outside the vault (a symlink): nothing written",
+                a.r[i].to + strlen(root) + 1);
+            goto fail;
+        }
+    }
+    if (write_temps(&a) != 0 || sync_all(&a, true) != 0)
         goto fail;
     /* Step 3: check again (an editor may have saved while we wrote: any
      * write changes the size or the change time, a save by rename the

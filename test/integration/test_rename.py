@@ -186,6 +186,25 @@ def test_refusals():
             eq(e.code, -32001, "not found")
 
 
+def test_move_into_symlink_leading_out_is_refused():
+    """A folder that is a symlink out of the vault is not part of it (the
+    walk does not follow it): moving a note there is refused, whole."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as outside, \
+            Daemon(files={"A.md": "# A\n", "s.md": "[[A]]\n"}) as d:
+        os.symlink(outside, os.path.join(d.vault, "Out"))
+        before = vault_files(d)
+        rc, out, err = run(d, ["mv", "A.md", "Out/A.md"])
+        eq(rc, 1, "exit")
+        eq(err, "quipu: Out/A.md: its folder leads outside the vault (a symlink): "
+                "nothing written\n", "message")
+        eq(os.listdir(outside), [], "nothing outside")
+        eq(vault_files(d), before, "untouched")
+        rc, out, err = run(d, ["mv", "A.md", "Out/deeper/A.md"])
+        eq(rc, 1, "exit, deeper")
+        eq(os.listdir(outside), [], "no folder made outside")
+
+
 def test_edited_between_plan_and_apply_is_refused():
     with Daemon(files=FILES) as d:
         before = vault_files(d)
