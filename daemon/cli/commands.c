@@ -530,6 +530,43 @@ static int page_params(const qp_cli_args *a, json_t *params)
 }
 
 /* backlinks, mentions and note: one NOTE in, the method of the same name. */
+/* `quipu note` as text: the note, then its own problems (the `problems`
+ * method for that path), so that what is wrong with a note shows where the
+ * note is shown. --json keeps the `note` result as the protocol gives it. */
+static int note_with_problems(qp_cli *cli, json_t *params)
+{
+    json_t *result = NULL, *error = NULL, *pr = NULL, *pe = NULL;
+    int rc;
+
+    if (params == NULL) {
+        qp_cli_error(NULL, "out of memory");
+        return QP_CLI_EXIT_FAIL;
+    }
+    rc = qp_cli_call(cli, "note", params, &result, &error);
+    if (rc != 0)
+        return rc;
+    if (error != NULL) {
+        rc = qp_cli_report_error(cli, error);
+        goto cleanup;
+    }
+    const char *path = json_string_value(json_object_get(result, "path"));
+    if (path != NULL) {
+        rc = qp_cli_call(cli, "problems", json_pack("{s:s, s:i}", "note", path, "limit", 100), &pr,
+                         &pe);
+        if (rc != 0)
+            goto cleanup;
+        if (pe == NULL && json_is_object(pr))
+            json_object_set(result, "own_problems", pr);
+    }
+    rc = qp_cli_render(cli, "note", result, stdout);
+cleanup:
+    json_decref(result);
+    json_decref(error);
+    json_decref(pr);
+    json_decref(pe);
+    return rc;
+}
+
 int qp_cli_cmd_note(qp_cli *cli, const qp_cli_args *a)
 {
     const char *method = a->cmd->name;
@@ -550,6 +587,8 @@ int qp_cli_cmd_note(qp_cli *cli, const qp_cli_args *a)
         json_decref(params);
         return rc;
     }
+    if (strcmp(method, "note") == 0 && !cli->json && !cli->vimgrep)
+        return note_with_problems(cli, params);
     return call_and_render(cli, method, params);
 }
 

@@ -721,6 +721,23 @@ static void render_note(const qp_cli *cli, const json_t *r, FILE *out)
             print_task(cli, out, v, path, width < LOC_PAD_MAX ? width : LOC_PAD_MAX, "");
         }
     }
+    /* Its own problems, when the command asked (`quipu note` as text). */
+    const json_t *own = json_object_get(r, "own_problems");
+    if (json_integer_value(json_object_get(own, "total")) > 0) {
+        const json_t *probs = json_object_get(own, "problems");
+        fputc('\n', out);
+        heading(cli, out, "", "Problems",
+                (size_t)json_integer_value(json_object_get(own, "total")));
+        json_array_foreach(probs, i, v)
+        {
+            fprintf(
+                out, "%s%s:%lld:%lld:%s %s: %s [%s]\n", esc(cli, ESC_PATH), path, num(v, "line"),
+                num(v, "column"), o, str(v, "severity") ? str(v, "severity") : "problem",
+                str(v, "message") ? str(v, "message") : "", str(v, "kind") ? str(v, "kind") : "");
+        }
+        if (json_array_size(probs) < (size_t)json_integer_value(json_object_get(own, "total")))
+            fprintf(out, "(quipu problems \"%s\" lists them all)\n", path);
+    }
 }
 
 /* ---- --vimgrep --------------------------------------------------------------- */

@@ -81,7 +81,7 @@ const qp_cli_command qp_cli_commands[] = {
     {
         .name = "note",
         .synopsis = "NOTE",
-        .summary = "a note's metadata, headings, links and tasks",
+        .summary = "a note's metadata, headings, links, tasks and problems",
         .pos_name = "NOTE",
         .min_pos = 1,
         .max_pos = 1,

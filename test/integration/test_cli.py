@@ -367,6 +367,22 @@ def test_note_human():
     assert any(l.startswith(P_ROAD + ":12") and "- [x] Book the room" in l for l in lines), out
 
 
+def test_note_shows_its_problems():
+    # Ideas links [[Missing Page]] at line 3, column 31: the text form lists
+    # it under Problems; a note with none has no such section, and --json
+    # keeps the note method's result as it is.
+    rc, out, err = run(["note", P_IDEAS])
+    eq(rc, 0, "exit")
+    lines = out.splitlines()
+    assert "Problems (1)" in lines, out
+    row = lines[lines.index("Problems (1)") + 1]
+    assert row.startswith(P_IDEAS + ":3:31: ") and row.endswith(" [unresolved_link]"), row
+    assert "Missing Page" in row, row
+    rc, out, err = run(["note", P_HIRE])
+    assert not any(l.startswith("Problems") for l in out.splitlines()), out
+    assert "own_problems" not in run_json(["note", P_IDEAS]), "json unchanged"
+
+
 def test_note_file_path_from_subfolder():
     # A NOTE that is a file on disk becomes vault-relative, wherever quipu runs.
     d = daemon()
