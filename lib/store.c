@@ -268,6 +268,8 @@ struct qp_store {
     bool defer_ckpt;           /* checkpoints are the owner's (qp_store_defer_checkpoints) */
     int wal_frames;            /* frames in the WAL after the last commit, when deferred */
     qp__search_writer *search; /* search.c's statements (writer only) */
+    void *memo;                /* qp__store_memo() */
+    void (*memo_free)(void *);
 };
 
 /* ---- errors and statements ---- */
@@ -330,6 +332,12 @@ qp_rc qp__store_stmt(sqlite3_stmt **out, qp_store *st, qp__stmt_id id, qp_error 
 sqlite3 *qp__store_db(qp_store *st)
 {
     return st->db;
+}
+
+void **qp__store_memo(qp_store *st, void (*free_fn)(void *))
+{
+    st->memo_free = free_fn;
+    return &st->memo;
 }
 
 /* Runs a statement that returns no rows; resets it. */
@@ -683,6 +691,8 @@ void qp_store_close(qp_store *st)
     for (int i = 0; i < STMT_COUNT; i++)
         sqlite3_finalize(st->stmt[i]);
     qp__search_writer_free(st->search);
+    if (st->memo && st->memo_free)
+        st->memo_free(st->memo);
     if (st->mode == QP_STORE_WRITE && st->db && sqlite3_get_autocommit(st->db)) {
         /* A clean close: the next write open may skip the damage check, and
          * the WAL goes back into the database so the index is one file. */

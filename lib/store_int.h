@@ -56,6 +56,13 @@ qp_rc qp__store_stmt(sqlite3_stmt **out, qp_store *st, qp__stmt_id id, qp_error 
  * Borrowed; valid while the store is open. */
 sqlite3 *qp__store_db(qp_store *st);
 
+/* One slot for a module above the store to keep what it derived from the
+ * index on this connection (problems.c: the compile results of ```tasks
+ * blocks). The store owns the slot's value once set, and frees it with
+ * `free_fn` when it closes; the module frees and replaces it as it likes.
+ * A store is used by one thread at a time, so the slot needs no lock. */
+void **qp__store_memo(qp_store *st, void (*free_fn)(void *));
+
 /* Opens a read transaction when none is open (returns true when it did);
  * qp__store_read_end() closes it. */
 bool qp__store_read_begin(qp_store *st);

@@ -76,12 +76,15 @@ static void test_file_problems(void **state)
 static void test_tasks_query_line(void **state)
 {
     (void)state;
-    /* The fence is line 13; "frobnicate" is the query's line 2: file line 15. */
-    mv_check("problems", "{\"note\":\"Plan\",\"kinds\":[\"tasks_query\"]}",
-             "{\"total\":1,\"counts\":{\"tasks_query\":1},\"problems\":[{\"path\":"
-             "\"Notes/Plan.md\",\"line\":15,\"column\":1,\"kind\":\"tasks_query\",\"severity\":"
-             "\"error\",\"message\":\"do not understand query\\nProblem line: "
-             "\\\"frobnicate\\\"\",\"block_line\":13}]}");
+    /* The fence is line 13; "frobnicate" is the query's line 2: file line 15.
+     * The second time the block's compile result comes from the store's
+     * memo: the same line, column and message. */
+    for (int i = 0; i < 2; i++)
+        mv_check("problems", "{\"note\":\"Plan\",\"kinds\":[\"tasks_query\"]}",
+                 "{\"total\":1,\"counts\":{\"tasks_query\":1},\"problems\":[{\"path\":"
+                 "\"Notes/Plan.md\",\"line\":15,\"column\":1,\"kind\":\"tasks_query\",\"severity\":"
+                 "\"error\",\"message\":\"do not understand query\\nProblem line: "
+                 "\\\"frobnicate\\\"\",\"block_line\":13}]}");
 }
 
 static void test_drift_of_one_person(void **state)
