@@ -121,7 +121,7 @@ static void client_send(client *c, char *buf, size_t len)
 {
     write_req *w;
     uv_buf_t b;
-    size_t queued;
+    size_t queued; /* bytes of earlier messages the client has not read */
 
     if (c->closing) {
         free(buf);
@@ -129,6 +129,17 @@ static void client_send(client *c, char *buf, size_t len)
     }
     if (buf == NULL) {
         qpd_log(QPD_LOG_ERROR, "client %llu: out of memory for a reply", c->id);
+        client_close(c);
+        return;
+    }
+    /* The limit is on what a client leaves unread, not on one answer: a
+     * client that reads gets a reply of any size (a vault-wide task list
+     * can pass 64 MiB), and one that does not is cut off at its next
+     * message, holding at most the limit plus one message. */
+    queued = uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe);
+    if (queued > c->srv->d->max_output) {
+        qpd_log(QPD_LOG_WARN, "client %llu: %zu bytes unread, disconnecting it", c->id, queued);
+        free(buf);
         client_close(c);
         return;
     }
@@ -145,11 +156,6 @@ static void client_send(client *c, char *buf, size_t len)
         free(w);
         client_close(c);
         return;
-    }
-    queued = uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe);
-    if (queued > c->srv->d->max_output) {
-        qpd_log(QPD_LOG_WARN, "client %llu: %zu bytes unread, disconnecting it", c->id, queued);
-        client_close(c);
     }
 }
 

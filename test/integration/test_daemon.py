@@ -376,6 +376,22 @@ def test_slow_client_cut_off():
         slow.close()
 
 
+def test_one_answer_larger_than_max_output():
+    """--max-output bounds what a client leaves unread, not one answer: a
+    client that reads gets a ~300 KB answer whole under a 4 KiB limit."""
+    files = dict(FILES)
+    files["Big.md"] = "# Big\n\n" + "".join(
+        "- %d: [[Ann Veld]] said something that makes this line and the answer long\n" % i
+        for i in range(3000))
+    with Daemon(files=files, args=["--max-output", "4096"]) as d:
+        c = d.client()
+        b = c.request("backlinks", {"note": "Ann Veld", "max_occurrences": 0})
+        assert [s["path"] for s in b["linked"]].count("Big.md") == 1, b["linked"]
+        assert len(json.dumps(b)) > 100000, len(json.dumps(b))
+        assert c.request("status")["state"] == "ready"
+        assert "disconnecting it" not in d.stderr(), d.stderr()[-2000:]
+
+
 def test_subscriber_cut_off_by_its_own_update():
     """A subscriber that does not read is cut off by the update that takes
     it over --max-output; the subscription is ended while its re-run is
