@@ -356,14 +356,15 @@ static void progress(qpl_server *s, qpl_vault *v, const json_t *status)
     json_int_t total = json_integer_value(json_object_get(pr, "total"));
     char msg[64];
 
-    if (state == NULL)
+    /* Server-made progress needs a token the client created on request,
+     * which only a client with window.workDoneProgress can do (LSP 3.17
+     * §workDoneProgress); others get no $/progress at all. */
+    if (state == NULL || !s->cap_progress)
         return;
     if (strcmp(state, "scanning") == 0) {
         if (!v->progress) {
             snprintf(v->token, sizeof v->token, "quipu-scan-%lld", ++s->next_id);
-            if (s->cap_progress)
-                qpl_request(s, "window/workDoneProgress/create",
-                            json_pack("{s:s}", "token", v->token));
+            qpl_request(s, "window/workDoneProgress/create", json_pack("{s:s}", "token", v->token));
             qpl_notify(s, "$/progress",
                        json_pack("{s:s, s:{s:s, s:s, s:b}}", "token", v->token, "value", "kind",
                                  "begin", "title", "quipu: indexing the vault", "cancellable", 0));
