@@ -370,16 +370,11 @@ static memo_ent *memo_put(memo *m, uint64_t key)
     return e;
 }
 
+/* The memo's key of a block: its text, seeded by its note's path (no
+ * allocation: this runs for every block of the vault per status). */
 static uint64_t block_key(const char *text, const char *path)
 {
-    XXH3_state_t *h = XXH3_createState();
-    if (!h)
-        return 0;
-    XXH3_64bits_reset(h);
-    XXH3_64bits_update(h, text, strlen(text) + 1); /* the NUL ends the text */
-    XXH3_64bits_update(h, path, strlen(path));
-    uint64_t k = XXH3_64bits_digest(h);
-    XXH3_freeState(h);
+    uint64_t k = XXH3_64bits_withSeed(text, strlen(text), XXH3_64bits(path, strlen(path)));
     return k ? k : 1;
 }
 
@@ -402,7 +397,7 @@ static qp_rc scan_queries(ctx *c, qp_error *err)
         const char *path = (const char *)sqlite3_column_text(s, 3);
         text = text ? text : "";
         path = path ? path : "";
-        uint64_t key = m ? block_key(text, path) : 0;
+        uint64_t key = m ? block_key(text, path) : 0; /* 0: not kept */
         const memo_ent *e = NULL;
         memo_ent fresh = {0}; /* compiled now, when the memo has no entry */
         if (key && m->cap) {

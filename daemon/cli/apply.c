@@ -443,7 +443,6 @@ static bool rollback(apply *a)
     return whole;
 }
 
-/* mkdir -p for the parent of `path`, recording what it made. */
 /* True when the existing folder `dir` is, once its symlinks are followed,
  * `root` or inside it. */
 static bool inside_root(const char *root, const char *dir)
@@ -455,6 +454,9 @@ static bool inside_root(const char *root, const char *dir)
     return strncmp(rd, rr, rl) == 0 && (rd[rl] == '/' || rd[rl] == '\0' || rl == 1);
 }
 
+/* mkdir -p for the parent of `path`, recording what it made. The folders
+ * on the way were checked to lie in the vault (parents_inside) before
+ * anything was written. */
 static int make_parents(apply *a, const char *path)
 {
     char *d = dir_of(path);
@@ -485,11 +487,6 @@ static int make_parents(apply *a, const char *path)
             int e = errno;
             free(d);
             return e;
-        } else if (!inside_root(a->root, d)) {
-            /* A symlinked folder that leads out of the vault is not part of
-             * it (the vault's walk does not follow it): nothing goes there. */
-            free(d);
-            return EXDEV;
         }
         if (slash) {
             *slash = '/';
