@@ -7,6 +7,7 @@ a client's settings override it, and changes to data.json and
 import json
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from qp_harness import Daemon, run_tests  # noqa: E402
@@ -95,6 +96,12 @@ def test_tasks_settings_change_reaches_subscribers():
         c.wait_update(sub["subscription"],
                       lambda r: descriptions(r) == ["#task write it", "plain item",
                                                     "#task waiting"])
+        # The write is in place: the daemon may read the empty file first
+        # (the defaults, with nothing to report), so the report can follow
+        # the update above by a moment.
+        deadline = time.monotonic() + 30
+        while "data.json" not in d.stderr() and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert "data.json" in d.stderr()
         assert c.request("status")["files"] >= 1
 
