@@ -1486,44 +1486,7 @@ cleanup:
     return rc;
 }
 
-/* Cuts a tasks result's groups to the page: `limit` tasks from the
- * cursor's offset "t" in the result's order, each group that has tasks on
- * the page kept with its names. */
-static qp_rc page_task_groups(json_t *res, qp__page *pg, qp_error *err)
-{
-    json_t *groups = json_object_get(res, "groups");
-    size_t from = qp__page_offset(pg, "t"), seen = 0, kept = 0, i;
-    json_t *page = json_array(), *g;
-    if (!page)
-        return qp_error_set(err, QP_ENOMEM, "out of memory");
-    json_array_foreach(groups, i, g)
-    {
-        json_t *tasks = json_object_get(g, "tasks");
-        size_t n = json_array_size(tasks);
-        if (seen + n <= from || kept == pg->limit) {
-            seen += n;
-            continue;
-        }
-        size_t start = from > seen ? from - seen : 0;
-        json_t *cut = json_array(), *ng = json_copy(g);
-        for (size_t k = start; cut && k < n && kept < pg->limit; k++, kept++)
-            json_array_append(cut, json_array_get(tasks, k));
-        if (!cut || !ng || json_object_set_new(ng, "tasks", cut) != 0 ||
-            json_array_append_new(page, ng) != 0) {
-            json_decref(ng);
-            json_decref(page);
-            return qp_error_set(err, QP_ENOMEM, "out of memory");
-        }
-        seen += n;
-    }
-    size_t next = (from > seen ? seen : from) + kept;
-    bool ok = next < seen ? qp__page_mark_offset(pg, "t", next) : qp__page_mark_done(pg, "t");
-    if (!ok || json_object_set_new(res, "groups", page) != 0 || !qp__page_finish(pg, res))
-        return qp_error_set(err, QP_ENOMEM, "out of memory");
-    return QP_OK;
-}
-
-static qp_rc m_tasks_query(json_t **out, qp_store *st, const qp_vault *vault, json_t *params,
+static qp_rc m_tasks_query(char **out, qp_store *st, const qp_vault *vault, json_t *params,
                            qp_error *err)
 {
     qp__page pg;
@@ -1531,15 +1494,13 @@ static qp_rc m_tasks_query(json_t **out, qp_store *st, const qp_vault *vault, js
     if (rc != QP_OK)
         return rc;
     qp_vaultconf *conf = vault ? qp_vault_conf(vault) : NULL; /* the vault's Tasks settings */
-    rc = qp__query_tasks(out, st, qp_vaultconf_tasks(conf), params, err);
+    rc = qp__query_tasks(out, st, qp_vaultconf_tasks(conf), params, &pg, err);
     qp_vaultconf_free(conf);
-    if (rc == QP_OK && pg.limit)
-        rc = page_task_groups(*out, &pg, err);
     qp__page_free(&pg);
     return rc;
 }
 
-static qp_rc m_tasks_blocks(json_t **out, qp_store *st, const qp_vault *vault, json_t *params,
+static qp_rc m_tasks_blocks(char **out, qp_store *st, const qp_vault *vault, json_t *params,
                             qp_error *err)
 {
     file_info f;
@@ -1555,31 +1516,36 @@ static qp_rc m_tasks_blocks(json_t **out, qp_store *st, const qp_vault *vault, j
 
 typedef qp_rc (*method_fn)(json_t **out, qp_store *st, const qp_vault *vault, json_t *params,
                            qp_error *err);
+/* A method that writes its answer as JSON text itself (the task answers,
+ * query_tasks_int.h: too big to hold as jansson values). */
+typedef qp_rc (*text_fn)(char **out, qp_store *st, const qp_vault *vault, json_t *params,
+                         qp_error *err);
 
 static const struct {
     const char *name;
     method_fn fn;
+    text_fn text;
 } methods[] = {
-    {"backlinks", m_backlinks},
-    {"mentions", m_mentions},
-    {"note", m_note},
-    {"resolve", m_resolve},
-    {"search", qp__query_search},
-    {"status", m_status},
-    {"tasks.blocks", m_tasks_blocks},
-    {"tasks.query", m_tasks_query},
-    {"backlinks.subpath", qp__m_backlinks_subpath},
-    {"complete.blocks", qp__m_complete_blocks},
-    {"complete.headings", qp__m_complete_headings},
-    {"complete.notes", qp__m_complete_notes},
-    {"complete.tags", qp__m_complete_tags},
-    {"complete.values", qp__m_complete_values},
-    {"list", qp__m_list},
-    {"problems", qp__m_problems},
-    {"symbols", qp__m_symbols},
-    {"symbols.search", qp__m_symbols_search},
-    {"unresolved", qp__m_unresolved},
-    {"rename.plan", qp__rename_plan},
+    {"backlinks", m_backlinks, NULL},
+    {"mentions", m_mentions, NULL},
+    {"note", m_note, NULL},
+    {"resolve", m_resolve, NULL},
+    {"search", qp__query_search, NULL},
+    {"status", m_status, NULL},
+    {"tasks.blocks", NULL, m_tasks_blocks},
+    {"tasks.query", NULL, m_tasks_query},
+    {"backlinks.subpath", qp__m_backlinks_subpath, NULL},
+    {"complete.blocks", qp__m_complete_blocks, NULL},
+    {"complete.headings", qp__m_complete_headings, NULL},
+    {"complete.notes", qp__m_complete_notes, NULL},
+    {"complete.tags", qp__m_complete_tags, NULL},
+    {"complete.values", qp__m_complete_values, NULL},
+    {"list", qp__m_list, NULL},
+    {"problems", qp__m_problems, NULL},
+    {"symbols", qp__m_symbols, NULL},
+    {"symbols.search", qp__m_symbols_search, NULL},
+    {"unresolved", qp__m_unresolved, NULL},
+    {"rename.plan", qp__rename_plan, NULL},
 };
 
 qp_rc qp_query_run(char **out, qp_store *st, const qp_vault *vault, const char *method,
@@ -1589,10 +1555,13 @@ qp_rc qp_query_run(char **out, qp_store *st, const qp_vault *vault, const char *
     if (!method)
         return qp_error_set(err, QP_EINVAL, "missing method");
     method_fn fn = NULL;
+    text_fn tfn = NULL;
     for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
-        if (strcmp(methods[i].name, method) == 0)
+        if (strcmp(methods[i].name, method) == 0) {
             fn = methods[i].fn;
-    if (!fn)
+            tfn = methods[i].text;
+        }
+    if (!fn && !tfn)
         return qp_error_set(err, QP_EINVAL, "unknown method: %s", method);
 
     json_t *params;
@@ -1618,10 +1587,12 @@ qp_rc qp_query_run(char **out, qp_store *st, const qp_vault *vault, const char *
      * snapshot, and SQLite takes its locks once instead of per statement. */
     bool txn = qp__store_read_begin(st);
     json_t *res = NULL;
-    qp_rc rc = fn(&res, st, vault, params, err);
+    qp_rc rc = tfn ? tfn(out, st, vault, params, err) : fn(&res, st, vault, params, err);
     if (txn)
         qp__store_read_end(st);
     json_decref(params);
+    if (tfn)
+        return rc;
     if (rc != QP_OK) {
         json_decref(res);
         return rc;

@@ -197,13 +197,22 @@ oom:
     return qp_error_set(err, QP_ENOMEM, "out of memory");
 }
 
+char *qp__page_cursor_text(const qp__page *pg, bool *oom)
+{
+    *oom = false;
+    if (!pg->more || !pg->next)
+        return NULL;
+    char *text = json_dumps(pg->next, JSON_COMPACT | JSON_SORT_KEYS);
+    *oom = text == NULL;
+    return text;
+}
+
 bool qp__page_finish(qp__page *pg, json_t *result)
 {
-    if (!pg->more || !pg->next)
-        return true;
-    char *text = json_dumps(pg->next, JSON_COMPACT | JSON_SORT_KEYS);
+    bool oom;
+    char *text = qp__page_cursor_text(pg, &oom);
     if (!text)
-        return false;
+        return !oom;
     int rc = json_object_set_new(result, "next_cursor", json_string(text));
     free(text);
     return rc == 0;

@@ -74,6 +74,10 @@ qp_rc qp__page_slice_sorted(json_t **out, size_t *total, qp__page *pg, const cha
 qp_rc qp__page_slice_offset(json_t **out, size_t *total, qp__page *pg, const char *key, json_t *arr,
                             qp_error *err);
 
+/* The text of the next cursor (new, the caller frees it), or NULL when no
+ * list has more, or with *oom set when out of memory. */
+char *qp__page_cursor_text(const qp__page *pg, bool *oom);
+
 /* Adds `next_cursor` to `result` when some list has more; false when out
  * of memory. */
 bool qp__page_finish(qp__page *pg, json_t *result);

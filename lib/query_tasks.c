@@ -45,6 +45,7 @@
 
 #include <jansson.h>
 
+#include "query_page.h"
 #include "query_param_int.h"
 #include "query_tasks_int.h"
 #include "quipu/arena.h"
@@ -454,70 +455,191 @@ static json_t *group_name(const char *name)
     return safe_string(name);
 }
 
-static qp_rc result_json(json_t **out, const qp_taskquery_result *r, const task_set *ts,
-                         const qp_tasks_settings *settings, qp_error *err)
+/* ---- the answer, written as text ---- */
+
+/* An answer is written as JSON text while it is built. Held as jansson
+ * values, the vault-wide `not done / group by filename` answer at 100k
+ * notes (155k tasks, 75 MB of text) peaked at 1.3 GB: every task is an
+ * object of 16 members, each a separate allocation. Every value is still
+ * encoded by jansson (json_dumpb); only the frame of the answer, its
+ * member names and punctuation, is written here. */
+#define TB_FLAGS (JSON_COMPACT | JSON_ENCODE_ANY)
+
+typedef struct tbuf {
+    char *p;
+    size_t len, cap; /* cap > len once p is set: room for the final NUL */
+    bool oom;
+} tbuf;
+
+static bool tb_reserve(tbuf *b, size_t n)
 {
-    json_t **cache = calloc(ts->n + 1, sizeof *cache);
-    json_t *groups = json_array();
-    qp_rc rc = QP_OK;
-    *out = NULL;
-    if (!cache || !groups)
-        goto oom;
-    for (size_t g = 0; g < r->n_groups; g++) {
-        const qp_taskquery_group *gr = &r->groups[g];
-        json_t *names = json_array();
-        json_t *tasks = json_array();
-        json_t *go = json_object();
-        if (!names || !tasks || !go) {
-            json_decref(names);
-            json_decref(tasks);
-            json_decref(go);
-            goto oom;
+    if (b->oom)
+        return false;
+    if (b->cap > b->len && b->cap - b->len > n)
+        return true;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap - b->len <= n) {
+        if (cap > SIZE_MAX / 2) {
+            b->oom = true;
+            return false;
         }
-        json_object_set_new(go, "names", names);
-        json_object_set_new(go, "tasks", tasks);
-        json_array_append_new(groups, go);
-        for (size_t i = 0; i < gr->n_names; i++)
-            json_array_append_new(names, group_name(gr->names[i] ? gr->names[i] : ""));
-        for (size_t i = 0; i < gr->n_tasks; i++) {
+        cap *= 2;
+    }
+    char *p = realloc(b->p, cap);
+    if (!p) {
+        b->oom = true;
+        return false;
+    }
+    b->p = p;
+    b->cap = cap;
+    return true;
+}
+
+static void tb_add(tbuf *b, const char *s, size_t n)
+{
+    if (tb_reserve(b, n)) {
+        memcpy(b->p + b->len, s, n);
+        b->len += n;
+    }
+}
+
+static void tb_str(tbuf *b, const char *s)
+{
+    tb_add(b, s, strlen(s));
+}
+
+/* Appends the encoding of j and releases j (NULL: out of memory). The
+ * first try writes into the room left; only a value bigger than that room
+ * is encoded twice. */
+static void tb_json(tbuf *b, json_t *j)
+{
+    if (!j)
+        b->oom = true;
+    if (!b->oom) {
+        size_t room = b->cap - b->len;
+        size_t n = json_dumpb(j, room ? b->p + b->len : NULL, room, TB_FLAGS);
+        if (n >= room && n != 0 && tb_reserve(b, n))
+            n = json_dumpb(j, b->p + b->len, b->cap - b->len, TB_FLAGS);
+        if (n == 0)
+            b->oom = true;
+        else if (!b->oom)
+            b->len += n;
+    }
+    json_decref(j);
+}
+
+/* The text, NUL-terminated and cut to its length (new); NULL when out of
+ * memory (the buffer is freed either way). */
+static char *tb_finish(tbuf *b)
+{
+    if (!tb_reserve(b, 0)) {
+        free(b->p);
+        return NULL;
+    }
+    b->p[b->len] = '\0';
+    char *p = realloc(b->p, b->len + 1); /* a 75 MB answer may hold 128 MB */
+    return p ? p : b->p;
+}
+
+/* Writes task k of ts; a task already written (a task can be in several
+ * groups) is copied from where it was. span[k] = {offset, length}. */
+static void write_task(tbuf *b, size_t (*span)[2], const task_set *ts, size_t k,
+                       const qp_tasks_settings *settings)
+{
+    if (span[k][1]) {
+        if (tb_reserve(b, span[k][1])) {
+            memcpy(b->p + b->len, b->p + span[k][0], span[k][1]);
+            b->len += span[k][1];
+        }
+        return;
+    }
+    size_t at = b->len;
+    tb_json(b, task_json(&ts->v[k], ts->raw[k], settings));
+    span[k][0] = at;
+    span[k][1] = b->oom ? 0 : b->len - at;
+}
+
+/* Writes {total, groups, explain?, next_cursor?} for r. With a page
+ * (pg->limit > 0) only `limit` tasks from the cursor's offset "t" in the
+ * result's order are written, each group that has tasks on the page with
+ * its names (docs/protocol.md "Pages"); only those tasks are encoded. */
+static qp_rc result_text(tbuf *b, const qp_taskquery *q, const qp_taskquery_result *r,
+                         const task_set *ts, const qp_tasks_settings *settings, qp__page *pg,
+                         qp_error *err)
+{
+    size_t limit = pg ? pg->limit : 0;
+    size_t from = limit ? qp__page_offset(pg, "t") : 0, seen = 0, kept = 0;
+    size_t(*span)[2] = calloc(ts->n + 1, sizeof *span);
+    char *cursor = NULL;
+    bool oom = span == NULL;
+    if (oom)
+        goto cleanup;
+    tb_str(b, "{\"total\":");
+    tb_json(b, json_integer((json_int_t)r->total));
+    tb_str(b, ",\"groups\":[");
+    bool first = true;
+    for (size_t g = 0; g < r->n_groups && !b->oom; g++) {
+        const qp_taskquery_group *gr = &r->groups[g];
+        size_t n = gr->n_tasks, start = 0, end = n;
+        if (limit) {
+            if (seen + n <= from || kept == limit) {
+                seen += n;
+                continue;
+            }
+            start = from > seen ? from - seen : 0;
+            end = n - start > limit - kept ? start + (limit - kept) : n;
+            kept += end - start;
+        }
+        seen += n;
+        tb_str(b, first ? "{\"names\":[" : ",{\"names\":[");
+        first = false;
+        for (size_t i = 0; i < gr->n_names; i++) {
+            if (i)
+                tb_str(b, ",");
+            tb_json(b, group_name(gr->names[i] ? gr->names[i] : ""));
+        }
+        tb_str(b, "],\"tasks\":[");
+        bool first_task = true;
+        for (size_t i = start; i < end; i++) {
             size_t k = gr->tasks[i];
             if (k >= ts->n)
                 continue;
-            if (!cache[k] && !(cache[k] = task_json(&ts->v[k], ts->raw[k], settings)))
-                goto oom;
-            json_array_append(tasks, cache[k]); /* shared by every group it is in */
+            if (!first_task)
+                tb_str(b, ",");
+            first_task = false;
+            write_task(b, span, ts, k, settings);
+        }
+        tb_str(b, "]}");
+    }
+    tb_str(b, "]");
+    if (qp_taskquery_get_layout(q)->explain) { /* the `explain` instruction */
+        char *text = qp_taskquery_explain(q);
+        tb_str(b, ",\"explain\":");
+        tb_json(b, text ? json_string(text) : NULL);
+        free(text);
+    }
+    if (limit) {
+        size_t next = (from > seen ? seen : from) + kept;
+        oom = !(next < seen ? qp__page_mark_offset(pg, "t", next) : qp__page_mark_done(pg, "t"));
+        if (!oom && (cursor = qp__page_cursor_text(pg, &oom)) != NULL) {
+            tb_str(b, ",\"next_cursor\":");
+            tb_json(b, json_string(cursor));
         }
     }
-    *out = json_pack("{sI so}", "total", (json_int_t)r->total, "groups", groups);
-    groups = NULL;
-    if (!*out)
-        goto oom;
-    goto cleanup;
-oom:
-    rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+    tb_str(b, "}");
 cleanup:
-    if (cache)
-        for (size_t i = 0; i < ts->n; i++)
-            json_decref(cache[i]);
-    free(cache);
-    json_decref(groups);
-    return rc;
-}
-
-/* Compiles and runs one query text for the note at `from` (may be NULL). */
-/* The plugin's explanation of the query, as the result's "explain". */
-static qp_rc add_explain(json_t *res, const qp_taskquery *q, qp_error *err)
-{
-    char *text = qp_taskquery_explain(q);
-    json_t *j = text ? json_string(text) : NULL;
-    free(text);
-    if (!j || json_object_set_new(res, "explain", j) != 0)
+    free(cursor);
+    free(span);
+    if (oom || b->oom)
         return qp_error_set(err, QP_ENOMEM, "out of memory");
     return QP_OK;
 }
 
-static qp_rc run_one(json_t **out, qp_store *st, const char *text, const char *from, int32_t today,
-                     const qp_tasks_settings *settings, qp_error *err)
+/* Compiles and runs one query text for the note at `from` (may be NULL)
+ * and writes its result to b; pg (may be NULL: all) is the page. Nothing
+ * is written when the query does not compile. */
+static qp_rc run_one(tbuf *b, qp_store *st, const char *text, const char *from, int32_t today,
+                     const qp_tasks_settings *settings, qp__page *pg, qp_error *err)
 {
     qp_taskquery *q = NULL;
     qp_taskquery_result *r = NULL;
@@ -527,28 +649,27 @@ static qp_rc run_one(json_t **out, qp_store *st, const char *text, const char *f
     opts.today = today;
     opts.query_path = from;
     opts.settings = settings;
-    *out = NULL;
     qp_rc rc = qp_taskquery_compile(&q, text, &opts, err);
     if (rc == QP_OK)
         rc = load_tasks(&ts, st, q, settings, err);
     if (rc == QP_OK)
         rc = qp_taskquery_run(&r, q, ts.v, ts.n, err);
     if (rc == QP_OK)
-        rc = result_json(out, r, &ts, settings, err);
-    if (rc == QP_OK && qp_taskquery_get_layout(q)->explain) /* the `explain` instruction */
-        rc = add_explain(*out, q, err);
+        rc = result_text(b, q, r, &ts, settings, pg, err);
     qp_taskquery_result_free(r);
     task_set_free(&ts);
     qp_taskquery_free(q);
     return rc;
 }
 
-qp_rc qp__query_tasks(json_t **out, qp_store *st, const qp_tasks_settings *base, json_t *params,
-                      qp_error *err)
+qp_rc qp__query_tasks(char **out, qp_store *st, const qp_tasks_settings *base, json_t *params,
+                      qp__page *pg, qp_error *err)
 {
     const char *query = NULL, *from = NULL;
     int32_t today = 0;
     qp_tasks_settings *settings = NULL;
+    tbuf b = {0};
+    *out = NULL;
     qp_rc rc = qp__query_param_string(&query, params, "query", true, err);
     if (rc == QP_OK)
         rc = qp__query_param_string(&from, params, "from", false, err);
@@ -557,9 +678,15 @@ qp_rc qp__query_tasks(json_t **out, qp_store *st, const qp_tasks_settings *base,
     if (rc == QP_OK)
         rc = param_settings(&settings, params, base, err);
     if (rc == QP_OK)
-        rc = run_one(out, st, query, from, today, settings ? settings : base, err);
+        rc = run_one(&b, st, query, from, today, settings ? settings : base, pg, err);
     qp_tasks_settings_free(settings);
-    return rc;
+    if (rc != QP_OK) {
+        free(b.p);
+        return rc;
+    }
+    if (!(*out = tb_finish(&b)))
+        return qp_error_set(err, QP_ENOMEM, "out of memory");
+    return QP_OK;
 }
 
 typedef struct qblock {
@@ -596,13 +723,13 @@ static int collect_block(uint32_t line, const char *query, void *payload)
     return 0;
 }
 
-qp_rc qp__query_task_blocks(json_t **out, qp_store *st, const qp_tasks_settings *base,
+qp_rc qp__query_task_blocks(char **out, qp_store *st, const qp_tasks_settings *base,
                             const char *path, json_t *params, qp_error *err)
 {
     int32_t today = 0;
     qp_tasks_settings *settings = NULL;
-    qblocks b = {0};
-    json_t *arr = NULL;
+    qblocks bl = {0};
+    tbuf b = {0};
     *out = NULL;
     qp_rc rc = param_today(&today, params, err);
     if (rc == QP_OK)
@@ -610,45 +737,46 @@ qp_rc qp__query_task_blocks(json_t **out, qp_store *st, const qp_tasks_settings 
     if (rc != QP_OK)
         return rc;
     const qp_tasks_settings *use = settings ? settings : base;
-    rc = qp_store_note_query_blocks(st, path, collect_block, &b, err);
-    if (b.oom)
+    rc = qp_store_note_query_blocks(st, path, collect_block, &bl, err);
+    if (bl.oom)
         rc = qp_error_set(err, QP_ENOMEM, "out of memory");
     if (rc != QP_OK)
         goto cleanup;
-    arr = json_array();
-    if (!arr)
-        goto oom;
-    for (size_t i = 0; i < b.n; i++) {
-        json_t *res = NULL;
+    tb_str(&b, "[");
+    for (size_t i = 0; i < bl.n && !b.oom; i++) {
+        tb_str(&b, i ? ",{\"line\":" : "{\"line\":");
+        tb_json(&b, json_integer((json_int_t)bl.v[i].line));
+        tb_str(&b, ",\"query\":");
+        tb_json(&b, safe_string(bl.v[i].query));
+        size_t mark = b.len;
+        tb_str(&b, ",\"result\":");
         qp_error qerr = QP_ERROR_INIT;
-        rc = run_one(&res, st, b.v[i].query, path, today, use, &qerr);
-        json_t *o = NULL;
-        if (rc == QP_OK)
-            o = json_pack("{sI ss so}", "line", (json_int_t)b.v[i].line, "query", b.v[i].query,
-                          "result", res);
-        else if (rc == QP_EQUERY) /* a bad block is part of the answer, not a failure */
-            o = json_pack("{sI ss s{sI ss}}", "line", (json_int_t)b.v[i].line, "query",
-                          b.v[i].query, "error", "line", (json_int_t)qerr.line, "message",
-                          qerr.msg);
-        else {
+        rc = run_one(&b, st, bl.v[i].query, path, today, use, NULL, &qerr);
+        if (rc == QP_EQUERY) { /* a bad block is part of the answer, not a failure */
+            b.len = mark;
+            tb_str(&b, ",\"error\":{\"line\":");
+            tb_json(&b, json_integer((json_int_t)qerr.line));
+            tb_str(&b, ",\"message\":");
+            tb_json(&b, safe_string(qerr.msg));
+            tb_str(&b, "}");
+        } else if (rc != QP_OK) {
             if (err)
                 *err = qerr;
             goto cleanup;
         }
         rc = QP_OK;
-        if (!o || json_array_append_new(arr, o) != 0)
-            goto oom;
+        tb_str(&b, "}");
     }
-    *out = arr;
-    arr = NULL;
-    goto cleanup;
-oom:
-    rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+    tb_str(&b, "]");
+    *out = tb_finish(&b); /* frees the buffer when out of memory */
+    b.p = NULL;
+    if (!*out)
+        rc = qp_error_set(err, QP_ENOMEM, "out of memory");
 cleanup:
-    json_decref(arr);
-    for (size_t i = 0; i < b.n; i++)
-        free(b.v[i].query);
-    free(b.v);
+    free(b.p);
+    for (size_t i = 0; i < bl.n; i++)
+        free(bl.v[i].query);
+    free(bl.v);
     qp_tasks_settings_free(settings);
     return rc;
 }

@@ -291,6 +291,66 @@ static void test_tasks_pages(void **state)
     tvault_remove(&t, files, 3);
 }
 
+/* The task answers are written as text (lib/query_tasks.c): it must be
+ * the compact encoding of its own value, a task in two groups written the
+ * same in both, and a page of 2 cut across the groups' boundary. */
+static void test_tasks_text_across_groups(void **state)
+{
+    (void)state;
+    tvault t = {.dir = "/tmp/qp-page-text-XXXXXX"};
+    assert_non_null(mkdtemp(t.dir));
+    write_file(t.dir, "T.md", "- [ ] both #x #y\n- [ ] only \"quoted\" #y\n");
+    tvault_index(&t);
+    static const char q[] = "{\"query\":\"group by tags\\nsort by description\"";
+    char *out = NULL;
+    assert_rc(qp_query_run(&out, t.s, t.v, "tasks.query", "{\"query\":\"group by tags\"}", NULL),
+              QP_OK);
+    json_t *whole = json_loads(out, 0, NULL);
+    assert_non_null(whole);
+    char *again = json_dumps(whole, JSON_COMPACT);
+    assert_string_equal(out, again);
+    free(again);
+    free(out);
+    json_t *groups = json_object_get(whole, "groups");
+    assert_int_equal(json_integer_value(json_object_get(whole, "total")), 2);
+    assert_int_equal(json_array_size(groups), 2);
+    json_t *gx = json_array_get(groups, 0), *gy = json_array_get(groups, 1);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(gx, "names"), 0)), "#x");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(gy, "names"), 0)), "#y");
+    json_t *both = json_array_get(json_object_get(gx, "tasks"), 0);
+    assert_string_equal(json_string_value(json_object_get(both, "text")), "- [ ] both #x #y");
+    assert_true(json_equal(both, json_array_get(json_object_get(gy, "tasks"), 0)));
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(json_object_get(gy, "tasks"), 1), "text")),
+        "- [ ] only \"quoted\" #y");
+
+    char params[160];
+    snprintf(params, sizeof params, "%s,\"limit\":2}", q);
+    json_t *p1 = run(t.s, t.v, "tasks.query", params);
+    json_t *g1 = json_object_get(p1, "groups");
+    assert_int_equal(json_array_size(g1), 2);
+    assert_int_equal(json_array_size(json_object_get(json_array_get(g1, 0), "tasks")), 1);
+    assert_int_equal(json_array_size(json_object_get(json_array_get(g1, 1), "tasks")), 1);
+    assert_string_equal(json_string_value(json_object_get(p1, "next_cursor")), "{\"t\":2}");
+    snprintf(params, sizeof params, "%s,\"limit\":2,\"cursor\":\"{\\\"t\\\":2}\"}", q);
+    json_t *p2 = run(t.s, t.v, "tasks.query", params);
+    json_t *g2 = json_object_get(p2, "groups");
+    assert_int_equal(json_array_size(g2), 1);
+    assert_string_equal(
+        json_string_value(json_array_get(json_object_get(json_array_get(g2, 0), "names"), 0)),
+        "#y");
+    json_t *t2 = json_object_get(json_array_get(g2, 0), "tasks");
+    assert_int_equal(json_array_size(t2), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(t2, 0), "text")),
+                        "- [ ] only \"quoted\" #y");
+    assert_null(json_object_get(p2, "next_cursor"));
+    json_decref(p1);
+    json_decref(p2);
+    json_decref(whole);
+    const char *const files[] = {"T.md"};
+    tvault_remove(&t, files, 1);
+}
+
 int main(void)
 {
     qp_init();
@@ -301,6 +361,7 @@ int main(void)
         cmocka_unit_test(test_bad_page_params),
         cmocka_unit_test(test_occurrences_capped_with_a_count),
         cmocka_unit_test(test_tasks_pages),
+        cmocka_unit_test(test_tasks_text_across_groups),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
