@@ -109,6 +109,11 @@ const char *qpd_cache_get(qpd_cache *c, const char *method, const char *params, 
     return e->result;
 }
 
+bool qpd_cache_fits(const qpd_cache *c, size_t len)
+{
+    return c->limit != 0 && len <= c->limit / 4;
+}
+
 void qpd_cache_put(qpd_cache *c, const char *method, const char *params, int64_t generation,
                    int64_t current, char *result, size_t len)
 {
@@ -117,7 +122,7 @@ void qpd_cache_put(qpd_cache *c, const char *method, const char *params, int64_t
     centry *e;
     uint64_t h;
 
-    if (c->limit == 0 || generation != current || len > c->limit / 4) {
+    if (generation != current || !qpd_cache_fits(c, len)) {
         free(result);
         return;
     }

@@ -33,6 +33,10 @@ bool qpd_cache_empty(const qpd_cache *c);
 const char *qpd_cache_get(qpd_cache *c, const char *method, const char *params, int64_t generation,
                           size_t *len);
 
+/* Whether an answer of `len` bytes would be kept. Any thread: it reads
+ * only the limit, fixed at qpd_cache_new(). */
+bool qpd_cache_fits(const qpd_cache *c, size_t len);
+
 /* Keeps `result` (taken) of `method` with `params`, computed at
  * `generation`, when that is `current` (the loop's: an older answer could
  * never be served) and it fits. */

@@ -6,6 +6,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "log.h"
 
@@ -13,6 +16,13 @@ void qpd_oom(void)
 {
     qpd_log(QPD_LOG_ERROR, "out of memory");
     abort(); /* outside a request: STYLE.md says log and abort */
+}
+
+void qpd_mem_release(void)
+{
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
 }
 
 void *qpd_xmalloc(size_t n)

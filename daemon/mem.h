@@ -39,6 +39,12 @@ void qpd_strvec_push(qpd_strvec *sv, char *s);
 /* Frees every string and the array; leaves an empty vector. */
 void qpd_strvec_free(qpd_strvec *sv);
 
+/* Gives the heap's free pages back to the system (glibc's malloc_trim; a
+ * no-op elsewhere). A task answer over a large vault frees hundreds of
+ * thousands of small blocks at once; without this the daemon kept the
+ * peak's pages resident until the next big answer reused them. */
+void qpd_mem_release(void);
+
 /* qsort/bsearch comparison of two char * elements. */
 int qpd_cmp_str(const void *a, const void *b);
 

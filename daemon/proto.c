@@ -9,6 +9,7 @@
 
 #include "proto.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -324,52 +325,97 @@ char *qpd_proto_dump(const json_t *msg, size_t *len)
     return out;
 }
 
-/* Concatenates prefix + body + suffix into new memory ending in NUL. */
-static char *wrap(const char *prefix, const char *body, size_t body_len, const char *suffix,
-                  size_t *len)
+/* prefix + body + suffix, ending in NUL. `owned`: body is taken and the
+ * line is built in its memory, grown in place, so an answer of tens of
+ * megabytes is not copied beside itself; body is freed on failure too.
+ * Otherwise body is borrowed and the line is new memory. */
+static char *wrap(const char *prefix, const char *body, char *owned, size_t body_len,
+                  const char *suffix, size_t *len)
 {
     size_t a = strlen(prefix), c = strlen(suffix);
-    char *out = malloc(a + body_len + c + 1);
+    char *out = NULL;
 
     *len = 0;
-    if (out == NULL)
+    if (body_len <= SIZE_MAX - a - c - 1)
+        out = owned ? realloc(owned, a + body_len + c + 1) : malloc(a + body_len + c + 1);
+    if (out == NULL) {
+        free(owned);
         return NULL;
+    }
+    if (owned)
+        memmove(out + a, out, body_len);
+    else
+        memcpy(out + a, body, body_len);
     memcpy(out, prefix, a);
-    memcpy(out + a, body, body_len);
     memcpy(out + a + body_len, suffix, c + 1);
     *len = a + body_len + c;
     return out;
 }
 
-char *qpd_proto_result(const json_t *id, const char *result, size_t result_len, size_t *len)
+/* {"jsonrpc":"2.0","id":ID,"result": then `more` (new memory). */
+static char *result_prefix(const json_t *id, const char *more)
 {
     char *ids = json_dumps(id, JSON_COMPACT | JSON_ENCODE_ANY);
-    char prefix[512];
+    char *prefix;
+    size_t n;
+
+    if (ids == NULL)
+        return NULL;
+    n = strlen(ids) + strlen(more) + 40;
+    prefix = malloc(n);
+    if (prefix != NULL)
+        snprintf(prefix, n, "{\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":%s", ids, more);
+    free(ids);
+    return prefix;
+}
+
+static char *result_line(const json_t *id, const char *result, char *owned, size_t result_len,
+                         size_t *len)
+{
+    char *prefix = result_prefix(id, "");
     char *out;
 
     *len = 0;
-    if (ids == NULL)
+    if (prefix == NULL) {
+        free(owned);
         return NULL;
-    if (strlen(ids) > 400) { /* ids are short in practice; keep one stack buffer */
-        char *big = malloc(strlen(ids) + 64);
-
-        if (big == NULL) {
-            free(ids);
-            return NULL;
-        }
-        sprintf(big, "{\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":", ids);
-        out = wrap(big, result, result_len, "}\n", len);
-        free(big);
-    } else {
-        snprintf(prefix, sizeof prefix, "{\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":", ids);
-        out = wrap(prefix, result, result_len, "}\n", len);
     }
-    free(ids);
+    out = wrap(prefix, result, owned, result_len, "}\n", len);
+    free(prefix);
     return out;
 }
 
-char *qpd_proto_update(long long subscription, long long generation, const char *result,
-                       size_t result_len, bool is_error, size_t *len)
+char *qpd_proto_result(const json_t *id, const char *result, size_t result_len, size_t *len)
+{
+    return result_line(id, result, NULL, result_len, len);
+}
+
+char *qpd_proto_result_take(const json_t *id, char *result, size_t result_len, size_t *len)
+{
+    return result_line(id, NULL, result, result_len, len);
+}
+
+char *qpd_proto_subscribed_take(const json_t *id, long long subscription, char *result,
+                                size_t result_len, size_t *len)
+{
+    char more[64];
+    char *prefix;
+    char *out;
+
+    *len = 0;
+    snprintf(more, sizeof more, "{\"subscription\":%lld,\"result\":", subscription);
+    prefix = result_prefix(id, more);
+    if (prefix == NULL) {
+        free(result);
+        return NULL;
+    }
+    out = wrap(prefix, NULL, result, result_len, "}}\n", len);
+    free(prefix);
+    return out;
+}
+
+static char *update_line(long long subscription, long long generation, const char *result,
+                         char *owned, size_t result_len, bool is_error, size_t *len)
 {
     char prefix[160];
 
@@ -377,5 +423,17 @@ char *qpd_proto_update(long long subscription, long long generation, const char 
              "{\"jsonrpc\":\"2.0\",\"method\":\"update\",\"params\":{\"subscription\":%lld,"
              "\"generation\":%lld,\"%s\":",
              subscription, generation, is_error ? "error" : "result");
-    return wrap(prefix, result, result_len, "}}\n", len);
+    return wrap(prefix, result, owned, result_len, "}}\n", len);
+}
+
+char *qpd_proto_update(long long subscription, long long generation, const char *result,
+                       size_t result_len, bool is_error, size_t *len)
+{
+    return update_line(subscription, generation, result, NULL, result_len, is_error, len);
+}
+
+char *qpd_proto_update_take(long long subscription, long long generation, char *result,
+                            size_t result_len, size_t *len)
+{
+    return update_line(subscription, generation, NULL, result, result_len, false, len);
 }

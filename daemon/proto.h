@@ -88,11 +88,23 @@ char *qpd_proto_dump(const json_t *msg, size_t *len);
  * already JSON text, without re-parsing it. `id` borrowed. New memory. */
 char *qpd_proto_result(const json_t *id, const char *result, size_t result_len, size_t *len);
 
+/* The _take forms take `result` (new memory from malloc) and build the line
+ * in it, grown in place: no second copy of an answer of tens of megabytes.
+ * `result` is freed when they fail (NULL). */
+char *qpd_proto_result_take(const json_t *id, char *result, size_t result_len, size_t *len);
+
+/* The answer to subscribe: {"jsonrpc":"2.0","id":ID,"result":
+ * {"subscription":S,"result":RESULT}}\n. */
+char *qpd_proto_subscribed_take(const json_t *id, long long subscription, char *result,
+                                size_t result_len, size_t *len);
+
 /* Builds the update notification for a subscription around JSON text:
  * {"jsonrpc":"2.0","method":"update","params":{"subscription":S,
  * "generation":G,"result":RESULT}}\n (member "error" instead of "result"
  * when is_error). New memory. */
 char *qpd_proto_update(long long subscription, long long generation, const char *result,
                        size_t result_len, bool is_error, size_t *len);
+char *qpd_proto_update_take(long long subscription, long long generation, char *result,
+                            size_t result_len, size_t *len);
 
 #endif

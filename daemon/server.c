@@ -33,6 +33,7 @@
 #include "changes.h"
 #include "listen.h"
 #include "log.h"
+#include "mem.h"
 #include "methods.h"
 #include "proto.h"
 #include "quipu/query.h"
@@ -401,39 +402,41 @@ static void build_error(rpc_job *job, qp_rc rc, const qp_error *err)
     }
 }
 
-/* Worker: the line for a result (taken), by job kind. */
+/* Worker: the line for a result (taken), by job kind. The line is built
+ * in the result's own memory unless the cache keeps the result: a task
+ * answer can be tens of megabytes, and a copy beside it doubled the peak. */
 static void build_result(rpc_job *job, char *result, bool stable)
 {
     size_t n = strlen(result);
+    bool keep =
+        stable && (job->method->flags & QPD_CACHEABLE) && qpd_cache_fits(job->srv->cache, n);
+    char *body = result;
 
     job->hash = XXH3_64bits(result, n);
-    switch (job->kind) {
-    case JOB_REQUEST:
-        job->out = qpd_proto_result(job->id, result, n, &job->out_len);
-        break;
-    case JOB_SUBSCRIBE: {
-        size_t cap = n + 64;
-        char *wrapped = malloc(cap);
-
-        if (wrapped != NULL) {
-            int k =
-                snprintf(wrapped, cap, "{\"subscription\":%lld,\"result\":%s}", job->s->id, result);
-            job->out = qpd_proto_result(job->id, wrapped, (size_t)k, &job->out_len);
-        }
-        free(wrapped);
-        break;
-    }
-    case JOB_RERUN:
-        job->out = qpd_proto_update(job->s->id, job->generation, result, n, false, &job->out_len);
-        break;
-    }
-    if (stable && job->srv->d->query_cache > 0 && (job->method->flags & QPD_CACHEABLE)) {
+    if (keep) {
         job->result = result;
         job->result_len = n;
-        return;
+        body = malloc(n + 1);
+        if (body == NULL)
+            return; /* no line: answered as out of memory */
+        memcpy(body, result, n + 1);
     }
-    free(result);
+    switch (job->kind) {
+    case JOB_REQUEST:
+        job->out = qpd_proto_result_take(job->id, body, n, &job->out_len);
+        break;
+    case JOB_SUBSCRIBE:
+        job->out = qpd_proto_subscribed_take(job->id, job->s->id, body, n, &job->out_len);
+        break;
+    case JOB_RERUN:
+        job->out = qpd_proto_update_take(job->s->id, job->generation, body, n, &job->out_len);
+        break;
+    }
 }
+
+/* A job that ran this long built and freed enough to be worth giving the
+ * heap's free pages back (qpd_mem_release; the trim itself costs ~1 ms). */
+#define RELEASE_AFTER_NS (50u * 1000 * 1000)
 
 static void rpc_work(uv_work_t *req)
 {
@@ -441,14 +444,17 @@ static void rpc_work(uv_work_t *req)
     qp_error err = QP_ERROR_INIT;
     char *result = NULL;
     bool stable;
+    uint64_t t0 = uv_hrtime();
     qp_rc rc = run_query(job, &result, &stable, &err);
 
     if (rc != QP_OK) {
         free(result);
         build_error(job, rc, &err);
-        return;
+    } else {
+        build_result(job, result, stable);
     }
-    build_result(job, result, stable);
+    if (uv_hrtime() - t0 > RELEASE_AFTER_NS)
+        qpd_mem_release();
 }
 
 static void client_unref(client *c)

@@ -571,6 +571,9 @@ static qp_rc damage_check(qp_store *st, int64_t bytes, qp_error *err)
     sqlite3_finalize(s);
     if (src != SQLITE_OK && src != SQLITE_DONE)
         return qp__store_sqlite_error(st, src, "quick_check", err);
+    /* The check filled the page cache with every page it read (tens of
+     * megabytes at 100k notes) that the writer rarely needs again. */
+    sqlite3_db_release_memory(st->db);
     return QP_OK;
 }
 

@@ -338,6 +338,50 @@ static void test_result_and_update_text(void **state)
     free(s);
 }
 
+/* The _take forms build the line in the answer's own memory: the same
+ * text as the copying forms, for a short answer and for one that must
+ * move (bigger than any slack malloc left after it). */
+static void test_lines_around_taken_answers(void **state)
+{
+    json_t *id = json_integer(7);
+    size_t len, big = 1u << 20;
+    char *s, *body;
+
+    (void)state;
+    s = qpd_proto_result_take(id, strdup("{\"total\":0}"), 11, &len);
+    assert_string_equal(s, "{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"total\":0}}\n");
+    assert_int_equal(len, strlen(s));
+    free(s);
+
+    s = qpd_proto_subscribed_take(id, 12, strdup("[]"), 2, &len);
+    assert_string_equal(s, "{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"subscription\":12,"
+                           "\"result\":[]}}\n");
+    assert_int_equal(len, strlen(s));
+    free(s);
+
+    s = qpd_proto_update_take(3, 41, strdup("[1]"), 3, &len);
+    assert_string_equal(s,
+                        "{\"jsonrpc\":\"2.0\",\"method\":\"update\",\"params\":{\"subscription\":3,"
+                        "\"generation\":41,\"result\":[1]}}\n");
+    free(s);
+
+    body = malloc(big + 1);
+    assert_non_null(body);
+    body[0] = '"';
+    for (size_t i = 1; i + 1 < big; i++)
+        body[i] = (char)('a' + i % 26);
+    body[big - 1] = '"';
+    body[big] = '\0';
+    char *want = qpd_proto_result(id, body, big, &len);
+    size_t tlen;
+    s = qpd_proto_result_take(id, body, big, &tlen);
+    assert_int_equal(tlen, len);
+    assert_memory_equal(s, want, len + 1);
+    free(s);
+    free(want);
+    json_decref(id);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -352,6 +396,7 @@ int main(void)
         cmocka_unit_test(test_nul_in_strings),
         cmocka_unit_test(test_error_kinds_and_data),
         cmocka_unit_test(test_result_and_update_text),
+        cmocka_unit_test(test_lines_around_taken_answers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
