@@ -37,6 +37,13 @@
 #define BULK_MIN         1000 /* a scan into an empty index of at least this many files bulk-loads */
 #define REBUILD_RETRY_MS 1000 /* a rebuild that failed (the disk?) is tried again after this */
 
+/* BATCH_MAX and WRITER_BACKLOG again, in source bytes of parsed notes,
+ * which are held until written at a few times their size. Counted in
+ * notes alone, ~4,000 person notes of 15 KB waiting made the 100k cold
+ * index peak at 334 MB; meetings of 1.5 KB reach the counts first. */
+#define BATCH_BYTES   (4u << 20)
+#define BACKLOG_BYTES (8u << 20)
+
 /* Ordered: a wanted kind is only ever raised (want()). */
 typedef enum cycle_kind {
     CYCLE_NONE,      /* running: idle; wanted: only the pending paths are owed */
@@ -71,6 +78,7 @@ struct qpd_changes {
     size_t todo_next;
     size_t parsing;   /* paths in parse jobs on the pool */
     size_t writing;   /* ops in batches queued for or in the writer */
+    size_t wbytes;    /* their bytes (qpd_batch.bytes) */
     unsigned jobs;    /* parse or scan jobs on the pool */
     unsigned batches; /* batches queued for or in the writer */
     qpd_batch *cur;   /* ops collected for the next batch */
@@ -118,6 +126,7 @@ static void queue_batch(qpd_changes *ch, qpd_batch *b)
 {
     ch->batches++;
     ch->writing += b->n;
+    ch->wbytes += b->bytes;
     qpd_writer_queue(ch->writer, b);
 }
 
@@ -202,7 +211,7 @@ static void parse_done(qpd_parse_job *job, int status)
         out->n = 0;
         if (scanning(ch))
             cur_batch(ch)->files += job->n;
-        if (ch->cur && ch->cur->n >= BATCH_MAX)
+        if (ch->cur && (ch->cur->n >= BATCH_MAX || ch->cur->bytes >= BATCH_BYTES))
             submit_batch(ch);
     }
     qpd_parse_job_free(job);
@@ -344,7 +353,10 @@ static void cycle_continue(qpd_changes *ch)
     if (ch->running == CYCLE_NONE)
         return;
     if (!halt) {
-        while (ch->todo_next < ch->todo.n && ch->jobs < max_jobs && ch->batches < WRITER_BACKLOG)
+        /* A paused parse resumes from writer_done: while wbytes is over
+         * its bound, some batch is with the writer. */
+        while (ch->todo_next < ch->todo.n && ch->jobs < max_jobs && ch->batches < WRITER_BACKLOG &&
+               ch->wbytes < BACKLOG_BYTES)
             submit_parse_job(ch);
     }
     if ((ch->todo_next < ch->todo.n && !halt) || ch->jobs > 0)
@@ -496,6 +508,7 @@ static bool batch_done(qpd_changes *ch, qpd_batch *b)
 
     ch->batches--;
     ch->writing -= b->n;
+    ch->wbytes -= b->bytes;
     if (b->ctl == QPD_CTL_REBUILD && b->rc == QP_OK) {
         qpd_log(QPD_LOG_INFO, "index rebuilt empty (generation %lld): rescanning",
                 (long long)b->generation);

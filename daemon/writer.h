@@ -57,6 +57,8 @@ typedef struct qpd_batch {
     qpd_op *ops;
     size_t n, cap;
     size_t files; /* how many scan files this batch accounts for (progress) */
+    size_t bytes; /* source bytes of its parsed notes: a parsed note is held
+                   * in memory until written, at a few times its size */
     /* filled by the writer */
     qp_rc rc;
     qp_error err;
