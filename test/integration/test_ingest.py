@@ -5,6 +5,7 @@ the index keeps the problem; its bytes are not held in memory."""
 
 import os
 import random
+import re
 import sqlite3
 import sys
 import time
@@ -119,6 +120,22 @@ def test_binary_note_same_at_start_and_live():
         r = wait_note(c, "live.md", is_attachment)
         assert r["tags"] == [], r
         assert problems(d, "live.md") == [(0, 0, BINARY)]
+
+
+def test_scan_batches_bounded_in_bytes():
+    """A scan cuts its write batches at 4 MiB of notes as well as at 1000
+    notes (daemon/changes.c): a parsed note waits in memory until written,
+    so 600 notes of 20 KB are never all held at once. Each batch gets at
+    most one parse job (64 paths) past the cut: <= 204 + 64 notes."""
+    note = ("[[Hub]] " + "word " * 4000 + "\n").encode()
+    files = {"n%03d.md" % i: note for i in range(600)}
+    with Daemon(files) as d:
+        assert d.client().request("status")["files"] == 600
+        sizes = [int(n) for n in re.findall(r"committed (\d+) changes", d.stderr())]
+        assert sum(sizes) == 600, sizes
+        assert len(sizes) >= 3 and max(sizes) <= 268, sizes
+        rc = d.stop()
+        assert rc == 0, rc
 
 
 if __name__ == "__main__":
