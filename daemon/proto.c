@@ -369,10 +369,12 @@ static char *result_prefix(const json_t *id, const char *more)
     return prefix;
 }
 
-static char *result_line(const json_t *id, const char *result, char *owned, size_t result_len,
-                         size_t *len)
+/* The result line around `result` (borrowed) or `owned` (taken); `more`
+ * opens members of the result before it, which `suffix` closes. */
+static char *result_line(const json_t *id, const char *more, const char *result, char *owned,
+                         size_t result_len, const char *suffix, size_t *len)
 {
-    char *prefix = result_prefix(id, "");
+    char *prefix = result_prefix(id, more);
     char *out;
 
     *len = 0;
@@ -380,38 +382,28 @@ static char *result_line(const json_t *id, const char *result, char *owned, size
         free(owned);
         return NULL;
     }
-    out = wrap(prefix, result, owned, result_len, "}\n", len);
+    out = wrap(prefix, result, owned, result_len, suffix, len);
     free(prefix);
     return out;
 }
 
 char *qpd_proto_result(const json_t *id, const char *result, size_t result_len, size_t *len)
 {
-    return result_line(id, result, NULL, result_len, len);
+    return result_line(id, "", result, NULL, result_len, "}\n", len);
 }
 
 char *qpd_proto_result_take(const json_t *id, char *result, size_t result_len, size_t *len)
 {
-    return result_line(id, NULL, result, result_len, len);
+    return result_line(id, "", NULL, result, result_len, "}\n", len);
 }
 
 char *qpd_proto_subscribed_take(const json_t *id, long long subscription, char *result,
                                 size_t result_len, size_t *len)
 {
     char more[64];
-    char *prefix;
-    char *out;
 
-    *len = 0;
     snprintf(more, sizeof more, "{\"subscription\":%lld,\"result\":", subscription);
-    prefix = result_prefix(id, more);
-    if (prefix == NULL) {
-        free(result);
-        return NULL;
-    }
-    out = wrap(prefix, NULL, result, result_len, "}}\n", len);
-    free(prefix);
-    return out;
+    return result_line(id, more, NULL, result, result_len, "}}\n", len);
 }
 
 static char *update_line(long long subscription, long long generation, const char *result,
