@@ -1965,9 +1965,11 @@ char *qp_taskquery_explain(const qp_taskquery *q)
     buf = afmt(a, "%s", "");
     for (size_t i = 0; buf && i < q->n_filters; i++) {
         const tq_filter *f = q->filters[i];
-        buf = afmt(a, "%s%s =>\n", buf, f->source ? f->source : "");
-        if (buf &&
-            (f->kind == FK_AND || f->kind == FK_OR || f->kind == FK_XOR || f->kind == FK_NOT))
+        /* As the plugin writes it: "=>" only before an expansion (here the
+         * Boolean tree); a plain filter is its own explanation. */
+        bool tree = f->kind == FK_AND || f->kind == FK_OR || f->kind == FK_XOR || f->kind == FK_NOT;
+        buf = afmt(a, "%s%s%s\n", buf, f->source ? f->source : "", tree ? " =>" : "");
+        if (buf && tree)
             explain_filter(a, &buf, f, 1);
     }
     for (size_t i = 0; buf && i < q->n_groupers; i++)

@@ -371,6 +371,12 @@ BOARD = """# Board
 ```tasks
 not done AND
 ```
+
+```tasks
+not done
+description includes Mara
+explain
+```
 """
 
 
@@ -385,7 +391,13 @@ def test_polish():
     eq(r["board_blocks"], [{"row": 5, "lines": [
         "  quipu: query error at line 4: do not understand query",
         '    Problem line: "not done AND"',
-    ]}], "a multi-line query error, one virtual line per line")
+    ]}, {"row": 11, "lines": [
+        # The engine's explanation first, then the tasks (FILES' one task).
+        "  not done",
+        "  description includes Mara",
+        TASK1,
+        "  1 task",
+    ]}], "a multi-line query error, one virtual line per line; explain above a block's tasks")
     eq(r["mentions_meeting"][0], "Mentions: " + P_1ON1, "mentions panel header")
     assert any(l.startswith("not a person note (kind: meeting)") for l in r["mentions_meeting"]), \
         r["mentions_meeting"]

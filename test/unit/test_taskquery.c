@@ -309,6 +309,20 @@ static void test_limits(void **state)
     assert_non_null(strstr(ex, "At most 5 tasks."));
     free(ex);
     qp_taskquery_free(q);
+
+    /* A plain filter is its own explanation; "=>" leads only into a
+     * Boolean tree, as in the plugin's explain output. */
+    assert_rc(
+        qp_taskquery_compile(&q, "not done\n(due before 2025-12-01) OR (done)\nexplain", &o, &err),
+        QP_OK);
+    ex = qp_taskquery_explain(q);
+    assert_string_equal(ex, "not done\n"
+                            "(due before 2025-12-01) OR (done) =>\n"
+                            "  OR (At least one of):\n"
+                            "    due before 2025-12-01\n"
+                            "    done\n");
+    free(ex);
+    qp_taskquery_free(q);
 }
 
 static void test_statements(void **state)

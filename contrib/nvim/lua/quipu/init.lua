@@ -67,7 +67,7 @@ local highlights = {
   QuipuLineNr = 'LineNr', QuipuDate = 'Number', QuipuDim = 'Comment', QuipuError = 'ErrorMsg',
   QuipuTaskGroup = 'Title', QuipuTaskBox = 'Special', QuipuTask = 'Normal',
   QuipuTaskDue = 'Number', QuipuTaskWhere = 'Comment', QuipuTaskCount = 'Comment',
-  QuipuTaskError = 'ErrorMsg',
+  QuipuTaskError = 'ErrorMsg', QuipuTaskExplain = 'Comment',
 }
 
 function M.define_highlights()

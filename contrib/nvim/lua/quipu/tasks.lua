@@ -96,6 +96,15 @@ local function block_lines(block)
     return out_lines
   end
   local res = block.result or {}
+  -- A query holding `explain` gets the engine's explanation first, a
+  -- virtual line per line, as the Tasks plugin draws it above the results;
+  -- it does not count against tasks_max_lines.
+  local explain = {}
+  if type(res.explain) == 'string' then
+    for part in (res.explain:gsub('%s+$', '') .. '\n'):gmatch('(.-)\r?\n') do
+      explain[#explain + 1] = { { part == '' and '' or ('  ' .. part), 'QuipuTaskExplain' } }
+    end
+  end
   local shown = 0
   for _, g in ipairs(res.groups or {}) do
     local indent = '  '
@@ -118,6 +127,10 @@ local function block_lines(block)
     summary = summary .. string.format(' (%d shown)', shown)
   end
   out[#out + 1] = { { summary, 'QuipuTaskCount' } }
+  if #explain > 0 then
+    vim.list_extend(explain, out)
+    return explain
+  end
   return out
 end
 
