@@ -9,6 +9,10 @@
  * column are those of the source. ASCII bytes fold without a call.
  */
 
+/* memmem(): glibc's finds a name in a few passes of its length where a
+ * byte-at-a-time Horspool stopped every few bytes on common letters. */
+#define _GNU_SOURCE
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,41 +86,6 @@ static bool fold_text(folded *f, const char *text, size_t len)
     return true;
 }
 
-/* Horspool search (memmem() is a GNU extension): a name's first letter
- * is common in any text ("e" of "esme"), so a first-byte scan stopped
- * every few bytes; skipping by the last byte's table moves by about the
- * name's length instead. */
-typedef struct needle {
-    const char *s;
-    size_t n;
-    size_t skip[256];
-} needle;
-
-static void needle_init(needle *nd, const char *s, size_t n)
-{
-    nd->s = s;
-    nd->n = n;
-    for (size_t c = 0; c < 256; c++)
-        nd->skip[c] = n;
-    for (size_t i = 0; i + 1 < n; i++)
-        nd->skip[(unsigned char)s[i]] = n - 1 - i;
-}
-
-static const char *find_bytes(const char *h, size_t hl, const needle *nd)
-{
-    size_t n = nd->n;
-    if (n == 0 || hl < n)
-        return NULL;
-    unsigned char last = (unsigned char)nd->s[n - 1];
-    for (size_t i = 0; i + n <= hl;) {
-        unsigned char c = (unsigned char)h[i + n - 1];
-        if (c == last && memcmp(h + i, nd->s, n - 1) == 0)
-            return h + i;
-        i += nd->skip[c];
-    }
-    return NULL;
-}
-
 static int hit_cmp(const void *pa, const void *pb)
 {
     const qp__mention_hit *a = pa, *b = pb;
@@ -125,27 +94,42 @@ static int hit_cmp(const void *pa, const void *pb)
     return a->len > b->len ? -1 : a->len < b->len ? 1 : 0;
 }
 
-static bool is_ascii(const char *s, size_t len)
-{
-    unsigned char acc = 0;
-    for (size_t i = 0; i < len; i++)
-        acc |= (unsigned char)s[i];
-    return acc < 0x80;
-}
-
 /* ASCII text folds byte for byte (A-Z to a-z), so offsets need no map:
- * the common case (most notes) skips the per-byte bookkeeping. */
-static bool fold_ascii(folded *f, const char *text, size_t len)
+ * the common case (most notes) skips the per-byte bookkeeping. Eight
+ * bytes at a time: a byte's high bit after adding 0x3f says it is >= 'A',
+ * after adding 0x25 that it is > 'Z' (no carry crosses a byte, all are
+ * below 0x80), and the difference moved to bit 5 is the case bit.
+ * *ascii false, with nothing kept, when the text is not all ASCII; false
+ * only when out of memory. */
+static bool fold_ascii(folded *f, const char *text, size_t len, bool *ascii)
 {
-    f->buf = malloc(len + 1);
-    if (!f->buf)
+    const uint64_t hi = 0x8080808080808080u, ge_a = 0x3f3f3f3f3f3f3f3fu, gt_z = 0x2525252525252525u;
+    char *buf = malloc(len + 1);
+    size_t i = 0;
+    *ascii = false;
+    if (!buf)
         return false;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)text[i];
-        f->buf[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    for (; i + 8 <= len; i += 8) {
+        uint64_t x;
+        memcpy(&x, text + i, 8);
+        if (x & hi)
+            goto not_ascii;
+        x |= (((x + ge_a) & ~(x + gt_z)) & hi) >> 2;
+        memcpy(buf + i, &x, 8);
     }
-    f->buf[len] = '\0';
+    for (; i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (c >= 0x80)
+            goto not_ascii;
+        buf[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    }
+    buf[len] = '\0';
+    f->buf = buf;
     f->len = len;
+    *ascii = true;
+    return true;
+not_ascii:
+    free(buf);
     return true;
 }
 
@@ -159,20 +143,18 @@ qp_rc qp__mentions_find(qp__mention_hit **out, size_t *n, const char *text, size
     *out = NULL;
     *n = 0;
 
-    bool ascii = is_ascii(text, len);
-    if (!(ascii ? fold_ascii(&f, text, len) : fold_text(&f, text, len)))
+    bool ascii;
+    if (!fold_ascii(&f, text, len, &ascii) || (!ascii && !fold_text(&f, text, len)))
         goto oom;
     for (size_t ni = 0; ni < nnames; ni++) {
         const char *name = names[ni];
         size_t nl = strlen(name);
         if (nl == 0)
             continue;
-        needle nd;
-        needle_init(&nd, name, nl);
         const char *p = f.buf;
         const char *end = f.buf + f.len;
         while (p < end) {
-            const char *m = find_bytes(p, (size_t)(end - p), &nd);
+            const char *m = memmem(p, (size_t)(end - p), name, nl);
             if (!m)
                 break;
             size_t k = (size_t)(m - f.buf);

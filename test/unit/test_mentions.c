@@ -63,13 +63,34 @@ static void test_blanked_text_and_lines(void **state)
     find("see            and Target\nTarget!", names, 1, "19+6,26+6");
 }
 
+/* ASCII text is lower-cased eight bytes at a time: every letter and the
+ * bytes next to the A-Z range ('@' 0x40, '[' 0x5B, '`' 0x60, '{' 0x7B)
+ * at each position of a word, and a tail shorter than a word. */
+static void test_ascii_words(void **state)
+{
+    (void)state;
+    const char *edges[] = {"@az[`{"};
+    find("0123 @AZ[`{ @az[`{ @Az[`{", edges, 1, "5+6,12+6,19+6");
+    find("@`Z[{ @az{`[", edges, 1, ""); /* '@' is not '`', '[' is not '{' */
+    const char *abc[] = {"abcdefghijklmnopqrstuvwxyz"};
+    for (size_t shift = 0; shift < 9; shift++) {
+        char text[64] = "xxxxxxxx";
+        text[shift] = ' ';
+        snprintf(text + shift + 1, sizeof text - shift - 1, "%s.", "ABCDEFGHIJKLMNOPQRSTUVWXYZ");
+        char want[16];
+        snprintf(want, sizeof want, "%zu+26", shift + 1);
+        find(text, abc, 1, want);
+    }
+    const char *tail[] = {"ok"};
+    find("12345678 OK", tail, 1, "9+2");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_word_boundaries),
-        cmocka_unit_test(test_names_and_aliases),
-        cmocka_unit_test(test_unicode),
-        cmocka_unit_test(test_blanked_text_and_lines),
+        cmocka_unit_test(test_word_boundaries), cmocka_unit_test(test_names_and_aliases),
+        cmocka_unit_test(test_unicode),         cmocka_unit_test(test_blanked_text_and_lines),
+        cmocka_unit_test(test_ascii_words),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
