@@ -276,16 +276,11 @@ static qp_rc load_text(qp_store *st, const qp_vault *vault, int64_t id, const ch
     return QP_OK;
 }
 
-/* The text of 1-based `line`, without its line ending. */
-static json_t *line_context(const body *b, uint32_t line)
+/* The text of the line that starts at byte `start` of b, without its
+ * line ending. */
+static json_t *line_context(const body *b, size_t start)
 {
-    const char *p = b->src, *end = b->src + b->len;
-    for (uint32_t l = 1; l < line && p < end; l++) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        if (!nl)
-            return json_string("");
-        p = nl + 1;
-    }
+    const char *p = b->src + start, *end = b->src + b->len;
     const char *e = memchr(p, '\n', (size_t)(end - p));
     if (!e)
         e = end;
@@ -316,14 +311,14 @@ static json_t *line_context(const body *b, uint32_t line)
     return j;
 }
 
-static json_t *occurrence(const body *b, uint32_t line, uint32_t col)
+static json_t *occurrence(const body *b, uint32_t line, size_t line_start, uint32_t col)
 {
     json_t *o = json_object();
     if (!o)
         return NULL;
     json_object_set_new(o, "line", json_integer(line));
     json_object_set_new(o, "column", json_integer(col));
-    json_object_set_new(o, "context", line_context(b, line));
+    json_object_set_new(o, "context", line_context(b, line_start));
     return o;
 }
 
@@ -417,7 +412,7 @@ static qp_rc link_occurrences(qp_store *st, int64_t dst, int64_t src, size_t max
         }
         json_object_set_new(o, "line", json_integer(sqlite3_column_int64(s, 0)));
         json_object_set_new(o, "column", json_integer(sqlite3_column_int64(s, 1)));
-        json_object_set_new(o, "context", line_context(&b, 1));
+        json_object_set_new(o, "context", line_context(&b, 0));
     }
     sqlite3_reset(s);
     if (rc != SQLITE_DONE) {
@@ -737,7 +732,9 @@ static int source_path_cmp(const void *a, const void *b)
 
 /* Unlinked sources of `target` (links.md §4.3), sorted by path. */
 /* The occurrences of `hits` in b as [line, column] Occurrence objects; a
- * new array, NULL on OOM. Lines are counted once, forward through b. */
+ * new array, NULL on OOM. Lines are counted once, forward through b, and
+ * each context is cut from the line start found on the way (a note with
+ * many mentions is not walked again from its top for each). */
 static json_t *occurrences(const body *b, const qp__mention_hit *hits, size_t nh)
 {
     json_t *occ = json_array();
@@ -752,8 +749,8 @@ static json_t *occurrences(const body *b, const qp__mention_hit *hits, size_t nh
             line_start = pos;
         }
         pos = hits[h].offset;
-        json_array_append_new(occ,
-                              occurrence(b, line, (uint32_t)(hits[h].offset - line_start + 1)));
+        json_array_append_new(
+            occ, occurrence(b, line, line_start, (uint32_t)(hits[h].offset - line_start + 1)));
     }
     return occ;
 }
