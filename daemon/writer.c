@@ -6,6 +6,12 @@
  * - q (loop → writer) and done (writer → loop) are touched under mu only.
  * - The async is sent after every batch and once more when the thread has
  *   closed the index; the loop joins the thread on that last one.
+ * - Checkpoints run on a thread of their own (ckpt_main), each on its own
+ *   connection, so a save never waits behind one: SQLite lets the writer
+ *   append to the WAL while it is copied back. The writer tells it the
+ *   WAL's size after each batch, and holds it off (ckpt_hold) while the
+ *   index files are replaced and before the writer's close, which must be
+ *   the last connection.
  */
 
 #include "writer.h"
@@ -34,6 +40,19 @@ struct qpd_writer {
     qpd_batch *done_head, *done_tail;
     bool quit;   /* the loop asks the writer to exit once q is empty */
     bool exited; /* the writer closed its store and is about to return */
+
+    /* The checkpointer: all under ckpt_mu. */
+    uv_thread_t ckpt_thread;
+    bool ckpt_started;
+    uv_mutex_t ckpt_mu;
+    uv_cond_t ckpt_cond;  /* a commit, a hold or quit; a checkpoint's end */
+    int wal_frames;       /* the WAL's size after the writer's last commit */
+    int wal_seen;         /* wal_frames when the last checkpoint began */
+    uint64_t last_commit; /* uv_hrtime() of that commit */
+    bool bulk;            /* a bulk load runs: its writes are not synced */
+    int ckpt_hold;        /* > 0: no checkpoint may start */
+    bool ckpt_busy;       /* one runs */
+    bool ckpt_quit;
 };
 
 /* ---- batches ------------------------------------------------------------ */
@@ -127,6 +146,109 @@ static int64_t swap_index(void *payload)
     return ctx->last + 1 - (w->wstore ? qp_store_generation(w->wstore) : 0);
 }
 
+/* ---- the checkpointer ---------------------------------------------------- */
+
+/* A checkpoint starts after CKPT_IDLE_NS without a commit, or at once when
+ * the WAL passes CKPT_MAX_FRAMES (a stream of writes that never pauses
+ * still has its WAL bounded). */
+#define CKPT_IDLE_NS    (250 * 1000 * 1000ull)
+#define CKPT_MAX_FRAMES 8192 /* 32 MiB of 4 KiB pages */
+
+/* Holds checkpoints off (waiting for a running one to end), or lets them
+ * go again. Writer thread. */
+static void ckpt_hold(qpd_writer *w, bool on)
+{
+    uv_mutex_lock(&w->ckpt_mu);
+    if (on) {
+        w->ckpt_hold++;
+        while (w->ckpt_busy)
+            uv_cond_wait(&w->ckpt_cond, &w->ckpt_mu);
+    } else {
+        w->ckpt_hold--;
+        w->wal_frames = w->wal_seen = 0; /* the files may be new ones */
+        uv_cond_broadcast(&w->ckpt_cond);
+    }
+    uv_mutex_unlock(&w->ckpt_mu);
+}
+
+static void ckpt_set_bulk(qpd_writer *w, bool bulk)
+{
+    uv_mutex_lock(&w->ckpt_mu);
+    w->bulk = bulk;
+    uv_mutex_unlock(&w->ckpt_mu);
+}
+
+/* After a batch: the WAL's size for the checkpointer. Writer thread. */
+static void ckpt_note_commit(qpd_writer *w)
+{
+    if (w->wstore == NULL)
+        return;
+    uv_mutex_lock(&w->ckpt_mu);
+    w->wal_frames = qp_store_wal_frames(w->wstore);
+    w->last_commit = uv_hrtime();
+    uv_cond_broadcast(&w->ckpt_cond);
+    uv_mutex_unlock(&w->ckpt_mu);
+}
+
+static void checkpoint(qpd_writer *w, int frames, bool synced)
+{
+    qp_error err = QP_ERROR_INIT;
+    uint64_t t0 = uv_hrtime();
+    int left = 0;
+
+    if (qp_store_checkpoint_path(w->db_path, synced, &left, &err) != QP_OK)
+        qpd_log(QPD_LOG_WARN, "checkpoint: %s", err.msg);
+    else
+        qpd_log(QPD_LOG_DEBUG, "checkpoint: %d frames in %.1f ms (%d left to readers)", frames,
+                (double)(uv_hrtime() - t0) / 1e6, left);
+}
+
+/* The checkpointer thread. A WAL whose size has not changed since the last
+ * checkpoint began has nothing new to copy (what is left is what readers
+ * still hold), so it waits for the next commit instead of spinning. */
+static void ckpt_main(void *arg)
+{
+    qpd_writer *w = arg;
+
+    uv_mutex_lock(&w->ckpt_mu);
+    while (!w->ckpt_quit) {
+        uint64_t now = uv_hrtime(), due = w->last_commit + CKPT_IDLE_NS;
+        int frames = w->wal_frames;
+        bool synced = !w->bulk;
+
+        if (w->ckpt_hold > 0 || frames == 0 || frames == w->wal_seen) {
+            uv_cond_wait(&w->ckpt_cond, &w->ckpt_mu);
+            continue;
+        }
+        if (frames < CKPT_MAX_FRAMES && now < due) {
+            uv_cond_timedwait(&w->ckpt_cond, &w->ckpt_mu, due - now);
+            continue;
+        }
+        w->wal_seen = frames;
+        w->ckpt_busy = true;
+        uv_mutex_unlock(&w->ckpt_mu);
+        checkpoint(w, frames, synced);
+        uv_mutex_lock(&w->ckpt_mu);
+        w->ckpt_busy = false;
+        uv_cond_broadcast(&w->ckpt_cond);
+    }
+    uv_mutex_unlock(&w->ckpt_mu);
+}
+
+/* Ends the checkpointer thread (after a running checkpoint). Writer thread
+ * before its close, or qpd_writer_free when the writer never ran. */
+static void ckpt_stop(qpd_writer *w)
+{
+    if (!w->ckpt_started)
+        return;
+    uv_mutex_lock(&w->ckpt_mu);
+    w->ckpt_quit = true;
+    uv_cond_broadcast(&w->ckpt_cond);
+    uv_mutex_unlock(&w->ckpt_mu);
+    uv_thread_join(&w->ckpt_thread);
+    w->ckpt_started = false;
+}
+
 static void apply_ctl(qpd_writer *w, qpd_batch *b)
 {
     qp_error err = QP_ERROR_INIT;
@@ -136,14 +258,19 @@ static void apply_ctl(qpd_writer *w, qpd_batch *b)
         /* Read before the pool's lock is taken: it takes the lock too. */
         swap_ctx ctx = {w, writer_generation(w), QP_OK, &err};
 
+        ckpt_hold(w, true); /* its connection would keep the old files */
         qpd_readers_rebuild(w->readers, swap_index, &ctx);
+        ckpt_hold(w, false);
         rc = ctx.rc;
     } else if (w->wstore == NULL) {
         rc = qp_error_set(&err, QP_ECORRUPT, "no index (a rebuild failed)");
     } else if (b->ctl == QPD_CTL_BULK_BEGIN) {
         rc = qp_store_bulk_begin(w->wstore, &err);
-    } else if ((rc = qp_store_bulk_end(w->wstore, &err)) != QP_OK && rc != QP_ECORRUPT) {
-        rc = qp_store_bulk_end(w->wstore, &err); /* may be retried, says store.h */
+        ckpt_set_bulk(w, rc == QP_OK);
+    } else {
+        if ((rc = qp_store_bulk_end(w->wstore, &err)) != QP_OK && rc != QP_ECORRUPT)
+            rc = qp_store_bulk_end(w->wstore, &err); /* may be retried, says store.h */
+        ckpt_set_bulk(w, rc != QP_OK);
     }
     b->rc = rc;
     b->err = err;
@@ -227,32 +354,6 @@ static void apply_batch(qpd_writer *w, qpd_batch *b)
     b->t_end = uv_hrtime();
 }
 
-/* Checkpoints happen here, not inside commits (qp_store_defer_checkpoints):
- * after CKPT_IDLE_NS without a batch, or at once when the WAL passes
- * CKPT_MAX_FRAMES (a stream of writes that never pauses still has its WAL
- * bounded). A save arriving during a checkpoint waits for it, but that is
- * the rare case: an idle checkpoint starts only after a quiet spell. */
-#define CKPT_IDLE_NS    (250 * 1000 * 1000ull)
-#define CKPT_MAX_FRAMES 8192 /* 32 MiB of 4 KiB pages */
-
-static void checkpoint(qpd_writer *w)
-{
-    qp_error err = QP_ERROR_INIT;
-    uint64_t t0 = uv_hrtime();
-    int frames = qp_store_wal_frames(w->wstore);
-
-    if (qp_store_checkpoint(w->wstore, &err) != QP_OK)
-        qpd_log(QPD_LOG_WARN, "checkpoint: %s", err.msg);
-    else
-        qpd_log(QPD_LOG_DEBUG, "checkpoint: %d frames in %.1f ms", frames,
-                (double)(uv_hrtime() - t0) / 1e6);
-}
-
-static bool wal_pending(const qpd_writer *w)
-{
-    return w->wstore != NULL && qp_store_wal_frames(w->wstore) > 0;
-}
-
 static void writer_main(void *arg)
 {
     qpd_writer *w = arg;
@@ -260,21 +361,9 @@ static void writer_main(void *arg)
     for (;;) {
         qpd_batch *b;
 
-        if (w->wstore != NULL && qp_store_wal_frames(w->wstore) >= CKPT_MAX_FRAMES)
-            checkpoint(w);
         uv_mutex_lock(&w->mu);
-        while (w->q_head == NULL && !w->quit) {
-            if (!wal_pending(w)) {
-                uv_cond_wait(&w->cond, &w->mu);
-                continue;
-            }
-            if (uv_cond_timedwait(&w->cond, &w->mu, CKPT_IDLE_NS) == UV_ETIMEDOUT &&
-                w->q_head == NULL && !w->quit) {
-                uv_mutex_unlock(&w->mu);
-                checkpoint(w);
-                uv_mutex_lock(&w->mu);
-            }
-        }
+        while (w->q_head == NULL && !w->quit)
+            uv_cond_wait(&w->cond, &w->mu);
         b = w->q_head;
         if (b != NULL) {
             w->q_head = b->next;
@@ -287,6 +376,7 @@ static void writer_main(void *arg)
             break; /* quit and nothing left */
 
         apply_batch(w, b);
+        ckpt_note_commit(w);
 
         uv_mutex_lock(&w->mu);
         if (w->done_tail)
@@ -297,6 +387,7 @@ static void writer_main(void *arg)
         uv_mutex_unlock(&w->mu);
         uv_async_send(&w->async);
     }
+    ckpt_stop(w); /* the close below must be the last connection */
     qp_store_close(w->wstore);
     w->wstore = NULL;
     uv_mutex_lock(&w->mu);
@@ -358,12 +449,16 @@ qp_rc qpd_writer_start(qpd_writer **out, uv_loop_t *loop, qp_store *wstore, cons
     w->wstore = wstore;
     uv_mutex_init(&w->mu);
     uv_cond_init(&w->cond);
+    uv_mutex_init(&w->ckpt_mu);
+    uv_cond_init(&w->ckpt_cond);
     uv_async_init(loop, &w->async, async_cb);
-    if (uv_thread_create(&w->thread, writer_main, w) != 0) {
+    w->ckpt_started = uv_thread_create(&w->ckpt_thread, ckpt_main, w) == 0;
+    if (!w->ckpt_started || uv_thread_create(&w->thread, writer_main, w) != 0) {
+        ckpt_stop(w);
         w->wstore = NULL;
         qp_store_close(wstore);
         *out = w; /* the loop's walk closes the async; qpd_writer_free frees w */
-        return qp_error_set(err, QP_ENOMEM, "cannot start the writer thread");
+        return qp_error_set(err, QP_ENOMEM, "cannot start the writer threads");
     }
     w->thread_started = true;
     *out = w;
@@ -416,9 +511,12 @@ void qpd_writer_free(qpd_writer *w)
         uv_mutex_unlock(&w->mu);
         uv_thread_join(&w->thread);
     }
+    ckpt_stop(w); /* started, but the writer thread was not */
     free_list(w->q_head);
     free_list(w->done_head);
     uv_mutex_destroy(&w->mu);
     uv_cond_destroy(&w->cond);
+    uv_mutex_destroy(&w->ckpt_mu);
+    uv_cond_destroy(&w->ckpt_cond);
     free(w);
 }

@@ -9,6 +9,9 @@
  * control action: rebuild the index, begin or end a bulk load) and hands the
  * batch back through a uv_async. Sends coalesce, so the async callback takes
  * every finished batch at once and gives the list to the `done` hook.
+ * A second thread checkpoints the WAL, on connections of its own that only
+ * copy frames back (qp_store_checkpoint_path): idle or when the WAL is big,
+ * never in a commit's way.
  *
  * Ownership: a batch and its ops belong to the loop until qpd_writer_queue,
  * then to the writer (which frees the parsed notes once written: nobody needs

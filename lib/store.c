@@ -1884,14 +1884,21 @@ qp_rc qp_store_bulk_end(qp_store *st, qp_error *err)
     clear_temp(st);
     st->in_batch = false;
     st->bulk = false;
-    /* The WAL holds the whole index now: copy it back while writes are
-     * still unsynced (a crash before the next clean close rebuilds: the
-     * index is marked unclean). Busy readers only make it partial. */
+    /* The WAL holds the whole index now: copy it back, synced. The bulk
+     * load's unsynced writes are still in the page cache, hundreds of MB
+     * at 100k notes, and the first synced checkpoint after would flush them
+     * at once: the file system stalls its other writers meanwhile (a note
+     * saved right after ready waited 200 ms in its own write(2)). Here the
+     * flush is part of the load. A crash before the next clean close still
+     * rebuilds (the index is marked unclean). Busy readers only make the
+     * checkpoint partial. */
+    rc = exec_sql(st, "PRAGMA synchronous = NORMAL", err);
+    if (rc != QP_OK)
+        return rc;
     sqlite3_exec(st->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
     rc = exec_sql(st,
-                  st->defer_ckpt ? "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -32768"
-                                 : "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 1000;"
-                                   " PRAGMA cache_size = -32768",
+                  st->defer_ckpt ? "PRAGMA cache_size = -32768"
+                                 : "PRAGMA wal_autocheckpoint = 1000; PRAGMA cache_size = -32768",
                   err);
     if (rc == QP_OK && st->defer_ckpt)
         rc = qp_store_defer_checkpoints(st, err); /* the pragma above replaced the hook */
@@ -1935,6 +1942,26 @@ qp_rc qp_store_checkpoint(qp_store *st, qp_error *err)
     /* What readers still need stays; the next commit reports the rest. */
     st->wal_frames = log > done ? log - done : 0;
     return QP_OK;
+}
+
+qp_rc qp_store_checkpoint_path(const char *db_path, bool synced, int *left, qp_error *err)
+{
+    qp_store tmp = {.mode = QP_STORE_WRITE};
+    int log = 0, done = 0, src;
+    /* No create: a missing index is an error here, never a new empty one. */
+    qp_rc rc = open_db(&tmp, db_path, SQLITE_OPEN_READWRITE, err);
+    if (rc != QP_OK)
+        return rc;
+    src = sqlite3_exec(tmp.db, synced ? "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = OFF",
+                       NULL, NULL, NULL);
+    if (src == SQLITE_OK)
+        src = sqlite3_wal_checkpoint_v2(tmp.db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+    if (src != SQLITE_OK && src != SQLITE_BUSY)
+        rc = qp__store_sqlite_error(&tmp, src, "checkpoint", err);
+    else if (left)
+        *left = log > done ? log - done : 0;
+    sqlite3_close(tmp.db);
+    return rc;
 }
 
 void qp_store_rollback(qp_store *st)

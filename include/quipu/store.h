@@ -142,6 +142,16 @@ int qp_store_wal_frames(const qp_store *st);
  * waits for readers. QP_EINVAL on a read store. */
 qp_rc qp_store_checkpoint(qp_store *st, qp_error *err);
 
+/* The same checkpoint from a connection of its own, opened and closed by
+ * this call, so that a thread other than the writer's runs it: SQLite lets
+ * the writer go on committing (the WAL grows at its end) while frames are
+ * copied back, where qp_store_checkpoint() makes the next commit wait.
+ * `synced`: the database file is synced after the copy (false only while a
+ * bulk load runs unsynced anyway). *left (may be NULL): the frames a reader
+ * still needed. The index must exist and its writer must keep it open (the
+ * last connection to close a WAL index removes the WAL). */
+qp_rc qp_store_checkpoint_path(const char *db_path, bool synced, int *left, qp_error *err);
+
 /* Counters since qp_store_open(), for tests and logs. */
 typedef struct qp_store_stats {
     size_t parsed;      /* notes read and parsed by qp_store_sync */
