@@ -25,6 +25,18 @@ void qpd_mem_release(void)
 #endif
 }
 
+void qpd_mem_release_over(size_t slack)
+{
+#ifdef __GLIBC__
+    struct mallinfo2 mi = mallinfo2();
+
+    if (mi.fordblks > slack)
+        malloc_trim(0);
+#else
+    (void)slack;
+#endif
+}
+
 void *qpd_xmalloc(size_t n)
 {
     void *p = malloc(n ? n : 1);

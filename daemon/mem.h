@@ -45,6 +45,10 @@ void qpd_strvec_free(qpd_strvec *sv);
  * peak's pages resident until the next big answer reused them. */
 void qpd_mem_release(void);
 
+/* The same, only when the heap holds more than `slack` free bytes (cheap
+ * to ask: after every message of a long-lived client). */
+void qpd_mem_release_over(size_t slack);
+
 /* qsort/bsearch comparison of two char * elements. */
 int qpd_cmp_str(const void *a, const void *b);
 

@@ -537,6 +537,12 @@ static qp_rc linked_sources(qp_store *st, const file_info *target, qp__page *pg,
             i++;
     for (; i < nfs && (pg->limit == 0 || json_array_size(arr) < pg->limit); i++) {
         json_t *occ = NULL;
+        if (pg->no_occ) { /* the caller strips them: read none */
+            json_t *so = source_obj(&fs[i], json_array());
+            if (!so || json_array_append_new(arr, so) != 0)
+                goto oom;
+            continue;
+        }
         rc = link_occurrences(st, target->id, fs[i].id, pg->max_occ, &occ, err);
         if (rc != QP_OK)
             goto cleanup;
@@ -1203,6 +1209,8 @@ static qp_rc m_backlinks(json_t **out, qp_store *st, const qp_vault *vault, json
             rc = qp__page_slice_sorted(&unlinked, &nunlinked, &pg, "u", all, err);
     }
     if (rc == QP_OK) {
+        qp__page_strip_occurrences(&pg, linked);
+        qp__page_strip_occurrences(&pg, unlinked);
         *out = json_pack("{ss so}", "path", f.path, "linked", linked);
         linked = NULL;
         if (*out && unlinked) {
@@ -1433,7 +1441,7 @@ static qp_rc m_mentions(json_t **out, qp_store *st, const qp_vault *vault, json_
     }
     /* Every source is needed (missing and stale compare against them all);
      * occurrences are cut as the page asks, and mentioned_in is paged. */
-    qp__page all = {.max_occ = pg.max_occ};
+    qp__page all = {.max_occ = pg.max_occ, .no_occ = pg.no_occ};
     idset linkers = {0};
     json_t *linked = NULL, *unlinked = NULL, *mentioned = NULL, *page = NULL;
     json_t *listed = json_array(), *missing = json_array(), *stale = json_array();
@@ -1462,6 +1470,7 @@ static qp_rc m_mentions(json_t **out, qp_store *st, const qp_vault *vault, json_
     }
     if (rc != QP_OK)
         goto cleanup;
+    qp__page_strip_occurrences(&pg, page);
     *out = json_pack("{ss so so so so}", "path", f.path, "mentioned_in", page, "listed", listed,
                      "missing", missing, "stale", stale);
     listed = missing = stale = NULL; /* "so" took them, even on failure */

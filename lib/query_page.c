@@ -33,6 +33,10 @@ qp_rc qp__page_params(qp__page *pg, json_t *params, qp_error *err)
         rc = size_param(&pg->max_occ, params, "max_occurrences", 0, err);
     if (rc != QP_OK)
         return rc;
+    json_t *o = json_object_get(params, "occurrences");
+    if (o && !json_is_boolean(o))
+        return qp_error_set(err, QP_EINVAL, "params.occurrences: expected a boolean");
+    pg->no_occ = o && json_is_false(o);
     json_t *c = json_object_get(params, "cursor");
     if (!c || json_is_null(c))
         return QP_OK;
@@ -122,6 +126,19 @@ void qp__page_cap_occurrences(const qp__page *pg, json_t *sources)
         for (size_t k = n; k > pg->max_occ; k--)
             json_array_remove(occ, k - 1);
         json_object_set_new(s, "more_occurrences", json_integer((json_int_t)(n - pg->max_occ)));
+    }
+}
+
+void qp__page_strip_occurrences(const qp__page *pg, json_t *sources)
+{
+    if (!pg->no_occ)
+        return;
+    size_t i;
+    json_t *s;
+    json_array_foreach(sources, i, s)
+    {
+        json_object_del(s, "occurrences");
+        json_object_del(s, "more_occurrences");
     }
 }
 

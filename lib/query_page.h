@@ -34,14 +34,16 @@
 typedef struct qp__page {
     size_t limit;   /* items per list; 0 = all */
     size_t max_occ; /* occurrences per Source; 0 = all */
+    bool no_occ;    /* `occurrences: false`: Sources go without them */
     json_t *cursor; /* the decoded cursor (owned), NULL on a first page */
     json_t *next;   /* the next cursor being built (owned), NULL while empty */
     bool more;      /* some list of this answer goes on past this page */
 } qp__page;
 
 /* Reads `limit` (integer >= 1), `cursor` (a string a previous answer's
- * `next_cursor` gave) and `max_occurrences` (integer >= 0; 0 = all) from
- * params. QP_EINVAL names the bad param. Free with qp__page_free(). */
+ * `next_cursor` gave), `max_occurrences` (integer >= 0; 0 = all) and
+ * `occurrences` (boolean, default true) from params. QP_EINVAL names the
+ * bad param. Free with qp__page_free(). */
 qp_rc qp__page_params(qp__page *pg, json_t *params, qp_error *err);
 void qp__page_free(qp__page *pg);
 
@@ -64,6 +66,11 @@ bool qp__page_mark_done(qp__page *pg, const char *key);
  * max_occ occurrences; a Source cut gets `more_occurrences`: the count
  * of the rest. */
 void qp__page_cap_occurrences(const qp__page *pg, json_t *sources);
+
+/* With `occurrences: false`, takes `occurrences` and `more_occurrences`
+ * out of every Source of `sources`: a client that lists or counts sources
+ * (titles, dates) is not sent every line of context. */
+void qp__page_strip_occurrences(const qp__page *pg, json_t *sources);
 
 /* Cuts `arr` (a path-sorted array of Sources, consumed) to list `key`'s
  * page; *out is the page (new), *total the full length. */

@@ -958,19 +958,25 @@ static long recent_context_line(const qpl_doc *d)
 
 /* path -> title of a `mentions` result's meetings (new object): a person
  * may be mentioned in thousands of meetings, so lookups go through it. */
-static json_t *meeting_titles(const json_t *m)
+/* The titles of the meetings in the answer's "missing" list, by path: all
+ * the diagnostics need of "mentioned_in", so the answer (megabytes for a
+ * busy person) can go before they are built. */
+static json_t *missing_titles(const json_t *m)
 {
-    json_t *t = json_object(), *src;
+    json_t *want = json_object(), *t = json_object(), *src, *e;
     size_t i;
 
+    json_array_foreach(json_object_get(m, "missing"), i, e) if (json_is_string(e))
+        json_object_set(want, json_string_value(e), json_true());
     json_array_foreach(json_object_get(m, "mentioned_in"), i, src)
     {
         const char *p = json_string_value(json_object_get(src, "path"));
         json_t *title = json_object_get(src, "title");
 
-        if (p != NULL && json_is_string(title))
+        if (p != NULL && json_is_string(title) && json_object_get(want, p) != NULL)
             json_object_set(t, p, title);
     }
+    json_decref(want);
     return t;
 }
 
@@ -1048,16 +1054,19 @@ static json_t *compute_diagnostics(qpl_server *s, qpl_doc *d)
         }
     }
     if (qp_note_kind_of(d->note) == QP_KIND_PERSON && d->rel != NULL) {
-        /* One occurrence per meeting is enough here: the titles matter. */
+        /* The meetings' titles matter here, not their lines. */
         json_t *m = qpl_call(s, d->v, "mentions",
-                             json_pack("{s:s, s:i}", "note", d->rel, "max_occurrences", 1), NULL);
-        json_t *titles = meeting_titles(m);
+                             json_pack("{s:s, s:b}", "note", d->rel, "occurrences", 0), NULL);
+        json_t *titles = missing_titles(m);
+        json_t *missing = json_incref(json_object_get(m, "missing"));
+        json_t *stale = json_incref(json_object_get(m, "stale"));
         long rc = recent_context_line(d);
         size_t nm, i;
         const qp_mention_line *ml = qp_note_mention_lines(d->note, &nm);
         json_t *e;
 
-        json_array_foreach(json_object_get(m, "missing"), i, e)
+        json_decref(m);
+        json_array_foreach(missing, i, e)
         {
             const char *path = json_string_value(e);
             const char *title =
@@ -1069,7 +1078,7 @@ static json_t *compute_diagnostics(qpl_server *s, qpl_doc *d)
             json_array_append_new(arr, diag(range_line(s, d, rc >= 0 ? (size_t)rc : 0), SEV_INFO,
                                             "missing-mention", text));
         }
-        json_array_foreach(json_object_get(m, "stale"), i, e)
+        json_array_foreach(stale, i, e)
         {
             const char *title = json_string_value(json_object_get(e, "title"));
             char text[1024];
@@ -1088,7 +1097,8 @@ static json_t *compute_diagnostics(qpl_server *s, qpl_doc *d)
             }
         }
         json_decref(titles);
-        json_decref(m);
+        json_decref(missing);
+        json_decref(stale);
     }
     return arr;
 }
@@ -1394,8 +1404,8 @@ static json_t *h_code_action(qpl_server *s, json_t *params, int *code, const cha
         const qp_mention_line *ml = qp_note_mention_lines(d->note, &nm);
         json_t *e, *act;
 
-        m = qpl_call(s, d->v, "mentions",
-                     json_pack("{s:s, s:i}", "note", d->rel, "max_occurrences", 1), NULL);
+        m = qpl_call(s, d->v, "mentions", json_pack("{s:s, s:b}", "note", d->rel, "occurrences", 0),
+                     NULL);
         if (json_array_size(json_object_get(m, "missing")) > 0 &&
             (act = action_add_mentions(s, d, m)) != NULL)
             json_array_append_new(out, act);
@@ -1444,19 +1454,20 @@ static json_t *h_code_lens(qpl_server *s, json_t *params, int *code, const char 
     (void)msg;
     if (d == NULL || d->v == NULL || d->rel == NULL)
         return out;
-    bl = qpl_call(s, d->v, "backlinks", json_pack("{s:s, s:b}", "note", d->rel, "unlinked", 1),
-                  NULL);
+    /* A page of one: the answer carries the totals, not every source. */
+    bl = qpl_call(s, d->v, "backlinks",
+                  json_pack("{s:s, s:b, s:i}", "note", d->rel, "unlinked", 1, "limit", 1), NULL);
     if (bl != NULL) {
-        size_t nb = json_array_size(json_object_get(bl, "linked"));
-        size_t nu = json_array_size(json_object_get(bl, "unlinked"));
+        size_t nb = (size_t)json_integer_value(json_object_get(bl, "linked_total"));
+        size_t nu = (size_t)json_integer_value(json_object_get(bl, "unlinked_total"));
 
         snprintf(title, sizeof title, "%zu backlink%s · %zu unlinked", nb, nb == 1 ? "" : "s", nu);
         json_array_append_new(out, lens(0, title, "quipu.backlinks", json_pack("[s]", d->uri)));
     }
     json_decref(bl);
     if (qp_note_kind_of(d->note) == QP_KIND_PERSON) {
-        m = qpl_call(s, d->v, "mentions",
-                     json_pack("{s:s, s:i}", "note", d->rel, "max_occurrences", 1), NULL);
+        m = qpl_call(s, d->v, "mentions", json_pack("{s:s, s:b}", "note", d->rel, "occurrences", 0),
+                     NULL);
         if (m != NULL) {
             size_t k = json_array_size(json_object_get(m, "mentioned_in"));
             size_t j = json_array_size(json_object_get(m, "missing"));

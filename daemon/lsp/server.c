@@ -34,12 +34,14 @@
 #include <cmark-gfm-core-extensions.h>
 
 #include "lsp_int.h"
+#include "mem.h"
 #include "paths.h"
 #include "quipu/version.h"
 
-#define START_TIMEOUT_MS 10000 /* a started quipud's socket to appear */
-#define RETRY_MS         500   /* reconnect attempts after the daemon went away */
-#define SPAWN_BACKOFF_MS 30000 /* between two starts of quipud for one vault */
+#define START_TIMEOUT_MS 10000         /* a started quipud's socket to appear */
+#define RETRY_MS         500           /* reconnect attempts after the daemon went away */
+#define SPAWN_BACKOFF_MS 30000         /* between two starts of quipud for one vault */
+#define HEAP_SLACK       (1024 * 1024) /* free heap bytes kept between messages */
 
 long long qpl_now_ms(void)
 {
@@ -904,6 +906,10 @@ int qpl_serve(int in_fd, int out_fd, const char *quipud, const char *socket, boo
         for (size_t i = 0; i < s.ndocs; i++)
             if (s.docs[i]->dirty && s.initialized && !s.shutdown)
                 qpl_publish(&s, s.docs[i]);
+        /* The answers about a busy person (its mentions, its references)
+         * are trees of megabytes, freed by now: give those pages back, or
+         * the server stays at its largest answer's size. */
+        qpd_mem_release_over(HEAP_SLACK);
     }
     code = s.shutdown ? 0 : 1;
     for (size_t i = 0; i < s.ndocs; i++)

@@ -131,6 +131,24 @@ static void test_mentions_page(void **state)
     assert_null(json_object_get(p2, "next_cursor"));
     json_decref(p2);
     json_decref(p1);
+
+    /* occurrences: false: the same meetings, in order, without their
+     * lines; missing and stale as ever. */
+    json_t *bare =
+        run(st, vault, "mentions", "{\"note\":\"Mara Lindqvist\",\"occurrences\":false}");
+    json_t *bm = json_object_get(bare, "mentioned_in");
+    assert_int_equal(json_array_size(bm), 4);
+    for (size_t i = 0; i < 4; i++) {
+        json_t *w = json_array_get(json_object_get(whole, "mentioned_in"), i);
+        json_t *b = json_array_get(bm, i);
+        assert_null(json_object_get(b, "occurrences"));
+        assert_string_equal(json_string_value(json_object_get(b, "path")),
+                            json_string_value(json_object_get(w, "path")));
+        assert_true(json_equal(json_object_get(b, "title"), json_object_get(w, "title")));
+    }
+    assert_true(json_equal(json_object_get(bare, "missing"), json_object_get(whole, "missing")));
+    assert_true(json_equal(json_object_get(bare, "stale"), json_object_get(whole, "stale")));
+    json_decref(bare);
     json_decref(whole);
 }
 
@@ -142,6 +160,7 @@ static void test_bad_page_params(void **state)
     expect_einval("backlinks", "{\"note\":\"Mara Lindqvist\",\"max_occurrences\":-1}",
                   "max_occurrences");
     expect_einval("backlinks", "{\"note\":\"Mara Lindqvist\",\"cursor\":7}", "cursor");
+    expect_einval("mentions", "{\"note\":\"Mara Lindqvist\",\"occurrences\":0}", "occurrences");
     expect_einval("backlinks", "{\"note\":\"Mara Lindqvist\",\"cursor\":\"not json\"}", "cursor");
     expect_einval("mentions", "{\"note\":\"Mara Lindqvist\",\"cursor\":\"[1]\"}", "cursor");
     expect_einval("tasks.query", "{\"query\":\"not done\",\"cursor\":\"{\\\"t\\\":{}}\"}",
@@ -226,6 +245,15 @@ static void test_occurrences_capped_with_a_count(void **state)
     assert_int_equal(json_integer_value(json_object_get(big_src, "more_occurrences")), 248);
     assert_int_equal(json_integer_value(json_object_get(r, "linked_total")), 2);
     assert_string_equal(json_string_value(json_object_get(r, "next_cursor")), "{\"l\":\"Big.md\"}");
+    json_decref(r);
+
+    /* occurrences: false: the Sources alone, the page and totals as ever. */
+    r = run(s, v, "backlinks", "{\"note\":\"Target\",\"occurrences\":false,\"limit\":1}");
+    big_src = json_array_get(json_object_get(r, "linked"), 0);
+    assert_string_equal(json_string_value(json_object_get(big_src, "path")), "Big.md");
+    assert_null(json_object_get(big_src, "occurrences"));
+    assert_null(json_object_get(big_src, "more_occurrences"));
+    assert_int_equal(json_integer_value(json_object_get(r, "linked_total")), 2);
     json_decref(r);
 
     /* 0 = every occurrence. */
