@@ -16,6 +16,9 @@
 
 #include <unistr.h>
 
+#include "note_int.h"
+#include "search_int.h"
+
 static const char *const problem_msgs[] = {
     [QP_INGEST_OK] = "",
     [QP_INGEST_TOO_BIG] = "larger than 8 MiB: indexed as an attachment, not as a note",
@@ -111,6 +114,16 @@ static qp_rc ingest_note(qp_ingest_op *out, const qp_vault *v, const char *relpa
     free(buf);
     if (rc != QP_OK)
         return rc;
+    /* The search index's words, made here on the caller's thread (a parse
+     * worker) rather than by the single writer. */
+    qp__search_doc *doc = NULL;
+    rc = qp__search_doc_make(&doc, out->note, qp__note_arena(out->note), err);
+    if (rc != QP_OK) {
+        qp_note_free(out->note);
+        out->note = NULL;
+        return rc;
+    }
+    qp__note_set_search_doc(out->note, doc);
     out->kind = QP_INGEST_NOTE;
     return QP_OK;
 }

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "markdown_int.h"
+#include "note_int.h"
 #include "quipu/arena.h"
 #include "quipu/frontmatter.h"
 #include "quipu/links.h"
@@ -54,6 +55,7 @@ struct qp_note {
     const char *source;
     size_t len;
     char *mention_text;
+    const void *search_doc; /* note_int.h */
 };
 
 /* Parse state shared by the body passes. */
@@ -1043,4 +1045,19 @@ const char *qp_note_source(const qp_note *note, size_t *len)
 {
     *len = note->len;
     return note->source;
+}
+
+qp_arena *qp__note_arena(qp_note *note)
+{
+    return note->arena;
+}
+
+const void *qp__note_search_doc(const qp_note *note)
+{
+    return note->search_doc;
+}
+
+void qp__note_set_search_doc(qp_note *note, const void *doc)
+{
+    note->search_doc = doc;
 }

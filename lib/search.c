@@ -369,18 +369,25 @@ static void note_name(const char *path, const char **s, size_t *n)
     *n = l;
 }
 
-qp_rc qp__search_put(sqlite3 *db, qp__search_writer **w, int64_t id, const qp_note *note,
-                     qp_error *err)
+struct qp__search_doc {
+    const char *col[NCOLS]; /* each column's folded words, joined by spaces */
+    size_t collen[NCOLS];
+    const char *words; /* the distinct words, for the delete */
+    size_t wordslen;
+    char counts[128]; /* the word count of each column */
+};
+
+qp_rc qp__search_doc_make(qp__search_doc **out, const qp_note *note, qp_arena *arena, qp_error *err)
 {
-    qp_rc rc = writer_get(db, w, err);
-    if (rc != QP_OK)
-        return rc;
+    qp_rc rc = QP_OK;
     buf col[NCOLS] = {{0}};
     qp__search_words words[NCOLS];
     const char **distinct = NULL;
     buf dw = {0};
     size_t n;
+    qp__search_doc *doc = NULL;
     memset(words, 0, sizeof words);
+    *out = NULL;
 
     const char *name;
     size_t nname;
@@ -437,27 +444,22 @@ qp_rc qp__search_put(sqlite3 *db, qp__search_writer **w, int64_t id, const qp_no
         buf_str(&dw, distinct[i]);
     }
     buf_add(&dw, "", 0);
-    char counts[128];
-    snprintf(counts, sizeof counts, "%zu %zu %zu %zu %zu", words[0].n, words[1].n, words[2].n,
-             words[3].n, words[4].n);
-    if (dw.oom)
+    if (dw.oom || !(doc = qp_arena_alloc(arena, sizeof *doc)))
         goto oom;
+    snprintf(doc->counts, sizeof doc->counts, "%zu %zu %zu %zu %zu", words[0].n, words[1].n,
+             words[2].n, words[3].n, words[4].n);
     /* Put the spaces back: the folded texts are what FTS5 indexes. */
-    for (int c = 0; c < NCOLS; c++)
+    for (int c = 0; c < NCOLS; c++) {
         for (size_t i = 0; i + 1 < words[c].n; i++)
             words[c].folded[words[c].v[i].off + words[c].v[i].len] = ' ';
-
-    sqlite3_stmt *s = (*w)->ins_fts;
-    sqlite3_bind_int64(s, 1, id);
-    for (int c = 0; c < NCOLS; c++)
-        sqlite3_bind_text(s, 2 + c, words[c].folded, (int)words[c].nfolded, SQLITE_STATIC);
-    if ((rc = step(db, s, "insert", err)) != QP_OK)
-        goto cleanup;
-    s = (*w)->ins_doc;
-    sqlite3_bind_int64(s, 1, id);
-    sqlite3_bind_text(s, 2, counts, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 3, dw.s, (int)dw.n, SQLITE_STATIC);
-    rc = step(db, s, "insert doc", err);
+        doc->collen[c] = words[c].nfolded;
+        if (!(doc->col[c] = qp_arena_strndup(arena, words[c].folded, words[c].nfolded)))
+            goto oom;
+    }
+    doc->wordslen = dw.n;
+    if (!(doc->words = qp_arena_strndup(arena, dw.s, dw.n)))
+        goto oom;
+    *out = doc;
     goto cleanup;
 oom:
     rc = qp_error_set(err, QP_ENOMEM, "out of memory indexing %s for search", qp_note_path(note));
@@ -468,6 +470,38 @@ cleanup:
     }
     free(distinct);
     free(dw.s);
+    return rc;
+}
+
+qp_rc qp__search_put(sqlite3 *db, qp__search_writer **w, int64_t id, const qp_note *note,
+                     qp_error *err)
+{
+    qp_rc rc = writer_get(db, w, err);
+    qp_arena *arena = NULL;
+    const qp__search_doc *doc = qp__note_search_doc(note);
+    if (rc != QP_OK)
+        return rc;
+    if (!doc) { /* not made beside the parse (qp_ingest_path): made here */
+        qp__search_doc *made = NULL;
+        if (!(arena = qp_arena_new()))
+            return qp_error_set(err, QP_ENOMEM, "out of memory");
+        if ((rc = qp__search_doc_make(&made, note, arena, err)) != QP_OK)
+            goto cleanup;
+        doc = made;
+    }
+    sqlite3_stmt *s = (*w)->ins_fts;
+    sqlite3_bind_int64(s, 1, id);
+    for (int c = 0; c < NCOLS; c++)
+        sqlite3_bind_text(s, 2 + c, doc->col[c], (int)doc->collen[c], SQLITE_STATIC);
+    if ((rc = step(db, s, "insert", err)) != QP_OK)
+        goto cleanup;
+    s = (*w)->ins_doc;
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_text(s, 2, doc->counts, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, doc->words, (int)doc->wordslen, SQLITE_STATIC);
+    rc = step(db, s, "insert doc", err);
+cleanup:
+    qp_arena_free(arena);
     return rc;
 }
 

@@ -20,6 +20,8 @@
 
 #include <sqlite3.h>
 
+#include "note_int.h"
+#include "quipu/arena.h"
 #include "quipu/error.h"
 #include "quipu/note.h"
 #include "quipu/store.h"
@@ -53,7 +55,18 @@ typedef struct qp__search_writer qp__search_writer; /* prepared statements of th
 /* Creates the search tables inside the schema transaction. */
 qp_rc qp__search_schema(sqlite3 *db, qp_error *err);
 
-/* Indexes `note` as file `id` (after qp__search_remove of its old rows).
+/* What the index gets for a note: its columns' folded words, its distinct
+ * words and their counts. Made without the index, so a parse worker makes
+ * it beside the parse (qp_ingest_path) and the writer thread, the cold
+ * index's bottleneck, only binds it. */
+typedef struct qp__search_doc qp__search_doc;
+
+/* *out allocated in `arena`; QP_ENOMEM only. */
+qp_rc qp__search_doc_make(qp__search_doc **out, const qp_note *note, qp_arena *arena,
+                          qp_error *err);
+
+/* Indexes `note` as file `id` (after qp__search_remove of its old rows),
+ * from the note's search doc (qp__note_search_doc) or one made here.
  * *w is created on first use and freed by qp__search_writer_free(). */
 qp_rc qp__search_put(sqlite3 *db, qp__search_writer **w, int64_t id, const qp_note *note,
                      qp_error *err);

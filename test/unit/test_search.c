@@ -383,6 +383,46 @@ static void test_deletes_are_exact(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* The search doc of a note is made on the parse worker (qp_ingest_path,
+ * which qp_store_sync uses) or, for a note handed to qp_store_put_note
+ * straight from qp_note_parse, by the writer: the index is the same. */
+static void test_doc_made_by_ingest_or_writer(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/qp-search-doc-XXXXXX";
+    char vdir[600], db1[600], db2[600], cmd[700];
+    static const char text[] = "---\ntitle: Doc Twice\naliases: [Twin]\ntags: [x]\n---\n"
+                               "# Heading one\n\nWords and more words, twice twice.\n";
+    assert_non_null(mkdtemp(dir));
+    snprintf(vdir, sizeof vdir, "%s/v", dir);
+    snprintf(db1, sizeof db1, "%s/ingest.db", dir);
+    snprintf(db2, sizeof db2, "%s/writer.db", dir);
+    assert_int_equal(mkdir(vdir, 0700), 0);
+    write_file(vdir, "a.md", text);
+    sync_into(vdir, db1);
+
+    qp_store *st2 = NULL;
+    qp_note *note = NULL;
+    qp_error err = QP_ERROR_INIT;
+    qp_file_stat fs = {.size = sizeof text - 1, .mtime_ns = 1, .hash = 7};
+    assert_rc(qp_note_parse(&note, "a.md", text, sizeof text - 1, NULL, &err), QP_OK);
+    assert_rc(qp_store_open(&st2, db2, QP_STORE_WRITE, &err), QP_OK);
+    assert_rc(qp_store_begin(st2, &err), QP_OK);
+    assert_rc(qp_store_put_note(st2, "a.md", &fs, note, &err), QP_OK);
+    assert_rc(qp_store_commit(st2, &err), QP_OK);
+    qp_store_close(st2);
+    qp_note_free(note);
+
+    char *a = postings(db1), *b = postings(db2);
+    assert_string_equal(a, b);
+    assert_non_null(strstr(a, "twin a.md aliases 0\n"));
+    assert_non_null(strstr(a, "doc a.md "));
+    free(a);
+    free(b);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* The order of the tiers: a note the query names (file name, title or
  * alias) first, then the notes whose title, aliases or headings hold the
  * words, then the rest: by BM25 when they are few, in index order beyond
@@ -510,6 +550,7 @@ int main(void)
         cmocka_unit_test(test_words_split),
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_deletes_are_exact),
+        cmocka_unit_test(test_doc_made_by_ingest_or_writer),
         cmocka_unit_test(test_tiers),
     };
     const struct CMUnitTest fixture[] = {
