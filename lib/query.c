@@ -662,16 +662,21 @@ static bool has_word_char(const char *s)
     return false;
 }
 
-/* The FTS query for a name: the whole name as one phrase (quotes doubled).
- * The tokenizer splits it into words as it split the texts, so the notes
- * that hold the words in a row are a superset of the exact, word-bounded
- * matches, which the caller verifies. New (free()); NULL on OOM. */
+/* The search index's query for a name: the whole name as one phrase
+ * (quotes doubled) in the body column, the words of the whole file. The
+ * tokenizer splits it into words as it split the texts, so the notes that
+ * hold the words in a row are a superset of the exact, word-bounded
+ * matches in the mention text (the body without link spans, code, ...),
+ * which the caller verifies. New (free()); NULL on OOM. */
 static char *fts_phrase(const char *name)
 {
+    static const char col[] = "body : ";
     size_t len = strlen(name), w = 0;
-    char *q = malloc(2 * len + 3);
+    char *q = malloc(sizeof col + 2 * len + 3);
     if (!q)
         return NULL;
+    memcpy(q, col, sizeof col - 1);
+    w = sizeof col - 1;
     q[w++] = '"';
     for (size_t i = 0; i < len; i++) {
         if (name[i] == '"')

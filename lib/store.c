@@ -12,15 +12,16 @@
  *   those can change: resolution depends on the source's path, the link
  *   text and the set of files with the candidate name, nothing else.
  * - Note bodies are not stored (they were 40% of the index): answers that
- *   need text read the file through the vault. mention_doc gives each
- *   note's current mention document: an id (the mention_fts rowid, never
- *   reused: AUTOINCREMENT) and the runs its mention text blanks (mask).
- *   mention_fts (contentless FTS5) indexes that text under the
- *   doc id. A contentless row can only be deleted with its old text, which
- *   is gone once the file changed, so a re-put or removal drops the
- *   mention_doc row and leaves the old postings behind: they match no doc
- *   any more and cost a few bytes per token. Readers join the FTS rowid
- *   to mention_doc, so a stale posting never becomes a candidate.
+ *   need text read the file through the vault. mention_doc keeps, per
+ *   note, the runs its mention text blanks (mask). The notes an unlinked
+ *   mention may be in come from the search index (search.c): its body
+ *   column holds every word of the file, folded as names are, with
+ *   positions, so a phrase query on a name finds a superset of the notes
+ *   whose mention text holds it, which the caller verifies in the text.
+ *   (A second FTS table of the mention texts was 8% of the index, a
+ *   tokenization per note on the writer thread, and kept the postings of
+ *   every old version of a note: a contentless row cannot be deleted
+ *   without its old text.)
  * - meta.generation grows by one per committed batch that changed anything.
  */
 
@@ -48,7 +49,7 @@
 
 #define QP_STORE_APP_ID 0x71697075 /* "qipu" */
 /* 5: links_dst covers (dst, src, line, col); 6: search; 7: links_subpath, files_kind */
-#define QP_STORE_SCHEMA 7
+#define QP_STORE_SCHEMA 8
 #define RESOLVE_CHUNK   4096
 /* Indexes up to this size (database + WAL) are checked page by page on
  * every write open (see damage_check). */
@@ -113,12 +114,7 @@ static const char *const schema_v1[] = {
     "CREATE TABLE diags(file INTEGER NOT NULL, severity INTEGER NOT NULL, line INTEGER NOT NULL,"
     " col INTEGER NOT NULL, msg TEXT NOT NULL)",
     "CREATE INDEX diags_file ON diags(file)",
-    "CREATE TABLE mention_doc(doc INTEGER PRIMARY KEY AUTOINCREMENT,"
-    " file INTEGER NOT NULL UNIQUE, mask BLOB)",
-    /* Positions are kept (detail=full) for phrase queries: without them a
-     * name whose words are common apart (first and last names) made every
-     * note holding both words a candidate to read. */
-    "CREATE VIRTUAL TABLE mention_fts USING fts5(text, content='', tokenize='unicode61')",
+    "CREATE TABLE mention_doc(file INTEGER PRIMARY KEY, mask BLOB)",
 };
 
 /* Write statements follow the read ones of store_int.h in one array. */
@@ -152,7 +148,6 @@ enum {
     W_INS_DIAG,
     W_INS_BODY,
     W_INS_TPATH,
-    W_FTS_INSERT,
     W_DIRTY_SRC,
     W_AFF_NAME,
     W_TODO_PAGE,
@@ -189,8 +184,7 @@ static const char *const stmt_sql[STMT_COUNT] = {
         "SELECT line, date, title, title_folded FROM mention_lines WHERE file = ?1 ORDER BY rowid",
     [QP__S_MEETING_BY_TITLE] =
         "SELECT id, path FROM files WHERE title_folded = ?1 AND kind = 2 ORDER BY path LIMIT 1",
-    [QP__S_FTS_MATCH] = "SELECT d.file FROM mention_fts m JOIN mention_doc d ON d.doc = m.rowid"
-                        " WHERE mention_fts MATCH ?1",
+    [QP__S_FTS_MATCH] = "SELECT rowid FROM search_fts WHERE search_fts MATCH ?1",
     [QP__S_ALL_NOTES] = "SELECT id FROM files WHERE is_note = 1",
     [QP__S_COUNT_FILES] = "SELECT count(*) FROM files",
     [QP__S_COUNT_KINDS] = "SELECT kind, count(*) FROM files WHERE is_note = 1 GROUP BY kind",
@@ -239,7 +233,6 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [W_INS_DIAG] = "INSERT INTO diags(file, severity, line, col, msg) VALUES(?1, ?2, ?3, ?4, ?5)",
     [W_INS_BODY] = "INSERT INTO mention_doc(file, mask) VALUES(?1, ?2)",
     [W_INS_TPATH] = "INSERT INTO task_paths(rowid, path) VALUES(?1, ?2)",
-    [W_FTS_INSERT] = "INSERT INTO mention_fts(rowid, text) VALUES(?1, ?2)",
     [W_DIRTY_SRC] = "INSERT OR IGNORE INTO temp.dirty_src(id) VALUES(?1)",
     [W_AFF_NAME] = "INSERT OR IGNORE INTO temp.aff_name(name) VALUES(?1)",
     [W_TODO_PAGE] = "SELECT t.id, l.target, l.dst, s.id, s.path FROM temp.todo t"
@@ -1421,8 +1414,7 @@ static qp_rc put_diags(qp_store *st, int64_t id, const qp_note *note, qp_error *
 }
 
 /* The note's mention document: a mention_doc row with the mask of the runs
- * its mention text blanks, and the text itself in mention_fts under the
- * new doc id. */
+ * its mention text blanks (the words themselves are in the search index). */
 static qp_rc put_mention_doc(qp_store *st, int64_t id, const qp_note *note, qp_error *err)
 {
     size_t slen = 0, mlen = 0, masklen = 0;
@@ -1432,11 +1424,11 @@ static qp_rc put_mention_doc(qp_store *st, int64_t id, const qp_note *note, qp_e
         slen = 0;
     }
     const char *mention = qp_note_mention_text(note, &mlen);
-    char *blank = NULL, *text = NULL;
+    char *blank = NULL;
     uint32_t *mask = NULL;
     qp_rc rc = QP_OK;
     if (!mention || mlen != slen) {
-        /* No usable mention text: index nothing for mentions. */
+        /* No usable mention text: nothing of it can be a mention. */
         if (!(blank = malloc(slen + 1)))
             goto oom;
         memset(blank, ' ', slen);
@@ -1453,23 +1445,13 @@ static qp_rc put_mention_doc(qp_store *st, int64_t id, const qp_note *note, qp_e
         sqlite3_bind_blob(s, 2, mask, (int)masklen, SQLITE_STATIC);
     else
         sqlite3_bind_null(s, 2);
-    if ((rc = step_done(st, s, "mention doc", err)) != QP_OK)
-        goto cleanup;
-    int64_t doc = sqlite3_last_insert_rowid(st->db);
-    if (!(text = qp__store_apply_mask(source, slen, mask, masklen)))
-        goto oom;
-    if ((rc = stmt_get(&s, st, W_FTS_INSERT, err)) != QP_OK)
-        goto cleanup;
-    sqlite3_bind_int64(s, 1, doc);
-    sqlite3_bind_text(s, 2, text, (int)slen, SQLITE_STATIC);
-    rc = step_done(st, s, "mention index", err);
+    rc = step_done(st, s, "mention doc", err);
     goto cleanup;
 oom:
     rc = oom_for(note, err);
 cleanup:
     free(blank);
     free(mask);
-    free(text);
     return rc;
 }
 
