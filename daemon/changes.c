@@ -37,12 +37,13 @@
 #define BULK_MIN         1000 /* a scan into an empty index of at least this many files bulk-loads */
 #define REBUILD_RETRY_MS 1000 /* a rebuild that failed (the disk?) is tried again after this */
 
-/* BATCH_MAX and WRITER_BACKLOG again, in source bytes of parsed notes,
- * which are held until written at a few times their size. Counted in
- * notes alone, ~4,000 person notes of 15 KB waiting made the 100k cold
- * index peak at 334 MB; meetings of 1.5 KB reach the counts first. */
-#define BATCH_BYTES   (4u << 20)
-#define BACKLOG_BYTES (8u << 20)
+/* BATCH_MAX and WRITER_BACKLOG again, in the memory parsed notes hold
+ * until written (qp_note_bytes: the source, its mention text, the parse,
+ * the search doc; 5-15 times the source). Counted in notes alone, ~4,000
+ * person notes of 15 KB waiting made the 100k cold index peak at 334 MB;
+ * meetings (~13 KB held each) reach the counts first. */
+#define BATCH_BYTES   (16u << 20)
+#define BACKLOG_BYTES (32u << 20)
 
 /* Ordered: a wanted kind is only ever raised (want()). */
 typedef enum cycle_kind {

@@ -69,8 +69,8 @@ void qpd_batch_add(qpd_batch *b, qpd_op o)
 {
     b->ops = qpd_grow(b->ops, &b->cap, b->n + 1, sizeof *b->ops);
     b->ops[b->n++] = o;
-    if (o.note != NULL && o.st.size > 0)
-        b->bytes += (size_t)o.st.size;
+    if (o.note != NULL)
+        b->bytes += qp_note_bytes(o.note);
 }
 
 void qpd_batch_free(qpd_batch *b)

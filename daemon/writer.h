@@ -60,8 +60,8 @@ typedef struct qpd_batch {
     qpd_op *ops;
     size_t n, cap;
     size_t files; /* how many scan files this batch accounts for (progress) */
-    size_t bytes; /* source bytes of its parsed notes: a parsed note is held
-                   * in memory until written, at a few times its size */
+    size_t bytes; /* memory its parsed notes hold (qp_note_bytes): a parsed
+                   * note is held until written, at 5-15 times its size */
     /* filled by the writer */
     qp_rc rc;
     qp_error err;

@@ -2,9 +2,11 @@
  * arena — chunked bump allocator.
  *
  * Invariants: chunks form a singly linked list, newest first; `used` never
- * exceeds `cap`; every returned pointer is aligned to max_align_t. A request
- * larger than a quarter of the default chunk gets a chunk of its own so one
- * big string does not waste the rest of a fresh chunk.
+ * exceeds `cap`; every returned pointer is aligned to max_align_t. Chunks
+ * for small requests grow from the size the owner gave (qp_arena_new_sized)
+ * by doubling up to CHUNK_SIZE. A request larger than a quarter of the next
+ * chunk gets a chunk of its own so one big string does not waste the rest
+ * of a fresh chunk.
  */
 #include "quipu/arena.h"
 
@@ -14,6 +16,7 @@
 #include <string.h>
 
 #define CHUNK_SIZE 16384
+#define MIN_CHUNK  1024
 #define ALIGN      (alignof(max_align_t))
 
 typedef struct chunk {
@@ -24,11 +27,22 @@ typedef struct chunk {
 
 struct qp_arena {
     chunk *head;
+    size_t bytes; /* malloc'd for the chunks */
+    size_t next;  /* the size of the next small-object chunk */
 };
 
 qp_arena *qp_arena_new(void)
 {
-    return calloc(1, sizeof(qp_arena));
+    return qp_arena_new_sized(CHUNK_SIZE);
+}
+
+qp_arena *qp_arena_new_sized(size_t first)
+{
+    qp_arena *a = calloc(1, sizeof(qp_arena));
+
+    if (a != NULL)
+        a->next = first < MIN_CHUNK ? MIN_CHUNK : first > CHUNK_SIZE ? CHUNK_SIZE : first;
+    return a;
 }
 
 void qp_arena_free(qp_arena *a)
@@ -44,12 +58,13 @@ void qp_arena_free(qp_arena *a)
     free(a);
 }
 
-static chunk *chunk_new(size_t cap)
+static chunk *chunk_new(qp_arena *a, size_t cap)
 {
     chunk *c = malloc(sizeof(chunk) + cap);
 
     if (c == NULL)
         return NULL;
+    a->bytes += sizeof(chunk) + cap;
     c->next = NULL;
     c->used = 0;
     c->cap = cap;
@@ -67,7 +82,7 @@ void *qp_arena_alloc(qp_arena *a, size_t size)
     if (need == 0)
         need = ALIGN;
 #ifdef QP_ARENA_DEBUG
-    c = chunk_new(need);
+    c = chunk_new(a, need);
     if (c == NULL)
         return NULL;
     c->next = a->head;
@@ -75,10 +90,10 @@ void *qp_arena_alloc(qp_arena *a, size_t size)
 #else
     c = a->head;
     if (c == NULL || c->cap - c->used < need) {
-        if (need > CHUNK_SIZE / 4) {
+        if (need > a->next / 4) {
             /* A big block gets its own chunk, linked behind the current one
              * so the current chunk keeps serving small requests. */
-            chunk *big = chunk_new(need);
+            chunk *big = chunk_new(a, need);
             if (big == NULL)
                 return NULL;
             big->used = need;
@@ -91,9 +106,10 @@ void *qp_arena_alloc(qp_arena *a, size_t size)
             memset(big->data, 0, need);
             return big->data;
         }
-        c = chunk_new(CHUNK_SIZE);
+        c = chunk_new(a, a->next);
         if (c == NULL)
             return NULL;
+        a->next = a->next * 2 > CHUNK_SIZE ? CHUNK_SIZE : a->next * 2;
         c->next = a->head;
         a->head = c;
     }
@@ -131,4 +147,9 @@ void *qp_arena_grow(qp_arena *a, const void *old, size_t n, size_t newcap, size_
     if (p != NULL && n > 0)
         memcpy(p, old, n * elem);
     return p;
+}
+
+size_t qp_arena_bytes(const qp_arena *a)
+{
+    return a != NULL ? a->bytes : 0;
 }

@@ -1836,6 +1836,12 @@ qp_rc qp_store_bulk_begin(qp_store *st, qp_error *err)
     return QP_OK;
 }
 
+static bool bulk_index_on_dst(size_t i)
+{
+    return strncmp(bulk_indexes[i][0], "links_dst", 9) == 0 ||
+           strncmp(bulk_indexes[i][0], "links_subpath", 13) == 0;
+}
+
 qp_rc qp_store_bulk_end(qp_store *st, qp_error *err)
 {
     if (!st->bulk)
@@ -1846,12 +1852,23 @@ qp_rc qp_store_bulk_end(qp_store *st, qp_error *err)
     if (rc != QP_OK)
         return rc;
     st->in_batch = true;
+    /* The indexes on links.dst come after the resolution, which writes dst
+     * on every link: built before, each of those writes moved an entry of
+     * both (a random insert into a big b-tree per link) where building
+     * them after is one sort each. The parse workers are done by now, so
+     * the sorts may use the other cores. */
+    sqlite3_exec(st->db, "PRAGMA threads = 4", NULL, NULL, NULL);
     for (size_t i = 0; rc == QP_OK && i < sizeof bulk_indexes / sizeof bulk_indexes[0]; i++)
-        rc = exec_sql(st, bulk_indexes[i][1], err);
+        if (!bulk_index_on_dst(i))
+            rc = exec_sql(st, bulk_indexes[i][1], err);
     if (rc == QP_OK)
         rc = resolve_fast(st, true, err);
     if (rc == QP_OK)
         rc = resolve_todo(st, err);
+    for (size_t i = 0; rc == QP_OK && i < sizeof bulk_indexes / sizeof bulk_indexes[0]; i++)
+        if (bulk_index_on_dst(i))
+            rc = exec_sql(st, bulk_indexes[i][1], err);
+    sqlite3_exec(st->db, "PRAGMA threads = 0", NULL, NULL, NULL);
     if (rc == QP_OK) {
         rc = bump_generation(st, err);
     }

@@ -18,6 +18,12 @@ typedef struct qp_arena qp_arena; /* opaque */
 /* Returns a new empty arena (free with qp_arena_free), or NULL when out of memory. */
 qp_arena *qp_arena_new(void);
 
+/* The same, for an owner that knows about how much it will hold: chunks
+ * start at `first` bytes and double up to the usual 16 KiB, so a small
+ * object does not keep a whole default chunk (a 1 KB note's parse held
+ * 16 KB, and thousands of parsed notes wait for the writer in a scan). */
+qp_arena *qp_arena_new_sized(size_t first);
+
 /* Frees the arena and every allocation made from it. Accepts NULL. */
 void qp_arena_free(qp_arena *a);
 
@@ -35,5 +41,8 @@ char *qp_arena_strdup(qp_arena *a, const char *s);
  * room for `newcap` elements, the tail zero-filled. The old block is not
  * reused (arenas do not free), so grow geometrically. NULL when out of memory. */
 void *qp_arena_grow(qp_arena *a, const void *old, size_t n, size_t newcap, size_t elem);
+
+/* The bytes the arena holds from malloc (its chunks, used or not). */
+size_t qp_arena_bytes(const qp_arena *a);
 
 #endif

@@ -163,4 +163,8 @@ const char *qp_note_mention_text(const qp_note *note, size_t *len);
 /* The input as given (after cutting at max_size). */
 const char *qp_note_source(const qp_note *note, size_t *len);
 
+/* The memory the parsed note holds (its arena: the source, its parse and
+ * what hangs on it), for callers that bound how many they keep. */
+size_t qp_note_bytes(const qp_note *note);
+
 #endif
