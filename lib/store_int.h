@@ -44,6 +44,8 @@ typedef enum qp__stmt_id {
     QP__S_COUNT_UNRESOLVED,
     QP__S_LINKERS_OF,
     QP__S_GENERATION,
+    QP__S_BEGIN, /* qp__store_read_begin/_end: parsed once, not per request */
+    QP__S_COMMIT,
     QP__S_READ_COUNT /* not a statement */
 } qp__stmt_id;
 
