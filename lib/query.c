@@ -32,6 +32,7 @@
 
 #include <jansson.h>
 
+#include "jtext_int.h"
 #include "mentions_int.h"
 #include "methods_int.h"
 #include "query_page.h"
@@ -423,6 +424,39 @@ static qp_rc link_occurrences(qp_store *st, int64_t dst, int64_t src, size_t max
     return QP_OK;
 }
 
+/* link_occurrences() written as text into b: the same array, value for
+ * value; *n how many. */
+static qp_rc link_occurrences_text(qp__jtext *b, qp_store *st, int64_t dst, int64_t src, size_t max,
+                                   size_t *n, qp_error *err)
+{
+    sqlite3_stmt *s;
+    qp_rc qrc = qp__store_stmt(&s, st, QP__S_LINK_OCC, err);
+    if (qrc != QP_OK)
+        return qrc;
+    sqlite3_bind_int64(s, 1, dst);
+    sqlite3_bind_int64(s, 2, src);
+    sqlite3_bind_int64(s, 3, max ? (sqlite3_int64)max : -1);
+    int rc;
+    *n = 0;
+    qp__jt_str(b, "[");
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *ctx = (const char *)sqlite3_column_text(s, 2);
+        body bd = {(char *)(uintptr_t)(ctx ? ctx : ""), ctx ? strlen(ctx) : 0, NULL, 0};
+        qp__jt_str(b, (*n)++ ? ",{\"line\":" : "{\"line\":");
+        qp__jt_json(b, json_integer(sqlite3_column_int64(s, 0)));
+        qp__jt_str(b, ",\"column\":");
+        qp__jt_json(b, json_integer(sqlite3_column_int64(s, 1)));
+        qp__jt_str(b, ",\"context\":");
+        qp__jt_json(b, line_context(&bd, 0));
+        qp__jt_str(b, "}");
+    }
+    sqlite3_reset(s);
+    qp__jt_str(b, "]");
+    if (rc != SQLITE_DONE)
+        return qp__store_sqlite_error(st, rc, "backlinks", err);
+    return b->oom ? qp_error_set(err, QP_ENOMEM, "out of memory") : QP_OK;
+}
+
 /* The distinct files whose links point at `dst` (itself excluded), in id
  * order, from the links_dst index (dst, src, line, col). Most sources link
  * a note a few times, so the index is read in one pass; a source with a
@@ -488,18 +522,53 @@ static qp_rc link_count(qp_store *st, int64_t dst, int64_t src, size_t *out, qp_
     return rc == SQLITE_ROW ? QP_OK : qp__store_sqlite_error(st, rc, "backlinks", err);
 }
 
+/* A Source of linked_sources() written as text into b, member for member
+ * as source_obj() and the occurrences loop build it (`occurrences` gone
+ * with pg->no_occ, as qp__page_strip_occurrences() leaves it). */
+static qp_rc source_text(qp__jtext *b, qp_store *st, int64_t dst, const file_info *f,
+                         const qp__page *pg, bool first, qp_error *err)
+{
+    qp__jt_str(b, first ? "{\"path\":" : ",{\"path\":");
+    qp__jt_json(b, json_string(f->path));
+    qp__jt_str(b, ",\"kind\":");
+    qp__jt_json(b, json_string(qp__mnote_kind(f)));
+    qp__jt_str(b, ",\"title\":");
+    qp__jt_json(b, str_or_null(f->title));
+    qp__jt_str(b, ",\"date\":");
+    qp__jt_json(b, str_or_null(f->date));
+    if (!pg->no_occ) {
+        size_t got = 0, all;
+        qp__jt_str(b, ",\"occurrences\":");
+        qp_rc rc = link_occurrences_text(b, st, dst, f->id, pg->max_occ, &got, err);
+        if (rc != QP_OK)
+            return rc;
+        all = got;
+        if (pg->max_occ && got == pg->max_occ &&
+            (rc = link_count(st, dst, f->id, &all, err)) != QP_OK)
+            return rc;
+        if (all > got) {
+            qp__jt_str(b, ",\"more_occurrences\":");
+            qp__jt_json(b, json_integer((json_int_t)(all - got)));
+        }
+    }
+    qp__jt_str(b, "}");
+    return b->oom ? qp_error_set(err, QP_ENOMEM, "out of memory") : QP_OK;
+}
+
 /* Linked sources of `target`: the page `pg` asks for of an array of
  * Source sorted by path, and in *total how many there are. Every file
  * whose links point at it is added to *linkers (self included), on a
- * page or not: unlinked mentions exclude them all.
+ * page or not: unlinked mentions exclude them all. With `txt`, the array
+ * is written there as text and *out stays NULL (backlinks: building,
+ * dumping and freeing the values was a third of an uncached answer).
  *
  * The answer costs its page, not the target's link count: the sources
  * are enumerated (link_source_ids) and sorted by path, and only those on
  * the page read their occurrences, at most pg->max_occ each, with the
  * rest counted. Each link row carries its line's text, so no note body is
  * read. */
-static qp_rc linked_sources(qp_store *st, const file_info *target, qp__page *pg, json_t **out,
-                            size_t *total, idset *linkers, qp_error *err)
+static qp_rc linked_sources(qp_store *st, const file_info *target, qp__page *pg, qp__jtext *txt,
+                            json_t **out, size_t *total, idset *linkers, qp_error *err)
 {
     qp_rc rc = QP_OK;
     json_t *arr = json_array();
@@ -535,8 +604,15 @@ static qp_rc linked_sources(qp_store *st, const file_info *target, qp__page *pg,
     else if (after)
         while (i < nfs && strcmp(fs[i].path, after) <= 0)
             i++;
-    for (; i < nfs && (pg->limit == 0 || json_array_size(arr) < pg->limit); i++) {
+    if (txt)
+        qp__jt_str(txt, "[");
+    for (size_t shown = 0; i < nfs && (pg->limit == 0 || shown < pg->limit); i++, shown++) {
         json_t *occ = NULL;
+        if (txt) {
+            if ((rc = source_text(txt, st, target->id, &fs[i], pg, shown == 0, err)) != QP_OK)
+                goto cleanup;
+            continue;
+        }
         if (pg->no_occ) { /* the caller strips them: read none */
             json_t *so = source_obj(&fs[i], json_array());
             if (!so || json_array_append_new(arr, so) != 0)
@@ -556,11 +632,15 @@ static qp_rc linked_sources(qp_store *st, const file_info *target, qp__page *pg,
         if (all > got)
             json_object_set_new(so, "more_occurrences", json_integer((json_int_t)(all - got)));
     }
+    if (txt)
+        qp__jt_str(txt, "]");
     if (pg->limit &&
         !(i < nfs ? qp__page_mark_path(pg, "l", fs[i - 1].path) : qp__page_mark_done(pg, "l")))
         goto oom;
-    *out = arr;
-    arr = NULL;
+    if (!txt) {
+        *out = arr;
+        arr = NULL;
+    }
     goto cleanup;
 oom:
     rc = qp_error_set(err, QP_ENOMEM, "out of memory");
@@ -1186,13 +1266,15 @@ static qp_rc load_refs(qp_store *st, int64_t id, qp__heading_ref **h, size_t *nh
 
 /* backlinks: both lists paged alike (query_page.h); the linked list
  * costs its page, the unlinked one is found whole (each candidate note
- * is read to find its mentions) and then cut. */
-static qp_rc m_backlinks(json_t **out, qp_store *st, const qp_vault *vault, json_t *params,
+ * is read to find its mentions) and then cut. Written as text
+ * (jtext_int.h), member for member what the object would dump as. */
+static qp_rc m_backlinks(char **out, qp_store *st, const qp_vault *vault, json_t *params,
                          qp_error *err)
 {
     file_info f;
     qp__page pg;
     bool want_unlinked = false;
+    *out = NULL;
     qp_rc rc = param_bool(&want_unlinked, params, "unlinked", err);
     if (rc == QP_OK)
         rc = qp__page_params(&pg, params, err);
@@ -1204,9 +1286,13 @@ static qp_rc m_backlinks(json_t **out, qp_store *st, const qp_vault *vault, json
         return rc;
     }
     idset linkers = {0};
-    json_t *linked = NULL, *unlinked = NULL;
+    json_t *unused = NULL, *unlinked = NULL;
     size_t nlinked = 0, nunlinked = 0;
-    rc = linked_sources(st, &f, &pg, &linked, &nlinked, &linkers, err);
+    qp__jtext b = {0};
+    qp__jt_str(&b, "{\"path\":");
+    qp__jt_json(&b, json_string(f.path));
+    qp__jt_str(&b, ",\"linked\":");
+    rc = linked_sources(st, &f, &pg, &b, &unused, &nlinked, &linkers, err);
     if (rc == QP_OK && want_unlinked) {
         json_t *all = NULL;
         rc = unlinked_sources(st, vault, &f, &linkers, &all, err);
@@ -1214,24 +1300,36 @@ static qp_rc m_backlinks(json_t **out, qp_store *st, const qp_vault *vault, json
             rc = qp__page_slice_sorted(&unlinked, &nunlinked, &pg, "u", all, err);
     }
     if (rc == QP_OK) {
-        qp__page_strip_occurrences(&pg, linked);
-        qp__page_strip_occurrences(&pg, unlinked);
-        *out = json_pack("{ss so}", "path", f.path, "linked", linked);
-        linked = NULL;
-        if (*out && unlinked) {
-            json_object_set_new(*out, "unlinked", unlinked);
+        if (unlinked) {
+            qp__page_strip_occurrences(&pg, unlinked);
+            qp__jt_str(&b, ",\"unlinked\":");
+            qp__jt_json(&b, unlinked); /* released there */
             unlinked = NULL;
         }
         /* Totals are part of a page; an answer without `limit` is whole. */
-        if (*out && pg.limit) {
-            json_object_set_new(*out, "linked_total", json_integer((json_int_t)nlinked));
-            if (want_unlinked)
-                json_object_set_new(*out, "unlinked_total", json_integer((json_int_t)nunlinked));
+        if (pg.limit) {
+            qp__jt_str(&b, ",\"linked_total\":");
+            qp__jt_json(&b, json_integer((json_int_t)nlinked));
+            if (want_unlinked) {
+                qp__jt_str(&b, ",\"unlinked_total\":");
+                qp__jt_json(&b, json_integer((json_int_t)nunlinked));
+            }
         }
-        if (!*out || !qp__page_finish(&pg, *out))
+        bool oom = false;
+        char *cursor = qp__page_cursor_text(&pg, &oom);
+        if (cursor) {
+            qp__jt_str(&b, ",\"next_cursor\":");
+            qp__jt_json(&b, json_string(cursor));
+            free(cursor);
+        }
+        qp__jt_str(&b, "}");
+        if (oom)
+            b.oom = true;
+        if (!(*out = qp__jt_finish(&b)))
             rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+    } else {
+        qp__jt_free(&b);
     }
-    json_decref(linked);
     json_decref(unlinked);
     free(linkers.v);
     qp__mnote_free(&f);
@@ -1456,7 +1554,7 @@ static qp_rc m_mentions(json_t **out, qp_store *st, const qp_vault *vault, json_
         rc = qp_error_set(err, QP_ENOMEM, "out of memory");
         goto cleanup;
     }
-    rc = linked_sources(st, &f, &all, &linked, &nlinked, &linkers, err);
+    rc = linked_sources(st, &f, &all, NULL, &linked, &nlinked, &linkers, err);
     if (rc == QP_OK)
         rc = unlinked_sources(st, vault, &f, &linkers, &unlinked, err);
     if (rc == QP_OK) {
@@ -1527,8 +1625,8 @@ static qp_rc m_tasks_blocks(char **out, qp_store *st, const qp_vault *vault, jso
 
 typedef qp_rc (*method_fn)(json_t **out, qp_store *st, const qp_vault *vault, json_t *params,
                            qp_error *err);
-/* A method that writes its answer as JSON text itself (the task answers,
- * query_tasks_int.h: too big to hold as jansson values). */
+/* A method that writes its answer as JSON text itself (jtext_int.h: the
+ * task answers, too big to hold as jansson values; backlinks, too hot). */
 typedef qp_rc (*text_fn)(char **out, qp_store *st, const qp_vault *vault, json_t *params,
                          qp_error *err);
 
@@ -1537,7 +1635,7 @@ static const struct {
     method_fn fn;
     text_fn text;
 } methods[] = {
-    {"backlinks", m_backlinks, NULL},
+    {"backlinks", NULL, m_backlinks},
     {"mentions", m_mentions, NULL},
     {"note", m_note, NULL},
     {"resolve", m_resolve, NULL},

@@ -45,6 +45,7 @@
 
 #include <jansson.h>
 
+#include "jtext_int.h"
 #include "query_page.h"
 #include "query_param_int.h"
 #include "query_tasks_int.h"
@@ -457,104 +458,20 @@ static json_t *group_name(const char *name)
 
 /* ---- the answer, written as text ---- */
 
-/* An answer is written as JSON text while it is built. Held as jansson
- * values, the vault-wide `not done / group by filename` answer at 100k
- * notes (155k tasks, 75 MB of text) peaked at 1.3 GB: every task is an
- * object of 16 members, each a separate allocation. Every value is still
- * encoded by jansson (json_dumpb); only the frame of the answer, its
- * member names and punctuation, is written here. */
-#define TB_FLAGS (JSON_COMPACT | JSON_ENCODE_ANY)
-
-typedef struct tbuf {
-    char *p;
-    size_t len, cap; /* cap > len once p is set: room for the final NUL */
-    bool oom;
-} tbuf;
-
-static bool tb_reserve(tbuf *b, size_t n)
-{
-    if (b->oom)
-        return false;
-    if (b->cap > b->len && b->cap - b->len > n)
-        return true;
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap - b->len <= n) {
-        if (cap > SIZE_MAX / 2) {
-            b->oom = true;
-            return false;
-        }
-        cap *= 2;
-    }
-    char *p = realloc(b->p, cap);
-    if (!p) {
-        b->oom = true;
-        return false;
-    }
-    b->p = p;
-    b->cap = cap;
-    return true;
-}
-
-static void tb_add(tbuf *b, const char *s, size_t n)
-{
-    if (tb_reserve(b, n)) {
-        memcpy(b->p + b->len, s, n);
-        b->len += n;
-    }
-}
-
-static void tb_str(tbuf *b, const char *s)
-{
-    tb_add(b, s, strlen(s));
-}
-
-/* Appends the encoding of j and releases j (NULL: out of memory). The
- * first try writes into the room left; only a value bigger than that room
- * is encoded twice. */
-static void tb_json(tbuf *b, json_t *j)
-{
-    if (!j)
-        b->oom = true;
-    if (!b->oom) {
-        size_t room = b->cap - b->len;
-        size_t n = json_dumpb(j, room ? b->p + b->len : NULL, room, TB_FLAGS);
-        if (n >= room && n != 0 && tb_reserve(b, n))
-            n = json_dumpb(j, b->p + b->len, b->cap - b->len, TB_FLAGS);
-        if (n == 0)
-            b->oom = true;
-        else if (!b->oom)
-            b->len += n;
-    }
-    json_decref(j);
-}
-
-/* The text, NUL-terminated and cut to its length (new); NULL when out of
- * memory (the buffer is freed either way). */
-static char *tb_finish(tbuf *b)
-{
-    if (!tb_reserve(b, 0)) {
-        free(b->p);
-        return NULL;
-    }
-    b->p[b->len] = '\0';
-    char *p = realloc(b->p, b->len + 1); /* a 75 MB answer may hold 128 MB */
-    return p ? p : b->p;
-}
-
 /* Writes task k of ts; a task already written (a task can be in several
  * groups) is copied from where it was. span[k] = {offset, length}. */
-static void write_task(tbuf *b, size_t (*span)[2], const task_set *ts, size_t k,
+static void write_task(qp__jtext *b, size_t (*span)[2], const task_set *ts, size_t k,
                        const qp_tasks_settings *settings)
 {
     if (span[k][1]) {
-        if (tb_reserve(b, span[k][1])) {
+        if (qp__jt_reserve(b, span[k][1])) {
             memcpy(b->p + b->len, b->p + span[k][0], span[k][1]);
             b->len += span[k][1];
         }
         return;
     }
     size_t at = b->len;
-    tb_json(b, task_json(&ts->v[k], ts->raw[k], settings));
+    qp__jt_json(b, task_json(&ts->v[k], ts->raw[k], settings));
     span[k][0] = at;
     span[k][1] = b->oom ? 0 : b->len - at;
 }
@@ -563,7 +480,7 @@ static void write_task(tbuf *b, size_t (*span)[2], const task_set *ts, size_t k,
  * (pg->limit > 0) only `limit` tasks from the cursor's offset "t" in the
  * result's order are written, each group that has tasks on the page with
  * its names (docs/protocol.md "Pages"); only those tasks are encoded. */
-static qp_rc result_text(tbuf *b, const qp_taskquery *q, const qp_taskquery_result *r,
+static qp_rc result_text(qp__jtext *b, const qp_taskquery *q, const qp_taskquery_result *r,
                          const task_set *ts, const qp_tasks_settings *settings, qp__page *pg,
                          qp_error *err)
 {
@@ -574,9 +491,9 @@ static qp_rc result_text(tbuf *b, const qp_taskquery *q, const qp_taskquery_resu
     bool oom = span == NULL;
     if (oom)
         goto cleanup;
-    tb_str(b, "{\"total\":");
-    tb_json(b, json_integer((json_int_t)r->total));
-    tb_str(b, ",\"groups\":[");
+    qp__jt_str(b, "{\"total\":");
+    qp__jt_json(b, json_integer((json_int_t)r->total));
+    qp__jt_str(b, ",\"groups\":[");
     bool first = true;
     for (size_t g = 0; g < r->n_groups && !b->oom; g++) {
         const qp_taskquery_group *gr = &r->groups[g];
@@ -591,42 +508,42 @@ static qp_rc result_text(tbuf *b, const qp_taskquery *q, const qp_taskquery_resu
             kept += end - start;
         }
         seen += n;
-        tb_str(b, first ? "{\"names\":[" : ",{\"names\":[");
+        qp__jt_str(b, first ? "{\"names\":[" : ",{\"names\":[");
         first = false;
         for (size_t i = 0; i < gr->n_names; i++) {
             if (i)
-                tb_str(b, ",");
-            tb_json(b, group_name(gr->names[i] ? gr->names[i] : ""));
+                qp__jt_str(b, ",");
+            qp__jt_json(b, group_name(gr->names[i] ? gr->names[i] : ""));
         }
-        tb_str(b, "],\"tasks\":[");
+        qp__jt_str(b, "],\"tasks\":[");
         bool first_task = true;
         for (size_t i = start; i < end; i++) {
             size_t k = gr->tasks[i];
             if (k >= ts->n)
                 continue;
             if (!first_task)
-                tb_str(b, ",");
+                qp__jt_str(b, ",");
             first_task = false;
             write_task(b, span, ts, k, settings);
         }
-        tb_str(b, "]}");
+        qp__jt_str(b, "]}");
     }
-    tb_str(b, "]");
+    qp__jt_str(b, "]");
     if (qp_taskquery_get_layout(q)->explain) { /* the `explain` instruction */
         char *text = qp_taskquery_explain(q);
-        tb_str(b, ",\"explain\":");
-        tb_json(b, text ? json_string(text) : NULL);
+        qp__jt_str(b, ",\"explain\":");
+        qp__jt_json(b, text ? json_string(text) : NULL);
         free(text);
     }
     if (limit) {
         size_t next = (from > seen ? seen : from) + kept;
         oom = !(next < seen ? qp__page_mark_offset(pg, "t", next) : qp__page_mark_done(pg, "t"));
         if (!oom && (cursor = qp__page_cursor_text(pg, &oom)) != NULL) {
-            tb_str(b, ",\"next_cursor\":");
-            tb_json(b, json_string(cursor));
+            qp__jt_str(b, ",\"next_cursor\":");
+            qp__jt_json(b, json_string(cursor));
         }
     }
-    tb_str(b, "}");
+    qp__jt_str(b, "}");
 cleanup:
     free(cursor);
     free(span);
@@ -638,7 +555,7 @@ cleanup:
 /* Compiles and runs one query text for the note at `from` (may be NULL)
  * and writes its result to b; pg (may be NULL: all) is the page. Nothing
  * is written when the query does not compile. */
-static qp_rc run_one(tbuf *b, qp_store *st, const char *text, const char *from, int32_t today,
+static qp_rc run_one(qp__jtext *b, qp_store *st, const char *text, const char *from, int32_t today,
                      const qp_tasks_settings *settings, qp__page *pg, qp_error *err)
 {
     qp_taskquery *q = NULL;
@@ -668,7 +585,7 @@ qp_rc qp__query_tasks(char **out, qp_store *st, const qp_tasks_settings *base, j
     const char *query = NULL, *from = NULL;
     int32_t today = 0;
     qp_tasks_settings *settings = NULL;
-    tbuf b = {0};
+    qp__jtext b = {0};
     *out = NULL;
     qp_rc rc = qp__query_param_string(&query, params, "query", true, err);
     if (rc == QP_OK)
@@ -684,7 +601,7 @@ qp_rc qp__query_tasks(char **out, qp_store *st, const qp_tasks_settings *base, j
         free(b.p);
         return rc;
     }
-    if (!(*out = tb_finish(&b)))
+    if (!(*out = qp__jt_finish(&b)))
         return qp_error_set(err, QP_ENOMEM, "out of memory");
     return QP_OK;
 }
@@ -729,7 +646,7 @@ qp_rc qp__query_task_blocks(char **out, qp_store *st, const qp_tasks_settings *b
     int32_t today = 0;
     qp_tasks_settings *settings = NULL;
     qblocks bl = {0};
-    tbuf b = {0};
+    qp__jtext b = {0};
     *out = NULL;
     qp_rc rc = param_today(&today, params, err);
     if (rc == QP_OK)
@@ -742,33 +659,33 @@ qp_rc qp__query_task_blocks(char **out, qp_store *st, const qp_tasks_settings *b
         rc = qp_error_set(err, QP_ENOMEM, "out of memory");
     if (rc != QP_OK)
         goto cleanup;
-    tb_str(&b, "[");
+    qp__jt_str(&b, "[");
     for (size_t i = 0; i < bl.n && !b.oom; i++) {
-        tb_str(&b, i ? ",{\"line\":" : "{\"line\":");
-        tb_json(&b, json_integer((json_int_t)bl.v[i].line));
-        tb_str(&b, ",\"query\":");
-        tb_json(&b, safe_string(bl.v[i].query));
+        qp__jt_str(&b, i ? ",{\"line\":" : "{\"line\":");
+        qp__jt_json(&b, json_integer((json_int_t)bl.v[i].line));
+        qp__jt_str(&b, ",\"query\":");
+        qp__jt_json(&b, safe_string(bl.v[i].query));
         size_t mark = b.len;
-        tb_str(&b, ",\"result\":");
+        qp__jt_str(&b, ",\"result\":");
         qp_error qerr = QP_ERROR_INIT;
         rc = run_one(&b, st, bl.v[i].query, path, today, use, NULL, &qerr);
         if (rc == QP_EQUERY) { /* a bad block is part of the answer, not a failure */
             b.len = mark;
-            tb_str(&b, ",\"error\":{\"line\":");
-            tb_json(&b, json_integer((json_int_t)qerr.line));
-            tb_str(&b, ",\"message\":");
-            tb_json(&b, safe_string(qerr.msg));
-            tb_str(&b, "}");
+            qp__jt_str(&b, ",\"error\":{\"line\":");
+            qp__jt_json(&b, json_integer((json_int_t)qerr.line));
+            qp__jt_str(&b, ",\"message\":");
+            qp__jt_json(&b, safe_string(qerr.msg));
+            qp__jt_str(&b, "}");
         } else if (rc != QP_OK) {
             if (err)
                 *err = qerr;
             goto cleanup;
         }
         rc = QP_OK;
-        tb_str(&b, "}");
+        qp__jt_str(&b, "}");
     }
-    tb_str(&b, "]");
-    *out = tb_finish(&b); /* frees the buffer when out of memory */
+    qp__jt_str(&b, "]");
+    *out = qp__jt_finish(&b); /* frees the buffer when out of memory */
     b.p = NULL;
     if (!*out)
         rc = qp_error_set(err, QP_ENOMEM, "out of memory");

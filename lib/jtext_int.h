@@ -1,0 +1,44 @@
+#ifndef QUIPU_JTEXT_INT_H
+#define QUIPU_JTEXT_INT_H
+
+/*
+ * jtext — an answer written as JSON text while it is built, for the
+ * answers too big or too hot to hold as jansson values first (the task
+ * answers, backlinks). Every value is still encoded by jansson
+ * (json_dumpb); only the frame of the answer, its member names and
+ * punctuation, is written by the caller, in the order jansson's compact
+ * dump of the same object would give.
+ *
+ * A failed allocation sets `oom` and makes every later call a no-op, so a
+ * writer checks once, at qp__jt_finish(). Internal to libquipu.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+typedef struct qp__jtext {
+    char *p;
+    size_t len, cap; /* cap > len once p is set: room for the final NUL */
+    bool oom;
+} qp__jtext;
+
+/* Makes room for n more bytes (and the NUL); false when out of memory. */
+bool qp__jt_reserve(qp__jtext *b, size_t n);
+
+/* Appends s[0..n) / the NUL-terminated s as they are. */
+void qp__jt_add(qp__jtext *b, const char *s, size_t n);
+void qp__jt_str(qp__jtext *b, const char *s);
+
+/* Appends the compact encoding of j and releases j (NULL: out of memory). */
+void qp__jt_json(qp__jtext *b, json_t *j);
+
+/* The text, NUL-terminated and cut to its length (new); NULL when out of
+ * memory (the buffer is freed either way). */
+char *qp__jt_finish(qp__jtext *b);
+
+/* Frees what was written (an answer given up). */
+void qp__jt_free(qp__jtext *b);
+
+#endif
