@@ -387,20 +387,34 @@ static bool idset_add(idset *s, int64_t id)
 
 /* The occurrences of `src`'s links to `dst`, in line order, at most
  * `max` (0 = all). */
+/* Statement `id` on the links from `src` to `dst` (?1, ?2), and with
+ * `max` its LIMIT (?3; 0 = none) when it has one. */
+static qp_rc link_pair_stmt(sqlite3_stmt **s, qp_store *st, qp__stmt_id id, int64_t dst,
+                            int64_t src, size_t max, qp_error *err)
+{
+    qp_rc rc = qp__store_stmt(s, st, id, err);
+    if (rc != QP_OK)
+        return rc;
+    sqlite3_bind_int64(*s, 1, dst);
+    sqlite3_bind_int64(*s, 2, src);
+    if (id == QP__S_LINK_OCC)
+        sqlite3_bind_int64(*s, 3, max ? (sqlite3_int64)max : -1);
+    return QP_OK;
+}
+
 static qp_rc link_occurrences(qp_store *st, int64_t dst, int64_t src, size_t max, json_t **out,
                               qp_error *err)
 {
     *out = NULL;
     sqlite3_stmt *s;
-    qp_rc qrc = qp__store_stmt(&s, st, QP__S_LINK_OCC, err);
+    qp_rc qrc = link_pair_stmt(&s, st, QP__S_LINK_OCC, dst, src, max, err);
     if (qrc != QP_OK)
         return qrc;
     json_t *occ = json_array();
-    if (!occ)
+    if (!occ) {
+        sqlite3_reset(s);
         return qp_error_set(err, QP_ENOMEM, "out of memory");
-    sqlite3_bind_int64(s, 1, dst);
-    sqlite3_bind_int64(s, 2, src);
-    sqlite3_bind_int64(s, 3, max ? (sqlite3_int64)max : -1);
+    }
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         const char *ctx = (const char *)sqlite3_column_text(s, 2);
@@ -430,12 +444,9 @@ static qp_rc link_occurrences_text(qp__jtext *b, qp_store *st, int64_t dst, int6
                                    size_t *n, qp_error *err)
 {
     sqlite3_stmt *s;
-    qp_rc qrc = qp__store_stmt(&s, st, QP__S_LINK_OCC, err);
+    qp_rc qrc = link_pair_stmt(&s, st, QP__S_LINK_OCC, dst, src, max, err);
     if (qrc != QP_OK)
         return qrc;
-    sqlite3_bind_int64(s, 1, dst);
-    sqlite3_bind_int64(s, 2, src);
-    sqlite3_bind_int64(s, 3, max ? (sqlite3_int64)max : -1);
     int rc;
     *n = 0;
     qp__jt_str(b, "[");
@@ -511,11 +522,9 @@ static int file_info_path_cmp(const void *a, const void *b)
 static qp_rc link_count(qp_store *st, int64_t dst, int64_t src, size_t *out, qp_error *err)
 {
     sqlite3_stmt *s;
-    qp_rc qrc = qp__store_stmt(&s, st, QP__S_LINK_COUNT, err);
+    qp_rc qrc = link_pair_stmt(&s, st, QP__S_LINK_COUNT, dst, src, 0, err);
     if (qrc != QP_OK)
         return qrc;
-    sqlite3_bind_int64(s, 1, dst);
-    sqlite3_bind_int64(s, 2, src);
     int rc = sqlite3_step(s);
     *out = rc == SQLITE_ROW ? (size_t)sqlite3_column_int64(s, 0) : 0;
     sqlite3_reset(s);
