@@ -66,7 +66,9 @@ static void test_notes_word_and_fuzzy(void **state)
     /* Word starts next to non-ASCII text: "öb" starts a word after a
      * space; "rne" follows "ä", a word character, so it starts none and
      * is no fuzzy match either; "äö" is a fuzzy match from the start. */
-    mv_check("complete.notes", "{\"prefix\":\"\xc3\xb6" "b\"}",
+    mv_check("complete.notes",
+             "{\"prefix\":\"\xc3\xb6"
+             "b\"}",
              "{\"items\":[" ARNE_NOTE("word") "],\"incomplete\":false}");
     mv_check("complete.notes", "{\"prefix\":\"rne\"}", "{\"items\":[],\"incomplete\":false}");
     mv_check("complete.notes", "{\"prefix\":\"\xc3\xa4\xc3\xb6\"}",
