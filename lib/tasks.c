@@ -1308,7 +1308,10 @@ qp_rc qp_task_parse_line(qp_task *out, bool *is_task, const char *line, size_t l
     t.path = path;
     t.heading = heading;
     t.priority = QP_PRIORITY_NONE;
-    if ((t.indent = qp_arena_strndup(arena, line, ind_e)) == NULL)
+    /* Most tasks have no indent: the one empty string, not an arena block
+     * each (16 bytes of 155k tasks in a vault-wide answer at 100k notes). */
+    t.indent = ind_e == 0 ? "" : qp_arena_strndup(arena, line, ind_e);
+    if (t.indent == NULL)
         goto oom;
     if (sym_e - sym_b < sizeof t.symbol)
         memcpy(t.symbol, line + sym_b, sym_e - sym_b);
