@@ -55,7 +55,7 @@ struct qp_note {
     const char *source;
     size_t len;
     char *mention_text;
-    const void *search_doc; /* note_int.h */
+    const qp__search_doc *search_doc; /* note_int.h */
 };
 
 /* Parse state shared by the body passes. */
@@ -1054,12 +1054,12 @@ qp_arena *qp__note_arena(qp_note *note)
     return note->arena;
 }
 
-const void *qp__note_search_doc(const qp_note *note)
+const qp__search_doc *qp__note_search_doc(const qp_note *note)
 {
     return note->search_doc;
 }
 
-void qp__note_set_search_doc(qp_note *note, const void *doc)
+void qp__note_set_search_doc(qp_note *note, const qp__search_doc *doc)
 {
     note->search_doc = doc;
 }

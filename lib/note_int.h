@@ -11,11 +11,13 @@
 #include "quipu/arena.h"
 #include "quipu/note.h"
 
+typedef struct qp__search_doc qp__search_doc; /* search_int.h */
+
 /* The note's own arena (borrowed): freed with the note. */
 qp_arena *qp__note_arena(qp_note *note);
 
 /* The search doc made for the note (in its arena), or NULL. */
-const void *qp__note_search_doc(const qp_note *note);
-void qp__note_set_search_doc(qp_note *note, const void *doc);
+const qp__search_doc *qp__note_search_doc(const qp_note *note);
+void qp__note_set_search_doc(qp_note *note, const qp__search_doc *doc);
 
 #endif

@@ -385,8 +385,6 @@ static bool idset_add(idset *s, int64_t id)
     return true;
 }
 
-/* The occurrences of `src`'s links to `dst`, in line order, at most
- * `max` (0 = all). */
 /* Statement `id` on the links from `src` to `dst` (?1, ?2), and with
  * `max` its LIMIT (?3; 0 = none) when it has one. */
 static qp_rc link_pair_stmt(sqlite3_stmt **s, qp_store *st, qp__stmt_id id, int64_t dst,
@@ -402,6 +400,8 @@ static qp_rc link_pair_stmt(sqlite3_stmt **s, qp_store *st, qp__stmt_id id, int6
     return QP_OK;
 }
 
+/* The occurrences of `src`'s links to `dst`, in line order, at most
+ * `max` (0 = all). */
 static qp_rc link_occurrences(qp_store *st, int64_t dst, int64_t src, size_t max, json_t **out,
                               qp_error *err)
 {
@@ -568,7 +568,7 @@ static qp_rc source_text(qp__jtext *b, qp_store *st, int64_t dst, const file_inf
  * Source sorted by path, and in *total how many there are. Every file
  * whose links point at it is added to *linkers (self included), on a
  * page or not: unlinked mentions exclude them all. With `txt`, the array
- * is written there as text and *out stays NULL (backlinks: building,
+ * is written there as text and `out` is not used (backlinks: building,
  * dumping and freeing the values was a third of an uncached answer).
  *
  * The answer costs its page, not the target's link count: the sources
@@ -580,16 +580,18 @@ static qp_rc linked_sources(qp_store *st, const file_info *target, qp__page *pg,
                             json_t **out, size_t *total, idset *linkers, qp_error *err)
 {
     qp_rc rc = QP_OK;
-    json_t *arr = json_array();
+    json_t *arr = txt ? NULL : json_array();
     idset ids = {0};
     file_info *fs = NULL;
     size_t nfs = 0;
     bool done = false;
     const char *after = qp__page_after(pg, "l", &done);
-    *out = NULL;
     *total = 0;
-    if (!arr)
-        return qp_error_set(err, QP_ENOMEM, "out of memory");
+    if (!txt) {
+        *out = NULL;
+        if (!arr)
+            return qp_error_set(err, QP_ENOMEM, "out of memory");
+    }
     if (!idset_add(linkers, target->id))
         goto oom;
     rc = link_source_ids(st, target->id, &ids, err);
@@ -1295,13 +1297,13 @@ static qp_rc m_backlinks(char **out, qp_store *st, const qp_vault *vault, json_t
         return rc;
     }
     idset linkers = {0};
-    json_t *unused = NULL, *unlinked = NULL;
+    json_t *unlinked = NULL;
     size_t nlinked = 0, nunlinked = 0;
     qp__jtext b = {0};
     qp__jt_str(&b, "{\"path\":");
     qp__jt_json(&b, json_string(f.path));
     qp__jt_str(&b, ",\"linked\":");
-    rc = linked_sources(st, &f, &pg, &b, &unused, &nlinked, &linkers, err);
+    rc = linked_sources(st, &f, &pg, &b, NULL, &nlinked, &linkers, err);
     if (rc == QP_OK && want_unlinked) {
         json_t *all = NULL;
         rc = unlinked_sources(st, vault, &f, &linkers, &all, err);

@@ -55,11 +55,11 @@ typedef struct qp__search_writer qp__search_writer; /* prepared statements of th
 /* Creates the search tables inside the schema transaction. */
 qp_rc qp__search_schema(sqlite3 *db, qp_error *err);
 
-/* What the index gets for a note: its columns' folded words, its distinct
- * words and their counts. Made without the index, so a parse worker makes
- * it beside the parse (qp_ingest_path) and the writer thread, the cold
- * index's bottleneck, only binds it. */
-typedef struct qp__search_doc qp__search_doc;
+/* qp__search_doc (typedef in note_int.h, which the parsed note carries it
+ * through): what the index gets for a note, its columns' folded words, its
+ * distinct words and their counts. Made without the index, so a parse
+ * worker makes it beside the parse (qp_ingest_path) and the writer thread,
+ * the cold index's bottleneck, only binds it. */
 
 /* *out allocated in `arena`; QP_ENOMEM only. */
 qp_rc qp__search_doc_make(qp__search_doc **out, const qp_note *note, qp_arena *arena,

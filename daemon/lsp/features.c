@@ -966,8 +966,11 @@ static json_t *missing_titles(const json_t *m)
     json_t *want = json_object(), *t = json_object(), *src, *e;
     size_t i;
 
-    json_array_foreach(json_object_get(m, "missing"), i, e) if (json_is_string(e))
-        json_object_set(want, json_string_value(e), json_true());
+    json_array_foreach(json_object_get(m, "missing"), i, e)
+    {
+        if (json_is_string(e))
+            json_object_set(want, json_string_value(e), json_true());
+    }
     json_array_foreach(json_object_get(m, "mentioned_in"), i, src)
     {
         const char *p = json_string_value(json_object_get(src, "path"));
