@@ -20,6 +20,7 @@ static const qpd_method methods[] = {
     /* Task queries are not cached: their answers depend on today's date. */
     {"tasks.blocks", QPD_ON_WORKER | QPD_SUBSCRIBABLE, QPD_LOOP_NONE},
     {"tasks.query", QPD_ON_WORKER | QPD_SUBSCRIBABLE, QPD_LOOP_NONE},
+    {"backlinks.locations", QPD_ON_WORKER | QPD_SUBSCRIBABLE | QPD_CACHEABLE, QPD_LOOP_NONE},
     {"backlinks.subpath", QPD_ON_WORKER | QPD_SUBSCRIBABLE, QPD_LOOP_NONE},
     {"complete.blocks", QPD_ON_WORKER | QPD_SUBSCRIBABLE, QPD_LOOP_NONE},
     {"complete.headings", QPD_ON_WORKER | QPD_SUBSCRIBABLE, QPD_LOOP_NONE},

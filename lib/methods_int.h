@@ -9,8 +9,9 @@
  * qp_query_run()'s table (lib/query.c) and called inside its read
  * transaction: params borrowed, *out a new jansson value on success.
  * Modules: complete.c (complete.*), symbols.c (symbols, symbols.search),
- * refs.c (backlinks.subpath), problems.c (problems, unresolved, the status
- * counts), listing.c (list); methods_util.c holds the shared parts below.
+ * refs.c (backlinks.subpath, backlinks.locations), problems.c (problems,
+ * unresolved, the status counts), listing.c (list); methods_util.c holds
+ * the shared parts below.
  */
 
 #include <stdbool.h>
@@ -44,6 +45,9 @@ qp_rc qp__m_symbols(struct json_t **out, qp_store *st, const qp_vault *vault, st
                     qp_error *err);
 qp_rc qp__m_symbols_search(struct json_t **out, qp_store *st, const qp_vault *vault,
                            struct json_t *params, qp_error *err);
+/* Written as text (*out new), like the big answers of lib/query.c. */
+qp_rc qp__m_backlinks_locations(char **out, qp_store *st, const qp_vault *vault,
+                                struct json_t *params, qp_error *err);
 qp_rc qp__m_backlinks_subpath(struct json_t **out, qp_store *st, const qp_vault *vault,
                               struct json_t *params, qp_error *err);
 qp_rc qp__m_problems(struct json_t **out, qp_store *st, const qp_vault *vault,

@@ -1654,6 +1654,7 @@ static const struct {
     {"status", m_status, NULL},
     {"tasks.blocks", NULL, m_tasks_blocks},
     {"tasks.query", NULL, m_tasks_query},
+    {"backlinks.locations", NULL, qp__m_backlinks_locations},
     {"backlinks.subpath", qp__m_backlinks_subpath, NULL},
     {"complete.blocks", qp__m_complete_blocks, NULL},
     {"complete.headings", qp__m_complete_headings, NULL},

@@ -60,6 +60,9 @@ typedef struct qpl_server {
     qpl_doc **docs;
     size_t ndocs;
     long long next_id; /* ids of the server's own requests to the client */
+    /* A handler's result as JSON text (new), sent in place of the value it
+     * returns: for answers too big to build as values (references). */
+    char *raw_result;
 } qpl_server;
 
 /* server.c */

@@ -53,13 +53,10 @@ long long qpl_now_ms(void)
 
 /* ---- output ---------------------------------------------------------------- */
 
-void qpl_send(qpl_server *s, const json_t *msg)
+static void send_all(qpl_server *s, const char *b, size_t n)
 {
-    size_t n, off = 0;
-    char *b = qpl_frame(msg, &n);
+    size_t off = 0;
 
-    if (b == NULL)
-        return;
     while (off < n) {
         ssize_t w = write(s->out, b + off, n - off);
 
@@ -71,6 +68,15 @@ void qpl_send(qpl_server *s, const json_t *msg)
         }
         off += (size_t)w;
     }
+}
+
+void qpl_send(qpl_server *s, const json_t *msg)
+{
+    size_t n;
+    char *b = qpl_frame(msg, &n);
+
+    if (b != NULL)
+        send_all(s, b, n);
     free(b);
 }
 
@@ -121,6 +127,25 @@ static void reply(qpl_server *s, json_t *id, json_t *result)
     if (m != NULL)
         qpl_send(s, m);
     json_decref(m);
+}
+
+/* A response whose result is the JSON text `result`, framed around it. */
+static void reply_raw(qpl_server *s, json_t *id, const char *result)
+{
+    char *idt = json_dumps(id, JSON_COMPACT | JSON_ENCODE_ANY);
+    size_t rn = strlen(result), in = idt != NULL ? strlen(idt) : 4;
+    size_t body = sizeof "{\"jsonrpc\":\"2.0\",\"id\":,\"result\":}" - 1 + in + rn;
+    char head[64];
+    int hn = snprintf(head, sizeof head, "Content-Length: %zu\r\n\r\n", body);
+    char *m = qpd_xmalloc((size_t)hn + body + 1);
+    int w = snprintf(m, (size_t)hn + body + 1, "%s{\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":", head,
+                     idt != NULL ? idt : "null");
+
+    memcpy(m + w, result, rn);
+    m[(size_t)w + rn] = '}';
+    send_all(s, m, (size_t)w + rn + 1);
+    free(m);
+    free(idt);
 }
 
 static void reply_error(qpl_server *s, json_t *id, int code, const char *msg)
@@ -820,7 +845,14 @@ static void handle(qpl_server *s, const char *body, size_t len)
         if (h == NULL) {
             reply_error(s, id, QPL_METHOD_NOT_FOUND, "unknown method");
         } else if ((r = h(s, params ? params : empty, &code, &emsg)) != NULL) {
-            reply(s, id, r);
+            if (s->raw_result != NULL) {
+                reply_raw(s, id, s->raw_result);
+                free(s->raw_result);
+                s->raw_result = NULL;
+                json_decref(r);
+            } else {
+                reply(s, id, r);
+            }
         } else {
             reply_error(s, id, code, emsg);
         }

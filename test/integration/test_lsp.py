@@ -360,5 +360,62 @@ def test_references_repeated_heading_and_unlinked():
         shutil.rmtree(root, ignore_errors=True)
 
 
+EMOJI_SRC = ("---\r\nattendees: [\"[[Target]]\"]\r\n---\r\n"
+             "\U0001f389 \u00e9 [[Target]] x\r\n- \U0001f600\U0001f600 [[Target|T]]\r\n")
+
+
+def test_references_ranges_emoji_crlf():
+    """References on a note, from a CRLF file whose lines put emoji (two
+    UTF-16 units, four bytes) and accents before the links: the ranges
+    are counted by hand in the negotiated encoding, the frontmatter
+    link's inside its quotes."""
+    root = tempfile.mkdtemp(prefix="qp-lsp-")
+    run = os.path.join(root, "run")
+    os.makedirs(run, mode=0o700)
+    env = dict(os.environ, XDG_RUNTIME_DIR=run, XDG_CACHE_HOME=os.path.join(root, "cache"),
+               QUIPUD=quipud_path())
+    env.pop("QUIPU_SOCKET", None)
+    v = _vault(root, "emoji", {".obsidian/app.json": "{}", "Target.md": "# Target\n",
+                               "Src.md": EMOJI_SRC})
+    want = {"utf-16": [[1, 13, 1, 23], [3, 5, 3, 15], [4, 7, 4, 19]],
+            "utf-8": [[1, 13, 1, 23], [3, 8, 3, 18], [4, 11, 4, 23]]}
+    pids = []
+    try:
+        for enc in ("utf-16", "utf-8"):
+            s = Lsp(env=env)
+            try:
+                r = s.request("initialize", {
+                    "capabilities": {"general": {"positionEncodings": [enc]}},
+                    "rootUri": "file://" + v})["result"]
+                assert r["capabilities"].get("positionEncoding", "utf-16") == enc, r
+                if not pids:  # the second server finds the daemon the first started
+                    pids += _logged_pids(s, 1)
+                s.notify("initialized")
+                ut = "file://" + v + "/Target.md"
+                s.notify("textDocument/didOpen", {"textDocument": {
+                    "uri": ut, "languageId": "markdown", "version": 1, "text": "# Target\n"}})
+
+                def refs():
+                    r = s.request("textDocument/references", {
+                        "textDocument": {"uri": ut}, "position": {"line": 0, "character": 3},
+                        "context": {"includeDeclaration": False}})["result"]
+                    assert all(x["uri"] == "file://" + v + "/Src.md" for x in r), r
+                    return [[x["range"]["start"]["line"], x["range"]["start"]["character"],
+                             x["range"]["end"]["line"], x["range"]["end"]["character"]] for x in r]
+
+                deadline = time.monotonic() + 20
+                while not refs() and time.monotonic() < deadline:  # the first scan
+                    time.sleep(0.05)
+                assert refs() == want[enc], (enc, refs())
+                s.request("shutdown")
+                s.notify("exit")
+                assert s.p.wait(10) == 0
+            finally:
+                s.close()
+    finally:
+        _kill(pids)
+        shutil.rmtree(root, ignore_errors=True)
+
+
 if __name__ == "__main__":
     run_tests(globals())
