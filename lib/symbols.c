@@ -163,39 +163,54 @@ static size_t stem_len(const char *s, size_t len)
     return len >= 3 && memcmp(s + len - 3, ".md", 3) == 0 ? len - 3 : len;
 }
 
-/* Runs `sql` (?1 = the LIKE pattern when it has one) and adds a symbol
- * of `type` for each row whose column `textcol` matches. Columns: 0 file,
- * 1 mtime, 2 row, 3 line, then the text at `textcol`. */
-static qp_rc scan_syms(sym_vec *sv, qp_store *st, const char *sql, const char *like, int type,
-                       int textcol, bool fold, const char *q, size_t qlen, qp_error *err)
+/* Folds t for matching: ASCII text is lower-cased into buf (what
+ * qp_text_fold gives it, without an allocation per row); other text is
+ * folded into *heap (new). NULL when out of memory. */
+static const char *fold_row(const char *t, size_t *len, char *buf, size_t cap, char **heap)
 {
-    sqlite3_stmt *s = NULL;
+    size_t n = *len;
+    *heap = NULL;
+    if (n < cap) {
+        size_t i = 0;
+        for (; i < n && (unsigned char)t[i] < 0x80; i++)
+            buf[i] = (char)(t[i] >= 'A' && t[i] <= 'Z' ? t[i] + ('a' - 'A') : t[i]);
+        if (i == n)
+            return buf;
+    }
+    return *heap = qp_text_fold(t, n, len);
+}
+
+/* Runs `sql` (?1 = the LIKE pattern when it has one) and adds a symbol
+ * of `type` (an alias or a heading) for each row whose column 3 matches.
+ * Columns: 0 file, 1 row, 2 line, 3 the text. The file's mtime is looked
+ * up for a match only: joining files in the SQL looked it up for every
+ * heading the LIKE let through (most of them, for a short query). */
+static qp_rc scan_syms(sym_vec *sv, qp_store *st, const char *sql, const char *like, int type,
+                       bool fold, const char *q, size_t qlen, qp_error *err)
+{
+    sqlite3_stmt *s = NULL, *mt = NULL;
+    char buf[256];
     qp_rc rc = qp__mprepare(&s, st, sql, err);
-    if (rc != QP_OK)
+    if (rc == QP_OK)
+        rc = qp__mprepare(&mt, st, "SELECT mtime_ns FROM files WHERE id = ?1", err);
+    if (rc != QP_OK) {
+        sqlite3_finalize(s);
         return rc;
+    }
     if (like)
         sqlite3_bind_text(s, 1, like, -1, SQLITE_STATIC);
     int src;
     while ((src = sqlite3_step(s)) == SQLITE_ROW) {
-        const char *t = (const char *)sqlite3_column_text(s, textcol);
-        size_t tlen = (size_t)sqlite3_column_bytes(s, textcol);
+        const char *t = (const char *)sqlite3_column_text(s, 3);
+        size_t tlen = (size_t)sqlite3_column_bytes(s, 3);
+        char *f = NULL;
         if (!t)
             continue;
-        char *f = NULL;
-        if (fold) {
-            f = qp_text_fold(t, tlen, &tlen);
-            if (!f) {
-                rc = qp_error_set(err, QP_ENOMEM, "out of memory");
-                break;
-            }
-            t = f;
+        if (fold && !(t = fold_row(t, &tlen, buf, sizeof buf, &f))) {
+            rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+            break;
         }
-        if (type == SYM_NOTE)
-            tlen = stem_len(t, tlen);
-        const char *m = t;
-        if (type == SYM_TAG && m[0] == '#')
-            m++, tlen--;
-        qp__match cls = qp__match_of(m, tlen, q, qlen);
+        qp__match cls = qp__match_of(t, tlen, q, qlen);
         free(f);
         if (cls == QP__MATCH_NONE)
             continue;
@@ -207,17 +222,127 @@ static qp_rc scan_syms(sym_vec *sv, qp_store *st, const char *sql, const char *l
         y->cls = (int)cls;
         y->type = type;
         y->file = sqlite3_column_int64(s, 0);
-        y->mtime = sqlite3_column_int64(s, 1);
-        y->row = sqlite3_column_int64(s, 2);
-        y->line = (uint32_t)sqlite3_column_int64(s, 3);
-        if (type == SYM_TAG && !(y->tag = strdup((const char *)sqlite3_column_text(s, 4)))) {
-            rc = qp_error_set(err, QP_ENOMEM, "out of memory");
-            break;
+        y->row = sqlite3_column_int64(s, 1);
+        y->line = (uint32_t)sqlite3_column_int64(s, 2);
+        if (sv->n > 1 && sv->v[sv->n - 2].file == y->file) {
+            y->mtime = sv->v[sv->n - 2].mtime;
+        } else {
+            sqlite3_reset(mt);
+            sqlite3_bind_int64(mt, 1, y->file);
+            y->mtime = sqlite3_step(mt) == SQLITE_ROW ? sqlite3_column_int64(mt, 0) : 0;
         }
     }
     sqlite3_finalize(s);
+    sqlite3_finalize(mt);
     if (rc == QP_OK && src != SQLITE_DONE)
         rc = qp__store_sqlite_error(st, src, "symbols", err);
+    return rc;
+}
+
+/* The notes whose file name matches. The names are read from the
+ * files_name index (7 MB at 100k notes) rather than the files table it
+ * indexes (33 MB, every path and title): the scan was a third of the
+ * search. Only a matching name looks its row up for is_note and mtime. */
+static qp_rc scan_notes(sym_vec *sv, qp_store *st, const char *q, size_t qlen, qp_error *err)
+{
+    sqlite3_stmt *names = NULL, *row = NULL;
+    qp_rc rc =
+        qp__mprepare(&names, st, "SELECT id, name_folded FROM files INDEXED BY files_name", err);
+    if (rc == QP_OK)
+        rc = qp__mprepare(&row, st, "SELECT is_note, mtime_ns FROM files WHERE id = ?1", err);
+    int src = SQLITE_DONE;
+    while (rc == QP_OK && (src = sqlite3_step(names)) == SQLITE_ROW) {
+        const char *t = (const char *)sqlite3_column_text(names, 1);
+        size_t tlen = (size_t)sqlite3_column_bytes(names, 1);
+        if (!t)
+            continue;
+        qp__match cls = qp__match_of(t, stem_len(t, tlen), q, qlen);
+        if (cls == QP__MATCH_NONE)
+            continue;
+        int64_t id = sqlite3_column_int64(names, 0);
+        sqlite3_reset(row);
+        sqlite3_bind_int64(row, 1, id);
+        if (sqlite3_step(row) != SQLITE_ROW || sqlite3_column_int(row, 0) == 0)
+            continue;
+        sym *y = sym_push(sv);
+        if (!y) {
+            rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+            break;
+        }
+        y->cls = (int)cls;
+        y->type = SYM_NOTE;
+        y->file = id;
+        y->mtime = sqlite3_column_int64(row, 1);
+        y->line = 1;
+    }
+    if (rc == QP_OK && src != SQLITE_DONE)
+        rc = qp__store_sqlite_error(st, src, "symbols", err);
+    sqlite3_finalize(names);
+    sqlite3_finalize(row);
+    return rc;
+}
+
+/* Each distinct tag that matches, where it first occurs. The distinct
+ * tags are stepped through on the tags_folded index, one seek each (a
+ * vault has tens of them in rows of hundreds of thousands; GROUP BY read
+ * every row). */
+static qp_rc scan_tags(sym_vec *sv, qp_store *st, const char *q, size_t qlen, qp_error *err)
+{
+    sqlite3_stmt *next = NULL, *first = NULL;
+    qp_rc rc = qp__mprepare(&next, st,
+                            "SELECT tag_folded FROM tags WHERE tag_folded > ?1"
+                            " ORDER BY tag_folded LIMIT 1",
+                            err);
+    if (rc == QP_OK)
+        rc = qp__mprepare(&first, st,
+                          "SELECT t.file, f.mtime_ns, t.rowid, coalesce(t.line, 1), t.tag"
+                          " FROM tags t JOIN files f ON f.id = t.file"
+                          " WHERE t.rowid = (SELECT min(rowid) FROM tags WHERE tag_folded = ?1)",
+                          err);
+    char *after = strdup("");
+    if (rc == QP_OK && !after)
+        rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+    while (rc == QP_OK) {
+        sqlite3_reset(next);
+        sqlite3_bind_text(next, 1, after, -1, SQLITE_STATIC);
+        int src = sqlite3_step(next);
+        if (src != SQLITE_ROW) {
+            if (src != SQLITE_DONE)
+                rc = qp__store_sqlite_error(st, src, "symbols", err);
+            break;
+        }
+        char *tag = strdup((const char *)sqlite3_column_text(next, 0));
+        if (!tag) {
+            rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+            break;
+        }
+        free(after);
+        after = tag;
+        const char *m = tag[0] == '#' ? tag + 1 : tag;
+        qp__match cls = qp__match_of(m, strlen(m), q, qlen);
+        if (cls == QP__MATCH_NONE)
+            continue;
+        sqlite3_reset(first);
+        sqlite3_bind_text(first, 1, tag, -1, SQLITE_STATIC);
+        if (sqlite3_step(first) != SQLITE_ROW)
+            continue;
+        sym *y = sym_push(sv);
+        if (!y || !(y->tag = strdup((const char *)sqlite3_column_text(first, 4)))) {
+            rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+            break;
+        }
+        y->cls = (int)cls;
+        y->type = SYM_TAG;
+        y->file = sqlite3_column_int64(first, 0);
+        y->mtime = sqlite3_column_int64(first, 1);
+        y->row = sqlite3_column_int64(first, 2);
+        y->line = (uint32_t)sqlite3_column_int64(first, 3);
+    }
+    sqlite3_reset(next);
+    sqlite3_reset(first);
+    sqlite3_finalize(next);
+    sqlite3_finalize(first);
+    free(after);
     return rc;
 }
 
@@ -294,24 +419,17 @@ qp_rc qp__m_symbols_search(json_t **out, qp_store *st, const qp_vault *vault, js
     }
     if (qlen == 0)
         goto answer;
-    rc = scan_syms(&sv, st, "SELECT id, mtime_ns, 0, 1, name_folded FROM files WHERE is_note = 1",
-                   NULL, SYM_NOTE, 4, false, q, qlen, err);
+    rc = scan_notes(&sv, st, q, qlen, err);
+    if (rc == QP_OK)
+        rc = scan_syms(&sv, st, "SELECT file, rowid, 1, alias_folded FROM aliases", NULL, SYM_ALIAS,
+                       false, q, qlen, err);
     if (rc == QP_OK)
         rc = scan_syms(&sv, st,
-                       "SELECT a.file, f.mtime_ns, a.rowid, 1, a.alias_folded FROM aliases a"
-                       " JOIN files f ON f.id = a.file",
-                       NULL, SYM_ALIAS, 4, false, q, qlen, err);
+                       "SELECT file, rowid, line, text FROM headings"
+                       " WHERE text LIKE ?1 ESCAPE '\\'",
+                       like, SYM_HEADING, true, q, qlen, err);
     if (rc == QP_OK)
-        rc = scan_syms(&sv, st,
-                       "SELECT h.file, f.mtime_ns, h.rowid, h.line, h.text FROM headings h"
-                       " JOIN files f ON f.id = h.file WHERE h.text LIKE ?1 ESCAPE '\\'",
-                       like, SYM_HEADING, 4, true, q, qlen, err);
-    if (rc == QP_OK) /* each tag once: where it first occurs */
-        rc = scan_syms(&sv, st,
-                       "SELECT t.file, f.mtime_ns, t.rowid, coalesce(t.line, 1), t.tag,"
-                       " t.tag_folded FROM tags t JOIN files f ON f.id = t.file"
-                       " WHERE t.rowid IN (SELECT min(rowid) FROM tags GROUP BY tag_folded)",
-                       NULL, SYM_TAG, 5, false, q, qlen, err);
+        rc = scan_tags(&sv, st, q, qlen, err);
     if (rc != QP_OK)
         goto cleanup;
     qp__msort(sv.v, sv.n, sizeof *sv.v, sym_pre_cmp);
