@@ -286,10 +286,12 @@ static json_t *h_definition(qpl_server *s, json_t *params, int *code, const char
 
 /* ---- references ------------------------------------------------------------ */
 
-/* The Location[] of a references answer, written as JSON text while it is
- * gathered: the busiest person at 100k notes has 6,403 references, and
- * building, dumping and freeing them as jansson values (a dozen
- * allocations each) was most of the server's time for the answer. */
+/* An array written as JSON text while it is gathered: the Location[] of a
+ * references answer, a document's diagnostics. The busiest person at 100k
+ * notes has 6,403 references and 6,789 diagnostics; building, dumping and
+ * freeing them as jansson values (a dozen allocations each) was most of
+ * the server's time for the answer, and the diagnostics' tree was most of
+ * its peak memory. */
 typedef struct locbuf {
     char *p;
     size_t len, cap, n;
@@ -307,7 +309,7 @@ static void locbuf_add(locbuf *b, const char *s, size_t n)
     b->len += n;
 }
 
-/* Appends one location given as a value (taken; NULL is skipped). */
+/* Appends one element given as a value (taken; NULL is skipped). */
 static void locbuf_json(locbuf *b, json_t *loc)
 {
     char *t = loc != NULL ? json_dumps(loc, JSON_COMPACT) : NULL;
@@ -788,12 +790,19 @@ static const qp_query_block *query_block_on(const qpl_doc *d, uint32_t line0)
     return NULL;
 }
 
-static json_t *tasks_query(qpl_server *s, const qpl_doc *d, const char *query, json_t **error)
+/* The daemon's tasks.query for a block of d; `whole` false asks for one
+ * task (the answer's total and explain stay whole): hover, code lens and
+ * diagnostics need the count or the error, not the tasks of a person's
+ * block (343 KB for the busiest person at 100k notes). */
+static json_t *tasks_query(qpl_server *s, const qpl_doc *d, const char *query, bool whole,
+                           json_t **error)
 {
     json_t *p = json_pack("{s:s}", "query", query);
 
     if (p != NULL && d->rel != NULL)
         json_object_set_new(p, "from", json_string(d->rel));
+    if (p != NULL && !whole)
+        json_object_set_new(p, "limit", json_integer(1));
     return qpl_call(s, d->v, "tasks.query", p, error);
 }
 
@@ -838,7 +847,7 @@ static json_t *h_hover(qpl_server *s, json_t *params, int *code, const char **ms
         /* With `explain` the daemon adds the plugin's explanation text. */
         if (withx != NULL)
             sprintf(withx, "%s\nexplain", q->query);
-        r = tasks_query(s, d, withx ? withx : q->query, &err);
+        r = tasks_query(s, d, withx ? withx : q->query, false, &err);
         free(withx);
         ex = json_string_value(json_object_get(r, "explain"));
         if (r != NULL)
@@ -1096,9 +1105,10 @@ static json_t *missing_titles(const json_t *m)
     return t;
 }
 
-static json_t *compute_diagnostics(qpl_server *s, qpl_doc *d)
+/* The diagnostics of d as a JSON array (new text). */
+static char *compute_diagnostics(qpl_server *s, qpl_doc *d)
 {
-    json_t *arr = json_array();
+    locbuf lb = {0}, *arr = &lb;
     size_t n;
     const qp_diag *dg = qp_note_diags(d->note, &n);
 
@@ -1108,12 +1118,12 @@ static json_t *compute_diagnostics(qpl_server *s, qpl_doc *d)
         size_t c = dg[i].col > 0 ? dg[i].col - 1 : 0;
         size_t ll = qpl_text_line_len(&d->text, ln);
 
-        json_array_append_new(arr, diag(range_off(s, d, a + (c < ll ? c : ll), a + ll),
-                                        dg[i].severity == QP_DIAG_ERROR ? SEV_ERROR : SEV_WARNING,
-                                        "note", dg[i].msg));
+        locbuf_json(arr, diag(range_off(s, d, a + (c < ll ? c : ll), a + ll),
+                              dg[i].severity == QP_DIAG_ERROR ? SEV_ERROR : SEV_WARNING, "note",
+                              dg[i].msg));
     }
     if (d->v == NULL || d->v->conn.fd < 0)
-        return arr;
+        return locbuf_finish(arr);
     {
         const qp_link *l = qp_note_links(d->note, &n);
         long long *ids = calloc(n ? n : 1, sizeof *ids);
@@ -1131,15 +1141,14 @@ static json_t *compute_diagnostics(qpl_server *s, qpl_doc *d)
             }
             if (r != NULL && json_is_null(json_object_get(r, "path")) && l[i].target[0]) {
                 snprintf(m, sizeof m, "unresolved link: no note named \"%s\"", l[i].target);
-                json_array_append_new(
-                    arr, diag(link_range(s, d, &l[i]), SEV_WARNING, "unresolved-link", m));
+                locbuf_json(arr, diag(link_range(s, d, &l[i]), SEV_WARNING, "unresolved-link", m));
             } else if (r != NULL && json_is_false(json_object_get(r, "subpath_found"))) {
                 snprintf(m, sizeof m, "unresolved link: %s has no %s \"%s\"",
                          json_string_value(json_object_get(r, "path")),
                          strncmp(l[i].subpath, "#^", 2) == 0 ? "block" : "heading",
                          l[i].subpath + 1);
-                json_array_append_new(
-                    arr, diag(link_range(s, d, &l[i]), SEV_WARNING, "unresolved-subpath", m));
+                locbuf_json(arr,
+                            diag(link_range(s, d, &l[i]), SEV_WARNING, "unresolved-subpath", m));
             }
             json_decref(r);
             json_decref(e);
@@ -1150,7 +1159,7 @@ static json_t *compute_diagnostics(qpl_server *s, qpl_doc *d)
         const qp_query_block *q = qp_note_query_blocks(d->note, &n);
 
         for (size_t i = 0; i < n; i++) {
-            json_t *err = NULL, *r = tasks_query(s, d, q[i].query, &err);
+            json_t *err = NULL, *r = tasks_query(s, d, q[i].query, false, &err);
 
             if (r == NULL && err != NULL) {
                 json_t *data = json_object_get(err, "data");
@@ -1161,9 +1170,8 @@ static json_t *compute_diagnostics(qpl_server *s, qpl_doc *d)
                 snprintf(text, sizeof text, "Tasks query: %s",
                          m ? m : OR(json_string_value(json_object_get(err, "message")), "error"));
                 /* q.line is the fence (1-based): query line k is file line fence + k. */
-                json_array_append_new(
-                    arr, diag(range_line(s, d, q[i].line - 1 + (size_t)(ql > 0 ? ql : 1)),
-                              SEV_ERROR, "tasks-query", text));
+                locbuf_json(arr, diag(range_line(s, d, q[i].line - 1 + (size_t)(ql > 0 ? ql : 1)),
+                                      SEV_ERROR, "tasks-query", text));
             }
             json_decref(r);
             json_decref(err);
@@ -1191,8 +1199,8 @@ static json_t *compute_diagnostics(qpl_server *s, qpl_doc *d)
 
             snprintf(text, sizeof text, "missing from Recent Context: mentioned in \"%s\" (%s)",
                      title ? title : "?", path ? path : "?");
-            json_array_append_new(arr, diag(range_line(s, d, rc >= 0 ? (size_t)rc : 0), SEV_INFO,
-                                            "missing-mention", text));
+            locbuf_json(arr, diag(range_line(s, d, rc >= 0 ? (size_t)rc : 0), SEV_INFO,
+                                  "missing-mention", text));
         }
         json_array_foreach(stale, i, e)
         {
@@ -1206,8 +1214,8 @@ static json_t *compute_diagnostics(qpl_server *s, qpl_doc *d)
                              "stale Recent Context line: no meeting titled \"%s\" mentions this "
                              "note",
                              title);
-                    json_array_append_new(arr, diag(range_line(s, d, ml[k].line - 1), SEV_INFO,
-                                                    "stale-mention", text));
+                    locbuf_json(arr, diag(range_line(s, d, ml[k].line - 1), SEV_INFO,
+                                          "stale-mention", text));
                     break;
                 }
             }
@@ -1216,28 +1224,34 @@ static json_t *compute_diagnostics(qpl_server *s, qpl_doc *d)
         json_decref(missing);
         json_decref(stale);
     }
-    return arr;
+    return locbuf_finish(arr);
 }
 
 void qpl_publish(qpl_server *s, qpl_doc *d)
 {
-    json_t *arr;
-    char *text;
+    char *text, *uri, *params;
+    json_t *ju;
 
     d->dirty = false;
     if (d->note == NULL)
         return;
-    arr = compute_diagnostics(s, d);
-    text = json_dumps(arr, JSON_COMPACT);
-    if (text != NULL && d->published != NULL && strcmp(text, d->published) == 0) {
+    text = compute_diagnostics(s, d);
+    if (d->published != NULL && strcmp(text, d->published) == 0) {
         free(text);
-        json_decref(arr);
         return;
     }
     free(d->published);
     d->published = text;
-    qpl_notify(s, "textDocument/publishDiagnostics",
-               json_pack("{s:s, s:o}", "uri", d->uri, "diagnostics", arr));
+    ju = json_string(d->uri);
+    uri = ju != NULL ? json_dumps(ju, JSON_ENCODE_ANY) : NULL;
+    json_decref(ju);
+    if (uri == NULL)
+        return;
+    params = qpd_xmalloc(strlen(uri) + strlen(text) + 32);
+    sprintf(params, "{\"uri\":%s,\"diagnostics\":%s}", uri, text);
+    qpl_notify_raw(s, "textDocument/publishDiagnostics", params);
+    free(params);
+    free(uri);
 }
 
 /* ---- codeAction -------------------------------------------------------------- */
@@ -1596,7 +1610,7 @@ static json_t *h_code_lens(qpl_server *s, json_t *params, int *code, const char 
     }
     q = qp_note_query_blocks(d->note, &n);
     for (size_t i = 0; i < n; i++) {
-        json_t *err = NULL, *r = tasks_query(s, d, q[i].query, &err);
+        json_t *err = NULL, *r = tasks_query(s, d, q[i].query, false, &err);
 
         if (r != NULL) {
             json_int_t t = json_integer_value(json_object_get(r, "total"));
@@ -1690,7 +1704,7 @@ static json_t *h_execute_command(qpl_server *s, json_t *params, int *code, const
         json_t *g, *t;
         size_t i, j;
 
-        r = q != NULL ? tasks_query(s, d, q->query, NULL) : NULL;
+        r = q != NULL ? tasks_query(s, d, q->query, true, NULL) : NULL;
         json_array_foreach(json_object_get(r, "groups"), i, g)
         {
             json_array_foreach(json_object_get(g, "tasks"), j, t)

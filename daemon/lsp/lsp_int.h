@@ -69,6 +69,9 @@ typedef struct qpl_server {
 /* Sends a message to the client. Borrows msg. */
 void qpl_send(qpl_server *s, const json_t *msg);
 void qpl_notify(qpl_server *s, const char *method, json_t *params); /* takes params */
+/* qpl_notify() with params given as JSON text (borrowed); `method` is
+ * written as it is (a literal of the protocol). */
+void qpl_notify_raw(qpl_server *s, const char *method, const char *params);
 /* Sends a request to the client, whose answer is ignored. Takes params. */
 void qpl_request(qpl_server *s, const char *method, json_t *params);
 void qpl_log(qpl_server *s, int type, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

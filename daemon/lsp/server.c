@@ -129,22 +129,46 @@ static void reply(qpl_server *s, json_t *id, json_t *result)
     json_decref(m);
 }
 
-/* A response whose result is the JSON text `result`, framed around it. */
+/* Sends the message made of the texts parts[0..n), concatenated, framed
+ * (for results written as JSON text: no value tree is built to send them). */
+static void send_parts(qpl_server *s, const char *const *parts, size_t n)
+{
+    size_t body = 0, off;
+    char head[64], *m;
+    int hn;
+
+    for (size_t i = 0; i < n; i++)
+        body += strlen(parts[i]);
+    hn = snprintf(head, sizeof head, "Content-Length: %zu\r\n\r\n", body);
+    m = qpd_xmalloc((size_t)hn + body);
+    memcpy(m, head, (size_t)hn);
+    off = (size_t)hn;
+    for (size_t i = 0; i < n; i++) {
+        size_t k = strlen(parts[i]);
+
+        memcpy(m + off, parts[i], k);
+        off += k;
+    }
+    send_all(s, m, off);
+    free(m);
+}
+
+void qpl_notify_raw(qpl_server *s, const char *method, const char *params)
+{
+    const char *parts[] = {"{\"jsonrpc\":\"2.0\",\"method\":\"", method, "\",\"params\":", params,
+                           "}"};
+
+    send_parts(s, parts, sizeof parts / sizeof parts[0]);
+}
+
+/* A response whose result is the JSON text `result`. */
 static void reply_raw(qpl_server *s, json_t *id, const char *result)
 {
     char *idt = json_dumps(id, JSON_COMPACT | JSON_ENCODE_ANY);
-    size_t rn = strlen(result), in = idt != NULL ? strlen(idt) : 4;
-    size_t body = sizeof "{\"jsonrpc\":\"2.0\",\"id\":,\"result\":}" - 1 + in + rn;
-    char head[64];
-    int hn = snprintf(head, sizeof head, "Content-Length: %zu\r\n\r\n", body);
-    char *m = qpd_xmalloc((size_t)hn + body + 1);
-    int w = snprintf(m, (size_t)hn + body + 1, "%s{\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":", head,
-                     idt != NULL ? idt : "null");
+    const char *parts[] = {"{\"jsonrpc\":\"2.0\",\"id\":", idt != NULL ? idt : "null",
+                           ",\"result\":", result, "}"};
 
-    memcpy(m + w, result, rn);
-    m[(size_t)w + rn] = '}';
-    send_all(s, m, (size_t)w + rn + 1);
-    free(m);
+    send_parts(s, parts, sizeof parts / sizeof parts[0]);
     free(idt);
 }
 
