@@ -7,6 +7,10 @@
  * - A reader whose epoch is older than `epoch` is never lent again.
  * - `corrupt` is set at most once per epoch and cleared by a rebuild; the
  *   first setting wakes the loop (unless the pool was stopped).
+ *
+ * Every reader answers symbols.search from the pool's one symbol catalogue
+ * (quipu/symcat.h): built at the first search, it follows the index by
+ * itself, a rebuilt one included, and frees with the pool.
  */
 
 #include "readers.h"
@@ -17,6 +21,7 @@
 #include <string.h>
 
 #include "mem.h"
+#include "quipu/symcat.h"
 
 typedef struct lent {
     qp_store *st;
@@ -41,7 +46,8 @@ struct qpd_readers {
     int64_t gen_base;
     bool corrupt; /* a reader of the current epoch met QP_ECORRUPT */
     char corrupt_why[160];
-    bool stopped; /* the async is closed: no uv_async_send any more */
+    bool stopped;      /* the async is closed: no uv_async_send any more */
+    qp_symcat *symcat; /* thread-safe; NULL when it could not be made */
 };
 
 /* Under mu. */
@@ -87,6 +93,8 @@ qpd_readers *qpd_readers_new(uv_loop_t *loop, const char *db_path, qpd_readers_d
     rp->db_path = db_path;
     rp->damaged = damaged;
     rp->payload = payload;
+    if (qp_symcat_new(&rp->symcat, NULL) != QP_OK)
+        rp->symcat = NULL; /* symbols.search scans the index instead */
     uv_mutex_init(&rp->mu);
     uv_async_init(loop, &rp->async, async_cb);
     return rp;
@@ -111,6 +119,7 @@ qp_store *qpd_readers_acquire(qpd_readers *rp, qp_error *err)
         st = NULL;
     }
     if (st != NULL) {
+        qp_symcat_use(st, rp->symcat);
         rp->lent = qpd_grow(rp->lent, &rp->lent_cap, rp->nlent + 1, sizeof *rp->lent);
         rp->lent[rp->nlent++] = (lent){st, rp->epoch, rp->gen_base};
     }
@@ -209,6 +218,7 @@ void qpd_readers_free(qpd_readers *rp)
     if (rp == NULL)
         return;
     close_idle_locked(rp);
+    qp_symcat_free(rp->symcat);
     free(rp->idle);
     free(rp->lent);
     uv_mutex_destroy(&rp->mu);

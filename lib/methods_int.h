@@ -78,6 +78,10 @@ typedef enum qp__match {
  * `q[0..qlen)`: exact, prefix, a word of cand starting with q, or q's code
  * points in order (fuzzy). An empty q is a prefix of everything. */
 qp__match qp__match_of(const char *cand, size_t clen, const char *q, size_t qlen);
+/* Whether a word starts at byte i of c (a code point boundary): i is 0 or
+ * the code point before it is not a word character, as qp__match_of
+ * decides it. */
+bool qp__word_start(const char *c, size_t i);
 
 /* "exact", "prefix", "word", "fuzzy". */
 const char *qp__match_name(qp__match m);

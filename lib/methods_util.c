@@ -48,6 +48,11 @@ static bool word_before(const char *c, size_t i)
     return qp_text_is_word(cp);
 }
 
+bool qp__word_start(const char *c, size_t i)
+{
+    return i == 0 || !word_before(c, i);
+}
+
 /* A word starts at the beginning or after a code point that is not a
  * word character (space, punctuation, '/'). The beginning is the prefix
  * test of qp__match_of. */

@@ -65,6 +65,9 @@ sqlite3 *qp__store_db(qp_store *st);
  * A store is used by one thread at a time, so the slot needs no lock. */
 void **qp__store_memo(qp_store *st, void (*free_fn)(void *));
 
+/* The symbol catalogue qp_symcat_use() gave the store, or NULL. */
+struct qp_symcat *qp__store_symcat(qp_store *st);
+
 /* Opens a read transaction when none is open (returns true when it did);
  * qp__store_read_end() closes it. */
 bool qp__store_read_begin(qp_store *st);

@@ -4,11 +4,14 @@
  * workspace/symbol.
  *
  * symbols.search matches notes (file name), aliases, headings and tags
- * with qp__match_of on folded text. Headings are the big table (five or so
- * per note): a LIKE pattern made of the query's ASCII characters in order
- * ("%a%b%") narrows them in SQLite before any is folded in C. LIKE folds
- * ASCII only, so a non-ASCII character of the query is left out of the
- * pattern (a superset: the C check decides).
+ * with qp__match_of on folded text. A store given a symbol catalogue
+ * (quipu/symcat.h: the daemon's readers) takes the notes, aliases and
+ * headings that match from it; otherwise they are scanned in the index.
+ * There headings are the big table (five or so per note): a LIKE pattern
+ * made of the query's ASCII characters in order ("%a%b%") narrows them in
+ * SQLite before any is folded in C. LIKE folds ASCII only, so a non-ASCII
+ * character of the query is left out of the pattern (a superset: the C
+ * check decides). Tags, tens per vault, are always read from the index.
  */
 
 #include <stdlib.h>
@@ -18,6 +21,7 @@
 
 #include "methods_int.h"
 #include "quipu/text.h"
+#include "symcat_int.h"
 
 #define RANK_CAP 500
 
@@ -78,10 +82,10 @@ qp_rc qp__m_symbols(json_t **out, qp_store *st, const qp_vault *vault, json_t *p
 
 /* ---- symbols.search ---- */
 
-enum {
-    SYM_NOTE = 0,
-    SYM_ALIAS,
-    SYM_HEADING,
+enum { /* the first three as symcat_int.h numbers them */
+    SYM_NOTE = QP__SYM_NOTE,
+    SYM_ALIAS = QP__SYM_ALIAS,
+    SYM_HEADING = QP__SYM_HEADING,
     SYM_TAG
 };
 static const char *const sym_type[] = {"note", "alias", "heading", "tag"};
@@ -91,7 +95,7 @@ typedef struct sym {
     int64_t file, mtime, links;
     int64_t row; /* aliases / headings rowid; 0 for notes */
     uint32_t line;
-    char *tag; /* tags only (few) */
+    char *tag; /* a tag; an alias found by the catalogue: its folded text */
 } sym;
 
 typedef struct sym_vec {
@@ -353,7 +357,14 @@ static char *base_stem(const char *path)
     return strndup(base, stem_len(base, strlen(base)));
 }
 
-static json_t *sym_item(qp_store *st, const sym *y, sqlite3_stmt *text_of, qp_error *err, qp_rc *rc)
+/* The statements that give an alias's or a heading's text as written: by
+ * rowid (a scan of the index found it) or by its note and folded text or
+ * line (the catalogue found it). */
+typedef struct text_stmts {
+    sqlite3_stmt *alias_row, *heading_row, *alias_key, *heading_key;
+} text_stmts;
+
+static json_t *sym_item(qp_store *st, const sym *y, const text_stmts *ts, qp_error *err, qp_rc *rc)
 {
     qp__mnote n;
     json_t *o = NULL;
@@ -365,8 +376,20 @@ static json_t *sym_item(qp_store *st, const sym *y, sqlite3_stmt *text_of, qp_er
     if (!name)
         goto oom;
     if (y->type == SYM_ALIAS || y->type == SYM_HEADING) {
-        sqlite3_reset(text_of);
-        sqlite3_bind_int64(text_of, 1, y->row);
+        sqlite3_stmt *text_of;
+        if (y->row > 0) {
+            text_of = y->type == SYM_ALIAS ? ts->alias_row : ts->heading_row;
+            sqlite3_reset(text_of);
+            sqlite3_bind_int64(text_of, 1, y->row);
+        } else {
+            text_of = y->type == SYM_ALIAS ? ts->alias_key : ts->heading_key;
+            sqlite3_reset(text_of);
+            sqlite3_bind_int64(text_of, 1, y->file);
+            if (y->type == SYM_ALIAS)
+                sqlite3_bind_text(text_of, 2, y->tag ? y->tag : "", -1, SQLITE_STATIC);
+            else
+                sqlite3_bind_int64(text_of, 2, y->line);
+        }
         int src = sqlite3_step(text_of);
         const char *t = src == SQLITE_ROW ? (const char *)sqlite3_column_text(text_of, 0) : NULL;
         container = name;
@@ -396,6 +419,22 @@ done:
     return o;
 }
 
+/* A match of the catalogue (symcat_int.h) as a symbol: an alias keeps its
+ * folded text, which finds its row for sym_item(). */
+static bool catalogue_hit(void *payload, int cls, int type, int64_t file, int64_t mtime,
+                          uint32_t line, const char *text)
+{
+    sym *y = sym_push(payload);
+    if (!y)
+        return false;
+    y->cls = cls;
+    y->type = type;
+    y->file = file;
+    y->mtime = mtime;
+    y->line = line;
+    return type != SYM_ALIAS || (y->tag = strdup(text)) != NULL;
+}
+
 qp_rc qp__m_symbols_search(json_t **out, qp_store *st, const qp_vault *vault, json_t *params,
                            qp_error *err)
 {
@@ -404,7 +443,8 @@ qp_rc qp__m_symbols_search(json_t **out, qp_store *st, const qp_vault *vault, js
     size_t limit = 0, qlen = 0;
     sym_vec sv = {0};
     char *q = NULL, *like = NULL;
-    sqlite3_stmt *alias_text = NULL, *heading_text = NULL, *links_stmt = NULL;
+    sqlite3_stmt *links_stmt = NULL;
+    text_stmts ts = {0};
     json_t *items = NULL;
     qp_rc rc = qp__query_param_string(&query, params, "query", true, err);
     if (rc == QP_OK)
@@ -419,15 +459,20 @@ qp_rc qp__m_symbols_search(json_t **out, qp_store *st, const qp_vault *vault, js
     }
     if (qlen == 0)
         goto answer;
-    rc = scan_notes(&sv, st, q, qlen, err);
-    if (rc == QP_OK)
-        rc = scan_syms(&sv, st, "SELECT file, rowid, 1, alias_folded FROM aliases", NULL, SYM_ALIAS,
-                       false, q, qlen, err);
-    if (rc == QP_OK)
-        rc = scan_syms(&sv, st,
-                       "SELECT file, rowid, line, text FROM headings"
-                       " WHERE text LIKE ?1 ESCAPE '\\'",
-                       like, SYM_HEADING, true, q, qlen, err);
+    qp_symcat *cat = qp__store_symcat(st);
+    if (cat) {
+        rc = qp__symcat_collect(cat, st, q, qlen, catalogue_hit, &sv, err);
+    } else {
+        rc = scan_notes(&sv, st, q, qlen, err);
+        if (rc == QP_OK)
+            rc = scan_syms(&sv, st, "SELECT file, rowid, 1, alias_folded FROM aliases", NULL,
+                           SYM_ALIAS, false, q, qlen, err);
+        if (rc == QP_OK)
+            rc = scan_syms(&sv, st,
+                           "SELECT file, rowid, line, text FROM headings"
+                           " WHERE text LIKE ?1 ESCAPE '\\'",
+                           like, SYM_HEADING, true, q, qlen, err);
+    }
     if (rc == QP_OK)
         rc = scan_tags(&sv, st, q, qlen, err);
     if (rc != QP_OK)
@@ -456,9 +501,15 @@ qp_rc qp__m_symbols_search(json_t **out, qp_store *st, const qp_vault *vault, js
         i = j;
     }
 answer:
-    rc = qp__mprepare(&alias_text, st, "SELECT alias FROM aliases WHERE rowid = ?1", err);
+    rc = qp__mprepare(&ts.alias_row, st, "SELECT alias FROM aliases WHERE rowid = ?1", err);
     if (rc == QP_OK)
-        rc = qp__mprepare(&heading_text, st, "SELECT text FROM headings WHERE rowid = ?1", err);
+        rc = qp__mprepare(&ts.heading_row, st, "SELECT text FROM headings WHERE rowid = ?1", err);
+    if (rc == QP_OK)
+        rc = qp__mprepare(&ts.alias_key, st,
+                          "SELECT alias FROM aliases WHERE file = ?1 AND alias_folded = ?2", err);
+    if (rc == QP_OK)
+        rc = qp__mprepare(&ts.heading_key, st,
+                          "SELECT text FROM headings WHERE file = ?1 AND line = ?2", err);
     if (rc != QP_OK)
         goto cleanup;
     items = json_array();
@@ -468,8 +519,7 @@ answer:
     }
     size_t shown = sv.n < limit ? sv.n : limit;
     for (size_t k = 0; k < shown; k++) {
-        json_t *o =
-            sym_item(st, &sv.v[k], sv.v[k].type == SYM_ALIAS ? alias_text : heading_text, err, &rc);
+        json_t *o = sym_item(st, &sv.v[k], &ts, err, &rc);
         if (!o)
             goto cleanup;
         json_array_append_new(items, o);
@@ -480,8 +530,10 @@ answer:
         rc = qp_error_set(err, QP_ENOMEM, "out of memory");
 cleanup:
     json_decref(items);
-    sqlite3_finalize(alias_text);
-    sqlite3_finalize(heading_text);
+    sqlite3_finalize(ts.alias_row);
+    sqlite3_finalize(ts.heading_row);
+    sqlite3_finalize(ts.alias_key);
+    sqlite3_finalize(ts.heading_key);
     sqlite3_finalize(links_stmt);
     for (size_t k = 0; k < sv.n; k++)
         free(sv.v[k].tag);

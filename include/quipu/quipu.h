@@ -12,6 +12,7 @@
 #include "quipu/note.h"
 #include "quipu/query.h"
 #include "quipu/store.h"
+#include "quipu/symcat.h"
 #include "quipu/taskquery.h"
 #include "quipu/tasks.h"
 #include "quipu/text.h"
