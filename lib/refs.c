@@ -28,6 +28,18 @@ static json_t *text_or_empty(const unsigned char *t)
     return j ? j : json_string(""); /* invalid UTF-8 in the line */
 }
 
+/* Whether the link of row s, whose subpath is in column `col`, lands on
+ * line `want` of the target whose headings and blocks are r. */
+static qp_rc subpath_lands(bool *lands, sqlite3_stmt *s, int col, const qp__mrefs *r, uint32_t want,
+                           qp_error *err)
+{
+    uint32_t line = 0;
+    bool hit = false;
+    qp_rc rc = qp__msubpath_find(&hit, &line, (const char *)sqlite3_column_text(s, col), r, err);
+    *lands = rc == QP_OK && hit && line == want;
+    return rc;
+}
+
 qp_rc qp__m_backlinks_subpath(json_t **out, qp_store *st, const qp_vault *vault, json_t *params,
                               qp_error *err)
 {
@@ -69,12 +81,10 @@ qp_rc qp__m_backlinks_subpath(json_t **out, qp_store *st, const qp_vault *vault,
         int src;
         int64_t cur = 0;
         while ((src = sqlite3_step(s)) == SQLITE_ROW) {
-            uint32_t line = 0;
-            bool hit = false;
-            const char *sub = (const char *)sqlite3_column_text(s, 9);
-            if ((rc = qp__msubpath_find(&hit, &line, sub, &r, err)) != QP_OK)
+            bool lands = false;
+            if ((rc = subpath_lands(&lands, s, 9, &r, want, err)) != QP_OK)
                 goto cleanup;
-            if (!hit || line != want)
+            if (!lands)
                 continue;
             int64_t id = sqlite3_column_int64(s, 0);
             if (id != cur) {
@@ -295,12 +305,10 @@ qp_rc qp__m_backlinks_locations(char **out, qp_store *st, const qp_vault *vault,
         int src;
         while ((src = sqlite3_step(s)) == SQLITE_ROW) {
             if (subpath) {
-                uint32_t line = 0;
-                bool hit = false;
-                if ((rc = qp__msubpath_find(&hit, &line, (const char *)sqlite3_column_text(s, 5),
-                                            &r, err)) != QP_OK)
+                bool lands = false;
+                if ((rc = subpath_lands(&lands, s, 5, &r, want, err)) != QP_OK)
                     goto cleanup;
-                if (!hit || line != want)
+                if (!lands)
                     continue;
             }
             if (!loc_row(&v, s, enc))

@@ -179,6 +179,19 @@ def _logged_pids(s, n, timeout=20):
     return pids
 
 
+def _private_env():
+    """A temporary root and an environment whose default socket and index
+    paths are under it, with the quipud under test (a server started there
+    finds no other daemon)."""
+    root = tempfile.mkdtemp(prefix="qp-lsp-")
+    run = os.path.join(root, "run")
+    os.makedirs(run, mode=0o700)
+    env = dict(os.environ, XDG_RUNTIME_DIR=run, XDG_CACHE_HOME=os.path.join(root, "cache"),
+               QUIPUD=quipud_path())
+    env.pop("QUIPU_SOCKET", None)
+    return root, env
+
+
 def _vault(root, name, files):
     v = os.path.join(root, name)
     for rel, text in files.items():
@@ -216,12 +229,7 @@ def _definition(s, uri):
 
 
 def test_starts_daemons_and_reconnects():
-    root = tempfile.mkdtemp(prefix="qp-lsp-")
-    run = os.path.join(root, "run")
-    os.makedirs(run, mode=0o700)
-    env = dict(os.environ, XDG_RUNTIME_DIR=run, XDG_CACHE_HOME=os.path.join(root, "cache"),
-               QUIPUD=quipud_path())
-    env.pop("QUIPU_SOCKET", None)
+    root, env = _private_env()
     a = _vault(root, "alpha", {".obsidian/app.json": "{}", "A.md": "# A\n\n[[B]] [[Nope]]\n",
                                "B.md": "# B\n"})
     # The second folder is inside a vault: the vault is the folder with .obsidian/.
@@ -279,12 +287,7 @@ def test_starts_daemons_and_reconnects():
 def test_progress_during_scan():
     files = {".obsidian/app.json": "{}"}
     files.update({"n/%04d.md" % i: "# N%d\n\n[[n/%04d]]\n" % (i, i + 1) for i in range(3000)})
-    root = tempfile.mkdtemp(prefix="qp-lsp-")
-    run = os.path.join(root, "run")
-    os.makedirs(run, mode=0o700)
-    env = dict(os.environ, XDG_RUNTIME_DIR=run, XDG_CACHE_HOME=os.path.join(root, "cache"),
-               QUIPUD=quipud_path())
-    env.pop("QUIPU_SOCKET", None)
+    root, env = _private_env()
     v = _vault(root, "big", files)
     pids = []
     s = Lsp(env=env)
@@ -317,12 +320,7 @@ def test_references_repeated_heading_and_unlinked():
     Obsidian resolves them: [[N#Same]] reaches the first "### Same", so the
     second one has only [[N#B#Same]]. With unlinkedReferences on, the note's
     references add its plain-text mentions (in notes that do not link it)."""
-    root = tempfile.mkdtemp(prefix="qp-lsp-")
-    run = os.path.join(root, "run")
-    os.makedirs(run, mode=0o700)
-    env = dict(os.environ, XDG_RUNTIME_DIR=run, XDG_CACHE_HOME=os.path.join(root, "cache"),
-               QUIPUD=quipud_path())
-    env.pop("QUIPU_SOCKET", None)
+    root, env = _private_env()
     v = _vault(root, "refs", {".obsidian/app.json": "{}", "Nadia Vale.md": NADIA,
                               "Linker.md": LINKER, "Other.md": "Nadia Vale is named here.\n"})
     pids = []
@@ -369,12 +367,7 @@ def test_references_ranges_emoji_crlf():
     UTF-16 units, four bytes) and accents before the links: the ranges
     are counted by hand in the negotiated encoding, the frontmatter
     link's inside its quotes."""
-    root = tempfile.mkdtemp(prefix="qp-lsp-")
-    run = os.path.join(root, "run")
-    os.makedirs(run, mode=0o700)
-    env = dict(os.environ, XDG_RUNTIME_DIR=run, XDG_CACHE_HOME=os.path.join(root, "cache"),
-               QUIPUD=quipud_path())
-    env.pop("QUIPU_SOCKET", None)
+    root, env = _private_env()
     v = _vault(root, "emoji", {".obsidian/app.json": "{}", "Target.md": "# Target\n",
                                "Src.md": EMOJI_SRC})
     want = {"utf-16": [[1, 13, 1, 23], [3, 5, 3, 15], [4, 7, 4, 19]],
