@@ -919,9 +919,13 @@ static qp_rc run_id(qp_store *st, int id, int64_t file, qp_error *err)
     return step_done(st, s, stmt_sql[id], err);
 }
 
-/* Records that file `id` changes in the open batch (symcat.c reads it). */
+/* Records that file `id` changes in the open batch (symcat.c reads it).
+ * Not during a bulk load: its end gives the index a new epoch, which makes
+ * a catalogue read everything again. */
 static qp_rc touch(qp_store *st, int64_t id, qp_error *err)
 {
+    if (st->bulk)
+        return QP_OK;
     sqlite3_stmt *s;
     qp_rc rc = stmt_get(&s, st, W_TOUCH, err);
     if (rc != QP_OK)
@@ -1939,6 +1943,8 @@ qp_rc qp_store_bulk_end(qp_store *st, qp_error *err)
     }
     if (rc == QP_OK)
         rc = exec_sql(st, "DELETE FROM meta WHERE key = 'bulk'", err);
+    if (rc == QP_OK) /* the bulk load touched nothing: read everything again */
+        rc = exec_sql(st, "UPDATE meta SET value = value + 1 WHERE key = 'epoch'", err);
     if (rc == QP_OK)
         rc = exec_sql(st, "COMMIT", err);
     if (rc != QP_OK) {

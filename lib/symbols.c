@@ -95,7 +95,8 @@ typedef struct sym {
     int64_t file, mtime, links;
     int64_t row; /* aliases / headings rowid; 0 for notes */
     uint32_t line;
-    char *tag; /* a tag; an alias found by the catalogue: its folded text */
+    char *tag;    /* tags only (few) */
+    uint32_t ord; /* an alias the catalogue found: its place among its note's */
 } sym;
 
 typedef struct sym_vec {
@@ -358,7 +359,7 @@ static char *base_stem(const char *path)
 }
 
 /* The statements that give an alias's or a heading's text as written: by
- * rowid (a scan of the index found it) or by its note and folded text or
+ * rowid (a scan of the index found it) or by its note and its place or
  * line (the catalogue found it). */
 typedef struct text_stmts {
     sqlite3_stmt *alias_row, *heading_row, *alias_key, *heading_key;
@@ -385,10 +386,7 @@ static json_t *sym_item(qp_store *st, const sym *y, const text_stmts *ts, qp_err
             text_of = y->type == SYM_ALIAS ? ts->alias_key : ts->heading_key;
             sqlite3_reset(text_of);
             sqlite3_bind_int64(text_of, 1, y->file);
-            if (y->type == SYM_ALIAS)
-                sqlite3_bind_text(text_of, 2, y->tag ? y->tag : "", -1, SQLITE_STATIC);
-            else
-                sqlite3_bind_int64(text_of, 2, y->line);
+            sqlite3_bind_int64(text_of, 2, y->type == SYM_ALIAS ? y->ord : y->line);
         }
         int src = sqlite3_step(text_of);
         const char *t = src == SQLITE_ROW ? (const char *)sqlite3_column_text(text_of, 0) : NULL;
@@ -420,9 +418,9 @@ done:
 }
 
 /* A match of the catalogue (symcat_int.h) as a symbol: an alias keeps its
- * folded text, which finds its row for sym_item(). */
+ * place among its note's aliases, which finds its text for sym_item(). */
 static bool catalogue_hit(void *payload, int cls, int type, int64_t file, int64_t mtime,
-                          uint32_t line, const char *text)
+                          uint32_t at)
 {
     sym *y = sym_push(payload);
     if (!y)
@@ -431,8 +429,9 @@ static bool catalogue_hit(void *payload, int cls, int type, int64_t file, int64_
     y->type = type;
     y->file = file;
     y->mtime = mtime;
-    y->line = line;
-    return type != SYM_ALIAS || (y->tag = strdup(text)) != NULL;
+    y->line = type == SYM_HEADING ? at : 1;
+    y->ord = type == SYM_ALIAS ? at : 0;
+    return true;
 }
 
 qp_rc qp__m_symbols_search(json_t **out, qp_store *st, const qp_vault *vault, json_t *params,
@@ -506,7 +505,9 @@ answer:
         rc = qp__mprepare(&ts.heading_row, st, "SELECT text FROM headings WHERE rowid = ?1", err);
     if (rc == QP_OK)
         rc = qp__mprepare(&ts.alias_key, st,
-                          "SELECT alias FROM aliases WHERE file = ?1 AND alias_folded = ?2", err);
+                          "SELECT alias FROM aliases WHERE file = ?1 ORDER BY rowid"
+                          " LIMIT 1 OFFSET ?2",
+                          err);
     if (rc == QP_OK)
         rc = qp__mprepare(&ts.heading_key, st,
                           "SELECT text FROM headings WHERE file = ?1 AND line = ?2", err);

@@ -14,7 +14,8 @@
  *   a word start, so a text whose masks lack the query's is skipped without
  *   a compare (most texts, for a short query).
  * - Files are a dense array of notes (id, mtime, records), found by id
- *   through an open-addressing table; a record is (text, line, type).
+ *   through an open-addressing table; a record is (text, type, and a
+ *   heading's line or an alias's place among its note's aliases).
  *
  * Keeping up: the store writes, for every file it puts or removes, the
  * generation that commit makes (the `touched` table). A search first reads
@@ -383,7 +384,17 @@ static bool push_name(qp_symcat *c, uint32_t k, sqlite3_stmt *s, int col)
 {
     const char *t = (const char *)sqlite3_column_text(s, col);
     size_t n = (size_t)sqlite3_column_bytes(s, col);
-    return !t || file_push(c, k, QP__SYM_NOTE, 1, t, stem_len(t, n));
+    return !t || file_push(c, k, QP__SYM_NOTE, 0, t, stem_len(t, n));
+}
+
+/* How many aliases file f has so far: the next one's place (the rows come
+ * in rowid order, as symbols.c finds an alias's text back). */
+static uint32_t alias_count(const symfile *f)
+{
+    uint32_t n = 0;
+    for (uint32_t r = 0; r < f->n; r++)
+        n += f->rec[r].type == QP__SYM_ALIAS;
+    return n;
 }
 
 /* Steps `sql` (?1 = `id` when id > 0) and adds an alias (columns: file,
@@ -414,7 +425,7 @@ static qp_rc load_rows(qp_symcat *c, qp_store *st, const char *sql, int64_t id, 
         if (!t)
             continue;
         bool ok = type == QP__SYM_ALIAS
-                      ? file_push(c, k, QP__SYM_ALIAS, 1, t, n)
+                      ? file_push(c, k, QP__SYM_ALIAS, alias_count(&c->f[k]), t, n)
                       : push_heading(c, k, (uint32_t)sqlite3_column_int64(s, 1), t, n);
         if (!ok) {
             rc = qp_error_set(err, QP_ENOMEM, "out of memory");
@@ -614,8 +625,8 @@ qp_rc qp__symcat_collect(qp_symcat *c, qp_store *st, const char *q, size_t qlen,
             const symfile *f = &c->f[k];
             for (uint32_t r = 0; r < f->n; r++) {
                 uint8_t cls = c->cls[f->rec[r].text];
-                if (cls != QP__MATCH_NONE && !hit(payload, cls, f->rec[r].type, f->id, f->mtime,
-                                                  f->rec[r].line, c->t[f->rec[r].text].s)) {
+                if (cls != QP__MATCH_NONE &&
+                    !hit(payload, cls, f->rec[r].type, f->id, f->mtime, f->rec[r].line)) {
                     rc = qp_error_set(err, QP_ENOMEM, "out of memory");
                     break;
                 }

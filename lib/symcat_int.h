@@ -20,11 +20,11 @@ enum {
     QP__SYM_HEADING
 };
 
-/* One match: `cls` a qp__match, `type` a QP__SYM_*, `line` 1 for a note
- * or an alias, `text` the folded text matched (borrowed for the call).
- * False stops the collection (out of memory). */
+/* One match: `cls` a qp__match, `type` a QP__SYM_*, `at` a heading's line,
+ * an alias's place among its note's aliases (0 first, in the index's
+ * order), 0 for a note. False stops the collection (out of memory). */
 typedef bool (*qp__symcat_hit_fn)(void *payload, int cls, int type, int64_t file, int64_t mtime,
-                                  uint32_t line, const char *text);
+                                  uint32_t at);
 
 /* Brings c up to date with st's snapshot (inside its read transaction)
  * and calls `hit` for each note, alias and heading that matches the
