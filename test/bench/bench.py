@@ -50,9 +50,10 @@ SOURCE_DIR = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, HERE)
 import gen_vault  # noqa: E402
 
-SIZES = {"1k": 1000, "10k": 10000, "100k": 100000}
+SIZES = {"1k": 1000, "10k": 10000, "100k": 100000, "1m": 1000000}
 
-# The issue's targets, checked on the largest vault measured (100k when run).
+# The issue's targets, checked on the 100k vault (the largest measured when
+# 100k was not).
 TARGETS = [
     ("cold_vs_floor", "cold index <= 2.0x the single-thread floor", lambda v: v <= 2.0, "%.2fx"),
     ("warm_vs_statwalk", "warm start <= 1.5x a bare stat walk (find -printf)",
@@ -67,6 +68,9 @@ TARGETS = [
     ("unc_tasks_person_p99_ms", "uncached path includes + not done p99 <= 2 ms",
      lambda v: v <= 2.0, "%.2f ms"),
     ("unc_tasks_group_p99_ms", "uncached not done + group by filename + sort by due <= 100 ms",
+     lambda v: v <= 100.0, "%.1f ms"),
+    ("unc_tasks_group_page_p99_ms",
+     "the same, its first page (limit 100, what a panel shows first), <= 100 ms",
      lambda v: v <= 100.0, "%.1f ms"),
     ("rps_32", ">= 50k cached backlinks requests/s with 32 clients",
      lambda v: v >= 50000, "%.0f/s"),
@@ -87,6 +91,7 @@ MISS_BY = {
     "unc_mentions_p99_ms": lambda v: "%.1fx too slow" % (v / 5.0),
     "unc_tasks_person_p99_ms": lambda v: "%.1fx too slow" % (v / 2.0),
     "unc_tasks_group_p99_ms": lambda v: "%.1fx too slow" % (v / 100.0),
+    "unc_tasks_group_page_p99_ms": lambda v: "%.1fx too slow" % (v / 100.0),
     "rps_32": lambda v: "%.1fx short" % (50000.0 / v),
     "rps_32_uncached": lambda v: "%.1fx short" % (5000.0 / v),
     "rss_mb": lambda v: "%.1fx too big" % (v / 200.0),
@@ -623,6 +628,12 @@ def bench_size(args, label, notes, quipud):
 
 
 def bench_queries(man, person):
+    """The measured questions. The whole `not done / group by filename`
+    answer (75 MB at 100k) is asked only up to 100k notes: at 1M it is most
+    of a gigabyte, which no client should ask for; its first page, what an
+    editor's panel shows, is asked at every size."""
+    group = {"query": "not done\ngroup by filename\nsort by due", "today": "2026-02-01"}
+    whole = [("tasks_group", "tasks.query", group)] if man["notes"] <= 100000 else []
     return [
         ("backlinks", "backlinks", {"note": person}),
         ("backlinks_top", "backlinks", {"note": man["top_person"]}),
@@ -634,9 +645,7 @@ def bench_queries(man, person):
         ("tasks_due", "tasks.query",
          {"query": "due before %s\ngroup by folder" % man["due_before"],
           "today": "2026-02-01"}),
-        ("tasks_group", "tasks.query",
-         {"query": "not done\ngroup by filename\nsort by due", "today": "2026-02-01"}),
-    ]
+    ] + whole + [("tasks_group_page", "tasks.query", dict(group, limit=100))]
 
 
 def uncached(args, q, man, person, res, label):
@@ -739,16 +748,27 @@ def table(results):
                 " (%d missed)" % r["save"][m]["missed"] if r["save"][m]["missed"] else ""))
     names = [("backlinks", "backlinks"), ("backlinks_top", "backlinks, busiest person"),
              ("mentions", "mentions"), ("tasks_person", "tasks: path includes + not done"),
-             ("tasks_due", "tasks: due before + group by folder")]
+             ("tasks_due", "tasks: due before + group by folder"),
+             ("tasks_group", "tasks: not done + group by filename + sort by due, whole"),
+             ("tasks_group_page", "tasks: the same, first page (limit 100)")]
     for key, name in names:
         row("%s p50 / p99" % name, lambda r, k=key: "%s / %s ms" % (
             fmt_ms(r["queries"][k]["p50_ms"]), fmt_ms(r["queries"][k]["p99_ms"])))
+        row("&nbsp;&nbsp;uncached p50 / p99", lambda r, k=key: "%s / %s ms" % (
+            fmt_ms(r["uncached"][k]["p50_ms"]), fmt_ms(r["uncached"][k]["p99_ms"])))
         row("&nbsp;&nbsp;result; vs rg", lambda r, k=key: "%s; %.0fx" % (
             r["queries"][k]["result"], r["queries"][k]["vs_rg"]))
+    for key, name in (("backlinks_unlinked", "backlinks + unlinked"),
+                      ("backlinks_unlinked_top", "backlinks + unlinked, busiest person")):
+        row("%s p50 / p99" % name, lambda r, k=key: "%s / %s ms" % (
+            fmt_ms(r["queries"][k]["p50_ms"]), fmt_ms(r["queries"][k]["p99_ms"])))
+        row("&nbsp;&nbsp;uncached p50 / p99", lambda r, k=key: "%s / %s ms" % (
+            fmt_ms(r["uncached"][k]["p50_ms"]), fmt_ms(r["uncached"][k]["p99_ms"])))
     row("rg -l -F NAME (median)", lambda r: "%.1f ms (%d files)" % (r["rg_s"] * 1e3, r["rg_files"]))
     for c in ("1", "8", "32"):
         row("backlinks req/s, %s client%s" % (c, "s" if c != "1" else ""),
             lambda r, c=c: "%.0f" % r["rps"][c])
+    row("backlinks req/s, 32 clients, uncached", lambda r: "%.0f" % r["rps_32_uncached"])
     row("peak RSS (VmHWM)", lambda r: "%.1f MB" % r["rss_mb"])
     row("peak RSS per 10k notes", lambda r: "%.1f MB" % (r["rss_per_10k"] / 2**20))
     row("index on disk", lambda r: "%.1f MB (%.2fx vault bytes, %.2fx vault du)" % (
@@ -817,6 +837,8 @@ plot '{data}' using 1:2 with linespoints lw 2 pt 7 title 'cold index (s)', \\
 def write_doc(results, path, mach, profile_note):
     results = sorted(results, key=lambda r: r["notes"])
     big = results[-1]
+    at100k = [r for r in results if r["notes"] == 100000]
+    big = at100k[0] if at100k else big
     lines = []
     w = lines.append
     w("# quipu performance")
@@ -842,7 +864,7 @@ def write_doc(results, path, mach, profile_note):
         w("![cold index and backlinks p99 against vault size, log-log]"
           "(performance-scaling.png)")
         w("")
-    w("## Targets (issue 7), on the %s-note vault" % big["label"])
+    w("## Targets (issue 15), on the %s-note vault" % big["label"])
     w("")
     if big["notes"] < 100000:
         w("The 100k vault was not measured in this run; the targets are checked on the")
@@ -857,8 +879,23 @@ def write_doc(results, path, mach, profile_note):
         else:
             w("| %s | %s | %s |" % (text, fmt % v, "hit" if ok(v) else
                                     "**miss** (%s)" % MISS_BY[key](v)))
+    top = results[-1]
+    if top["notes"] >= 1000000 and "rss_mb" in top:
+        w("| peak RSS < 1 GB at %s notes | %.1f MB | %s |"
+          % (top["label"], top["rss_mb"], "hit" if top["rss_mb"] < 1024 else "**miss**"))
+
+    def unc(key):
+        return lambda r: r["uncached"][key]["p99_ms"]
     for name, fn in (("cold index", lambda r: r["cold_s"]),
+                     ("warm start", lambda r: r["warm_s"]),
+                     ("save->push p99", lambda r: r["save_p99_ms"]),
                      ("backlinks p99", lambda r: r["backlinks_p99_ms"]),
+                     ("uncached backlinks+unlinked p99", unc("backlinks_unlinked")),
+                     ("uncached backlinks+unlinked, busiest, p99", unc("backlinks_unlinked_top")),
+                     ("uncached mentions p99", unc("mentions")),
+                     ("uncached path includes + not done p99", unc("tasks_person")),
+                     ("uncached first page of not done + group by filename p99",
+                      unc("tasks_group_page")),
                      ("peak RSS", lambda r: r["rss_peak"]),
                      ("index size", lambda r: r["index_bytes"])):
         g = None

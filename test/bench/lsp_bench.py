@@ -54,9 +54,11 @@ class Lsp:
                     return
                 h += c
             n = int(h.split(b":")[1])
-            m = json.loads(f.read(n))
+            body = f.read(n)
+            t = time.perf_counter()  # the arrival, before Python decodes it
+            m = json.loads(body)
             with self.cv:
-                self.msgs.append((time.perf_counter(), m))
+                self.msgs.append((t, m))
                 self.cv.notify_all()
 
     def send(self, m):
