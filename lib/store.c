@@ -51,8 +51,9 @@
 
 #define QP_STORE_APP_ID 0x71697075 /* "qipu" */
 /* 5: links_dst covers (dst, src, line, col); 6: search; 7: links_subpath, files_kind;
- * 9: touched, meta.epoch (symcat.c) */
-#define QP_STORE_SCHEMA 9
+ * 9: touched, meta.epoch (symcat.c); 10: links' editor ranges (ra, rb, ua, ub) in
+ * links_dst, files_path_of */
+#define QP_STORE_SCHEMA 10
 #define RESOLVE_CHUNK   4096
 /* Indexes up to this size (database + WAL) are checked page by page on
  * every write open (see damage_check). */
@@ -72,6 +73,11 @@ static const char *const schema_v1[] = {
     /* Notes by kind: status's counts and the person scans, without
      * reading every files row (wide: paths, titles, dates). */
     "CREATE INDEX files_kind ON files(kind) WHERE is_note = 1",
+    /* A file's path by id from a narrow index: the sources of a busy
+     * note's links are thousands of files rows, each on its own page of
+     * the wide table (and a reader's page cache starts empty after every
+     * commit). */
+    "CREATE INDEX files_path_of ON files(id, path)",
     "CREATE TABLE properties(file INTEGER PRIMARY KEY, json TEXT NOT NULL)",
     "CREATE TABLE aliases(file INTEGER NOT NULL, alias TEXT NOT NULL, alias_folded TEXT NOT NULL)",
     "CREATE INDEX aliases_file ON aliases(file)",
@@ -83,9 +89,14 @@ static const char *const schema_v1[] = {
     "CREATE TABLE links(id INTEGER PRIMARY KEY, src INTEGER NOT NULL, line INTEGER NOT NULL,"
     " col INTEGER NOT NULL, offset INTEGER NOT NULL, len INTEGER NOT NULL, target TEXT NOT NULL,"
     " subpath TEXT, display TEXT, key TEXT, embed INTEGER NOT NULL, syntax INTEGER NOT NULL,"
-    " name1 TEXT, name2 TEXT, dst INTEGER, context TEXT NOT NULL DEFAULT '')",
+    " name1 TEXT, name2 TEXT, dst INTEGER, context TEXT NOT NULL DEFAULT '',"
+    " ra INTEGER NOT NULL DEFAULT 0, rb INTEGER NOT NULL DEFAULT 0,"
+    " ua INTEGER NOT NULL DEFAULT 0, ub INTEGER NOT NULL DEFAULT 0)",
     "CREATE INDEX links_src ON links(src)",
-    "CREATE INDEX links_dst ON links(dst, src, line, col)",
+    /* ra..ub: the link's range in its line as an editor shows it (bytes,
+     * UTF-16 units; qp__link_span), so that where the links to a note are
+     * (backlinks.locations) is read from this index alone. */
+    "CREATE INDEX links_dst ON links(dst, src, line, col, ra, rb, ua, ub)",
     "CREATE INDEX links_name1 ON links(name1)",
     "CREATE INDEX links_name2 ON links(name2)",
     /* The links with a heading or block part, by target: what status
@@ -231,8 +242,8 @@ static const char *const stmt_sql[STMT_COUNT] = {
                   " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
     [W_INS_LINK] =
         "INSERT INTO links(src, line, col, offset, len, target, subpath, display, key, embed,"
-        " syntax, name1, name2, dst, context) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
-        " ?11, ?12, ?13, NULL, ?14)",
+        " syntax, name1, name2, dst, context, ra, rb, ua, ub) VALUES(?1, ?2, ?3, ?4, ?5, ?6,"
+        " ?7, ?8, ?9, ?10, ?11, ?12, ?13, NULL, ?14, ?15, ?16, ?17, ?18)",
     [W_INS_HEADING] = "INSERT INTO headings(file, level, text, line) VALUES(?1, ?2, ?3, ?4)",
     [W_INS_BLOCK] = "INSERT INTO blocks(file, id, line) VALUES(?1, ?2, ?3)",
     [W_INS_TASK] = "INSERT INTO tasks(file, line, indent, symbol, text, raw, heading, parent_line,"
@@ -1275,6 +1286,20 @@ static qp_rc put_tags(qp_store *st, int64_t id, const qp_note *note, qp_error *e
     return rc;
 }
 
+void qp__link_span(const char *line, size_t n, int64_t col, int64_t len, size_t *a, size_t *b)
+{
+    size_t s = col > 0 ? (size_t)col - 1 : 0, e;
+    if (s > n)
+        s = n;
+    e = len > 0 && (size_t)len <= n - s ? s + (size_t)len : n;
+    if (e - s >= 2 && (line[s] == '"' || line[s] == '\'') && line[e - 1] == line[s]) {
+        s++;
+        e--;
+    }
+    *a = s;
+    *b = e;
+}
+
 /* One link row; its context is the link's source line. */
 static qp_rc put_link(qp_store *st, int64_t id, const qp_link *l, const char *line, size_t linelen,
                       const qp_note *note, qp_error *err)
@@ -1300,6 +1325,13 @@ static qp_rc put_link(qp_store *st, int64_t id, const qp_link *l, const char *li
         bind_text_or_null(s, 12, name1);
         bind_text_or_null(s, 13, name2);
         sqlite3_bind_text(s, 14, line, (int)linelen, SQLITE_STATIC);
+        size_t a, b;
+        qp__link_span(line, linelen, l->col, l->len, &a, &b);
+        sqlite3_bind_int64(s, 15, (sqlite3_int64)a);
+        sqlite3_bind_int64(s, 16, (sqlite3_int64)b);
+        size_t ua = qp_text_units(line, a, 16);
+        sqlite3_bind_int64(s, 17, (sqlite3_int64)ua);
+        sqlite3_bind_int64(s, 18, (sqlite3_int64)(ua + qp_text_units(line + a, b - a, 16)));
         rc = step_done(st, s, "links", err);
     }
     free(name1);
@@ -1863,7 +1895,8 @@ qp_rc qp_store_commit(qp_store *st, qp_error *err)
  * which beats inserting a million random keys one by one. The per-file
  * indexes stay: a path put twice during the load deletes its old rows. */
 static const char *const bulk_indexes[][2] = {
-    {"links_dst", "CREATE INDEX IF NOT EXISTS links_dst ON links(dst, src, line, col)"},
+    {"links_dst",
+     "CREATE INDEX IF NOT EXISTS links_dst ON links(dst, src, line, col, ra, rb, ua, ub)"},
     {"links_name1", "CREATE INDEX IF NOT EXISTS links_name1 ON links(name1)"},
     {"links_name2", "CREATE INDEX IF NOT EXISTS links_name2 ON links(name2)"},
     {"links_subpath", "CREATE INDEX IF NOT EXISTS links_subpath ON links(dst)"

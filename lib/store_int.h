@@ -58,6 +58,13 @@ qp_rc qp__store_stmt(sqlite3_stmt **out, qp_store *st, qp__stmt_id id, qp_error 
  * Borrowed; valid while the store is open. */
 sqlite3 *qp__store_db(qp_store *st);
 
+/* The range [*a, *b) of bytes of `line` (n bytes) that an editor shows as
+ * the link at 1-based byte column `col`, `len` bytes long: a frontmatter
+ * string's quotes are not part of the link, and a link longer than its
+ * line (never written by the parser, but a row is data) ends with it.
+ * links.ra/rb hold it; links.ua/ub the same in UTF-16 units. */
+void qp__link_span(const char *line, size_t n, int64_t col, int64_t len, size_t *a, size_t *b);
+
 /* One slot for a module above the store to keep what it derived from the
  * index on this connection (problems.c: the compile results of ```tasks
  * blocks). The store owns the slot's value once set, and frees it with

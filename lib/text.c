@@ -190,6 +190,24 @@ size_t qp_text_decode(const char *s, size_t n, uint32_t *cp)
     return (size_t)k;
 }
 
+size_t qp_text_units(const char *s, size_t n, int bits)
+{
+    size_t u = 0;
+    if (bits == 8)
+        return n;
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        if ((unsigned char)s[i] < 0x80) {
+            u++;
+            i++;
+            continue;
+        }
+        i += qp_text_decode(s + i, n - i, &cp);
+        u += bits == 16 && cp >= 0x10000 ? 2 : 1;
+    }
+    return u;
+}
+
 size_t qp_text_decode_before(const char *s, size_t pos, uint32_t *cp)
 {
     size_t start = pos;

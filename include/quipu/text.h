@@ -37,6 +37,11 @@ bool qp_text_utf8_valid(const char *s, size_t len);
  * its length in bytes (1..4). Invalid input yields U+FFFD and length 1. */
 size_t qp_text_decode(const char *s, size_t n, uint32_t *cp);
 
+/* The length of s[0..n) in code units of UTF-`bits` (8, 16 or 32) as an
+ * editor decoding it counts them: bytes for 8, code points for 32, and for
+ * 16 two per code point past the BMP. An invalid byte is one U+FFFD. */
+size_t qp_text_units(const char *s, size_t n, int bits);
+
 /* Decodes the code point that ends at s[pos] (pos > 0), scanning back; sets
  * *cp and returns its length. Invalid input yields U+FFFD and length 1. */
 size_t qp_text_decode_before(const char *s, size_t pos, uint32_t *cp);

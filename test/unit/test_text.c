@@ -130,6 +130,27 @@ static void test_decode(void **state)
     assert_int_equal(cp, 0xFFFD);
 }
 
+/* Code units as editors count them (LSP positions): the sample is
+ * a é € 😀 z, 1+2+3+4+1 = 11 bytes. */
+static void test_units(void **state)
+{
+    static const char s[] = "a\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80z";
+    (void)state;
+
+    assert_int_equal(qp_text_units(s, 11, 8), 11);
+    assert_int_equal(qp_text_units(s, 11, 16), 6); /* 😀 is a surrogate pair */
+    assert_int_equal(qp_text_units(s, 11, 32), 5);
+    assert_int_equal(qp_text_units(s, 6, 16), 3); /* up to € */
+    assert_int_equal(qp_text_units(s, 0, 16), 0);
+    /* an invalid byte and a character cut short are one U+FFFD each */
+    assert_int_equal(qp_text_units("\xff"
+                                   "b",
+                                   2, 16),
+                     2);
+    assert_int_equal(qp_text_units(s + 6, 2, 16), 2); /* 😀's first two bytes */
+    assert_int_equal(qp_text_units(s + 6, 2, 32), 2);
+}
+
 static void test_decode_before(void **state)
 {
     static const char s[] = "a\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80z"; /* a é € 😀 z */
@@ -205,6 +226,7 @@ int main(void)
         cmocka_unit_test(test_arena_variants),
         cmocka_unit_test(test_utf8_valid),
         cmocka_unit_test(test_decode),
+        cmocka_unit_test(test_units),
         cmocka_unit_test(test_decode_before),
         cmocka_unit_test(test_is_word),
         cmocka_unit_test(test_is_space),
