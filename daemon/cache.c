@@ -69,17 +69,23 @@ bool qpd_cache_empty(const qpd_cache *c)
 }
 
 /* "method\nparams": new memory, or NULL when out of memory. */
-static char *make_key(const char *method, const char *params, size_t *klen)
+static char *make_key(const char *method, const char *params, const char *day, size_t *klen)
 {
-    size_t nm = strlen(method), np = strlen(params);
-    char *k = malloc(nm + np + 2);
+    size_t nm = strlen(method), np = strlen(params), nd = day != NULL ? strlen(day) : 0;
+    char *k = malloc(nm + np + nd + 3);
 
     if (k == NULL)
         return NULL;
     memcpy(k, method, nm);
     k[nm] = '\n';
-    memcpy(k + nm + 1, params, np + 1);
-    *klen = nm + np + 1;
+    memcpy(k + nm + 1, params, np);
+    *klen = nm + 1 + np;
+    if (day != NULL) { /* a newline cannot be in compact JSON: no collision */
+        k[(*klen)++] = '\n';
+        memcpy(k + *klen, day, nd);
+        *klen += nd;
+    }
+    k[*klen] = '\0';
     return k;
 }
 
@@ -91,8 +97,8 @@ static centry *find(qpd_cache *c, const char *key, size_t klen, uint64_t h)
     return NULL;
 }
 
-const char *qpd_cache_get(qpd_cache *c, const char *method, const char *params, int64_t generation,
-                          size_t *len)
+const char *qpd_cache_get(qpd_cache *c, const char *method, const char *params, const char *day,
+                          int64_t generation, size_t *len)
 {
     size_t klen;
     char *key;
@@ -100,7 +106,7 @@ const char *qpd_cache_get(qpd_cache *c, const char *method, const char *params, 
 
     if (c->generation != generation || c->bytes == 0)
         return NULL;
-    key = make_key(method, params, &klen);
+    key = make_key(method, params, day, &klen);
     e = key ? find(c, key, klen, XXH3_64bits(key, klen)) : NULL;
     free(key);
     if (e == NULL)
@@ -114,8 +120,8 @@ bool qpd_cache_fits(const qpd_cache *c, size_t len)
     return c->limit != 0 && len <= c->limit / 4;
 }
 
-void qpd_cache_put(qpd_cache *c, const char *method, const char *params, int64_t generation,
-                   int64_t current, char *result, size_t len)
+void qpd_cache_put(qpd_cache *c, const char *method, const char *params, const char *day,
+                   int64_t generation, int64_t current, char *result, size_t len)
 {
     size_t klen;
     char *key;
@@ -130,7 +136,7 @@ void qpd_cache_put(qpd_cache *c, const char *method, const char *params, int64_t
         qpd_cache_clear(c);
         c->generation = generation;
     }
-    key = make_key(method, params, &klen);
+    key = make_key(method, params, day, &klen);
     h = key ? XXH3_64bits(key, klen) : 0;
     if (key == NULL || find(c, key, klen, h) != NULL || (e = malloc(sizeof *e)) == NULL) {
         free(key);

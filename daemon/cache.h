@@ -28,19 +28,20 @@ void qpd_cache_clear(qpd_cache *c);
 
 bool qpd_cache_empty(const qpd_cache *c);
 
-/* The answer to `method` with `params` cached at `generation`, or NULL.
- * Borrowed until the next put or clear. */
-const char *qpd_cache_get(qpd_cache *c, const char *method, const char *params, int64_t generation,
-                          size_t *len);
+/* The answer to `method` with `params` cached at `generation`, or NULL;
+ * `day` (NULL: none) is a further part of the key, the local date for
+ * answers that depend on it. Borrowed until the next put or clear. */
+const char *qpd_cache_get(qpd_cache *c, const char *method, const char *params, const char *day,
+                          int64_t generation, size_t *len);
 
 /* Whether an answer of `len` bytes would be kept. Any thread: it reads
  * only the limit, fixed at qpd_cache_new(). */
 bool qpd_cache_fits(const qpd_cache *c, size_t len);
 
-/* Keeps `result` (taken) of `method` with `params`, computed at
- * `generation`, when that is `current` (the loop's: an older answer could
- * never be served) and it fits. */
-void qpd_cache_put(qpd_cache *c, const char *method, const char *params, int64_t generation,
-                   int64_t current, char *result, size_t len);
+/* Keeps `result` (taken) of `method` with `params` (and `day`, as for
+ * qpd_cache_get), computed at `generation`, when that is `current` (the
+ * loop's: an older answer could never be served) and it fits. */
+void qpd_cache_put(qpd_cache *c, const char *method, const char *params, const char *day,
+                   int64_t generation, int64_t current, char *result, size_t len);
 
 #endif

@@ -17,9 +17,10 @@ static const qpd_method methods[] = {
     {"resolve", QPD_ON_WORKER | QPD_SUBSCRIBABLE | QPD_CACHEABLE, QPD_LOOP_NONE},
     {"search", QPD_ON_WORKER | QPD_SUBSCRIBABLE | QPD_CACHEABLE, QPD_LOOP_NONE},
     {"status", QPD_ON_WORKER | QPD_SUBSCRIBABLE | QPD_STATE, QPD_LOOP_NONE},
-    /* Task queries are not cached: their answers depend on today's date. */
-    {"tasks.blocks", QPD_ON_WORKER | QPD_SUBSCRIBABLE, QPD_LOOP_NONE},
-    {"tasks.query", QPD_ON_WORKER | QPD_SUBSCRIBABLE, QPD_LOOP_NONE},
+    /* Task queries count relative dates from the local date when the
+     * params give no `today`: their answers are cached per day too. */
+    {"tasks.blocks", QPD_ON_WORKER | QPD_SUBSCRIBABLE | QPD_CACHEABLE | QPD_DATED, QPD_LOOP_NONE},
+    {"tasks.query", QPD_ON_WORKER | QPD_SUBSCRIBABLE | QPD_CACHEABLE | QPD_DATED, QPD_LOOP_NONE},
     {"backlinks.locations", QPD_ON_WORKER | QPD_SUBSCRIBABLE | QPD_CACHEABLE, QPD_LOOP_NONE},
     {"backlinks.subpath", QPD_ON_WORKER | QPD_SUBSCRIBABLE, QPD_LOOP_NONE},
     {"complete.blocks", QPD_ON_WORKER | QPD_SUBSCRIBABLE, QPD_LOOP_NONE},

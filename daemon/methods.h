@@ -21,6 +21,9 @@ enum {
     QPD_STATE = 16,       /* the answer carries the daemon's state (ready, progress, pending):
                            * re-run for subscribers when the state changes, answered on the
                            * loop from the generation's counts when they are known */
+    QPD_DATED = 32,       /* with QPD_CACHEABLE: the answer also depends on the local date
+                           * (a task query's default `today`): kept for one generation and
+                           * one day */
 };
 
 /* What a QPD_ON_LOOP method does. */

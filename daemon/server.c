@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -238,8 +239,29 @@ typedef struct rpc_job {
     int64_t generation;
     char *result; /* the bare result, kept for the cache (NULL: not cacheable) */
     size_t result_len;
+    char day[16];      /* QPD_DATED: the local date when the job was made (cache key) */
     uint64_t t_submit; /* uv_hrtime(), for the debug log */
 } rpc_job;
+
+/* For a QPD_DATED method, the local date as "YYYY-MM-DD" in buf (the day
+ * a task query without `today` counts from); otherwise, or when the clock
+ * gives none, "" (a dated answer is then neither cached nor served from
+ * the cache). */
+static void local_day(const qpd_method *m, char *buf, size_t size)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+
+    buf[0] = '\0';
+    if ((m->flags & QPD_DATED) && localtime_r(&now, &tm) != NULL)
+        strftime(buf, size, "%Y-%m-%d", &tm);
+}
+
+/* The day part of a job's cache key: NULL for a method that has none. */
+static const char *job_day(const rpc_job *job)
+{
+    return (job->method->flags & QPD_DATED) ? job->day : NULL;
+}
 
 static status_state state_now(qpd_daemon *d)
 {
@@ -480,6 +502,7 @@ static bool submit_rerun(qpd_server *srv, sub *s)
     job->s = s;
     job->c = s->c;
     job->method = s->method;
+    local_day(job->method, job->day, sizeof job->day);
     job->params = strdup(s->params);
     if (job->params == NULL) {
         free(job);
@@ -493,8 +516,8 @@ static bool submit_rerun(qpd_server *srv, sub *s)
  * cache, the status counts of a generation. */
 static void keep_for_loop(qpd_server *srv, rpc_job *job, int status)
 {
-    if (job->result != NULL && status == 0) {
-        qpd_cache_put(srv->cache, job->method->name, job->params, job->generation,
+    if (job->result != NULL && status == 0 && !(job_day(job) != NULL && job->day[0] == '\0')) {
+        qpd_cache_put(srv->cache, job->method->name, job->params, job_day(job), job->generation,
                       srv->d->generation, job->result, job->result_len);
         job->result = NULL;
     }
@@ -657,7 +680,8 @@ static void submit(qpd_server *srv, rpc_job *job)
     c->waitq_tail = job;
 }
 
-static const char *cached(qpd_server *srv, const qpd_method *m, const char *params, size_t *len);
+static const char *cached(qpd_server *srv, const qpd_method *m, const char *params, const char *day,
+                          size_t *len);
 
 /* Answers a waiting request from the cache when its answer was put there
  * while it waited; true when it did (the job is freed). A client that
@@ -670,7 +694,8 @@ static bool pump_cached(client *c, rpc_job *job)
     size_t n = 0, len = 0;
     char *out;
 
-    if (job->kind != JOB_REQUEST || (answer = cached(c->srv, job->method, job->params, &n)) == NULL)
+    if (job->kind != JOB_REQUEST ||
+        (answer = cached(c->srv, job->method, job->params, job_day(job), &n)) == NULL)
         return false;
     out = qpd_proto_result(job->id, answer, n, &len);
     if (out == NULL)
@@ -883,19 +908,21 @@ static char *params_text(const json_t *params)
     return json_dumps(params, JSON_COMPACT);
 }
 
-/* The cached answer to `m` with `params`, or NULL. */
-static const char *cached(qpd_server *srv, const qpd_method *m, const char *params, size_t *len)
+/* The cached answer to `m` with `params` (asked on `day`), or NULL. */
+static const char *cached(qpd_server *srv, const qpd_method *m, const char *params, const char *day,
+                          size_t *len)
 {
-    if (!(m->flags & QPD_CACHEABLE) || qpd_cache_empty(srv->cache))
+    if (!(m->flags & QPD_CACHEABLE) || qpd_cache_empty(srv->cache) ||
+        (day != NULL && day[0] == '\0'))
         return NULL;
-    return qpd_cache_get(srv->cache, m->name, params, srv->d->generation, len);
+    return qpd_cache_get(srv->cache, m->name, params, day, srv->d->generation, len);
 }
 
 /* A QPD_ON_WORKER method: answered on the loop when the answer is known
  * (QPD_STATE counts of this generation, or the cache), else on the pool. */
 static qpd_reply m_query(client *c, const qpd_method *m, qpd_request *req)
 {
-    char *params;
+    char *params, day[16];
     const char *answer;
     size_t n = 0;
     rpc_job *job;
@@ -910,8 +937,10 @@ static qpd_reply m_query(client *c, const qpd_method *m, qpd_request *req)
             return r;
         }
     }
+    local_day(m, day, sizeof day);
     params = params_text(req->params);
-    if (params != NULL && (answer = cached(c->srv, m, params, &n)) != NULL) {
+    if (params != NULL &&
+        (answer = cached(c->srv, m, params, (m->flags & QPD_DATED) ? day : NULL, &n)) != NULL) {
         free(params);
         return reply_result(c, req->id, answer, n);
     }
@@ -921,6 +950,7 @@ static qpd_reply m_query(client *c, const qpd_method *m, qpd_request *req)
         free(job);
         return reply_error(c, req->id, QPD_RPC_INTERNAL, "out of memory", NULL);
     }
+    memcpy(job->day, day, sizeof job->day);
     job->params = params;
     job->kind = JOB_REQUEST;
     job->c = c;
@@ -981,6 +1011,7 @@ static qpd_reply m_subscribe(client *c, qpd_request *req)
     job->c = c;
     job->s = s;
     job->method = target;
+    local_day(target, job->day, sizeof job->day);
     return reply_from_job(c->srv, job);
 }
 

@@ -556,6 +556,22 @@ def test_cached_answers_follow_commits():
             for _ in range(2):
                 assert c.request("resolve", {"link": "plan.pdf"}) == {"path": "Attachments/plan.pdf"}
                 assert c.request("resolve", {"link": "Ann Veld"}) == {"path": "People/Ann Veld.md"}
+            # Task answers are cached too (by params and, without `today`,
+            # the local date): a commit that adds a task is seen at once.
+            q = {"query": "not done\npath includes Inbox"}
+            dated = dict(q, today=time.strftime("%Y-%m-%d"))
+            assert c.request("tasks.query", q)["total"] == 0
+            assert c.request("tasks.query", dated)["total"] == 0
+            gen = c.request("status")["generation"]
+            d.write_atomic("Inbox/todo.md", "# Todo\n\n- [ ] call [[Ann Veld]]\n")
+            deadline = time.monotonic() + 10
+            while c.request("status")["generation"] == gen:
+                assert time.monotonic() < deadline, "no commit"
+                time.sleep(0.01)
+            for params in (q, dated, q):
+                got = c.request("tasks.query", params)
+                assert got["total"] == 1, (args, params, got)
+                assert got["groups"][0]["tasks"][0]["description"] == "call [[Ann Veld]]", got
 
 
 def test_successor_daemon_keeps_its_socket():
