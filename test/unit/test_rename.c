@@ -743,17 +743,100 @@ static void random_rename(tvault *t, char *params, size_t cap)
     free(lt.v);
 }
 
+/* The first heading of `path` in the index, in buf; false when it has none. */
+static bool first_heading(tvault *t, const char *path, char *buf, size_t cap)
+{
+    sqlite3_stmt *s;
+    bool found = false;
+    assert_int_equal(
+        sqlite3_prepare_v2(qp__store_db(t->st),
+                           "SELECT h.text FROM headings h JOIN files f ON f.id = h.file"
+                           " WHERE f.path = ?1 ORDER BY h.line LIMIT 1",
+                           -1, &s, NULL),
+        SQLITE_OK);
+    sqlite3_bind_text(s, 1, path, -1, SQLITE_STATIC);
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        snprintf(buf, cap, "%s", (const char *)sqlite3_column_text(s, 0));
+        found = true;
+    }
+    sqlite3_finalize(s);
+    return found;
+}
+
+/* One random heading rename, applied and checked against a cold index of
+ * the result: every link to that heading of that note now names the new
+ * text, and no link changed its target, subpath or display text
+ * otherwise. Returns 1 when applied, 0 when refused or not a rename. */
+static int heading_round(tvault *t, long *refused)
+{
+    static const char *const texts[] = {"H", "Next step", "Café ü", "A: b", "Road map", "h"};
+    ltab before, after;
+    char note[256], old[256], params[1024], msg[512], want[300];
+    link_table(t, &before);
+    if (before.n == 0) {
+        free(before.v);
+        return 0;
+    }
+    snprintf(note, sizeof note, "%s", before.v[rnd((uint32_t)before.n)].dst);
+    if (note[0] == '\0' || !first_heading(t, note, old, sizeof old)) {
+        free(before.v);
+        return 0;
+    }
+    const char *to = texts[rnd(sizeof texts / sizeof texts[0])];
+    json_t *jp = json_pack("{s:s, s:s, s:s}", "note", note, "heading", old, "to", to);
+    char *ps = json_dumps(jp, JSON_COMPACT);
+    snprintf(params, sizeof params, "%s", ps);
+    free(ps);
+    json_decref(jp);
+    json_t *plan = tv_plan(t, params, msg, sizeof msg);
+    if (plan == NULL) {
+        if (strncmp(msg, "refused", 7) == 0)
+            (*refused)++;
+        free(before.v);
+        return 0;
+    }
+    tv_apply(t, plan);
+    tv_index(t);
+    link_table(t, &after);
+    if (before.n != after.n)
+        fail_msg("%s: %zu links before, %zu after", params, before.n, after.n);
+    snprintf(want, sizeof want, "#%s", to);
+    for (size_t i = 0; i < before.n; i++) {
+        const lrow *b = &before.v[i], *a = &after.v[i]; /* no file moved: same order */
+        bool renamed =
+            strcmp(b->dst, note) == 0 && b->sub[0] == '#' && strcmp(b->sub + 1, old) == 0;
+        if (strcmp(a->src, b->src) != 0 || strcmp(a->dst, b->dst) != 0 ||
+            strcmp(a->disp, b->disp) != 0 || strcmp(a->sub, renamed ? want : b->sub) != 0)
+            fail_msg("%s: link %zu of %s: '%s%s' became '%s%s'", params, i, b->src, b->dst, b->sub,
+                     a->dst, a->sub);
+    }
+    char now[256];
+    if (!first_heading(t, note, now, sizeof now) || strcmp(now, to) != 0)
+        fail_msg("%s: the heading of %s is '%s'", params, note, now);
+    free(before.v);
+    free(after.v);
+    json_decref(plan);
+    return 1;
+}
+
 static void test_property(void **state)
 {
     (void)state;
     tvault t;
     const char *env = getenv("QP_RENAME_ITERS");
     long iters = env ? atol(env) : 100;
-    long done = 0, refused = 0, invalid = 0;
+    long done = 0, refused = 0, invalid = 0, headings = 0;
     char params[1024], msg[512];
 
     gen_vault(&t, 60);
     for (long it = 0; it < iters; it++) {
+        if (rnd(4) == 0) { /* a heading of a note, instead of a file */
+            int ok = heading_round(&t, &refused);
+            done += ok;
+            headings += ok;
+            invalid += !ok;
+            continue;
+        }
         random_rename(&t, params, sizeof params);
         json_t *plan = tv_plan(&t, params, msg, sizeof msg);
         if (plan == NULL) {
@@ -805,8 +888,11 @@ static void test_property(void **state)
         json_decref(plan);
         done++;
     }
-    fprintf(stderr, "property: %ld renames applied and checked, %ld refused, %ld not renames\n",
-            done, refused, invalid);
+    fprintf(stderr,
+            "property: %ld renames applied and checked (%ld of them headings), %ld refused, %ld"
+            " not renames\n",
+            done, headings, refused, invalid);
+    assert_true(headings > 0);
     assert_true(done > iters / 2);
     tv_close(&t);
 }
