@@ -214,9 +214,9 @@ static void ckpt_main(void *arg)
     while (!w->ckpt_quit) {
         uint64_t now = uv_hrtime(), due = w->last_commit + CKPT_IDLE_NS;
         int frames = w->wal_frames;
-        bool synced = !w->bulk;
 
-        if (w->ckpt_hold > 0 || frames == 0 || frames == w->wal_seen) {
+        /* A bulk load's own connection checkpoints (qp_store_bulk_begin). */
+        if (w->ckpt_hold > 0 || w->bulk || frames == 0 || frames == w->wal_seen) {
             uv_cond_wait(&w->ckpt_cond, &w->ckpt_mu);
             continue;
         }
@@ -227,7 +227,7 @@ static void ckpt_main(void *arg)
         w->wal_seen = frames;
         w->ckpt_busy = true;
         uv_mutex_unlock(&w->ckpt_mu);
-        checkpoint(w, frames, synced);
+        checkpoint(w, frames, true);
         uv_mutex_lock(&w->ckpt_mu);
         w->ckpt_busy = false;
         uv_cond_broadcast(&w->ckpt_cond);

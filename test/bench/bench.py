@@ -804,23 +804,20 @@ def table(results):
              ("tasks_due", "tasks: due before + group by folder"),
              ("tasks_group", "tasks: not done + group by filename + sort by due, whole"),
              ("tasks_group_page", "tasks: the same, first page (limit 100)")]
+    def latency_rows(key, name, vs_rg):
+        row("%s p50 / p99" % name, lambda r: "%s / %s ms" % (
+            fmt_ms(r["queries"][key]["p50_ms"]), fmt_ms(r["queries"][key]["p99_ms"])))
+        for part, label in (("uncached", "uncached"), ("after_save", "first after a save")):
+            row("&nbsp;&nbsp;%s p50 / p99" % label, lambda r, p=part: "%s / %s ms" % (
+                fmt_ms(r[p][key]["p50_ms"]), fmt_ms(r[p][key]["p99_ms"])))
+        if vs_rg:
+            row("&nbsp;&nbsp;result; vs rg", lambda r: "%s; %.0fx" % (
+                r["queries"][key]["result"], r["queries"][key]["vs_rg"]))
     for key, name in names:
-        row("%s p50 / p99" % name, lambda r, k=key: "%s / %s ms" % (
-            fmt_ms(r["queries"][k]["p50_ms"]), fmt_ms(r["queries"][k]["p99_ms"])))
-        row("&nbsp;&nbsp;uncached p50 / p99", lambda r, k=key: "%s / %s ms" % (
-            fmt_ms(r["uncached"][k]["p50_ms"]), fmt_ms(r["uncached"][k]["p99_ms"])))
-        row("&nbsp;&nbsp;first after a save p50 / p99", lambda r, k=key: "%s / %s ms" % (
-            fmt_ms(r["after_save"][k]["p50_ms"]), fmt_ms(r["after_save"][k]["p99_ms"])))
-        row("&nbsp;&nbsp;result; vs rg", lambda r, k=key: "%s; %.0fx" % (
-            r["queries"][k]["result"], r["queries"][k]["vs_rg"]))
+        latency_rows(key, name, True)
     for key, name in (("backlinks_unlinked", "backlinks + unlinked"),
                       ("backlinks_unlinked_top", "backlinks + unlinked, busiest person")):
-        row("%s p50 / p99" % name, lambda r, k=key: "%s / %s ms" % (
-            fmt_ms(r["queries"][k]["p50_ms"]), fmt_ms(r["queries"][k]["p99_ms"])))
-        row("&nbsp;&nbsp;uncached p50 / p99", lambda r, k=key: "%s / %s ms" % (
-            fmt_ms(r["uncached"][k]["p50_ms"]), fmt_ms(r["uncached"][k]["p99_ms"])))
-        row("&nbsp;&nbsp;first after a save p50 / p99", lambda r, k=key: "%s / %s ms" % (
-            fmt_ms(r["after_save"][k]["p50_ms"]), fmt_ms(r["after_save"][k]["p99_ms"])))
+        latency_rows(key, name, False)
     row("rg -l -F NAME (median)", lambda r: "%.1f ms (%d files)" % (r["rg_s"] * 1e3, r["rg_files"]))
     for c in ("1", "8", "32"):
         row("backlinks req/s, %s client%s" % (c, "s" if c != "1" else ""),
