@@ -141,6 +141,98 @@ static int sym_rank_cmp(const void *a, const void *b)
     return sym_pre_cmp(a, b);
 }
 
+/* A max-heap of entry indexes by sym_pre_cmp (the worst kept on top). */
+static void heap_down(const sym *v, size_t *h, size_t n, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, w = i;
+        if (l < n && sym_pre_cmp(&v[h[l]], &v[h[w]]) > 0)
+            w = l;
+        if (r < n && sym_pre_cmp(&v[h[r]], &v[h[w]]) > 0)
+            w = r;
+        if (w == i)
+            return;
+        size_t t = h[i];
+        h[i] = h[w];
+        h[w] = t;
+        i = w;
+    }
+}
+
+/* Orders sv as the ranking below needs it: (cls, type) groups in that
+ * order and, in each group the ranking reaches (until `limit` entries are
+ * ranked), its RANK_CAP first entries by sym_pre_cmp first and sorted. That
+ * is what sorting the whole vector gave there, in O(n log RANK_CAP): a
+ * two-letter query matches tens of thousands of headings, and sorting them
+ * all was a quarter of the answer. False when out of memory. */
+static bool order_for_rank(sym_vec *sv, size_t limit)
+{
+    enum {
+        NCLS = QP__MATCH_FUZZY + 1,
+        NTYPE = SYM_TAG + 1,
+        NB = NCLS * NTYPE
+    };
+    size_t start[NB + 1] = {0}, n = sv->n, done = 0;
+    sym *t = n ? malloc(n * sizeof *t) : NULL;
+    size_t *h = n ? malloc((n < RANK_CAP ? n : RANK_CAP) * sizeof *h) : NULL;
+    bool *picked = n ? calloc(n, sizeof *picked) : NULL;
+    if (n && (!t || !h || !picked)) {
+        free(t);
+        free(h);
+        free(picked);
+        return false;
+    }
+#define BUCKET(e)                                                               \
+    ((size_t)((e)->cls < 0 || (e)->cls >= NCLS ? NCLS - 1 : (e)->cls) * NTYPE + \
+     (size_t)((e)->type < 0 || (e)->type >= NTYPE ? NTYPE - 1 : (e)->type))
+    for (size_t i = 0; i < n; i++)
+        start[BUCKET(&sv->v[i]) + 1]++;
+    for (size_t b = 0; b < NB; b++)
+        start[b + 1] += start[b];
+    size_t fill[NB];
+    memcpy(fill, start, sizeof fill);
+    for (size_t i = 0; i < n; i++)
+        t[fill[BUCKET(&sv->v[i])]++] = sv->v[i];
+#undef BUCKET
+    size_t w = 0;
+    for (size_t b = 0; b < NB; b++) {
+        size_t lo = start[b], size = start[b + 1] - lo;
+        if (size == 0)
+            continue;
+        if (done >= limit) { /* not reached by the ranking: any order */
+            memcpy(sv->v + w, t + lo, size * sizeof *t);
+            w += size;
+            continue;
+        }
+        size_t keep = size < RANK_CAP ? size : RANK_CAP, nh = 0;
+        for (size_t i = lo; i < lo + size; i++) {
+            if (nh < keep) {
+                h[nh++] = i;
+                if (nh == keep)
+                    for (size_t k = keep / 2; k-- > 0;)
+                        heap_down(t, h, keep, k);
+            } else if (sym_pre_cmp(&t[i], &t[h[0]]) < 0) {
+                h[0] = i;
+                heap_down(t, h, keep, 0);
+            }
+        }
+        for (size_t k = 0; k < keep; k++) {
+            sv->v[w + k] = t[h[k]];
+            picked[h[k]] = true;
+        }
+        qp__msort(sv->v + w, keep, sizeof *sv->v, sym_pre_cmp);
+        w += keep;
+        for (size_t i = lo; i < lo + size; i++)
+            if (!picked[i])
+                sv->v[w++] = t[i];
+        done += keep;
+    }
+    free(t);
+    free(h);
+    free(picked);
+    return true;
+}
+
 /* "%a%b%" of the folded query's ASCII characters (LIKE's wildcards
  * escaped with '\'). New; NULL on OOM. */
 static char *like_pattern(const char *q, size_t qlen)
@@ -476,7 +568,10 @@ qp_rc qp__m_symbols_search(json_t **out, qp_store *st, const qp_vault *vault, js
         rc = scan_tags(&sv, st, q, qlen, err);
     if (rc != QP_OK)
         goto cleanup;
-    qp__msort(sv.v, sv.n, sizeof *sv.v, sym_pre_cmp);
+    if (!order_for_rank(&sv, limit)) {
+        rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+        goto cleanup;
+    }
 
     /* Most linked note first inside each (class, type), among the
      * RANK_CAP most recently modified of it. */
