@@ -2,7 +2,7 @@
  * (expected texts written by hand), the post-condition refusing a rename
  * that would re-target a link, and a property test: random renames on a
  * generated vault, each applied and compared with a cold index of the
- * result. QP_RENAME_ITERS sets the number of random renames (default 100;
+ * result. QP_RENAME_ITERS sets the number of random renames (default 300;
  * the long mode: QP_RENAME_ITERS=3000 build-test/test/test_rename). */
 #define _XOPEN_SOURCE 700
 #include "qp_test.h"
@@ -824,7 +824,7 @@ static void test_property(void **state)
     (void)state;
     tvault t;
     const char *env = getenv("QP_RENAME_ITERS");
-    long iters = env ? atol(env) : 100;
+    long iters = env ? atol(env) : 300;
     long done = 0, refused = 0, invalid = 0, headings = 0;
     char params[1024], msg[512];
 
