@@ -244,23 +244,22 @@ typedef struct rpc_job {
 } rpc_job;
 
 /* For a QPD_DATED method, the local date as "YYYY-MM-DD" in buf (the day
- * a task query without `today` counts from); otherwise, or when the clock
- * gives none, "" (a dated answer is then neither cached nor served from
- * the cache). */
+ * a task query without `today` counts from); "" otherwise. */
 static void local_day(const qpd_method *m, char *buf, size_t size)
 {
-    time_t now = time(NULL);
+    time_t now;
     struct tm tm;
 
     buf[0] = '\0';
-    if ((m->flags & QPD_DATED) && localtime_r(&now, &tm) != NULL)
+    if ((m->flags & QPD_DATED) && (now = time(NULL), localtime_r(&now, &tm) != NULL))
         strftime(buf, size, "%Y-%m-%d", &tm);
 }
 
-/* The day part of a job's cache key: NULL for a method that has none. */
-static const char *job_day(const rpc_job *job)
+/* The day part of `m`'s cache key (local_day's buf): NULL for a method
+ * whose answer does not depend on the date. */
+static const char *day_key(const qpd_method *m, const char *day)
 {
-    return (job->method->flags & QPD_DATED) ? job->day : NULL;
+    return (m->flags & QPD_DATED) ? day : NULL;
 }
 
 static status_state state_now(qpd_daemon *d)
@@ -516,9 +515,9 @@ static bool submit_rerun(qpd_server *srv, sub *s)
  * cache, the status counts of a generation. */
 static void keep_for_loop(qpd_server *srv, rpc_job *job, int status)
 {
-    if (job->result != NULL && status == 0 && !(job_day(job) != NULL && job->day[0] == '\0')) {
-        qpd_cache_put(srv->cache, job->method->name, job->params, job_day(job), job->generation,
-                      srv->d->generation, job->result, job->result_len);
+    if (job->result != NULL && status == 0) {
+        qpd_cache_put(srv->cache, job->method->name, job->params, day_key(job->method, job->day),
+                      job->generation, srv->d->generation, job->result, job->result_len);
         job->result = NULL;
     }
     free(job->result);
@@ -694,8 +693,8 @@ static bool pump_cached(client *c, rpc_job *job)
     size_t n = 0, len = 0;
     char *out;
 
-    if (job->kind != JOB_REQUEST ||
-        (answer = cached(c->srv, job->method, job->params, job_day(job), &n)) == NULL)
+    if (job->kind != JOB_REQUEST || (answer = cached(c->srv, job->method, job->params,
+                                                     day_key(job->method, job->day), &n)) == NULL)
         return false;
     out = qpd_proto_result(job->id, answer, n, &len);
     if (out == NULL)
@@ -912,8 +911,7 @@ static char *params_text(const json_t *params)
 static const char *cached(qpd_server *srv, const qpd_method *m, const char *params, const char *day,
                           size_t *len)
 {
-    if (!(m->flags & QPD_CACHEABLE) || qpd_cache_empty(srv->cache) ||
-        (day != NULL && day[0] == '\0'))
+    if (!(m->flags & QPD_CACHEABLE) || qpd_cache_empty(srv->cache))
         return NULL;
     return qpd_cache_get(srv->cache, m->name, params, day, srv->d->generation, len);
 }
@@ -939,8 +937,7 @@ static qpd_reply m_query(client *c, const qpd_method *m, qpd_request *req)
     }
     local_day(m, day, sizeof day);
     params = params_text(req->params);
-    if (params != NULL &&
-        (answer = cached(c->srv, m, params, (m->flags & QPD_DATED) ? day : NULL, &n)) != NULL) {
+    if (params != NULL && (answer = cached(c->srv, m, params, day_key(m, day), &n)) != NULL) {
         free(params);
         return reply_result(c, req->id, answer, n);
     }

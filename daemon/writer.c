@@ -49,7 +49,7 @@ struct qpd_writer {
     int wal_frames;       /* the WAL's size after the writer's last commit */
     int wal_seen;         /* wal_frames when the last checkpoint began */
     uint64_t last_commit; /* uv_hrtime() of that commit */
-    bool bulk;            /* a bulk load runs: its writes are not synced */
+    bool bulk;            /* a bulk load runs: its own connection checkpoints */
     int ckpt_hold;        /* > 0: no checkpoint may start */
     bool ckpt_busy;       /* one runs */
     bool ckpt_quit;
@@ -190,13 +190,13 @@ static void ckpt_note_commit(qpd_writer *w)
     uv_mutex_unlock(&w->ckpt_mu);
 }
 
-static void checkpoint(qpd_writer *w, int frames, bool synced)
+static void checkpoint(qpd_writer *w, int frames)
 {
     qp_error err = QP_ERROR_INIT;
     uint64_t t0 = uv_hrtime();
     int left = 0;
 
-    if (qp_store_checkpoint_path(w->db_path, synced, &left, &err) != QP_OK)
+    if (qp_store_checkpoint_path(w->db_path, true, &left, &err) != QP_OK)
         qpd_log(QPD_LOG_WARN, "checkpoint: %s", err.msg);
     else
         qpd_log(QPD_LOG_DEBUG, "checkpoint: %d frames in %.1f ms (%d left to readers)", frames,
@@ -227,7 +227,7 @@ static void ckpt_main(void *arg)
         w->wal_seen = frames;
         w->ckpt_busy = true;
         uv_mutex_unlock(&w->ckpt_mu);
-        checkpoint(w, frames, true);
+        checkpoint(w, frames);
         uv_mutex_lock(&w->ckpt_mu);
         w->ckpt_busy = false;
         uv_cond_broadcast(&w->ckpt_cond);

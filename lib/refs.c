@@ -297,7 +297,8 @@ qp_rc qp__m_backlinks_locations(char **out, qp_store *st, const qp_vault *vault,
         while ((src = sqlite3_step(s)) == SQLITE_ROW) {
             if (subpath) {
                 bool lands = false;
-                if ((rc = subpath_lands(&lands, s, enc == ENC_UTF32 ? 6 : 5, &r, want, err)) !=
+                /* the subpath is the last column */
+                if ((rc = subpath_lands(&lands, s, sqlite3_column_count(s) - 1, &r, want, err)) !=
                     QP_OK)
                     goto cleanup;
                 if (!lands)

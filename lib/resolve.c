@@ -22,13 +22,7 @@ static bool ends_with(const char *s, size_t slen, const char *suffix, size_t n)
 /* JavaScript compares String.length: UTF-16 code units. */
 static size_t utf16_len(const char *s)
 {
-    size_t n = 0, len = strlen(s), i = 0;
-    while (i < len) {
-        uint32_t cp;
-        i += qp_text_decode(s + i, len - i, &cp);
-        n += cp >= 0x10000 ? 2 : 1;
-    }
-    return n;
+    return qp_text_units(s, strlen(s), 16);
 }
 
 static const char *last_segment(const char *s)

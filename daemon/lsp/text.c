@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "lsp.h"
+#include "quipu/text.h"
 
 /* Length of the UTF-8 sequence at s[0, n), or 1 when it is not a valid one. */
 static size_t seq_len(const unsigned char *s, size_t n)
@@ -43,21 +44,11 @@ static size_t seq_len(const unsigned char *s, size_t n)
     return k;
 }
 
+/* libquipu's count (quipu/text.h): there an invalid byte is one U+FFFD,
+ * one unit, as seq_len makes it here. */
 uint32_t qpl_units(const char *s, size_t n, qpl_encoding enc)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    uint32_t u = 0;
-    size_t i = 0;
-
-    if (enc == QPL_UTF8)
-        return (uint32_t)n;
-    while (i < n) {
-        size_t k = seq_len(p + i, n - i);
-
-        u += k == 4 ? 2 : 1; /* astral characters are a surrogate pair */
-        i += k;
-    }
-    return u;
+    return (uint32_t)qp_text_units(s, n, enc == QPL_UTF8 ? 8 : 16);
 }
 
 size_t qpl_bytes_of_units(const char *s, size_t n, uint32_t units, qpl_encoding enc)
