@@ -34,6 +34,13 @@
  * which FTS5 gives without a sort: one pass over the postings that counts
  * them all (the total stays exact) and reads a file row only for the page.
  * A query of filters only lists its notes by path.
+ *
+ * When the MATCH alone decides a result (no path:, tag:, [property],
+ * line:, section: or excluded folders), neither tier joins the files
+ * table: tier 1 is sorted in memory and reads paths only to break ties
+ * that reach the page, and tier 2 is counted by count(*) (tier 1 lies
+ * inside the same MATCH) and stepped only until its page is full. At 100k
+ * notes that halves a common two-word search (see tier1_unjoined).
  */
 
 #include <math.h>
@@ -1467,6 +1474,214 @@ static qp_rc row_by_id(search_run *r, int64_t id, sqlite3_stmt *t2, bool *found,
     return rc;
 }
 
+/* ---- tier 1 without a join ---- */
+
+/* *out = the number of rows of search_fts that `match` holds. */
+static qp_rc fts_count(long long *out, qp_store *st, const char *match, qp_error *err)
+{
+    sqlite3_stmt *s = NULL;
+    int src = sqlite3_prepare_v2(qp__store_db(st),
+                                 "SELECT count(*) FROM search_fts WHERE search_fts MATCH ?1", -1,
+                                 &s, NULL);
+    if (src == SQLITE_OK) {
+        sqlite3_bind_text(s, 1, match, -1, SQLITE_STATIC);
+        src = sqlite3_step(s);
+    }
+    *out = src == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    qp_rc rc = src == SQLITE_ROW ? QP_OK : qp__store_sqlite_error(st, src, "search", err);
+    sqlite3_finalize(s);
+    return rc;
+}
+
+static int id_cmp(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* A tier-1 match: its BM25 (lower is better), whether the query names it,
+ * and its path once the order needs it. */
+typedef struct t1_row {
+    int64_t id;
+    double bm25;
+    bool named;
+    char *path;
+} t1_row;
+
+static int t1_key_cmp(const t1_row *a, const t1_row *b)
+{
+    if (a->named != b->named)
+        return a->named ? -1 : 1;
+    return (a->bm25 > b->bm25) - (a->bm25 < b->bm25);
+}
+
+static int t1_cmp(const void *pa, const void *pb)
+{
+    const t1_row *a = pa, *b = pb;
+    int c = t1_key_cmp(a, b);
+    return c ? c : (a->id > b->id) - (a->id < b->id);
+}
+
+static int t1_path_cmp(const void *pa, const void *pb)
+{
+    return strcmp(((const t1_row *)pa)->path, ((const t1_row *)pb)->path);
+}
+
+/* The ids of the notes the query names: file name, title or alias equal
+ * to `key`, folded (as the ORDER BY of the joined statement says it).
+ * Sorted. */
+static qp_rc named_ids(int64_t **out, size_t *n, qp_store *st, const char *key, qp_error *err)
+{
+    static const char sql[] = "SELECT id FROM files WHERE name_folded = ?1"
+                              " UNION SELECT id FROM files WHERE title_folded = ?1"
+                              " UNION SELECT file FROM aliases WHERE alias_folded = ?1";
+    sqlite3_stmt *s = NULL;
+    size_t cap = 0;
+    *out = NULL;
+    *n = 0;
+    int src = sqlite3_prepare_v2(qp__store_db(st), sql, -1, &s, NULL);
+    if (src != SQLITE_OK)
+        return qp__store_sqlite_error(st, src, "search", err);
+    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 8;
+            int64_t *v = realloc(*out, cap * sizeof *v);
+            if (!v) {
+                sqlite3_finalize(s);
+                return qp_error_set(err, QP_ENOMEM, "out of memory");
+            }
+            *out = v;
+        }
+        (*out)[(*n)++] = sqlite3_column_int64(s, 0);
+    }
+    sqlite3_finalize(s);
+    if (src != SQLITE_DONE)
+        return qp__store_sqlite_error(st, src, "search", err);
+    if (*n > 1)
+        qsort(*out, *n, sizeof **out, id_cmp);
+    return QP_OK;
+}
+
+/* The paths of rows v[0..n), from the narrow (id, path) index. */
+static qp_rc t1_paths(t1_row *v, size_t n, qp_store *st, qp_error *err)
+{
+    static const char sql[] = "SELECT path FROM files INDEXED BY files_path_of WHERE id = ?1";
+    sqlite3_stmt *s = NULL;
+    int src = sqlite3_prepare_v2(qp__store_db(st), sql, -1, &s, NULL);
+    if (src != SQLITE_OK)
+        return qp__store_sqlite_error(st, src, "search", err);
+    qp_rc rc = QP_OK;
+    for (size_t i = 0; i < n && rc == QP_OK; i++) {
+        if (v[i].path)
+            continue;
+        sqlite3_bind_int64(s, 1, v[i].id);
+        src = sqlite3_step(s);
+        if (src == SQLITE_ROW || src == SQLITE_DONE) {
+            /* No row cannot happen inside the read transaction; "" keeps
+             * the order total. */
+            const unsigned char *t = src == SQLITE_ROW ? sqlite3_column_text(s, 0) : NULL;
+            if (!(v[i].path = strdup(t ? (const char *)t : "")))
+                rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+        } else {
+            rc = qp__store_sqlite_error(st, src, "search", err);
+        }
+        sqlite3_reset(s);
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+/* Tier 1 when nothing but the MATCH decides a result (no join needed, no
+ * line:/section:): the same rows in the same order as the joined
+ * statement (named first, then BM25, then path), but the files table is
+ * read only for the page. The joined statement looked up every match's
+ * file row and sorted them all with their paths: at 100k notes a common
+ * word has thousands of tier-1 notes, and that join was half the search.
+ * Here the matches are sorted by (named, BM25) in memory, and paths are
+ * read only for the runs of equal keys that reach the page, which is all
+ * that the path decides. *ids and *nids receive the tier's ids, sorted, for
+ * tier 2 to skip. */
+static qp_rc tier1_unjoined(search_run *r, const char *match, const char *key, int64_t **ids,
+                            size_t *nids, qp_error *err)
+{
+    sqlite3_stmt *s = NULL;
+    t1_row *v = NULL;
+    int64_t *named = NULL;
+    size_t n = 0, cap = 0, nnamed = 0;
+    *ids = NULL;
+    *nids = 0;
+    int src = sqlite3_prepare_v2(qp__store_db(r->st),
+                                 "SELECT rowid, bm25(search_fts, " TIER1_WEIGHTS ")"
+                                 " FROM search_fts WHERE search_fts MATCH ?1",
+                                 -1, &s, NULL);
+    qp_rc rc = src == SQLITE_OK ? QP_OK : qp__store_sqlite_error(r->st, src, "search", err);
+    if (rc != QP_OK)
+        goto cleanup;
+    sqlite3_bind_text(s, 1, match, -1, SQLITE_STATIC);
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            t1_row *w = realloc(v, cap * sizeof *w);
+            if (!w)
+                goto oom;
+            v = w;
+        }
+        v[n++] = (t1_row){sqlite3_column_int64(s, 0), sqlite3_column_double(s, 1), false, NULL};
+    }
+    if (src != SQLITE_DONE) {
+        rc = qp__store_sqlite_error(r->st, src, "search", err);
+        goto cleanup;
+    }
+    if (n && (rc = named_ids(&named, &nnamed, r->st, key, err)) != QP_OK)
+        goto cleanup;
+    for (size_t i = 0; i < n && nnamed; i++)
+        v[i].named = bsearch(&v[i].id, named, nnamed, sizeof *named, id_cmp) != NULL;
+    if (n > 1)
+        qsort(v, n, sizeof *v, t1_cmp);
+    /* Each run of equal keys that reaches the page is put in path order. */
+    size_t from = (size_t)r->offset, to = from + (size_t)r->limit;
+    for (size_t i = 0; i < n && i < to;) {
+        size_t j = i + 1;
+        while (j < n && t1_key_cmp(&v[i], &v[j]) == 0)
+            j++;
+        if (j > from && j - i > 1) {
+            if ((rc = t1_paths(v + i, j - i, r->st, err)) != QP_OK)
+                goto cleanup;
+            qsort(v + i, j - i, sizeof *v, t1_path_cmp);
+        }
+        i = j;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (count_unread(r))
+            continue;
+        bool found = false;
+        if ((rc = row_by_id(r, v[i].id, NULL, &found, err)) != QP_OK)
+            goto cleanup;
+        r->row.score = -v[i].bm25;
+        if (found && (rc = take(r, err)) != QP_OK)
+            goto cleanup;
+    }
+    if (n) {
+        if (!(*ids = malloc(n * sizeof **ids)))
+            goto oom;
+        for (size_t i = 0; i < n; i++)
+            (*ids)[i] = v[i].id;
+        qsort(*ids, n, sizeof **ids, id_cmp);
+        *nids = n;
+    }
+    goto cleanup;
+oom:
+    rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+cleanup:
+    sqlite3_finalize(s);
+    for (size_t i = 0; i < n; i++)
+        free(v[i].path);
+    free(v);
+    free(named);
+    return rc;
+}
+
 /* The conditions of a result beside the MATCH: a note, not excluded, and
  * the parts of the query that the MATCH does not decide exactly. */
 static void gen_where(sql_build *b, const qp__sq_node *r, bool excluding)
@@ -1552,12 +1767,6 @@ static void gen_tier2(sql_build *b, const qp__sq_query *q, const qp__sq_node *co
     }
 }
 
-static int id_cmp(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
 qp_rc qp__query_search(json_t **out, qp_store *st, const qp_vault *vault, json_t *params,
                        qp_error *err)
 {
@@ -1573,7 +1782,8 @@ qp_rc qp__query_search(json_t **out, qp_store *st, const qp_vault *vault, json_t
     size_t nterms = 0, capterms = 0;
     qp_vaultconf *conf = NULL;
     run_ctx rcx = {NULL, NULL};
-    buf core = {0}, pos = {0};
+    buf core = {0}, pos = {0}, t1m = {0};
+    char *key = NULL; /* the query folded, to find the note it names */
     int64_t *t1 = NULL;
     size_t nt1 = 0, capt1 = 0;
     search_run r = {0};
@@ -1637,6 +1847,8 @@ qp_rc qp__query_search(json_t **out, qp_store *st, const qp_vault *vault, json_t
 
     bool ranked = fts_core(&core, query.root, false);
     buf_add(&core, "", 0);
+    /* Nothing but the MATCH decides a result: tier 1 needs no join. */
+    bool unjoined = ranked && !excluding && !query.verify && fts_exact(query.root);
     if (!ranked) {
         /* Filters only: every note they hold, by path. */
         buf_str(&b1.sql, "SELECT f.id, f.path, f.kind, f.title, f.date, f.is_note, 0.0");
@@ -1653,7 +1865,6 @@ qp_rc qp__query_search(json_t **out, qp_store *st, const qp_vault *vault, json_t
         buf_add(&pos, "", 0);
         if (core.oom || pos.oom)
             goto oom;
-        buf t1m = {0};
         if (strcmp(core.s, pos.s) != 0) {
             buf_str(&t1m, "(");
             buf_str(&t1m, core.s);
@@ -1663,29 +1874,30 @@ qp_rc qp__query_search(json_t **out, qp_store *st, const qp_vault *vault, json_t
         buf_str(&t1m, pos.s);
         buf_str(&t1m, ")");
         buf_add(&t1m, "", 0);
-        buf_str(&b1.sql, "SELECT f.id, f.path, f.kind, f.title, f.date, f.is_note,"
-                         " bm25(search_fts, " TIER1_WEIGHTS ")");
-        gen_leafvals(&b1, &query, leaves);
-        buf_str(&b1.sql, " FROM search_fts CROSS JOIN files f ON f.id = search_fts.rowid"
-                         " WHERE search_fts MATCH ?");
-        bind_add(&b1, t1m.s ? t1m.s : "");
-        b1.oom |= t1m.oom;
-        free(t1m.s);
-        gen_where(&b1, query.root, excluding);
         /* A note named by the query (its file name, title or an alias, as
          * a link would name it) comes first: searching for a person finds
          * the person's note before the meetings that repeat the name. */
-        buf_str(&b1.sql, " ORDER BY (f.name_folded = ? OR f.title_folded = ? OR EXISTS (SELECT 1"
-                         " FROM aliases a WHERE a.file = f.id AND a.alias_folded = ?)) DESC,"
-                         " 7, f.path");
         size_t kb = strspn(q, " \t"), ke = strlen(q);
         while (ke > kb && (q[ke - 1] == ' ' || q[ke - 1] == '\t'))
             ke--;
-        char *key = qp_text_fold(q + kb, ke - kb, NULL);
-        for (int i = 0; i < 3; i++)
-            bind_add(&b1, key ? key : "");
-        b1.oom |= key == NULL;
-        free(key);
+        key = qp_text_fold(q + kb, ke - kb, NULL);
+        if (t1m.oom || !key)
+            goto oom;
+        if (!unjoined) {
+            buf_str(&b1.sql, "SELECT f.id, f.path, f.kind, f.title, f.date, f.is_note,"
+                             " bm25(search_fts, " TIER1_WEIGHTS ")");
+            gen_leafvals(&b1, &query, leaves);
+            buf_str(&b1.sql, " FROM search_fts CROSS JOIN files f ON f.id = search_fts.rowid"
+                             " WHERE search_fts MATCH ?");
+            bind_add(&b1, t1m.s);
+            gen_where(&b1, query.root, excluding);
+            buf_str(&b1.sql,
+                    " ORDER BY (f.name_folded = ? OR f.title_folded = ? OR EXISTS (SELECT 1"
+                    " FROM aliases a WHERE a.file = f.id AND a.alias_folded = ?)) IS 1 DESC,"
+                    " 7, f.path");
+            for (int i = 0; i < 3; i++)
+                bind_add(&b1, key);
+        }
 
         /* Tier 2: the other matches. When there are few, ranked by BM25
          * over every column; else in the index's own order (rowid, the
@@ -1694,46 +1906,92 @@ qp_rc qp__query_search(json_t **out, qp_store *st, const qp_vault *vault, json_t
         gen_tier2(&b2, &query, leaves, core.s, excluding, false);
         gen_tier2(&b3, &query, leaves, core.s, excluding, true);
     }
-    if ((rc = prepare(&s1, st, &b1, err)) != QP_OK ||
+    if ((!unjoined && (rc = prepare(&s1, st, &b1, err)) != QP_OK) ||
         (ranked && (rc = prepare(&s2, st, &b2, err)) != QP_OK))
         goto cleanup;
 
     int src_rc;
-    while ((src_rc = sqlite3_step(s1)) == SQLITE_ROW) {
-        if (ranked) {
-            if (nt1 == capt1) {
-                capt1 = capt1 ? capt1 * 2 : 64;
-                int64_t *v = realloc(t1, capt1 * sizeof *v);
-                if (!v)
-                    goto oom;
-                t1 = v;
-            }
-            t1[nt1++] = sqlite3_column_int64(s1, 0);
-        }
-        if (count_unread(&r))
-            continue;
-        if ((rc = row_from_stmt(&r, s1, ranked, err)) != QP_OK || (rc = take(&r, err)) != QP_OK)
+    if (unjoined) {
+        if ((rc = tier1_unjoined(&r, t1m.s, key, &t1, &nt1, err)) != QP_OK)
             goto cleanup;
-    }
-    if (src_rc != SQLITE_DONE) {
-        rc = qp__store_sqlite_error(st, src_rc, "search", err);
-        goto cleanup;
-    }
-    if (ranked) {
-        if (nt1 > 1)
-            qsort(t1, nt1, sizeof *t1, id_cmp);
-        /* Counted first, up to the bound: few are ranked, many stream. */
-        size_t n2 = 0;
-        while (n2 <= QP__SEARCH_RANK_MAX && (src_rc = sqlite3_step(s2)) == SQLITE_ROW) {
-            int64_t id = sqlite3_column_int64(s2, 0);
-            if (!nt1 || !bsearch(&id, t1, nt1, sizeof *t1, id_cmp))
-                n2++;
+    } else {
+        while ((src_rc = sqlite3_step(s1)) == SQLITE_ROW) {
+            if (ranked) {
+                if (nt1 == capt1) {
+                    capt1 = capt1 ? capt1 * 2 : 64;
+                    int64_t *v = realloc(t1, capt1 * sizeof *v);
+                    if (!v)
+                        goto oom;
+                    t1 = v;
+                }
+                t1[nt1++] = sqlite3_column_int64(s1, 0);
+            }
+            if (count_unread(&r))
+                continue;
+            if ((rc = row_from_stmt(&r, s1, ranked, err)) != QP_OK || (rc = take(&r, err)) != QP_OK)
+                goto cleanup;
         }
-        if (n2 <= QP__SEARCH_RANK_MAX && src_rc != SQLITE_DONE) {
+        if (src_rc != SQLITE_DONE) {
             rc = qp__store_sqlite_error(st, src_rc, "search", err);
             goto cleanup;
         }
+        if (nt1 > 1)
+            qsort(t1, nt1, sizeof *t1, id_cmp);
+    }
+    if (ranked) {
+        /* Counted first, up to the bound: few are ranked, many stream.
+         * Without line:/section: a tier-2 match is a result as it stands,
+         * so this pass also keeps the ids that fall on the page and, past
+         * the bound, goes on counting: one pass over the postings. */
+        long long base = r.seen; /* tier-2 match k is result base + k */
+        long long lo = r.offset - base, hi = r.offset + r.limit - base;
+        int64_t *page = NULL;
+        size_t n2 = 0, npage = 0;
+        /* When the MATCH alone decides, count(*) counts the tier (tier 1
+         * is inside the MATCH), and the pass stops once the page is full:
+         * a row handed up to here costs more than one counted inside. */
+        long long counted = -1;
+        if (unjoined && (rc = fts_count(&counted, st, core.s, err)) != QP_OK)
+            goto cleanup;
+        if (counted >= 0)
+            counted -= (long long)nt1;
+        if (!query.verify && hi > 0 && !(page = malloc((size_t)r.limit * sizeof *page)))
+            goto oom;
+        src_rc = SQLITE_DONE;
+        while ((counted < 0 || (counted > QP__SEARCH_RANK_MAX && (long long)n2 < hi)) &&
+               (src_rc = sqlite3_step(s2)) == SQLITE_ROW) {
+            int64_t id = sqlite3_column_int64(s2, 0);
+            if (nt1 && bsearch(&id, t1, nt1, sizeof *t1, id_cmp))
+                continue;
+            if (page && (long long)n2 >= lo && (long long)n2 < hi)
+                page[npage++] = id;
+            if (++n2 > QP__SEARCH_RANK_MAX && query.verify)
+                break;
+        }
+        if (src_rc != SQLITE_DONE && src_rc != SQLITE_ROW) {
+            free(page);
+            rc = qp__store_sqlite_error(st, src_rc, "search", err);
+            goto cleanup;
+        }
+        if (counted >= 0)
+            n2 = (size_t)counted;
         bool rank2 = n2 <= QP__SEARCH_RANK_MAX;
+        if (!rank2 && !query.verify) {
+            /* The page in index order, and the count. */
+            for (size_t i = 0; i < npage; i++) {
+                bool found = false;
+                r.seen = base + (lo > 0 ? lo : 0) + (long long)i;
+                if ((rc = row_by_id(&r, page[i], s2, &found, err)) != QP_OK ||
+                    (found && (rc = take(&r, err)) != QP_OK)) {
+                    free(page);
+                    goto cleanup;
+                }
+            }
+            free(page);
+            r.seen = base + (long long)n2;
+            goto counted;
+        }
+        free(page);
         sqlite3_stmt *t2 = s2;
         if (rank2) {
             if ((rc = prepare(&s3, st, &b3, err)) != QP_OK)
@@ -1762,6 +2020,7 @@ qp_rc qp__query_search(json_t **out, qp_store *st, const qp_vault *vault, json_t
             goto cleanup;
         }
     }
+counted:;
     long long total = r.seen;
     json_t *next = offset + limit < total ? json_sprintf("%lld", offset + limit) : json_null();
     *out = json_pack("{sI so so}", "total", (json_int_t)total, "results", r.results, "next_cursor",
@@ -1786,6 +2045,8 @@ cleanup:
     sql_build_free(&b3);
     free(core.s);
     free(pos.s);
+    free(t1m.s);
+    free(key);
     free(t1);
     free(leaves);
     free(r.leafvals);

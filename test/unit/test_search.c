@@ -451,6 +451,13 @@ static void test_tiers(void **state)
                    i == 7 ? "common common common common\n"
                           : "a common word in a longer line of other words\n");
     }
+    /* A title hit among them: tier 1, counted once in the total. */
+    write_file(vdir, "Common ground.md", "Notes.\n");
+    /* Three tier-1 notes of the same score: in path order, on every page. */
+    write_file(vdir, "z3.md", "# Zebra plan\n\nText.\n");
+    write_file(vdir, "z1.md", "# Zebra plan\n\nText.\n");
+    write_file(vdir, "z2.md", "# Zebra plan\n\nText.\n");
+    write_file(vdir, "zoo.md", "a zebra in the body, and other words\n");
     write_file(vdir, "rare1.md", "rare once among many other words in this line\n");
     write_file(vdir, "rare2.md", "rare rare rare\n");
     sync_into(vdir, dbp);
@@ -498,8 +505,26 @@ static void test_tiers(void **state)
                         "rare2.md");
     json_decref(r);
 
-    /* Many: every page in index order, each match once, the total exact. */
+    /* Equal scores in path order, across pages of one. */
+    static const char *zebra[] = {"z1.md", "z2.md", "z3.md", "zoo.md"};
+    for (int i = 0; i < 4; i++) {
+        char zp[96];
+        snprintf(zp, sizeof zp,
+                 "{\"query\":\"zebra\",\"prefix\":false,\"limit\":1,\"cursor\":\"%d\"}", i);
+        assert_rc(qp_query_run(&out, s, v, "search", zp, &err), QP_OK);
+        r = json_loads(out, 0, NULL);
+        free(out);
+        assert_int_equal(json_integer_value(json_object_get(r, "total")), 4);
+        assert_string_equal(json_string_value(json_object_get(
+                                json_array_get(json_object_get(r, "results"), 0), "path")),
+                            zebra[i]);
+        json_decref(r);
+    }
+
+    /* Many: every page in index order, each match once, the total exact;
+     * the title hit first. */
     int n = QP__SEARCH_RANK_MAX + 5;
+    bool titled = false;
     char *seen = calloc((size_t)n, 1);
     int got = 0;
     const char *cursor = NULL;
@@ -515,12 +540,17 @@ static void test_tiers(void **state)
         assert_rc(qp_query_run(&out, s, v, "search", params, &err), QP_OK);
         r = json_loads(out, 0, NULL);
         free(out);
-        assert_int_equal(json_integer_value(json_object_get(r, "total")), n);
+        assert_int_equal(json_integer_value(json_object_get(r, "total")), n + 1);
         size_t i;
         json_t *o;
         json_array_foreach(json_object_get(r, "results"), i, o)
         {
             int k = -1;
+            if (strcmp(json_string_value(json_object_get(o, "path")), "Common ground.md") == 0) {
+                assert_true(!cursor && i == 0);
+                titled = true;
+                continue;
+            }
             assert_int_equal(sscanf(json_string_value(json_object_get(o, "path")), "n%d.md", &k),
                              1);
             assert_true(k >= 0 && k < n);
@@ -535,6 +565,7 @@ static void test_tiers(void **state)
         json_decref(r);
     } while (cursor);
     assert_int_equal(got, n);
+    assert_true(titled);
     free(seen);
 
     qp_store_close(s);
