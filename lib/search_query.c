@@ -453,12 +453,20 @@ static qp__sq_node *parse_primary(parser *p, int depth)
     return t;
 }
 
+/* A run of '-' negates once per dash: an even run cancels out. Counted in
+ * a loop, not by recursion: a query of 100,000 dashes is a few lines of
+ * text, and one stack frame (and one nested NOT, then nested SQL) per dash
+ * overflowed the stack of the thread that parses it. */
 static qp__sq_node *parse_unary(parser *p, int depth)
 {
-    if (p->s[p->pos] == '-' && p->pos + 1 < p->len && !is_space(p->s[p->pos + 1]) &&
-        p->s[p->pos + 1] != ')') {
+    size_t dashes = 0;
+    while (p->s[p->pos] == '-' && p->pos + 1 < p->len && !is_space(p->s[p->pos + 1]) &&
+           p->s[p->pos + 1] != ')') {
         p->pos++;
-        qp__sq_node *kid = parse_unary(p, depth);
+        dashes++;
+    }
+    if (dashes % 2 == 1) {
+        qp__sq_node *kid = parse_primary(p, depth);
         if (!kid)
             return NULL;
         qp__sq_node *n = node_new(p, QP__SQ_NOT);

@@ -9,6 +9,7 @@
 #include "qp_test.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -98,6 +99,9 @@ static void test_parse(void **state)
     parses("task-todo:ranking task-done: task:(a OR b)", false,
            "(and (task-todo \"ranking\") (task-done) (task (or \"a\" \"b\")))");
     parses("-(a b) [x:\"y z\"]", false, "(and (not (and \"a\" \"b\")) (prop \"x\" \"y z\"))");
+    /* A run of dashes negates once per dash. */
+    parses("b --a", false, "(and \"b\" \"a\")");
+    parses("b ---a", false, "(and \"b\" (not \"a\"))");
 
     refuses("(a", 1, "( without )");
     refuses("a)", 2, ") without (");
@@ -280,6 +284,40 @@ static void test_paging_and_errors(void **state)
     assert_int_equal(err.col, 1);
     assert_rc(qp_query_run(&out, st, NULL, "search", "{\"query\":\"a\"}", &err), QP_EINVAL);
     assert_null(out);
+
+    /* 100,001 dashes before a word: one negation, parsed without a frame
+     * per dash (this overflowed the stack), and the search runs. */
+    size_t nd = 100001;
+    char *deep = malloc(nd + 64);
+    assert_non_null(deep);
+    int k = snprintf(deep, nd + 64, "{\"query\":\"search ");
+    memset(deep + k, '-', nd);
+    snprintf(deep + k + nd, 64, "caf\"}");
+    qp_error derr = QP_ERROR_INIT;
+    assert_rc(qp_query_run(&out, st, vault, "search", deep, &derr), QP_OK);
+    r = json_loads(out, 0, NULL);
+    free(out);
+    json_t *plain = search("{\"query\":\"search -caf\"}");
+    assert_int_equal(json_integer_value(json_object_get(r, "total")),
+                     json_integer_value(json_object_get(plain, "total")));
+    json_decref(plain);
+    json_decref(r);
+    /* Negated parentheses as deep as the parser takes run; deeper is a
+     * query error at its column, never an internal one. */
+    for (int levels = 30; levels <= 40; levels += 10) {
+        k = snprintf(deep, nd + 64, "{\"query\":\"search ");
+        for (int i = 0; i < levels; i++)
+            k += snprintf(deep + k, nd + 64 - (size_t)k, "-(");
+        k += snprintf(deep + k, nd + 64 - (size_t)k, "x");
+        for (int i = 0; i < levels; i++)
+            k += snprintf(deep + k, nd + 64 - (size_t)k, ")");
+        snprintf(deep + k, nd + 64 - (size_t)k, "\"}");
+        out = NULL;
+        qp_rc drc = qp_query_run(&out, st, vault, "search", deep, &derr);
+        free(out);
+        assert_rc(drc, levels == 30 ? QP_OK : QP_EQUERY);
+    }
+    free(deep);
 }
 
 /* ---- deletes are exact ---- */
