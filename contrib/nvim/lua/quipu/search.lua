@@ -55,32 +55,39 @@ function M.to_qf(bufnr, query)
   end)
 end
 
--- Telescope: a dynamic picker asking quipud on every keystroke.
+-- Telescope: a dynamic picker asking quipud on every keystroke. Telescope
+-- calls a dynamic finder's fn inside its plenary.async coroutine, which
+-- only yields to plenary's own futures (a bare coroutine.yield() there
+-- fails plenary's "expected func" check), so the answer is awaited through
+-- a plenary oneshot channel, as Telescope's own dynamic workspace-symbol
+-- picker does. The reply is handed over from a scheduled callback: the
+-- picker touches buffers as soon as fn returns, which a loop callback may
+-- not.
 local function telescope_picker(client, vault)
   local pickers = require('telescope.pickers')
   local finders = require('telescope.finders')
   local conf = require('telescope.config').values
-  local co_search = function(prompt)
+  local channel = require('plenary.async.control').channel
+  local search = function(prompt)
     if not prompt or prompt == '' then
       return {}
     end
-    local co = coroutine.running()
-    local out = {}
+    local tx, rx = channel.oneshot()
     client:request('search', { query = prompt, limit = 50 }, function(err, res)
-      if not err then
-        out = M.items(vault, res)
-      end
       vim.schedule(function()
-        coroutine.resume(co)
+        tx(err, res)
       end)
     end)
-    coroutine.yield()
-    return out
+    local err, res = rx()
+    if err or not res then
+      return {}
+    end
+    return M.items(vault, res)
   end
   pickers.new({}, {
     prompt_title = 'quipu search',
     finder = finders.new_dynamic({
-      fn = co_search,
+      fn = search,
       entry_maker = function(it)
         local rel = it.filename:sub(#vault + 2)
         return {
