@@ -11,8 +11,11 @@
 #include "jtext_int.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <unistr.h>
 
 #define JT_FLAGS (JSON_COMPACT | JSON_ENCODE_ANY)
 
@@ -71,6 +74,73 @@ void qp__jt_json(qp__jtext *b, json_t *j)
             b->len += n;
     }
     json_decref(j);
+}
+
+void qp__jt_int(qp__jtext *b, long long v)
+{
+    char num[24];
+    int n = snprintf(num, sizeof num, "%lld", v); /* JSON_INTEGER_FORMAT */
+    qp__jt_add(b, num, (size_t)n);
+}
+
+/* jansson's dump_string() without flags: '"' and '\\' escaped, the
+ * control characters below 0x20 as \b \f \n \r \t or \u00XX (upper-case
+ * hex), every other byte as it is. */
+bool qp__jt_string(qp__jtext *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    if (memchr(s, '\0', n) || u8_check((const uint8_t *)s, n) != NULL)
+        return false;
+    if (!qp__jt_reserve(b, 6 * n + 2))
+        return true; /* out of memory: b->oom says so */
+    char *w = b->p + b->len;
+    *w++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *w++ = (char)c;
+            continue;
+        }
+        *w++ = '\\';
+        switch (c) {
+        case '"':
+        case '\\':
+            *w++ = (char)c;
+            break;
+        case '\b':
+            *w++ = 'b';
+            break;
+        case '\f':
+            *w++ = 'f';
+            break;
+        case '\n':
+            *w++ = 'n';
+            break;
+        case '\r':
+            *w++ = 'r';
+            break;
+        case '\t':
+            *w++ = 't';
+            break;
+        default:
+            memcpy(w, "u00", 3);
+            w[3] = hex[c >> 4];
+            w[4] = hex[c & 15];
+            w += 5;
+            break;
+        }
+    }
+    *w++ = '"';
+    b->len = (size_t)(w - b->p);
+    return true;
+}
+
+void qp__jt_string_or_null(qp__jtext *b, const char *s, json_t *(*fix)(const char *s))
+{
+    if (!s)
+        qp__jt_add(b, "null", 4);
+    else if (!qp__jt_string(b, s, strlen(s)))
+        qp__jt_json(b, fix(s));
 }
 
 /* The text, NUL-terminated and cut to its length (new); NULL when out of

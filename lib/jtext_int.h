@@ -4,8 +4,11 @@
 /*
  * jtext — an answer written as JSON text while it is built, for the
  * answers too big or too hot to hold as jansson values first (the task
- * answers, backlinks). Every value is still encoded by jansson
- * (json_dumpb); only the frame of the answer, its member names and
+ * answers, backlinks). Values are encoded by jansson (json_dumpb), except
+ * the two the hot answers are made of: integers and strings, which
+ * qp__jt_int() and qp__jt_string() write byte for byte as jansson's compact
+ * dump does (test_jtext compares them with it), without a jansson value
+ * made and freed for each. The frame of the answer, its member names and
  * punctuation, is written by the caller, in the order jansson's compact
  * dump of the same object would give.
  *
@@ -33,6 +36,19 @@ void qp__jt_str(qp__jtext *b, const char *s);
 
 /* Appends the compact encoding of j and releases j (NULL: out of memory). */
 void qp__jt_json(qp__jtext *b, json_t *j);
+
+/* Appends v as json_integer(v) encodes. */
+void qp__jt_int(qp__jtext *b, long long v);
+
+/* Appends s[0..n) as json_stringn(s, n) encodes in compact form, and
+ * true; false, with nothing written, when s is not valid UTF-8 (which
+ * json_stringn() refuses) or holds a NUL (left to jansson). */
+bool qp__jt_string(qp__jtext *b, const char *s, size_t n);
+
+/* The NUL-terminated s as qp__jt_string(), or null for NULL; a string
+ * that is not UTF-8 goes through `fix` (a jansson string made of it, e.g.
+ * with U+FFFD for the bad bytes; NULL: out of memory). */
+void qp__jt_string_or_null(qp__jtext *b, const char *s, json_t *(*fix)(const char *s));
 
 /* The text, NUL-terminated and cut to its length (new); NULL when out of
  * memory (the buffer is freed either way). */

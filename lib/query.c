@@ -454,11 +454,17 @@ static qp_rc link_occurrences_text(qp__jtext *b, qp_store *st, int64_t dst, int6
         const char *ctx = (const char *)sqlite3_column_text(s, 2);
         body bd = {(char *)(uintptr_t)(ctx ? ctx : ""), ctx ? strlen(ctx) : 0, NULL, 0};
         qp__jt_str(b, (*n)++ ? ",{\"line\":" : "{\"line\":");
-        qp__jt_json(b, json_integer(sqlite3_column_int64(s, 0)));
+        qp__jt_int(b, sqlite3_column_int64(s, 0));
         qp__jt_str(b, ",\"column\":");
-        qp__jt_json(b, json_integer(sqlite3_column_int64(s, 1)));
+        qp__jt_int(b, sqlite3_column_int64(s, 1));
         qp__jt_str(b, ",\"context\":");
-        qp__jt_json(b, line_context(&bd, 0));
+        /* line_context()'s line, written directly when it is UTF-8 */
+        const char *e = memchr(bd.src, '\n', bd.len);
+        size_t cl = e ? (size_t)(e - bd.src) : bd.len;
+        if (cl && bd.src[cl - 1] == '\r')
+            cl--;
+        if (!qp__jt_string(b, bd.src, cl))
+            qp__jt_json(b, line_context(&bd, 0));
         qp__jt_str(b, "}");
     }
     sqlite3_reset(s);
@@ -538,13 +544,13 @@ static qp_rc source_text(qp__jtext *b, qp_store *st, int64_t dst, const file_inf
                          const qp__page *pg, bool first, qp_error *err)
 {
     qp__jt_str(b, first ? "{\"path\":" : ",{\"path\":");
-    qp__jt_json(b, json_string(f->path));
+    qp__jt_string_or_null(b, f->path, json_string);
     qp__jt_str(b, ",\"kind\":");
-    qp__jt_json(b, json_string(qp__mnote_kind(f)));
+    qp__jt_string_or_null(b, qp__mnote_kind(f), json_string);
     qp__jt_str(b, ",\"title\":");
-    qp__jt_json(b, str_or_null(f->title));
+    qp__jt_string_or_null(b, f->title, json_string);
     qp__jt_str(b, ",\"date\":");
-    qp__jt_json(b, str_or_null(f->date));
+    qp__jt_string_or_null(b, f->date, json_string);
     if (!pg->no_occ) {
         size_t got = 0, all;
         qp__jt_str(b, ",\"occurrences\":");
@@ -557,7 +563,7 @@ static qp_rc source_text(qp__jtext *b, qp_store *st, int64_t dst, const file_inf
             return rc;
         if (all > got) {
             qp__jt_str(b, ",\"more_occurrences\":");
-            qp__jt_json(b, json_integer((json_int_t)(all - got)));
+            qp__jt_int(b, (long long)(all - got));
         }
     }
     qp__jt_str(b, "}");
