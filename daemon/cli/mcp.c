@@ -7,9 +7,11 @@
  * revision this server also speaks (2025-06-18, 2025-03-26, 2024-11-05) gets
  * that one, any other gets the newest. Before `initialize` only `ping` is
  * answered; every other request gets -32600. Lines over MAX_LINE are refused
- * with -32600 and skipped; invalid JSON gets -32700; unknown methods -32601;
- * the server keeps serving after each. Nothing but protocol messages goes
- * to standard output: logs (one line per write a tool makes) go to stderr.
+ * with -32600 and skipped; invalid JSON gets -32700; a message that is no
+ * request -32600 (id null when it has no valid one); unknown methods -32601;
+ * the server keeps serving after each. Notifications are never answered.
+ * Nothing but protocol messages goes to standard output: logs (one line per
+ * write a tool makes) go to stderr.
  *
  * The daemon: quipud of the vault (found as every quipu command finds it;
  * started, detached, when none answers). A second connection subscribes to
@@ -600,19 +602,25 @@ static void handle(qp_mcp *m, json_t *msg)
         reply_error(NULL, -32600, "id must be a string or an integer");
         return;
     }
+    /* What is no request is answered even without an id (JSON-RPC 2.0: an
+     * Invalid Request gets id null): a client that sent `{}` or a method
+     * that is no string learns why nothing happened. */
     if (!json_is_string(json_object_get(msg, "jsonrpc")) ||
         strcmp(json_string_value(json_object_get(msg, "jsonrpc")), "2.0") != 0 || method == NULL) {
-        if (id != NULL)
-            reply_error(id, -32600, "not a JSON-RPC 2.0 request (jsonrpc \"2.0\" and a method)");
+        reply_error(id, -32600, "not a JSON-RPC 2.0 request (jsonrpc \"2.0\" and a method)");
         return;
     }
-    if (params != NULL && !json_is_object(params)) {
-        if (id != NULL)
-            reply_error(id, -32602, "params must be an object");
+    if (params != NULL && !json_is_object(params) && !json_is_array(params)) {
+        reply_error(id, -32600, "params must be an object");
         return;
     }
     if (id == NULL) /* notifications: initialized, cancelled, ... need nothing */
         return;
+    if (params != NULL && !json_is_object(params)) {
+        /* An array is valid JSON-RPC, but every MCP method takes an object. */
+        reply_error(id, -32602, "params must be an object");
+        return;
+    }
     if (strcmp(method, "ping") == 0) {
         reply(id, json_object());
         return;

@@ -152,6 +152,17 @@ class Raw:
         self.send(json.dumps(obj) + "\n")
         return self.recv()
 
+    def until_ping(self, id="sync"):
+        """Sends a ping; returns every message that came before its answer
+        (what earlier lines got, and notifications), in order."""
+        self.send(json.dumps({"jsonrpc": "2.0", "id": id, "method": "ping"}) + "\n")
+        got = []
+        while True:
+            msg = self.recv()
+            if msg.get("id") == id and "result" in msg:
+                return got
+            got.append(msg)
+
     def close(self):
         self.p.stdin.close()
         assert self.p.wait(timeout=10) == 0
@@ -221,6 +232,56 @@ def test_hostile_input():
         assert not os.path.exists(os.path.join(d.vault, "x.md"))
         e = r.ask({"jsonrpc": "2.0", "id": 13, "method": "tools/call", "params": {"name": 5}})
         assert e["error"]["code"] == -32602
+        r.close()
+
+
+def test_invalid_requests():
+    """Each message that is no JSON-RPC request gets -32600 (with its id
+    when it has a valid one, else null), a notification nothing, and the
+    server keeps serving."""
+    def err(id, code, message):
+        return {"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}
+
+    not_request = "not a JSON-RPC 2.0 request (jsonrpc \"2.0\" and a method)"
+    not_params = "params must be an object"
+    cases = [
+        ("{}", err(None, -32600, not_request)),
+        ('{"jsonrpc":"2.0"}', err(None, -32600, not_request)),
+        ('{"id":7}', err(7, -32600, not_request)),
+        ('{"jsonrpc":"2.0","id":"s","params":{}}', err("s", -32600, not_request)),
+        # The example of the JSON-RPC 2.0 specification.
+        ('{"jsonrpc":"2.0","method":1,"params":"bar"}', err(None, -32600, not_request)),
+        ('{"jsonrpc":"2.0","id":8,"method":1}', err(8, -32600, not_request)),
+        ('{"jsonrpc":"2.0","id":8,"method":null}', err(8, -32600, not_request)),
+        ('{"jsonrpc":2,"id":9,"method":"ping"}', err(9, -32600, not_request)),
+        ('{"jsonrpc":"2.0","id":null,"method":"ping"}',
+         err(None, -32600, "id must be a string or an integer")),
+        ('{"jsonrpc":"2.0","id":1.5,"method":"ping"}',
+         err(None, -32600, "id must be a string or an integer")),
+        ('{"jsonrpc":"2.0","id":true}', err(None, -32600, "id must be a string or an integer")),
+        # params that are no structured value: no request, notification or not.
+        ('{"jsonrpc":"2.0","id":10,"method":"ping","params":"bar"}', err(10, -32600, not_params)),
+        ('{"jsonrpc":"2.0","id":10,"method":"ping","params":null}', err(10, -32600, not_params)),
+        ('{"jsonrpc":"2.0","method":"notifications/x","params":5}', err(None, -32600, not_params)),
+        # An array is structured, but MCP's params are objects.
+        ('{"jsonrpc":"2.0","id":11,"method":"ping","params":[]}', err(11, -32602, not_params)),
+    ]
+    with Daemon(files=FILES) as d:
+        r = Raw(d)
+        for before_init in (True, False):
+            for line, want in cases:
+                r.send(line + "\n")
+                assert r.until_ping() == [want], (line, want)
+            if before_init:
+                init(r)
+        # A notification is never answered, even with array params; nor
+        # are responses (this server sends no requests).
+        for line in ('{"jsonrpc":"2.0","method":"notifications/x","params":[1]}',
+                     '{"jsonrpc":"2.0","result":{}}', '{"jsonrpc":"2.0","id":12,"result":{}}',
+                     '{"jsonrpc":"2.0","id":13,"error":{"code":1,"message":"x"}}'):
+            r.send(line + "\n")
+            assert r.until_ping() == [], line
+        assert r.ask({"jsonrpc": "2.0", "id": 14, "method": "tools/list"})["result"]["tools"]
         r.close()
 
 
