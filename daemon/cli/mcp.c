@@ -7,11 +7,12 @@
  * revision this server also speaks (2025-06-18, 2025-03-26, 2024-11-05) gets
  * that one, any other gets the newest. Before `initialize` only `ping` is
  * answered; every other request gets -32600. Lines over MAX_LINE are refused
- * with -32600 and skipped; invalid JSON gets -32700; a message that is no
- * request -32600 (id null when it has no valid one); unknown methods -32601;
- * the server keeps serving after each. Notifications are never answered.
- * Nothing but protocol messages goes to standard output: logs (one line per
- * write a tool makes) go to stderr.
+ * with -32600 and skipped; invalid JSON gets -32700, a string holding
+ * U+0000 -32602; a message that is no request -32600 (id null when it has
+ * no valid one); unknown methods -32601; the server keeps serving after
+ * each. Notifications are never answered. Nothing but protocol messages
+ * goes to standard output: logs (one line per write a tool makes) go to
+ * stderr.
  *
  * The daemon: quipud of the vault (found as every quipu command finds it;
  * started, detached, when none answers). A second connection subscribes to
@@ -580,7 +581,13 @@ static json_t *initialize(qp_mcp *m, json_t *params)
                      instructions);
 }
 
-static void handle(qp_mcp *m, json_t *msg)
+/* A string with U+0000 is valid JSON, but every name and text quipu takes
+ * is a C string: "Ideas.md\0../x" would be read as "Ideas.md". */
+static const char nul_refused[] = "strings holding U+0000 are not accepted";
+
+/* One message; `nul`: it holds a string with U+0000, to be refused once
+ * its id is known. */
+static void handle(qp_mcp *m, json_t *msg, bool nul)
 {
     json_t *id = json_object_get(msg, "id");
     json_t *jm = json_object_get(msg, "method");
@@ -616,6 +623,10 @@ static void handle(qp_mcp *m, json_t *msg)
     }
     if (id == NULL) /* notifications: initialized, cancelled, ... need nothing */
         return;
+    if (nul) {
+        reply_error(id, -32602, nul_refused);
+        return;
+    }
     if (params != NULL && !json_is_object(params)) {
         /* An array is valid JSON-RPC, but every MCP method takes an object. */
         reply_error(id, -32602, "params must be an object");
@@ -684,12 +695,22 @@ static void handle_line(qp_mcp *m, const char *line, size_t n)
 {
     json_error_t jerr;
     json_t *msg;
+    bool nul = false;
 
     while (n > 0 && (line[n - 1] == '\r' || line[n - 1] == ' ' || line[n - 1] == '\t'))
         n--;
     if (n == 0)
         return;
     msg = json_loadb(line, n, JSON_REJECT_DUPLICATES, &jerr);
+    if (msg == NULL && json_error_code(&jerr) == json_error_null_character) {
+        /* Valid JSON all the same: parsed again only to answer its id. */
+        msg = json_loadb(line, n, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+        nul = true;
+    }
+    if (msg == NULL && json_error_code(&jerr) == json_error_null_byte_in_key) {
+        reply_error(NULL, -32602, nul_refused); /* jansson holds no such key: the id is lost */
+        return;
+    }
     if (msg == NULL) {
         char buf[200];
 
@@ -697,7 +718,7 @@ static void handle_line(qp_mcp *m, const char *line, size_t n)
         reply_error(NULL, -32700, buf);
         return;
     }
-    handle(m, msg);
+    handle(m, msg, nul);
     json_decref(msg);
 }
 

@@ -285,6 +285,40 @@ def test_invalid_requests():
         r.close()
 
 
+def test_nul_in_strings():
+    """\\u0000 is valid JSON, but no name or text quipu takes may hold it: a
+    clear -32602 (not a parse error) with the request's id when it can be
+    recovered, and the server keeps serving."""
+    nul = "strings holding U+0000 are not accepted"
+    with Daemon(files=FILES) as d:
+        r = Raw(d)
+        init(r)
+        for line, id in (
+                ('{"jsonrpc":"2.0","id":20,"method":"tools/call","params":{"name":"read_note",'
+                 '"arguments":{"note":"Ideas.md\\u0000../../etc/passwd"}}}', 20),
+                ('{"jsonrpc":"2.0","id":"s\\u0000","method":"ping"}', "s\0"),
+                ('{"jsonrpc":"2.0","id":21,"method":"resources/read","params":{"uri":"file://'
+                 + d.vault + '/Ideas.md\\u0000x"}}', 21),
+                ('{"jsonrpc":"2.0","id":22,"method":"ping\\u0000"}', 22),
+                # jansson cannot hold a NUL in a key: the id is lost.
+                ('{"jsonrpc":"2.0","id":23,"method":"ping","params":{"a\\u0000":1}}', None)):
+            r.send(line + "\n")
+            assert r.until_ping() == [{"jsonrpc": "2.0", "id": id,
+                                       "error": {"code": -32602, "message": nul}}], line
+        # An id that is no id is still that error; a notification gets nothing.
+        r.send('{"jsonrpc":"2.0","id":[1],"method":"ping","params":{"k":"\\u0000"}}\n')
+        assert r.until_ping()[0]["error"]["code"] == -32600
+        r.send('{"jsonrpc":"2.0","method":"notifications/x","params":{"k":"\\u0000"}}\n')
+        assert r.until_ping() == []
+        # Invalid JSON after the NUL is still a parse error.
+        r.send('{"jsonrpc":"2.0","id":24,"k":"\\u0000",}\n')
+        assert r.until_ping()[0]["error"]["code"] == -32700
+        t = r.ask({"jsonrpc": "2.0", "id": 25, "method": "tools/call",
+                   "params": {"name": "read_note", "arguments": {"note": "Ideas.md"}}})
+        assert t["result"]["structuredContent"]["path"] == "Ideas.md", t
+        r.close()
+
+
 MARA = """---
 type: person
 ---
