@@ -287,13 +287,14 @@ char *qp_mcp_uri_path(const qp_mcp *m, const char *uri)
 /* ---- notes, for resources/list and list_notes --------------------------- */
 
 json_t *qp_mcp_list(qp_mcp *m, json_t *filters, long limit, const char *cursor, char **next,
-                    long *total, char *why, size_t whylen)
+                    long *total, int *code, char *why, size_t whylen)
 {
     json_t *result = NULL, *error = NULL, *notes = NULL;
     const char *cwhy = NULL;
 
     *next = NULL;
     *total = 0;
+    *code = 0;
     if (m->has_list) {
         json_t *p = filters ? json_deep_copy(filters) : json_object();
 
@@ -305,10 +306,11 @@ json_t *qp_mcp_list(qp_mcp *m, json_t *filters, long limit, const char *cursor, 
             return NULL;
         }
         if (error != NULL) {
-            int code = (int)json_integer_value(json_object_get(error, "code"));
+            int ecode = (int)json_integer_value(json_object_get(error, "code"));
 
-            if (code != -32601) {
+            if (ecode != -32601) {
                 snprintf(why, whylen, "%s", json_string_value(json_object_get(error, "message")));
+                *code = ecode;
                 json_decref(error);
                 return NULL;
             }
@@ -344,6 +346,7 @@ json_t *qp_mcp_list(qp_mcp *m, json_t *filters, long limit, const char *cursor, 
         }
         if (error != NULL) {
             snprintf(why, whylen, "%s", json_string_value(json_object_get(error, "message")));
+            *code = (int)json_integer_value(json_object_get(error, "code"));
             json_decref(error);
             return NULL;
         }
@@ -395,19 +398,33 @@ json_t *qp_mcp_text(const char *s, size_t n)
 
 static json_t *resources_list(qp_mcp *m, json_t *params, int *code, const char **msg)
 {
-    const char *cursor = json_string_value(json_object_get(params, "cursor"));
+    json_t *jc = json_object_get(params, "cursor");
+    const char *cursor = json_string_value(jc);
     char why[256], *next = NULL;
     long total = 0;
-    json_t *notes = qp_mcp_list(m, NULL, PAGE_RESOURCES, cursor, &next, &total, why, sizeof why);
-    json_t *res, *arr;
+    int qcode = 0;
+    json_t *notes, *res, *arr;
     size_t i;
     json_t *n;
+    static char buf[300];
 
+    /* null is no cursor, as for the tools' optional arguments. */
+    if (jc != NULL && !json_is_null(jc) && cursor == NULL) {
+        *code = -32602;
+        *msg = "resources/list: cursor must be a string, the nextCursor of the previous page";
+        return NULL;
+    }
+    notes = qp_mcp_list(m, NULL, PAGE_RESOURCES, cursor, &next, &total, &qcode, why, sizeof why);
     if (notes == NULL) {
-        static char buf[300];
-
-        snprintf(buf, sizeof buf, "%s", why);
-        *code = -32603;
+        /* The cursor is all the client sends: quipud's -32602 is about it. */
+        if (qcode == -32602)
+            snprintf(buf, sizeof buf,
+                     "resources/list: cursor \"%.64s\" is not a nextCursor this server gave: "
+                     "pass one back as it came, or none for the first page",
+                     cursor ? cursor : "");
+        else
+            snprintf(buf, sizeof buf, "%s", why);
+        *code = qcode == -32602 ? -32602 : -32603;
         *msg = buf;
         return NULL;
     }

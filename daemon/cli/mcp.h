@@ -63,9 +63,11 @@ char *qp_mcp_uri_path(const qp_mcp *m, const char *uri);
 
 /* One page of notes {path, kind, title, date} from quipud: `list` when it
  * has it, else a filter-only search. Returns the array (new) and sets
- * *next (new string or NULL) and *total; NULL after setting *why. */
+ * *next (new string or NULL) and *total; NULL after setting *why and *code
+ * (quipud's error code, -32602 for a bad cursor or filter; 0 when quipud
+ * could not be asked). */
 json_t *qp_mcp_list(qp_mcp *m, json_t *filters, long limit, const char *cursor, char **next,
-                    long *total, char *why, size_t whylen);
+                    long *total, int *code, char *why, size_t whylen);
 
 /* ---- mcp_tools.c ------------------------------------------------------ */
 

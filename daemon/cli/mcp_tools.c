@@ -543,6 +543,7 @@ static json_t *t_list_notes(qp_mcp *m, json_t *args)
     static const char *const keys[] = {"folder", "tag", "property", "value", "kind", "sort"};
     const char *cursor = NULL, *v = NULL;
     long limit = 100, total = 0;
+    int code = 0;
     char why[300], *next = NULL;
     json_t *e, *filters = json_object();
 
@@ -559,7 +560,7 @@ static json_t *t_list_notes(qp_mcp *m, json_t *args)
         if (v)
             json_object_set_new(filters, keys[i], json_string(v));
     }
-    json_t *notes = qp_mcp_list(m, filters, limit, cursor, &next, &total, why, sizeof why);
+    json_t *notes = qp_mcp_list(m, filters, limit, cursor, &next, &total, &code, why, sizeof why);
     if (notes != NULL && !m->has_list &&
         (json_object_get(filters, "kind") || json_object_get(filters, "property") ||
          json_object_get(filters, "sort"))) {

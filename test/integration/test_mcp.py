@@ -319,6 +319,49 @@ def test_nul_in_strings():
         r.close()
 
 
+def test_resources_pages():
+    """resources/list pages through every note once (500 a page); a cursor
+    that is no nextCursor is -32602, naming the cursor."""
+    files = {".obsidian/app.json": "{}"}
+    for i in range(1001):
+        files["F%d/n %04d.md" % (i % 7, i)] = "# %d\n" % i
+    with Daemon(files=files) as d:
+        r = Raw(d)
+        init(r)
+        names, pages, cursor = [], 0, None
+        while True:
+            params = {"cursor": cursor} if cursor is not None else {}
+            res = r.ask({"jsonrpc": "2.0", "id": 1, "method": "resources/list",
+                         "params": params})["result"]
+            pages += 1
+            names += [x["name"] for x in res["resources"]]
+            for x in res["resources"]:
+                assert x["uri"] == "file://" + d.vault + "/" + x["name"].replace(" ", "%20"), x
+            cursor = res.get("nextCursor")
+            if cursor is None:
+                break
+            assert len(res["resources"]) == 500, len(res["resources"])
+            assert isinstance(cursor, str) and pages < 10, cursor
+        assert pages == 3, pages
+        assert len(names) == 1001 and sorted(names) == sorted(set(names)), len(names)
+        assert set(names) == set(f for f in files if f.endswith(".md"))
+        # The last page's note reads.
+        t = r.ask({"jsonrpc": "2.0", "id": 2, "method": "resources/read",
+                   "params": {"uri": "file://" + d.vault + "/" + names[-1].replace(" ", "%20")}})
+        assert t["result"]["contents"][0]["text"].startswith("# "), t
+        # Cursors that no page gave.
+        for bad in ("abc", "-1", "", 5, True, {"o": 1}):
+            e = r.ask({"jsonrpc": "2.0", "id": 3, "method": "resources/list",
+                       "params": {"cursor": bad}})
+            assert e["error"]["code"] == -32602, (bad, e)
+            assert "cursor" in e["error"]["message"], (bad, e)
+            if isinstance(bad, str) and bad:
+                assert '"%s"' % bad in e["error"]["message"], (bad, e)
+        assert len(r.ask({"jsonrpc": "2.0", "id": 4, "method": "resources/list",
+                          "params": {"cursor": None}})["result"]["resources"]) == 500
+        r.close()
+
+
 MARA = """---
 type: person
 ---
