@@ -75,10 +75,21 @@ static void reply(json_t *id, json_t *result)
                    result ? result : json_object()));
 }
 
+/* Takes data (may be NULL): what a client can act on beside the message. */
+static void reply_error_data(json_t *id, int code, const char *message, json_t *data)
+{
+    json_t *msg = json_pack("{s:s, s:O, s:{s:i, s:s}}", "jsonrpc", "2.0", "id",
+                            id ? id : json_null(), "error", "code", code, "message", message);
+
+    if (msg != NULL && data != NULL)
+        json_object_set(json_object_get(msg, "error"), "data", data);
+    json_decref(data);
+    emit(msg);
+}
+
 static void reply_error(json_t *id, int code, const char *message)
 {
-    emit(json_pack("{s:s, s:O, s:{s:i, s:s}}", "jsonrpc", "2.0", "id", id ? id : json_null(),
-                   "error", "code", code, "message", message));
+    reply_error_data(id, code, message, NULL);
 }
 
 /* ---- quipud ------------------------------------------------------------- */
@@ -452,7 +463,8 @@ static json_t *resources_list(qp_mcp *m, json_t *params, int *code, const char *
     return res;
 }
 
-static json_t *resources_read(qp_mcp *m, json_t *params, int *code, const char **msg)
+/* Sets *data (new) on some errors. */
+static json_t *resources_read(qp_mcp *m, json_t *params, int *code, const char **msg, json_t **data)
 {
     const char *uri = json_string_value(json_object_get(params, "uri"));
     char *rel = qp_mcp_uri_path(m, uri), *text = NULL;
@@ -460,14 +472,33 @@ static json_t *resources_read(qp_mcp *m, json_t *params, int *code, const char *
     qp_file_stat fs;
     qp_error err = QP_ERROR_INIT;
     json_t *res = NULL;
+    qp_rc rc;
 
     if (uri == NULL) {
         *code = -32602;
         *msg = "resources/read: uri must be a string";
         return NULL;
     }
-    if (rel == NULL ||
-        qp_vault_read(m->vault, rel, QP_NOTE_MAX_SIZE, &text, &len, &fs, &err) != 0) {
+    rc = rel ? qp_vault_read(m->vault, rel, QP_NOTE_MAX_SIZE, &text, &len, &fs, &err) : QP_EINVAL;
+    if (rc == QP_ETOOBIG) {
+        /* The index's one size limit: past it the file is an attachment,
+         * which resources/list does not list either. Saying so beats "not
+         * found" for a file the client can see; read_note reads it in parts. */
+        static char buf[PATH_MAX + 256];
+
+        snprintf(buf, sizeof buf,
+                 "resources/read: %s is %llu bytes, over the %u-byte limit of a note (the index "
+                 "keeps it as an attachment, and resources/list does not list it): read it in "
+                 "parts with the read_note tool (offset, max_bytes)",
+                 rel, (unsigned long long)fs.size, QP_NOTE_MAX_SIZE);
+        *code = -32602;
+        *msg = buf;
+        *data = json_pack("{s:s, s:I, s:I}", "path", rel, "size", (json_int_t)fs.size, "limit",
+                          (json_int_t)QP_NOTE_MAX_SIZE);
+        free(rel);
+        return NULL;
+    }
+    if (rc != 0) {
         *code = -32002;
         *msg = "resource not found: not a note of this vault";
         free(rel);
@@ -612,7 +643,7 @@ static void handle(qp_mcp *m, json_t *msg, bool nul)
     const char *method = json_string_value(jm);
     const char *emsg = NULL;
     int code = 0;
-    json_t *res = NULL;
+    json_t *res = NULL, *edata = NULL;
 
     if (!json_is_object(msg)) {
         reply_error(NULL, -32600,
@@ -693,7 +724,7 @@ static void handle(qp_mcp *m, json_t *msg, bool nul)
     } else if (strcmp(method, "resources/templates/list") == 0) {
         res = json_pack("{s:[]}", "resourceTemplates");
     } else if (strcmp(method, "resources/read") == 0) {
-        res = resources_read(m, params, &code, &emsg);
+        res = resources_read(m, params, &code, &emsg, &edata);
     } else if (strcmp(method, "resources/subscribe") == 0) {
         res = resources_subscribe(m, params, true, &code, &emsg);
     } else if (strcmp(method, "resources/unsubscribe") == 0) {
@@ -705,7 +736,7 @@ static void handle(qp_mcp *m, json_t *msg, bool nul)
     if (res != NULL)
         reply(id, res);
     else
-        reply_error(id, code ? code : -32603, emsg ? emsg : "out of memory");
+        reply_error_data(id, code ? code : -32603, emsg ? emsg : "out of memory", edata);
 }
 
 static void handle_line(qp_mcp *m, const char *line, size_t n)

@@ -362,6 +362,42 @@ def test_resources_pages():
         r.close()
 
 
+def test_resources_too_large():
+    """A .md over 8 MiB is an attachment to the index: resources/list does
+    not list it and resources/read says why it cannot serve it (its size,
+    the limit) and what can; one of exactly 8 MiB is listed and read."""
+    limit = 8 << 20
+    line = "Some words about ideas and more.\n"
+    edge = "# Edge\n" + line * ((limit - 7) // len(line))
+    edge += "x" * (limit - len(edge) - 1) + "\n"
+    big = edge + "one more line\n"
+    assert len(edge) == limit
+    files = dict(FILES, **{"Edge.md": edge, "Big.md": big})
+    with Daemon(files=files) as d:
+        r = Raw(d)
+        init(r)
+        res = r.ask({"jsonrpc": "2.0", "id": 1, "method": "resources/list"})["result"]
+        names = [x["name"] for x in res["resources"]]
+        assert "Edge.md" in names and "Big.md" not in names, names
+        t = r.ask({"jsonrpc": "2.0", "id": 2, "method": "resources/read",
+                   "params": {"uri": "file://" + d.vault + "/Edge.md"}})
+        assert t["result"]["contents"][0]["text"] == edge
+        e = r.ask({"jsonrpc": "2.0", "id": 3, "method": "resources/read",
+                   "params": {"uri": "file://" + d.vault + "/Big.md"}})["error"]
+        assert e["code"] == -32602, e
+        for want in ("Big.md is %d bytes" % len(big), "%d-byte limit" % limit, "read_note"):
+            assert want in e["message"], (want, e)
+        assert e["data"] == {"path": "Big.md", "size": len(big), "limit": limit}, e
+        # read_note reads it page by page, as the message says.
+        t = r.ask({"jsonrpc": "2.0", "id": 4, "method": "tools/call",
+                   "params": {"name": "read_note",
+                              "arguments": {"note": "Big.md", "offset": limit - 2}}})
+        sc = t["result"]["structuredContent"]
+        assert sc["text"] == big[limit - 2:] and sc["size"] == len(big), sc
+        assert sc["next_offset"] is None, sc
+        r.close()
+
+
 MARA = """---
 type: person
 ---
