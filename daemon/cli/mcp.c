@@ -255,6 +255,33 @@ static int hexval(char c)
     return -1;
 }
 
+/* Drops the empty and "." segments of an absolute path, in place, so that
+ * every spelling of a file's URI comes to one path. False when a segment
+ * is "..": where it leads is not text's to say (a folder may be a
+ * symlink), and qp_vault_read refuses it anyway. */
+static bool drop_dot_segments(char *path)
+{
+    char *r = path, *w = path;
+
+    while (*r != '\0') {
+        while (*r == '/')
+            r++;
+        char *seg = r;
+        while (*r != '\0' && *r != '/')
+            r++;
+        size_t l = (size_t)(r - seg);
+        if (l == 0 || (l == 1 && seg[0] == '.'))
+            continue;
+        if (l == 2 && seg[0] == '.' && seg[1] == '.')
+            return false;
+        *w++ = '/';
+        memmove(w, seg, l);
+        w += l;
+    }
+    *w = '\0';
+    return true;
+}
+
 char *qp_mcp_uri_path(const qp_mcp *m, const char *uri)
 {
     size_t rl = strlen(m->root);
@@ -286,8 +313,10 @@ char *qp_mcp_uri_path(const qp_mcp *m, const char *uri)
         }
     }
     *w = '\0';
-    /* Inside the root, and a note: qp_vault_read refuses '..' and escapes. */
-    if (strncmp(dec, m->root, rl) != 0 || dec[rl] != '/' || !qp_vault_is_note(dec + rl + 1)) {
+    /* Inside the root (a real path: no dot segments), and a note;
+     * qp_vault_read refuses symlinks that lead out. */
+    if (dec[0] != '/' || !drop_dot_segments(dec) || strncmp(dec, m->root, rl) != 0 ||
+        dec[rl] != '/' || !qp_vault_is_note(dec + rl + 1)) {
         free(dec);
         return NULL;
     }
@@ -572,8 +601,10 @@ static json_t *resources_subscribe(qp_mcp *m, json_t *params, bool on, int *code
             uri == NULL ? "uri must be a string" : "resource not found: not a note of this vault";
         return NULL;
     }
+    /* By note, not by URI text: two spellings of one file's URI are one
+     * subscription (its notifications name the URI first subscribed). */
     for (size_t i = 0; i < m->nsubs; i++) {
-        if (strcmp(m->subs[i].uri, uri) == 0) {
+        if (strcmp(m->subs[i].path, rel) == 0) {
             if (!on) {
                 free(m->subs[i].uri);
                 free(m->subs[i].path);

@@ -12,6 +12,7 @@ Expected values are worked out by hand from the vault below."""
 
 import json
 import os
+import select
 import shutil
 import signal
 import socket
@@ -138,14 +139,21 @@ class Raw:
         self.p = subprocess.Popen([quipu_path(), "mcp", *args], cwd=d.vault, env=env,
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   stderr=subprocess.DEVNULL)
+        self.buf = b""  # read from the pipe itself, so select() sees what is unread
 
     def send(self, data):
         self.p.stdin.write(data if isinstance(data, bytes) else data.encode())
         self.p.stdin.flush()
 
-    def recv(self):
-        line = self.p.stdout.readline()
-        assert line, "quipu mcp closed its output"
+    def recv(self, timeout=30):
+        """The next message; fails after `timeout` seconds without one."""
+        while b"\n" not in self.buf:
+            ready, _, _ = select.select([self.p.stdout.fileno()], [], [], timeout)
+            assert ready, "no message from quipu mcp within %d s" % timeout
+            chunk = os.read(self.p.stdout.fileno(), 1 << 20)
+            assert chunk, "quipu mcp closed its output"
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
         return json.loads(line)
 
     def ask(self, obj):
@@ -395,6 +403,73 @@ def test_resources_too_large():
         sc = t["result"]["structuredContent"]
         assert sc["text"] == big[limit - 2:] and sc["size"] == len(big), sc
         assert sc["next_offset"] is None, sc
+        r.close()
+
+
+def test_subscribe_spellings():
+    """Subscriptions are kept by note, not by URI text: spellings of one
+    note's URI (percent-encoding, ./ and empty segments, localhost) are one
+    subscription, and a URI with .. is none."""
+    with Daemon(files=FILES) as d:
+        r = Raw(d)
+        init(r)
+        v = "file://" + d.vault
+        a = v + "/Meetings/Roadmap%20sync.md"  # as resources/list gives it
+        spellings = [v + "/Meetings/./Roadmap sync.md", v + "//%4Deetings/Roadmap%20sync.md",
+                     "file://localhost" + d.vault + "/Meetings/Roadmap%20s%79nc.md#x"]
+        sentinel = v + "/Ideas.md"
+        n = 0
+
+        def sub(method, uri):
+            res = r.ask({"jsonrpc": "2.0", "id": 1, "method": "resources/" + method,
+                         "params": {"uri": uri}})
+            assert res.get("result") == {}, (method, uri, res)
+
+        def edit_and_collect():
+            """Edits the note, then the sentinel; the notifications that
+            came until the sentinel's (a check after the sentinel's commit
+            sees the note's edit too: they are stat()s)."""
+            nonlocal n
+            n += 1
+            with open(os.path.join(d.vault, "Meetings/Roadmap sync.md"), "a") as f:
+                f.write("Edit %d.\n" % n)
+            time.sleep(0.3)
+            with open(os.path.join(d.vault, "Ideas.md"), "a") as f:
+                f.write("Edit %d.\n" % n)
+            got = []
+            while True:
+                msg = r.recv(10)
+                assert msg.get("method") == "notifications/resources/updated", msg
+                if msg["params"]["uri"] == sentinel:
+                    return got + [m["params"]["uri"] for m in r.until_ping()]
+                got.append(msg["params"]["uri"])
+
+        for u in spellings:
+            t = r.ask({"jsonrpc": "2.0", "id": 2, "method": "resources/read",
+                       "params": {"uri": u}})
+            assert t["result"]["contents"][0]["text"] == ROADMAP, (u, t)
+        sub("subscribe", sentinel)
+        # Subscribed with one spelling, unsubscribed with another: gone.
+        for u in spellings:
+            sub("subscribe", a)
+            sub("unsubscribe", u)
+            assert edit_and_collect() == [], u
+        # Subscribed with every spelling: one subscription, one notification
+        # per change, naming the URI as first subscribed.
+        for u in [a] + spellings:
+            sub("subscribe", u)
+        assert edit_and_collect() == [a]
+        assert edit_and_collect() == [a]
+        sub("unsubscribe", spellings[1])
+        assert edit_and_collect() == []
+        # .. leaves the note (and maybe the vault): no such resource.
+        with open(os.path.join(d.tmp, "outside.md"), "w") as f:
+            f.write("outside\n")
+        for u in (v + "/../outside.md", v + "/Meetings/../Ideas.md", v + "/%2E%2E/outside.md"):
+            for method in ("subscribe", "read"):
+                e = r.ask({"jsonrpc": "2.0", "id": 3, "method": "resources/" + method,
+                           "params": {"uri": u}})
+                assert e["error"]["code"] == -32002, (method, u, e)
         r.close()
 
 
