@@ -21,6 +21,7 @@
 #define _XOPEN_SOURCE 700
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -693,6 +694,76 @@ static bool new_path_ok(const char *rel, char *why, size_t wl)
     return true;
 }
 
+/* The entry of folder `dir` whose name folds as `name` does (qp_text_fold,
+ * as links compare names), new, or NULL. */
+static char *folded_entry(const char *dir, const char *name, size_t len)
+{
+    char *want = qp_text_fold(name, len, NULL), *found = NULL;
+    DIR *d = want ? opendir(dir) : NULL;
+    struct dirent *e;
+
+    while (d != NULL && found == NULL && (e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        char *f = qp_text_fold(e->d_name, strlen(e->d_name), NULL);
+        if (f != NULL && strcmp(f, want) == 0)
+            found = strdup(e->d_name);
+        free(f);
+    }
+    if (d != NULL)
+        closedir(d);
+    free(want);
+    return found;
+}
+
+/* Links resolve case-insensitively (and a case-insensitive disk holds one
+ * file for both names), so a new note whose path differs from an existing
+ * file or folder only in case would take another's links, or be it. True
+ * after writing that file's path, or the first such folder's with a '/'
+ * after it, to `existing`. rel passed vault_path_ok: no "." or ".." parts. */
+static bool case_clash(const qp_mcp *m, const char *rel, char *existing, size_t el)
+{
+    char have[PATH_MAX], path[PATH_MAX * 2]; /* have: the part of rel found, as spelled on disk */
+    size_t hl = 0, folder_end = 0; /* have[0..folder_end): the first folder that differs */
+    bool differs = false, whole = false;
+    struct stat st;
+
+    have[0] = '\0';
+    for (const char *c = rel;;) {
+        const char *slash = strchr(c, '/');
+        size_t l = slash ? (size_t)(slash - c) : strlen(c);
+        char *name = NULL;
+
+        if (snprintf(path, sizeof path, "%s/%s%s%.*s", m->root, have, hl > 0 ? "/" : "", (int)l,
+                     c) >= (int)sizeof path)
+            return false; /* longer than any path the vault can hold */
+        if (lstat(path, &st) != 0) {
+            snprintf(path, sizeof path, "%s/%s", m->root, have);
+            if ((name = folded_entry(path, c, l)) == NULL)
+                break; /* no such name in any case: nothing below it either */
+            differs = true;
+        }
+        int n = snprintf(have + hl, sizeof have - hl, "%s%.*s", hl > 0 ? "/" : "",
+                         (int)(name ? strlen(name) : l), name ? name : c);
+        free(name);
+        if (n < 0 || (size_t)n >= sizeof have - hl)
+            return false;
+        hl += (size_t)n;
+        if (slash == NULL) {
+            whole = true; /* the whole path exists, spelled otherwise */
+            break;
+        }
+        if (differs && folder_end == 0)
+            folder_end = hl;
+        c = slash + 1;
+    }
+    if (differs && whole)
+        snprintf(existing, el, "%s", have);
+    else if (differs)
+        snprintf(existing, el, "%.*s/", (int)folder_end, have);
+    return differs;
+}
+
 /* Makes the folders of rel inside the root; false when one is (or links)
  * outside it. */
 static bool make_folders(const qp_mcp *m, const char *rel, char *why, size_t wl)
@@ -854,7 +925,11 @@ static json_t *t_create_note(qp_mcp *m, json_t *args)
     if ((e = arg_string(args, "path", 1024, &rel)) ||
         (e = arg_string(args, "text", MAX_TEXT, &text)))
         return e;
-    if (!new_path_ok(rel, why, sizeof why) || !make_folders(m, rel, why, sizeof why))
+    if (!new_path_ok(rel, why, sizeof why))
+        return tool_error("%s", why);
+    if (case_clash(m, rel, why, sizeof why))
+        return tool_error("%s already exists (names differ only in case): nothing written", why);
+    if (!make_folders(m, rel, why, sizeof why))
         return tool_error("%s", why);
     mode_t um = umask(0);
     umask(um);
@@ -1539,8 +1614,9 @@ static const tool tools[] = {
      T_READS, t_status},
     {"create_note", "Create a note",
      "Creates a new note at path (vault-relative, ending in .md; folders are made as needed) with "
-     "the given Markdown text. Refuses an existing path, paths outside the vault, hidden folders. "
-     "Returns the new note's version.",
+     "the given Markdown text. Refuses an existing path, one that differs from an existing note or "
+     "folder only in case (links resolve case-insensitively), paths outside the vault, hidden "
+     "folders. Returns the new note's version.",
      "{\"type\":\"object\",\"properties\":{\"path\":{\"type\":\"string\",\"description\":"
      "\"e.g. People/Ann Lee.md\"},\"text\":{\"type\":\"string\"}},\"required\":[\"path\","
      "\"text\"]}",

@@ -252,6 +252,21 @@ if (!write) {
       assert.ok(!existsSync(VAULT + "/../escape.md"));
     }
     fails(await call("create_note", { path: "big.md", text: "x".repeat(9 << 20) }), "too long");
+    // Links resolve case-insensitively, so a name that differs only in case
+    // is taken (and is the same file on a case-insensitive disk).
+    const files = vaultFiles();
+    fails(await call("create_note", { path: "Inbox/new IDEA.md", text: "x" }),
+      "Inbox/New idea.md already exists (names differ only in case): nothing written");
+    fails(await call("create_note", { path: "inbox/New idea.md", text: "x" }),
+      "Inbox/New idea.md already exists (names differ only in case): nothing written");
+    fails(await call("create_note", { path: "INBOX/Other idea.md", text: "x" }),
+      "Inbox/ already exists (names differ only in case): nothing written");
+    fails(await call("create_note", { path: "people/ann lee.md", text: "x" }),
+      "People/Ann Lee.md already exists (names differ only in case)");
+    assert.deepEqual(vaultFiles(), files, "nothing written");
+    assert.ok(!existsSync(VAULT + "/inbox") && !existsSync(VAULT + "/INBOX"), "no folder made");
+    ok(await call("create_note", { path: "Inbox/Other idea.md", text: "x" }));
+    unlinkSync(VAULT + "/Inbox/Other idea.md");
   });
 
   await check("append_to_note", async () => {
