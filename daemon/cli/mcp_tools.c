@@ -384,13 +384,23 @@ static json_t *t_read_note(qp_mcp *m, json_t *args)
     return out ? tool_ok(out, s.s) : (free(s.s), tool_error("out of memory"));
 }
 
-/* The daemon's paging params: limit, and cursor (opaque: passed as it came). */
-static json_t *page_params(json_t *p, json_t *args, long limit)
+/* The occurrences kept per source (the daemon's max_occurrences): 20 by
+ * default, a few lines of context each that a model reads at a glance;
+ * more_occurrences says how many a larger max_occurrences would show. The
+ * cap of 1000 keeps one source's page within a model's reach; 0 (the
+ * daemon's "all") is not offered, as nothing would bound it. */
+#define OCC_DEFAULT 20
+#define OCC_MAX     1000
+
+/* The daemon's paging params: limit, cursor (opaque: passed as it came)
+ * and, for methods whose items are sources, max_occ (else 0). */
+static json_t *page_params(json_t *p, json_t *args, long limit, long max_occ)
 {
     const char *cursor = json_string_value(json_object_get(args, "cursor"));
 
     json_object_set_new(p, "limit", json_integer(limit));
-    json_object_set_new(p, "max_occurrences", json_integer(20));
+    if (max_occ > 0)
+        json_object_set_new(p, "max_occurrences", json_integer(max_occ));
     if (cursor)
         json_object_set_new(p, "cursor", json_string(cursor));
     return p;
@@ -400,20 +410,20 @@ static json_t *t_backlinks(qp_mcp *m, json_t *args)
 {
     const char *name = NULL, *cursor = NULL;
     bool unlinked = false;
-    long limit = 50;
+    long limit = 50, max_occ = OCC_DEFAULT;
     json_t *e;
 
     if ((e = arg_string(args, "note", 4096, &name)) ||
         (e = arg_bool(args, "unlinked", &unlinked)) ||
         (e = arg_int(args, "limit", 1, 500, &limit)) ||
+        (e = arg_int(args, "max_occurrences", 1, OCC_MAX, &max_occ)) ||
         (e = arg_string(args, "cursor", 4096, &cursor)))
         return e;
     char *path = resolve_note(m, name, &e);
     if (path == NULL)
         return e;
-    json_t *r = ask(
-        m, "backlinks",
-        page_params(json_pack("{s:s, s:b}", "note", path, "unlinked", unlinked), args, limit), &e);
+    json_t *p = json_pack("{s:s, s:b}", "note", path, "unlinked", unlinked);
+    json_t *r = ask(m, "backlinks", page_params(p, args, limit, max_occ), &e);
     free(path);
     if (r == NULL)
         return e;
@@ -452,17 +462,19 @@ static json_t *t_backlinks(qp_mcp *m, json_t *args)
 static json_t *t_mentions(qp_mcp *m, json_t *args)
 {
     const char *name = NULL, *cursor = NULL;
-    long limit = 50;
+    long limit = 50, max_occ = OCC_DEFAULT;
     json_t *e;
 
     if ((e = arg_string(args, "note", 4096, &name)) ||
         (e = arg_int(args, "limit", 1, 500, &limit)) ||
+        (e = arg_int(args, "max_occurrences", 1, OCC_MAX, &max_occ)) ||
         (e = arg_string(args, "cursor", 4096, &cursor)))
         return e;
     char *path = resolve_note(m, name, &e);
     if (path == NULL)
         return e;
-    json_t *r = ask(m, "mentions", page_params(json_pack("{s:s}", "note", path), args, limit), &e);
+    json_t *p = json_pack("{s:s}", "note", path);
+    json_t *r = ask(m, "mentions", page_params(p, args, limit, max_occ), &e);
     free(path);
     if (r == NULL)
         return e;
@@ -502,8 +514,7 @@ static json_t *t_tasks(qp_mcp *m, json_t *args)
         return e;
     if (today && !(strlen(today) == 10 && today[4] == '-' && today[7] == '-'))
         return tool_error("argument \"today\" must be a date YYYY-MM-DD");
-    json_t *p = page_params(json_pack("{s:s}", "query", q), args, limit);
-    json_object_del(p, "max_occurrences");
+    json_t *p = page_params(json_pack("{s:s}", "query", q), args, limit, 0);
     if (today)
         json_object_set_new(p, "today", json_string(today));
     json_t *r = ask(m, "tasks.query", p, &e);
@@ -1477,13 +1488,24 @@ cleanup:
     "{\"type\":\"string\"},\"kind\":{\"type\":\"string\"},\"title\":" S_NSTR ",\"date\":" S_NSTR \
     ",\"occurrences\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":"        \
     "{\"line\":{\"type\":\"integer\"},\"column\":{\"type\":\"integer\"},\"context\":"            \
-    "{\"type\":\"string\"}}}}}}"
+    "{\"type\":\"string\"}}}},\"more_occurrences\":{\"type\":\"integer\"}}}"
 #define I_NOTE \
     "\"note\":{\"type\":\"string\",\"description\":\"the note (path, name, alias or link text)\"}"
 #define I_LIMIT(d, mx) \
     "\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":" #mx ",\"default\":" #d "}"
 #define I_CURSOR \
     "\"cursor\":{\"type\":\"string\",\"description\":\"next_cursor of the previous page\"}"
+#define STR_(x)       #x
+#define STR(x)        STR_(x)
+#define S_OCC_MAX     STR(OCC_MAX)
+#define S_OCC_DEFAULT STR(OCC_DEFAULT)
+#define I_MAX_OCC                                                                    \
+    "\"max_occurrences\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":" S_OCC_MAX \
+    ",\"default\":" S_OCC_DEFAULT "}"
+#define OCCURRENCES                                                                        \
+    "Each source lists at most max_occurrences of its occurrences (default " S_OCC_DEFAULT \
+    "); more_occurrences > 0 counts the rest: call again with a larger max_occurrences "   \
+    "(up to " S_OCC_MAX ") to see them."
 
 typedef json_t *(*tool_fn)(qp_mcp *m, json_t *args);
 
@@ -1540,9 +1562,9 @@ static const tool tools[] = {
     {"backlinks", "Backlinks of a note",
      "The notes that link to a note, each with the line of every link; with unlinked: true also "
      "the notes that name it (its file name or an alias) in plain text without linking it. Use it "
-     "to see what refers to a person, project or topic. " NOTE_RULE " " PAGING,
+     "to see what refers to a person, project or topic. " NOTE_RULE " " OCCURRENCES " " PAGING,
      "{\"type\":\"object\",\"properties\":{" I_NOTE ",\"unlinked\":{\"type\":\"boolean\","
-     "\"default\":false}," I_LIMIT(50, 500) "," I_CURSOR "},\"required\":[\"note\"]}",
+     "\"default\":false}," I_LIMIT(50, 500) "," I_MAX_OCC "," I_CURSOR "},\"required\":[\"note\"]}",
      "{\"type\":\"object\",\"required\":[\"path\",\"linked\",\"total_linked\",\"next_cursor\"],"
      "\"properties\":{\"path\":{\"type\":\"string\"},\"total_linked\":{\"type\":\"integer\"},"
      "\"total_unlinked\":{\"type\":\"integer\"},\"linked\":{\"type\":\"array\",\"items\":" S_SOURCE
@@ -1552,9 +1574,10 @@ static const tool tools[] = {
      "For a person note: the meeting notes that link to or name the person, newest first; the "
      "\"Mentioned in\" lines of the person's Recent Context (listed), the meetings missing from "
      "them (missing: paths) and lines that name no such meeting (stale). Use it before updating "
-     "a person's note; add_mentions writes the missing lines. " NOTE_RULE " " PAGING,
+     "a person's note; add_mentions writes the missing lines. " NOTE_RULE " " OCCURRENCES
+     " " PAGING,
      "{\"type\":\"object\",\"properties\":{" I_NOTE
-     "," I_LIMIT(50, 500) "," I_CURSOR "},\"required\":[\"note\"]}",
+     "," I_LIMIT(50, 500) "," I_MAX_OCC "," I_CURSOR "},\"required\":[\"note\"]}",
      "{\"type\":\"object\",\"required\":[\"path\",\"total\",\"mentioned_in\",\"missing\","
      "\"stale\",\"next_cursor\"],\"properties\":{\"path\":{\"type\":\"string\"},\"total\":{"
      "\"type\":\"integer\"},\"mentioned_in\":{\"type\":\"array\",\"items\":" S_SOURCE "},"

@@ -239,6 +239,37 @@ if (!write) {
     assert.ok(r.contents[0].text.endsWith("Ann Lee asked about the budget.\n"));
     await client.unsubscribeResource({ uri });
   });
+
+  await check("max_occurrences", async () => {
+    // A meeting that links Ann Lee 25 times: 20 occurrences kept by default.
+    const lines = Array.from({ length: 25 }, (_, i) => `- item ${i + 1} for [[Ann Lee]]`);
+    writeFileSync(VAULT + "/Meetings/Standup.md",
+      "---\ntype: meeting\ntitle: Standup\ndate: '2025-03-20'\n---\n\n" + lines.join("\n") + "\n");
+    const standup = (r) => r.linked?.find((s) => s.path === "Meetings/Standup.md") ??
+      r.mentioned_in?.find((s) => s.path === "Meetings/Standup.md");
+    for (let t0 = performance.now(); !standup(ok(await call("backlinks", { note: "Ann Lee" })));) {
+      assert.ok(performance.now() - t0 < 5000, "Standup.md indexed within 5 s");
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const { tools } = await client.listTools();
+    for (const name of ["backlinks", "mentions"]) {
+      const t = tools.find((x) => x.name === name);
+      assert.deepEqual(t.inputSchema.properties.max_occurrences,
+        { type: "integer", minimum: 1, maximum: 1000, default: 20 }, name);
+      assert.ok(t.description.includes("more_occurrences"), name);
+      const count = (r) => [standup(r).occurrences.length, standup(r).more_occurrences ?? 0];
+      assert.deepEqual(count(ok(await call(name, { note: "Ann Lee" }))), [20, 5], name);
+      assert.deepEqual(count(ok(await call(name, { note: "Ann Lee", max_occurrences: 3 }))),
+        [3, 22], name);
+      const all = ok(await call(name, { note: "Ann Lee", max_occurrences: 1000 }));
+      assert.deepEqual(count(all), [25, 0], name);
+      assert.deepEqual(standup(all).occurrences.map((o) => o.line), lines.map((_, i) => i + 7));
+      for (const bad of [0, 1001, -1, 2.5, "5", false]) {
+        fails(await call(name, { note: "Ann Lee", max_occurrences: bad }),
+          'argument "max_occurrences" must be an integer from 1 to 1000');
+      }
+    }
+  });
 } else {
   await check("create_note", async () => {
     const c = ok(await call("create_note", { path: "Inbox/New idea.md", text: "# New idea\n" }));
