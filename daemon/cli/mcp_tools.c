@@ -1527,10 +1527,19 @@ static const tool tools[] = {
     {"search", "Search notes",
      "Full-text search over the vault's notes (titles, aliases, headings, properties and text), "
      "best matches first, with the matching lines. Use it to find notes about something when you "
-     "do not know their names. Query syntax: words (all must appear, whole words; end one with * "
-     "for a prefix), \"exact phrase\", -word to exclude, OR, parentheses, path:folder, "
-     "file:name, tag:#tag, [property:value], line:(words on one line), section:(words in one "
-     "section), task-todo:words / task-done:words. Case-insensitive; accents matter. " PAGING,
+     "do not know their names. Query syntax (example → the notes it matches): "
+     "lena roadmap → every word, whole words (word* is a prefix); \"storage roadmap\" → the "
+     "words in this order; -draft, -\"air gapped\", -tag:#x → not what follows the -; a OR b → "
+     "either side (OR in capitals); (a OR b) c → parentheses group; path:Meetings/2025, "
+     "path:\"Q4 plans\" → a path containing the text; file:roadmap → a file name containing the "
+     "text; tag:#partner, tag:partner → the tag or one below it (#partner/eu); [status] → the "
+     "property with a value; [status:draft] → the property, its value containing the text; "
+     "line:(lena roadmap) → one line matching the query inside; section:(lena roadmap) → one "
+     "section (the text between two headings) matching it; task:deck → a task whose text "
+     "matches; task-todo:deck, task-todo: → a task not checked ([ ]) matching (or any); "
+     "task-done:deck, task-done: → a task checked with any other character. line:, section: and "
+     "task: take words, phrases, OR, - and parentheses: task-todo:(deck OR slides) -done. An "
+     "unknown operator is text. Case-insensitive; accents matter. " PAGING,
      "{\"type\":\"object\",\"properties\":{\"query\":{\"type\":\"string\",\"description\":"
      "\"the search query\"}," I_LIMIT(10, 100) "," I_CURSOR "},\"required\":[\"query\"]}",
      "{\"type\":\"object\",\"required\":[\"total\",\"results\",\"next_cursor\"],\"properties\":{"

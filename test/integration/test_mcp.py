@@ -102,7 +102,8 @@ def client_dir():
 def run_sdk(mode):
     with Daemon(files=FILES) as d:
         env = dict(os.environ, QUIPU=quipu_path(), VAULT=d.vault, MODE=mode,
-                   QUIPU_SOCKET=d.socket)
+                   QUIPU_SOCKET=d.socket,
+                   SEARCH_DOC=os.path.join(SOURCE_DIR, "docs", "search.md"))
         p = subprocess.run(["node", "test.mjs"], cwd=client_dir(), env=env,
                            capture_output=True, text=True, timeout=300)
         if p.returncode != 0:

@@ -86,6 +86,20 @@ await check("tools/list", async () => {
   }
 });
 
+await check("search syntax", async () => {
+  // The search tool's description lists the syntax as docs/search.md does:
+  // every example of the first column of its "Query syntax" table.
+  const doc = readFileSync(process.env.SEARCH_DOC, "utf8");
+  const table = doc.slice(doc.indexOf("## Query syntax"));
+  const rows = table.split("\n").filter((l) => l.startsWith("| `"));
+  const examples = rows.flatMap((l) => [...l.split(" | ")[0].matchAll(/`([^`]+)`/g)].map((x) => x[1]));
+  assert.ok(examples.length >= 20 && examples.includes("task:deck"), examples.join(" "));
+  const { tools } = await client.listTools();
+  const d = tools.find((t) => t.name === "search").description;
+  for (const x of examples)
+    assert.ok(d.includes(x), `search's description lacks ${x}: ${d}`);
+});
+
 await check("status", async () => {
   const s = ok(await call("status", {}));
   assert.equal(s.state, "ready");
