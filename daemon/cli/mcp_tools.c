@@ -145,6 +145,43 @@ static json_t *arg_string(json_t *args, const char *name, size_t max, const char
     return NULL;
 }
 
+/* A string argument that must be one of `allowed` (a NULL-terminated list). */
+static json_t *arg_enum(json_t *args, const char *name, const char *const *allowed,
+                        const char **out)
+{
+    json_t *e = arg_string(args, name, 64, out);
+
+    if (e != NULL || *out == NULL)
+        return e;
+    for (size_t i = 0; allowed[i] != NULL; i++)
+        if (strcmp(*out, allowed[i]) == 0)
+            return NULL;
+    sb b = {0};
+    for (size_t i = 0; allowed[i] != NULL; i++)
+        sb_printf(&b, "%s%s", i ? ", " : "", allowed[i]);
+    e = tool_error("argument \"%s\" must be one of: %s (not \"%s\")", name, b.s ? b.s : "", *out);
+    free(b.s);
+    *out = NULL;
+    return e;
+}
+
+/* read_note's version: checked for its form here, so that a mistyped one
+ * is not reported as a note changed since it was read. */
+static json_t *arg_version(json_t *args, const char **out)
+{
+    json_t *e = arg_string(args, "version", 64, out);
+
+    if (e != NULL || *out == NULL)
+        return e;
+    if (strlen(*out) != 16 || strspn(*out, "0123456789abcdefABCDEF") != 16) {
+        e = tool_error("argument \"version\" must be the version read_note gave (16 hex "
+                       "digits), not \"%s\"",
+                       *out);
+        *out = NULL;
+    }
+    return e;
+}
+
 static json_t *arg_int(json_t *args, const char *name, long lo, long hi, long *out)
 {
     json_t *v = json_object_get(args, name);
@@ -552,15 +589,20 @@ static json_t *t_tasks(qp_mcp *m, json_t *args)
 
 static json_t *t_list_notes(qp_mcp *m, json_t *args)
 {
-    static const char *const keys[] = {"folder", "tag", "property", "value", "kind", "sort"};
-    const char *cursor = NULL, *v = NULL;
+    static const char *const keys[] = {"folder", "tag", "property", "value"};
+    static const char *const kinds[] = {"person", "meeting", "note", NULL};
+    static const char *const sorts[] = {"path", "modified", "date", "title", NULL};
+    const char *cursor = NULL, *v = NULL, *kind = NULL, *sort = NULL;
     long limit = 100, total = 0;
     int code = 0;
     char why[300], *next = NULL;
     json_t *e, *filters = json_object();
 
+    /* The enums are checked here, in the tool's words: quipud's messages
+     * say "param", and an older quipud would not check kind at all. */
     if ((e = arg_int(args, "limit", 1, 1000, &limit)) ||
-        (e = arg_string(args, "cursor", 64, &cursor))) {
+        (e = arg_string(args, "cursor", 64, &cursor)) ||
+        (e = arg_enum(args, "kind", kinds, &kind)) || (e = arg_enum(args, "sort", sorts, &sort))) {
         json_decref(filters);
         return e;
     }
@@ -572,6 +614,15 @@ static json_t *t_list_notes(qp_mcp *m, json_t *args)
         if (v)
             json_object_set_new(filters, keys[i], json_string(v));
     }
+    if (json_object_get(filters, "value") && !json_object_get(filters, "property")) {
+        json_decref(filters);
+        return tool_error("argument \"value\" needs argument \"property\", the frontmatter key "
+                          "whose value must equal it");
+    }
+    if (kind)
+        json_object_set_new(filters, "kind", json_string(kind));
+    if (sort)
+        json_object_set_new(filters, "sort", json_string(sort));
     json_t *notes = qp_mcp_list(m, filters, limit, cursor, &next, &total, &code, why, sizeof why);
     if (notes != NULL && !m->has_list &&
         (json_object_get(filters, "kind") || json_object_get(filters, "property") ||
@@ -964,7 +1015,7 @@ static json_t *read_for_write(qp_mcp *m, const char *rel, const char *version, c
     if (qp_vault_read(m->vault, rel, QP_NOTE_MAX_SIZE, text, len, &fs, &err) != 0)
         return tool_error("%s: cannot be read: %s", rel, err.msg);
     snprintf(cur, sizeof cur, "%016llx", (unsigned long long)fs.hash);
-    if (version && strcmp(version, cur) != 0) {
+    if (version && strcasecmp(version, cur) != 0) {
         free(*text);
         *text = NULL;
         return tool_error("%s changed since you read it (version %s, now %s): nothing written; "
@@ -987,8 +1038,7 @@ static json_t *t_append_to_note(qp_mcp *m, json_t *args)
     json_t *e;
 
     if ((e = arg_string(args, "note", 4096, &name)) ||
-        (e = arg_string(args, "text", MAX_TEXT, &add)) ||
-        (e = arg_string(args, "version", 32, &version)))
+        (e = arg_string(args, "text", MAX_TEXT, &add)) || (e = arg_version(args, &version)))
         return e;
     if ((path = resolve_note(m, name, &e)) == NULL)
         return e;
@@ -1090,8 +1140,7 @@ static json_t *t_add_mentions(qp_mcp *m, json_t *args)
     mode_t mode;
     json_t *e;
 
-    if ((e = arg_string(args, "note", 4096, &name)) ||
-        (e = arg_string(args, "version", 32, &version)))
+    if ((e = arg_string(args, "note", 4096, &name)) || (e = arg_version(args, &version)))
         return e;
     if ((path = resolve_note(m, name, &e)) == NULL)
         return e;
@@ -1495,6 +1544,9 @@ cleanup:
     "\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":" #mx ",\"default\":" #d "}"
 #define I_CURSOR \
     "\"cursor\":{\"type\":\"string\",\"description\":\"next_cursor of the previous page\"}"
+#define I_VERSION                                                                         \
+    "\"version\":{\"type\":\"string\",\"pattern\":\"^[0-9a-fA-F]{16}$\",\"description\":" \
+    "\"read_note's version\"}"
 #define STR_(x)       #x
 #define STR(x)        STR_(x)
 #define S_OCC_MAX     STR(OCC_MAX)
@@ -1659,9 +1711,8 @@ static const tool tools[] = {
     {"append_to_note", "Append to a note",
      "Appends text at the end of a note (on a new line). Pass the version read_note gave you: a "
      "note changed since then is refused, and nothing is written. " NOTE_RULE,
-     "{\"type\":\"object\",\"properties\":{" I_NOTE ",\"text\":{\"type\":\"string\"},\"version\":"
-     "{\"type\":\"string\",\"description\":\"read_note's version\"}},\"required\":[\"note\","
-     "\"text\"]}",
+     "{\"type\":\"object\",\"properties\":{" I_NOTE ",\"text\":{\"type\":\"string\"}," I_VERSION
+     "},\"required\":[\"note\",\"text\"]}",
      "{\"type\":\"object\",\"required\":[\"path\",\"version\"],\"properties\":{\"path\":{\"type\":"
      "\"string\"},\"uri\":{\"type\":\"string\"},\"version\":{\"type\":\"string\"},\"bytes\":{"
      "\"type\":\"integer\"}}}",
@@ -1671,8 +1722,7 @@ static const tool tools[] = {
      "section for every meeting that mentions the person and is not listed yet (the mentions "
      "tool's missing), in the note's own format (bullet, blank lines, order); makes the section "
      "when there is none. Pass read_note's version to refuse a note changed since. " NOTE_RULE,
-     "{\"type\":\"object\",\"properties\":{" I_NOTE ",\"version\":{\"type\":\"string\"}},"
-     "\"required\":[\"note\"]}",
+     "{\"type\":\"object\",\"properties\":{" I_NOTE "," I_VERSION "},\"required\":[\"note\"]}",
      "{\"type\":\"object\",\"required\":[\"path\",\"added\"],\"properties\":{\"path\":{\"type\":"
      "\"string\"},\"uri\":{\"type\":\"string\"},\"version\":{\"type\":\"string\"},\"bytes\":{"
      "\"type\":\"integer\"},\"added\":{\"type\":\"array\"}}}",

@@ -106,6 +106,10 @@ await check("status", async () => {
   assert.equal(s.writable, write);
   assert.equal(s.notes.person, 1);
   assert.equal(s.notes.meeting, 2);
+  // It takes no arguments, and says so.
+  fails(await call("status", { verbose: true }),
+    'unknown argument "verbose"; this tool takes: no arguments');
+  assert.equal(ok(await call("status", {})).state, "ready");
 });
 
 await check("search", async () => {
@@ -169,6 +173,19 @@ await check("mentions", async () => {
   assert.deepEqual(m.mentioned_in.map((s) => s.path), ["Meetings/Roadmap sync.md", "Meetings/Hiring.md"]);
   assert.deepEqual(m.missing, ["Meetings/Hiring.md"]);
   assert.deepEqual(m.stale.map((s) => s.title), ["Old offsite"]);
+  // Invalid arguments: a tool error that names the argument, or the note.
+  fails(await call("mentions", {}), 'missing argument "note"');
+  fails(await call("mentions", { note: 5 }), 'argument "note" must be a string');
+  fails(await call("mentions", { note: "Ann Lee", limit: 0 }),
+    'argument "limit" must be an integer from 1 to 500');
+  fails(await call("mentions", { note: "Ann Lee", limit: "10" }),
+    'argument "limit" must be an integer from 1 to 500');
+  fails(await call("mentions", { note: "Ann Lee", cursor: "x" }), "not a cursor");
+  fails(await call("mentions", { note: "Ann Lee", unlinked: true }),
+    'unknown argument "unlinked"; this tool takes: note, limit, max_occurrences, cursor');
+  fails(await call("mentions", { note: "Ann Leee" }),
+    'no note named "Ann Leee"; did you mean "People/Ann Lee.md"');
+  assert.equal(ok(await call("mentions", { note: "Annie" })).path, "People/Ann Lee.md");
 });
 
 await check("tasks", async () => {
@@ -195,6 +212,19 @@ await check("list_notes", async () => {
   assert.equal(f.total, 2);
   assert.equal(f.notes.length, 1);
   assert.equal(typeof f.next_cursor, "string");
+  // Invalid arguments: each named, with what it may be.
+  fails(await call("list_notes", { kind: "robot" }),
+    'argument "kind" must be one of: person, meeting, note (not "robot")');
+  fails(await call("list_notes", { sort: "size" }),
+    'argument "sort" must be one of: path, modified, date, title (not "size")');
+  fails(await call("list_notes", { value: "draft" }),
+    'argument "value" needs argument "property"');
+  fails(await call("list_notes", { folder: 5 }), 'argument "folder" must be a string');
+  fails(await call("list_notes", { limit: 1001 }), 'argument "limit" must be an integer from 1 to 1000');
+  fails(await call("list_notes", { cursor: "x" }), "cursor");
+  fails(await call("list_notes", { path: "People" }),
+    'unknown argument "path"; this tool takes: folder, tag, property, value, kind, sort, limit, cursor');
+  assert.equal(ok(await call("list_notes", { kind: "person" })).total, 1);
 });
 
 await check("unresolved_links", async () => {
@@ -329,7 +359,23 @@ if (!write) {
   });
 
   await check("add_mentions", async () => {
-    const r = ok(await call("add_mentions", { note: "Ann Lee" }));
+    // Invalid arguments: refused, nothing written.
+    const before = vaultFiles();
+    fails(await call("add_mentions", {}), 'missing argument "note"');
+    fails(await call("add_mentions", { note: 5 }), 'argument "note" must be a string');
+    fails(await call("add_mentions", { note: "Ann Leee" }),
+      'no note named "Ann Leee"; did you mean "People/Ann Lee.md"');
+    fails(await call("add_mentions", { note: "Ann Lee", version: "zzz" }),
+      'argument "version" must be the version read_note gave (16 hex digits), not "zzz"');
+    fails(await call("add_mentions", { note: "Ann Lee", version: 7 }),
+      'argument "version" must be a string');
+    fails(await call("add_mentions", { note: "Ann Lee", version: "0123456789abcdef" }),
+      "People/Ann Lee.md changed since you read it (version 0123456789abcdef");
+    fails(await call("add_mentions", { note: "Ann Lee", dry_run: true }),
+      'unknown argument "dry_run"; this tool takes: note, version');
+    assert.deepEqual(vaultFiles(), before, "nothing written by the refusals");
+    const version = ok(await call("read_note", { note: "Ann Lee" })).version;
+    const r = ok(await call("add_mentions", { note: "Ann Lee", version: version.toUpperCase() }));
     assert.deepEqual(r.added.map((x) => x.title), ["Hiring"]);
     const t = readFileSync(VAULT + "/People/Ann Lee.md", "utf8");
     assert.ok(t.includes("## Recent Context\n\n- 2025-03-04: Mentioned in: Roadmap sync\n" +
