@@ -7,9 +7,12 @@
  * revision this server also speaks (2025-06-18, 2025-03-26, 2024-11-05) gets
  * that one, any other gets the newest. Before `initialize` only `ping` is
  * answered; every other request gets -32600. Lines over MAX_LINE are refused
- * with -32600 and skipped; invalid JSON gets -32700; unknown methods -32601;
- * the server keeps serving after each. Nothing but protocol messages goes
- * to standard output: logs (one line per write a tool makes) go to stderr.
+ * with -32600 and skipped; invalid JSON gets -32700, a string holding
+ * U+0000 -32602; a message that is no request -32600 (id null when it has
+ * no valid one); unknown methods -32601; the server keeps serving after
+ * each. Notifications are never answered. Nothing but protocol messages
+ * goes to standard output: logs (one line per write a tool makes) go to
+ * stderr.
  *
  * The daemon: quipud of the vault (found as every quipu command finds it;
  * started, detached, when none answers). A second connection subscribes to
@@ -72,10 +75,21 @@ static void reply(json_t *id, json_t *result)
                    result ? result : json_object()));
 }
 
+/* Takes data (may be NULL): what a client can act on beside the message. */
+static void reply_error_data(json_t *id, int code, const char *message, json_t *data)
+{
+    json_t *msg = json_pack("{s:s, s:O, s:{s:i, s:s}}", "jsonrpc", "2.0", "id",
+                            id ? id : json_null(), "error", "code", code, "message", message);
+
+    if (msg != NULL && data != NULL)
+        json_object_set(json_object_get(msg, "error"), "data", data);
+    json_decref(data);
+    emit(msg);
+}
+
 static void reply_error(json_t *id, int code, const char *message)
 {
-    emit(json_pack("{s:s, s:O, s:{s:i, s:s}}", "jsonrpc", "2.0", "id", id ? id : json_null(),
-                   "error", "code", code, "message", message));
+    reply_error_data(id, code, message, NULL);
 }
 
 /* ---- quipud ------------------------------------------------------------- */
@@ -241,6 +255,33 @@ static int hexval(char c)
     return -1;
 }
 
+/* Drops the empty and "." segments of an absolute path, in place, so that
+ * every spelling of a file's URI comes to one path. False when a segment
+ * is "..": where it leads is not text's to say (a folder may be a
+ * symlink), and qp_vault_read refuses it anyway. */
+static bool drop_dot_segments(char *path)
+{
+    char *r = path, *w = path;
+
+    while (*r != '\0') {
+        while (*r == '/')
+            r++;
+        char *seg = r;
+        while (*r != '\0' && *r != '/')
+            r++;
+        size_t l = (size_t)(r - seg);
+        if (l == 0 || (l == 1 && seg[0] == '.'))
+            continue;
+        if (l == 2 && seg[0] == '.' && seg[1] == '.')
+            return false;
+        *w++ = '/';
+        memmove(w, seg, l);
+        w += l;
+    }
+    *w = '\0';
+    return true;
+}
+
 char *qp_mcp_uri_path(const qp_mcp *m, const char *uri)
 {
     size_t rl = strlen(m->root);
@@ -272,8 +313,10 @@ char *qp_mcp_uri_path(const qp_mcp *m, const char *uri)
         }
     }
     *w = '\0';
-    /* Inside the root, and a note: qp_vault_read refuses '..' and escapes. */
-    if (strncmp(dec, m->root, rl) != 0 || dec[rl] != '/' || !qp_vault_is_note(dec + rl + 1)) {
+    /* Inside the root (a real path: no dot segments), and a note;
+     * qp_vault_read refuses symlinks that lead out. */
+    if (dec[0] != '/' || !drop_dot_segments(dec) || strncmp(dec, m->root, rl) != 0 ||
+        dec[rl] != '/' || !qp_vault_is_note(dec + rl + 1)) {
         free(dec);
         return NULL;
     }
@@ -284,13 +327,14 @@ char *qp_mcp_uri_path(const qp_mcp *m, const char *uri)
 /* ---- notes, for resources/list and list_notes --------------------------- */
 
 json_t *qp_mcp_list(qp_mcp *m, json_t *filters, long limit, const char *cursor, char **next,
-                    long *total, char *why, size_t whylen)
+                    long *total, int *code, char *why, size_t whylen)
 {
     json_t *result = NULL, *error = NULL, *notes = NULL;
     const char *cwhy = NULL;
 
     *next = NULL;
     *total = 0;
+    *code = 0;
     if (m->has_list) {
         json_t *p = filters ? json_deep_copy(filters) : json_object();
 
@@ -302,10 +346,11 @@ json_t *qp_mcp_list(qp_mcp *m, json_t *filters, long limit, const char *cursor, 
             return NULL;
         }
         if (error != NULL) {
-            int code = (int)json_integer_value(json_object_get(error, "code"));
+            int ecode = (int)json_integer_value(json_object_get(error, "code"));
 
-            if (code != -32601) {
+            if (ecode != -32601) {
                 snprintf(why, whylen, "%s", json_string_value(json_object_get(error, "message")));
+                *code = ecode;
                 json_decref(error);
                 return NULL;
             }
@@ -341,6 +386,7 @@ json_t *qp_mcp_list(qp_mcp *m, json_t *filters, long limit, const char *cursor, 
         }
         if (error != NULL) {
             snprintf(why, whylen, "%s", json_string_value(json_object_get(error, "message")));
+            *code = (int)json_integer_value(json_object_get(error, "code"));
             json_decref(error);
             return NULL;
         }
@@ -392,19 +438,33 @@ json_t *qp_mcp_text(const char *s, size_t n)
 
 static json_t *resources_list(qp_mcp *m, json_t *params, int *code, const char **msg)
 {
-    const char *cursor = json_string_value(json_object_get(params, "cursor"));
+    json_t *jc = json_object_get(params, "cursor");
+    const char *cursor = json_string_value(jc);
     char why[256], *next = NULL;
     long total = 0;
-    json_t *notes = qp_mcp_list(m, NULL, PAGE_RESOURCES, cursor, &next, &total, why, sizeof why);
-    json_t *res, *arr;
+    int qcode = 0;
+    json_t *notes, *res, *arr;
     size_t i;
     json_t *n;
+    static char buf[300];
 
+    /* null is no cursor, as for the tools' optional arguments. */
+    if (jc != NULL && !json_is_null(jc) && cursor == NULL) {
+        *code = -32602;
+        *msg = "resources/list: cursor must be a string, the nextCursor of the previous page";
+        return NULL;
+    }
+    notes = qp_mcp_list(m, NULL, PAGE_RESOURCES, cursor, &next, &total, &qcode, why, sizeof why);
     if (notes == NULL) {
-        static char buf[300];
-
-        snprintf(buf, sizeof buf, "%s", why);
-        *code = -32603;
+        /* The cursor is all the client sends: quipud's -32602 is about it. */
+        if (qcode == -32602)
+            snprintf(buf, sizeof buf,
+                     "resources/list: cursor \"%.64s\" is not a nextCursor this server gave: "
+                     "pass one back as it came, or none for the first page",
+                     cursor ? cursor : "");
+        else
+            snprintf(buf, sizeof buf, "%s", why);
+        *code = qcode == -32602 ? -32602 : -32603;
         *msg = buf;
         return NULL;
     }
@@ -432,7 +492,8 @@ static json_t *resources_list(qp_mcp *m, json_t *params, int *code, const char *
     return res;
 }
 
-static json_t *resources_read(qp_mcp *m, json_t *params, int *code, const char **msg)
+/* Sets *data (new) on some errors. */
+static json_t *resources_read(qp_mcp *m, json_t *params, int *code, const char **msg, json_t **data)
 {
     const char *uri = json_string_value(json_object_get(params, "uri"));
     char *rel = qp_mcp_uri_path(m, uri), *text = NULL;
@@ -440,14 +501,33 @@ static json_t *resources_read(qp_mcp *m, json_t *params, int *code, const char *
     qp_file_stat fs;
     qp_error err = QP_ERROR_INIT;
     json_t *res = NULL;
+    qp_rc rc;
 
     if (uri == NULL) {
         *code = -32602;
         *msg = "resources/read: uri must be a string";
         return NULL;
     }
-    if (rel == NULL ||
-        qp_vault_read(m->vault, rel, QP_NOTE_MAX_SIZE, &text, &len, &fs, &err) != 0) {
+    rc = rel ? qp_vault_read(m->vault, rel, QP_NOTE_MAX_SIZE, &text, &len, &fs, &err) : QP_EINVAL;
+    if (rc == QP_ETOOBIG) {
+        /* The index's one size limit: past it the file is an attachment,
+         * which resources/list does not list either. Saying so beats "not
+         * found" for a file the client can see; read_note reads it in parts. */
+        static char buf[PATH_MAX + 256];
+
+        snprintf(buf, sizeof buf,
+                 "resources/read: %s is %llu bytes, over the %u-byte limit of a note (the index "
+                 "keeps it as an attachment, and resources/list does not list it): read it in "
+                 "parts with the read_note tool (offset, max_bytes)",
+                 rel, (unsigned long long)fs.size, QP_NOTE_MAX_SIZE);
+        *code = -32602;
+        *msg = buf;
+        *data = json_pack("{s:s, s:I, s:I}", "path", rel, "size", (json_int_t)fs.size, "limit",
+                          (json_int_t)QP_NOTE_MAX_SIZE);
+        free(rel);
+        return NULL;
+    }
+    if (rc != 0) {
         *code = -32002;
         *msg = "resource not found: not a note of this vault";
         free(rel);
@@ -521,8 +601,10 @@ static json_t *resources_subscribe(qp_mcp *m, json_t *params, bool on, int *code
             uri == NULL ? "uri must be a string" : "resource not found: not a note of this vault";
         return NULL;
     }
+    /* By note, not by URI text: two spellings of one file's URI are one
+     * subscription (its notifications name the URI first subscribed). */
     for (size_t i = 0; i < m->nsubs; i++) {
-        if (strcmp(m->subs[i].uri, uri) == 0) {
+        if (strcmp(m->subs[i].path, rel) == 0) {
             if (!on) {
                 free(m->subs[i].uri);
                 free(m->subs[i].path);
@@ -578,7 +660,13 @@ static json_t *initialize(qp_mcp *m, json_t *params)
                      instructions);
 }
 
-static void handle(qp_mcp *m, json_t *msg)
+/* A string with U+0000 is valid JSON, but every name and text quipu takes
+ * is a C string: "Ideas.md\0../x" would be read as "Ideas.md". */
+static const char nul_refused[] = "strings holding U+0000 are not accepted";
+
+/* One message; `nul`: it holds a string with U+0000, to be refused once
+ * its id is known. */
+static void handle(qp_mcp *m, json_t *msg, bool nul)
 {
     json_t *id = json_object_get(msg, "id");
     json_t *jm = json_object_get(msg, "method");
@@ -586,7 +674,7 @@ static void handle(qp_mcp *m, json_t *msg)
     const char *method = json_string_value(jm);
     const char *emsg = NULL;
     int code = 0;
-    json_t *res = NULL;
+    json_t *res = NULL, *edata = NULL;
 
     if (!json_is_object(msg)) {
         reply_error(NULL, -32600,
@@ -600,19 +688,29 @@ static void handle(qp_mcp *m, json_t *msg)
         reply_error(NULL, -32600, "id must be a string or an integer");
         return;
     }
+    /* What is no request is answered even without an id (JSON-RPC 2.0: an
+     * Invalid Request gets id null): a client that sent `{}` or a method
+     * that is no string learns why nothing happened. */
     if (!json_is_string(json_object_get(msg, "jsonrpc")) ||
         strcmp(json_string_value(json_object_get(msg, "jsonrpc")), "2.0") != 0 || method == NULL) {
-        if (id != NULL)
-            reply_error(id, -32600, "not a JSON-RPC 2.0 request (jsonrpc \"2.0\" and a method)");
+        reply_error(id, -32600, "not a JSON-RPC 2.0 request (jsonrpc \"2.0\" and a method)");
         return;
     }
-    if (params != NULL && !json_is_object(params)) {
-        if (id != NULL)
-            reply_error(id, -32602, "params must be an object");
+    if (params != NULL && !json_is_object(params) && !json_is_array(params)) {
+        reply_error(id, -32600, "params must be an object");
         return;
     }
     if (id == NULL) /* notifications: initialized, cancelled, ... need nothing */
         return;
+    if (nul) {
+        reply_error(id, -32602, nul_refused);
+        return;
+    }
+    if (params != NULL && !json_is_object(params)) {
+        /* An array is valid JSON-RPC, but every MCP method takes an object. */
+        reply_error(id, -32602, "params must be an object");
+        return;
+    }
     if (strcmp(method, "ping") == 0) {
         reply(id, json_object());
         return;
@@ -657,7 +755,7 @@ static void handle(qp_mcp *m, json_t *msg)
     } else if (strcmp(method, "resources/templates/list") == 0) {
         res = json_pack("{s:[]}", "resourceTemplates");
     } else if (strcmp(method, "resources/read") == 0) {
-        res = resources_read(m, params, &code, &emsg);
+        res = resources_read(m, params, &code, &emsg, &edata);
     } else if (strcmp(method, "resources/subscribe") == 0) {
         res = resources_subscribe(m, params, true, &code, &emsg);
     } else if (strcmp(method, "resources/unsubscribe") == 0) {
@@ -669,19 +767,29 @@ static void handle(qp_mcp *m, json_t *msg)
     if (res != NULL)
         reply(id, res);
     else
-        reply_error(id, code ? code : -32603, emsg ? emsg : "out of memory");
+        reply_error_data(id, code ? code : -32603, emsg ? emsg : "out of memory", edata);
 }
 
 static void handle_line(qp_mcp *m, const char *line, size_t n)
 {
     json_error_t jerr;
     json_t *msg;
+    bool nul = false;
 
     while (n > 0 && (line[n - 1] == '\r' || line[n - 1] == ' ' || line[n - 1] == '\t'))
         n--;
     if (n == 0)
         return;
     msg = json_loadb(line, n, JSON_REJECT_DUPLICATES, &jerr);
+    if (msg == NULL && json_error_code(&jerr) == json_error_null_character) {
+        /* Valid JSON all the same: parsed again only to answer its id. */
+        msg = json_loadb(line, n, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+        nul = true;
+    }
+    if (msg == NULL && json_error_code(&jerr) == json_error_null_byte_in_key) {
+        reply_error(NULL, -32602, nul_refused); /* jansson holds no such key: the id is lost */
+        return;
+    }
     if (msg == NULL) {
         char buf[200];
 
@@ -689,7 +797,7 @@ static void handle_line(qp_mcp *m, const char *line, size_t n)
         reply_error(NULL, -32700, buf);
         return;
     }
-    handle(m, msg);
+    handle(m, msg, nul);
     json_decref(msg);
 }
 

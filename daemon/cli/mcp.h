@@ -24,8 +24,8 @@
 
 /* A resource a client subscribed to, and what its file looked like. */
 typedef struct qp_mcp_sub {
-    char *uri;
-    char *path; /* vault-relative */
+    char *uri;  /* as first subscribed: what its notifications name */
+    char *path; /* vault-relative (qp_mcp_uri_path): what the subscription is */
     bool exists;
     struct stat st;
 } qp_mcp_sub;
@@ -58,14 +58,19 @@ json_t *qp_mcp_text(const char *s, size_t n);
 char *qp_mcp_uri(const qp_mcp *m, const char *rel);
 
 /* The vault-relative path a file:// URI names inside the vault (new,
- * free()), or NULL when it is no such URI. */
+ * free()), or NULL when it is no such URI. Every spelling of one file's
+ * URI gives the same path: percent-escapes decoded, "." and empty segments
+ * dropped, an empty or "localhost" host, the query and fragment ignored; a
+ * ".." segment makes it no such URI. */
 char *qp_mcp_uri_path(const qp_mcp *m, const char *uri);
 
 /* One page of notes {path, kind, title, date} from quipud: `list` when it
  * has it, else a filter-only search. Returns the array (new) and sets
- * *next (new string or NULL) and *total; NULL after setting *why. */
+ * *next (new string or NULL) and *total; NULL after setting *why and *code
+ * (quipud's error code, -32602 for a bad cursor or filter; 0 when quipud
+ * could not be asked). */
 json_t *qp_mcp_list(qp_mcp *m, json_t *filters, long limit, const char *cursor, char **next,
-                    long *total, char *why, size_t whylen);
+                    long *total, int *code, char *why, size_t whylen);
 
 /* ---- mcp_tools.c ------------------------------------------------------ */
 

@@ -21,6 +21,7 @@
 #define _XOPEN_SOURCE 700
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -142,6 +143,43 @@ static json_t *arg_string(json_t *args, const char *name, size_t max, const char
                           json_string_length(v), max);
     *out = json_string_value(v);
     return NULL;
+}
+
+/* A string argument that must be one of `allowed` (a NULL-terminated list). */
+static json_t *arg_enum(json_t *args, const char *name, const char *const *allowed,
+                        const char **out)
+{
+    json_t *e = arg_string(args, name, 64, out);
+
+    if (e != NULL || *out == NULL)
+        return e;
+    for (size_t i = 0; allowed[i] != NULL; i++)
+        if (strcmp(*out, allowed[i]) == 0)
+            return NULL;
+    sb b = {0};
+    for (size_t i = 0; allowed[i] != NULL; i++)
+        sb_printf(&b, "%s%s", i ? ", " : "", allowed[i]);
+    e = tool_error("argument \"%s\" must be one of: %s (not \"%s\")", name, b.s ? b.s : "", *out);
+    free(b.s);
+    *out = NULL;
+    return e;
+}
+
+/* read_note's version: checked for its form here, so that a mistyped one
+ * is not reported as a note changed since it was read. */
+static json_t *arg_version(json_t *args, const char **out)
+{
+    json_t *e = arg_string(args, "version", 64, out);
+
+    if (e != NULL || *out == NULL)
+        return e;
+    if (strlen(*out) != 16 || strspn(*out, "0123456789abcdefABCDEF") != 16) {
+        e = tool_error("argument \"version\" must be the version read_note gave (16 hex "
+                       "digits), not \"%s\"",
+                       *out);
+        *out = NULL;
+    }
+    return e;
 }
 
 static json_t *arg_int(json_t *args, const char *name, long lo, long hi, long *out)
@@ -383,13 +421,23 @@ static json_t *t_read_note(qp_mcp *m, json_t *args)
     return out ? tool_ok(out, s.s) : (free(s.s), tool_error("out of memory"));
 }
 
-/* The daemon's paging params: limit, and cursor (opaque: passed as it came). */
-static json_t *page_params(json_t *p, json_t *args, long limit)
+/* The occurrences kept per source (the daemon's max_occurrences): 20 by
+ * default, a few lines of context each that a model reads at a glance;
+ * more_occurrences says how many a larger max_occurrences would show. The
+ * cap of 1000 keeps one source's page within a model's reach; 0 (the
+ * daemon's "all") is not offered, as nothing would bound it. */
+#define OCC_DEFAULT 20
+#define OCC_MAX     1000
+
+/* The daemon's paging params: limit, cursor (opaque: passed as it came)
+ * and, for methods whose items are sources, max_occ (else 0). */
+static json_t *page_params(json_t *p, json_t *args, long limit, long max_occ)
 {
     const char *cursor = json_string_value(json_object_get(args, "cursor"));
 
     json_object_set_new(p, "limit", json_integer(limit));
-    json_object_set_new(p, "max_occurrences", json_integer(20));
+    if (max_occ > 0)
+        json_object_set_new(p, "max_occurrences", json_integer(max_occ));
     if (cursor)
         json_object_set_new(p, "cursor", json_string(cursor));
     return p;
@@ -399,20 +447,20 @@ static json_t *t_backlinks(qp_mcp *m, json_t *args)
 {
     const char *name = NULL, *cursor = NULL;
     bool unlinked = false;
-    long limit = 50;
+    long limit = 50, max_occ = OCC_DEFAULT;
     json_t *e;
 
     if ((e = arg_string(args, "note", 4096, &name)) ||
         (e = arg_bool(args, "unlinked", &unlinked)) ||
         (e = arg_int(args, "limit", 1, 500, &limit)) ||
+        (e = arg_int(args, "max_occurrences", 1, OCC_MAX, &max_occ)) ||
         (e = arg_string(args, "cursor", 4096, &cursor)))
         return e;
     char *path = resolve_note(m, name, &e);
     if (path == NULL)
         return e;
-    json_t *r = ask(
-        m, "backlinks",
-        page_params(json_pack("{s:s, s:b}", "note", path, "unlinked", unlinked), args, limit), &e);
+    json_t *p = json_pack("{s:s, s:b}", "note", path, "unlinked", unlinked);
+    json_t *r = ask(m, "backlinks", page_params(p, args, limit, max_occ), &e);
     free(path);
     if (r == NULL)
         return e;
@@ -451,17 +499,19 @@ static json_t *t_backlinks(qp_mcp *m, json_t *args)
 static json_t *t_mentions(qp_mcp *m, json_t *args)
 {
     const char *name = NULL, *cursor = NULL;
-    long limit = 50;
+    long limit = 50, max_occ = OCC_DEFAULT;
     json_t *e;
 
     if ((e = arg_string(args, "note", 4096, &name)) ||
         (e = arg_int(args, "limit", 1, 500, &limit)) ||
+        (e = arg_int(args, "max_occurrences", 1, OCC_MAX, &max_occ)) ||
         (e = arg_string(args, "cursor", 4096, &cursor)))
         return e;
     char *path = resolve_note(m, name, &e);
     if (path == NULL)
         return e;
-    json_t *r = ask(m, "mentions", page_params(json_pack("{s:s}", "note", path), args, limit), &e);
+    json_t *p = json_pack("{s:s}", "note", path);
+    json_t *r = ask(m, "mentions", page_params(p, args, limit, max_occ), &e);
     free(path);
     if (r == NULL)
         return e;
@@ -501,8 +551,7 @@ static json_t *t_tasks(qp_mcp *m, json_t *args)
         return e;
     if (today && !(strlen(today) == 10 && today[4] == '-' && today[7] == '-'))
         return tool_error("argument \"today\" must be a date YYYY-MM-DD");
-    json_t *p = page_params(json_pack("{s:s}", "query", q), args, limit);
-    json_object_del(p, "max_occurrences");
+    json_t *p = page_params(json_pack("{s:s}", "query", q), args, limit, 0);
     if (today)
         json_object_set_new(p, "today", json_string(today));
     json_t *r = ask(m, "tasks.query", p, &e);
@@ -540,14 +589,20 @@ static json_t *t_tasks(qp_mcp *m, json_t *args)
 
 static json_t *t_list_notes(qp_mcp *m, json_t *args)
 {
-    static const char *const keys[] = {"folder", "tag", "property", "value", "kind", "sort"};
-    const char *cursor = NULL, *v = NULL;
+    static const char *const keys[] = {"folder", "tag", "property", "value"};
+    static const char *const kinds[] = {"person", "meeting", "note", NULL};
+    static const char *const sorts[] = {"path", "modified", "date", "title", NULL};
+    const char *cursor = NULL, *v = NULL, *kind = NULL, *sort = NULL;
     long limit = 100, total = 0;
+    int code = 0;
     char why[300], *next = NULL;
     json_t *e, *filters = json_object();
 
+    /* The enums are checked here, in the tool's words: quipud's messages
+     * say "param", and an older quipud would not check kind at all. */
     if ((e = arg_int(args, "limit", 1, 1000, &limit)) ||
-        (e = arg_string(args, "cursor", 64, &cursor))) {
+        (e = arg_string(args, "cursor", 64, &cursor)) ||
+        (e = arg_enum(args, "kind", kinds, &kind)) || (e = arg_enum(args, "sort", sorts, &sort))) {
         json_decref(filters);
         return e;
     }
@@ -559,7 +614,16 @@ static json_t *t_list_notes(qp_mcp *m, json_t *args)
         if (v)
             json_object_set_new(filters, keys[i], json_string(v));
     }
-    json_t *notes = qp_mcp_list(m, filters, limit, cursor, &next, &total, why, sizeof why);
+    if (json_object_get(filters, "value") && !json_object_get(filters, "property")) {
+        json_decref(filters);
+        return tool_error("argument \"value\" needs argument \"property\", the frontmatter key "
+                          "whose value must equal it");
+    }
+    if (kind)
+        json_object_set_new(filters, "kind", json_string(kind));
+    if (sort)
+        json_object_set_new(filters, "sort", json_string(sort));
+    json_t *notes = qp_mcp_list(m, filters, limit, cursor, &next, &total, &code, why, sizeof why);
     if (notes != NULL && !m->has_list &&
         (json_object_get(filters, "kind") || json_object_get(filters, "property") ||
          json_object_get(filters, "sort"))) {
@@ -690,6 +754,76 @@ static bool new_path_ok(const char *rel, char *why, size_t wl)
         return false;
     }
     return true;
+}
+
+/* The entry of folder `dir` whose name folds as `name` does (qp_text_fold,
+ * as links compare names), new, or NULL. */
+static char *folded_entry(const char *dir, const char *name, size_t len)
+{
+    char *want = qp_text_fold(name, len, NULL), *found = NULL;
+    DIR *d = want ? opendir(dir) : NULL;
+    struct dirent *e;
+
+    while (d != NULL && found == NULL && (e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        char *f = qp_text_fold(e->d_name, strlen(e->d_name), NULL);
+        if (f != NULL && strcmp(f, want) == 0)
+            found = strdup(e->d_name);
+        free(f);
+    }
+    if (d != NULL)
+        closedir(d);
+    free(want);
+    return found;
+}
+
+/* Links resolve case-insensitively (and a case-insensitive disk holds one
+ * file for both names), so a new note whose path differs from an existing
+ * file or folder only in case would take another's links, or be it. True
+ * after writing that file's path, or the first such folder's with a '/'
+ * after it, to `existing`. rel passed vault_path_ok: no "." or ".." parts. */
+static bool case_clash(const qp_mcp *m, const char *rel, char *existing, size_t el)
+{
+    char have[PATH_MAX], path[PATH_MAX * 2]; /* have: the part of rel found, as spelled on disk */
+    size_t hl = 0, folder_end = 0; /* have[0..folder_end): the first folder that differs */
+    bool differs = false, whole = false;
+    struct stat st;
+
+    have[0] = '\0';
+    for (const char *c = rel;;) {
+        const char *slash = strchr(c, '/');
+        size_t l = slash ? (size_t)(slash - c) : strlen(c);
+        char *name = NULL;
+
+        if (snprintf(path, sizeof path, "%s/%s%s%.*s", m->root, have, hl > 0 ? "/" : "", (int)l,
+                     c) >= (int)sizeof path)
+            return false; /* longer than any path the vault can hold */
+        if (lstat(path, &st) != 0) {
+            snprintf(path, sizeof path, "%s/%s", m->root, have);
+            if ((name = folded_entry(path, c, l)) == NULL)
+                break; /* no such name in any case: nothing below it either */
+            differs = true;
+        }
+        int n = snprintf(have + hl, sizeof have - hl, "%s%.*s", hl > 0 ? "/" : "",
+                         (int)(name ? strlen(name) : l), name ? name : c);
+        free(name);
+        if (n < 0 || (size_t)n >= sizeof have - hl)
+            return false;
+        hl += (size_t)n;
+        if (slash == NULL) {
+            whole = true; /* the whole path exists, spelled otherwise */
+            break;
+        }
+        if (differs && folder_end == 0)
+            folder_end = hl;
+        c = slash + 1;
+    }
+    if (differs && whole)
+        snprintf(existing, el, "%s", have);
+    else if (differs)
+        snprintf(existing, el, "%.*s/", (int)folder_end, have);
+    return differs;
 }
 
 /* Makes the folders of rel inside the root; false when one is (or links)
@@ -853,7 +987,11 @@ static json_t *t_create_note(qp_mcp *m, json_t *args)
     if ((e = arg_string(args, "path", 1024, &rel)) ||
         (e = arg_string(args, "text", MAX_TEXT, &text)))
         return e;
-    if (!new_path_ok(rel, why, sizeof why) || !make_folders(m, rel, why, sizeof why))
+    if (!new_path_ok(rel, why, sizeof why))
+        return tool_error("%s", why);
+    if (case_clash(m, rel, why, sizeof why))
+        return tool_error("%s already exists (names differ only in case): nothing written", why);
+    if (!make_folders(m, rel, why, sizeof why))
         return tool_error("%s", why);
     mode_t um = umask(0);
     umask(um);
@@ -877,7 +1015,7 @@ static json_t *read_for_write(qp_mcp *m, const char *rel, const char *version, c
     if (qp_vault_read(m->vault, rel, QP_NOTE_MAX_SIZE, text, len, &fs, &err) != 0)
         return tool_error("%s: cannot be read: %s", rel, err.msg);
     snprintf(cur, sizeof cur, "%016llx", (unsigned long long)fs.hash);
-    if (version && strcmp(version, cur) != 0) {
+    if (version && strcasecmp(version, cur) != 0) {
         free(*text);
         *text = NULL;
         return tool_error("%s changed since you read it (version %s, now %s): nothing written; "
@@ -900,8 +1038,7 @@ static json_t *t_append_to_note(qp_mcp *m, json_t *args)
     json_t *e;
 
     if ((e = arg_string(args, "note", 4096, &name)) ||
-        (e = arg_string(args, "text", MAX_TEXT, &add)) ||
-        (e = arg_string(args, "version", 32, &version)))
+        (e = arg_string(args, "text", MAX_TEXT, &add)) || (e = arg_version(args, &version)))
         return e;
     if ((path = resolve_note(m, name, &e)) == NULL)
         return e;
@@ -1003,8 +1140,7 @@ static json_t *t_add_mentions(qp_mcp *m, json_t *args)
     mode_t mode;
     json_t *e;
 
-    if ((e = arg_string(args, "note", 4096, &name)) ||
-        (e = arg_string(args, "version", 32, &version)))
+    if ((e = arg_string(args, "note", 4096, &name)) || (e = arg_version(args, &version)))
         return e;
     if ((path = resolve_note(m, name, &e)) == NULL)
         return e;
@@ -1401,13 +1537,27 @@ cleanup:
     "{\"type\":\"string\"},\"kind\":{\"type\":\"string\"},\"title\":" S_NSTR ",\"date\":" S_NSTR \
     ",\"occurrences\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":"        \
     "{\"line\":{\"type\":\"integer\"},\"column\":{\"type\":\"integer\"},\"context\":"            \
-    "{\"type\":\"string\"}}}}}}"
+    "{\"type\":\"string\"}}}},\"more_occurrences\":{\"type\":\"integer\"}}}"
 #define I_NOTE \
     "\"note\":{\"type\":\"string\",\"description\":\"the note (path, name, alias or link text)\"}"
 #define I_LIMIT(d, mx) \
     "\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":" #mx ",\"default\":" #d "}"
 #define I_CURSOR \
     "\"cursor\":{\"type\":\"string\",\"description\":\"next_cursor of the previous page\"}"
+#define I_VERSION                                                                         \
+    "\"version\":{\"type\":\"string\",\"pattern\":\"^[0-9a-fA-F]{16}$\",\"description\":" \
+    "\"read_note's version\"}"
+#define STR_(x)       #x
+#define STR(x)        STR_(x)
+#define S_OCC_MAX     STR(OCC_MAX)
+#define S_OCC_DEFAULT STR(OCC_DEFAULT)
+#define I_MAX_OCC                                                                    \
+    "\"max_occurrences\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":" S_OCC_MAX \
+    ",\"default\":" S_OCC_DEFAULT "}"
+#define OCCURRENCES                                                                        \
+    "Each source lists at most max_occurrences of its occurrences (default " S_OCC_DEFAULT \
+    "); more_occurrences > 0 counts the rest: call again with a larger max_occurrences "   \
+    "(up to " S_OCC_MAX ") to see them."
 
 typedef json_t *(*tool_fn)(qp_mcp *m, json_t *args);
 
@@ -1429,10 +1579,19 @@ static const tool tools[] = {
     {"search", "Search notes",
      "Full-text search over the vault's notes (titles, aliases, headings, properties and text), "
      "best matches first, with the matching lines. Use it to find notes about something when you "
-     "do not know their names. Query syntax: words (all must appear, whole words; end one with * "
-     "for a prefix), \"exact phrase\", -word to exclude, OR, parentheses, path:folder, "
-     "file:name, tag:#tag, [property:value], line:(words on one line), section:(words in one "
-     "section), task-todo:words / task-done:words. Case-insensitive; accents matter. " PAGING,
+     "do not know their names. Query syntax (example → the notes it matches): "
+     "lena roadmap → every word, whole words (word* is a prefix); \"storage roadmap\" → the "
+     "words in this order; -draft, -\"air gapped\", -tag:#x → not what follows the -; a OR b → "
+     "either side (OR in capitals); (a OR b) c → parentheses group; path:Meetings/2025, "
+     "path:\"Q4 plans\" → a path containing the text; file:roadmap → a file name containing the "
+     "text; tag:#partner, tag:partner → the tag or one below it (#partner/eu); [status] → the "
+     "property with a value; [status:draft] → the property, its value containing the text; "
+     "line:(lena roadmap) → one line matching the query inside; section:(lena roadmap) → one "
+     "section (the text between two headings) matching it; task:deck → a task whose text "
+     "matches; task-todo:deck, task-todo: → a task not checked ([ ]) matching (or any); "
+     "task-done:deck, task-done: → a task checked with any other character. line:, section: and "
+     "task: take words, phrases, OR, - and parentheses: task-todo:(deck OR slides) -done. An "
+     "unknown operator is text. Case-insensitive; accents matter. " PAGING,
      "{\"type\":\"object\",\"properties\":{\"query\":{\"type\":\"string\",\"description\":"
      "\"the search query\"}," I_LIMIT(10, 100) "," I_CURSOR "},\"required\":[\"query\"]}",
      "{\"type\":\"object\",\"required\":[\"total\",\"results\",\"next_cursor\"],\"properties\":{"
@@ -1464,9 +1623,9 @@ static const tool tools[] = {
     {"backlinks", "Backlinks of a note",
      "The notes that link to a note, each with the line of every link; with unlinked: true also "
      "the notes that name it (its file name or an alias) in plain text without linking it. Use it "
-     "to see what refers to a person, project or topic. " NOTE_RULE " " PAGING,
+     "to see what refers to a person, project or topic. " NOTE_RULE " " OCCURRENCES " " PAGING,
      "{\"type\":\"object\",\"properties\":{" I_NOTE ",\"unlinked\":{\"type\":\"boolean\","
-     "\"default\":false}," I_LIMIT(50, 500) "," I_CURSOR "},\"required\":[\"note\"]}",
+     "\"default\":false}," I_LIMIT(50, 500) "," I_MAX_OCC "," I_CURSOR "},\"required\":[\"note\"]}",
      "{\"type\":\"object\",\"required\":[\"path\",\"linked\",\"total_linked\",\"next_cursor\"],"
      "\"properties\":{\"path\":{\"type\":\"string\"},\"total_linked\":{\"type\":\"integer\"},"
      "\"total_unlinked\":{\"type\":\"integer\"},\"linked\":{\"type\":\"array\",\"items\":" S_SOURCE
@@ -1476,9 +1635,10 @@ static const tool tools[] = {
      "For a person note: the meeting notes that link to or name the person, newest first; the "
      "\"Mentioned in\" lines of the person's Recent Context (listed), the meetings missing from "
      "them (missing: paths) and lines that name no such meeting (stale). Use it before updating "
-     "a person's note; add_mentions writes the missing lines. " NOTE_RULE " " PAGING,
+     "a person's note; add_mentions writes the missing lines. " NOTE_RULE " " OCCURRENCES
+     " " PAGING,
      "{\"type\":\"object\",\"properties\":{" I_NOTE
-     "," I_LIMIT(50, 500) "," I_CURSOR "},\"required\":[\"note\"]}",
+     "," I_LIMIT(50, 500) "," I_MAX_OCC "," I_CURSOR "},\"required\":[\"note\"]}",
      "{\"type\":\"object\",\"required\":[\"path\",\"total\",\"mentioned_in\",\"missing\","
      "\"stale\",\"next_cursor\"],\"properties\":{\"path\":{\"type\":\"string\"},\"total\":{"
      "\"type\":\"integer\"},\"mentioned_in\":{\"type\":\"array\",\"items\":" S_SOURCE "},"
@@ -1538,8 +1698,9 @@ static const tool tools[] = {
      T_READS, t_status},
     {"create_note", "Create a note",
      "Creates a new note at path (vault-relative, ending in .md; folders are made as needed) with "
-     "the given Markdown text. Refuses an existing path, paths outside the vault, hidden folders. "
-     "Returns the new note's version.",
+     "the given Markdown text. Refuses an existing path, one that differs from an existing note or "
+     "folder only in case (links resolve case-insensitively), paths outside the vault, hidden "
+     "folders. Returns the new note's version.",
      "{\"type\":\"object\",\"properties\":{\"path\":{\"type\":\"string\",\"description\":"
      "\"e.g. People/Ann Lee.md\"},\"text\":{\"type\":\"string\"}},\"required\":[\"path\","
      "\"text\"]}",
@@ -1550,9 +1711,8 @@ static const tool tools[] = {
     {"append_to_note", "Append to a note",
      "Appends text at the end of a note (on a new line). Pass the version read_note gave you: a "
      "note changed since then is refused, and nothing is written. " NOTE_RULE,
-     "{\"type\":\"object\",\"properties\":{" I_NOTE ",\"text\":{\"type\":\"string\"},\"version\":"
-     "{\"type\":\"string\",\"description\":\"read_note's version\"}},\"required\":[\"note\","
-     "\"text\"]}",
+     "{\"type\":\"object\",\"properties\":{" I_NOTE ",\"text\":{\"type\":\"string\"}," I_VERSION
+     "},\"required\":[\"note\",\"text\"]}",
      "{\"type\":\"object\",\"required\":[\"path\",\"version\"],\"properties\":{\"path\":{\"type\":"
      "\"string\"},\"uri\":{\"type\":\"string\"},\"version\":{\"type\":\"string\"},\"bytes\":{"
      "\"type\":\"integer\"}}}",
@@ -1562,8 +1722,7 @@ static const tool tools[] = {
      "section for every meeting that mentions the person and is not listed yet (the mentions "
      "tool's missing), in the note's own format (bullet, blank lines, order); makes the section "
      "when there is none. Pass read_note's version to refuse a note changed since. " NOTE_RULE,
-     "{\"type\":\"object\",\"properties\":{" I_NOTE ",\"version\":{\"type\":\"string\"}},"
-     "\"required\":[\"note\"]}",
+     "{\"type\":\"object\",\"properties\":{" I_NOTE "," I_VERSION "},\"required\":[\"note\"]}",
      "{\"type\":\"object\",\"required\":[\"path\",\"added\"],\"properties\":{\"path\":{\"type\":"
      "\"string\"},\"uri\":{\"type\":\"string\"},\"version\":{\"type\":\"string\"},\"bytes\":{"
      "\"type\":\"integer\"},\"added\":{\"type\":\"array\"}}}",

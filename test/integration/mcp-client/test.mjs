@@ -86,12 +86,30 @@ await check("tools/list", async () => {
   }
 });
 
+await check("search syntax", async () => {
+  // The search tool's description lists the syntax as docs/search.md does:
+  // every example of the first column of its "Query syntax" table.
+  const doc = readFileSync(process.env.SEARCH_DOC, "utf8");
+  const table = doc.slice(doc.indexOf("## Query syntax"));
+  const rows = table.split("\n").filter((l) => l.startsWith("| `"));
+  const examples = rows.flatMap((l) => [...l.split(" | ")[0].matchAll(/`([^`]+)`/g)].map((x) => x[1]));
+  assert.ok(examples.length >= 20 && examples.includes("task:deck"), examples.join(" "));
+  const { tools } = await client.listTools();
+  const d = tools.find((t) => t.name === "search").description;
+  for (const x of examples)
+    assert.ok(d.includes(x), `search's description lacks ${x}: ${d}`);
+});
+
 await check("status", async () => {
   const s = ok(await call("status", {}));
   assert.equal(s.state, "ready");
   assert.equal(s.writable, write);
   assert.equal(s.notes.person, 1);
   assert.equal(s.notes.meeting, 2);
+  // It takes no arguments, and says so.
+  fails(await call("status", { verbose: true }),
+    'unknown argument "verbose"; this tool takes: no arguments');
+  assert.equal(ok(await call("status", {})).state, "ready");
 });
 
 await check("search", async () => {
@@ -155,6 +173,19 @@ await check("mentions", async () => {
   assert.deepEqual(m.mentioned_in.map((s) => s.path), ["Meetings/Roadmap sync.md", "Meetings/Hiring.md"]);
   assert.deepEqual(m.missing, ["Meetings/Hiring.md"]);
   assert.deepEqual(m.stale.map((s) => s.title), ["Old offsite"]);
+  // Invalid arguments: a tool error that names the argument, or the note.
+  fails(await call("mentions", {}), 'missing argument "note"');
+  fails(await call("mentions", { note: 5 }), 'argument "note" must be a string');
+  fails(await call("mentions", { note: "Ann Lee", limit: 0 }),
+    'argument "limit" must be an integer from 1 to 500');
+  fails(await call("mentions", { note: "Ann Lee", limit: "10" }),
+    'argument "limit" must be an integer from 1 to 500');
+  fails(await call("mentions", { note: "Ann Lee", cursor: "x" }), "not a cursor");
+  fails(await call("mentions", { note: "Ann Lee", unlinked: true }),
+    'unknown argument "unlinked"; this tool takes: note, limit, max_occurrences, cursor');
+  fails(await call("mentions", { note: "Ann Leee" }),
+    'no note named "Ann Leee"; did you mean "People/Ann Lee.md"');
+  assert.equal(ok(await call("mentions", { note: "Annie" })).path, "People/Ann Lee.md");
 });
 
 await check("tasks", async () => {
@@ -181,6 +212,19 @@ await check("list_notes", async () => {
   assert.equal(f.total, 2);
   assert.equal(f.notes.length, 1);
   assert.equal(typeof f.next_cursor, "string");
+  // Invalid arguments: each named, with what it may be.
+  fails(await call("list_notes", { kind: "robot" }),
+    'argument "kind" must be one of: person, meeting, note (not "robot")');
+  fails(await call("list_notes", { sort: "size" }),
+    'argument "sort" must be one of: path, modified, date, title (not "size")');
+  fails(await call("list_notes", { value: "draft" }),
+    'argument "value" needs argument "property"');
+  fails(await call("list_notes", { folder: 5 }), 'argument "folder" must be a string');
+  fails(await call("list_notes", { limit: 1001 }), 'argument "limit" must be an integer from 1 to 1000');
+  fails(await call("list_notes", { cursor: "x" }), "cursor");
+  fails(await call("list_notes", { path: "People" }),
+    'unknown argument "path"; this tool takes: folder, tag, property, value, kind, sort, limit, cursor');
+  assert.equal(ok(await call("list_notes", { kind: "person" })).total, 1);
 });
 
 await check("unresolved_links", async () => {
@@ -239,6 +283,37 @@ if (!write) {
     assert.ok(r.contents[0].text.endsWith("Ann Lee asked about the budget.\n"));
     await client.unsubscribeResource({ uri });
   });
+
+  await check("max_occurrences", async () => {
+    // A meeting that links Ann Lee 25 times: 20 occurrences kept by default.
+    const lines = Array.from({ length: 25 }, (_, i) => `- item ${i + 1} for [[Ann Lee]]`);
+    writeFileSync(VAULT + "/Meetings/Standup.md",
+      "---\ntype: meeting\ntitle: Standup\ndate: '2025-03-20'\n---\n\n" + lines.join("\n") + "\n");
+    const standup = (r) => r.linked?.find((s) => s.path === "Meetings/Standup.md") ??
+      r.mentioned_in?.find((s) => s.path === "Meetings/Standup.md");
+    for (let t0 = performance.now(); !standup(ok(await call("backlinks", { note: "Ann Lee" })));) {
+      assert.ok(performance.now() - t0 < 5000, "Standup.md indexed within 5 s");
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const { tools } = await client.listTools();
+    for (const name of ["backlinks", "mentions"]) {
+      const t = tools.find((x) => x.name === name);
+      assert.deepEqual(t.inputSchema.properties.max_occurrences,
+        { type: "integer", minimum: 1, maximum: 1000, default: 20 }, name);
+      assert.ok(t.description.includes("more_occurrences"), name);
+      const count = (r) => [standup(r).occurrences.length, standup(r).more_occurrences ?? 0];
+      assert.deepEqual(count(ok(await call(name, { note: "Ann Lee" }))), [20, 5], name);
+      assert.deepEqual(count(ok(await call(name, { note: "Ann Lee", max_occurrences: 3 }))),
+        [3, 22], name);
+      const all = ok(await call(name, { note: "Ann Lee", max_occurrences: 1000 }));
+      assert.deepEqual(count(all), [25, 0], name);
+      assert.deepEqual(standup(all).occurrences.map((o) => o.line), lines.map((_, i) => i + 7));
+      for (const bad of [0, 1001, -1, 2.5, "5", false]) {
+        fails(await call(name, { note: "Ann Lee", max_occurrences: bad }),
+          'argument "max_occurrences" must be an integer from 1 to 1000');
+      }
+    }
+  });
 } else {
   await check("create_note", async () => {
     const c = ok(await call("create_note", { path: "Inbox/New idea.md", text: "# New idea\n" }));
@@ -252,6 +327,21 @@ if (!write) {
       assert.ok(!existsSync(VAULT + "/../escape.md"));
     }
     fails(await call("create_note", { path: "big.md", text: "x".repeat(9 << 20) }), "too long");
+    // Links resolve case-insensitively, so a name that differs only in case
+    // is taken (and is the same file on a case-insensitive disk).
+    const files = vaultFiles();
+    fails(await call("create_note", { path: "Inbox/new IDEA.md", text: "x" }),
+      "Inbox/New idea.md already exists (names differ only in case): nothing written");
+    fails(await call("create_note", { path: "inbox/New idea.md", text: "x" }),
+      "Inbox/New idea.md already exists (names differ only in case): nothing written");
+    fails(await call("create_note", { path: "INBOX/Other idea.md", text: "x" }),
+      "Inbox/ already exists (names differ only in case): nothing written");
+    fails(await call("create_note", { path: "people/ann lee.md", text: "x" }),
+      "People/Ann Lee.md already exists (names differ only in case)");
+    assert.deepEqual(vaultFiles(), files, "nothing written");
+    assert.ok(!existsSync(VAULT + "/inbox") && !existsSync(VAULT + "/INBOX"), "no folder made");
+    ok(await call("create_note", { path: "Inbox/Other idea.md", text: "x" }));
+    unlinkSync(VAULT + "/Inbox/Other idea.md");
   });
 
   await check("append_to_note", async () => {
@@ -269,7 +359,23 @@ if (!write) {
   });
 
   await check("add_mentions", async () => {
-    const r = ok(await call("add_mentions", { note: "Ann Lee" }));
+    // Invalid arguments: refused, nothing written.
+    const before = vaultFiles();
+    fails(await call("add_mentions", {}), 'missing argument "note"');
+    fails(await call("add_mentions", { note: 5 }), 'argument "note" must be a string');
+    fails(await call("add_mentions", { note: "Ann Leee" }),
+      'no note named "Ann Leee"; did you mean "People/Ann Lee.md"');
+    fails(await call("add_mentions", { note: "Ann Lee", version: "zzz" }),
+      'argument "version" must be the version read_note gave (16 hex digits), not "zzz"');
+    fails(await call("add_mentions", { note: "Ann Lee", version: 7 }),
+      'argument "version" must be a string');
+    fails(await call("add_mentions", { note: "Ann Lee", version: "0123456789abcdef" }),
+      "People/Ann Lee.md changed since you read it (version 0123456789abcdef");
+    fails(await call("add_mentions", { note: "Ann Lee", dry_run: true }),
+      'unknown argument "dry_run"; this tool takes: note, version');
+    assert.deepEqual(vaultFiles(), before, "nothing written by the refusals");
+    const version = ok(await call("read_note", { note: "Ann Lee" })).version;
+    const r = ok(await call("add_mentions", { note: "Ann Lee", version: version.toUpperCase() }));
     assert.deepEqual(r.added.map((x) => x.title), ["Hiring"]);
     const t = readFileSync(VAULT + "/People/Ann Lee.md", "utf8");
     assert.ok(t.includes("## Recent Context\n\n- 2025-03-04: Mentioned in: Roadmap sync\n" +
