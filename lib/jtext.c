@@ -56,23 +56,89 @@ void qp__jt_str(qp__jtext *b, const char *s)
     qp__jt_add(b, s, strlen(s));
 }
 
-/* Appends the encoding of j and releases j (NULL: out of memory). The
- * first try writes into the room left; only a value bigger than that room
- * is encoded twice. */
+/* Appends jansson's encoding of j. The first try writes into the room
+ * left; only a value bigger than that room is encoded twice. */
+static void dump_leaf(qp__jtext *b, const json_t *j)
+{
+    if (b->oom)
+        return;
+    size_t room = b->cap - b->len;
+    size_t n = json_dumpb(j, room ? b->p + b->len : NULL, room, JT_FLAGS);
+    if (n >= room && n != 0 && qp__jt_reserve(b, n))
+        n = json_dumpb(j, b->p + b->len, b->cap - b->len, JT_FLAGS);
+    if (n == 0)
+        b->oom = true;
+    else if (!b->oom)
+        b->len += n;
+}
+
+void qp__jt_value(qp__jtext *b, const json_t *j)
+{
+    json_t *m = (json_t *)(uintptr_t)j; /* jansson's iterators take no const */
+    const char *key;
+    json_t *v;
+    size_t i;
+    bool first = true;
+    switch (json_typeof(j)) {
+    case JSON_OBJECT:
+        qp__jt_add(b, "{", 1);
+        json_object_foreach(m, key, v)
+        {
+            if (!first)
+                qp__jt_add(b, ",", 1);
+            first = false;
+            if (!qp__jt_string(b, key, strlen(key))) {
+                json_t *k = json_string(key);
+                if (!k)
+                    b->oom = true;
+                else
+                    dump_leaf(b, k);
+                json_decref(k);
+            }
+            qp__jt_add(b, ":", 1);
+            qp__jt_value(b, v);
+        }
+        qp__jt_add(b, "}", 1);
+        return;
+    case JSON_ARRAY:
+        qp__jt_add(b, "[", 1);
+        json_array_foreach(m, i, v)
+        {
+            if (i)
+                qp__jt_add(b, ",", 1);
+            qp__jt_value(b, v);
+        }
+        qp__jt_add(b, "]", 1);
+        return;
+    case JSON_STRING:
+        if (!qp__jt_string(b, json_string_value(j), json_string_length(j)))
+            dump_leaf(b, j);
+        return;
+    case JSON_INTEGER:
+        qp__jt_int(b, (long long)json_integer_value(j));
+        return;
+    case JSON_TRUE:
+        qp__jt_add(b, "true", 4);
+        return;
+    case JSON_FALSE:
+        qp__jt_add(b, "false", 5);
+        return;
+    case JSON_NULL:
+        qp__jt_add(b, "null", 4);
+        return;
+    default: /* a real: jansson's own digits */
+        dump_leaf(b, j);
+        return;
+    }
+}
+
+/* Appends the encoding of j and releases j (NULL: out of memory). */
 void qp__jt_json(qp__jtext *b, json_t *j)
 {
     if (!j)
         b->oom = true;
-    if (!b->oom) {
-        size_t room = b->cap - b->len;
-        size_t n = json_dumpb(j, room ? b->p + b->len : NULL, room, JT_FLAGS);
-        if (n >= room && n != 0 && qp__jt_reserve(b, n))
-            n = json_dumpb(j, b->p + b->len, b->cap - b->len, JT_FLAGS);
-        if (n == 0)
-            b->oom = true;
-        else if (!b->oom)
-            b->len += n;
-    }
+    else
+        qp__jt_value(b, j);
     json_decref(j);
 }
 

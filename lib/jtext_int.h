@@ -4,13 +4,13 @@
 /*
  * jtext — an answer written as JSON text while it is built, for the
  * answers too big or too hot to hold as jansson values first (the task
- * answers, backlinks). Values are encoded by jansson (json_dumpb), except
- * the two the hot answers are made of: integers and strings, which
- * qp__jt_int() and qp__jt_string() write byte for byte as jansson's compact
- * dump does (test_jtext compares them with it), without a jansson value
- * made and freed for each. The frame of the answer, its member names and
- * punctuation, is written by the caller, in the order jansson's compact
- * dump of the same object would give.
+ * answers, backlinks), and for the other answers, built as jansson values,
+ * a faster dump of them. Strings, integers and the frame of objects and
+ * arrays are written byte for byte as jansson's compact dump writes them
+ * (test_jtext compares them with it); reals are left to jansson. Writing a
+ * string or an integer needs no jansson value made and freed for it. The frame of the answer, its
+ * member names and punctuation, is written by the caller, in the order jansson's compact dump of
+ * the same object would give.
  *
  * A failed allocation sets `oom` and makes every later call a no-op, so a
  * writer checks once, at qp__jt_finish(). Internal to libquipu.
@@ -33,6 +33,11 @@ bool qp__jt_reserve(qp__jtext *b, size_t n);
 /* Appends s[0..n) / the NUL-terminated s as they are. */
 void qp__jt_add(qp__jtext *b, const char *s, size_t n);
 void qp__jt_str(qp__jtext *b, const char *s);
+
+/* Appends j as json_dumpb(j, JSON_COMPACT | JSON_ENCODE_ANY) encodes it:
+ * objects (in their order), arrays, strings, integers and literals are
+ * written here, reals and the strings qp__jt_string() leaves by jansson. */
+void qp__jt_value(qp__jtext *b, const json_t *j);
 
 /* Appends the compact encoding of j and releases j (NULL: out of memory). */
 void qp__jt_json(qp__jtext *b, json_t *j);

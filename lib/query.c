@@ -48,8 +48,6 @@
 #include "search_int.h"
 #include "store_int.h"
 
-#define JSON_FLAGS (JSON_COMPACT | JSON_ENCODE_ANY)
-
 /* A file's row as the answers show it: the methods' note row
  * (methods_int.h), read by qp__mnote_get(). */
 typedef qp__mnote file_info;
@@ -202,20 +200,19 @@ static void body_free(body *b)
     memset(b, 0, sizeof *b);
 }
 
-/* The current source of note `id` (at `path`) read through the vault, and
- * its mention text: the stored mask applied when the file is still what
- * was indexed (same hash), else the file parsed again (it changed and its
- * update is on the way). *found is false when the note cannot be read or
- * is not indexed as a note (it has no mention text then). */
-static qp_rc load_text(qp_store *st, const qp_vault *vault, int64_t id, const char *path, body *b,
-                       char **mtext, bool *found, qp_error *err)
+/* What an unlinked candidate needs of the index, in one lookup: its file
+ * row as qp__mnote_get() gives it (*f), its mention mask (b->mask) and
+ * content hash. *found is false when `id` is not indexed as a note (no
+ * mention text); then nothing is held. */
+static qp_rc mention_source(qp_store *st, int64_t id, file_info *f, body *b, uint64_t *hash,
+                            bool *found, qp_error *err)
 {
-    qp_rc rc = QP_OK;
-    memset(b, 0, sizeof *b);
-    *mtext = NULL;
-    *found = false;
     sqlite3_stmt *s;
-    if ((rc = qp__store_stmt(&s, st, QP__S_BODY, err)) != QP_OK)
+    memset(f, 0, sizeof *f);
+    memset(b, 0, sizeof *b);
+    *found = false;
+    qp_rc rc = qp__store_stmt(&s, st, QP__S_BODY, err);
+    if (rc != QP_OK)
         return rc;
     sqlite3_bind_int64(s, 1, id);
     int src = sqlite3_step(s);
@@ -227,11 +224,36 @@ static qp_rc load_text(qp_store *st, const qp_vault *vault, int64_t id, const ch
     b->mask = malloc(b->masklen + 1);
     if (b->mask && b->masklen)
         memcpy(b->mask, sqlite3_column_blob(s, 0), b->masklen);
-    uint64_t hash = (uint64_t)sqlite3_column_int64(s, 1);
+    *hash = (uint64_t)sqlite3_column_int64(s, 1);
+    f->id = id;
+    f->path = col_dup(s, 2);
+    f->is_note = sqlite3_column_int(s, 3) != 0;
+    f->kind = sqlite3_column_int(s, 4);
+    f->title = col_dup(s, 5);
+    f->date = col_dup(s, 6);
+    bool oom = !b->mask || !f->path || (!f->title && sqlite3_column_type(s, 5) != SQLITE_NULL) ||
+               (!f->date && sqlite3_column_type(s, 6) != SQLITE_NULL);
     sqlite3_reset(s);
-    if (!b->mask)
+    if (oom) {
+        body_free(b);
+        qp__mnote_free(f);
         return qp_error_set(err, QP_ENOMEM, "out of memory");
+    }
+    *found = true;
+    return QP_OK;
+}
 
+/* The current source of the note at `path` read through the vault into b
+ * (whose mask mention_source() filled), and its mention text: the mask
+ * applied when the file is still what was indexed (its hash is `hash`),
+ * else the file parsed again (it changed and its update is on the way).
+ * *found is false when the note cannot be read; b is emptied then. */
+static qp_rc load_text(const qp_vault *vault, const char *path, uint64_t hash, body *b,
+                       char **mtext, bool *found, qp_error *err)
+{
+    qp_rc rc = QP_OK;
+    *mtext = NULL;
+    *found = false;
     qp_file_stat fs;
     qp_error rerr = QP_ERROR_INIT;
     rc = qp_vault_read(vault, path, QP_NOTE_MAX_SIZE, &b->src, &b->len, &fs, &rerr);
@@ -875,15 +897,17 @@ static qp_rc unlinked_source(json_t **out, qp_store *st, const qp_vault *vault, 
     bool readable = false;
     qp__mention_hit *hits = NULL;
     size_t nh = 0;
+    uint64_t hash = 0;
     *out = NULL;
-    qp_rc rc = qp__mnote_get(&f, st, id, err);
-    if (rc != QP_OK)
+    qp_rc rc = mention_source(st, id, &f, &b, &hash, &readable, err);
+    if (rc != QP_OK || !readable)
         return rc;
     if (qp_vault_excluded(vault, f.path)) { /* Obsidian hides excluded files here */
+        body_free(&b);
         qp__mnote_free(&f);
         return QP_OK;
     }
-    rc = load_text(st, vault, id, f.path, &b, &text, &readable, err);
+    rc = load_text(vault, f.path, hash, &b, &text, &readable, err);
     if (rc != QP_OK || !readable) {
         qp__mnote_free(&f);
         return rc;
@@ -1724,8 +1748,10 @@ qp_rc qp_query_run(char **out, qp_store *st, const qp_vault *vault, const char *
         json_decref(res);
         return rc;
     }
-    char *text = json_dumps(res, JSON_FLAGS);
+    qp__jtext t = {0};
+    qp__jt_value(&t, res); /* json_dumps(res, JSON_COMPACT | JSON_ENCODE_ANY), faster */
     json_decref(res);
+    char *text = qp__jt_finish(&t);
     if (!text)
         return qp_error_set(err, QP_ENOMEM, "out of memory");
     *out = text;

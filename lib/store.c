@@ -183,8 +183,8 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [QP__S_FILE_BY_PATH] = "SELECT id, size, mtime_ns, hash, is_note FROM files WHERE path = ?1",
     [QP__S_FILES_BY_NAME] = "SELECT id, path, path_folded FROM files WHERE name_folded = ?1",
     [QP__S_FILE_INFO] = "SELECT path, is_note, kind, title, date FROM files WHERE id = ?1",
-    [QP__S_BODY] = "SELECT d.mask, f.hash FROM mention_doc d JOIN files f ON f.id = d.file"
-                   " WHERE d.file = ?1",
+    [QP__S_BODY] = "SELECT d.mask, f.hash, f.path, f.is_note, f.kind, f.title, f.date"
+                   " FROM mention_doc d JOIN files f ON f.id = d.file WHERE d.file = ?1",
     [QP__S_LINK_SRC_AFTER] =
         "SELECT src FROM links WHERE dst = ?1 AND src > ?2 AND src <> ?1 ORDER BY src",
     [QP__S_LINK_COUNT] = "SELECT count(*) FROM links WHERE dst = ?1 AND src = ?2",

@@ -122,6 +122,62 @@ static void test_integers(void **state)
     }
 }
 
+/* A random value: objects and arrays nested a few deep, strings (keys
+ * too) with escapes and non-ASCII, integers, reals and the literals. */
+static json_t *random_value(int depth)
+{
+    static const char *const strs[] = {"",         "a",           "path/to/Note.md",
+                                       "q\"uote",  "back\\slash", "tab\tnl\n",
+                                       "\x01\x1f", "é😀",          "\xe2\x80\xa8x"};
+    int k = rand() % (depth > 3 ? 6 : 8);
+    switch (k) {
+    case 0:
+        return json_string(strs[(size_t)rand() % (sizeof strs / sizeof strs[0])]);
+    case 1:
+        return json_integer((json_int_t)rand() - RAND_MAX / 2);
+    case 2:
+        return json_real((double)rand() / 7.0);
+    case 3:
+        return rand() % 2 ? json_true() : json_false();
+    case 4:
+        return json_null();
+    case 5:
+        return json_integer(0);
+    case 6: {
+        json_t *a = json_array();
+        for (int i = rand() % 5; i > 0; i--)
+            json_array_append_new(a, random_value(depth + 1));
+        return a;
+    }
+    default: {
+        json_t *o = json_object();
+        for (int i = rand() % 5; i > 0; i--)
+            json_object_set_new(o, strs[(size_t)rand() % (sizeof strs / sizeof strs[0])],
+                                random_value(depth + 1));
+        return o;
+    }
+    }
+}
+
+static void test_values_against_jansson(void **state)
+{
+    (void)state;
+    srand(777);
+    for (int round = 0; round < 5000; round++) {
+        json_t *v = random_value(0);
+        char *want = json_dumps(v, FLAGS);
+        qp__jtext b = {0};
+        qp__jt_value(&b, v);
+        char *got = qp__jt_finish(&b);
+        assert_non_null(want);
+        assert_non_null(got);
+        assert_string_equal(got, want);
+        free(want);
+        free(got);
+        json_decref(v);
+    }
+}
+
 static void test_string_or_null(void **state)
 {
     (void)state;
@@ -142,9 +198,8 @@ static void test_string_or_null(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_strings_by_hand),
-        cmocka_unit_test(test_strings_against_jansson),
-        cmocka_unit_test(test_integers),
+        cmocka_unit_test(test_strings_by_hand), cmocka_unit_test(test_strings_against_jansson),
+        cmocka_unit_test(test_integers),        cmocka_unit_test(test_values_against_jansson),
         cmocka_unit_test(test_string_or_null),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
