@@ -133,77 +133,125 @@ not_ascii:
     return true;
 }
 
+/* The hits found so far. */
+typedef struct hitlist {
+    qp__mention_hit *v;
+    size_t n, cap;
+} hitlist;
+
+/* A match of a name of nl folded bytes at folded offset k of f: kept
+ * when it covers whole code points and no word character touches it.
+ * False only when out of memory. */
+static bool consider(hitlist *h, const folded *f, bool ascii, const char *text, size_t len,
+                     size_t k, size_t nl)
+{
+    size_t ke = k + nl;
+    if (!ascii && (!f->start[k] || (ke < f->len && !f->start[ke])))
+        return true; /* inside one code point's folding */
+    size_t so = ascii ? k : f->orig[k];
+    size_t se = ke < f->len ? (ascii ? ke : f->orig[ke]) : len;
+    uint32_t cp;
+    if (so > 0) {
+        qp_text_decode_before(text, so, &cp);
+        if (qp_text_is_word(cp))
+            return true;
+    }
+    if (se < len) {
+        qp_text_decode(text + se, len - se, &cp);
+        if (qp_text_is_word(cp))
+            return true;
+    }
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? h->cap * 2 : 8;
+        qp__mention_hit *v = realloc(h->v, cap * sizeof *v);
+        if (!v)
+            return false;
+        h->v = v;
+        h->cap = cap;
+    }
+    h->v[h->n].offset = so;
+    h->v[h->n].len = se - so;
+    h->n++;
+    return true;
+}
+
+/* The bytes every name starts with (a note's aliases usually repeat the
+ * start of its name: "wanda thorne", "wanda t."). */
+static size_t common_prefix(const char *const *names, size_t nnames)
+{
+    size_t l = strlen(names[0]);
+    for (size_t i = 1; i < nnames && l; i++) {
+        size_t k = 0;
+        while (k < l && names[i][k] == names[0][k])
+            k++;
+        l = k;
+    }
+    return l;
+}
+
 qp_rc qp__mentions_find(qp__mention_hit **out, size_t *n, const char *text, size_t len,
                         const char *const *names, size_t nnames, qp_error *err)
 {
     qp_rc rc = QP_OK;
     folded f = {0};
-    qp__mention_hit *hits = NULL;
-    size_t nh = 0, ch = 0;
+    hitlist h = {0};
     *out = NULL;
     *n = 0;
 
     bool ascii;
     if (!fold_ascii(&f, text, len, &ascii) || (!ascii && !fold_text(&f, text, len)))
         goto oom;
-    for (size_t ni = 0; ni < nnames; ni++) {
-        const char *name = names[ni];
-        size_t nl = strlen(name);
-        if (nl == 0)
-            continue;
-        const char *p = f.buf;
-        const char *end = f.buf + f.len;
-        while (p < end) {
-            const char *m = memmem(p, (size_t)(end - p), name, nl);
+    const char *end = f.buf + f.len;
+    size_t pl = nnames > 1 ? common_prefix(names, nnames) : 0;
+    if (pl >= 2) {
+        /* One pass for all the names: each occurrence of a name is one of
+         * their common start, so the text is searched once, not per name. */
+        for (const char *p = f.buf; p < end;) {
+            const char *m = memmem(p, (size_t)(end - p), names[0], pl);
             if (!m)
                 break;
             size_t k = (size_t)(m - f.buf);
             p = m + 1;
-            size_t ke = k + nl;
-            if (!ascii && (!f.start[k] || (ke < f.len && !f.start[ke])))
-                continue; /* inside one code point's folding */
-            size_t so = ascii ? k : f.orig[k];
-            size_t se = ke < f.len ? (ascii ? ke : f.orig[ke]) : len;
-            uint32_t cp;
-            if (so > 0) {
-                qp_text_decode_before(text, so, &cp);
-                if (qp_text_is_word(cp))
-                    continue;
-            }
-            if (se < len) {
-                qp_text_decode(text + se, len - se, &cp);
-                if (qp_text_is_word(cp))
-                    continue;
-            }
-            if (nh == ch) {
-                ch = ch ? ch * 2 : 8;
-                qp__mention_hit *nhits = realloc(hits, ch * sizeof *hits);
-                if (!nhits)
+            for (size_t ni = 0; ni < nnames; ni++) {
+                size_t nl = strlen(names[ni]);
+                if (nl <= f.len - k && memcmp(m + pl, names[ni] + pl, nl - pl) == 0 &&
+                    !consider(&h, &f, ascii, text, len, k, nl))
                     goto oom;
-                hits = nhits;
             }
-            hits[nh].offset = so;
-            hits[nh].len = se - so;
-            nh++;
+        }
+    } else {
+        for (size_t ni = 0; ni < nnames; ni++) {
+            const char *name = names[ni];
+            size_t nl = strlen(name);
+            if (nl == 0)
+                continue;
+            for (const char *p = f.buf; p < end;) {
+                const char *m = memmem(p, (size_t)(end - p), name, nl);
+                if (!m)
+                    break;
+                p = m + 1;
+                if (!consider(&h, &f, ascii, text, len, (size_t)(m - f.buf), nl))
+                    goto oom;
+            }
         }
     }
-    if (nh > 1) {
-        qsort(hits, nh, sizeof *hits, hit_cmp);
+    if (h.n > 1) {
+        qsort(h.v, h.n, sizeof *h.v, hit_cmp);
         size_t w = 1;
-        for (size_t r = 1; r < nh; r++)
-            if (hits[r].offset != hits[w - 1].offset)
-                hits[w++] = hits[r];
-        nh = w;
+        for (size_t r = 1; r < h.n; r++)
+            if (h.v[r].offset != h.v[w - 1].offset)
+                h.v[w++] = h.v[r];
+        h.n = w;
     }
-    *out = hits;
-    *n = nh;
-    hits = NULL;
+    *out = h.v;
+    *n = h.n;
+    h.v = NULL;
     goto cleanup;
 
 oom:
     rc = qp_error_set(err, QP_ENOMEM, "out of memory searching mentions");
 cleanup:
-    free(hits);
+    free(h.v);
     free(f.buf);
     free(f.orig);
     free(f.start);

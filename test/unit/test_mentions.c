@@ -3,6 +3,7 @@
 #include "qp_test.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "mentions_int.h"
 
@@ -85,12 +86,69 @@ static void test_ascii_words(void **state)
     find("12345678 OK", tail, 1, "9+2");
 }
 
+/* Names that share their start are found in one pass: the hits of the
+ * set are those of each name on its own, merged (the longest at a place),
+ * on random texts of the names' pieces, word characters and others. */
+static void test_shared_start(void **state)
+{
+    (void)state;
+    static const char *const sets[][3] = {
+        {"ann lee", "ann l.", "ann"}, {"ann lee", "ann lees", NULL}, {"über a", "über", NULL}};
+    static const char *const pieces[] = {"Ann", "ann", " ", "Lee",  "lee",  "L.", "l.", "s",
+                                         "x",   "_",   "-", "Über", "über", "A",  "\n", "é"};
+    char text[512];
+    srand(4242);
+    for (size_t set = 0; set < sizeof sets / sizeof sets[0]; set++) {
+        size_t nn = sets[set][2] ? 3 : 2;
+        for (int round = 0; round < 3000; round++) {
+            size_t len = 0;
+            for (int i = rand() % 40; i > 0 && len + 8 < sizeof text; i--) {
+                const char *p = pieces[(size_t)rand() % (sizeof pieces / sizeof pieces[0])];
+                memcpy(text + len, p, strlen(p));
+                len += strlen(p);
+            }
+            qp__mention_hit *all = NULL, *one = NULL;
+            size_t nall = 0, none = 0;
+            qp_error err = QP_ERROR_INIT;
+            assert_int_equal(qp__mentions_find(&all, &nall, text, len, sets[set], nn, &err), QP_OK);
+            /* The merge of the single-name answers. */
+            qp__mention_hit want[128];
+            size_t nw = 0;
+            for (size_t k = 0; k < nn; k++) {
+                assert_int_equal(qp__mentions_find(&one, &none, text, len, &sets[set][k], 1, &err),
+                                 QP_OK);
+                for (size_t i = 0; i < none; i++) {
+                    size_t j = 0;
+                    while (j < nw && want[j].offset != one[i].offset)
+                        j++;
+                    if (j == nw) {
+                        assert_true(nw < 128);
+                        want[nw++] = one[i];
+                    } else if (one[i].len > want[j].len) {
+                        want[j] = one[i];
+                    }
+                }
+                free(one);
+            }
+            assert_int_equal(nall, nw);
+            for (size_t i = 0; i < nall; i++) {
+                size_t j = 0;
+                while (j < nw && want[j].offset != all[i].offset)
+                    j++;
+                assert_true(j < nw);
+                assert_int_equal(all[i].len, want[j].len);
+            }
+            free(all);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_word_boundaries), cmocka_unit_test(test_names_and_aliases),
         cmocka_unit_test(test_unicode),         cmocka_unit_test(test_blanked_text_and_lines),
-        cmocka_unit_test(test_ascii_words),
+        cmocka_unit_test(test_ascii_words),     cmocka_unit_test(test_shared_start),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
