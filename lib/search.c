@@ -983,27 +983,36 @@ static void collect_leaves(const qp__sq_node *n, const qp__sq_node **leaves)
 }
 
 /* The positive terms, tags and tasks of the query (not under a -), for
- * hits. */
-static void collect_terms(const qp__sq_node *n, const qp__sq_node ***v, size_t *nv, size_t *cap,
-                          bool *oom)
+ * hits; sv[i] is the innermost line:(...) or section:(...) around v[i]
+ * (NULL: none), whose line or section must hold for a hit of v[i] to be
+ * shown. */
+static void collect_terms(const qp__sq_node *n, const qp__sq_node *scope, const qp__sq_node ***v,
+                          const qp__sq_node ***sv, size_t *nv, size_t *cap, bool *oom)
 {
-    if (n->kind == QP__SQ_NOT)
+    if (n->kind == QP__SQ_NOT || *oom)
         return;
     if (n->kind == QP__SQ_TERM || n->kind == QP__SQ_TAG || n->kind == QP__SQ_TASK) {
         if (*nv == *cap) {
-            *cap = *cap ? *cap * 2 : 8;
-            const qp__sq_node **nvv = realloc(*v, *cap * sizeof *nvv);
-            if (!nvv) {
+            size_t c = *cap ? *cap * 2 : 8;
+            const qp__sq_node **nvv = realloc(*v, c * sizeof *nvv);
+            if (nvv)
+                *v = nvv;
+            const qp__sq_node **nsv = nvv ? realloc(*sv, c * sizeof *nsv) : NULL;
+            if (!nsv) {
                 *oom = true;
                 return;
             }
-            *v = nvv;
+            *sv = nsv;
+            *cap = c;
         }
+        (*sv)[*nv] = scope;
         (*v)[(*nv)++] = n;
         return; /* a task's words are hit as its line */
     }
+    if (n->kind == QP__SQ_LINE || n->kind == QP__SQ_SECTION)
+        scope = n;
     for (size_t i = 0; i < n->nkids; i++)
-        collect_terms(n->kids[i], v, nv, cap, oom);
+        collect_terms(n->kids[i], scope, v, sv, nv, cap, oom);
 }
 
 /* ---- the method ---- */
@@ -1141,9 +1150,45 @@ static int hit_cmp(const void *a, const void *b)
 }
 
 /* The matches of one result: its lines that hold a hit of a positive term. */
+/* The words [*a, *b) of the line (LINE) or the section (SECTION) that
+ * word i is in, cut as eval_scoped() cuts the body. */
+static void scope_bounds(const qp__sq_node *scope, const doc_text *d, size_t i, size_t *a,
+                         size_t *b)
+{
+    const qp__search_words *w = &d->body;
+    if (scope->kind == QP__SQ_LINE) {
+        size_t s = i, e = i + 1;
+        while (s > 0 && w->v[s - 1].line == w->v[i].line)
+            s--;
+        while (e < w->n && w->v[e].line == w->v[i].line)
+            e++;
+        *a = s;
+        *b = e;
+        return;
+    }
+    for (size_t s = 0; s < w->n;) {
+        uint32_t end = UINT32_MAX;
+        for (size_t k = 0; k < d->nsections; k++)
+            if (d->sections[k] > w->v[s].line) {
+                end = d->sections[k];
+                break;
+            }
+        size_t j = s + 1;
+        while (j < w->n && w->v[j].line < end)
+            j++;
+        if (i < j) {
+            *a = s;
+            *b = j;
+            return;
+        }
+        s = j;
+    }
+    *a = *b = i;
+}
+
 static json_t *matches_json(const char *src, size_t len, const doc_text *d,
-                            const qp__sq_node *const *terms, size_t nterms, hit *hits, size_t nh,
-                            size_t cap, size_t *more)
+                            const qp__sq_node *const *terms, const qp__sq_node *const *scopes,
+                            size_t nterms, hit *hits, size_t nh, size_t cap, size_t *more)
 {
     const qp__search_words *w = &d->body;
     json_t *arr = json_array();
@@ -1157,6 +1202,13 @@ static json_t *matches_json(const char *src, size_t len, const doc_text *d,
             continue;
         while ((at = term_at(w, 0, w->n, terms[t], from)) >= 0) {
             size_t i = (size_t)at, last = i + terms[t]->nwords - 1;
+            from = i + 1;
+            if (scopes[t]) { /* only where its line:( ) or section:( ) holds */
+                size_t a, b;
+                scope_bounds(scopes[t], d, i, &a, &b);
+                if (!eval_range(scopes[t]->kids[0], d, w, a, b, false))
+                    continue;
+            }
             if (nh == cap) {
                 cap = cap ? cap * 2 : 16;
                 hit *nv = realloc(hits, cap * sizeof *nv);
@@ -1166,7 +1218,6 @@ static json_t *matches_json(const char *src, size_t len, const doc_text *d,
             }
             hits[nh++] = (hit){w->v[i].line, w->v[i].col, w->v[i].src,
                                w->v[last].src + w->v[last].nsrc - w->v[i].src};
-            from = i + 1;
         }
     }
     if (nh > 1)
@@ -1337,7 +1388,8 @@ typedef struct search_run {
     qp_store *st;
     const qp_vault *vault;
     const qp__sq_query *query;
-    const qp__sq_node *const *terms; /* positive terms, tags and tasks: the hits */
+    const qp__sq_node *const *terms;  /* positive terms, tags and tasks: the hits */
+    const qp__sq_node *const *scopes; /* the line:/section: around each term, or NULL */
     size_t nterms;
     long long offset, limit;
     long long seen;            /* candidates found to be results so far, in result order */
@@ -1406,7 +1458,7 @@ static qp_rc take(search_run *r, qp_error *err)
             free(hits);
             return rc;
         }
-        m = matches_json(r->src, len, &r->d, r->terms, r->nterms, hits, nh, caph, &more);
+        m = matches_json(r->src, len, &r->d, r->terms, r->scopes, r->nterms, hits, nh, caph, &more);
     } else {
         m = json_array();
     }
@@ -1778,7 +1830,7 @@ qp_rc qp__query_search(json_t **out, qp_store *st, const qp_vault *vault, json_t
     sql_build b1 = {0}, b2 = {0}, b3 = {0};
     sqlite3_stmt *s1 = NULL, *s2 = NULL, *s3 = NULL;
     sqlite3 *db = qp__store_db(st);
-    const qp__sq_node **leaves = NULL, **terms = NULL;
+    const qp__sq_node **leaves = NULL, **terms = NULL, **scopes = NULL;
     size_t nterms = 0, capterms = 0;
     qp_vaultconf *conf = NULL;
     run_ctx rcx = {NULL, NULL};
@@ -1825,13 +1877,14 @@ qp_rc qp__query_search(json_t **out, qp_store *st, const qp_vault *vault, json_t
         goto oom;
     collect_leaves(query.root, leaves);
     bool oom = false;
-    collect_terms(query.root, &terms, &nterms, &capterms, &oom);
+    collect_terms(query.root, NULL, &terms, &scopes, &nterms, &capterms, &oom);
     if (oom)
         goto oom;
     r.st = st;
     r.vault = vault;
     r.query = &query;
     r.terms = terms;
+    r.scopes = scopes;
     r.nterms = nterms;
     r.offset = offset;
     r.limit = limit;
@@ -2051,6 +2104,7 @@ cleanup:
     free(leaves);
     free(r.leafvals);
     free(terms);
+    free(scopes);
     note_row_free(&r.row);
     free(r.src);
     doc_free(&r.d);

@@ -236,6 +236,21 @@ static void test_line_and_section(void **state)
     paths_are("{\"query\":\"section:(opening midnight)\",\"prefix\":false}", CAFE, 1);
     paths_are("{\"query\":\"section:(vienna midnight)\",\"prefix\":false}", "", 0);
     paths_are("{\"query\":\"section:(vienna coffee)\",\"prefix\":false}", CAFE, 1);
+
+    /* The lines shown are those where the line: holds: Roadmap has "text"
+     * on lines 7 and 8 and "search" on 7 and 10, both only on line 7. */
+    json_t *r = search("{\"query\":\"line:(text search) -ranking\",\"prefix\":false}");
+    json_t *m = json_object_get(json_array_get(json_object_get(r, "results"), 0), "matches");
+    assert_int_equal(json_array_size(m), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(m, 0), "line")), 7);
+    assert_int_equal(json_array_size(json_object_get(json_array_get(m, 0), "hits")), 2);
+    json_decref(r);
+    /* Outside the line:( ), the same word is shown wherever it is. */
+    r = search("{\"query\":\"text line:(text search) -ranking\",\"prefix\":false}");
+    m = json_object_get(json_array_get(json_object_get(r, "results"), 0), "matches");
+    assert_int_equal(json_array_size(m), 2);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(m, 1), "line")), 8);
+    json_decref(r);
 }
 
 static void test_filters(void **state)
