@@ -1419,6 +1419,14 @@ static json_t *t_rename_note(qp_mcp *m, json_t *args)
             e = tool_error("%s", why);
             goto cleanup;
         }
+        /* As create_note: not beside a file or folder named the same but
+         * for case (the note itself excepted: a rename may fix its case). */
+        if (case_clash(m, str(x, "to"), why, sizeof why) && strcmp(why, str(x, "from")) != 0) {
+            e = tool_error("cannot rename %s: %s already exists (names differ only in case); "
+                           "nothing written",
+                           path, why);
+            goto cleanup;
+        }
         json_array_append_new(renames,
                               json_pack("{s:s, s:s}", "from", str(x, "from"), "to", str(x, "to")));
     }

@@ -404,6 +404,13 @@ if (!write) {
     fails(await call("rename_note", { from: "Ann Lee", to: "Meetings/Hiring" }),
       "Meetings/Hiring.md already exists");
     fails(await call("rename_note", { from: "Ann Lee" }), 'missing argument "to"');
+    // Not into a folder whose name differs from one of the vault's only in
+    // case (onto a note named so, rename.plan itself refuses: the links
+    // would become ambiguous).
+    fails(await call("rename_note", { from: "Ann Lee", to: "meetings/hiring.md" }),
+      "nothing written");
+    fails(await call("rename_note", { from: "Ann Lee", to: "people/Ann Smith.md" }),
+      "People/ already exists (names differ only in case)");
     assert.deepEqual(vaultFiles(), before, "nothing written by the refusals");
 
     // A dry run, by alias: every link edit, nothing written.
