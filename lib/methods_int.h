@@ -101,6 +101,10 @@ void qp__mnote_free(qp__mnote *n);
 const char *qp__mnote_kind(const qp__mnote *n);
 /* Fills *out for file `id`; QP_ENOTFOUND when it is not indexed. */
 qp_rc qp__mnote_get(qp__mnote *out, qp_store *st, int64_t id, qp_error *err);
+/* Fills *out for file `id` from the current row of s, whose columns c..c+4
+ * are path, is_note, kind, title, date (as QP__S_FILE_INFO's); false,
+ * with *out emptied, when out of memory. */
+bool qp__mnote_from_row(qp__mnote *out, int64_t id, sqlite3_stmt *s, int c);
 /* The `note` param (required): a vault path, else link text resolved from
  * the vault root as `[[...]]`; QP_ENOTFOUND when it names nothing. */
 qp_rc qp__mparam_note(qp__mnote *out, qp_store *st, struct json_t *params, qp_error *err);

@@ -200,20 +200,25 @@ qp_rc qp__mnote_get(qp__mnote *out, qp_store *st, int64_t id, qp_error *err)
             return qp_error_set(err, QP_ENOTFOUND, "file %lld is not indexed", (long long)id);
         return qp__store_sqlite_error(st, src, "files", err);
     }
-    out->id = id;
-    out->path = col_dup(s, 0);
-    out->is_note = sqlite3_column_int(s, 1) != 0;
-    out->kind = sqlite3_column_int(s, 2);
-    out->title = col_dup(s, 3);
-    out->date = col_dup(s, 4);
-    bool oom = !out->path || (!out->title && sqlite3_column_type(s, 3) != SQLITE_NULL) ||
-               (!out->date && sqlite3_column_type(s, 4) != SQLITE_NULL);
+    bool ok = qp__mnote_from_row(out, id, s, 0);
     sqlite3_reset(s);
-    if (oom) {
+    return ok ? QP_OK : qp_error_set(err, QP_ENOMEM, "out of memory");
+}
+
+bool qp__mnote_from_row(qp__mnote *out, int64_t id, sqlite3_stmt *s, int c)
+{
+    out->id = id;
+    out->path = col_dup(s, c);
+    out->is_note = sqlite3_column_int(s, c + 1) != 0;
+    out->kind = sqlite3_column_int(s, c + 2);
+    out->title = col_dup(s, c + 3);
+    out->date = col_dup(s, c + 4);
+    if (!out->path || (!out->title && sqlite3_column_type(s, c + 3) != SQLITE_NULL) ||
+        (!out->date && sqlite3_column_type(s, c + 4) != SQLITE_NULL)) {
         qp__mnote_free(out);
-        return qp_error_set(err, QP_ENOMEM, "out of memory");
+        return false;
     }
-    return QP_OK;
+    return true;
 }
 
 qp_rc qp__mparam_note(qp__mnote *out, qp_store *st, json_t *params, qp_error *err)

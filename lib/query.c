@@ -225,14 +225,7 @@ static qp_rc mention_source(qp_store *st, int64_t id, file_info *f, body *b, uin
     if (b->mask && b->masklen)
         memcpy(b->mask, sqlite3_column_blob(s, 0), b->masklen);
     *hash = (uint64_t)sqlite3_column_int64(s, 1);
-    f->id = id;
-    f->path = col_dup(s, 2);
-    f->is_note = sqlite3_column_int(s, 3) != 0;
-    f->kind = sqlite3_column_int(s, 4);
-    f->title = col_dup(s, 5);
-    f->date = col_dup(s, 6);
-    bool oom = !b->mask || !f->path || (!f->title && sqlite3_column_type(s, 5) != SQLITE_NULL) ||
-               (!f->date && sqlite3_column_type(s, 6) != SQLITE_NULL);
+    bool oom = !qp__mnote_from_row(f, id, s, 2) || !b->mask;
     sqlite3_reset(s);
     if (oom) {
         body_free(b);

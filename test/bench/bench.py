@@ -604,17 +604,7 @@ def bench_size(args, label, notes, quipud):
                 res["queries"][key]["vs_rg"] = rg_med * 1e3 / res["queries"][key]["p50_ms"]
 
         # save -> push
-        res["save"] = {}
-        for mode in ("inplace", "atomic"):
-            times, missed = save_push(q, man, person, args.saves, mode == "atomic")
-            entry = {"n": len(times), "missed": missed}
-            if times:
-                entry.update(p50_ms=pct(times, 50), p99_ms=pct(times, 99), max_ms=max(times))
-            res["save"][mode] = entry
-            log("%s: save->push %s %s" % (label, mode, entry))
-        p99s = [e["p99_ms"] for e in res["save"].values() if "p99_ms" in e]
-        if p99s:
-            res["save_p99_ms"] = max(p99s)
+        save_rows(args, q, man, person, res, label, "save", "save->push")
         if args.load_row and notes >= 100000:
             save_under_make_test(args, q, man, person, res, label, work)
 
@@ -667,6 +657,22 @@ def bench_queries(man, person):
     ] + whole + [("tasks_group_page", "tasks.query", dict(group, limit=100))]
 
 
+def save_rows(args, q, man, person, res, label, key, name):
+    """res[key][mode] for in-place and atomic saves, and res[key + "_p99_ms"]
+    the worse p99 of the two."""
+    res[key] = {}
+    for mode in ("inplace", "atomic"):
+        times, missed = save_push(q, man, person, args.saves, mode == "atomic")
+        entry = {"n": len(times), "missed": missed}
+        if times:
+            entry.update(p50_ms=pct(times, 50), p99_ms=pct(times, 99), max_ms=max(times))
+        res[key][mode] = entry
+        log("%s: %s %s %s" % (label, name, mode, entry))
+    p99s = [e["p99_ms"] for e in res[key].values() if "p99_ms" in e]
+    if p99s:
+        res[key + "_p99_ms"] = max(p99s)
+
+
 def save_under_make_test(args, q, man, person, res, label, work):
     """The save->push rows again while `make test` runs beside them (the
     issue's second row): a build and test run of the tree in a folder of
@@ -680,17 +686,7 @@ def save_under_make_test(args, q, man, person, res, label, work):
         time.sleep(15)  # past cmake's configure step, into the compile
         if mt.poll() is not None:
             raise RuntimeError("make test ended before the saves (see %s)" % mlog.name)
-        res["save_load"] = {}
-        for mode in ("inplace", "atomic"):
-            times, missed = save_push(q, man, person, args.saves, mode == "atomic")
-            entry = {"n": len(times), "missed": missed}
-            if times:
-                entry.update(p50_ms=pct(times, 50), p99_ms=pct(times, 99), max_ms=max(times))
-            res["save_load"][mode] = entry
-            log("%s: save->push under make test %s %s" % (label, mode, entry))
-        p99s = [e["p99_ms"] for e in res["save_load"].values() if "p99_ms" in e]
-        if p99s:
-            res["save_load_p99_ms"] = max(p99s)
+        save_rows(args, q, man, person, res, label, "save_load", "save->push under make test")
         res["save_load_make_test_running"] = mt.poll() is None
     finally:
         if mt.poll() is None:

@@ -14,6 +14,18 @@
 
 #define FLAGS (JSON_COMPACT | JSON_ENCODE_ANY)
 
+/* What b holds is jansson's compact dump of j (b is finished). */
+static void holds_dump_of(qp__jtext *b, const json_t *j)
+{
+    char *want = json_dumps(j, FLAGS);
+    char *got = qp__jt_finish(b);
+    assert_non_null(want);
+    assert_non_null(got);
+    assert_string_equal(got, want);
+    free(want);
+    free(got);
+}
+
 static void same_as_jansson(const char *s, size_t n)
 {
     qp__jtext b = {0};
@@ -27,13 +39,7 @@ static void same_as_jansson(const char *s, size_t n)
     }
     assert_int_equal(ok, j != NULL);
     if (j) {
-        char *want = json_dumps(j, FLAGS);
-        char *got = qp__jt_finish(&b);
-        assert_non_null(want);
-        assert_non_null(got);
-        assert_string_equal(got, want);
-        free(want);
-        free(got);
+        holds_dump_of(&b, j);
         json_decref(j);
     } else {
         assert_int_equal(b.len, 0);
@@ -112,12 +118,8 @@ static void test_integers(void **state)
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
         qp__jtext b = {0};
         qp__jt_int(&b, v[i]);
-        char *got = qp__jt_finish(&b);
         json_t *j = json_integer(v[i]);
-        char *want = json_dumps(j, FLAGS);
-        assert_string_equal(got, want);
-        free(got);
-        free(want);
+        holds_dump_of(&b, j);
         json_decref(j);
     }
 }
@@ -165,15 +167,9 @@ static void test_values_against_jansson(void **state)
     srand(777);
     for (int round = 0; round < 5000; round++) {
         json_t *v = random_value(0);
-        char *want = json_dumps(v, FLAGS);
         qp__jtext b = {0};
         qp__jt_value(&b, v);
-        char *got = qp__jt_finish(&b);
-        assert_non_null(want);
-        assert_non_null(got);
-        assert_string_equal(got, want);
-        free(want);
-        free(got);
+        holds_dump_of(&b, v);
         json_decref(v);
     }
 }
