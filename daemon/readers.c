@@ -10,7 +10,9 @@
  *
  * Every reader answers symbols.search from the pool's one symbol catalogue
  * (quipu/symcat.h): built at the first search, it follows the index by
- * itself, a rebuilt one included, and frees with the pool.
+ * itself, a rebuilt one included, and frees with the pool. Every reader
+ * also shares the pool's helper threads (helpers.h) for the work a query
+ * splits.
  */
 
 #include "readers.h"
@@ -20,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "helpers.h"
 #include "mem.h"
 #include "quipu/symcat.h"
 
@@ -46,8 +49,10 @@ struct qpd_readers {
     int64_t gen_base;
     bool corrupt; /* a reader of the current epoch met QP_ECORRUPT */
     char corrupt_why[160];
-    bool stopped;      /* the async is closed: no uv_async_send any more */
-    qp_symcat *symcat; /* thread-safe; NULL when it could not be made */
+    bool stopped;          /* the async is closed: no uv_async_send any more */
+    qp_symcat *symcat;     /* thread-safe; NULL when it could not be made */
+    qpd_helpers *helpers;  /* lend a hand to each reader's split work */
+    qp_store_parallel par; /* {qpd_helpers_run, helpers} */
 };
 
 /* Under mu. */
@@ -95,6 +100,11 @@ qpd_readers *qpd_readers_new(uv_loop_t *loop, const char *db_path, qpd_readers_d
     rp->payload = payload;
     if (qp_symcat_new(&rp->symcat, NULL) != QP_OK)
         rp->symcat = NULL; /* symbols.search scans the index instead */
+    /* One helper per core beside the one the request runs on (at most 3):
+     * an idle machine verifies a person's unlinked mentions on them all. */
+    unsigned cores = uv_available_parallelism();
+    rp->helpers = qpd_helpers_new(cores > 4 ? 3 : cores > 1 ? cores - 1 : 0);
+    rp->par = (qp_store_parallel){qpd_helpers_run, rp->helpers};
     uv_mutex_init(&rp->mu);
     uv_async_init(loop, &rp->async, async_cb);
     return rp;
@@ -120,6 +130,7 @@ qp_store *qpd_readers_acquire(qpd_readers *rp, qp_error *err)
     }
     if (st != NULL) {
         qp_symcat_use(st, rp->symcat);
+        qp_store_set_parallel(st, &rp->par);
         rp->lent = qpd_grow(rp->lent, &rp->lent_cap, rp->nlent + 1, sizeof *rp->lent);
         rp->lent[rp->nlent++] = (lent){st, rp->epoch, rp->gen_base};
     }
@@ -218,6 +229,7 @@ void qpd_readers_free(qpd_readers *rp)
     if (rp == NULL)
         return;
     close_idle_locked(rp);
+    qpd_helpers_free(rp->helpers);
     qp_symcat_free(rp->symcat);
     free(rp->idle);
     free(rp->lent);

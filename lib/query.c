@@ -853,17 +853,52 @@ static int source_path_cmp(const void *a, const void *b)
                   json_string_value(json_object_get(*y, "path")));
 }
 
-/* Unlinked sources of `target` (links.md §4.3), sorted by path. */
-/* The occurrences of `hits` in b as [line, column] Occurrence objects; a
- * new array, NULL on OOM. Lines are counted once, forward through b, and
- * each context is cut from the line start found on the way (a note with
- * many mentions is not walked again from its top for each). */
-static json_t *occurrences(const body *b, const qp__mention_hit *hits, size_t nh)
+/* One candidate of unlinked_sources(). The index's part (file row, mask,
+ * hash) is read on the store's thread; the rest, verify_candidate(), reads
+ * and searches the file, and may run on another thread: it touches only
+ * this struct, the vault's files and the shared, read-only names. */
+typedef struct ucand {
+    file_info f;
+    body b;        /* mask from the index; the source while verified */
+    uint64_t hash; /* the content hash the mask is for */
+    bool wanted;   /* indexed as a note, not excluded: to be verified */
+    /* verify_candidate()'s answer */
+    qp_rc rc;
+    qp_error err;
+    uint32_t *occ; /* nocc x {line, column, offset of its line in ctx} */
+    size_t nocc;
+    char *ctx; /* the lines of the occurrences, each ended by '\n' */
+    size_t ctxlen;
+} ucand;
+
+typedef struct ucheck {
+    ucand *c;
+    const qp_vault *vault;
+    char **names;
+    size_t nn;
+} ucheck;
+
+static void ucand_free(ucand *c)
 {
-    json_t *occ = json_array();
+    qp__mnote_free(&c->f);
+    body_free(&c->b);
+    free(c->occ);
+    free(c->ctx);
+}
+
+/* The occurrences of `hits` in b, kept in c as line, column and a copy of
+ * their line (so the source can go). Lines are counted once, forward
+ * through b, and each line is cut from its start found on the way (a note
+ * with many mentions is not walked again from its top for each). False
+ * when out of memory. */
+static bool keep_occurrences(ucand *c, const body *b, const qp__mention_hit *hits, size_t nh)
+{
     uint32_t line = 1;
-    size_t line_start = 0, pos = 0;
-    for (size_t h = 0; occ && h < nh; h++) {
+    size_t line_start = 0, pos = 0, kept_line = SIZE_MAX, cap = 0;
+    c->occ = malloc(3 * nh * sizeof *c->occ);
+    if (!c->occ)
+        return false;
+    for (size_t h = 0; h < nh; h++) {
         const char *nl;
         while (pos < hits[h].offset &&
                (nl = memchr(b->src + pos, '\n', hits[h].offset - pos)) != NULL) {
@@ -872,53 +907,72 @@ static json_t *occurrences(const body *b, const qp__mention_hit *hits, size_t nh
             line_start = pos;
         }
         pos = hits[h].offset;
-        json_array_append_new(
-            occ, occurrence(b, line, line_start, (uint32_t)(hits[h].offset - line_start + 1)));
+        if (kept_line != line_start) { /* a line's first occurrence: copy it */
+            const char *e = memchr(b->src + line_start, '\n', b->len - line_start);
+            size_t l = (e ? (size_t)(e - b->src) : b->len) - line_start;
+            if (c->ctxlen + l + 1 > cap) {
+                size_t ncap = cap ? cap : 256;
+                while (ncap < c->ctxlen + l + 1)
+                    ncap *= 2;
+                char *nc = realloc(c->ctx, ncap);
+                if (!nc)
+                    return false;
+                c->ctx = nc;
+                cap = ncap;
+            }
+            memcpy(c->ctx + c->ctxlen, b->src + line_start, l);
+            c->ctx[c->ctxlen + l] = '\n';
+            kept_line = line_start;
+            c->occ[3 * c->nocc + 2] = (uint32_t)c->ctxlen;
+            c->ctxlen += l + 1;
+        } else {
+            c->occ[3 * c->nocc + 2] = c->occ[3 * (c->nocc - 1) + 2];
+        }
+        c->occ[3 * c->nocc] = line;
+        c->occ[3 * c->nocc + 1] = (uint32_t)(hits[h].offset - line_start + 1);
+        c->nocc++;
     }
-    return occ;
+    return true;
 }
 
-/* Candidate `id` as an unlinked source: *out a new Source object with its
- * occurrences of `names`, or NULL when it has none (or is excluded, or
- * cannot be read). */
-static qp_rc unlinked_source(json_t **out, qp_store *st, const qp_vault *vault, int64_t id,
-                             char **names, size_t nn, qp_error *err)
+/* Candidate i of the check: its file read (as indexed: the stored mask,
+ * else parsed again) and searched for the names; its occurrences kept,
+ * the text let go. Errors go to c->rc. */
+static void verify_candidate(void *arg, size_t i)
 {
-    file_info f;
-    body b;
+    const ucheck *k = arg;
+    ucand *c = &k->c[i];
     char *text = NULL;
     bool readable = false;
     qp__mention_hit *hits = NULL;
     size_t nh = 0;
-    uint64_t hash = 0;
-    *out = NULL;
-    qp_rc rc = mention_source(st, id, &f, &b, &hash, &readable, err);
-    if (rc != QP_OK || !readable)
-        return rc;
-    if (qp_vault_excluded(vault, f.path)) { /* Obsidian hides excluded files here */
-        body_free(&b);
-        qp__mnote_free(&f);
-        return QP_OK;
-    }
-    rc = load_text(vault, f.path, hash, &b, &text, &readable, err);
-    if (rc != QP_OK || !readable) {
-        qp__mnote_free(&f);
-        return rc;
-    }
-    rc = qp__mentions_find(&hits, &nh, text, b.len, (const char *const *)names, nn, err);
+    if (!c->wanted)
+        return;
+    c->err = (qp_error)QP_ERROR_INIT;
+    c->rc = load_text(k->vault, c->f.path, c->hash, &c->b, &text, &readable, &c->err);
+    if (c->rc != QP_OK || !readable)
+        return;
+    c->rc = qp__mentions_find(&hits, &nh, text, c->b.len, (const char *const *)k->names, k->nn,
+                              &c->err);
     free(text);
-    if (rc == QP_OK && nh > 0) {
-        json_t *occ = occurrences(&b, hits, nh);
-        *out = occ ? source_obj(&f, occ) : NULL;
-        if (!*out)
-            rc = qp_error_set(err, QP_ENOMEM, "out of memory");
-    }
+    if (c->rc == QP_OK && nh > 0 && !keep_occurrences(c, &c->b, hits, nh))
+        c->rc = qp_error_set(&c->err, QP_ENOMEM, "out of memory");
     free(hits);
-    body_free(&b);
-    qp__mnote_free(&f);
-    return rc;
+    body_free(&c->b);
 }
 
+/* c as a Source object with its occurrences (new; NULL on OOM). */
+static json_t *ucand_source(ucand *c)
+{
+    body ctx = {c->ctx, c->ctxlen, NULL, 0};
+    json_t *occ = json_array();
+    for (size_t j = 0; occ && j < c->nocc; j++)
+        json_array_append_new(
+            occ, occurrence(&ctx, c->occ[3 * j], c->occ[3 * j + 2], c->occ[3 * j + 1]));
+    return occ ? source_obj(&c->f, occ) : NULL;
+}
+
+/* Unlinked sources of `target` (links.md §4.3), sorted by path. */
 static qp_rc unlinked_sources(qp_store *st, const qp_vault *vault, const file_info *target,
                               idset *linkers, json_t **out, qp_error *err)
 {
@@ -927,7 +981,8 @@ static qp_rc unlinked_sources(qp_store *st, const qp_vault *vault, const file_in
     size_t nn = 0;
     idset cands = {0};
     json_t **found = NULL;
-    size_t nfound = 0;
+    size_t nfound = 0, nuc = 0;
+    ucand *uc = NULL;
     json_t *arr = NULL;
     *out = NULL;
 
@@ -943,17 +998,37 @@ static qp_rc unlinked_sources(qp_store *st, const qp_vault *vault, const file_in
         goto cleanup;
     idset_unique(&cands);
     found = calloc(cands.n + 1, sizeof *found);
-    if (!found)
+    uc = calloc(cands.n + 1, sizeof *uc);
+    if (!found || !uc)
         goto oom;
+    /* The index's part of every candidate, on this thread... */
     for (size_t c = 0; c < cands.n && rc == QP_OK; c++) {
         if (idset_has_sorted(linkers, cands.v[c]))
             continue;
-        rc = unlinked_source(&found[nfound], st, vault, cands.v[c], names, nn, err);
-        if (found[nfound])
-            nfound++;
+        rc = mention_source(st, cands.v[c], &uc[nuc].f, &uc[nuc].b, &uc[nuc].hash, &uc[nuc].wanted,
+                            err);
+        /* Obsidian hides excluded files here */
+        if (rc == QP_OK && uc[nuc].wanted && qp_vault_excluded(vault, uc[nuc].f.path))
+            uc[nuc].wanted = false;
+        nuc++;
     }
     if (rc != QP_OK)
         goto cleanup;
+    /* ...the files, on as many threads as the store was given (a busy
+     * person's candidates are thousands of files to read and search)... */
+    ucheck check = {uc, vault, names, nn};
+    qp__store_parallel(st, verify_candidate, &check, nuc);
+    /* ...and the answer, in candidate order, the first error first. */
+    for (size_t c = 0; c < nuc; c++) {
+        if (uc[c].rc != QP_OK) {
+            rc = uc[c].rc;
+            if (err)
+                *err = uc[c].err;
+            goto cleanup;
+        }
+        if (uc[c].nocc > 0 && !(found[nfound++] = ucand_source(&uc[c])))
+            goto oom;
+    }
     qsort(found, nfound, sizeof *found, source_path_cmp);
     arr = json_array();
     if (!arr)
@@ -972,6 +1047,9 @@ cleanup:
         for (size_t i = 0; i < nfound; i++)
             json_decref(found[i]);
     free(found);
+    for (size_t c = 0; c < nuc; c++)
+        ucand_free(&uc[c]);
+    free(uc);
     json_decref(arr);
     free(cands.v);
     for (size_t i = 0; i < nn; i++)

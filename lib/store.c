@@ -290,8 +290,9 @@ struct qp_store {
     qp__search_writer *search; /* search.c's statements (writer only) */
     void *memo;                /* qp__store_memo() */
     void (*memo_free)(void *);
-    qp_symcat *symcat; /* qp_symcat_use(), borrowed */
-    int64_t batch_gen; /* the generation the open batch commits as */
+    qp_symcat *symcat;     /* qp_symcat_use(), borrowed */
+    qp_store_parallel par; /* qp_store_set_parallel(); run NULL: in order */
+    int64_t batch_gen;     /* the generation the open batch commits as */
 };
 
 /* ---- errors and statements ---- */
@@ -787,6 +788,24 @@ int64_t qp_store_generation(qp_store *st)
     int64_t g = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
     sqlite3_reset(s);
     return g;
+}
+
+void qp_store_set_parallel(qp_store *st, const qp_store_parallel *p)
+{
+    if (p)
+        st->par = *p;
+    else
+        memset(&st->par, 0, sizeof st->par);
+}
+
+void qp__store_parallel(qp_store *st, qp_store_task_fn fn, void *arg, size_t n)
+{
+    if (st->par.run && n > 1) {
+        st->par.run(st->par.ctx, fn, arg, n);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        fn(arg, i);
 }
 
 void qp_store_get_stats(const qp_store *st, qp_store_stats *out)

@@ -54,6 +54,10 @@ typedef enum qp__stmt_id {
  * returned as a qp_rc (QP_ECORRUPT, QP_ENOMEM, ...) even when err is NULL. */
 qp_rc qp__store_stmt(sqlite3_stmt **out, qp_store *st, qp__stmt_id id, qp_error *err);
 
+/* Runs fn(arg, i) for i in [0, n) as qp_store_set_parallel() says (in
+ * order on this thread without a helper); returns when all have run. */
+void qp__store_parallel(qp_store *st, qp_store_task_fn fn, void *arg, size_t n);
+
 /* The store's connection, for statements built per call (task queries).
  * Borrowed; valid while the store is open. */
 sqlite3 *qp__store_db(qp_store *st);

@@ -152,6 +152,23 @@ qp_rc qp_store_checkpoint(qp_store *st, qp_error *err);
  * last connection to close a WAL index removes the WAL). */
 qp_rc qp_store_checkpoint_path(const char *db_path, bool synced, int *left, qp_error *err);
 
+/* Work a query may spread over threads. run(ctx, fn, arg, n) must call
+ * fn(arg, i) exactly once for every i in [0, n), on whatever threads it
+ * likes (the calling one included), and return when all of them have
+ * returned. The store hands it only work that touches neither SQLite nor
+ * the store (reading and searching note files: the candidates of unlinked
+ * mentions), so the store's connection stays on its own thread. */
+typedef void (*qp_store_task_fn)(void *arg, size_t i);
+typedef struct qp_store_parallel {
+    void (*run)(void *ctx, qp_store_task_fn fn, void *arg, size_t n);
+    void *ctx;
+} qp_store_parallel;
+
+/* Gives st a way to run work in parallel (*p is copied; its ctx must
+ * outlive st's use of it); NULL, the default, runs it in order on the
+ * calling thread. */
+void qp_store_set_parallel(qp_store *st, const qp_store_parallel *p);
+
 /* Counters since qp_store_open(), for tests and logs. */
 typedef struct qp_store_stats {
     size_t parsed;      /* notes read and parsed by qp_store_sync */

@@ -4,6 +4,7 @@
 #include "qp_fixture.h"
 #include "qp_test.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -119,6 +120,48 @@ static void test_duplicate_basenames(void **state)
           "\"subpath_found\":true,\"subpath_line\":12}");
 }
 
+/* A parallel run that splits the tasks over a second thread (odd ones
+ * there, even ones here), each side in reverse order: the answers must not
+ * depend on which thread verifies a candidate, nor in what order. */
+typedef struct split {
+    qp_store_task_fn fn;
+    void *arg;
+    size_t n;
+} split;
+
+static void *odd_tasks(void *p)
+{
+    split *s = p;
+    for (size_t i = s->n; i-- > 0;)
+        if (i % 2)
+            s->fn(s->arg, i);
+    return NULL;
+}
+
+static void split_run(void *ctx, qp_store_task_fn fn, void *arg, size_t n)
+{
+    split s = {fn, arg, n};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, odd_tasks, &s), 0);
+    for (size_t i = n; i-- > 0;)
+        if (i % 2 == 0)
+            fn(arg, i);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    (*(int *)ctx)++;
+}
+
+static void test_unlinked_in_parallel(void **state)
+{
+    int runs = 0;
+    qp_store_parallel p = {split_run, &runs};
+    qp_store_set_parallel(st, &p);
+    test_backlinks_with_unlinked(state);
+    test_renamed_person(state);
+    test_mentions(state);
+    qp_store_set_parallel(st, NULL);
+    assert_true(runs >= 3); /* the hook was used */
+}
+
 static void test_status(void **state)
 {
     (void)state;
@@ -196,6 +239,7 @@ int main(void)
         cmocka_unit_test(test_backlinks_with_unlinked),
         cmocka_unit_test(test_renamed_person),
         cmocka_unit_test(test_mentions),
+        cmocka_unit_test(test_unlinked_in_parallel),
         cmocka_unit_test(test_duplicate_basenames),
         cmocka_unit_test(test_status),
         cmocka_unit_test(test_note),
