@@ -230,11 +230,72 @@ static bool loc_row(loc_vec *v, sqlite3_stmt *s, loc_enc enc)
                    line > 0 ? (uint32_t)line - 1 : 0, a, b);
 }
 
+/* Appends to b the JSON string of uri_root followed by rel, percent-encoded
+ * but for RFC 3986's unreserved characters and '/' (as VS Code and Neovim
+ * encode a path, and `quipu lsp` makes its URIs: daemon/lsp/server.c). */
+static void uri_string(qp__jtext *b, const char *uri_root, const char *rel)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t rl = strlen(uri_root), n = strlen(rel);
+    char *u = malloc(rl + 3 * n + 1), *o;
+    if (!u) {
+        b->oom = true;
+        return;
+    }
+    memcpy(u, uri_root, rl);
+    o = u + rl;
+    for (const unsigned char *p = (const unsigned char *)rel; *p; p++) {
+        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+            *p == '-' || *p == '.' || *p == '_' || *p == '~' || *p == '/') {
+            *o++ = (char)*p;
+        } else {
+            *o++ = '%';
+            *o++ = hex[*p >> 4];
+            *o++ = hex[*p & 15];
+        }
+    }
+    if (!qp__jt_string(b, u, (size_t)(o - u)))
+        b->oom = true; /* uri_root was checked to be UTF-8; the rest is ASCII */
+    free(u);
+}
+
+/* The answer as LSP Location[] (`uri_root` given): one Location a link,
+ * files in path order, each file's links in line and column order, each
+ * written as `quipu lsp` writes one. */
+static void locations_lsp(qp__jtext *b, const loc_vec *v, const char *uri_root)
+{
+    qp__jtext uri = {0};
+    bool first = true;
+    qp__jt_str(b, "[");
+    for (size_t i = 0; i < v->nf && !b->oom; i++) {
+        uri.len = 0;
+        uri_string(&uri, uri_root, v->f[i].path);
+        if (uri.oom) {
+            b->oom = true;
+            break;
+        }
+        for (size_t k = 0; k < v->f[i].n; k++) {
+            const uint32_t *t = v->r + 3 * (v->f[i].first + k);
+            char num[160];
+            int w = snprintf(num, sizeof num,
+                             ",\"range\":{\"start\":{\"line\":%u,\"character\":%u},"
+                             "\"end\":{\"line\":%u,\"character\":%u}}}",
+                             t[0], t[1], t[0], t[2]);
+            qp__jt_str(b, first ? "{\"uri\":" : ",{\"uri\":");
+            first = false;
+            qp__jt_add(b, uri.p, uri.len);
+            qp__jt_add(b, num, (size_t)w);
+        }
+    }
+    qp__jt_free(&uri);
+    qp__jt_str(b, "]");
+}
+
 qp_rc qp__m_backlinks_locations(char **out, qp_store *st, const qp_vault *vault, json_t *params,
                                 qp_error *err)
 {
     (void)vault;
-    const char *subpath = NULL, *encoding = NULL;
+    const char *subpath = NULL, *encoding = NULL, *uri_root = NULL;
     loc_enc enc = ENC_UTF16;
     qp__mnote n;
     qp__mrefs r;
@@ -248,8 +309,12 @@ qp_rc qp__m_backlinks_locations(char **out, qp_store *st, const qp_vault *vault,
     qp_rc rc = qp__query_param_string(&subpath, params, "subpath", false, err);
     if (rc == QP_OK)
         rc = qp__query_param_string(&encoding, params, "encoding", false, err);
+    if (rc == QP_OK)
+        rc = qp__query_param_string(&uri_root, params, "uri_root", false, err);
     if (rc != QP_OK)
         return rc;
+    if (uri_root && json_string_length(json_object_get(params, "uri_root")) != strlen(uri_root))
+        return qp_error_set(err, QP_EINVAL, "param uri_root: holds a NUL");
     if (subpath && (subpath[0] != '#' || subpath[1] == '\0'))
         return qp_error_set(err, QP_EINVAL,
                             "param subpath: expected #Heading, #A#B or #^blockid, got \"%s\"",
@@ -313,6 +378,10 @@ qp_rc qp__m_backlinks_locations(char **out, qp_store *st, const qp_vault *vault,
         }
     }
     qp__msort(v.f, v.nf, sizeof *v.f, loc_file_cmp);
+    if (uri_root) {
+        locations_lsp(&b, &v, uri_root);
+        goto done;
+    }
     qp__jt_str(&b, "{\"path\":");
     qp__jt_json(&b, json_string(n.path));
     if (subpath) {
@@ -336,6 +405,7 @@ qp_rc qp__m_backlinks_locations(char **out, qp_store *st, const qp_vault *vault,
         qp__jt_str(&b, "]}");
     }
     qp__jt_str(&b, "]}");
+done:
     *out = qp__jt_finish(&b);
     b.p = NULL; /* released or handed out either way */
     if (!*out)

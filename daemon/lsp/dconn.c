@@ -34,6 +34,7 @@ void qpl_dconn_close(qpl_dconn *c)
     free(c->buf);
     json_decref(c->stash);
     json_decref(c->updates);
+    free(c->raw);
     *c = (qpl_dconn){.fd = -1, .next_id = c->next_id};
 }
 
@@ -124,8 +125,24 @@ long long qpl_dconn_send(qpl_dconn *c, const char *method, json_t *params)
  * queue; anything else is dropped. */
 static void file_message(qpl_dconn *c, const char *p, size_t n)
 {
-    json_t *msg = json_loadb(p, n, 0, NULL);
-    json_t *id;
+    json_t *msg, *id;
+
+    if (c->raw_id > 0 && c->raw == NULL) {
+        /* The raw call's result, cut from the line as quipud frames it. */
+        char head[64];
+        int hl =
+            snprintf(head, sizeof head, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":", c->raw_id);
+
+        if (n > (size_t)hl + 1 && memcmp(p, head, (size_t)hl) == 0 && p[n - 1] == '}') {
+            c->raw = malloc(n - (size_t)hl);
+            if (c->raw != NULL) {
+                memcpy(c->raw, p + hl, n - (size_t)hl - 1);
+                c->raw[n - (size_t)hl - 1] = '\0';
+                return;
+            }
+        }
+    }
+    msg = json_loadb(p, n, 0, NULL);
 
     if (!json_is_object(msg)) {
         json_decref(msg);
@@ -206,6 +223,8 @@ int qpl_dconn_wait(qpl_dconn *c, long long id, int timeout_ms, json_t **result, 
         long long left;
         int pr;
 
+        if (c->raw_id == id && c->raw != NULL)
+            return 0; /* qpl_dconn_call_raw's answer, kept as text */
         if (msg != NULL) {
             json_t *e = json_object_get(msg, "error");
 
@@ -244,6 +263,36 @@ int qpl_dconn_call(qpl_dconn *c, const char *method, json_t *params, int timeout
     if (id < 0)
         return -1;
     return qpl_dconn_wait(c, id, timeout_ms, result, error);
+}
+
+int qpl_dconn_call_raw(qpl_dconn *c, const char *method, json_t *params, int timeout_ms, char **raw,
+                       json_t **error)
+{
+    long long id = qpl_dconn_send(c, method, params);
+    json_t *result = NULL;
+    int rc;
+
+    *raw = NULL;
+    *error = NULL;
+    if (id < 0)
+        return -1;
+    free(c->raw);
+    c->raw = NULL;
+    c->raw_id = id;
+    /* Filed as text by file_message; any other reply to it (an error, or
+     * a result framed otherwise) is decoded into the stash as usual. */
+    rc = qpl_dconn_wait(c, id, timeout_ms, &result, error);
+    if (c->raw_id == id && c->raw != NULL) {
+        *raw = c->raw;
+        c->raw = NULL;
+        c->raw_id = 0;
+        return 0;
+    }
+    c->raw_id = 0;
+    if (rc == 0 && result != NULL && *error == NULL)
+        *raw = json_dumps(result, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(result);
+    return rc == 0 && (*raw != NULL || *error != NULL) ? 0 : -1;
 }
 
 int qpl_dconn_pump(qpl_dconn *c)

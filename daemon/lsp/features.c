@@ -368,17 +368,46 @@ static void add_occurrences(const qpl_server *s, const qpl_vault *v, json_t *r, 
     }
 }
 
+/* Appends the elements of a JSON array's text (`[...]`) to b. */
+static void locbuf_splice(locbuf *b, const char *arr)
+{
+    size_t n = strlen(arr);
+
+    if (n < 3 || arr[0] != '[' || arr[n - 1] != ']')
+        return; /* "[]": nothing */
+    locbuf_add(b, b->n++ ? "," : "[", 1);
+    locbuf_add(b, arr + 1, n - 2);
+}
+
 /* Appends the daemon's backlinks.locations for `params` (note, and
  * subpath for a heading or block; taken) to locs: ranges already in the
- * client's encoding, one URI made per file. False when the daemon did not
- * answer it (a quipud older than the method): nothing was added. */
+ * client's encoding. Asked with `uri_root`, quipud writes them as LSP
+ * Locations itself, and their text is passed on as it came: the busiest
+ * person's references are 6,403 Locations, 1 MB, which decoding to values
+ * and writing again cost more than quipud's answer. A quipud that does
+ * not know `uri_root` answers in files and ranges, turned into Locations
+ * here, one URI made per file. False when the daemon did not answer it (a
+ * quipud older than the method): nothing was added. */
 static bool add_locations(qpl_server *s, qpl_vault *v, json_t *params, locbuf *locs)
 {
     json_t *r, *file, *rg;
     size_t i;
+    char *root = qpl_uri_of(v, ""), *raw;
 
     json_object_set_new(params, "encoding", json_string(s->enc == QPL_UTF8 ? "utf-8" : "utf-16"));
-    r = qpl_call(s, v, "backlinks.locations", params, NULL);
+    if (root != NULL)
+        json_object_set_new(params, "uri_root", json_string(root));
+    free(root);
+    raw = qpl_call_raw(s, v, "backlinks.locations", params);
+    if (raw == NULL)
+        return false;
+    if (raw[0] == '[') {
+        locbuf_splice(locs, raw);
+        free(raw);
+        return true;
+    }
+    r = json_loads(raw, 0, NULL);
+    free(raw);
     if (r == NULL)
         return false;
     json_array_foreach(json_object_get(r, "files"), i, file)

@@ -134,8 +134,10 @@ typedef struct qpl_dconn {
     char *buf;
     size_t start, len, cap;
     long long next_id;
-    json_t *stash;   /* object: id (decimal text) -> response message */
-    json_t *updates; /* array of update params, oldest first */
+    json_t *stash;    /* object: id (decimal text) -> response message */
+    json_t *updates;  /* array of update params, oldest first */
+    long long raw_id; /* qpl_dconn_call_raw's request, 0: none */
+    char *raw;        /* its result's text, once it came */
 } qpl_dconn;
 
 void qpl_dconn_init(qpl_dconn *c);
@@ -155,6 +157,13 @@ int qpl_dconn_wait(qpl_dconn *c, long long id, int timeout_ms, json_t **result, 
 /* send + wait. */
 int qpl_dconn_call(qpl_dconn *c, const char *method, json_t *params, int timeout_ms,
                    json_t **result, json_t **error);
+/* As qpl_dconn_call, but the result comes as its JSON text (*raw, new),
+ * cut from the reply line without decoding it: quipud writes a result as
+ * {"jsonrpc":"2.0","id":ID,"result":RESULT} exactly (docs/protocol.md),
+ * so an answer of megabytes (references) is handed on as it is. An error
+ * comes decoded in *error, as from qpl_dconn_call. */
+int qpl_dconn_call_raw(qpl_dconn *c, const char *method, json_t *params, int timeout_ms, char **raw,
+                       json_t **error);
 /* Reads whatever is available without blocking, queueing updates. 0, or -1
  * when the daemon closed the connection (it is then closed). */
 int qpl_dconn_pump(qpl_dconn *c);

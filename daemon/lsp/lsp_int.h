@@ -79,6 +79,9 @@ void qpl_log(qpl_server *s, int type, const char *fmt, ...) __attribute__((forma
  * an error response or when the daemon is not reachable; *error (may be
  * NULL) receives the error object (new) when there was one. */
 json_t *qpl_call(qpl_server *s, qpl_vault *v, const char *method, json_t *params, json_t **error);
+/* qpl_call with the result as its JSON text, not decoded (new; NULL on
+ * an error or a lost daemon, as qpl_call). */
+char *qpl_call_raw(qpl_server *s, qpl_vault *v, const char *method, json_t *params);
 /* Marks v's daemon as gone after a failed call (tells the user once). */
 void qpl_vault_lost(qpl_server *s, qpl_vault *v);
 qpl_doc *qpl_doc_find(qpl_server *s, const char *uri);

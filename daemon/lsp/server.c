@@ -399,6 +399,23 @@ json_t *qpl_call(qpl_server *s, qpl_vault *v, const char *method, json_t *params
     return result;
 }
 
+char *qpl_call_raw(qpl_server *s, qpl_vault *v, const char *method, json_t *params)
+{
+    char *raw = NULL;
+    json_t *err = NULL;
+
+    if (v == NULL || v->conn.fd < 0) {
+        json_decref(params);
+        return NULL;
+    }
+    if (qpl_dconn_call_raw(&v->conn, method, params, QPL_CALL_TIMEOUT_MS, &raw, &err) != 0) {
+        qpl_vault_lost(s, v);
+        return NULL;
+    }
+    json_decref(err);
+    return raw;
+}
+
 static void progress(qpl_server *s, qpl_vault *v, const json_t *status)
 {
     const char *state = json_string_value(json_object_get(status, "state"));

@@ -113,6 +113,15 @@ static void test_locations(void **state)
     mv_check("backlinks.locations", "{\"note\":\"" ARNE "\",\"subpath\":\"#Nope\"}",
              "{\"path\":\"" ARNE_PATH "\",\"subpath\":\"#Nope\",\"found\":false,"
              "\"total\":0,\"files\":[]}");
+    /* With uri_root: LSP Locations, the path percent-encoded after it
+     * (space as %20, unreserved characters and '/' as they are). */
+    mv_check("backlinks.locations", "{\"note\":\"Lena Okafor\",\"uri_root\":\"file:///v%20x/\"}",
+             "[{\"uri\":\"file:///v%20x/Meetings/2025-01-10%20Kickoff.md\",\"range\":{\"start\":"
+             "{\"line\":6,\"character\":3},\"end\":{\"line\":6,\"character\":18}}},"
+             "{\"uri\":\"file:///v%20x/Meetings/2025-02-01%20Review.md\",\"range\":{\"start\":"
+             "{\"line\":6,\"character\":16},\"end\":{\"line\":6,\"character\":31}}}]");
+    mv_check("backlinks.locations", "{\"note\":\"Plan\",\"uri_root\":\"file:///v/\"}", "[]");
+    mv_fails("backlinks.locations", "{\"note\":\"" ARNE "\",\"uri_root\":5}", QP_EINVAL);
     mv_fails("backlinks.locations", "{\"note\":\"" ARNE "\",\"encoding\":\"latin-1\"}", QP_EINVAL);
     mv_fails("backlinks.locations", "{\"note\":\"" ARNE "\",\"subpath\":\"Key Facts\"}", QP_EINVAL);
     mv_fails("backlinks.locations", "{}", QP_EINVAL);
