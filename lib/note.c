@@ -22,6 +22,7 @@
 #include "quipu/frontmatter.h"
 #include "quipu/links.h"
 #include "quipu/text.h"
+#include "resolve_int.h"
 
 enum {
     MASK_LINK = 2, /* a link or embed span: no tags inside, blanked in the mention text */
@@ -1011,6 +1012,30 @@ const qp_block_id *qp_note_blocks(const qp_note *note, size_t *n)
 {
     *n = note->nblocks;
     return note->blocks;
+}
+
+qp_rc qp_note_find_subpath(const qp_note *note, const char *subpath, bool *found, uint32_t *line)
+{
+    size_t nh = 0, nb = 0;
+    const qp_heading *h = qp_note_headings(note, &nh);
+    const qp_block_id *b = qp_note_blocks(note, &nb);
+    qp__heading_ref *hr = malloc((nh ? nh : 1) * sizeof *hr);
+    qp__block_ref *br = malloc((nb ? nb : 1) * sizeof *br);
+    *found = false;
+    *line = 0;
+    if (!hr || !br) {
+        free(hr);
+        free(br);
+        return QP_ENOMEM;
+    }
+    for (size_t i = 0; i < nh; i++)
+        hr[i] = (qp__heading_ref){h[i].level, h[i].text, h[i].line};
+    for (size_t i = 0; i < nb; i++)
+        br[i] = (qp__block_ref){b[i].id, b[i].line};
+    *found = qp__subpath_find(subpath, hr, nh, br, nb, line);
+    free(hr);
+    free(br);
+    return QP_OK;
 }
 
 const qp_task_line *qp_note_tasks(const qp_note *note, size_t *n)

@@ -251,9 +251,35 @@ static json_t *resolve_params(const qpl_doc *d, const qp_link *l)
     return p;
 }
 
+/* A link into the document itself ([[#H]], or a link that resolved to
+ * it) is checked against the buffer's own headings and blocks: the index
+ * knows only the saved text, and a heading typed but not yet saved is
+ * there in the buffer. r (the daemon's resolve answer) is amended in
+ * place; a self link of a note not yet in the index resolves to it. */
+static void resolve_in_buffer(const qpl_doc *d, const qp_link *l, json_t *r)
+{
+    const char *path = json_string_value(json_object_get(r, "path"));
+    bool found = false;
+    uint32_t line = 0;
+
+    if (r == NULL || d->rel == NULL || l->subpath == NULL)
+        return;
+    if (path == NULL && l->target[0] == '\0')
+        json_object_set_new(r, "path", json_string(d->rel));
+    else if (path == NULL || strcmp(path, d->rel) != 0)
+        return;
+    if (qp_note_find_subpath(d->note, l->subpath, &found, &line) != QP_OK)
+        return;
+    json_object_set_new(r, "subpath_found", json_boolean(found));
+    json_object_set_new(r, "subpath_line", json_integer(found ? line : 0));
+}
+
 static json_t *resolve_link(qpl_server *s, const qpl_doc *d, const qp_link *l)
 {
-    return qpl_call(s, d->v, "resolve", resolve_params(d, l), NULL);
+    json_t *r = qpl_call(s, d->v, "resolve", resolve_params(d, l), NULL);
+
+    resolve_in_buffer(d, l, r);
+    return r;
 }
 
 /* ---- definition ------------------------------------------------------------- */
@@ -1063,6 +1089,7 @@ static json_t *h_document_link(qpl_server *s, json_t *params, int *code, const c
             qpl_vault_lost(s, d->v);
             break;
         }
+        resolve_in_buffer(d, &l[i], r);
         path = json_string_value(json_object_get(r, "path"));
         if (path != NULL && (uri = qpl_uri_of(d->v, path)) != NULL) {
             json_int_t sl = json_integer_value(json_object_get(r, "subpath_line"));
@@ -1168,6 +1195,7 @@ static char *compute_diagnostics(qpl_server *s, qpl_doc *d)
                 qpl_vault_lost(s, d->v);
                 break;
             }
+            resolve_in_buffer(d, &l[i], r);
             if (r != NULL && json_is_null(json_object_get(r, "path")) && l[i].target[0]) {
                 snprintf(m, sizeof m, "unresolved link: no note named \"%s\"", l[i].target);
                 locbuf_json(arr, diag(link_range(s, d, &l[i]), SEV_WARNING, "unresolved-link", m));

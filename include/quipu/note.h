@@ -147,6 +147,13 @@ const qp_tag *qp_note_tags(const qp_note *note, size_t *n);   /* frontmatter fir
 const qp_link *qp_note_links(const qp_note *note, size_t *n); /* frontmatter first */
 const qp_heading *qp_note_headings(const qp_note *note, size_t *n);
 const qp_block_id *qp_note_blocks(const qp_note *note, size_t *n);
+
+/* Where `subpath` ("#A#B", "#Heading" or "#^id", as a link writes it) lands
+ * in this note, matched as links.md §7 matches it against an indexed
+ * note: *found, and *line its 1-based line (0 for "#" or NULL, which are
+ * found). For an editor's unsaved text, whose headings the index has not
+ * seen. QP_ENOMEM only. */
+qp_rc qp_note_find_subpath(const qp_note *note, const char *subpath, bool *found, uint32_t *line);
 const qp_task_line *qp_note_tasks(const qp_note *note, size_t *n);
 const qp_mention_line *qp_note_mention_lines(const qp_note *note, size_t *n);
 const qp_query_block *qp_note_query_blocks(const qp_note *note, size_t *n);

@@ -358,6 +358,52 @@ def test_references_repeated_heading_and_unlinked():
         shutil.rmtree(root, ignore_errors=True)
 
 
+def test_unsaved_headings():
+    """A heading typed but not saved is where a link into the same note
+    lands: no "no heading" diagnostic for [[#Fresh]] or [[S3#Fresh]], and
+    definition goes to it; in a new note not yet on disk, [[#New]] goes to
+    its heading too."""
+    root, env = _private_env()
+    v = _vault(root, "unsaved", {".obsidian/app.json": "{}", "S3.md": "# S3\n\ntext\n"})
+    pids = []
+    s = Lsp(env=env)
+    try:
+        s.request("initialize", {"capabilities": {}, "rootUri": "file://" + v})
+        pids += _logged_pids(s, 1)
+        s.notify("initialized")
+        u3, u2 = "file://" + v + "/S3.md", "file://" + v + "/S2.md"
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:  # the first scan
+            r = s.request("workspace/symbol", {"query": "S3"})["result"]
+            if r:
+                break
+            time.sleep(0.05)
+        text = "# S3\n\nsee [[#Fresh]] and [[S3#Fresh]], not [[#Stale]]\n\n## Fresh\n"
+        s.notify("textDocument/didOpen", {"textDocument": {
+            "uri": u3, "languageId": "markdown", "version": 1, "text": text}})
+        d = s.wait(lambda x: x.get("method") == "textDocument/publishDiagnostics"
+                   and x["params"]["uri"] == u3)
+        msgs = [x["message"] for x in d["params"]["diagnostics"]]
+        assert msgs == ['unresolved link: S3.md has no heading "Stale"'], msgs
+        for ch in (9, 25):  # inside [[#Fresh]], inside [[S3#Fresh]]
+            r = s.request("textDocument/definition", {
+                "textDocument": {"uri": u3}, "position": {"line": 2, "character": ch}})["result"]
+            assert r["uri"] == u3 and r["range"]["start"]["line"] == 4, r
+        s.notify("textDocument/didOpen", {"textDocument": {
+            "uri": u2, "languageId": "markdown", "version": 1,
+            "text": "## New\n\n[[#New]]\n"}})
+        r = s.request("textDocument/definition", {
+            "textDocument": {"uri": u2}, "position": {"line": 2, "character": 4}})["result"]
+        assert r is not None and r["uri"] == u2 and r["range"]["start"]["line"] == 0, r
+        s.request("shutdown")
+        s.notify("exit")
+        assert s.p.wait(10) == 0
+    finally:
+        s.close()
+        _kill(pids)
+        shutil.rmtree(root, ignore_errors=True)
+
+
 EMOJI_SRC = ("---\r\nattendees: [\"[[Target]]\"]\r\n---\r\n"
              "\U0001f389 \u00e9 [[Target]] x\r\n- \U0001f600\U0001f600 [[Target|T]]\r\n")
 
