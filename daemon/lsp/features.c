@@ -1379,8 +1379,60 @@ static void subst(char *out, size_t cap, const char *line, const char *from, con
     snprintf(out, cap, "%.*s%s%s", (int)(p - line), line, to, p + strlen(from));
 }
 
+/* A dated item of the Recent Context section: its 0-based line and date. */
+typedef struct dated {
+    size_t line;
+    char date[11];
+} dated;
+
+/* The items of the section under heading line rc (0-based) that start
+ * with a date ("- 2025-10-30: ..."; "Mentioned in" lines or not), in
+ * order, into v (at most cap); how many. *spaced: consecutive items are
+ * one blank line apart, as some notes write their list. */
+static size_t section_dates(const qpl_doc *d, long rc, dated *v, size_t cap, bool *spaced)
+{
+    size_t n = 0, blank_gaps = 0, tight = 0;
+    long prev = -1;
+
+    *spaced = false;
+    for (size_t ln = rc < 0 ? d->text.nlines : (size_t)rc + 1; ln < d->text.nlines; ln++) {
+        const char *p = d->text.s + d->text.line[ln];
+        size_t len = qpl_text_line_len(&d->text, ln), k = 0;
+
+        if (len > 0 && p[0] == '#')
+            break; /* the next heading ends the section */
+        while (k < len && (p[k] == ' ' || p[k] == '\t'))
+            k++;
+        if (k + 12 > len || (p[k] != '-' && p[k] != '*') || p[k + 1] != ' ')
+            continue;
+        k += 2;
+        bool date = true;
+        for (size_t j = 0; j < 10; j++)
+            date =
+                date && (j == 4 || j == 7 ? p[k + j] == '-' : p[k + j] >= '0' && p[k + j] <= '9');
+        if (!date || n == cap)
+            continue;
+        if (prev >= 0) {
+            if ((long)ln == prev + 2 && qpl_text_line_len(&d->text, ln - 1) == 0)
+                blank_gaps++;
+            else if ((long)ln == prev + 1)
+                tight++;
+        }
+        v[n].line = ln;
+        memcpy(v[n].date, p + k, 10);
+        v[n].date[10] = '\0';
+        n++;
+        prev = (long)ln;
+    }
+    *spaced = blank_gaps > 0 && tight == 0;
+    return n;
+}
+
 /* "Add the missing Mentioned in lines": one edit per line, merged into the
- * note's list newest first, each written like the note's first line. */
+ * note's list newest first (among every dated item of the section, not
+ * only its "Mentioned in" lines), each written like the note's first
+ * "Mentioned in" line, with the note's line ending and, when its items
+ * are a blank line apart, that spacing. */
 static json_t *action_add_mentions(qpl_server *s, qpl_doc *d, json_t *m)
 {
     size_t nm, i;
@@ -1400,6 +1452,14 @@ static json_t *action_add_mentions(qpl_server *s, qpl_doc *d, json_t *m)
         ttitle = ml[0].title;
     }
     json_t *missing = json_object(), *e;
+    dated items[512];
+    bool spaced = false;
+    size_t nitems = section_dates(d, rc, items, sizeof items / sizeof items[0], &spaced);
+    /* The note's line ending: CRLF when its first line ends so. */
+    const char *eol =
+        d->text.nlines > 1 && d->text.line[1] >= 2 && d->text.s[d->text.line[1] - 2] == '\r'
+            ? "\r\n"
+            : "\n";
 
     json_array_foreach(json_object_get(m, "missing"), i, e)
     {
@@ -1417,11 +1477,16 @@ static json_t *action_add_mentions(qpl_server *s, qpl_doc *d, json_t *m)
 
         if (path == NULL || json_object_get(missing, path) == NULL)
             continue;
-        /* Before the first listed line that is older, else after the last. */
-        at = nm > 0 ? ml[nm - 1].line : (rc >= 0 ? (size_t)rc + 1 : 0);
-        for (size_t k = 0; date != NULL && k < nm; k++) {
-            if (ml[k].date == NULL || strcmp(ml[k].date, date) < 0) {
-                at = ml[k].line - 1;
+        /* Before the first dated item that is older, else after the last
+         * (after the last "Mentioned in" line when no item has a date). */
+        bool before = false;
+        at = nitems > 0 ? items[nitems - 1].line + 1
+             : nm > 0   ? ml[nm - 1].line
+                        : (rc >= 0 ? (size_t)rc + 1 : 0);
+        for (size_t k = 0; date != NULL && k < nitems; k++) {
+            if (strcmp(items[k].date, date) < 0) {
+                at = items[k].line;
+                before = true;
                 break;
             }
         }
@@ -1437,7 +1502,25 @@ static json_t *action_add_mentions(qpl_server *s, qpl_doc *d, json_t *m)
             snprintf(line, sizeof line, "%.*s", (int)keep, step);
             subst(line + keep, sizeof line - keep, step + keep, ttitle, title);
         }
-        strncat(line, "\n", sizeof line - strlen(line) - 1);
+        {
+            /* "- new\n\n- older" before an item, "\n- new" after the last,
+             * when the list is spaced; the tail of a line (its \r) goes. */
+            size_t ll = strlen(line);
+            char text[sizeof line];
+            int w;
+
+            while (ll > 0 && line[ll - 1] == '\r')
+                line[--ll] = '\0';
+            if (spaced && before)
+                w = snprintf(text, sizeof text, "%s%s%s", line, eol, eol);
+            else if (spaced && nitems > 0)
+                w = snprintf(text, sizeof text, "%s%s%s", eol, line, eol);
+            else
+                w = snprintf(text, sizeof text, "%s%s", line, eol);
+            if (w < 0 || (size_t)w >= sizeof text)
+                continue; /* a title longer than any line could hold */
+            memcpy(line, text, (size_t)w + 1);
+        }
         {
             size_t off = at < d->text.nlines ? d->text.line[at] : d->text.len;
             uint32_t l0, c0;

@@ -404,6 +404,61 @@ def test_unsaved_headings():
         shutil.rmtree(root, ignore_errors=True)
 
 
+def _meeting(title, date, who):
+    return ("---\ntype: meeting\ntitle: \"%s\"\ndate: '%s'\nattendees:\n- \"[[%s]]\"\n---\n\n"
+            "# %s\n" % (title, date, who, title))
+
+
+ROB = ("---\r\ntype: person\r\nname: Rob Kestrel\r\n---\r\n# Rob Kestrel\r\n\r\n"
+       "## Recent Context\r\n\r\n"
+       "- 2025-11-01: Mentioned in: Sync B\r\n\r\n"
+       "- 2025-10-30: 1:1 on pricing, no link\r\n\r\n"
+       "## Tasks\r\n")
+
+
+def test_add_mentions_order_spacing_crlf():
+    """The "Mentioned in" lines the action adds go newest first among every
+    dated item of Recent Context (not only its "Mentioned in" lines), a
+    blank line apart as the note's items are, with the note's CRLF."""
+    root, env = _private_env()
+    v = _vault(root, "addm", {
+        ".obsidian/app.json": "{}", "People/Rob Kestrel.md": ROB,
+        "Meetings/2025-11-20 Kickoff.md": _meeting("Kickoff", "2025-11-20", "Rob Kestrel"),
+        "Meetings/2025-11-01 Sync B.md": _meeting("Sync B", "2025-11-01", "Rob Kestrel"),
+        "Meetings/2025-10-15 Old.md": _meeting("Old", "2025-10-15", "Rob Kestrel")})
+    pids = []
+    s = Lsp(env=env)
+    try:
+        s.request("initialize", {"capabilities": {}, "rootUri": "file://" + v})
+        pids += _logged_pids(s, 1)
+        s.notify("initialized")
+        u = "file://" + v + "/People/Rob%20Kestrel.md"
+        s.notify("textDocument/didOpen", {"textDocument": {
+            "uri": u, "languageId": "markdown", "version": 1, "text": ROB}})
+        deadline = time.monotonic() + 20
+        act = None
+        while act is None and time.monotonic() < deadline:  # the first scan
+            acts = s.request("textDocument/codeAction", {
+                "textDocument": {"uri": u},
+                "range": {"start": {"line": 6, "character": 0}, "end": {"line": 6, "character": 0}},
+                "context": {"diagnostics": []}})["result"] or []
+            act = next((a for a in acts if a["title"].startswith("Add 2 missing")), None)
+            time.sleep(0.05)
+        assert act is not None, acts
+        edits = sorted((e["range"]["start"]["line"], e["newText"]) for e in act["edit"]["changes"][u])
+        assert edits == [
+            (8, "- 2025-11-20: Mentioned in: Kickoff\r\n\r\n"),   # before 2025-11-01
+            (11, "\r\n- 2025-10-15: Mentioned in: Old\r\n"),       # after 2025-10-30
+        ], edits
+        s.request("shutdown")
+        s.notify("exit")
+        assert s.p.wait(10) == 0
+    finally:
+        s.close()
+        _kill(pids)
+        shutil.rmtree(root, ignore_errors=True)
+
+
 EMOJI_SRC = ("---\r\nattendees: [\"[[Target]]\"]\r\n---\r\n"
              "\U0001f389 \u00e9 [[Target]] x\r\n- \U0001f600\U0001f600 [[Target|T]]\r\n")
 
