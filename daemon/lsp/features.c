@@ -2122,15 +2122,24 @@ static json_t *h_completion(qpl_server *s, json_t *params, int *code, const char
         size_t i;
         uint32_t l1, c1, c2;
 
+        /* Notes are offered in a list (a "- " item or a [flow, list]) or
+         * for a key whose values are links; a scalar like `status: ac`
+         * gets its own values only. */
+        bool list = false, link_key = false;
+
         frontmatter_key(d, line, key, sizeof key);
         while (k < n && (lp[k] == ' ' || lp[k] == '\t'))
             k++;
-        if (k < n && lp[k] == '-')
+        if (k < n && lp[k] == '-') {
             k++;
-        else if (memchr(lp, ':', n) != NULL)
+            list = true;
+        } else if (memchr(lp, ':', n) != NULL) {
             k = (size_t)((const char *)memchr(lp, ':', n) - lp) + 1;
-        while (k < n && (lp[k] == ' ' || lp[k] == '"' || lp[k] == '\'' || lp[k] == '['))
+        }
+        while (k < n && (lp[k] == ' ' || lp[k] == '"' || lp[k] == '\'' || lp[k] == '[')) {
+            list = list || lp[k] == '[';
             k++;
+        }
         st = k;
         snprintf(prefix, sizeof prefix, "%.*s", (int)(n - st), lp + st);
         qpl_text_position(&d->text, ls + st, s->enc, &l1, &c1);
@@ -2154,6 +2163,8 @@ static json_t *h_completion(qpl_server *s, json_t *params, int *code, const char
 
                 /* The value being typed is in the index already (the saved
                  * line): offering it back is noise. */
+                if (v != NULL && strncmp(v, "[[", 2) == 0)
+                    link_key = true;
                 if (v == NULL || strcmp(v, prefix) == 0)
                     continue;
                 snprintf(text, sizeof text, strncmp(v, "[[", 2) == 0 ? "\"%s\"" : "%s", v);
@@ -2163,8 +2174,10 @@ static json_t *h_completion(qpl_server *s, json_t *params, int *code, const char
             incomplete = json_is_true(json_object_get(r, "incomplete"));
             json_decref(r);
         }
-        r = qpl_call(s, d->v, "complete.notes",
-                     json_pack("{s:s, s:i}", "prefix", prefix, "limit", 50), NULL);
+        r = list || link_key
+                ? qpl_call(s, d->v, "complete.notes",
+                           json_pack("{s:s, s:i}", "prefix", prefix, "limit", 50), NULL)
+                : NULL;
         json_array_foreach(json_object_get(r, "items"), i, it)
         {
             const char *label = OR(json_string_value(json_object_get(it, "label")), "");

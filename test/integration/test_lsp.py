@@ -404,6 +404,44 @@ def test_unsaved_headings():
         shutil.rmtree(root, ignore_errors=True)
 
 
+def test_frontmatter_completion_scalar():
+    """Notes are offered as "[[Name]]" in a frontmatter list, not for a
+    scalar value such as `status: ac` (it gets the key's own values)."""
+    root, env = _private_env()
+    v = _vault(root, "fmc", {".obsidian/app.json": "{}", "Active plan.md": "# Active plan\n",
+                             "A.md": "---\nstatus: active\n---\n"})
+    pids = []
+    s = Lsp(env=env)
+    try:
+        s.request("initialize", {"capabilities": {}, "rootUri": "file://" + v})
+        pids += _logged_pids(s, 1)
+        s.notify("initialized")
+        u = "file://" + v + "/B.md"
+        text = "---\nstatus: ac\nattendees:\n- ac\n---\n"
+        s.notify("textDocument/didOpen", {"textDocument": {
+            "uri": u, "languageId": "markdown", "version": 1, "text": text}})
+
+        def labels(line, ch):
+            r = s.request("textDocument/completion", {
+                "textDocument": {"uri": u}, "position": {"line": line, "character": ch}})["result"]
+            items = r["items"] if isinstance(r, dict) else (r or [])
+            return sorted(i.get("insertText") or i.get("textEdit", {}).get("newText", "")
+                          for i in items)
+
+        deadline = time.monotonic() + 20
+        while not labels(3, 4) and time.monotonic() < deadline:  # the first scan
+            time.sleep(0.05)
+        assert '"[[Active plan]]"' in labels(3, 4), labels(3, 4)  # a list item
+        assert labels(1, 10) == ["active"], labels(1, 10)         # a scalar
+        s.request("shutdown")
+        s.notify("exit")
+        assert s.p.wait(10) == 0
+    finally:
+        s.close()
+        _kill(pids)
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def _meeting(title, date, who):
     return ("---\ntype: meeting\ntitle: \"%s\"\ndate: '%s'\nattendees:\n- \"[[%s]]\"\n---\n\n"
             "# %s\n" % (title, date, who, title))
