@@ -488,6 +488,27 @@ def test_add_mentions_order_spacing_crlf():
             (8, "- 2025-11-20: Mentioned in: Kickoff\r\n\r\n"),   # before 2025-11-01
             (11, "\r\n- 2025-10-15: Mentioned in: Old\r\n"),       # after 2025-10-30
         ], edits
+        # A saved line that names no meeting (stale as the index knows the
+        # note): removed, the whole line, by the action offered on it.
+        stale = ROB.replace("## Tasks", "- 2025-09-09: Mentioned in: Gone\r\n\r\n## Tasks")
+        with open(os.path.join(v, "People/Rob Kestrel.md"), "w", newline="") as f:
+            f.write(stale)
+        s.notify("textDocument/didChange", {"textDocument": {"uri": u, "version": 2},
+                                            "contentChanges": [{"text": stale}]})
+        deadline = time.monotonic() + 20
+        rm = []
+        while not rm and time.monotonic() < deadline:  # until the index has the save
+            acts = s.request("textDocument/codeAction", {
+                "textDocument": {"uri": u},
+                "range": {"start": {"line": 12, "character": 3},
+                          "end": {"line": 12, "character": 3}},
+                "context": {"diagnostics": []}})["result"] or []
+            rm = [a for a in acts if a["title"].startswith("Remove the stale line")]
+            time.sleep(0.05)
+        assert [a["title"] for a in rm] == ['Remove the stale line "Gone"'], acts
+        assert rm[0]["edit"]["changes"][u] == [{"range": {
+            "start": {"line": 12, "character": 0}, "end": {"line": 13, "character": 0}},
+            "newText": ""}], rm
         s.request("shutdown")
         s.notify("exit")
         assert s.p.wait(10) == 0
