@@ -442,6 +442,50 @@ def test_frontmatter_completion_scalar():
         shutil.rmtree(root, ignore_errors=True)
 
 
+def test_completion_link_formats():
+    """After [[ a note is inserted in the vault's new-link format
+    (.obsidian/app.json newLinkFormat): shortest by default, the path from
+    the vault root when "absolute", from the note's folder when
+    "relative"."""
+    want = {None: "Alpha Plan]]", "absolute": "Projects/Alpha Plan]]",
+            "relative": "../Projects/Alpha Plan]]"}
+    for fmt, insert in want.items():
+        root, env = _private_env()
+        app = json.dumps({"newLinkFormat": fmt} if fmt else {})
+        v = _vault(root, "fmt", {".obsidian/app.json": app, "Projects/Alpha Plan.md": "# Alpha\n",
+                                 "Notes/Doc.md": "x\n"})
+        pids = []
+        s = Lsp(env=env)
+        try:
+            s.request("initialize", {"capabilities": {}, "rootUri": "file://" + v})
+            pids += _logged_pids(s, 1)
+            s.notify("initialized")
+            u = "file://" + v + "/Notes/Doc.md"
+            s.notify("textDocument/didOpen", {"textDocument": {
+                "uri": u, "languageId": "markdown", "version": 1, "text": "see [[Alpha\n"}})
+
+            def inserts():
+                r = s.request("textDocument/completion", {
+                    "textDocument": {"uri": u}, "position": {"line": 0, "character": 11}})["result"]
+                items = r["items"] if isinstance(r, dict) else (r or [])
+                return [i.get("textEdit", {}).get("newText") or i.get("insertText")
+                        for i in items]
+
+            deadline = time.monotonic() + 20
+            got = inserts()
+            while not got and time.monotonic() < deadline:  # the first scan
+                time.sleep(0.05)
+                got = inserts()
+            assert got == [insert], (fmt, got)
+            s.request("shutdown")
+            s.notify("exit")
+            assert s.p.wait(10) == 0
+        finally:
+            s.close()
+            _kill(pids)
+            shutil.rmtree(root, ignore_errors=True)
+
+
 def _meeting(title, date, who):
     return ("---\ntype: meeting\ntitle: \"%s\"\ndate: '%s'\nattendees:\n- \"[[%s]]\"\n---\n\n"
             "# %s\n" % (title, date, who, title))
