@@ -1797,7 +1797,15 @@ static json_t *h_execute_command(qpl_server *s, json_t *params, int *code, const
     char *rel;
     char nbuf[PATH_MAX];
 
-    if (cmd == NULL || uri == NULL || !command_target(s, uri, &v, &rel)) {
+    if (cmd == NULL || (strcmp(cmd, "quipu.backlinks") != 0 && strcmp(cmd, "quipu.unlinked") != 0 &&
+                        strcmp(cmd, "quipu.mentions") != 0 && strcmp(cmd, "quipu.tasks") != 0)) {
+        json_decref(locs);
+        *code = QPL_INVALID_PARAMS;
+        *msg = "unknown command: quipu lsp has quipu.backlinks, quipu.unlinked, quipu.mentions "
+               "and quipu.tasks";
+        return NULL;
+    }
+    if (uri == NULL || !command_target(s, uri, &v, &rel)) {
         json_decref(locs);
         *code = QPL_INVALID_PARAMS;
         *msg = "expected arguments [uri, ...] of a note in a vault";

@@ -791,13 +791,50 @@ static json_t *initialize(qpl_server *s, json_t *params)
     return res;
 }
 
+/* A workspace folder was removed: its vault's daemon connection goes too,
+ * unless a document still open is in that vault (it keeps being served,
+ * as a file from outside the workspace would be). */
+static void remove_folder(qpl_server *s, const char *uri)
+{
+    char *path = qpl_path_from_uri(uri);
+    char root[PATH_MAX];
+
+    if (path == NULL)
+        return;
+    if (qpd_paths_find_vault(root, sizeof root, path) != 0 && realpath(path, root) == NULL) {
+        free(path);
+        return;
+    }
+    free(path);
+    for (size_t i = 0; i < s->nvaults; i++) {
+        qpl_vault *v = s->vaults[i];
+
+        if (strcmp(v->root, root) != 0)
+            continue;
+        for (size_t k = 0; k < s->ndocs; k++)
+            if (s->docs[k]->v == v)
+                return;
+        if (v->progress) /* no scan report left hanging in the editor */
+            qpl_notify(s, "$/progress",
+                       json_pack("{s:s, s:{s:s}}", "token", v->token, "value", "kind", "end"));
+        qpl_dconn_close(&v->conn);
+        free(v);
+        s->vaults[i] = s->vaults[--s->nvaults];
+        return;
+    }
+}
+
 static void folders_changed(qpl_server *s, json_t *params)
 {
-    json_t *added = json_object_get(json_object_get(params, "event"), "added");
+    json_t *event = json_object_get(params, "event");
     json_t *e;
     size_t i;
 
-    json_array_foreach(added, i, e)
+    json_array_foreach(json_object_get(event, "removed"), i, e)
+    {
+        remove_folder(s, json_string_value(json_object_get(e, "uri")));
+    }
+    json_array_foreach(json_object_get(event, "added"), i, e)
     {
         add_folder(s, json_string_value(json_object_get(e, "uri")));
     }

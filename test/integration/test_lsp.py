@@ -486,6 +486,52 @@ def test_completion_link_formats():
             shutil.rmtree(root, ignore_errors=True)
 
 
+def test_workspace_folder_removed():
+    """A removed workspace folder lets go of its vault's daemon, but not
+    while a document of that vault is open; a document opened there later
+    brings the vault back."""
+    root, env = _private_env()
+    a = _vault(root, "ra", {".obsidian/app.json": "{}", "A.md": "[[B]]\n", "B.md": "# B\n"})
+    b = _vault(root, "rb", {".obsidian/app.json": "{}", "C.md": "[[D]]\n", "D.md": "# D\n"})
+    pids = []
+    s = Lsp(env=env)
+    try:
+        s.request("initialize", {"capabilities": {}, "workspaceFolders": [
+            {"uri": "file://" + a, "name": "a"}, {"uri": "file://" + b, "name": "b"}]})
+        pids += _logged_pids(s, 2)
+        s.notify("initialized")
+        ua, uc = "file://" + a + "/A.md", "file://" + b + "/C.md"
+
+        def definition(uri, text):
+            s.notify("textDocument/didOpen", {"textDocument": {
+                "uri": uri, "languageId": "markdown", "version": 1, "text": text}})
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:  # the first scan
+                r = s.request("textDocument/definition", {
+                    "textDocument": {"uri": uri}, "position": {"line": 0, "character": 3}})
+                if r.get("result"):
+                    return r["result"]["uri"]
+                time.sleep(0.05)
+            return None
+
+        assert definition(ua, "[[B]]\n") == "file://" + a + "/B.md"
+        # b has no open document: dropped; a has one: kept.
+        s.notify("workspace/didChangeWorkspaceFolders", {"event": {
+            "added": [], "removed": [{"uri": "file://" + a, "name": "a"},
+                                     {"uri": "file://" + b, "name": "b"}]}})
+        r = s.request("textDocument/definition", {
+            "textDocument": {"uri": ua}, "position": {"line": 0, "character": 3}})
+        assert r["result"]["uri"] == "file://" + a + "/B.md", r
+        assert definition(uc, "[[D]]\n") == "file://" + b + "/D.md"
+        s.request("shutdown")
+        s.notify("exit")
+        assert s.p.wait(10) == 0
+    finally:
+        s.close()
+        _kill(pids)
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def _meeting(title, date, who):
     return ("---\ntype: meeting\ntitle: \"%s\"\ndate: '%s'\nattendees:\n- \"[[%s]]\"\n---\n\n"
             "# %s\n" % (title, date, who, title))
