@@ -446,12 +446,15 @@ def test_completion_link_formats():
     """After [[ a note is inserted in the vault's new-link format
     (.obsidian/app.json newLinkFormat): shortest by default, the path from
     the vault root when "absolute", from the note's folder when
-    "relative"."""
+    "relative"; as a Markdown link with useMarkdownLinks."""
     want = {None: "Alpha Plan]]", "absolute": "Projects/Alpha Plan]]",
-            "relative": "../Projects/Alpha Plan]]"}
+            "relative": "../Projects/Alpha Plan]]",
+            # useMarkdownLinks: the "[[" replaced too, the path encoded
+            "markdown": "[Alpha Plan](../Projects/Alpha%20Plan.md)"}
     for fmt, insert in want.items():
         root, env = _private_env()
-        app = json.dumps({"newLinkFormat": fmt} if fmt else {})
+        app = json.dumps({"newLinkFormat": "relative", "useMarkdownLinks": True}
+                         if fmt == "markdown" else {"newLinkFormat": fmt} if fmt else {})
         v = _vault(root, "fmt", {".obsidian/app.json": app, "Projects/Alpha Plan.md": "# Alpha\n",
                                  "Notes/Doc.md": "x\n"})
         pids = []
