@@ -489,6 +489,45 @@ def test_completion_link_formats():
             shutil.rmtree(root, ignore_errors=True)
 
 
+def test_completion_capped_incomplete():
+    """More matching notes than the cap (50): the list is cut and says so
+    (isIncomplete), so the editor asks again as the user types; a prefix
+    that matches few gives the whole list, complete."""
+    root, env = _private_env()
+    files = {".obsidian/app.json": "{}", "Other.md": "# Other\n"}
+    files.update({"Topic %02d.md" % i: "# Topic %02d\n" % i for i in range(60)})
+    v = _vault(root, "cap", files)
+    pids = []
+    s = Lsp(env=env)
+    try:
+        s.request("initialize", {"capabilities": {}, "rootUri": "file://" + v})
+        pids += _logged_pids(s, 1)
+        s.notify("initialized")
+        u = "file://" + v + "/Doc.md"
+        s.notify("textDocument/didOpen", {"textDocument": {
+            "uri": u, "languageId": "markdown", "version": 1, "text": "[[Topic\n[[Topic 07\n"}})
+
+        def complete(line, ch):
+            return s.request("textDocument/completion", {
+                "textDocument": {"uri": u}, "position": {"line": line, "character": ch}})["result"]
+
+        deadline = time.monotonic() + 20
+        r = complete(0, 7)
+        while len(r["items"]) < 50 and time.monotonic() < deadline:  # the first scan
+            time.sleep(0.05)
+            r = complete(0, 7)
+        assert len(r["items"]) == 50 and r["isIncomplete"] is True, (len(r["items"]), r["isIncomplete"])
+        r = complete(1, 10)
+        assert [i["label"] for i in r["items"]] == ["Topic 07"] and r["isIncomplete"] is False, r
+        s.request("shutdown")
+        s.notify("exit")
+        assert s.p.wait(10) == 0
+    finally:
+        s.close()
+        _kill(pids)
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def test_workspace_folder_removed():
     """A removed workspace folder lets go of its vault's daemon, but not
     while a document of that vault is open; a document opened there later
