@@ -230,31 +230,19 @@ static bool loc_row(loc_vec *v, sqlite3_stmt *s, loc_enc enc)
                    line > 0 ? (uint32_t)line - 1 : 0, a, b);
 }
 
-/* Appends to b the JSON string of uri_root followed by rel, percent-encoded
- * but for RFC 3986's unreserved characters and '/' (as VS Code and Neovim
- * encode a path, and `quipu lsp` makes its URIs: daemon/lsp/server.c). */
+/* Appends to b the JSON string of uri_root followed by rel, encoded as
+ * `quipu lsp` encodes a path (qp_text_uri_encode). */
 static void uri_string(qp__jtext *b, const char *uri_root, const char *rel)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    size_t rl = strlen(uri_root), n = strlen(rel);
-    char *u = malloc(rl + 3 * n + 1), *o;
+    size_t rl = strlen(uri_root);
+    char *u = malloc(rl + 3 * strlen(rel) + 1);
     if (!u) {
         b->oom = true;
         return;
     }
     memcpy(u, uri_root, rl);
-    o = u + rl;
-    for (const unsigned char *p = (const unsigned char *)rel; *p; p++) {
-        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-            *p == '-' || *p == '.' || *p == '_' || *p == '~' || *p == '/') {
-            *o++ = (char)*p;
-        } else {
-            *o++ = '%';
-            *o++ = hex[*p >> 4];
-            *o++ = hex[*p & 15];
-        }
-    }
-    if (!qp__jt_string(b, u, (size_t)(o - u)))
+    size_t n = rl + qp_text_uri_encode(u + rl, rel);
+    if (!qp__jt_string(b, u, n))
         b->oom = true; /* uri_root was checked to be UTF-8; the rest is ASCII */
     free(u);
 }

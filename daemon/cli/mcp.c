@@ -215,12 +215,6 @@ int qp_mcp_call(qp_mcp *m, const char *method, json_t *params, json_t **result, 
 
 /* ---- URIs --------------------------------------------------------------- */
 
-static bool unreserved(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '.' || c == '_' || c == '~' || c == '/';
-}
-
 char *qp_mcp_uri(const qp_mcp *m, const char *rel)
 {
     size_t n = strlen(m->root) + 1 + strlen(rel);
@@ -233,13 +227,7 @@ char *qp_mcp_uri(const qp_mcp *m, const char *rel)
     }
     snprintf(full, n + 1, "%s/%s", m->root, rel);
     w += sprintf(w, "file://");
-    for (const unsigned char *p = (const unsigned char *)full; *p; p++) {
-        if (unreserved(*p))
-            *w++ = (char)*p;
-        else
-            w += sprintf(w, "%%%02X", *p);
-    }
-    *w = '\0';
+    qp_text_uri_encode(w, full);
     free(full);
     return out;
 }

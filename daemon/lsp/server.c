@@ -36,6 +36,7 @@
 #include "lsp_int.h"
 #include "mem.h"
 #include "paths.h"
+#include "quipu/text.h"
 #include "quipu/version.h"
 
 #define START_TIMEOUT_MS 10000         /* a started quipud's socket to appear */
@@ -232,27 +233,12 @@ char *qpl_path_from_uri(const char *uri)
 
 char *qpl_uri_from_path(const char *path)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    size_t n = strlen(path);
-    char *out = malloc(7 + 3 * n + 1), *o;
+    char *out = malloc(7 + 3 * strlen(path) + 1);
 
     if (out == NULL)
         return NULL;
     memcpy(out, "file://", 7);
-    o = out + 7;
-    for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
-        /* RFC 3986 unreserved characters and '/' stay; the rest is encoded
-         * as VS Code and Neovim encode it. */
-        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-            *p == '-' || *p == '.' || *p == '_' || *p == '~' || *p == '/') {
-            *o++ = (char)*p;
-        } else {
-            *o++ = '%';
-            *o++ = hex[*p >> 4];
-            *o++ = hex[*p & 15];
-        }
-    }
-    *o = '\0';
+    qp_text_uri_encode(out + 7, path);
     return out;
 }
 
@@ -545,21 +531,25 @@ static qpl_vault *vault_add(qpl_server *s, const char *root)
     return v;
 }
 
-/* The vault of a workspace folder: the folder holding .obsidian/ at or
- * above it, else the folder itself. */
-static void add_folder(qpl_server *s, const char *uri)
+/* The vault of the workspace folder `uri` into root: the folder holding
+ * .obsidian/ at or above it, else the folder itself. False when the URI
+ * names no folder of this machine. */
+static bool folder_root(const char *uri, char root[PATH_MAX])
 {
     char *path = qpl_path_from_uri(uri);
+    bool ok = path != NULL &&
+              (qpd_paths_find_vault(root, PATH_MAX, path) == 0 || realpath(path, root) != NULL);
+
+    free(path);
+    return ok;
+}
+
+static void add_folder(qpl_server *s, const char *uri)
+{
     char root[PATH_MAX];
 
-    if (path == NULL)
-        return;
-    if (qpd_paths_find_vault(root, sizeof root, path) != 0 && realpath(path, root) == NULL) {
-        free(path);
-        return;
-    }
-    free(path);
-    vault_add(s, root);
+    if (folder_root(uri, root))
+        vault_add(s, root);
 }
 
 qpl_vault *qpl_vault_for(qpl_server *s, const char *path)
@@ -796,16 +786,10 @@ static json_t *initialize(qpl_server *s, json_t *params)
  * as a file from outside the workspace would be). */
 static void remove_folder(qpl_server *s, const char *uri)
 {
-    char *path = qpl_path_from_uri(uri);
     char root[PATH_MAX];
 
-    if (path == NULL)
+    if (!folder_root(uri, root))
         return;
-    if (qpd_paths_find_vault(root, sizeof root, path) != 0 && realpath(path, root) == NULL) {
-        free(path);
-        return;
-    }
-    free(path);
     for (size_t i = 0; i < s->nvaults; i++) {
         qpl_vault *v = s->vaults[i];
 

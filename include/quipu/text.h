@@ -42,6 +42,14 @@ size_t qp_text_decode(const char *s, size_t n, uint32_t *cp);
  * 16 two per code point past the BMP. An invalid byte is one U+FFFD. */
 size_t qp_text_units(const char *s, size_t n, int bits);
 
+/* Writes s percent-encoded for the path of a file URI into out and returns
+ * the length written (out is NUL-terminated; it must hold 3 * strlen(s) + 1
+ * bytes): RFC 3986's unreserved characters and '/' as they are, every
+ * other byte as %XX in upper case, as VS Code and Neovim write a file URI.
+ * The one rule for quipu's URIs: `quipu lsp`, `quipu mcp` and the
+ * daemon's backlinks.locations all make theirs with it, so they match. */
+size_t qp_text_uri_encode(char *out, const char *s);
+
 /* Decodes the code point that ends at s[pos] (pos > 0), scanning back; sets
  * *cp and returns its length. Invalid input yields U+FFFD and length 1. */
 size_t qp_text_decode_before(const char *s, size_t pos, uint32_t *cp);

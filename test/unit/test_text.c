@@ -151,6 +151,18 @@ static void test_units(void **state)
     assert_int_equal(qp_text_units(s + 6, 2, 32), 2);
 }
 
+static void test_uri_encode(void **state)
+{
+    (void)state;
+    char out[64];
+    /* Unreserved characters and '/' as they are; a space, parentheses, '%'
+     * and each byte of é as %XX, upper case. */
+    assert_int_equal(qp_text_uri_encode(out, "/v/A-z_0.9~/(x) 50%\xc3\xa9"), 33);
+    assert_string_equal(out, "/v/A-z_0.9~/%28x%29%2050%25%C3%A9");
+    assert_int_equal(qp_text_uri_encode(out, ""), 0);
+    assert_string_equal(out, "");
+}
+
 static void test_decode_before(void **state)
 {
     static const char s[] = "a\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80z"; /* a é € 😀 z */
@@ -227,6 +239,7 @@ int main(void)
         cmocka_unit_test(test_utf8_valid),
         cmocka_unit_test(test_decode),
         cmocka_unit_test(test_units),
+        cmocka_unit_test(test_uri_encode),
         cmocka_unit_test(test_decode_before),
         cmocka_unit_test(test_is_word),
         cmocka_unit_test(test_is_space),
