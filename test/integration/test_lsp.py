@@ -11,6 +11,7 @@ purpose (the real clients are in test_lsp_nvim.py and test_lsp_client.py).
 Daemons this test makes `quipu lsp` start are found by the pid the server
 logs, and killed by that pid at the end."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -218,6 +219,29 @@ def _kill(pids):
             time.sleep(0.05)
 
 
+@contextlib.contextmanager
+def _session(name, files):
+    """`quipu lsp` on a private vault of `files`, initialized with the vault
+    as its root; yields (server, vault path), then shuts it down (asserting
+    a clean exit) and removes everything."""
+    root, env = _private_env()
+    v = _vault(root, name, files)
+    pids = []
+    s = Lsp(env=env)
+    try:
+        s.request("initialize", {"capabilities": {}, "rootUri": "file://" + v})
+        pids += _logged_pids(s, 1)
+        s.notify("initialized")
+        yield s, v
+        s.request("shutdown")
+        s.notify("exit")
+        assert s.p.wait(10) == 0
+    finally:
+        s.close()
+        _kill(pids)
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def _definition(s, uri):
     deadline = time.monotonic() + 20
     while True:
@@ -363,14 +387,7 @@ def test_unsaved_headings():
     lands: no "no heading" diagnostic for [[#Fresh]] or [[S3#Fresh]], and
     definition goes to it; in a new note not yet on disk, [[#New]] goes to
     its heading too."""
-    root, env = _private_env()
-    v = _vault(root, "unsaved", {".obsidian/app.json": "{}", "S3.md": "# S3\n\ntext\n"})
-    pids = []
-    s = Lsp(env=env)
-    try:
-        s.request("initialize", {"capabilities": {}, "rootUri": "file://" + v})
-        pids += _logged_pids(s, 1)
-        s.notify("initialized")
+    with _session("unsaved", {".obsidian/app.json": "{}", "S3.md": "# S3\n\ntext\n"}) as (s, v):
         u3, u2 = "file://" + v + "/S3.md", "file://" + v + "/S2.md"
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:  # the first scan
@@ -395,27 +412,13 @@ def test_unsaved_headings():
         r = s.request("textDocument/definition", {
             "textDocument": {"uri": u2}, "position": {"line": 2, "character": 4}})["result"]
         assert r is not None and r["uri"] == u2 and r["range"]["start"]["line"] == 0, r
-        s.request("shutdown")
-        s.notify("exit")
-        assert s.p.wait(10) == 0
-    finally:
-        s.close()
-        _kill(pids)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_frontmatter_completion_scalar():
     """Notes are offered as "[[Name]]" in a frontmatter list, not for a
     scalar value such as `status: ac` (it gets the key's own values)."""
-    root, env = _private_env()
-    v = _vault(root, "fmc", {".obsidian/app.json": "{}", "Active plan.md": "# Active plan\n",
-                             "A.md": "---\nstatus: active\n---\n"})
-    pids = []
-    s = Lsp(env=env)
-    try:
-        s.request("initialize", {"capabilities": {}, "rootUri": "file://" + v})
-        pids += _logged_pids(s, 1)
-        s.notify("initialized")
+    with _session("fmc", {".obsidian/app.json": "{}", "Active plan.md": "# Active plan\n",
+                          "A.md": "---\nstatus: active\n---\n"}) as (s, v):
         u = "file://" + v + "/B.md"
         text = "---\nstatus: ac\nattendees:\n- ac\n---\n"
         s.notify("textDocument/didOpen", {"textDocument": {
@@ -433,13 +436,6 @@ def test_frontmatter_completion_scalar():
             time.sleep(0.05)
         assert '"[[Active plan]]"' in labels(3, 4), labels(3, 4)  # a list item
         assert labels(1, 10) == ["active"], labels(1, 10)         # a scalar
-        s.request("shutdown")
-        s.notify("exit")
-        assert s.p.wait(10) == 0
-    finally:
-        s.close()
-        _kill(pids)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_completion_link_formats():
@@ -452,17 +448,10 @@ def test_completion_link_formats():
             # useMarkdownLinks: the "[[" replaced too, the path encoded
             "markdown": "[Alpha Plan](../Projects/Alpha%20Plan.md)"}
     for fmt, insert in want.items():
-        root, env = _private_env()
         app = json.dumps({"newLinkFormat": "relative", "useMarkdownLinks": True}
                          if fmt == "markdown" else {"newLinkFormat": fmt} if fmt else {})
-        v = _vault(root, "fmt", {".obsidian/app.json": app, "Projects/Alpha Plan.md": "# Alpha\n",
-                                 "Notes/Doc.md": "x\n"})
-        pids = []
-        s = Lsp(env=env)
-        try:
-            s.request("initialize", {"capabilities": {}, "rootUri": "file://" + v})
-            pids += _logged_pids(s, 1)
-            s.notify("initialized")
+        with _session("fmt", {".obsidian/app.json": app, "Projects/Alpha Plan.md": "# Alpha\n",
+                              "Notes/Doc.md": "x\n"}) as (s, v):
             u = "file://" + v + "/Notes/Doc.md"
             s.notify("textDocument/didOpen", {"textDocument": {
                 "uri": u, "languageId": "markdown", "version": 1, "text": "see [[Alpha\n"}})
@@ -480,29 +469,15 @@ def test_completion_link_formats():
                 time.sleep(0.05)
                 got = inserts()
             assert got == [insert], (fmt, got)
-            s.request("shutdown")
-            s.notify("exit")
-            assert s.p.wait(10) == 0
-        finally:
-            s.close()
-            _kill(pids)
-            shutil.rmtree(root, ignore_errors=True)
 
 
 def test_completion_capped_incomplete():
     """More matching notes than the cap (50): the list is cut and says so
     (isIncomplete), so the editor asks again as the user types; a prefix
     that matches few gives the whole list, complete."""
-    root, env = _private_env()
     files = {".obsidian/app.json": "{}", "Other.md": "# Other\n"}
     files.update({"Topic %02d.md" % i: "# Topic %02d\n" % i for i in range(60)})
-    v = _vault(root, "cap", files)
-    pids = []
-    s = Lsp(env=env)
-    try:
-        s.request("initialize", {"capabilities": {}, "rootUri": "file://" + v})
-        pids += _logged_pids(s, 1)
-        s.notify("initialized")
+    with _session("cap", files) as (s, v):
         u = "file://" + v + "/Doc.md"
         s.notify("textDocument/didOpen", {"textDocument": {
             "uri": u, "languageId": "markdown", "version": 1, "text": "[[Topic\n[[Topic 07\n"}})
@@ -519,13 +494,6 @@ def test_completion_capped_incomplete():
         assert len(r["items"]) == 50 and r["isIncomplete"] is True, (len(r["items"]), r["isIncomplete"])
         r = complete(1, 10)
         assert [i["label"] for i in r["items"]] == ["Topic 07"] and r["isIncomplete"] is False, r
-        s.request("shutdown")
-        s.notify("exit")
-        assert s.p.wait(10) == 0
-    finally:
-        s.close()
-        _kill(pids)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_workspace_folder_removed():
@@ -590,18 +558,11 @@ def test_add_mentions_order_spacing_crlf():
     """The "Mentioned in" lines the action adds go newest first among every
     dated item of Recent Context (not only its "Mentioned in" lines), a
     blank line apart as the note's items are, with the note's CRLF."""
-    root, env = _private_env()
-    v = _vault(root, "addm", {
+    with _session("addm", {
         ".obsidian/app.json": "{}", "People/Rob Kestrel.md": ROB,
         "Meetings/2025-11-20 Kickoff.md": _meeting("Kickoff", "2025-11-20", "Rob Kestrel"),
         "Meetings/2025-11-01 Sync B.md": _meeting("Sync B", "2025-11-01", "Rob Kestrel"),
-        "Meetings/2025-10-15 Old.md": _meeting("Old", "2025-10-15", "Rob Kestrel")})
-    pids = []
-    s = Lsp(env=env)
-    try:
-        s.request("initialize", {"capabilities": {}, "rootUri": "file://" + v})
-        pids += _logged_pids(s, 1)
-        s.notify("initialized")
+        "Meetings/2025-10-15 Old.md": _meeting("Old", "2025-10-15", "Rob Kestrel")}) as (s, v):
         u = "file://" + v + "/People/Rob%20Kestrel.md"
         s.notify("textDocument/didOpen", {"textDocument": {
             "uri": u, "languageId": "markdown", "version": 1, "text": ROB}})
@@ -641,13 +602,6 @@ def test_add_mentions_order_spacing_crlf():
         assert rm[0]["edit"]["changes"][u] == [{"range": {
             "start": {"line": 12, "character": 0}, "end": {"line": 13, "character": 0}},
             "newText": ""}], rm
-        s.request("shutdown")
-        s.notify("exit")
-        assert s.p.wait(10) == 0
-    finally:
-        s.close()
-        _kill(pids)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 EMOJI_SRC = ("---\r\nattendees: [\"[[Target]]\"]\r\n---\r\n"
