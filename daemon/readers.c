@@ -9,7 +9,8 @@
  *   first setting wakes the loop (unless the pool was stopped).
  *
  * Every reader answers symbols.search from the pool's one symbol catalogue
- * (quipu/symcat.h): built at the first search, it follows the index by
+ * (quipu/symcat.h), and vault-wide tasks.query from its one task catalogue
+ * (quipu/taskcat.h): each is built at its first use, follows the index by
  * itself, a rebuilt one included, and frees with the pool. Every reader
  * also shares the pool's helper threads (helpers.h) for the work a query
  * splits.
@@ -25,6 +26,7 @@
 #include "helpers.h"
 #include "mem.h"
 #include "quipu/symcat.h"
+#include "quipu/taskcat.h"
 
 typedef struct lent {
     qp_store *st;
@@ -51,6 +53,7 @@ struct qpd_readers {
     char corrupt_why[160];
     bool stopped;          /* the async is closed: no uv_async_send any more */
     qp_symcat *symcat;     /* thread-safe; NULL when it could not be made */
+    qp_taskcat *taskcat;   /* the same */
     qpd_helpers *helpers;  /* lend a hand to each reader's split work */
     qp_store_parallel par; /* {qpd_helpers_run, helpers} */
 };
@@ -100,6 +103,8 @@ qpd_readers *qpd_readers_new(uv_loop_t *loop, const char *db_path, qpd_readers_d
     rp->payload = payload;
     if (qp_symcat_new(&rp->symcat, NULL) != QP_OK)
         rp->symcat = NULL; /* symbols.search scans the index instead */
+    if (qp_taskcat_new(&rp->taskcat, NULL) != QP_OK)
+        rp->taskcat = NULL; /* tasks.query reads every line instead */
     /* One helper per core beside the one the request runs on (at most 3):
      * an idle machine verifies a person's unlinked mentions on them all. */
     unsigned cores = uv_available_parallelism();
@@ -130,6 +135,7 @@ qp_store *qpd_readers_acquire(qpd_readers *rp, qp_error *err)
     }
     if (st != NULL) {
         qp_symcat_use(st, rp->symcat);
+        qp_taskcat_use(st, rp->taskcat);
         qp_store_set_parallel(st, &rp->par);
         rp->lent = qpd_grow(rp->lent, &rp->lent_cap, rp->nlent + 1, sizeof *rp->lent);
         rp->lent[rp->nlent++] = (lent){st, rp->epoch, rp->gen_base};
@@ -231,6 +237,7 @@ void qpd_readers_free(qpd_readers *rp)
     close_idle_locked(rp);
     qpd_helpers_free(rp->helpers);
     qp_symcat_free(rp->symcat);
+    qp_taskcat_free(rp->taskcat);
     free(rp->idle);
     free(rp->lent);
     uv_mutex_destroy(&rp->mu);

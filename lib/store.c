@@ -43,6 +43,7 @@
 #include "quipu/note.h"
 #include "quipu/store.h"
 #include "quipu/symcat.h"
+#include "quipu/taskcat.h"
 #include "quipu/tasks.h"
 #include "quipu/text.h"
 #include "quipu/vault.h"
@@ -53,8 +54,8 @@
 #define QP_STORE_APP_ID 0x71697075 /* "qipu" */
 /* 5: links_dst covers (dst, src, line, col); 6: search; 7: links_subpath, files_kind;
  * 9: touched, meta.epoch (symcat.c); 10: links' editor ranges (ra, rb, ua, ub) in
- * links_dst, files_path_of */
-#define QP_STORE_SCHEMA 10
+ * links_dst, files_path_of; 11: tasks.invalid, tasks_file covers (file, line) (taskcat.c) */
+#define QP_STORE_SCHEMA 11
 #define RESOLVE_CHUNK   4096
 /* Indexes up to this size (database + WAL) are checked page by page on
  * every write open (see damage_check). */
@@ -109,15 +110,21 @@ static const char *const schema_v1[] = {
     "CREATE INDEX headings_file ON headings(file)",
     "CREATE TABLE blocks(file INTEGER NOT NULL, id TEXT NOT NULL, line INTEGER NOT NULL)",
     "CREATE INDEX blocks_file ON blocks(file)",
-    /* The parsed columns (status_type .. priority) hold what the task line
+    /* The parsed columns (status_type .. invalid) hold what the task line
      * parser gives with the plugin's default settings; NULL when the line is
-     * not a task then, or the date is absent or not a calendar day. They
-     * serve as prefilters only: answers re-parse the raw line. */
+     * not a task then, or the date is absent or not a calendar day; invalid
+     * has a bit (1 << field) per date written that is not a calendar day
+     * (NULL when none). They prefilter queries, and the task catalogue
+     * (taskcat.c) orders and groups by them; what an answer shows is
+     * always the raw line re-parsed. */
     "CREATE TABLE tasks(file INTEGER NOT NULL, line INTEGER NOT NULL, indent INTEGER NOT NULL,"
     " symbol TEXT NOT NULL, text TEXT NOT NULL, raw TEXT NOT NULL, heading TEXT,"
     " parent_line INTEGER NOT NULL, status_type INTEGER, due INTEGER, scheduled INTEGER,"
-    " start INTEGER, created INTEGER, done INTEGER, cancelled INTEGER, priority INTEGER)",
-    "CREATE INDEX tasks_file ON tasks(file)",
+    " start INTEGER, created INTEGER, done INTEGER, cancelled INTEGER, priority INTEGER,"
+    " invalid INTEGER)",
+    /* (file, line): a task found by its line (an answer from the catalogue
+     * reads only the lines it shows) without a walk of its note's tasks. */
+    "CREATE INDEX tasks_file ON tasks(file, line)",
     "CREATE INDEX tasks_due ON tasks(due) WHERE due IS NOT NULL",
     /* Folded paths of the notes that have tasks, for `path includes`. */
     "CREATE VIRTUAL TABLE task_paths USING fts5(path, tokenize='trigram case_sensitive 1')",
@@ -248,8 +255,9 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [W_INS_HEADING] = "INSERT INTO headings(file, level, text, line) VALUES(?1, ?2, ?3, ?4)",
     [W_INS_BLOCK] = "INSERT INTO blocks(file, id, line) VALUES(?1, ?2, ?3)",
     [W_INS_TASK] = "INSERT INTO tasks(file, line, indent, symbol, text, raw, heading, parent_line,"
-                   " status_type, due, scheduled, start, created, done, cancelled, priority)"
-                   " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                   " status_type, due, scheduled, start, created, done, cancelled, priority,"
+                   " invalid) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
+                   " ?15, ?16, ?17)",
     [W_INS_MLINE] = "INSERT INTO mention_lines(file, line, date, title, title_folded)"
                     " VALUES(?1, ?2, ?3, ?4, ?5)",
     [W_INS_QBLOCK] = "INSERT INTO query_blocks(file, line, query) VALUES(?1, ?2, ?3)",
@@ -291,6 +299,7 @@ struct qp_store {
     void *memo;                /* qp__store_memo() */
     void (*memo_free)(void *);
     qp_symcat *symcat;     /* qp_symcat_use(), borrowed */
+    qp_taskcat *taskcat;   /* qp_taskcat_use(), borrowed */
     qp_store_parallel par; /* qp_store_set_parallel(); run NULL: in order */
     int64_t batch_gen;     /* the generation the open batch commits as */
 };
@@ -365,6 +374,16 @@ void qp_symcat_use(qp_store *st, qp_symcat *c)
 qp_symcat *qp__store_symcat(qp_store *st)
 {
     return st->symcat;
+}
+
+void qp_taskcat_use(qp_store *st, qp_taskcat *c)
+{
+    st->taskcat = c;
+}
+
+qp_taskcat *qp__store_taskcat(qp_store *st)
+{
+    return st->taskcat;
 }
 
 void **qp__store_memo(qp_store *st, void (*free_fn)(void *))
@@ -1195,8 +1214,8 @@ static size_t *line_starts(const char *src, size_t len, size_t *n)
 }
 
 /* Binds the parsed columns of a tasks row (status_type, the six dates,
- * priority) from `i` on: the line parsed with the default settings. A line
- * that is then no task gets NULLs. Allocations go to `arena` (one per note;
+ * priority, invalid) from `i` on: the line parsed with the default
+ * settings. A line that is then no task gets NULLs. Allocations go to `arena` (one per note;
  * the strings are not kept). */
 static qp_rc bind_task_fields(sqlite3_stmt *s, int i, const char *raw, qp_arena *arena,
                               qp_error *err)
@@ -1207,7 +1226,7 @@ static qp_rc bind_task_fields(sqlite3_stmt *s, int i, const char *raw, qp_arena 
     if (rc != QP_OK)
         return rc;
     if (!is_task) {
-        for (int k = 0; k < 2 + QP_TASK_NDATES; k++)
+        for (int k = 0; k < 3 + QP_TASK_NDATES; k++)
             sqlite3_bind_null(s, i + k);
         return QP_OK;
     }
@@ -1219,6 +1238,10 @@ static qp_rc bind_task_fields(sqlite3_stmt *s, int i, const char *raw, qp_arena 
             sqlite3_bind_null(s, i + 1 + f);
     }
     sqlite3_bind_int(s, i + 1 + QP_TASK_NDATES, (int)t.priority);
+    if (t.invalid_dates)
+        sqlite3_bind_int(s, i + 2 + QP_TASK_NDATES, (int)t.invalid_dates);
+    else
+        sqlite3_bind_null(s, i + 2 + QP_TASK_NDATES);
     return QP_OK;
 }
 

@@ -79,6 +79,9 @@ void **qp__store_memo(qp_store *st, void (*free_fn)(void *));
 /* The symbol catalogue qp_symcat_use() gave the store, or NULL. */
 struct qp_symcat *qp__store_symcat(qp_store *st);
 
+/* The task catalogue qp_taskcat_use() gave the store, or NULL. */
+struct qp_taskcat *qp__store_taskcat(qp_store *st);
+
 /* Opens a read transaction when none is open (returns true when it did);
  * qp__store_read_end() closes it. */
 bool qp__store_read_begin(qp_store *st);

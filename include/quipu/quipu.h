@@ -13,6 +13,7 @@
 #include "quipu/query.h"
 #include "quipu/store.h"
 #include "quipu/symcat.h"
+#include "quipu/taskcat.h"
 #include "quipu/taskquery.h"
 #include "quipu/tasks.h"
 #include "quipu/text.h"
