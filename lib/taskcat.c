@@ -48,12 +48,12 @@ typedef struct taskrec {
     char symbol[8];
 } taskrec;
 
+/* One allocation per file: this, its records, its text. */
 typedef struct taskfile {
     int64_t id;
-    char *text; /* the path, NUL, then headings, each NUL-terminated */
-    size_t text_len;
-    taskrec *rec;
-    uint32_t n;
+    const char *text; /* the path, NUL, then headings, each NUL-terminated */
+    uint32_t text_len, n;
+    taskrec rec[]; /* n records, then the text */
 } taskfile;
 
 struct qp_taskcat {
@@ -154,12 +154,13 @@ static size_t path_pos(const qp_taskcat *c, const char *path)
     return lo;
 }
 
+static size_t file_bytes(const taskfile *f)
+{
+    return sizeof *f + f->n * sizeof *f->rec + f->text_len;
+}
+
 static void file_free(taskfile *f)
 {
-    if (f == NULL)
-        return;
-    free(f->text);
-    free(f->rec);
     free(f);
 }
 
@@ -177,7 +178,7 @@ static void file_remove(qp_taskcat *c, int64_t id)
         memmove(c->byp + p, c->byp + p + 1, (c->nf - p - 1) * sizeof *c->byp);
         c->nf--;
     }
-    c->bytes -= f->text_len + f->n * sizeof *f->rec;
+    c->bytes -= file_bytes(f);
     c->ntasks -= f->n;
     file_free(f);
 }
@@ -200,7 +201,7 @@ static bool file_insert(qp_taskcat *c, taskfile *f)
     memmove(c->byp + p + 1, c->byp + p, (c->nf - p) * sizeof *c->byp);
     c->byp[p] = f;
     c->nf++;
-    c->bytes += f->text_len + f->n * sizeof *f->rec;
+    c->bytes += file_bytes(f);
     c->ntasks += f->n;
     return true;
 }
@@ -219,53 +220,64 @@ static void reset(qp_taskcat *c)
 
 /* ---- reading the index ---- */
 
-/* A file being read: its records and its text block as they grow. */
+/* A file being read: its records and its text as they grow, in buffers
+ * that serve one file after another; pending_close() makes the file. */
 typedef struct pending {
-    taskfile *f;
-    size_t cap, text_cap;
+    bool open;
+    int64_t id;
+    taskrec *rec;
+    size_t n, cap;
+    char *text;
+    size_t text_len, text_cap;
     uint32_t recent[8]; /* offsets of the last distinct headings, a ring */
     unsigned nrecent, next;
 } pending;
 
+static void pending_free(pending *p)
+{
+    free(p->rec);
+    free(p->text);
+    memset(p, 0, sizeof *p);
+}
+
 static bool text_add(pending *p, const char *s, size_t len, uint32_t *off)
 {
-    taskfile *f = p->f;
-    if (f->text_len + len + 1 > p->text_cap) {
-        size_t cap = p->text_cap ? p->text_cap : 64;
-        while (cap < f->text_len + len + 1)
+    if (p->text_len + len + 1 > NONE)
+        return false; /* a note's text is far below 4 GB; a guard */
+    if (p->text_len + len + 1 > p->text_cap) {
+        size_t cap = p->text_cap ? p->text_cap : 256;
+        while (cap < p->text_len + len + 1)
             cap *= 2;
-        char *t = realloc(f->text, cap);
+        char *t = realloc(p->text, cap);
         if (t == NULL)
             return false;
-        f->text = t;
+        p->text = t;
         p->text_cap = cap;
     }
-    if (f->text_len + len + 1 > NONE)
-        return false; /* a note's text is far below 4 GB; a guard */
-    *off = (uint32_t)f->text_len;
-    memcpy(f->text + f->text_len, s, len);
-    f->text[f->text_len + len] = '\0';
-    f->text_len += len + 1;
+    *off = (uint32_t)p->text_len;
+    memcpy(p->text + p->text_len, s, len);
+    p->text[p->text_len + len] = '\0';
+    p->text_len += len + 1;
     return true;
 }
 
 static bool pending_open(pending *p, int64_t id, const char *path, size_t len)
 {
-    memset(p, 0, sizeof *p);
-    if ((p->f = calloc(1, sizeof *p->f)) == NULL)
-        return false;
-    p->f->id = id;
     uint32_t off;
+    p->open = true;
+    p->id = id;
+    p->n = p->text_len = 0;
+    p->nrecent = p->next = 0;
     return text_add(p, path, len, &off);
 }
 
-/* The offset of heading (s, len) in the block: one of the last distinct
+/* The offset of heading (s, len) in the text: one of the last distinct
  * ones, else a new copy (a note whose every task has a heading of its own
  * costs a copy each, never a search of them all). */
 static bool heading_off(pending *p, const char *s, size_t len, uint32_t *off)
 {
     for (unsigned i = 0; i < p->nrecent; i++) {
-        const char *h = p->f->text + p->recent[i];
+        const char *h = p->text + p->recent[i];
         if (strlen(h) == len && memcmp(h, s, len) == 0) {
             *off = p->recent[i];
             return true;
@@ -283,16 +295,15 @@ static bool heading_off(pending *p, const char *s, size_t len, uint32_t *off)
 /* Appends the task of row s, whose columns start at `col` (TASK_COLS). */
 static bool pending_row(pending *p, sqlite3_stmt *s, int col)
 {
-    taskfile *f = p->f;
-    if (f->n == p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 4;
-        taskrec *r = realloc(f->rec, cap * sizeof *r);
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 64;
+        taskrec *r = realloc(p->rec, cap * sizeof *r);
         if (r == NULL)
             return false;
-        f->rec = r;
+        p->rec = r;
         p->cap = cap;
     }
-    taskrec *r = &f->rec[f->n];
+    taskrec *r = &p->rec[p->n];
     memset(r, 0, sizeof *r);
     r->line = (uint32_t)sqlite3_column_int64(s, col);
     r->heading = NONE;
@@ -310,22 +321,29 @@ static bool pending_row(pending *p, sqlite3_stmt *s, int col)
     for (int d = 0; d < QP_TASK_NDATES; d++)
         if (r->invalid & (1u << d))
             r->dates[d] = INVALID_DATE;
-    f->n++;
+    p->n++;
     return true;
 }
 
-/* Hands the pending file to the catalogue (a file without tasks is
- * dropped). False on OOM. */
+/* Makes the pending file, one allocation of its exact size, and hands it
+ * to the catalogue (a file without tasks is dropped). False on OOM. */
 static bool pending_close(qp_taskcat *c, pending *p)
 {
-    taskfile *f = p->f;
-    p->f = NULL;
+    if (!p->open)
+        return true;
+    p->open = false;
+    if (p->n == 0)
+        return true;
+    taskfile *f = malloc(sizeof *f + p->n * sizeof *f->rec + p->text_len);
     if (f == NULL)
-        return true;
-    if (f->n == 0) {
-        file_free(f);
-        return true;
-    }
+        return false;
+    f->id = p->id;
+    f->n = (uint32_t)p->n;
+    f->text_len = (uint32_t)p->text_len;
+    memcpy(f->rec, p->rec, p->n * sizeof *f->rec);
+    char *text = (char *)(f->rec + p->n);
+    memcpy(text, p->text, p->text_len);
+    f->text = text;
     if (!file_insert(c, f)) {
         file_free(f);
         return false;
@@ -370,14 +388,14 @@ static qp_rc build(qp_taskcat *c, qp_store *st, qp_error *err)
                 break;
             }
         }
-        if (p.f != NULL && !pending_row(&p, t, 1))
+        if (p.open && !pending_row(&p, t, 1))
             rc = qp_error_set(err, QP_ENOMEM, "out of memory");
     }
     if (rc == QP_OK && src != SQLITE_DONE)
         rc = qp__store_sqlite_error(st, src, "tasks", err);
     if (rc == QP_OK && !pending_close(c, &p))
         rc = qp_error_set(err, QP_ENOMEM, "out of memory");
-    file_free(p.f);
+    pending_free(&p);
     sqlite3_finalize(t);
     sqlite3_finalize(f);
     if (rc != QP_OK)
@@ -398,10 +416,10 @@ static qp_rc reload(qp_taskcat *c, qp_store *st, sqlite3_stmt *path, sqlite3_stm
         return QP_OK; /* removed */
     if (src != SQLITE_ROW)
         return qp__store_sqlite_error(st, src, "tasks", err);
-    pending p;
+    pending p = {0};
     const char *ps = (const char *)sqlite3_column_text(path, 0);
     if (!pending_open(&p, id, ps ? ps : "", (size_t)sqlite3_column_bytes(path, 0))) {
-        file_free(p.f);
+        pending_free(&p);
         return qp_error_set(err, QP_ENOMEM, "out of memory");
     }
     qp_rc rc = QP_OK;
@@ -414,7 +432,7 @@ static qp_rc reload(qp_taskcat *c, qp_store *st, sqlite3_stmt *path, sqlite3_stm
         rc = qp__store_sqlite_error(st, src, "tasks", err);
     if (rc == QP_OK && !pending_close(c, &p))
         rc = qp_error_set(err, QP_ENOMEM, "out of memory");
-    file_free(p.f);
+    pending_free(&p);
     return rc;
 }
 
