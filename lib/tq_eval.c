@@ -40,6 +40,12 @@ typedef struct run {
     /* grouping: per level, the name built last and the built names */
     const char **one;
     struct memo *memos;
+    /* per level with one name per task (not tags), found in input order
+     * (see group_entries): each grouped task's name and its rank among
+     * the level's names, by task index; NULL for the other levels */
+    const char ***pre;
+    uint32_t **prerank;
+    uint32_t *premax;
     bool failed;
 } run;
 
@@ -1401,6 +1407,30 @@ static bool memo_key(run *r, tq_key key, const qp_task *t, uintptr_t *a, uintptr
 
 static const char *group_name(run *r, tq_key key, const qp_task *t);
 
+/* The name of task i at level l, whose key gives one name per task:
+ * built once per distinct value (the memo), NULL when out of memory. */
+static const char *one_name(run *r, size_t l, size_t i)
+{
+    const qp_task *t = &r->tasks[i];
+    tq_key key = r->q->groupers[l].key;
+    uintptr_t a, b;
+    memo *mm = &r->memos[l];
+    if (!memo_key(r, key, t, &a, &b))
+        return group_name(r, key, t);
+    if (mm->last.v != NULL && mm->last.a == a && mm->last.b == b)
+        return mm->last.v;
+    memo_slot *sl = memo_slot_for(mm, a, b);
+    if (sl == NULL)
+        return NULL;
+    if (sl->v == NULL) {
+        sl->v = group_name(r, key, t);
+        if (sl->v != NULL)
+            mm->n++;
+    }
+    mm->last = *sl;
+    return sl->v;
+}
+
 /* Group names of task i at grouping level l; *n receives their count. The
  * array is valid until the next call for the same level. */
 static const char *const *group_names(run *r, size_t l, size_t i, size_t *n)
@@ -1415,29 +1445,12 @@ static const char *const *group_names(run *r, size_t l, size_t i, size_t *n)
         *n = t->n_tags;
         return t->tags;
     }
-    uintptr_t a, b;
-    memo *mm = &r->memos[l];
-    if (!memo_key(r, key, t, &a, &b)) {
-        r->one[l] = group_name(r, key, t);
-    } else if (mm->last.v != NULL && mm->last.a == a && mm->last.b == b) {
-        r->one[l] = mm->last.v;
-    } else {
-        memo_slot *sl = memo_slot_for(mm, a, b);
-        if (sl == NULL) {
-            r->failed = true;
-            *n = 0;
-            return NULL;
-        }
-        if (sl->v == NULL) {
-            sl->v = group_name(r, key, t);
-            if (sl->v != NULL)
-                mm->n++;
-        }
-        r->one[l] = sl->v;
-        mm->last = *sl;
-    }
-    if (r->one[l] == NULL)
+    r->one[l] = r->pre != NULL && r->pre[l] != NULL ? r->pre[l][i] : one_name(r, l, i);
+    if (r->one[l] == NULL) {
         r->failed = true;
+        *n = 0;
+        return NULL;
+    }
     return &r->one[l];
 }
 
@@ -1579,11 +1592,18 @@ static bool sort_entries(run *r, entry *ent, size_t ne, const char *const *flat,
         goto cleanup;
     for (size_t l = 0; l < nl; l++) {
         const tq_order *g = &q->groupers[l];
-        for (size_t k = 0; k < ne; k++)
-            s[k] = flat[ent[k].names + l];
-        if (!rank_texts(r, s, ne, g->key == K_URGENCY ? RANK_URGENCY : RANK_GROUP, g->reverse, col,
-                        &max) ||
-            !pack_column(&pk, col, max))
+        if (r->prerank != NULL && r->prerank[l] != NULL) { /* ranked in input order */
+            for (size_t k = 0; k < ne; k++)
+                col[k] = r->prerank[l][ent[k].task];
+            max = r->premax[l];
+        } else {
+            for (size_t k = 0; k < ne; k++)
+                s[k] = flat[ent[k].names + l];
+            if (!rank_texts(r, s, ne, g->key == K_URGENCY ? RANK_URGENCY : RANK_GROUP, g->reverse,
+                            col, &max))
+                goto cleanup;
+        }
+        if (!pack_column(&pk, col, max))
             goto cleanup;
     }
     free(col);
@@ -1619,6 +1639,15 @@ cleanup:
 
 static void run_close(run *r)
 {
+    for (size_t l = 0; l < r->q->n_groupers; l++) {
+        if (r->pre != NULL)
+            free((void *)r->pre[l]);
+        if (r->prerank != NULL)
+            free(r->prerank[l]);
+    }
+    free((void *)r->pre);
+    free(r->prerank);
+    free(r->premax);
     if (r->memos != NULL)
         for (size_t l = 0; l < r->q->n_groupers; l++)
             free(r->memos[l].s);
@@ -1720,6 +1749,61 @@ static bool add_entries(run *r, entries *e, size_t i)
     return true;
 }
 
+/* Names and their ranks, per level with one name per task, for the m
+ * tasks of idx, found in input order. The sorted tasks are scattered over
+ * the input; in input order a file's tasks sit together, so one memo hit
+ * follows another, the ranking sees each name's repeats side by side, and
+ * names built from paths arrive nearly in order (its merges are linear
+ * then). The ranks are dense, so the same in any order: the groups are
+ * those ranking the entries would give. */
+static bool rank_in_input_order(run *r, const size_t *idx, size_t m)
+{
+    size_t nl = r->q->n_groupers;
+    bool ok = false;
+    bool *mark = calloc(r->n ? r->n : 1, sizeof *mark);
+    size_t *ord = malloc((m ? m : 1) * sizeof *ord);
+    const char **names = malloc((m ? m : 1) * sizeof *names);
+    uint32_t *rank = malloc((m ? m : 1) * sizeof *rank);
+    r->pre = calloc(nl, sizeof *r->pre);
+    r->prerank = calloc(nl, sizeof *r->prerank);
+    r->premax = calloc(nl, sizeof *r->premax);
+    if (mark == NULL || ord == NULL || names == NULL || rank == NULL || r->pre == NULL ||
+        r->prerank == NULL || r->premax == NULL)
+        goto cleanup;
+    for (size_t k = 0; k < m; k++)
+        mark[idx[k]] = true;
+    size_t no = 0;
+    for (size_t i = 0; i < r->n; i++)
+        if (mark[i])
+            ord[no++] = i;
+    for (size_t l = 0; l < nl; l++) {
+        const tq_order *g = &r->q->groupers[l];
+        if (g->key == K_TAGS || g->key == K_TAG)
+            continue;
+        const char **pre = malloc((r->n ? r->n : 1) * sizeof *pre);
+        uint32_t *pr = malloc((r->n ? r->n : 1) * sizeof *pr);
+        r->pre[l] = pre;
+        r->prerank[l] = pr;
+        if (pre == NULL || pr == NULL)
+            goto cleanup;
+        for (size_t k = 0; k < no; k++)
+            if ((names[k] = pre[ord[k]] = one_name(r, l, ord[k])) == NULL)
+                goto cleanup;
+        if (!rank_texts(r, names, no, g->key == K_URGENCY ? RANK_URGENCY : RANK_GROUP, g->reverse,
+                        rank, &r->premax[l]))
+            goto cleanup;
+        for (size_t k = 0; k < no; k++)
+            pr[ord[k]] = rank[k];
+    }
+    ok = true;
+cleanup:
+    free(mark);
+    free(ord);
+    free((void *)names);
+    free(rank);
+    return ok;
+}
+
 /* Step 4: the entries of the m tasks in idx, sorted by their names, with
  * newgrp[k] true where entry k starts a group. */
 static bool group_entries(run *r, const size_t *idx, size_t m, entries *e, bool **newgrp)
@@ -1731,6 +1815,8 @@ static bool group_entries(run *r, const size_t *idx, size_t m, entries *e, bool 
     r->one = calloc(nl ? nl : 1, sizeof *r->one);
     r->memos = calloc(nl ? nl : 1, sizeof *r->memos);
     if (e->v == NULL || e->flat == NULL || r->one == NULL || r->memos == NULL)
+        return false;
+    if (nl > 0 && !rank_in_input_order(r, idx, m))
         return false;
     for (size_t k = 0; k < m; k++)
         if (!add_entries(r, e, idx[k]))
