@@ -487,9 +487,7 @@ static bool catalogue_keep(const qp_task *t, void *payload)
     const qp_taskquery *q = ((const keep_ctx *)payload)->q;
     for (size_t i = 0; i < q->n_filters; i++) {
         const tq_filter *f = q->filters[i];
-        bool done = t->status_type == QP_STATUS_DONE || t->status_type == QP_STATUS_CANCELLED ||
-                    t->status_type == QP_STATUS_NON_TASK;
-        if (f->kind == FK_DONE && done == f->negate)
+        if (f->kind == FK_DONE && qp_task_is_done(t) == f->negate)
             return false;
         if (f->negate)
             continue;
