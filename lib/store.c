@@ -809,6 +809,55 @@ int64_t qp_store_generation(qp_store *st)
     return g;
 }
 
+qp_rc qp__store_epoch(qp_store *st, int64_t *out, qp_error *err)
+{
+    sqlite3_stmt *s = NULL;
+    *out = 0;
+    int src =
+        sqlite3_prepare_v2(st->db, "SELECT value FROM meta WHERE key = 'epoch'", -1, &s, NULL);
+    if (src == SQLITE_OK && (src = sqlite3_step(s)) == SQLITE_ROW)
+        *out = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return src == SQLITE_ROW || src == SQLITE_DONE ? QP_OK
+                                                   : qp__store_sqlite_error(st, src, "index", err);
+}
+
+qp_rc qp__store_touched_since(qp_store *st, int64_t gen, int64_t **ids, size_t *n, qp_error *err)
+{
+    sqlite3_stmt *s = NULL;
+    int64_t *v = NULL;
+    size_t k = 0, cap = 0;
+    qp_rc rc = QP_OK;
+    *ids = NULL;
+    *n = 0;
+    int src = sqlite3_prepare_v2(st->db, "SELECT file FROM touched WHERE gen > ?1", -1, &s, NULL);
+    if (src == SQLITE_OK) {
+        sqlite3_bind_int64(s, 1, gen);
+        while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+            if (k == cap) {
+                cap = cap ? cap * 2 : 64;
+                int64_t *nv = realloc(v, cap * sizeof *nv);
+                if (nv == NULL) {
+                    rc = qp_error_set(err, QP_ENOMEM, "out of memory");
+                    break;
+                }
+                v = nv;
+            }
+            v[k++] = sqlite3_column_int64(s, 0);
+        }
+    }
+    sqlite3_finalize(s);
+    if (rc == QP_OK && src != SQLITE_DONE)
+        rc = qp__store_sqlite_error(st, src, "index", err);
+    if (rc != QP_OK) {
+        free(v);
+        return rc;
+    }
+    *ids = v;
+    *n = k;
+    return QP_OK;
+}
+
 void qp_store_set_parallel(qp_store *st, const qp_store_parallel *p)
 {
     if (p)

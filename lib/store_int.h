@@ -79,6 +79,14 @@ void **qp__store_memo(qp_store *st, void (*free_fn)(void *));
 /* The symbol catalogue qp_symcat_use() gave the store, or NULL. */
 struct qp_symcat *qp__store_symcat(qp_store *st);
 
+/* The index's epoch (meta; new with every index file): the catalogues
+ * (symcat.c, taskcat.c) tell a rebuilt index by it. */
+qp_rc qp__store_epoch(qp_store *st, int64_t *out, qp_error *err);
+
+/* The files put or removed by the commits after generation `gen` (the
+ * `touched` table), in *ids (malloc'd, NULL when none; the caller frees). */
+qp_rc qp__store_touched_since(qp_store *st, int64_t gen, int64_t **ids, size_t *n, qp_error *err);
+
 /* The task catalogue qp_taskcat_use() gave the store, or NULL. */
 struct qp_taskcat *qp__store_taskcat(qp_store *st);
 

@@ -436,24 +436,11 @@ static qp_rc reload(qp_taskcat *c, qp_store *st, sqlite3_stmt *path, sqlite3_stm
     return rc;
 }
 
-static qp_rc int_query(int64_t *out, qp_store *st, const char *sql, qp_error *err)
-{
-    sqlite3_stmt *s = NULL;
-    qp_rc rc = qp__mprepare(&s, st, sql, err);
-    if (rc != QP_OK)
-        return rc;
-    int src = sqlite3_step(s);
-    *out = src == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
-    sqlite3_finalize(s);
-    return src == SQLITE_ROW || src == SQLITE_DONE ? QP_OK
-                                                   : qp__store_sqlite_error(st, src, "tasks", err);
-}
-
 /* Brings the catalogue to st's snapshot `gen` (see the file comment). */
 static qp_rc refresh(qp_taskcat *c, qp_store *st, int64_t gen, qp_error *err)
 {
     int64_t epoch = 0;
-    qp_rc rc = int_query(&epoch, st, "SELECT value FROM meta WHERE key = 'epoch'", err);
+    qp_rc rc = qp__store_epoch(st, &epoch, err);
     if (rc != QP_OK)
         return rc;
     if (!c->built || c->epoch != epoch) {
@@ -466,53 +453,29 @@ static qp_rc refresh(qp_taskcat *c, qp_store *st, int64_t gen, qp_error *err)
     }
     if (gen <= c->gen)
         return QP_OK;
-    sqlite3_stmt *t = NULL, *path = NULL, *rows = NULL;
+    sqlite3_stmt *path = NULL, *rows = NULL;
     int64_t *ids = NULL;
-    size_t n = 0, cap = 0;
-    rc = qp__mprepare(&t, st, "SELECT file FROM touched WHERE gen > ?1", err);
-    if (rc == QP_OK)
-        rc = qp__mprepare(&path, st, "SELECT path FROM files WHERE id = ?1", err);
+    size_t n = 0;
+    rc = qp__store_touched_since(st, c->gen, &ids, &n, err);
+    if (rc != QP_OK)
+        return rc;
+    if (n > 1000 && n > c->nf / 4) { /* cheaper read whole */
+        free(ids);
+        c->built = false;
+        return refresh(c, st, gen, err);
+    }
+    rc = qp__mprepare(&path, st, "SELECT path FROM files WHERE id = ?1", err);
     if (rc == QP_OK)
         rc = qp__mprepare(&rows, st,
                           "SELECT " TASK_COLS " FROM tasks t WHERE t.file = ?1 AND"
                           " t.status_type IS NOT NULL ORDER BY t.line",
                           err);
-    if (rc != QP_OK)
-        goto cleanup;
-    sqlite3_bind_int64(t, 1, c->gen);
-    int src;
-    while ((src = sqlite3_step(t)) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            int64_t *ni = realloc(ids, cap * sizeof *ni);
-            if (ni == NULL) {
-                rc = qp_error_set(err, QP_ENOMEM, "out of memory");
-                goto cleanup;
-            }
-            ids = ni;
-        }
-        ids[n++] = sqlite3_column_int64(t, 0);
-    }
-    if (src != SQLITE_DONE) {
-        rc = qp__store_sqlite_error(st, src, "tasks", err);
-        goto cleanup;
-    }
-    if (n > 1000 && n > c->nf / 4) { /* cheaper read whole */
-        c->built = false;
-        sqlite3_finalize(t);
-        sqlite3_finalize(path);
-        sqlite3_finalize(rows);
-        free(ids);
-        return refresh(c, st, gen, err);
-    }
     for (size_t i = 0; i < n && rc == QP_OK; i++)
         rc = reload(c, st, path, rows, ids[i], err);
     if (rc == QP_OK)
         c->gen = gen;
     else
         c->built = false; /* half read: read whole next time */
-cleanup:
-    sqlite3_finalize(t);
     sqlite3_finalize(path);
     sqlite3_finalize(rows);
     free(ids);
@@ -544,8 +507,7 @@ void qp_taskcat_free(qp_taskcat *c)
 size_t qp_taskcat_bytes(qp_taskcat *c)
 {
     pthread_mutex_lock(&c->mu);
-    size_t b =
-        c->bytes + c->capf * sizeof *c->byp + c->hcap * sizeof *c->h + c->nf * sizeof(taskfile);
+    size_t b = c->bytes + c->capf * sizeof *c->byp + c->hcap * sizeof *c->h;
     pthread_mutex_unlock(&c->mu);
     return b;
 }
