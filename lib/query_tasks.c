@@ -133,7 +133,14 @@ typedef struct task_set {
     sqlite3_stmt *line;
     qp_arena *scratch;
     qp_store *st;
+    struct slim_task *slim; /* v[] cut to what writing needs (slim_tasks) */
 } task_set;
+
+/* What writing a catalogue task needs of it. */
+typedef struct slim_task {
+    const char *path, *heading;
+    int line;
+} slim_task;
 
 static void task_set_free(task_set *ts)
 {
@@ -143,6 +150,7 @@ static void task_set_free(task_set *ts)
     free(ts->v);
     free(ts->raw);
     free(ts->file);
+    free(ts->slim);
     memset(ts, 0, sizeof *ts);
 }
 
@@ -540,10 +548,11 @@ static qp_rc load_catalogue(task_set *ts, qp_taskcat *cat, qp_store *st, const q
 static qp_rc catalogue_task(qp_task *t, const char **raw, task_set *ts, size_t k,
                             const qp_tasks_settings *settings, qp_error *err)
 {
-    const qp_task *c = &ts->v[k];
+    slim_task c =
+        ts->slim ? ts->slim[k] : (slim_task){ts->v[k].path, ts->v[k].heading, ts->v[k].line};
     sqlite3_reset(ts->line);
     sqlite3_bind_int64(ts->line, 1, ts->file[k]);
-    sqlite3_bind_int64(ts->line, 2, (sqlite3_int64)c->line + 1);
+    sqlite3_bind_int64(ts->line, 2, (sqlite3_int64)c.line + 1);
     int src = sqlite3_step(ts->line);
     if (src != SQLITE_ROW && src != SQLITE_DONE)
         return qp__store_sqlite_error(ts->st, src, "tasks", err);
@@ -553,7 +562,7 @@ static qp_rc catalogue_task(qp_task *t, const char **raw, task_set *ts, size_t k
         int len = sqlite3_column_bytes(ts->line, 0);
         if (!(*raw = qp_arena_strndup(ts->scratch, text, (size_t)len)))
             return qp_error_set(err, QP_ENOMEM, "out of memory");
-        qp_rc rc = qp_task_parse_line(t, &is_task, *raw, (size_t)len, c->path, c->heading, settings,
+        qp_rc rc = qp_task_parse_line(t, &is_task, *raw, (size_t)len, c.path, c.heading, settings,
                                       ts->scratch, err);
         if (rc != QP_OK)
             return rc;
@@ -562,9 +571,25 @@ static qp_rc catalogue_task(qp_task *t, const char **raw, task_set *ts, size_t k
      * line is there and is a task: anything else is a damaged index. */
     if (!is_task)
         return qp_error_set(err, QP_ECORRUPT, "index: task %s:%d is not in the index",
-                            c->path ? c->path : "", c->line + 1);
-    t->line = c->line;
+                            c.path ? c.path : "", c.line + 1);
+    t->line = c.line;
     return QP_OK;
+}
+
+/* Once the engine has run, a catalogue task set that writes many tasks
+ * keeps of each task only what writing reads (32 bytes of its 176): a
+ * vault-wide answer then builds its 75 MB of text beside 5 MB of tasks,
+ * not 27. Nothing is lost when out of memory: v stays. */
+static void slim_tasks(task_set *ts)
+{
+    slim_task *sl = malloc((ts->n ? ts->n : 1) * sizeof *sl);
+    if (sl == NULL)
+        return;
+    for (size_t i = 0; i < ts->n; i++)
+        sl[i] = (slim_task){ts->v[i].path, ts->v[i].heading, ts->v[i].line};
+    free(ts->v);
+    ts->v = NULL;
+    ts->slim = sl;
 }
 
 /* ---- JSON ---- */
@@ -790,6 +815,9 @@ cleanup:
     return QP_OK;
 }
 
+/* Tasks written from which a catalogue task set is cut down first. */
+#define SLIM_FROM 4096
+
 /* Compiles and runs one query text for the note at `from` (may be NULL)
  * and writes its result to b; pg (may be NULL: all) is the page. Nothing
  * is written when the query does not compile. */
@@ -813,6 +841,9 @@ static qp_rc run_one(qp__jtext *b, qp_store *st, const char *text, const char *f
         rc = load_tasks(&ts, st, q, settings, err);
     if (rc == QP_OK)
         rc = qp_taskquery_run(&r, q, ts.v, ts.n, err);
+    size_t limit = pg ? pg->limit : 0;
+    if (rc == QP_OK && ts.file && (limit ? limit : r->shown) > SLIM_FROM)
+        slim_tasks(&ts);
     if (rc == QP_OK)
         rc = result_text(b, q, r, &ts, settings, pg, err);
     qp_taskquery_result_free(r);

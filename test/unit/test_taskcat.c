@@ -365,12 +365,39 @@ static void test_older_snapshot(void **state)
     qp_store_close(reader);
 }
 
+/* An answer that writes more tasks than SLIM_FROM (query_tasks.c) cuts
+ * the task set down before writing: the same bytes still. */
+static void test_many_tasks(void **state)
+{
+    (void)state;
+    size_t cap = 6000 * 64, len = 0;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    len += (size_t)snprintf(text + len, cap - len, "# Big\n\n## Many\n\n");
+    for (int i = 0; i < 6000; i++)
+        len += (size_t)snprintf(text + len, cap - len,
+                                "- [%c] task %d \xf0\x9f\x93\x85 2025-%02d-%02d\n",
+                                i % 7 == 0 ? 'x' : ' ', i, 1 + i % 12, 1 + i % 28);
+    write_file("Big.md", text);
+    free(text);
+    sync_vault();
+    char *a = same_on(st, "{\"query\":\"not done\\nsort by due\",\"today\":\"2025-01-11\"}");
+    json_t *j = json_loads(a, 0, NULL);
+    /* 6000 tasks, every 7th done: 5142 not done, and the vault's others */
+    assert_true(json_integer_value(json_object_get(j, "total")) > 5142);
+    json_decref(j);
+    free(a);
+    free(same_on(st, "{\"query\":\"group by due\",\"today\":\"2025-01-11\"}"));
+    remove_file("Big.md");
+    sync_vault();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_same_answers),   cmocka_unit_test(test_same_pages),
         cmocka_unit_test(test_fields),         cmocka_unit_test(test_follows_changes),
-        cmocka_unit_test(test_older_snapshot),
+        cmocka_unit_test(test_older_snapshot), cmocka_unit_test(test_many_tasks),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
