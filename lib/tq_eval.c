@@ -1241,6 +1241,16 @@ static bool sort_tasks(run *r, size_t *idx, size_t m)
         goto cleanup;
     for (size_t c = 0; c < nc; c++) {
         const tq_order *o = c < q->n_sorters ? &q->sorters[c] : &default_tail[c - q->n_sorters];
+        /* a key met before orders nothing more: the tasks it would tell
+         * apart are those equal on it already (`sort by due` and the
+         * default tail's due) */
+        bool seen = false;
+        for (size_t e = 0; e < c && !seen; e++) {
+            const tq_order *p = e < q->n_sorters ? &q->sorters[e] : &default_tail[e - q->n_sorters];
+            seen = p->key == o->key && (o->key != K_TAG || p->tag_n == o->tag_n);
+        }
+        if (seen)
+            continue;
         if (!key_ranks(r, o, idx, m, col, &max))
             goto cleanup;
         if (o->reverse)
@@ -1409,7 +1419,7 @@ static const char *group_name(run *r, tq_key key, const qp_task *t);
 
 /* The name of task i at level l, whose key gives one name per task:
  * built once per distinct value (the memo), NULL when out of memory. */
-static const char *one_name(run *r, size_t l, size_t i)
+static const char *one_name(run *r, size_t l, size_t i, bool in_order)
 {
     const qp_task *t = &r->tasks[i];
     tq_key key = r->q->groupers[l].key;
@@ -1419,6 +1429,13 @@ static const char *one_name(run *r, size_t l, size_t i)
         return group_name(r, key, t);
     if (mm->last.v != NULL && mm->last.a == a && mm->last.b == b)
         return mm->last.v;
+    if (in_order && (key == K_PATH || key == K_FOLDER || key == K_ROOT || key == K_FILENAME ||
+                     key == K_BACKLINK)) {
+        /* keyed by the path: in input order a path's tasks come in one
+         * run, so `last` is the only slot that can hit */
+        mm->last = (memo_slot){a, b, group_name(r, key, t)};
+        return mm->last.v;
+    }
     memo_slot *sl = memo_slot_for(mm, a, b);
     if (sl == NULL)
         return NULL;
@@ -1445,7 +1462,7 @@ static const char *const *group_names(run *r, size_t l, size_t i, size_t *n)
         *n = t->n_tags;
         return t->tags;
     }
-    r->one[l] = r->pre != NULL && r->pre[l] != NULL ? r->pre[l][i] : one_name(r, l, i);
+    r->one[l] = r->pre != NULL && r->pre[l] != NULL ? r->pre[l][i] : one_name(r, l, i, false);
     if (r->one[l] == NULL) {
         r->failed = true;
         *n = 0;
@@ -1532,10 +1549,12 @@ static const char *group_name(run *r, tq_key key, const qp_task *t)
         }
         size_t fl = strlen(fn) - 3;
         if (key == K_FILENAME || t->heading == NULL || t->heading[0] == '\0') {
-            size_t need = fl + 5;
-            char *s = qp_arena_alloc(r->arena, need);
-            if (s != NULL)
-                snprintf(s, need, "[[%.*s]]", (int)fl, fn);
+            char *s = qp_arena_alloc(r->arena, fl + 5); /* "[[" fn "]]" */
+            if (s != NULL) {
+                memcpy(s, "[[", 2);
+                memcpy(s + 2, fn, fl);
+                memcpy(s + 2 + fl, "]]", 3);
+            }
             v[0] = s ? s : "";
         } else {
             size_t need = 2 * fl + 2 * strlen(t->heading) + 16;
@@ -1787,7 +1806,7 @@ static bool rank_in_input_order(run *r, const size_t *idx, size_t m)
         if (pre == NULL || pr == NULL)
             goto cleanup;
         for (size_t k = 0; k < no; k++)
-            if ((names[k] = pre[ord[k]] = one_name(r, l, ord[k])) == NULL)
+            if ((names[k] = pre[ord[k]] = one_name(r, l, ord[k], true)) == NULL)
                 goto cleanup;
         if (!rank_texts(r, names, no, g->key == K_URGENCY ? RANK_URGENCY : RANK_GROUP, g->reverse,
                         rank, &r->premax[l]))
