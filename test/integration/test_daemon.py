@@ -641,5 +641,58 @@ def test_status_subscription_right_after_restart_sees_ready():
         d.cleanup()
 
 
+def test_vault_wide_tasks_follow_commits_under_load():
+    """Vault-wide task queries (answered from the shared task catalogue)
+    from six clients at once while notes with tasks are saved: no errors,
+    each answer whole (its groups hold `total` tasks), each client's totals
+    never go back, and after the last commit every new task is there, in
+    its note's group, in line order."""
+    import threading
+    q = {"query": "not done\ngroup by filename\nsort by due", "today": "2025-03-01"}
+    with Daemon(files=FILES, args=["--query-cache", "0"]) as d:
+        c = d.client()
+        assert c.request("tasks.query", q)["total"] == 1
+        stop, failures = threading.Event(), []
+
+        def ask():
+            cl, last = Client(d.socket), 0
+            try:
+                while not stop.is_set():
+                    r = cl.request("tasks.query", q)
+                    shown = sum(len(g["tasks"]) for g in r["groups"])
+                    if shown != r["total"] or r["total"] < last:
+                        failures.append((last, r["total"], shown))
+                    last = r["total"]
+            except Exception as e:  # noqa: BLE001 - reported below
+                failures.append(repr(e))
+            finally:
+                cl.close()
+        threads = [threading.Thread(target=ask) for _ in range(6)]
+        for t in threads:
+            t.start()
+        try:
+            for n in range(12):
+                gen = c.request("status")["generation"]
+                d.write_atomic("Todo/list%02d.md" % n,
+                               "# List %d\n\n- [ ] first of %d\n- [x] done %d\n"
+                               "- [ ] second of %d \U0001F4C5 2025-03-%02d\n" % (n, n, n, n, n + 1))
+                deadline = time.monotonic() + 10
+                while c.request("status")["generation"] == gen:
+                    assert time.monotonic() < deadline, "no commit"
+                    time.sleep(0.01)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(30)
+        assert failures == [], failures[:5]
+        r = c.request("tasks.query", q)
+        assert r["total"] == 1 + 24, r["total"]
+        groups = {tuple(g["names"]): g["tasks"] for g in r["groups"]}
+        for n in range(12):
+            ts = groups[("[[list%02d]]" % n,)]
+            assert [(t["line"], t["description"]) for t in ts] == \
+                [(5, "second of %d" % n), (3, "first of %d" % n)], ts
+
+
 if __name__ == "__main__":
     run_tests(globals())
