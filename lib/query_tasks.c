@@ -134,6 +134,7 @@ typedef struct task_set {
     qp_arena *scratch;
     qp_store *st;
     struct slim_task *slim; /* v[] cut to what writing needs (slim_tasks) */
+    qp_taskcat *cat;        /* v[] goes back to it */
 } task_set;
 
 /* What writing a catalogue task needs of it. */
@@ -147,7 +148,10 @@ static void task_set_free(task_set *ts)
     qp_arena_free(ts->arena);
     qp_arena_free(ts->scratch);
     sqlite3_finalize(ts->line);
-    free(ts->v);
+    if (ts->cat)
+        qp__taskcat_give_back(ts->cat, ts->v, ts->cap);
+    else
+        free(ts->v);
     free(ts->raw);
     free(ts->file);
     free(ts->slim);
@@ -532,14 +536,15 @@ static qp_rc load_catalogue(task_set *ts, qp_taskcat *cat, qp_store *st, const q
         return qp_error_set(err, QP_ENOMEM, "out of memory");
     }
     keep_ctx kc = {q};
-    qp_rc rc = qp__taskcat_collect(cat, st, ts->arena, catalogue_keep, &kc, &ts->v, &ts->file,
-                                   &ts->n, stale, err);
+    qp_rc rc = qp__taskcat_collect(cat, st, ts->arena, catalogue_keep, &kc, &ts->v, &ts->cap,
+                                   &ts->file, &ts->n, stale, err);
     if (rc == QP_OK && !*stale)
         rc =
             qp__mprepare(&ts->line, st, "SELECT raw FROM tasks WHERE file = ?1 AND line = ?2", err);
+    if (rc == QP_OK && !*stale)
+        ts->cat = cat;
     if (rc != QP_OK || *stale)
         task_set_free(ts);
-    ts->cap = ts->n;
     return rc;
 }
 
@@ -587,7 +592,7 @@ static void slim_tasks(task_set *ts)
         return;
     for (size_t i = 0; i < ts->n; i++)
         sl[i] = (slim_task){ts->v[i].path, ts->v[i].heading, ts->v[i].line};
-    free(ts->v);
+    free(ts->v); /* not kept as the catalogue's spare: lower, not later */
     ts->v = NULL;
     ts->slim = sl;
 }
