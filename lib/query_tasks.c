@@ -482,21 +482,12 @@ static bool catalogue_ok(const qp_taskquery *q, const qp_tasks_settings *setting
     return !q->has_column || key_on_catalogue(q->column.key);
 }
 
-static bool valid_date(const qp_task *t, int f)
-{
-    return t->dates[f] != 0 && !(t->invalid_dates & (1u << f));
-}
-
 /* The prefilter of push_down() and push_not_done(), on catalogue fields:
  * status and date filters at the top level (a date that is not a
  * calendar day is no date to them, as a NULL column to SQL). */
-typedef struct keep_ctx {
-    const qp_taskquery *q;
-} keep_ctx;
-
-static bool catalogue_keep(const qp_task *t, void *payload)
+static bool catalogue_keep(const qp_task *t, const void *payload)
 {
-    const qp_taskquery *q = ((const keep_ctx *)payload)->q;
+    const qp_taskquery *q = payload;
     for (size_t i = 0; i < q->n_filters; i++) {
         const tq_filter *f = q->filters[i];
         if (f->kind == FK_DONE && qp_task_is_done(t) == f->negate)
@@ -506,18 +497,8 @@ static bool catalogue_keep(const qp_task *t, void *payload)
         if (f->kind == FK_STATUS_TYPE && (int)t->status_type != f->value)
             return false;
         if (f->kind == FK_DATE && f->field >= 0 && f->field < QP_TASK_NDATES &&
-            f->field != QP_TASK_START) {
-            if (!valid_date(t, f->field))
-                return false;
-            int32_t d = t->dates[f->field];
-            bool ok = f->op == DOP_BEFORE         ? d < f->lo
-                      : f->op == DOP_AFTER        ? d > f->hi
-                      : f->op == DOP_ON_OR_BEFORE ? d <= f->hi
-                      : f->op == DOP_ON_OR_AFTER  ? d >= f->lo
-                                                  : d >= f->lo && d <= f->hi;
-            if (!ok)
-                return false;
-        }
+            f->field != QP_TASK_START && !qp__tq_date_holds(f, t, f->field))
+            return false;
     }
     return true;
 }
@@ -535,8 +516,7 @@ static qp_rc load_catalogue(task_set *ts, qp_taskcat *cat, qp_store *st, const q
         task_set_free(ts);
         return qp_error_set(err, QP_ENOMEM, "out of memory");
     }
-    keep_ctx kc = {q};
-    qp_rc rc = qp__taskcat_collect(cat, st, ts->arena, catalogue_keep, &kc, &ts->v, &ts->cap,
+    qp_rc rc = qp__taskcat_collect(cat, st, ts->arena, catalogue_keep, q, &ts->v, &ts->cap,
                                    &ts->file, &ts->n, stale, err);
     if (rc == QP_OK && !*stale)
         rc =

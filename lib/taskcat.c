@@ -554,7 +554,7 @@ static void shallow_task(qp_task *t, const taskrec *r, const char *text)
 }
 
 qp_rc qp__taskcat_collect(qp_taskcat *c, qp_store *st, qp_arena *arena, qp__taskcat_keep_fn keep,
-                          void *payload, qp_task **v, size_t *vcap, int64_t **file, size_t *n,
+                          const void *payload, qp_task **v, size_t *vcap, int64_t **file, size_t *n,
                           bool *stale, qp_error *err)
 {
     qp_task *tv = NULL;
@@ -604,7 +604,8 @@ qp_rc qp__taskcat_collect(qp_taskcat *c, qp_store *st, qp_arena *arena, qp__task
                 }
                 memcpy(copy, f->text, f->text_len);
                 text = copy;
-                shallow_task(t, &f->rec[i], text);
+                t->path = text; /* the fields that point into the block */
+                t->heading = f->rec[i].heading == NONE ? NULL : text + f->rec[i].heading;
             }
             fv[m++] = f->id;
         }

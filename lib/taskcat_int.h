@@ -17,7 +17,7 @@
 #include "quipu/tasks.h"
 
 /* Says whether the caller wants task t (its catalogue fields filled in). */
-typedef bool (*qp__taskcat_keep_fn)(const qp_task *t, void *payload);
+typedef bool (*qp__taskcat_keep_fn)(const qp_task *t, const void *payload);
 
 /* The tasks of the catalogue, in the order of the index's task read (path
  * bytes, then line), that `keep` (NULL: all) wants, as of st's snapshot
@@ -37,7 +37,7 @@ typedef bool (*qp__taskcat_keep_fn)(const qp_task *t, void *payload);
  * (another reader brought it on): the caller reads the index instead.
  * Errors: QP_ENOMEM, SQLite's. */
 qp_rc qp__taskcat_collect(qp_taskcat *c, qp_store *st, qp_arena *arena, qp__taskcat_keep_fn keep,
-                          void *payload, qp_task **v, size_t *vcap, int64_t **file, size_t *n,
+                          const void *payload, qp_task **v, size_t *vcap, int64_t **file, size_t *n,
                           bool *stale, qp_error *err);
 
 /* Takes back the task array v (room for cap tasks) of a collect: kept for

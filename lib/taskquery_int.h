@@ -223,6 +223,10 @@ typedef struct tq_order {
     const char *source;
 } tq_order;
 
+/* True when task t's date `field` is a calendar day that the date filter
+ * f's range and operator admit (not negated; tq_eval.c's test of a date). */
+bool qp__tq_date_holds(const tq_filter *f, const qp_task *t, int field);
+
 struct qp_taskquery {
     qp_arena *arena;
     tq_filter **filters;

@@ -242,6 +242,11 @@ static bool date_cmp(const tq_filter *f, int32_t d)
     }
 }
 
+bool qp__tq_date_holds(const tq_filter *f, const qp_task *t, int field)
+{
+    return date_ok(t, field) && date_cmp(f, t->dates[field]);
+}
+
 static bool id_in(const char *const *ids, size_t n, const char *id)
 {
     size_t lo = 0, hi = n;
@@ -330,11 +335,11 @@ static bool test(run *r, const tq_filter *f, const qp_task *t)
         if (f->field == TQ_HAPPENS) {
             static const int fields[] = {QP_TASK_START, QP_TASK_SCHEDULED, QP_TASK_DUE};
             for (int i = 0; i < 3 && !v; i++)
-                v = date_ok(t, fields[i]) && date_cmp(f, t->dates[fields[i]]);
+                v = qp__tq_date_holds(f, t, fields[i]);
         } else if (t->dates[f->field] == 0) {
             v = f->field == QP_TASK_START; /* no start date: already started */
         } else {
-            v = date_ok(t, f->field) && date_cmp(f, t->dates[f->field]);
+            v = qp__tq_date_holds(f, t, f->field);
         }
         break;
     case FK_HAS_DATE:
